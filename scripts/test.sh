@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite (`npm test`), on a fresh machine too: installs the dependencies, brings up
+# the project's own engine (scripts/engine.sh), runs every check and test, and stops the engine
+# again if this run started it (KEEP_ENGINE=1 keeps it for the next run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+# The tests need the TCP and TLS listeners only the project's own engine has.
+export DOCKGATE_PRIVATE_ENGINE=1
+was_up=0
+bash scripts/engine.sh status 2>/dev/null && was_up=1
+engine_env=$(bash scripts/engine.sh up)
+set -a
+eval "$engine_env"
+set +a
+stop_engine() {
+  if [ "$was_up" = 0 ] && [ "${DOCKGATE_ENGINE_OWNED:-0}" = 1 ] && [ -z "${KEEP_ENGINE:-}" ]; then
+    bash scripts/engine.sh down
+  fi
+}
+trap stop_engine EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+step lint && npx biome ci .
+step typecheck && npx tsc -p tsconfig.json --noEmit
+step build && npx tsc -p tsconfig.build.json
+step 'openapi: committed document is current' && node scripts/openapi.mjs check
+step 'openapi: lint' && npx redocly lint openapi/openapi.json --format=stylish
+step tests && npx vitest run

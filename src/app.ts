@@ -1,0 +1,153 @@
+/**
+ * @module Builds the runtime-free gateway: a Hono app from injected dependencies.
+ *
+ * Nothing here touches `process`, `Deno` or `node:*`; entry points (`node.ts`, `deno.ts`,
+ * `edge.ts`) choose the transport and the configuration and serve `app.fetch`.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { HTTPException } from 'hono/http-exception'
+import { methodNotAllowed } from 'hono/method-not-allowed'
+import { requestId } from 'hono/request-id'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { type Authenticator, bearerAuth } from './auth/middleware.ts'
+import { DEFAULT_SETTINGS, type GatewaySettings } from './config.ts'
+import type { AppEnv } from './context.ts'
+import { renderDocsPage } from './docs/page.ts'
+import type { EngineClient } from './engine/client.ts'
+import { EngineShapeError } from './engine/types.ts'
+import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
+import { validationHook } from './routes/common.ts'
+import { containerRoutes } from './routes/containers.ts'
+import { imageRoutes } from './routes/images.ts'
+import { logRoutes } from './routes/logs.ts'
+import { systemRoutes } from './routes/system.ts'
+import { GATEWAY_VERSION } from './version.ts'
+
+export interface AppDependencies {
+  engine: EngineClient
+  authenticator: Authenticator
+  settings?: Partial<GatewaySettings>
+  /** Where unexpected errors are reported; they never reach the client. */
+  logError?: (message: string, error: unknown) => void
+}
+
+export const OPENAPI_CONFIG = {
+  openapi: '3.1.0',
+  info: {
+    title: 'dockgate',
+    version: GATEWAY_VERSION,
+    description:
+      'A curated, authenticated REST facade over the Docker Engine API. ' +
+      'Errors are RFC 9457 `application/problem+json`.',
+    license: { name: 'MIT', identifier: 'MIT' },
+  },
+  servers: [{ url: '/', description: 'This gateway' }],
+  tags: [
+    { name: 'system', description: 'Health, readiness and versions' },
+    { name: 'containers', description: 'Containers: list, create, inspect, lifecycle' },
+    { name: 'logs', description: 'Container logs' },
+    { name: 'images', description: 'Images (read-only)' },
+  ],
+}
+
+export function createApp(deps: AppDependencies) {
+  const settings: GatewaySettings = { ...DEFAULT_SETTINGS, ...deps.settings }
+  const logError = deps.logError ?? ((message, error) => console.error(message, error))
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+
+  app.use(requestId())
+  app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }))
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: settings.bodyLimitBytes,
+      onError: () => {
+        throw new ProblemError(413, 'payload-too-large', {
+          detail: `Request bodies are limited to ${settings.bodyLimitBytes} bytes`,
+        })
+      },
+    }),
+  )
+  app.use('/v1/*', bearerAuth(deps.authenticator))
+
+  app.route('/', systemRoutes(deps.engine))
+  app.route('/', containerRoutes(deps.engine, settings))
+  app.route('/', logRoutes(deps.engine, settings))
+  app.route('/', imageRoutes(deps.engine))
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'A dockgate API token (`dgt_…`)',
+  })
+  app.doc31('/openapi.json', OPENAPI_CONFIG)
+  let docsPage: string | undefined
+  app.get('/docs', (c) => {
+    docsPage ??= renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))
+    return c.html(docsPage as string)
+  })
+
+  app.notFound((c) =>
+    problem(c, new ProblemError(404, 'not-found', { detail: `No route for ${c.req.path}` })),
+  )
+  app.onError((error, c) => problem(c, toProblem(error, logError)))
+  return app
+}
+
+export type App = ReturnType<typeof createApp>
+
+/** Through the context, so headers that middleware already set (the request id) are kept. */
+function problem(c: Context<AppEnv>, error: ProblemError) {
+  const body = problemBody(error, c.req.path, c.get('requestId'))
+  return c.body(JSON.stringify(body), error.status as ContentfulStatusCode, {
+    ...error.headers,
+    'content-type': PROBLEM_CONTENT_TYPE,
+  })
+}
+
+function methodNotAllowedResponse(c: Context<AppEnv>, methods: string[]) {
+  const response = problem(
+    c,
+    new ProblemError(405, 'method-not-allowed', { detail: `${c.req.method} is not allowed here` }),
+  )
+  response.headers.set('allow', methods.join(', '))
+  return response
+}
+
+/** The one mapping from anything thrown to a problem. */
+function toProblem(error: unknown, logError: NonNullable<AppDependencies['logError']>) {
+  if (error instanceof ProblemError) return error
+  if (error instanceof HTTPException) return fromHttpException(error)
+  if (error instanceof EngineShapeError) {
+    logError('engine answer did not match', error)
+    return new ProblemError(502, 'engine-error', { detail: error.message })
+  }
+  logError('unexpected error', error)
+  return new ProblemError(500, 'internal-error', { detail: 'The gateway failed unexpectedly' })
+}
+
+/** Hono's own validators and middleware throw these with plain-text messages. */
+function fromHttpException(error: HTTPException): ProblemError {
+  switch (error.status) {
+    case 400:
+      return error.message.startsWith('Malformed JSON')
+        ? new ProblemError(400, 'malformed-json', { detail: 'The request body is not valid JSON' })
+        : new ProblemError(400, 'bad-request', { detail: error.message })
+    case 413:
+      return new ProblemError(413, 'payload-too-large')
+    case 415:
+      return new ProblemError(415, 'unsupported-media-type', {
+        detail: 'The request body must be application/json',
+      })
+    default:
+      return new ProblemError(
+        error.status >= 500 ? 500 : 400,
+        error.status >= 500 ? 'internal-error' : 'bad-request',
+        {
+          detail: error.message,
+        },
+      )
+  }
+}

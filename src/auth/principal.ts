@@ -1,0 +1,34 @@
+/**
+ * @module Who is calling, and what they may do.
+ *
+ * Every way of authenticating (config tokens, the automation token, and later JWTs) yields the
+ * same `Principal`, so authorization never asks how the caller proved who it is.
+ */
+import { z } from '@hono/zod-openapi'
+
+export const SCOPES = [
+  'system:read',
+  'containers:read',
+  'containers:write',
+  'logs:read',
+  'events:read',
+  'images:read',
+  'exec',
+  'admin',
+] as const
+
+export const ScopeSchema = z.enum(SCOPES)
+export type Scope = z.infer<typeof ScopeSchema>
+
+export interface Principal {
+  /** Stable identity: owner label value, audit subject. */
+  readonly id: string
+  /** How it authenticated. */
+  readonly kind: 'token' | 'env-token' | 'jwt'
+  readonly scopes: ReadonlySet<Scope>
+}
+
+/** `admin` holds every scope. */
+export function hasScope(principal: Principal, scope: Scope): boolean {
+  return principal.scopes.has(scope) || principal.scopes.has('admin')
+}

@@ -1,0 +1,91 @@
+/**
+ * @module Static API tokens: generated with high entropy, stored only as SHA-256 hashes.
+ *
+ * A token carries 256 random bits, so a fast hash is enough (no password stretching needed);
+ * lookup hashes the presented token once and compares against every stored hash in constant time.
+ */
+import type { Principal, Scope } from './principal.ts'
+
+export const TOKEN_PREFIX = 'dgt_'
+const HASH_PREFIX = 'sha256:'
+
+export interface TokenEntry {
+  name: string
+  hash: string
+  scopes: readonly Scope[]
+}
+
+export function generateToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32))
+  return TOKEN_PREFIX + base64url(bytes)
+}
+
+export async function hashToken(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))
+  return HASH_PREFIX + hex(new Uint8Array(digest))
+}
+
+export class TokenStore {
+  readonly #entries: { digest: Uint8Array; principal: Principal }[]
+  readonly #envToken: string | undefined
+  #envDigest: Promise<Uint8Array> | undefined
+
+  constructor(entries: readonly TokenEntry[], envToken?: string) {
+    this.#entries = entries.map((entry) => ({
+      digest: fromHex(entry.hash.slice(HASH_PREFIX.length)),
+      principal: { id: entry.name, kind: 'token', scopes: new Set(entry.scopes) },
+    }))
+    this.#envToken = envToken
+  }
+
+  get size(): number {
+    return this.#entries.length + (this.#envToken ? 1 : 0)
+  }
+
+  async authenticate(token: string): Promise<Principal | undefined> {
+    const presented = await digestOf(token)
+    let found: Principal | undefined
+    // Visit every entry whatever matches, so timing says nothing about which one did.
+    for (const entry of this.#entries) {
+      if (constantTimeEqual(presented, entry.digest)) found ??= entry.principal
+    }
+    if (this.#envToken) {
+      this.#envDigest ??= digestOf(this.#envToken)
+      if (constantTimeEqual(presented, await this.#envDigest)) found ??= ENV_PRINCIPAL
+    }
+    return found
+  }
+}
+
+/** The principal behind `DOCKGATE_TOKEN`, for automation. */
+const ENV_PRINCIPAL: Principal = { id: 'env-admin', kind: 'env-token', scopes: new Set(['admin']) }
+
+async function digestOf(token: string): Promise<Uint8Array> {
+  return fromHex((await hashToken(token)).slice(HASH_PREFIX.length))
+}
+
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  let difference = 0
+  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!
+  return difference === 0
+}
+
+function hex(bytes: Uint8Array): string {
+  let out = ''
+  for (const byte of bytes) out += byte.toString(16).padStart(2, '0')
+  return out
+}
+
+function fromHex(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length >> 1)
+  for (let i = 0; i < bytes.length; i++)
+    bytes[i] = Number.parseInt(text.slice(i * 2, i * 2 + 2), 16)
+  return bytes
+}
+
+function base64url(bytes: Uint8Array): string {
+  let binary = ''
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
+}

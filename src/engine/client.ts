@@ -1,0 +1,214 @@
+/**
+ * @module A small Docker Engine client over the transport port.
+ *
+ * It negotiates the API version once, pins every path to `/v<version>/`, bounds ordinary calls
+ * with a timeout, passes the caller's abort signal upstream and turns every failure into a
+ * `ProblemError`, so routes only ever see engine data or a problem they can rethrow.
+ */
+import { ProblemError } from '../errors.ts'
+import { ENGINE_ORIGIN, type EngineTransport } from './transport.ts'
+import { MIN_API_VERSION, negotiateApiVersion } from './version.ts'
+
+export type QueryValue = string | number | boolean | undefined
+export type Query = Record<string, QueryValue>
+
+export interface EngineRequestOptions {
+  query?: Query
+  /** Sent as JSON. */
+  body?: unknown
+  /** The incoming request's signal: when the client leaves, the engine call is cancelled. */
+  signal?: AbortSignal
+  /** Milliseconds for the whole call including the body; 0 for streams that run indefinitely. */
+  timeoutMs?: number
+  /** Non-2xx statuses that are answers rather than errors, e.g. 304 on start. */
+  accept?: readonly number[]
+}
+
+export interface EngineClientOptions {
+  /** Default bound for ordinary calls. */
+  timeoutMs?: number
+  /** Bound for `/_ping`, used by readiness and version negotiation. */
+  pingTimeoutMs?: number
+  /** Seconds a client is told to wait when the engine can't be reached. */
+  retryAfterSeconds?: number
+  /** Where engine failures that clients never see in full are reported. */
+  onEngineError?: (detail: {
+    method: string
+    path: string
+    status?: number
+    message: string
+  }) => void
+}
+
+export class EngineClient {
+  readonly transport: EngineTransport
+  readonly #timeoutMs: number
+  readonly #pingTimeoutMs: number
+  readonly #retryAfter: string
+  readonly #onEngineError: NonNullable<EngineClientOptions['onEngineError']>
+  #version: Promise<string> | undefined
+
+  constructor(transport: EngineTransport, options: EngineClientOptions = {}) {
+    this.transport = transport
+    this.#timeoutMs = options.timeoutMs ?? 30_000
+    this.#pingTimeoutMs = options.pingTimeoutMs ?? 3_000
+    this.#retryAfter = String(options.retryAfterSeconds ?? 5)
+    this.#onEngineError = options.onEngineError ?? (() => {})
+  }
+
+  /** The negotiated API version; asked of the engine once, asked again after a failure. */
+  apiVersion(signal?: AbortSignal): Promise<string> {
+    if (!this.#version) {
+      this.#version = this.#negotiate(signal)
+      this.#version.catch(() => {
+        this.#version = undefined
+      })
+    }
+    return this.#version
+  }
+
+  /** `GET /_ping`, unversioned: answers whether the engine is there, and its API version. */
+  async ping(signal?: AbortSignal): Promise<{ apiVersion: string }> {
+    const response = await this.#send('GET', '/_ping', { signal, timeoutMs: this.#pingTimeoutMs })
+    await response.body?.cancel()
+    return { apiVersion: response.headers.get('api-version') ?? '' }
+  }
+
+  async #negotiate(signal?: AbortSignal): Promise<string> {
+    const { apiVersion } = await this.ping(signal)
+    const version = negotiateApiVersion(apiVersion)
+    if (!version) {
+      this.#onEngineError({ method: 'GET', path: '/_ping', message: `API ${apiVersion}` })
+      throw new ProblemError(502, 'engine-error', {
+        detail: `The Docker Engine speaks API ${apiVersion || '(unknown)'}; dockgate needs ${MIN_API_VERSION} or newer`,
+      })
+    }
+    return version
+  }
+
+  /** A versioned call; the response is returned unread (a stream) when its status is accepted. */
+  async request(
+    method: string,
+    path: string,
+    options: EngineRequestOptions = {},
+  ): Promise<Response> {
+    const version = await this.apiVersion(options.signal)
+    return this.#send(method, `/v${version}${path}`, options)
+  }
+
+  /** A versioned call whose JSON answer is returned; `undefined` for empty bodies (204, 304). */
+  async json(method: string, path: string, options: EngineRequestOptions = {}): Promise<unknown> {
+    const response = await this.request(method, path, options)
+    const text = await this.#readText(response, method, path)
+    if (text === '') return undefined
+    try {
+      return JSON.parse(text)
+    } catch (cause) {
+      this.#onEngineError({ method, path, status: response.status, message: 'invalid JSON' })
+      throw new ProblemError(502, 'engine-error', {
+        detail: 'The Docker Engine sent a malformed answer',
+        cause,
+      })
+    }
+  }
+
+  /** The status of a call whose body does not matter (start, stop, delete). */
+  async status(method: string, path: string, options: EngineRequestOptions = {}): Promise<number> {
+    const response = await this.request(method, path, options)
+    await this.#readText(response, method, path)
+    return response.status
+  }
+
+  async #readText(response: Response, method: string, path: string): Promise<string> {
+    try {
+      return await response.text()
+    } catch (cause) {
+      throw this.#failure(cause, method, path, undefined)
+    }
+  }
+
+  async #send(method: string, path: string, options: EngineRequestOptions): Promise<Response> {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs
+    const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined
+    const signals = [options.signal, timeout].filter((s): s is AbortSignal => s !== undefined)
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0]
+    const init: RequestInit = { method, signal }
+    if (options.body !== undefined) {
+      init.body = JSON.stringify(options.body)
+      init.headers = { 'content-type': 'application/json' }
+    }
+    let response: Response
+    try {
+      response = await this.transport.fetch(new Request(engineUrl(path, options.query), init))
+    } catch (cause) {
+      throw this.#failure(cause, method, path, timeout)
+    }
+    if (response.ok || options.accept?.includes(response.status)) return response
+    throw await this.#engineError(response, method, path)
+  }
+
+  #failure(cause: unknown, method: string, path: string, timeout: AbortSignal | undefined) {
+    if (cause instanceof ProblemError) return cause
+    if (timeout?.aborted) {
+      this.#onEngineError({ method, path, message: 'timed out' })
+      return new ProblemError(504, 'engine-timeout', {
+        detail: 'The Docker Engine did not answer in time',
+        cause,
+      })
+    }
+    if (isAbort(cause)) return cause
+    this.#onEngineError({ method, path, message: describe(cause) })
+    return new ProblemError(503, 'engine-unavailable', {
+      detail: 'The Docker Engine cannot be reached',
+      headers: { 'retry-after': this.#retryAfter },
+      cause,
+    })
+  }
+
+  async #engineError(response: Response, method: string, path: string): Promise<ProblemError> {
+    const message = await engineMessage(response)
+    const status = response.status
+    if (status === 400 || status === 404 || status === 409) {
+      const code = status === 400 ? 'bad-request' : status === 404 ? 'not-found' : 'conflict'
+      return new ProblemError(status, code, { detail: message })
+    }
+    // The engine's 5xx text can name host paths and internals: log it, never echo it.
+    this.#onEngineError({ method, path, status, message })
+    return new ProblemError(502, 'engine-error', {
+      detail: `The Docker Engine failed to handle the request (status ${status})`,
+    })
+  }
+}
+
+function engineUrl(path: string, query: Query | undefined): string {
+  if (!query) return ENGINE_ORIGIN + path
+  const params = new URLSearchParams()
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined) params.set(key, String(value))
+  }
+  const search = params.toString()
+  return ENGINE_ORIGIN + path + (search ? `?${search}` : '')
+}
+
+async function engineMessage(response: Response): Promise<string> {
+  const text = await response.text().catch(() => '')
+  try {
+    const body: unknown = JSON.parse(text)
+    if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') {
+      return body.message
+    }
+  } catch {
+    // Some engine errors (an unsupported API version) are plain text.
+  }
+  return text.trim().slice(0, 500) || `status ${response.status}`
+}
+
+function isAbort(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error)
+  const cause = error.cause instanceof Error ? `: ${error.cause.message}` : ''
+  return `${error.message}${cause}`
+}

@@ -1,0 +1,79 @@
+/**
+ * @module Container calls on the engine that several routes share.
+ */
+import { ProblemError } from '../errors.ts'
+import type { EngineClient } from './client.ts'
+import { EngineContainerInspect, EngineContainerList, parseEngine } from './types.ts'
+
+/** `ref` has been validated against Docker's name alphabet; encoding keeps it one path segment. */
+export const containerPath = (ref: string, suffix = '') =>
+  `/containers/${encodeURIComponent(ref)}${suffix}`
+
+export async function inspectContainer(
+  engine: EngineClient,
+  ref: string,
+  signal?: AbortSignal,
+): Promise<EngineContainerInspect> {
+  const raw = await engine.json('GET', containerPath(ref, '/json'), { signal })
+  return parseEngine(EngineContainerInspect, raw, 'container')
+}
+
+export interface ListFilters {
+  all?: boolean | undefined
+  label?: readonly string[]
+  status?: string | undefined
+  name?: string | undefined
+  limit?: number | undefined
+}
+
+/** Lists, then inspects each (a list entry lacks start time and exit code), a few at a time. */
+export async function listContainers(
+  engine: EngineClient,
+  filters: ListFilters,
+  signal?: AbortSignal,
+): Promise<EngineContainerInspect[]> {
+  const engineFilters: Record<string, string[]> = {}
+  if (filters.label?.length) engineFilters.label = [...filters.label]
+  if (filters.status) engineFilters.status = [filters.status]
+  if (filters.name) engineFilters.name = [filters.name]
+  const list = parseEngine(
+    EngineContainerList,
+    await engine.json('GET', '/containers/json', {
+      signal,
+      query: {
+        // A status filter implies looking at stopped containers too, as the docker CLI does.
+        all: filters.all || filters.status !== undefined ? 1 : undefined,
+        limit: filters.limit,
+        filters: JSON.stringify(engineFilters),
+      },
+    }),
+    'container list',
+  )
+  const inspected = await mapConcurrently(list, 8, async ({ Id }) => {
+    try {
+      return await inspectContainer(engine, Id, signal)
+    } catch (error) {
+      // Removed between the list and the inspect: it is simply gone.
+      if (error instanceof ProblemError && error.status === 404) return undefined
+      throw error
+    }
+  })
+  return inspected.filter((c): c is EngineContainerInspect => c !== undefined)
+}
+
+async function mapConcurrently<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length)
+  let next = 0
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++
+      results[index] = await fn(items[index]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return results
+}

@@ -1,0 +1,84 @@
+/**
+ * @module The Node entry point: `npm start`.
+ *
+ * Environment: `PORT` (8080), `HOST` (127.0.0.1), `DOCKGATE_CONFIG` (./dockgate.config.json),
+ * `DOCKGATE_TOKEN` (an admin token for automation), and the docker CLI's `DOCKER_HOST`,
+ * `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
+ */
+import { serve } from '@hono/node-server'
+import { createApp } from './app.ts'
+import { TokenStore } from './auth/tokens.ts'
+import { EngineClient } from './engine/client.ts'
+import { DEFAULT_CONFIG_PATH, loadOrCreateConfig } from './node/config-file.ts'
+import { engineTargetFromEnv } from './transport/docker-host.ts'
+import { createNodeTransport } from './transport/node.ts'
+
+const log = (fields: Record<string, unknown>) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }))
+
+async function main() {
+  const env = process.env
+  const port = Number(env.PORT ?? 8080)
+  const host = env.HOST ?? '127.0.0.1'
+  const configPath = env.DOCKGATE_CONFIG ?? DEFAULT_CONFIG_PATH
+  const envToken = env.DOCKGATE_TOKEN || undefined
+
+  const { config, createdToken } = await loadOrCreateConfig(configPath, envToken !== undefined)
+  if (createdToken) {
+    console.log(
+      `\nCreated ${configPath} with one admin token. It is shown only this once:\n\n  ${createdToken}\n\n` +
+        'Only its hash is stored. Use it as: Authorization: Bearer <token>\n',
+    )
+  }
+
+  const transport = createNodeTransport(engineTargetFromEnv(env))
+  const engine = new EngineClient(transport, {
+    onEngineError: (detail) => log({ level: 'warn', msg: 'engine error', ...detail }),
+  })
+  const app = createApp({
+    engine,
+    authenticator: new TokenStore(config.tokens, envToken),
+    settings: { exposeEnvKeys: config.exposeEnvKeys },
+    logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
+  })
+
+  const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
+    log({
+      level: 'info',
+      msg: 'listening',
+      url: `http://${info.address}:${info.port}`,
+      engine: transport.description,
+    })
+  })
+
+  engine.ping().then(
+    ({ apiVersion }) => log({ level: 'info', msg: 'engine answers', apiVersion }),
+    () =>
+      log({
+        level: 'warn',
+        msg: `no Docker Engine answers at ${transport.description}; /readyz says 503 until one does`,
+        hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
+      }),
+  )
+
+  let stopping = false
+  const shutdown = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log({ level: 'info', msg: 'shutting down', signal })
+    const forced = setTimeout(() => process.exit(1), 10_000)
+    forced.unref()
+    server.close(() => {
+      transport.close().finally(() => process.exit(0))
+    })
+    // Idle keep-alive sockets would hold close() open.
+    if ('closeIdleConnections' in server) server.closeIdleConnections()
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error)
+  process.exit(1)
+})

@@ -1,0 +1,24 @@
+/**
+ * @module The OpenAPI 3.1 document, generated from the routes' zod schemas without an engine.
+ */
+import { createApp, OPENAPI_CONFIG } from './app.ts'
+import { EngineClient } from './engine/client.ts'
+import type { EngineTransport } from './engine/transport.ts'
+
+/** Generating the document never calls the engine; a transport that refuses proves it. */
+const NO_ENGINE: EngineTransport = {
+  description: 'none',
+  fetch: () => Promise.reject(new Error('no engine while generating the OpenAPI document')),
+  close: async () => {},
+}
+
+export function openApiDocument() {
+  const app = createApp({
+    engine: new EngineClient(NO_ENGINE),
+    authenticator: { authenticate: async () => undefined },
+  })
+  return app.getOpenAPI31Document(OPENAPI_CONFIG)
+}
+
+/** The committed form: stable key order from the generator, two-space indent, final newline. */
+export const openApiText = () => `${JSON.stringify(openApiDocument(), null, 2)}\n`

@@ -1,0 +1,102 @@
+/**
+ * @module Schemas and helpers every route shares: problems, validation, identifiers.
+ */
+
+import type { Hook } from '@hono/zod-openapi'
+import { z } from '@hono/zod-openapi'
+import type { AppEnv } from '../context.ts'
+import { type InvalidParam, ProblemError } from '../errors.ts'
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ example: 'urn:dockgate:problem:not-found' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+    requestId: z.string().optional(),
+    invalidParams: z
+      .array(z.object({ name: z.string(), reason: z.string() }))
+      .optional()
+      .openapi({ description: 'One entry per invalid input, for validation problems' }),
+  })
+  .openapi('Problem', { description: 'An RFC 9457 problem' })
+
+const PROBLEM_DESCRIPTIONS = {
+  400: 'The request is invalid',
+  401: 'No or an invalid bearer token',
+  403: 'The token lacks the scope this operation needs',
+  404: 'No such resource',
+  409: 'The resource is in a state that conflicts with the request',
+  413: 'The request body is too large',
+  415: 'The request body is not application/json',
+  502: 'The Docker Engine failed',
+  503: 'The Docker Engine cannot be reached (see Retry-After)',
+  504: 'The Docker Engine did not answer in time',
+} as const
+
+export type ProblemStatus = keyof typeof PROBLEM_DESCRIPTIONS
+
+/** The `responses` entries for the problems an operation can answer with. */
+export function problems<const S extends ProblemStatus>(...statuses: S[]) {
+  const entries = statuses.map((status) => [
+    status,
+    {
+      description: PROBLEM_DESCRIPTIONS[status],
+      content: { 'application/problem+json': { schema: ProblemSchema } },
+    },
+  ])
+  return Object.fromEntries(entries) as {
+    [K in S]: {
+      description: string
+      content: { 'application/problem+json': { schema: typeof ProblemSchema } }
+    }
+  }
+}
+
+/** The problems every authenticated engine-backed operation may answer with. */
+export const ENGINE_PROBLEMS = [401, 403, 502, 503, 504] as const
+
+/** Validation failures become one `validation-failed` problem listing every invalid input. */
+export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
+  if (result.success) return
+  const invalidParams: InvalidParam[] = result.error.issues.map((issue) => ({
+    name: [result.target, ...issue.path.map(String)].join('.'),
+    reason: issue.message,
+  }))
+  throw new ProblemError(400, 'validation-failed', {
+    detail: `Invalid ${result.target}: ${invalidParams.map((p) => p.name).join(', ')}`,
+    invalidParams,
+  })
+}
+
+/** Docker's container name alphabet; ids and id prefixes are a subset of it. */
+export const CONTAINER_REF = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/
+
+export const ContainerRefParams = z.object({
+  id: z
+    .string()
+    .regex(
+      CONTAINER_REF,
+      'a container id, id prefix or name ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128)',
+    )
+    .openapi({
+      param: { name: 'id', in: 'path' },
+      description: 'Container id, unique id prefix, or name',
+      example: 'hello',
+    }),
+})
+
+/** Query booleans as the docker CLI and browsers send them. */
+export const QueryBoolean = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((value) => value === 'true' || value === '1')
+  .openapi({ type: 'boolean' })
+
+/** Docker's zero time means "never". */
+export function isoOrNull(time: string | undefined | null): string | null {
+  if (!time || time.startsWith('0001-01-01')) return null
+  return time
+}
+
+export const BEARER = [{ Bearer: [] }]

@@ -1,0 +1,253 @@
+/**
+ * @module `/v1/containers`: list, create, inspect, lifecycle actions, wait and remove.
+ */
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { requireScope } from '../auth/middleware.ts'
+import type { GatewaySettings } from '../config.ts'
+import type { AppEnv } from '../context.ts'
+import type { EngineClient } from '../engine/client.ts'
+import { containerPath, inspectContainer, listContainers } from '../engine/containers.ts'
+import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
+import { ProblemError } from '../errors.ts'
+import { engineCreateBody } from '../policy/create.ts'
+import { BEARER, ContainerRefParams, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
+import {
+  ContainerActionSchema,
+  ContainerDetailSchema,
+  ContainerListSchema,
+  CreateContainerBody,
+  CreateContainerQuery,
+  DeleteQuery,
+  KillQuery,
+  ListContainersQuery,
+  StopQuery,
+  WaitSchema,
+} from './containers.schemas.ts'
+import { toDetail, toSummary } from './containers.view.ts'
+
+const TAGS = ['containers']
+const read = [requireScope('containers:read')]
+const write = [requireScope('containers:write')]
+const json = <T extends z.ZodType>(schema: T, description: string) => ({
+  description,
+  content: { 'application/json': { schema } },
+})
+
+const listRoute = createRoute({
+  method: 'get',
+  path: '/v1/containers',
+  operationId: 'listContainers',
+  tags: TAGS,
+  summary: 'List containers',
+  security: BEARER,
+  middleware: read,
+  request: { query: ListContainersQuery },
+  responses: {
+    200: json(ContainerListSchema, 'Containers, newest first'),
+    ...problems(400, ...ENGINE_PROBLEMS),
+  },
+})
+
+const createContainerRoute = createRoute({
+  method: 'post',
+  path: '/v1/containers',
+  operationId: 'createContainer',
+  tags: TAGS,
+  summary: 'Create a container (and optionally start it)',
+  description:
+    'The gateway builds the engine request itself: no network, all capabilities dropped, ' +
+    'no-new-privileges, bounded memory and pids, json-file logs with a size cap. ' +
+    'Unknown fields are refused, never ignored.',
+  security: BEARER,
+  middleware: write,
+  request: {
+    query: CreateContainerQuery,
+    body: { required: true, content: { 'application/json': { schema: CreateContainerBody } } },
+  },
+  responses: {
+    201: json(ContainerDetailSchema, 'Created (and started, with ?start=true)'),
+    ...problems(400, 404, 409, 413, 415, ...ENGINE_PROBLEMS),
+  },
+})
+
+const inspectRoute = createRoute({
+  method: 'get',
+  path: '/v1/containers/{id}',
+  operationId: 'getContainer',
+  tags: TAGS,
+  summary: 'Inspect a container',
+  security: BEARER,
+  middleware: read,
+  request: { params: ContainerRefParams },
+  responses: {
+    200: json(ContainerDetailSchema, 'The container'),
+    ...problems(400, 404, ...ENGINE_PROBLEMS),
+  },
+})
+
+function actionRoute<Q extends z.ZodObject>(
+  action: 'start' | 'stop' | 'restart' | 'kill',
+  query: Q,
+  summary: string,
+) {
+  return createRoute({
+    method: 'post',
+    path: `/v1/containers/{id}/${action}`,
+    operationId: `${action}Container`,
+    tags: TAGS,
+    summary,
+    security: BEARER,
+    middleware: write,
+    request: { params: ContainerRefParams, query },
+    responses: {
+      200: json(ContainerActionSchema, 'Done; `changed` is false when nothing had to happen'),
+      ...problems(400, 404, 409, ...ENGINE_PROBLEMS),
+    },
+  })
+}
+
+const startRoute = actionRoute('start', z.object({}), 'Start a container')
+const stopRoute = actionRoute('stop', StopQuery, 'Stop a container (SIGTERM, then SIGKILL)')
+const restartRoute = actionRoute('restart', StopQuery, 'Restart a container')
+const killRoute = actionRoute('kill', KillQuery, 'Send a signal to a running container')
+
+const waitRoute = createRoute({
+  method: 'post',
+  path: '/v1/containers/{id}/wait',
+  operationId: 'waitContainer',
+  tags: TAGS,
+  summary: 'Wait until a container stops',
+  description: 'Answers once the container is not running; at once if it already is not.',
+  security: BEARER,
+  middleware: read,
+  request: { params: ContainerRefParams },
+  responses: {
+    200: json(WaitSchema, 'The exit code'),
+    ...problems(400, 404, ...ENGINE_PROBLEMS),
+  },
+})
+
+const deleteRoute = createRoute({
+  method: 'delete',
+  path: '/v1/containers/{id}',
+  operationId: 'deleteContainer',
+  tags: TAGS,
+  summary: 'Remove a container',
+  security: BEARER,
+  middleware: write,
+  request: { params: ContainerRefParams, query: DeleteQuery },
+  responses: {
+    204: { description: 'Removed' },
+    ...problems(400, 404, 409, ...ENGINE_PROBLEMS),
+  },
+})
+
+export function containerRoutes(engine: EngineClient, settings: GatewaySettings) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+
+  app.openapi(listRoute, async (c) => {
+    const query = c.req.valid('query')
+    const containers = await listContainers(engine, query, c.req.raw.signal)
+    return c.json({ containers: containers.map(toSummary) }, 200)
+  })
+
+  app.openapi(createContainerRoute, async (c) => {
+    const body = c.req.valid('json')
+    const { start } = c.req.valid('query')
+    const signal = c.req.raw.signal
+    const created = parseEngine(
+      EngineCreated,
+      await engine.json('POST', '/containers/create', {
+        query: { name: body.name },
+        body: engineCreateBody(body, c.var.principal.id),
+        signal,
+      }),
+      'create answer',
+    )
+    if (start) {
+      try {
+        await engine.status('POST', containerPath(created.Id, '/start'), { signal })
+      } catch (error) {
+        // A container that could not start is not what the client asked for: leave nothing behind.
+        await engine
+          .status('DELETE', containerPath(created.Id), { query: { force: 1, v: 1 } })
+          .catch(() => {})
+        throw error
+      }
+    }
+    const inspect = await inspectContainer(engine, created.Id, signal)
+    c.header('location', `/v1/containers/${inspect.Id}`)
+    return c.json(toDetail(inspect, settings.exposeEnvKeys), 201)
+  })
+
+  app.openapi(inspectRoute, async (c) => {
+    const { id } = c.req.valid('param')
+    const inspect = await inspectContainer(engine, id, c.req.raw.signal)
+    return c.json(toDetail(inspect, settings.exposeEnvKeys), 200)
+  })
+
+  const act = (action: string, query: Record<string, string | number | undefined>) =>
+    async function containerAction(ref: string, signal: AbortSignal) {
+      const status = await engine.status('POST', containerPath(ref, `/${action}`), {
+        query,
+        signal,
+        // stop and restart wait for the container to end; their own timeout bounds that.
+        timeoutMs: 0,
+        accept: [304],
+      })
+      const inspect = await inspectContainer(engine, ref, signal)
+      return { id: inspect.Id, state: inspect.State.Status, changed: status !== 304 }
+    }
+
+  app.openapi(startRoute, async (c) => {
+    const { id } = c.req.valid('param')
+    return c.json(await act('start', {})(id, c.req.raw.signal), 200)
+  })
+
+  app.openapi(stopRoute, async (c) => {
+    const { id } = c.req.valid('param')
+    const { timeout } = c.req.valid('query')
+    return c.json(await act('stop', { t: timeout })(id, c.req.raw.signal), 200)
+  })
+
+  app.openapi(restartRoute, async (c) => {
+    const { id } = c.req.valid('param')
+    const { timeout } = c.req.valid('query')
+    return c.json(await act('restart', { t: timeout })(id, c.req.raw.signal), 200)
+  })
+
+  app.openapi(killRoute, async (c) => {
+    const { id } = c.req.valid('param')
+    const { signal } = c.req.valid('query')
+    return c.json(await act('kill', { signal })(id, c.req.raw.signal), 200)
+  })
+
+  app.openapi(waitRoute, async (c) => {
+    const { id } = c.req.valid('param')
+    const answer = parseEngine(
+      EngineWait,
+      await engine.json('POST', containerPath(id, '/wait'), {
+        query: { condition: 'not-running' },
+        signal: c.req.raw.signal,
+        timeoutMs: 0,
+      }),
+      'wait answer',
+    )
+    if (answer.Error?.Message) {
+      throw new ProblemError(502, 'engine-error', { detail: 'Waiting for the container failed' })
+    }
+    return c.json({ exitCode: answer.StatusCode }, 200)
+  })
+
+  app.openapi(deleteRoute, async (c) => {
+    const { id } = c.req.valid('param')
+    const { force } = c.req.valid('query')
+    await engine.status('DELETE', containerPath(id), {
+      query: { force: force ? 1 : undefined, v: 1 },
+      signal: c.req.raw.signal,
+    })
+    return c.body(null, 204)
+  })
+
+  return app
+}

@@ -1,0 +1,80 @@
+/**
+ * @module Maps the engine's container inspect answer onto the curated views.
+ */
+import type { z } from '@hono/zod-openapi'
+import type { EngineContainerInspect } from '../engine/types.ts'
+import { isoOrNull } from './common.ts'
+import type { ContainerDetailSchema, ContainerSummarySchema } from './containers.schemas.ts'
+
+type Summary = z.infer<typeof ContainerSummarySchema>
+type Detail = z.infer<typeof ContainerDetailSchema>
+
+const nameOf = (inspect: EngineContainerInspect) => inspect.Name.replace(/^\//, '')
+
+/** The engine keeps the last exit code after a restart; only a stopped container has one. */
+function exitCodeOf(state: EngineContainerInspect['State']): number | null {
+  return state.Status === 'exited' || state.Status === 'dead' ? state.ExitCode : null
+}
+
+export function toSummary(inspect: EngineContainerInspect): Summary {
+  return {
+    id: inspect.Id,
+    name: nameOf(inspect),
+    image: inspect.Config.Image,
+    state: inspect.State.Status,
+    createdAt: inspect.Created,
+    startedAt: isoOrNull(inspect.State.StartedAt),
+    exitCode: exitCodeOf(inspect.State),
+    labels: inspect.Config.Labels ?? {},
+  }
+}
+
+export function toDetail(
+  inspect: EngineContainerInspect,
+  exposeEnvKeys: readonly string[],
+): Detail {
+  const { State: state, Config: config, HostConfig: host } = inspect
+  return {
+    id: inspect.Id,
+    name: nameOf(inspect),
+    image: config.Image,
+    imageId: inspect.Image,
+    createdAt: inspect.Created,
+    restartCount: inspect.RestartCount ?? 0,
+    state: {
+      status: state.Status,
+      running: state.Running,
+      paused: state.Paused,
+      restarting: state.Restarting,
+      oomKilled: state.OOMKilled,
+      exitCode: exitCodeOf(state),
+      error: state.Error || null,
+      startedAt: isoOrNull(state.StartedAt),
+      finishedAt: isoOrNull(state.FinishedAt),
+    },
+    config: {
+      cmd: config.Cmd ?? null,
+      entrypoint: config.Entrypoint ?? null,
+      env: redactedEnv(config.Env ?? [], exposeEnvKeys),
+      labels: config.Labels ?? {},
+      workingDir: config.WorkingDir || null,
+      tty: config.Tty,
+    },
+    resources: {
+      memory: host.Memory || null,
+      memorySwap: host.MemorySwap || null,
+      cpus: host.NanoCpus ? host.NanoCpus / 1e9 : null,
+      pids: host.PidsLimit && host.PidsLimit > 0 ? host.PidsLimit : null,
+    },
+  }
+}
+
+function redactedEnv(env: readonly string[], exposed: readonly string[]) {
+  const out: Record<string, string | null> = {}
+  for (const entry of env) {
+    const at = entry.indexOf('=')
+    const key = at === -1 ? entry : entry.slice(0, at)
+    out[key] = at !== -1 && exposed.includes(key) ? entry.slice(at + 1) : null
+  }
+  return out
+}

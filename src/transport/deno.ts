@@ -1,0 +1,49 @@
+/**
+ * @module The Deno transport: Deno's own `fetch` with an HTTP client bound to the engine socket.
+ *
+ * Needs `--allow-read` and `--allow-write` on the socket and `--allow-net=unix:<socket>,docker`
+ * (the URL host must be allowed even though nothing resolves it).
+ */
+import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
+import { describeTarget, type EngineTarget } from './docker-host.ts'
+
+/** The few members of the `Deno` namespace this adapter uses, so the core compiles without Deno's typings. */
+interface DenoHttpClientLike {
+  close(): void
+}
+interface DenoLike {
+  createHttpClient(options: {
+    proxy?: { transport: 'unix'; path: string }
+    caCerts?: string[]
+    cert?: string
+    key?: string
+  }): DenoHttpClientLike
+  readTextFileSync(path: string): string
+}
+
+const deno = () => (globalThis as unknown as { Deno: DenoLike }).Deno
+
+export function createDenoTransport(target: EngineTarget): EngineTransport {
+  const client = deno().createHttpClient(clientOptions(target))
+  const origin = target.kind === 'unix' ? ENGINE_ORIGIN : target.origin
+  let closed = false
+  return {
+    description: describeTarget(target),
+    fetch(request) {
+      const url = origin + request.url.slice(ENGINE_ORIGIN.length)
+      return fetch(new Request(url, request), { client } as RequestInit)
+    },
+    async close() {
+      if (!closed) client.close()
+      closed = true
+    },
+  }
+}
+
+function clientOptions(target: EngineTarget) {
+  if (target.kind === 'unix')
+    return { proxy: { transport: 'unix' as const, path: target.socketPath } }
+  if (target.kind === 'tcp') return {}
+  const file = (name: string) => deno().readTextFileSync(`${target.certPath}/${name}`)
+  return { caCerts: [file('ca.pem')], cert: file('cert.pem'), key: file('key.pem') }
+}

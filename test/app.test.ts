@@ -1,0 +1,61 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { engineContainerIds, testEngineEnv } from './support/engine.ts'
+import { postJson, type TestGateway, testGateway } from './support/gateway.ts'
+import { TEST_LABEL } from './support/labels.ts'
+
+let gw: TestGateway
+
+beforeAll(async () => {
+  gw = await testGateway({ settings: { bodyLimitBytes: 1024 } })
+})
+
+describe('errors are problem+json everywhere', () => {
+  it('answers an unknown route with a 404 problem', async () => {
+    const { status, body, response } = await gw.json('/v1/nothing-here')
+    expect(status).toBe(404)
+    expect(response.headers.get('content-type')).toBe('application/problem+json')
+    expect(body).toMatchObject({
+      type: 'urn:dockgate:problem:not-found',
+      status: 404,
+      instance: '/v1/nothing-here',
+    })
+  })
+
+  it('answers a known path with the wrong method with 405 and Allow', async () => {
+    const { status, body, response } = await gw.json('/v1/containers', { method: 'PUT' })
+    expect(status).toBe(405)
+    expect(body.type).toBe('urn:dockgate:problem:method-not-allowed')
+    expect(response.headers.get('allow')).toContain('GET')
+    expect(response.headers.get('allow')).toContain('POST')
+  })
+
+  it('refuses a body over the limit with 413, and creates nothing', async () => {
+    const before = await engineContainerIds(TEST_LABEL)
+    const { status, body } = await gw.json(
+      '/v1/containers',
+      postJson({
+        image: testEngineEnv().image,
+        cmd: ['x'.repeat(2000)],
+        labels: { [TEST_LABEL]: '1' },
+      }),
+    )
+    expect(status).toBe(413)
+    expect(body.type).toBe('urn:dockgate:problem:payload-too-large')
+    expect(await engineContainerIds(TEST_LABEL)).toEqual(before)
+  })
+
+  it('returns a request id in a header and in problem bodies', async () => {
+    const { body, response } = await gw.json('/v1/nothing-here')
+    const id = response.headers.get('x-request-id')
+    expect(id).toMatch(/^[0-9a-f-]{36}$/)
+    expect(body.requestId).toBe(id)
+  })
+
+  it('keeps a caller’s well-formed request id', async () => {
+    const { response } = await gw.json('/healthz', {
+      role: null,
+      headers: { 'x-request-id': 'caller-123' },
+    })
+    expect(response.headers.get('x-request-id')).toBe('caller-123')
+  })
+})

@@ -1,0 +1,129 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { testEngineEnv } from './support/engine.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'dockgate-node-'))
+const configPath = join(dir, 'config.json')
+const children: ChildProcess[] = []
+
+beforeAll(() => {
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' })
+})
+
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+  rmSync(dir, { recursive: true, force: true })
+})
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** Starts `node dist/node.js` as `npm start` does, and waits until it listens. */
+async function startGateway(env: Record<string, string>) {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['dist/node.js'], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      PORT: String(port),
+      DOCKGATE_CONFIG: configPath,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  children.push(child)
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const deadline = Date.now() + 15_000
+  while (!output.includes('"listening"')) {
+    if (child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`gateway did not start:\n${output}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { child, url: `http://127.0.0.1:${port}`, output: () => output }
+}
+
+const exited = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+
+describe('the Node entry point', () => {
+  it('creates one admin token on first start, shows it once and stores only its hash', async () => {
+    const gateway = await startGateway({ DOCKER_HOST: testEngineEnv().dockerHost })
+    const token = /\n {2}(dgt_[A-Za-z0-9_-]{43})\n/.exec(gateway.output())?.[1]
+    expect(token).toBeDefined()
+
+    const stored = readFileSync(configPath, 'utf8')
+    expect(stored).not.toContain(token)
+    expect(JSON.parse(stored).tokens).toEqual([
+      { name: 'admin', hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/), scopes: ['admin'] },
+    ])
+    expect(statSync(configPath).mode & 0o777).toBe(0o600)
+
+    const version = await fetch(`${gateway.url}/v1/system/version`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    expect(version.status).toBe(200)
+    expect((await fetch(`${gateway.url}/v1/system/version`)).status).toBe(401)
+
+    const exit = exited(gateway.child)
+    gateway.child.kill('SIGTERM')
+    expect(await exit).toBe(0)
+  })
+
+  it('keeps the existing token on the next start and prints none', async () => {
+    const before = readFileSync(configPath, 'utf8')
+    const gateway = await startGateway({ DOCKER_HOST: testEngineEnv().dockerHost })
+    expect(gateway.output()).not.toContain('dgt_')
+    expect(readFileSync(configPath, 'utf8')).toBe(before)
+    const exit = exited(gateway.child)
+    gateway.child.kill('SIGINT')
+    expect(await exit).toBe(0)
+  })
+
+  it('serves without an engine, says how to start one, and reports not ready', async () => {
+    const gateway = await startGateway({
+      DOCKER_HOST: `unix://${join(dir, 'no-engine.sock')}`,
+      DOCKGATE_TOKEN: 'dgt_x',
+    })
+    const ready = await fetch(`${gateway.url}/readyz`)
+    expect(ready.status).toBe(503)
+    expect(ready.headers.get('retry-after')).toBe('5')
+    const deadline = Date.now() + 5_000
+    while (!gateway.output().includes('scripts/engine.sh up') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(gateway.output()).toContain('scripts/engine.sh up')
+    const exit = exited(gateway.child)
+    gateway.child.kill('SIGTERM')
+    expect(await exit).toBe(0)
+  })
+
+  it('refuses to start with an invalid config file and says which field is wrong', () => {
+    const bad = join(dir, 'bad.json')
+    execFileSync('sh', [
+      '-c',
+      `echo '{"tokens":[{"name":"x","hash":"plain","scopes":["admin"]}]}' > ${bad}`,
+    ])
+    let message = ''
+    try {
+      execFileSync(process.execPath, ['dist/node.js'], {
+        env: { PATH: process.env.PATH, DOCKGATE_CONFIG: bad, PORT: '0' },
+        stdio: 'pipe',
+        timeout: 10_000,
+      })
+    } catch (error) {
+      message = String((error as { stderr: Buffer }).stderr)
+    }
+    expect(message).toContain('tokens.0.hash')
+  })
+})

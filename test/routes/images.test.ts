@@ -1,0 +1,55 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { testEngineEnv } from '../support/engine.ts'
+import { type TestGateway, testGateway } from '../support/gateway.ts'
+
+let gw: TestGateway
+
+beforeAll(async () => {
+  gw = await testGateway()
+})
+
+describe('GET /v1/images', () => {
+  it('lists the fixture image with its tags', async () => {
+    const { status, body } = await gw.json('/v1/images', { role: 'reader' })
+    expect(status).toBe(200)
+    const fixture = body.images.find((i: { tags: string[] }) =>
+      i.tags.includes(testEngineEnv().image),
+    )
+    expect(fixture).toMatchObject({ id: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) })
+    expect(fixture.tags).toContain(testEngineEnv().nestedImage)
+    expect(Number.isNaN(Date.parse(fixture.createdAt))).toBe(false)
+  })
+
+  it('needs images:read', async () => {
+    expect((await gw.json('/v1/images', { role: 'writer' })).status).toBe(403)
+  })
+})
+
+describe('GET /v1/images/{ref}', () => {
+  it('inspects by tag, by a URL-encoded reference with a slash, and by id', async () => {
+    const { body: byTag } = await gw.json(`/v1/images/${encodeURIComponent(testEngineEnv().image)}`)
+    expect(byTag.config.cmd).toEqual(['sh'])
+    const nested = await gw.json(`/v1/images/${encodeURIComponent(testEngineEnv().nestedImage)}`)
+    expect(nested.status).toBe(200)
+    expect(nested.body.id).toBe(byTag.id)
+    const byId = await gw.json(
+      `/v1/images/${byTag.id.slice('sha256:'.length, 'sha256:'.length + 12)}`,
+    )
+    expect(byId.body.id).toBe(byTag.id)
+  })
+
+  it('answers 404 for an image the engine does not have', async () => {
+    const { status, body } = await gw.json(`/v1/images/${encodeURIComponent('dockgate-nope:1')}`)
+    expect(status).toBe(404)
+    expect(body.type).toBe('urn:dockgate:problem:not-found')
+  })
+
+  it.each(['..%2F..%2Fversion', 'UPPER', 'a%3Fb', 'name%3A%3Atag'])(
+    'refuses the reference %s',
+    async (ref) => {
+      const { status, body } = await gw.json(`/v1/images/${ref}`)
+      expect(status).toBe(400)
+      expect(body.type).toBe('urn:dockgate:problem:validation-failed')
+    },
+  )
+})

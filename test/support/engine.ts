@@ -1,0 +1,85 @@
+/**
+ * The real engine the tests run against, as `scripts/engine.sh up` described it, and a direct
+ * line to it that bypasses the gateway (to check what the gateway did, through the engine itself).
+ */
+import { Agent, fetch as undiciFetch } from 'undici'
+
+export interface TestEngineEnv {
+  dockerHost: string
+  socketPath: string
+  tcpHost: string | undefined
+  tlsHost: string | undefined
+  tlsCertPath: string | undefined
+  image: string
+  nestedImage: string
+}
+
+export function testEngineEnv(): TestEngineEnv {
+  const dockerHost = process.env.DOCKER_HOST
+  if (!dockerHost?.startsWith('unix://')) {
+    throw new Error('The tests expect scripts/engine.sh up to have set DOCKER_HOST=unix://…')
+  }
+  return {
+    dockerHost,
+    socketPath: dockerHost.slice('unix://'.length),
+    tcpHost: process.env.DOCKGATE_TEST_TCP_HOST || undefined,
+    tlsHost: process.env.DOCKGATE_TEST_TLS_HOST || undefined,
+    tlsCertPath: process.env.DOCKGATE_TEST_TLS_CERT_PATH || undefined,
+    image: process.env.DOCKGATE_FIXTURE_IMAGE ?? 'dockgate-fixture:busybox',
+    nestedImage: 'dockgate-fixture/busybox:nested',
+  }
+}
+
+let agent: Agent | undefined
+
+/** A call straight to the engine socket, unversioned unless the path says otherwise. */
+export async function direct(path: string, init: { method?: string; body?: unknown } = {}) {
+  agent ??= new Agent({ connect: { socketPath: testEngineEnv().socketPath } })
+  const response = await undiciFetch(`http://docker${path}`, {
+    method: init.method ?? 'GET',
+    dispatcher: agent,
+    headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  })
+  const text = await response.text()
+  return { status: response.status, text, json: () => JSON.parse(text) as unknown }
+}
+
+/** The engine's own view of a container, or undefined once it is gone. */
+export async function engineInspect(ref: string): Promise<Record<string, any> | undefined> {
+  const answer = await direct(`/containers/${encodeURIComponent(ref)}/json`)
+  return answer.status === 404 ? undefined : (answer.json() as Record<string, any>)
+}
+
+/** Ids of the containers the engine has with a label, e.g. to prove nothing was left behind. */
+export async function engineContainerIds(label: string): Promise<string[]> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [label] }))
+  const answer = await direct(`/containers/json?all=1&filters=${filters}`)
+  return (answer.json() as { Id: string }[]).map((c) => c.Id).sort()
+}
+
+/** Runs a container straight on the engine (not through the gateway) and waits until it exits. */
+export async function runDirect(options: {
+  name: string
+  cmd: string[]
+  tty?: boolean
+  labels?: Record<string, string>
+  wait?: boolean
+}): Promise<string> {
+  const created = await direct(`/containers/create?name=${options.name}`, {
+    method: 'POST',
+    body: {
+      Image: testEngineEnv().image,
+      Cmd: options.cmd,
+      Tty: options.tty ?? false,
+      Labels: options.labels ?? {},
+      HostConfig: { NetworkMode: 'none' },
+    },
+  })
+  if (created.status !== 201) throw new Error(`create failed: ${created.text}`)
+  const id = (created.json() as { Id: string }).Id
+  const started = await direct(`/containers/${id}/start`, { method: 'POST' })
+  if (started.status !== 204) throw new Error(`start failed: ${started.text}`)
+  if (options.wait ?? true) await direct(`/containers/${id}/wait`, { method: 'POST' })
+  return id
+}
