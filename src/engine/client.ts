@@ -99,7 +99,7 @@ export class EngineClient {
   /** A versioned call whose JSON answer is returned; `undefined` for empty bodies (204, 304). */
   async json(method: string, path: string, options: EngineRequestOptions = {}): Promise<unknown> {
     const response = await this.request(method, path, options)
-    const text = await this.#readText(response, method, path)
+    const text = await this.#readText(response, method, path, options.signal)
     if (text === '') return undefined
     try {
       return JSON.parse(text)
@@ -115,15 +115,15 @@ export class EngineClient {
   /** The status of a call whose body does not matter (start, stop, delete). */
   async status(method: string, path: string, options: EngineRequestOptions = {}): Promise<number> {
     const response = await this.request(method, path, options)
-    await this.#readText(response, method, path)
+    await this.#readText(response, method, path, options.signal)
     return response.status
   }
 
-  async #readText(response: Response, method: string, path: string): Promise<string> {
+  async #readText(response: Response, method: string, path: string, signal?: AbortSignal) {
     try {
       return await response.text()
     } catch (cause) {
-      throw this.#failure(cause, method, path, undefined)
+      throw this.#failure(cause, method, path, signal)
     }
   }
 
@@ -141,22 +141,23 @@ export class EngineClient {
     try {
       response = await this.transport.fetch(new Request(engineUrl(path, options.query), init))
     } catch (cause) {
-      throw this.#failure(cause, method, path, timeout)
+      throw this.#failure(cause, method, path, options.signal)
     }
     if (response.ok || options.accept?.includes(response.status)) return response
     throw await this.#engineError(response, method, path)
   }
 
-  #failure(cause: unknown, method: string, path: string, timeout: AbortSignal | undefined) {
-    if (cause instanceof ProblemError) return cause
-    if (timeout?.aborted) {
+  /** `callerSignal` aborted means the client left: nothing to answer, nothing to report. */
+  #failure(cause: unknown, method: string, path: string, callerSignal: AbortSignal | undefined) {
+    if (cause instanceof ProblemError || callerSignal?.aborted) return cause
+    // The timeout's reason is a TimeoutError, whether it hit before the headers or in the body.
+    if (cause instanceof Error && cause.name === 'TimeoutError') {
       this.#onEngineError({ method, path, message: 'timed out' })
       return new ProblemError(504, 'engine-timeout', {
         detail: 'The Docker Engine did not answer in time',
         cause,
       })
     }
-    if (isAbort(cause)) return cause
     this.#onEngineError({ method, path, message: describe(cause) })
     return new ProblemError(503, 'engine-unavailable', {
       detail: 'The Docker Engine cannot be reached',
@@ -201,10 +202,6 @@ async function engineMessage(response: Response): Promise<string> {
     // Some engine errors (an unsupported API version) are plain text.
   }
   return text.trim().slice(0, 500) || `status ${response.status}`
-}
-
-function isAbort(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError')
 }
 
 function describe(error: unknown): string {

@@ -1,0 +1,208 @@
+/**
+ * @module Decoding newline-delimited JSON (the `/events` and `/containers/{id}/stats` bodies).
+ *
+ * One JSON document per line, each ending in `\n`; HTTP chunks do not follow lines
+ * (engine-api-facts §2.1, §3). Some numbers do not survive `JSON.parse`: `timeNano` and
+ * `hierarchical_memory_limit` exceed `Number.MAX_SAFE_INTEGER` (§2.2), so each record keeps its
+ * source text for {@link extractIntegerField}.
+ */
+
+/** One line of the stream, decoded. */
+export interface NdjsonRecord {
+  /** The line as `JSON.parse` returns it (so integers above 2^53 are rounded). */
+  value: unknown
+  /** The exact source text of the line, without its `\n` or `\r\n`. */
+  raw: string
+}
+
+export interface NdjsonStreamOptions {
+  /**
+   * The most bytes a line may hold (default 1 MiB), so that a peer cannot make the gateway
+   * buffer an endless line. The line terminator does not count. A longer line errors the
+   * stream as soon as it is seen, without waiting for its end.
+   */
+  maxLineBytes?: number
+}
+
+const DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+const LINE_FEED = 0x0a
+const CARRIAGE_RETURN = 0x0d
+// How much of a bad line an error message shows: enough to recognise it, not a whole payload
+const PREVIEW_CHARS = 100
+
+/**
+ * Splits a byte stream into lines and parses each as JSON, giving {@link NdjsonRecord}s.
+ *
+ * Empty lines are skipped, a `\r` before the `\n` is dropped, and a last line without `\n` is
+ * parsed at the end. A UTF-8 BOM at the very start is skipped, and invalid UTF-8 shows as
+ * U+FFFD (the engine's encoder never writes any).
+ *
+ * Errors with a `SyntaxError` on a line that is not JSON, and with a `RangeError` on a line
+ * longer than `maxLineBytes`.
+ *
+ * @example
+ * ```ts
+ * for await (const { value, raw } of response.body.pipeThrough(new NdjsonStream())) {
+ *   const timeNano = extractIntegerField(raw, 'timeNano')
+ * }
+ * ```
+ */
+export class NdjsonStream extends TransformStream<Uint8Array, NdjsonRecord> {
+  constructor(options: NdjsonStreamOptions = {}) {
+    const splitter = new LineSplitter(validMaxLineBytes(options.maxLineBytes))
+    super({
+      transform: (chunk, controller) => splitter.push(chunk, controller),
+      flush: (controller) => splitter.finish(controller),
+    })
+  }
+}
+
+type RecordController = TransformStreamDefaultController<NdjsonRecord>
+
+/**
+ * The line being read, between chunks. Lines are found in the bytes, so that their length is
+ * known exactly; text is decoded as it arrives, so that only the text of one pending line is
+ * held, never the chunks it came in.
+ */
+class LineSplitter {
+  readonly #maxLineBytes: number
+  // Streaming: a character split across chunks is completed by the next chunk
+  readonly #decoder = new TextDecoder('utf-8', { fatal: false })
+  #pendingText: string[] = []
+  #pendingBytes = 0
+  #pendingEndsWithCr = false
+  #lineNumber = 1
+
+  constructor(maxLineBytes: number) {
+    this.#maxLineBytes = maxLineBytes
+  }
+
+  push(chunk: Uint8Array, controller: RecordController): void {
+    let start = 0
+    for (
+      let newline = chunk.indexOf(LINE_FEED);
+      newline !== -1;
+      newline = chunk.indexOf(LINE_FEED, start)
+    ) {
+      const endsWithCr =
+        newline > start ? chunk[newline - 1] === CARRIAGE_RETURN : this.#pendingEndsWithCr
+      this.#checkLength(this.#pendingBytes + newline - start - (endsWithCr ? 1 : 0))
+      // Decoding through the `\n` ends any unfinished character (as U+FFFD) in this line
+      const text = this.#decoder.decode(chunk.subarray(start, newline + 1), { stream: true })
+      this.#pendingText.push(text.slice(0, -1))
+      this.#endLine(controller)
+      start = newline + 1
+    }
+    if (start === chunk.length) return
+    this.#pendingBytes += chunk.length - start
+    this.#pendingEndsWithCr = chunk[chunk.length - 1] === CARRIAGE_RETURN
+    // The `\r` may be the start of a `\r\n`, which does not count
+    this.#checkLength(this.#pendingBytes - (this.#pendingEndsWithCr ? 1 : 0))
+    this.#pendingText.push(this.#decoder.decode(chunk.subarray(start), { stream: true }))
+  }
+
+  finish(controller: RecordController): void {
+    this.#pendingText.push(this.#decoder.decode())
+    this.#endLine(controller)
+  }
+
+  #checkLength(lineBytes: number): void {
+    if (lineBytes > this.#maxLineBytes) {
+      throw new RangeError(`Cannot decode NDJSON: a line exceeds ${this.#maxLineBytes} bytes`)
+    }
+  }
+
+  #endLine(controller: RecordController): void {
+    const joined = this.#pendingText.join('')
+    this.#pendingText = []
+    this.#pendingBytes = 0
+    this.#pendingEndsWithCr = false
+    const raw = joined.endsWith('\r') ? joined.slice(0, -1) : joined
+    if (raw !== '') controller.enqueue({ value: parseLine(raw, this.#lineNumber), raw })
+    this.#lineNumber++
+  }
+}
+
+function parseLine(raw: string, lineNumber: number): unknown {
+  try {
+    return JSON.parse(raw)
+  } catch (error) {
+    // Not JSON.parse's message: V8 quotes the source around the error, which may be anything
+    throw new SyntaxError(
+      `Cannot decode NDJSON line: line ${lineNumber} is not JSON: ${preview(raw)}`,
+      { cause: error },
+    )
+  }
+}
+
+function preview(text: string): string {
+  if (text.length <= PREVIEW_CHARS) return JSON.stringify(text)
+  let end = PREVIEW_CHARS
+  // Do not cut a surrogate pair in half
+  const last = text.charCodeAt(end - 1)
+  if (last >= 0xd800 && last <= 0xdbff) end--
+  return `${JSON.stringify(text.slice(0, end))}…`
+}
+
+function validMaxLineBytes(value = DEFAULT_MAX_LINE_BYTES): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(
+      `Cannot create NdjsonStream: maxLineBytes must be a positive integer: current value is ${value}`,
+    )
+  }
+  return value
+}
+
+// After a key: the colon, then an integer that is not the start of a fraction or exponent
+const INTEGER_VALUE = /\s*:\s*(-?\d+)(?![.eE\d])/y
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/**
+ * Returns the exact digits of an integer field of the top-level object in a JSON text, such as
+ * `timeNano` in an event line, which `JSON.parse` would round (engine-api-facts §2.2). Returns
+ * `undefined` when the field is missing or is not an integer.
+ *
+ * Only keys of the outermost object count: strings are skipped whole, so a label value or a
+ * nested object that holds `"timeNano":1` is not mistaken for the field. The key must be
+ * written as `JSON.stringify(field)` writes it (no needless escapes), as the engine does.
+ *
+ * @example
+ * ```ts
+ * extractIntegerField('{"time":1795923285,"timeNano":1795923285422325136}', 'timeNano')
+ * // '1795923285422325136'
+ * ```
+ */
+export function extractIntegerField(raw: string, field: string): string | undefined {
+  const key = JSON.stringify(field)
+  let depth = 0
+  for (let index = 0; index < raw.length; index++) {
+    const char = raw[index]
+    if (char === '"') {
+      const end = stringEnd(raw, index)
+      if (end === -1) return undefined
+      if (depth === 1 && end - index === key.length && raw.startsWith(key, index)) {
+        // A key is followed by a colon; a string value equal to the key text is not
+        INTEGER_VALUE.lastIndex = end
+        const match = INTEGER_VALUE.exec(raw)
+        if (match !== null) return match[1]
+      }
+      index = end - 1
+    } else if (char === '{' || char === '[') {
+      depth++
+    } else if (char === '}' || char === ']') {
+      depth--
+    }
+  }
+  return undefined
+}
+
+/** The index after the string that opens at `start`, or -1 if it never closes. */
+function stringEnd(text: string, start: number): number {
+  for (let index = start + 1; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (code === BACKSLASH) index++
+    else if (code === QUOTE) return index + 1
+  }
+  return -1
+}
