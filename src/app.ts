@@ -7,7 +7,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
-import { HTTPException } from 'hono/http-exception'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import { requestId } from 'hono/request-id'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -16,8 +15,8 @@ import { DEFAULT_SETTINGS, type GatewaySettings } from './config.ts'
 import type { AppEnv } from './context.ts'
 import { renderDocsPage } from './docs/page.ts'
 import type { EngineClient } from './engine/client.ts'
-import { EngineShapeError } from './engine/types.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
+import { type ErrorLogger, toProblem } from './http/problems.ts'
 import { validationHook } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { imageRoutes } from './routes/images.ts'
@@ -30,7 +29,9 @@ export interface AppDependencies {
   authenticator: Authenticator
   settings?: Partial<GatewaySettings>
   /** Where unexpected errors are reported; they never reach the client. */
-  logError?: (message: string, error: unknown) => void
+  logError?: ErrorLogger
+  /** Aborted when the gateway shuts down: open event streams send a final event and close. */
+  shutdown?: AbortSignal
 }
 
 export const OPENAPI_CONFIG = {
@@ -54,7 +55,7 @@ export const OPENAPI_CONFIG = {
 
 export function createApp(deps: AppDependencies) {
   const settings: GatewaySettings = { ...DEFAULT_SETTINGS, ...deps.settings }
-  const logError = deps.logError ?? ((message, error) => console.error(message, error))
+  const logError: ErrorLogger = deps.logError ?? ((message, error) => console.error(message, error))
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   app.use(requestId())
@@ -74,7 +75,12 @@ export function createApp(deps: AppDependencies) {
 
   app.route('/', systemRoutes(deps.engine))
   app.route('/', containerRoutes(deps.engine, settings))
-  app.route('/', logRoutes(deps.engine, settings))
+  const streams = {
+    settings,
+    shutdown: deps.shutdown,
+    toProblem: (e: unknown) => toProblem(e, logError),
+  }
+  app.route('/', logRoutes(deps.engine, streams))
   app.route('/', imageRoutes(deps.engine))
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
@@ -114,40 +120,4 @@ function methodNotAllowedResponse(c: Context<AppEnv>, methods: string[]) {
   )
   response.headers.set('allow', methods.join(', '))
   return response
-}
-
-/** The one mapping from anything thrown to a problem. */
-function toProblem(error: unknown, logError: NonNullable<AppDependencies['logError']>) {
-  if (error instanceof ProblemError) return error
-  if (error instanceof HTTPException) return fromHttpException(error)
-  if (error instanceof EngineShapeError) {
-    logError('engine answer did not match', error)
-    return new ProblemError(502, 'engine-error', { detail: error.message })
-  }
-  logError('unexpected error', error)
-  return new ProblemError(500, 'internal-error', { detail: 'The gateway failed unexpectedly' })
-}
-
-/** Hono's own validators and middleware throw these with plain-text messages. */
-function fromHttpException(error: HTTPException): ProblemError {
-  switch (error.status) {
-    case 400:
-      return error.message.startsWith('Malformed JSON')
-        ? new ProblemError(400, 'malformed-json', { detail: 'The request body is not valid JSON' })
-        : new ProblemError(400, 'bad-request', { detail: error.message })
-    case 413:
-      return new ProblemError(413, 'payload-too-large')
-    case 415:
-      return new ProblemError(415, 'unsupported-media-type', {
-        detail: 'The request body must be application/json',
-      })
-    default:
-      return new ProblemError(
-        error.status >= 500 ? 500 : 400,
-        error.status >= 500 ? 'internal-error' : 'bad-request',
-        {
-          detail: error.message,
-        },
-      )
-  }
 }

@@ -29,12 +29,18 @@ export interface GatewaySettings {
   logsMaxLines: number
   /** Environment variable names whose values inspect may show. */
   exposeEnvKeys: readonly string[]
+  /** Milliseconds of silence after which an event stream gets a heartbeat comment. */
+  heartbeatMs: number
+  /** The reconnection delay event-stream clients are told to use, in milliseconds. */
+  sseRetryMs: number
 }
 
 export const DEFAULT_SETTINGS: GatewaySettings = {
   bodyLimitBytes: 64 * 1024,
   logsMaxLines: 10_000,
   exposeEnvKeys: [],
+  heartbeatMs: 15_000,
+  sseRetryMs: 2_000,
 }
 
 /** Parses the config file's JSON text; the error names the file and the offending field. */

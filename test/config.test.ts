@@ -7,7 +7,10 @@ describe('parseConfigFile', () => {
   it('reads tokens and settings, with defaults for what is absent', () => {
     expect(parseConfigFile('{}', 'c.json')).toEqual({ tokens: [], exposeEnvKeys: [] })
     const config = parseConfigFile(
-      JSON.stringify({ tokens: [{ name: 'ci', hash: HASH, scopes: ['containers:read'] }], exposeEnvKeys: ['MODE'] }),
+      JSON.stringify({
+        tokens: [{ name: 'ci', hash: HASH, scopes: ['containers:read'] }],
+        exposeEnvKeys: ['MODE'],
+      }),
       'c.json',
     )
     expect(config.tokens[0]).toEqual({ name: 'ci', hash: HASH, scopes: ['containers:read'] })
@@ -17,8 +20,16 @@ describe('parseConfigFile', () => {
   it.each([
     ['invalid JSON', '{', /Cannot parse c\.json/],
     ['an unknown key', '{"tokenz":[]}', /tokenz/],
-    ['a plain-text token', `{"tokens":[{"name":"x","hash":"secret","scopes":["admin"]}]}`, /tokens\.0\.hash/],
-    ['an unknown scope', `{"tokens":[{"name":"x","hash":"${HASH}","scopes":["root"]}]}`, /tokens\.0\.scopes\.0/],
+    [
+      'a plain-text token',
+      `{"tokens":[{"name":"x","hash":"secret","scopes":["admin"]}]}`,
+      /tokens\.0\.hash/,
+    ],
+    [
+      'an unknown scope',
+      `{"tokens":[{"name":"x","hash":"${HASH}","scopes":["root"]}]}`,
+      /tokens\.0\.scopes\.0/,
+    ],
     ['no scopes', `{"tokens":[{"name":"x","hash":"${HASH}","scopes":[]}]}`, /tokens\.0\.scopes/],
     [
       'a duplicate name',

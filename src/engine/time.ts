@@ -53,3 +53,10 @@ export function compareEngineTimes(a: string, b: string): number {
   const difference = big(a) - big(b)
   return difference < 0n ? -1 : difference > 0n ? 1 : 0
 }
+
+/** The engine time one nanosecond earlier: makes the engine's inclusive `until` exclusive. */
+export function previousNanosecond(engineTime: string): string {
+  const [s = '0', ns = '0'] = engineTime.split('.')
+  const total = BigInt(s) * 1_000_000_000n + BigInt(ns.padEnd(9, '0')) - 1n
+  return `${total / 1_000_000_000n}.${String(total % 1_000_000_000n).padStart(9, '0')}`
+}

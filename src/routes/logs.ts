@@ -7,8 +7,10 @@ import type { GatewaySettings } from '../config.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer } from '../engine/containers.ts'
-import { compareEngineTimes, toEngineTime } from '../engine/time.ts'
-import { ProblemError } from '../errors.ts'
+import { compareEngineTimes, previousNanosecond, toEngineTime } from '../engine/time.ts'
+import type { EngineContainerInspect } from '../engine/types.ts'
+import { badRequest, ProblemError } from '../errors.ts'
+import { type ProblemMapper, type SseSink, sseResponse } from '../http/sse.ts'
 import {
   DemuxStream,
   type LogLine,
@@ -20,10 +22,12 @@ import {
   BEARER,
   ContainerRefParams,
   ENGINE_PROBLEMS,
+  ProblemSchema,
   problems,
   QueryBoolean,
   validationHook,
 } from './common.ts'
+import { decodeCursor, encodeCursor, LineNumbering, type LogCursor } from './log-cursor.ts'
 
 const TIME_HELP =
   'Unix seconds (`1732860000.5`), RFC 3339 (`2026-11-29T03:40:53Z`) or a duration ago (`10m`, `1h30m`)'
@@ -41,16 +45,17 @@ const EngineTimeParam = z
   })
   .openapi({ type: 'string', description: TIME_HELP })
 
+const TailParam = z
+  .union([z.literal('all'), z.string().regex(/^\d{1,7}$/, 'a number of lines or "all"')])
+  .openapi({ description: 'Only the last N lines (default all)', example: '100' })
+
 export const LogsQuery = z
   .object({
     stdout: QueryBoolean.optional().openapi({ description: 'Include stdout (default true)' }),
     stderr: QueryBoolean.optional().openapi({ description: 'Include stderr (default true)' }),
     since: EngineTimeParam.optional(),
     until: EngineTimeParam.optional(),
-    tail: z
-      .union([z.literal('all'), z.string().regex(/^\d{1,7}$/, 'a number of lines or "all"')])
-      .optional()
-      .openapi({ description: 'Only the last N lines (default all)', example: '100' }),
+    tail: TailParam.optional(),
   })
   .refine((q) => q.stdout !== false || q.stderr !== false, {
     message: 'at least one of stdout and stderr must be true',
@@ -107,11 +112,10 @@ const logsRoute = createRoute({
  */
 export async function openLogLines(
   engine: EngineClient,
-  ref: string,
+  inspect: EngineContainerInspect,
   query: LogsQuery & { follow?: boolean },
   signal: AbortSignal,
 ): Promise<ReadableStream<LogLine>> {
-  const inspect = await inspectContainer(engine, ref, signal)
   const response = await engine.request('GET', containerPath(inspect.Id, '/logs'), {
     query: {
       stdout: query.stdout !== false ? 1 : 0,
@@ -132,13 +136,172 @@ export async function openLogLines(
   return frames.pipeThrough(new LogLineStream())
 }
 
-export function logRoutes(engine: EngineClient, settings: GatewaySettings) {
+export const LogStreamQuery = z.object({
+  stdout: QueryBoolean.optional().openapi({ description: 'Include stdout (default true)' }),
+  stderr: QueryBoolean.optional().openapi({ description: 'Include stderr (default true)' }),
+  since: EngineTimeParam.optional(),
+  tail: TailParam.optional(),
+  cursor: z.string().max(80).optional().openapi({
+    description: 'Resume after this line (an event id); the Last-Event-ID header wins',
+  }),
+  ticket: z.string().max(128).optional().openapi({
+    description:
+      'A stream ticket (POST /v1/stream-tickets), for EventSource clients that cannot send headers',
+  }),
+})
+
+const LogEventData = z
+  .object({ time: z.string(), text: z.string() })
+  .openapi('LogEventData', { description: 'The data of a `stdout` or `stderr` event' })
+const LogEndData = z
+  .object({
+    exitCode: z.number().int().nullable(),
+    state: z.string().openapi({ example: 'exited' }),
+  })
+  .openapi('LogEndData', { description: 'The data of the final `end` event' })
+
+/** Documents the stream as the events it carries; each event's `data` is JSON. */
+const LogStreamEvent = z
+  .union([
+    z.object({ event: z.enum(['stdout', 'stderr']), id: z.string(), data: LogEventData }),
+    z.object({ event: z.literal('end'), data: LogEndData }),
+    z.object({ event: z.literal('error'), data: ProblemSchema }),
+    z.object({ event: z.literal('shutdown'), data: z.object({ reason: z.string() }) }),
+  ])
+  .openapi('LogStreamEvent', {
+    description:
+      'One server-sent event of the log stream: `event:` name, `id:` cursor, `data:` JSON',
+  })
+
+const logStreamRoute = createRoute({
+  method: 'get',
+  path: '/v1/containers/{id}/logs/stream',
+  operationId: 'streamContainerLogs',
+  tags: ['logs'],
+  summary: 'Follow a container’s logs as server-sent events',
+  description: [
+    'One event per line: `event: stdout|stderr`, `data: {"time","text"}` (`LogEventData`), `id:` an',
+    'opaque cursor. Reconnect with `Last-Event-ID` (or `?cursor=`) to continue exactly after the last',
+    'line received, with the same stdout/stderr selection. When the container stops: `event: end`',
+    '(`LogEndData`), then the stream closes; a restart is not followed into the next run. Also',
+    '`event: error` (a `Problem`) when the engine fails mid-stream, `event: shutdown` when the',
+    'gateway stops, and `: heartbeat` comments.',
+  ].join(' '),
+  security: BEARER,
+  middleware: [requireScope('logs:read')],
+  request: {
+    params: ContainerRefParams,
+    query: LogStreamQuery,
+    headers: z.object({
+      'last-event-id': z
+        .string()
+        .max(80)
+        .optional()
+        .openapi({ description: 'Resume after this line' }),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'The event stream',
+      content: {
+        'text/event-stream': { schema: LogStreamEvent },
+      },
+    },
+    ...problems(400, 404, ...ENGINE_PROBLEMS),
+  },
+})
+
+/**
+ * Follows the log, numbering lines so a reconnect can continue exactly after the last one.
+ *
+ * The engine can end a followed log before it has written the container's last message (a line
+ * without newline flushed at exit), so once the follow ends, one plain read from the last line
+ * delivered catches up on whatever came after it.
+ */
+async function followLog(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  query: z.infer<typeof LogStreamQuery>,
+  resumeAfter: LogCursor | undefined,
+  sink: SseSink,
+) {
+  const follow = resumeAfter
+    ? { ...query, since: toEngineTime(resumeAfter.time), tail: undefined, follow: true }
+    : { ...query, follow: true }
+  let last = await deliverLines(engine, inspect, follow, resumeAfter, sink)
+  if (sink.signal.aborted) return
+  const after = await inspectContainer(engine, inspect.Id, sink.signal)
+  // A new run (restart) has begun: catch up only on the run that was followed.
+  const nextRun = after.State.StartedAt !== inspect.State.StartedAt || after.State.Running
+  const catchUp = {
+    ...query,
+    since: last ? toEngineTime(last.time) : query.since,
+    tail: last ? undefined : query.tail,
+    until: nextRun ? startedBefore(after.State.StartedAt) : undefined,
+  }
+  last = await deliverLines(engine, inspect, catchUp, last, sink)
+  if (sink.signal.aborted) return
+  const exitCode = nextRun ? null : after.State.ExitCode
+  await sink.send({ event: 'end', data: JSON.stringify({ exitCode, state: after.State.Status }) })
+}
+
+/** The engine time just before a run started, or undefined if the time is unreadable. */
+function startedBefore(startedAt: string): string | undefined {
+  const time = toEngineTime(startedAt)
+  return time === undefined ? undefined : previousNanosecond(time)
+}
+
+/** Sends the lines after `resumeAfter`; answers the cursor of the last line sent (or the given one). */
+async function deliverLines(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  query: LogsQuery & { follow?: boolean },
+  resumeAfter: LogCursor | undefined,
+  sink: SseSink,
+): Promise<LogCursor | undefined> {
+  let last = resumeAfter
+  const lines = await openLogLines(engine, inspect, query, sink.signal)
+  const numbering = new LineNumbering(resumeAfter)
+  const reader = lines.getReader()
+  try {
+    for (;;) {
+      const { done, value: line } = await reader.read()
+      if (done) return last
+      const cursor = numbering.next(line.time)
+      if (!cursor) continue
+      const data = JSON.stringify({ time: line.time, text: line.text })
+      if (!(await sink.send({ event: line.stream, id: encodeCursor(cursor), data }))) return last
+      last = cursor
+    }
+  } catch (error) {
+    if (sink.signal.aborted) return last
+    throw logReadProblem(error)
+  } finally {
+    reader.releaseLock()
+  }
+}
+
+export interface StreamDependencies {
+  settings: GatewaySettings
+  /** Aborts when the gateway shuts down. */
+  shutdown: AbortSignal | undefined
+  toProblem: ProblemMapper
+}
+
+export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
+  const { settings } = deps
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   app.openapi(logsRoute, async (c) => {
     const { id } = c.req.valid('param')
     const query = c.req.valid('query')
-    const lines = await openLogLines(engine, id, query, c.req.raw.signal)
+    const signal = c.req.raw.signal
+    const lines = await openLogLines(
+      engine,
+      await inspectContainer(engine, id, signal),
+      query,
+      signal,
+    )
     const collected: LogLine[] = []
     let truncated = false
     const reader = lines.getReader()
@@ -157,6 +320,36 @@ export function logRoutes(engine: EngineClient, settings: GatewaySettings) {
       throw logReadProblem(error)
     }
     return c.json({ lines: collected, truncated }, 200)
+  })
+
+  app.openapi(logStreamRoute, async (c) => {
+    const { id } = c.req.valid('param')
+    const query = c.req.valid('query')
+    const cursorText = c.req.valid('header')['last-event-id'] || query.cursor
+    const resumeAfter = cursorText === undefined ? undefined : decodeCursor(cursorText)
+    if (cursorText !== undefined && !resumeAfter) {
+      throw badRequest('The cursor is not one this gateway issued', [
+        { name: 'header.last-event-id', reason: 'not a log cursor' },
+      ])
+    }
+    if (query.stdout === false && query.stderr === false) {
+      throw badRequest('Nothing to stream', [
+        { name: 'query.stdout', reason: 'at least one of stdout and stderr must be true' },
+      ])
+    }
+    // Inspect before answering: a missing container is a 404, not a stream that errors.
+    const inspect = await inspectContainer(engine, id, c.req.raw.signal)
+    const stream = {
+      heartbeatMs: settings.heartbeatMs,
+      retryMs: settings.sseRetryMs,
+      shutdown: deps.shutdown,
+    }
+    return sseResponse(
+      stream,
+      deps.toProblem,
+      (sink) => followLog(engine, inspect, query, resumeAfter, sink),
+      c.req.path,
+    )
   })
 
   return app

@@ -4,7 +4,15 @@
 
 export { DemuxStream, type LogFrame, type LogStreamName } from './demux.ts'
 export { type LogLine, LogLineStream, type LogLineStreamOptions, LogStreamError } from './lines.ts'
+export {
+  extractIntegerField,
+  type NdjsonRecord,
+  NdjsonStream,
+  type NdjsonStreamOptions,
+} from './ndjson.ts'
 export { RawLogStream } from './raw.ts'
+export { encodeSse, SseEncoderStream, type SseMessage } from './sse.ts'
+export { type ParsedSseEvent, SseParserStream } from './sse-parse.ts'
 export {
   isTimestampPrefix,
   PARTIAL_MESSAGE_BYTES,

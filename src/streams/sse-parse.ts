@@ -87,7 +87,10 @@ class EventStreamParser {
   }
 
   #processLine(line: string, controller: EventController): void {
-    if (line === '') return this.#dispatch(controller)
+    if (line === '') {
+      this.#dispatch(controller)
+      return
+    }
     const colon = line.indexOf(':')
     if (colon === 0) return
     const field = colon === -1 ? line : line.slice(0, colon)

@@ -41,7 +41,9 @@ export function encodeSse(message: SseMessage): string {
   if (message.comment !== undefined) text += lines(':', message.comment)
   if (message.event !== undefined) {
     if (/[\r\n]/.test(message.event)) {
-      throw new SyntaxError('Cannot encode server-sent event: event must not contain "\\r" or "\\n"')
+      throw new SyntaxError(
+        'Cannot encode server-sent event: event must not contain "\\r" or "\\n"',
+      )
     }
     text += `event: ${message.event}\n`
   }

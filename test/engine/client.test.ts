@@ -29,8 +29,14 @@ describe('EngineClient', () => {
   it('maps the engine’s 404 and 400 to problems that carry its message', async () => {
     const engine = new EngineClient(transport)
     const missing = await failure(engine.json('GET', '/containers/dockgate-nothing/json'))
-    expect(missing).toMatchObject({ status: 404, code: 'not-found', detail: 'No such container: dockgate-nothing' })
-    const bad = await failure(engine.json('GET', '/containers/json', { query: { filters: '{"bogus":["x"]}' } }))
+    expect(missing).toMatchObject({
+      status: 404,
+      code: 'not-found',
+      detail: 'No such container: dockgate-nothing',
+    })
+    const bad = await failure(
+      engine.json('GET', '/containers/json', { query: { filters: '{"bogus":["x"]}' } }),
+    )
     expect(bad).toMatchObject({ status: 400, code: 'bad-request' })
   })
 
@@ -38,7 +44,9 @@ describe('EngineClient', () => {
     const reported: unknown[] = []
     const engine = new EngineClient(transport, { onEngineError: (detail) => reported.push(detail) })
     // A real engine 500: it cannot parse this `since` (the gateway's routes never send one).
-    const error = await failure(engine.json('GET', '/events', { query: { since: 'abc', until: '1' } }))
+    const error = await failure(
+      engine.json('GET', '/events', { query: { since: 'abc', until: '1' } }),
+    )
     expect(error).toMatchObject({ status: 502, code: 'engine-error' })
     expect(error.detail).not.toMatch(/strconv|ParseInt/)
     expect(JSON.stringify(reported)).toMatch(/strconv|ParseInt/)
@@ -47,7 +55,11 @@ describe('EngineClient', () => {
   it('answers 503 with Retry-After when nothing listens on the socket', async () => {
     const gone = createNodeTransport({ kind: 'unix', socketPath: '/nonexistent/engine.sock' })
     const error = await failure(new EngineClient(gone, { retryAfterSeconds: 7 }).ping())
-    expect(error).toMatchObject({ status: 503, code: 'engine-unavailable', headers: { 'retry-after': '7' } })
+    expect(error).toMatchObject({
+      status: 503,
+      code: 'engine-unavailable',
+      headers: { 'retry-after': '7' },
+    })
     await gone.close()
   })
 
@@ -64,7 +76,10 @@ describe('EngineClient', () => {
     const name = uniqueName('abort')
     await runDirect({ name, cmd: ['sleep', '5'], labels: { [TEST_LABEL]: '1' }, wait: false })
     const controller = new AbortController()
-    const waiting = engine.json('POST', `/containers/${name}/wait`, { signal: controller.signal, timeoutMs: 0 })
+    const waiting = engine.json('POST', `/containers/${name}/wait`, {
+      signal: controller.signal,
+      timeoutMs: 0,
+    })
     setTimeout(() => controller.abort(), 100)
     const error = await waiting.then(
       () => undefined,

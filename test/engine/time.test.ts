@@ -21,12 +21,19 @@ describe('toEngineTime', () => {
     expect(toEngineTime('45s', now)).toBe('1795923608.250000000')
   })
 
-  it.each(['', 'abc', '-5', '1.2.3', '10x', '2026-02-30T00:00:00Z', '2026-11-29T24:00:00Z', '2026-11-29 03:40:53Z', '1.1234567890'])(
-    'refuses %j',
-    (value) => {
-      expect(toEngineTime(value)).toBeUndefined()
-    },
-  )
+  it.each([
+    '',
+    'abc',
+    '-5',
+    '1.2.3',
+    '10x',
+    '2026-02-30T00:00:00Z',
+    '2026-11-29T24:00:00Z',
+    '2026-11-29 03:40:53Z',
+    '1.1234567890',
+  ])('refuses %j', (value) => {
+    expect(toEngineTime(value)).toBeUndefined()
+  })
 })
 
 describe('compareEngineTimes', () => {

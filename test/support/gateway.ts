@@ -39,6 +39,7 @@ export async function testGateway(
     transport?: EngineTransport
     settings?: Partial<GatewaySettings>
     errors?: unknown[]
+    shutdown?: AbortSignal
   } = {},
 ): Promise<TestGateway> {
   const transport =
@@ -58,6 +59,7 @@ export async function testGateway(
     authenticator: new TokenStore(entries),
     settings: options.settings,
     logError: (_message, error) => options.errors?.push(error),
+    shutdown: options.shutdown,
   })
   const call = (path: string, init: RequestInit & { role?: Role | null } = {}) => {
     const { role = 'admin', ...rest } = init

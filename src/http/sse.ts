@@ -1,0 +1,143 @@
+/**
+ * @module A server-sent events response that a producer writes into, with backpressure,
+ * heartbeats, a final event on shutdown and an abort signal for when the client leaves.
+ *
+ * Built on a plain `ReadableStream` rather than Hono's `streamSSE`: that one writes the thrown
+ * error's message to the client and swallows write errors (engine-api-facts §8.1); here the
+ * producer learns at once that the client left (`sink.signal`) and errors become problems.
+ */
+import { type ProblemBody, type ProblemError, problemBody } from '../errors.ts'
+import { encodeSse, type SseMessage } from '../streams/sse.ts'
+
+export interface SseSink {
+  /**
+   * Queues one message. Resolves once the client has room for more (backpressure), or with
+   * false when the stream is over (the client left or the gateway shuts down).
+   */
+  send(message: SseMessage): Promise<boolean>
+  /** Aborts when the client leaves or the gateway shuts down: pass it to upstream calls. */
+  readonly signal: AbortSignal
+}
+
+export interface SseSettings {
+  /** A comment is sent after this many milliseconds without a message. */
+  heartbeatMs: number
+  /** The reconnection delay clients are told to use. */
+  retryMs: number
+  /** Aborts when the gateway shuts down: every stream then ends with `event: shutdown`. */
+  shutdown?: AbortSignal | undefined
+  /** Messages buffered for a slow client before `send` waits. */
+  bufferedMessages?: number
+}
+
+export const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache',
+  'x-accel-buffering': 'no',
+} as const
+
+/** Why a stream ended, as the `error` event's problem says. */
+export type ProblemMapper = (error: unknown) => ProblemError
+
+/**
+ * Answers with an event stream and runs `produce` to fill it. When `produce` returns, the
+ * stream ends; when it throws, the client gets `event: error` with a problem body first.
+ */
+export function sseResponse(
+  settings: SseSettings,
+  toProblem: ProblemMapper,
+  produce: (sink: SseSink) => Promise<void>,
+  instance?: string,
+): Response {
+  const encoder = new TextEncoder()
+  const stop = new AbortController()
+  let controller!: ReadableStreamDefaultController<Uint8Array>
+  let closed = false
+  let lastWrite = Date.now()
+  let wakeWriter: (() => void) | undefined
+
+  const enqueue = (message: SseMessage) => {
+    if (closed) return
+    controller.enqueue(encoder.encode(encodeSse(message)))
+    lastWrite = Date.now()
+  }
+  const close = () => {
+    if (closed) return
+    closed = true
+    clearInterval(heartbeat)
+    settings.shutdown?.removeEventListener('abort', onShutdown)
+    stop.abort(new DOMException('The event stream ended', 'AbortError'))
+    wakeWriter?.()
+    try {
+      controller.close()
+    } catch {
+      // Already cancelled by the client.
+    }
+  }
+  const onShutdown = () => {
+    enqueue({ event: 'shutdown', data: JSON.stringify({ reason: 'The gateway is shutting down' }) })
+    close()
+  }
+
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c
+      },
+      pull() {
+        wakeWriter?.()
+      },
+      cancel() {
+        // The client left: stop the producer and with it every upstream call it made.
+        closed = true
+        clearInterval(heartbeat)
+        settings.shutdown?.removeEventListener('abort', onShutdown)
+        stop.abort(new DOMException('The client left', 'AbortError'))
+        wakeWriter?.()
+      },
+    },
+    new CountQueuingStrategy({ highWaterMark: settings.bufferedMessages ?? 64 }),
+  )
+
+  const heartbeat = setInterval(
+    () => {
+      // A client that stopped reading gets no heartbeats piled on top of its backlog.
+      if (Date.now() - lastWrite >= settings.heartbeatMs && (controller.desiredSize ?? 0) > 0) {
+        enqueue({ comment: 'heartbeat' })
+      }
+    },
+    Math.max(10, Math.min(settings.heartbeatMs, 1_000)),
+  )
+  ;(heartbeat as { unref?: () => void }).unref?.()
+
+  const sink: SseSink = {
+    signal: stop.signal,
+    async send(message) {
+      if (closed) return false
+      enqueue(message)
+      while (!closed && (controller.desiredSize ?? 0) <= 0) {
+        await new Promise<void>((resolve) => {
+          wakeWriter = resolve
+        })
+        wakeWriter = undefined
+      }
+      return !closed
+    },
+  }
+
+  if (settings.shutdown?.aborted) {
+    queueMicrotask(onShutdown)
+  } else {
+    settings.shutdown?.addEventListener('abort', onShutdown, { once: true })
+    enqueue({ retry: settings.retryMs, comment: 'stream open' })
+    produce(sink).then(close, (error: unknown) => {
+      if (!closed) {
+        const problem: ProblemBody = problemBody(toProblem(error), instance)
+        enqueue({ event: 'error', data: JSON.stringify(problem) })
+      }
+      close()
+    })
+  }
+
+  return new Response(body, { status: 200, headers: SSE_HEADERS })
+}

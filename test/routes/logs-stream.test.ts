@@ -1,0 +1,171 @@
+import { execFileSync } from 'node:child_process'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
+import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
+import { createNodeTransport } from '../../src/transport/node.ts'
+import { direct, testEngineEnv } from '../support/engine.ts'
+import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
+import { TEST_LABEL } from '../support/labels.ts'
+import { readSse } from '../support/sse.ts'
+
+let gw: TestGateway
+
+beforeAll(async () => {
+  gw = await testGateway({ settings: { heartbeatMs: 200 } })
+})
+
+async function start(cmd: string[], tty = false) {
+  const { status, body } = await gw.json(
+    '/v1/containers?start=true',
+    postJson({
+      image: testEngineEnv().image,
+      name: uniqueName('follow'),
+      cmd,
+      tty,
+      labels: { [TEST_LABEL]: '1' },
+    }),
+  )
+  expect(status).toBe(201)
+  return body.id as string
+}
+
+const stream = (id: string, query = '', headers: Record<string, string> = {}) =>
+  gw.call(`/v1/containers/${id}/logs/stream${query}`, { headers })
+
+const lineEvents = (events: ParsedSseEvent[]) =>
+  events.filter((e) => e.event === 'stdout' || e.event === 'stderr')
+const texts = (events: ParsedSseEvent[]) => lineEvents(events).map((e) => JSON.parse(e.data).text)
+
+describe('GET /v1/containers/{id}/logs/stream', () => {
+  it('streams lines live as events, then `end` with the exit code', async () => {
+    const id = await start(['sh', '-c', 'echo one; sleep 0.5; echo two >&2; sleep 0.5; exit 4'])
+    const response = await stream(id)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    expect(response.headers.get('cache-control')).toBe('no-cache')
+    expect(response.headers.get('x-accel-buffering')).toBe('no')
+    const events = await readSse(response).until('end')
+    expect(lineEvents(events).map((e) => [e.event, JSON.parse(e.data).text])).toEqual([
+      ['stdout', 'one'],
+      ['stderr', 'two'],
+    ])
+    expect(JSON.parse(events.at(-1)!.data)).toEqual({ exitCode: 4, state: 'exited' })
+    for (const e of lineEvents(events)) expect(e.id).toMatch(/^[A-Za-z0-9_-]+$/)
+  })
+
+  it('tells the client how long to wait before reconnecting and sends heartbeats', async () => {
+    const id = await start(['sleep', '3'])
+    const response = await stream(id)
+    const raw = response.body!.getReader()
+    let text = ''
+    const deadline = Date.now() + 3_000
+    while (!text.includes(': heartbeat') && Date.now() < deadline) {
+      const { value } = await raw.read()
+      text += new TextDecoder().decode(value)
+    }
+    expect(text).toMatch(/^: stream open\nretry: 2000\n\n/)
+    expect(text).toContain(': heartbeat\n\n')
+    await raw.cancel()
+  })
+
+  it('resumes exactly after the last line received, also within a burst sharing one timestamp', async () => {
+    // 300 lines printed as fast as possible: many share a timestamp.
+    const id = await start(['sh', '-c', 'seq 1 300; sleep 1'])
+    await direct(`/containers/${id}/wait`, { method: 'POST' })
+    const received: string[] = []
+    let lastId: string | undefined
+    // Hang up after a few lines each time, at changing points, and resume with Last-Event-ID.
+    for (let round = 0; round < 50; round++) {
+      const reader = readSse(await stream(id, '', lastId ? { 'last-event-id': lastId } : {}))
+      const take = 3 + ((round * 7) % 11)
+      let ended = false
+      for (let i = 0; i < take; i++) {
+        const event = await reader.next()
+        if (!event || event.event === 'end') {
+          ended = true
+          break
+        }
+        received.push(JSON.parse(event.data).text)
+        lastId = event.id
+      }
+      await reader.close()
+      if (ended) break
+    }
+    expect(received).toEqual(Array.from({ length: 300 }, (_, i) => String(i + 1)))
+  })
+
+  it('accepts the cursor as ?cursor= and refuses one it did not issue', async () => {
+    const id = await start(['sh', '-c', 'echo a; echo b; echo c'])
+    await direct(`/containers/${id}/wait`, { method: 'POST' })
+    const first = await readSse(await stream(id)).until('end')
+    const afterA = lineEvents(first)[0]!.id!
+    const resumed = await readSse(await stream(id, `?cursor=${afterA}`)).until('end')
+    expect(texts(resumed)).toEqual(['b', 'c'])
+    const { status, body } = await gw.json(`/v1/containers/${id}/logs/stream?cursor=bogus`)
+    expect(status).toBe(400)
+    expect(body.type).toBe('urn:dockgate:problem:validation-failed')
+  })
+
+  it('rejoins long lines and keeps a last line without newline', async () => {
+    const id = await start(['sh', '-c', "head -c 40000 /dev/zero | tr '\\0' a; echo; printf tail"])
+    const events = await readSse(await stream(id)).until('end')
+    expect(texts(events).map((t: string) => t.length)).toEqual([40000, 4])
+  })
+
+  it('streams a TTY container', async () => {
+    const id = await start(['sh', '-c', 'echo tty-line; sleep 0.3; echo more'], true)
+    const events = await readSse(await stream(id)).until('end')
+    expect(texts(events)).toEqual(['tty-line', 'more'])
+  })
+
+  it('ends at a restart instead of following into the next run', async () => {
+    const id = await start(['sh', '-c', 'echo run; sleep 30'])
+    const reader = readSse(await stream(id))
+    expect(JSON.parse((await reader.next())!.data).text).toBe('run')
+    const restarted = gw.call(`/v1/containers/${id}/restart?timeout=0`, { method: 'POST' })
+    const rest = await reader.until('end')
+    expect(rest.at(-1)!.event).toBe('end')
+    expect(lineEvents(rest)).toEqual([])
+    expect((await restarted).status).toBe(200)
+  })
+
+  it('closes the engine connection when the client leaves', async () => {
+    // Over the TCP wire, so the kernel can count this process's connections to the engine.
+    const tcp = testEngineEnv().tcpHost!
+    const overTcp = await testGateway({
+      transport: createNodeTransport(engineTargetFromEnv({ DOCKER_HOST: tcp })),
+    })
+    const port = new URL(tcp.replace('tcp:', 'http:')).port
+    const id = await start(['sleep', '30'])
+    const reader = readSse(await overTcp.call(`/v1/containers/${id}/logs/stream`))
+    const open = engineConnections(port)
+    expect(open).toBeGreaterThan(0)
+    await reader.close()
+    await expect.poll(() => engineConnections(port), { timeout: 3_000 }).toBeLessThan(open)
+  })
+
+  it('answers 404 before streaming for a missing container', async () => {
+    const { status, response } = await gw.json('/v1/containers/dockgate-missing/logs/stream')
+    expect(status).toBe(404)
+    expect(response.headers.get('content-type')).toBe('application/problem+json')
+  })
+
+  it('ends every open stream with `shutdown` when the gateway stops', async () => {
+    const shutdown = new AbortController()
+    const stopping = await testGateway({ shutdown: shutdown.signal })
+    const id = await start(['sleep', '30'])
+    const reader = readSse(await stopping.call(`/v1/containers/${id}/logs/stream`))
+    shutdown.abort()
+    const events = await reader.until('shutdown')
+    expect(events.at(-1)!.event).toBe('shutdown')
+    expect(await reader.next()).toBeUndefined()
+  })
+})
+
+/** Established TCP connections from this process to the engine's port, as the kernel lists them. */
+function engineConnections(port: string): number {
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`], {
+    encoding: 'utf8',
+  })
+  return out.split('\n').filter((line) => line.includes(`pid=${process.pid},`)).length
+}
