@@ -54,9 +54,9 @@ export function compareEngineTimes(a: string, b: string): number {
   return difference < 0n ? -1 : difference > 0n ? 1 : 0
 }
 
-/** The engine time one nanosecond earlier: makes the engine's inclusive `until` exclusive. */
-export function previousNanosecond(engineTime: string): string {
+/** Moves an engine time by a number of nanoseconds, exactly. */
+export function shiftEngineTime(engineTime: string, nanoseconds: bigint): string {
   const [s = '0', ns = '0'] = engineTime.split('.')
-  const total = BigInt(s) * 1_000_000_000n + BigInt(ns.padEnd(9, '0')) - 1n
+  const total = BigInt(s) * 1_000_000_000n + BigInt(ns.padEnd(9, '0')) + nanoseconds
   return `${total / 1_000_000_000n}.${String(total % 1_000_000_000n).padStart(9, '0')}`
 }

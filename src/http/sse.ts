@@ -6,6 +6,7 @@
  * error's message to the client and swallows write errors (engine-api-facts §8.1); here the
  * producer learns at once that the client left (`sink.signal`) and errors become problems.
  */
+import type { GatewaySettings } from '../config.ts'
 import { type ProblemBody, type ProblemError, problemBody } from '../errors.ts'
 import { encodeSse, type SseMessage } from '../streams/sse.ts'
 
@@ -38,6 +39,21 @@ export const SSE_HEADERS = {
 
 /** Why a stream ended, as the `error` event's problem says. */
 export type ProblemMapper = (error: unknown) => ProblemError
+
+/** What every streaming route needs from the app. */
+export interface StreamDependencies {
+  settings: GatewaySettings
+  /** Aborts when the gateway shuts down. */
+  shutdown: AbortSignal | undefined
+  toProblem: ProblemMapper
+}
+
+/** The stream settings of a route, from the gateway's settings. */
+export const sseSettings = (deps: StreamDependencies): SseSettings => ({
+  heartbeatMs: deps.settings.heartbeatMs,
+  retryMs: deps.settings.sseRetryMs,
+  shutdown: deps.shutdown,
+})
 
 /**
  * Answers with an event stream and runs `produce` to fill it. When `produce` returns, the

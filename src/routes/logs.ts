@@ -3,14 +3,13 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { requireScope } from '../auth/middleware.ts'
-import type { GatewaySettings } from '../config.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer } from '../engine/containers.ts'
-import { compareEngineTimes, previousNanosecond, toEngineTime } from '../engine/time.ts'
+import { compareEngineTimes, shiftEngineTime, toEngineTime } from '../engine/time.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { badRequest, ProblemError } from '../errors.ts'
-import { type ProblemMapper, type SseSink, sseResponse } from '../http/sse.ts'
+import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import {
   DemuxStream,
   type LogLine,
@@ -231,13 +230,12 @@ async function followLog(
   let last = await deliverLines(engine, inspect, follow, resumeAfter, sink)
   if (sink.signal.aborted) return
   const after = await inspectContainer(engine, inspect.Id, sink.signal)
-  // A new run (restart) has begun: catch up only on the run that was followed.
   const nextRun = after.State.StartedAt !== inspect.State.StartedAt || after.State.Running
   const catchUp = {
     ...query,
     since: last ? toEngineTime(last.time) : query.since,
     tail: last ? undefined : query.tail,
-    until: nextRun ? startedBefore(after.State.StartedAt) : undefined,
+    until: endOfRun(after.State, nextRun),
   }
   last = await deliverLines(engine, inspect, catchUp, last, sink)
   if (sink.signal.aborted) return
@@ -245,11 +243,22 @@ async function followLog(
   await sink.send({ event: 'end', data: JSON.stringify({ exitCode, state: after.State.Status }) })
 }
 
-/** The engine time just before a run started, or undefined if the time is unreadable. */
-function startedBefore(startedAt: string): string | undefined {
-  const time = toEngineTime(startedAt)
-  return time === undefined ? undefined : previousNanosecond(time)
+/**
+ * Where the followed run's log ends, for the catch-up read: its last message is written when its
+ * output closes, just before the engine records FinishedAt, so a short margin after FinishedAt
+ * holds it; a next run (a restart) never starts that soon, and its StartedAt bounds it anyway.
+ */
+function endOfRun(state: EngineContainerInspect['State'], nextRun: boolean): string | undefined {
+  const finished = toEngineTime(state.FinishedAt)
+  const started = toEngineTime(state.StartedAt)
+  const bounds = [
+    finished && shiftEngineTime(finished, RUN_END_MARGIN_NS),
+    nextRun && started && shiftEngineTime(started, -1n),
+  ].filter((t): t is string => typeof t === 'string')
+  return bounds.sort(compareEngineTimes)[0]
 }
+
+const RUN_END_MARGIN_NS = 50_000_000n
 
 /** Sends the lines after `resumeAfter`; answers the cursor of the last line sent (or the given one). */
 async function deliverLines(
@@ -279,13 +288,6 @@ async function deliverLines(
   } finally {
     reader.releaseLock()
   }
-}
-
-export interface StreamDependencies {
-  settings: GatewaySettings
-  /** Aborts when the gateway shuts down. */
-  shutdown: AbortSignal | undefined
-  toProblem: ProblemMapper
 }
 
 export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
@@ -339,13 +341,8 @@ export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
     }
     // Inspect before answering: a missing container is a 404, not a stream that errors.
     const inspect = await inspectContainer(engine, id, c.req.raw.signal)
-    const stream = {
-      heartbeatMs: settings.heartbeatMs,
-      retryMs: settings.sseRetryMs,
-      shutdown: deps.shutdown,
-    }
     return sseResponse(
-      stream,
+      sseSettings(deps),
       deps.toProblem,
       (sink) => followLog(engine, inspect, query, resumeAfter, sink),
       c.req.path,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { compareEngineTimes, toEngineTime } from '../../src/engine/time.ts'
+import { compareEngineTimes, shiftEngineTime, toEngineTime } from '../../src/engine/time.ts'
 
 describe('toEngineTime', () => {
   it('passes Unix seconds through with the fraction as nanoseconds', () => {
@@ -41,5 +41,13 @@ describe('compareEngineTimes', () => {
     expect(compareEngineTimes('1795923284.404367408', '1795923284.404367409')).toBe(-1)
     expect(compareEngineTimes('1795923284.404367409', '1795923284.404367408')).toBe(1)
     expect(compareEngineTimes('1795923284.4', '1795923284.400000000')).toBe(0)
+  })
+})
+
+describe('shiftEngineTime', () => {
+  it('moves by nanoseconds across second boundaries, exactly', () => {
+    expect(shiftEngineTime('1795923284.000000000', -1n)).toBe('1795923283.999999999')
+    expect(shiftEngineTime('1795923284.999999999', 1n)).toBe('1795923285.000000000')
+    expect(shiftEngineTime('1795923284.4', 50_000_000n)).toBe('1795923284.450000000')
   })
 })
