@@ -11,6 +11,7 @@ import { methodNotAllowed } from 'hono/method-not-allowed'
 import { requestId } from 'hono/request-id'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { type Authenticator, bearerAuth } from './auth/middleware.ts'
+import { TicketStore } from './auth/tickets.ts'
 import { DEFAULT_SETTINGS, type GatewaySettings } from './config.ts'
 import type { AppEnv } from './context.ts'
 import { renderDocsPage } from './docs/page.ts'
@@ -22,6 +23,7 @@ import { containerRoutes } from './routes/containers.ts'
 import { imageRoutes } from './routes/images.ts'
 import { logRoutes } from './routes/logs.ts'
 import { systemRoutes } from './routes/system.ts'
+import { ticketRoutes } from './routes/tickets.ts'
 import { GATEWAY_VERSION } from './version.ts'
 
 export interface AppDependencies {
@@ -32,6 +34,8 @@ export interface AppDependencies {
   logError?: ErrorLogger
   /** Aborted when the gateway shuts down: open event streams send a final event and close. */
   shutdown?: AbortSignal
+  /** Stream tickets; one store per process unless given. */
+  tickets?: TicketStore
 }
 
 export const OPENAPI_CONFIG = {
@@ -50,6 +54,7 @@ export const OPENAPI_CONFIG = {
     { name: 'containers', description: 'Containers: list, create, inspect, lifecycle' },
     { name: 'logs', description: 'Container logs' },
     { name: 'images', description: 'Images (read-only)' },
+    { name: 'streams', description: 'Tickets for browser event streams' },
   ],
 }
 
@@ -71,7 +76,8 @@ export function createApp(deps: AppDependencies) {
       },
     }),
   )
-  app.use('/v1/*', bearerAuth(deps.authenticator))
+  const tickets = deps.tickets ?? new TicketStore()
+  app.use('/v1/*', bearerAuth(deps.authenticator, tickets))
 
   app.route('/', systemRoutes(deps.engine))
   app.route('/', containerRoutes(deps.engine, settings))
@@ -82,6 +88,7 @@ export function createApp(deps: AppDependencies) {
   }
   app.route('/', logRoutes(deps.engine, streams))
   app.route('/', imageRoutes(deps.engine))
+  app.route('/', ticketRoutes(tickets))
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
     type: 'http',

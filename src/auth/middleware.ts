@@ -5,6 +5,7 @@ import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../context.ts'
 import { ProblemError } from '../errors.ts'
 import { hasScope, type Principal, type Scope } from './principal.ts'
+import type { TicketStore } from './tickets.ts'
 
 /** Anything that can turn a presented bearer credential into a principal. */
 export interface Authenticator {
@@ -13,9 +14,18 @@ export interface Authenticator {
 
 const REALM = 'Bearer realm="dockgate"'
 
-export function bearerAuth(authenticator: Authenticator) {
+/** Event streams are the only place a credential may come in the URL, and only as a ticket. */
+export const isEventStream = (method: string, path: string) =>
+  method === 'GET' && (path === '/v1/events' || path.endsWith('/stream'))
+
+export function bearerAuth(authenticator: Authenticator, tickets?: TicketStore) {
   return createMiddleware<AppEnv>(async function bearerAuth(c, next) {
     const header = c.req.header('authorization')
+    const ticket = c.req.query('ticket')
+    if (ticket !== undefined && !header) {
+      c.set('principal', await redeemTicket(ticket, c.req.method, c.req.path, tickets))
+      return next()
+    }
     const match = header?.match(/^Bearer[ ]+([A-Za-z0-9._~+/=-]+)[ ]*$/i)
     if (!match) {
       throw new ProblemError(401, 'unauthorized', {
@@ -47,4 +57,26 @@ export function requireScope(scope: Scope) {
     }
     await next()
   })
+}
+
+async function redeemTicket(
+  ticket: string,
+  method: string,
+  path: string,
+  tickets: TicketStore | undefined,
+): Promise<Principal> {
+  if (!isEventStream(method, path)) {
+    throw new ProblemError(401, 'unauthorized', {
+      detail: 'Stream tickets are accepted only by event streams; send a bearer token',
+      headers: { 'www-authenticate': REALM },
+    })
+  }
+  const principal = tickets && ticket.length <= 128 ? await tickets.redeem(ticket) : undefined
+  if (!principal) {
+    throw new ProblemError(401, 'unauthorized', {
+      detail: 'The stream ticket is unknown, expired or already used',
+      headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
+    })
+  }
+  return principal
 }
