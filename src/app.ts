@@ -10,6 +10,8 @@ import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import { requestId } from 'hono/request-id'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { type AuditSink, jsonLineAudit } from './audit/audit.ts'
+import { auditRequests, guardRequests } from './audit/middleware.ts'
 import { type Authenticator, bearerAuth } from './auth/middleware.ts'
 import { TicketStore } from './auth/tickets.ts'
 import { DEFAULT_SETTINGS, type GatewaySettings } from './config.ts'
@@ -36,6 +38,8 @@ export interface AppDependencies {
   shutdown?: AbortSignal
   /** Stream tickets; one store per process unless given. */
   tickets?: TicketStore
+  /** Where audit records go; JSON lines on stdout unless given. */
+  audit?: AuditSink
 }
 
 export const OPENAPI_CONFIG = {
@@ -77,7 +81,10 @@ export function createApp(deps: AppDependencies) {
     }),
   )
   const tickets = deps.tickets ?? new TicketStore()
+  const audit = deps.audit ?? jsonLineAudit((line) => console.log(line))
+  app.use('/v1/*', auditRequests(audit))
   app.use('/v1/*', bearerAuth(deps.authenticator, tickets))
+  app.use('/v1/*', guardRequests(audit))
 
   app.route('/', systemRoutes(deps.engine))
   app.route('/', containerRoutes(deps.engine, settings))
@@ -113,6 +120,7 @@ export type App = ReturnType<typeof createApp>
 
 /** Through the context, so headers that middleware already set (the request id) are kept. */
 function problem(c: Context<AppEnv>, error: ProblemError) {
+  c.set('problemCode', error.code)
   const body = problemBody(error, c.req.path, c.get('requestId'))
   return c.body(JSON.stringify(body), error.status as ContentfulStatusCode, {
     ...error.headers,

@@ -5,6 +5,7 @@
  */
 import { z } from '@hono/zod-openapi'
 import { ScopeSchema } from './auth/principal.ts'
+import { PolicySchema } from './policy/policy.ts'
 
 export const TokenEntrySchema = z.strictObject({
   name: z
@@ -12,6 +13,7 @@ export const TokenEntrySchema = z.strictObject({
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/, 'letters, digits, _ . - (at most 64)'),
   hash: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'sha256:<64 hex digits>'),
   scopes: z.array(ScopeSchema).min(1),
+  policy: PolicySchema.optional(),
 })
 
 export const ConfigFileSchema = z.strictObject({

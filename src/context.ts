@@ -1,9 +1,15 @@
 /** The typed Hono environment shared by every route and middleware. */
 import type { Principal } from './auth/principal.ts'
+import type { ProblemCode } from './errors.ts'
+import type { Guard } from './policy/guard.ts'
 
 export interface AppEnv {
   Variables: {
     principal: Principal
     requestId: string
+    /** Policy decisions and audit records for this request (authenticated routes only). */
+    guard: Guard
+    /** The code of the problem this request answered with, for the audit record. */
+    problemCode: ProblemCode
   }
 }

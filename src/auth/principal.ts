@@ -5,6 +5,7 @@
  * same `Principal`, so authorization never asks how the caller proved who it is.
  */
 import { z } from '@hono/zod-openapi'
+import type { Policy } from '../policy/policy.ts'
 
 export const SCOPES = [
   'system:read',
@@ -26,9 +27,15 @@ export interface Principal {
   /** How it authenticated. */
   readonly kind: 'token' | 'env-token' | 'jwt'
   readonly scopes: ReadonlySet<Scope>
+  readonly policy: Policy
 }
 
 /** `admin` holds every scope. */
 export function hasScope(principal: Principal, scope: Scope): boolean {
   return principal.scopes.has(scope) || principal.scopes.has('admin')
+}
+
+/** Admins see and act on every container, and no image allowlist applies to them. */
+export function isAdmin(principal: Principal): boolean {
+  return principal.scopes.has('admin')
 }

@@ -44,7 +44,7 @@ export class TicketStore {
     const ticket =
       TICKET_PREFIX + Array.from(random, (b) => b.toString(16).padStart(2, '0')).join('')
     const expires = this.#now() + this.#ttlMs
-    const bound: Principal = { id: principal.id, kind: principal.kind, scopes: new Set(granted) }
+    const bound: Principal = { ...principal, scopes: new Set(granted) }
     this.#tickets.set(await hashToken(ticket), { principal: bound, expires })
     while (this.#tickets.size > this.#capacity) {
       const oldest = this.#tickets.keys().next().value

@@ -4,6 +4,7 @@
  * A token carries 256 random bits, so a fast hash is enough (no password stretching needed);
  * lookup hashes the presented token once and compares against every stored hash in constant time.
  */
+import { DEFAULT_POLICY, type Policy } from '../policy/policy.ts'
 import type { Principal, Scope } from './principal.ts'
 
 export const TOKEN_PREFIX = 'dgt_'
@@ -13,6 +14,7 @@ export interface TokenEntry {
   name: string
   hash: string
   scopes: readonly Scope[]
+  policy?: Policy | undefined
 }
 
 export function generateToken(): string {
@@ -33,7 +35,12 @@ export class TokenStore {
   constructor(entries: readonly TokenEntry[], envToken?: string) {
     this.#entries = entries.map((entry) => ({
       digest: fromHex(entry.hash.slice(HASH_PREFIX.length)),
-      principal: { id: entry.name, kind: 'token', scopes: new Set(entry.scopes) },
+      principal: {
+        id: entry.name,
+        kind: 'token',
+        scopes: new Set(entry.scopes),
+        policy: entry.policy ?? DEFAULT_POLICY,
+      },
     }))
     this.#envToken = envToken
   }
@@ -58,7 +65,12 @@ export class TokenStore {
 }
 
 /** The principal behind `DOCKGATE_TOKEN`, for automation. */
-const ENV_PRINCIPAL: Principal = { id: 'env-admin', kind: 'env-token', scopes: new Set(['admin']) }
+const ENV_PRINCIPAL: Principal = {
+  id: 'env-admin',
+  kind: 'env-token',
+  scopes: new Set(['admin']),
+  policy: DEFAULT_POLICY,
+}
 
 async function digestOf(token: string): Promise<Uint8Array> {
   return fromHex((await hashToken(token)).slice(HASH_PREFIX.length))

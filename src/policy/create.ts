@@ -5,23 +5,66 @@
  * mounts, devices, capabilities, host namespaces, networks, log drivers, restart policies) is
  * either absent from the curated schema or forced here. See engine-api-facts §4.
  */
-import { badRequest } from '../errors.ts'
+import { isAdmin } from '../auth/principal.ts'
+import { badRequest, ProblemError } from '../errors.ts'
 import {
   type CreateContainerBody,
   OWNER_LABEL,
   RESERVED_LABEL_PREFIX,
 } from '../routes/containers.schemas.ts'
+import type { Guard } from './guard.ts'
+import { BASE_DEFAULTS, globMatches } from './policy.ts'
 
-export interface ResourceDefaults {
+/** What a created container gets, after the request, the policy and the gateway's floor. */
+export interface Resources {
   memory: number
   pids: number
   cpus: number | undefined
 }
 
-export const DEFAULT_RESOURCES: ResourceDefaults = {
-  memory: 512 * 1024 * 1024,
-  pids: 256,
-  cpus: undefined,
+type Limit = keyof Resources
+
+/**
+ * Applies the principal's policy to a create request: the image must be on its allowlist
+ * (admins excepted), each limit is the request's, else the policy default, else the gateway's
+ * floor — never above the policy's maximum. In audit mode a breach is recorded and allowed.
+ */
+export function checkCreatePolicy(guard: Guard, request: CreateContainerBody): Resources {
+  const { principal } = guard
+  const policy = principal.policy
+  if (
+    !isAdmin(principal) &&
+    !policy.images.some((pattern) => globMatches(pattern, request.image))
+  ) {
+    guard.deny(
+      'image-not-allowed',
+      request.image,
+      new ProblemError(403, 'forbidden', {
+        detail: `The image ${request.image} is not on this client's allowlist`,
+      }),
+    )
+  }
+  const pick = (limit: Limit, floor: number | undefined) => {
+    const max = policy.max[limit]
+    const asked = request.resources?.[limit]
+    if (asked !== undefined && max !== undefined && asked > max) {
+      guard.deny(
+        'resource-over-max',
+        request.image,
+        new ProblemError(403, 'forbidden', {
+          detail: `resources.${limit} ${asked} is above this client's maximum of ${max}`,
+        }),
+      )
+    }
+    if (asked !== undefined) return asked
+    const fallback = policy.defaults[limit] ?? floor
+    return fallback !== undefined && max !== undefined ? Math.min(fallback, max) : fallback
+  }
+  return {
+    memory: pick('memory', BASE_DEFAULTS.memory) ?? BASE_DEFAULTS.memory,
+    pids: pick('pids', BASE_DEFAULTS.pids) ?? BASE_DEFAULTS.pids,
+    cpus: pick('cpus', undefined),
+  }
 }
 
 /** json-file with a size cap: readable through the logs API, and it cannot fill the disk. */
@@ -30,7 +73,7 @@ const LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file':
 export function engineCreateBody(
   request: CreateContainerBody,
   owner: string,
-  defaults: ResourceDefaults = DEFAULT_RESOURCES,
+  resources: Resources,
 ) {
   const reserved = Object.keys(request.labels ?? {}).filter((key) =>
     key.startsWith(RESERVED_LABEL_PREFIX),
@@ -41,8 +84,7 @@ export function engineCreateBody(
       reserved.map((key) => ({ name: `body.labels.${key}`, reason: 'reserved label prefix' })),
     )
   }
-  const memory = request.resources?.memory ?? defaults.memory
-  const cpus = request.resources?.cpus ?? defaults.cpus
+  const { memory, cpus, pids } = resources
   return {
     Image: request.image,
     Cmd: request.cmd ?? null,
@@ -66,7 +108,7 @@ export function engineCreateBody(
       // Equal to Memory: no swap beyond the limit (the engine's default doubles it).
       MemorySwap: memory,
       NanoCpus: cpus === undefined ? 0 : Math.round(cpus * 1e9),
-      PidsLimit: request.resources?.pids ?? defaults.pids,
+      PidsLimit: pids,
       LogConfig: LOG_CONFIG,
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
       Binds: null,

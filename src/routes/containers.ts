@@ -3,13 +3,16 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { requireScope } from '../auth/middleware.ts'
+import { isAdmin } from '../auth/principal.ts'
 import type { GatewaySettings } from '../config.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer, listContainers } from '../engine/containers.ts'
 import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
-import { engineCreateBody } from '../policy/create.ts'
+import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
+import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
+import type { Guard } from '../policy/guard.ts'
 import { BEARER, ContainerRefParams, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
 import {
   ContainerActionSchema,
@@ -20,6 +23,7 @@ import {
   DeleteQuery,
   KillQuery,
   ListContainersQuery,
+  OWNER_LABEL,
   StopQuery,
   WaitSchema,
 } from './containers.schemas.ts'
@@ -147,7 +151,21 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
 
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid('query')
-    const containers = await listContainers(engine, query, c.req.raw.signal)
+    const principal = c.var.principal
+    const owner = ownerFilter(principal)
+    const label = owner ? [...query.label, owner] : query.label
+    const containers = await listContainers(engine, { ...query, label }, c.req.raw.signal)
+    const visible = containers.filter((i) => canSee(principal, i.Config.Labels ?? {}))
+    if (visible.length === containers.length || !c.var.guard.auditMode) {
+      return c.json({ containers: visible.map(toSummary) }, 200)
+    }
+    c.var.guard.record({
+      outcome: 'allowed',
+      decision: 'would_deny',
+      reason: 'not-owner',
+      target: null,
+      status: null,
+    })
     return c.json({ containers: containers.map(toSummary) }, 200)
   })
 
@@ -155,11 +173,13 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
     const body = c.req.valid('json')
     const { start } = c.req.valid('query')
     const signal = c.req.raw.signal
+    const resources = checkCreatePolicy(c.var.guard, body)
+    await checkContainerQuota(engine, c.var.guard, signal)
     const created = parseEngine(
       EngineCreated,
       await engine.json('POST', '/containers/create', {
         query: { name: body.name },
-        body: engineCreateBody(body, c.var.principal.id),
+        body: engineCreateBody(body, c.var.principal.id, resources),
         signal,
       }),
       'create answer',
@@ -182,48 +202,50 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
 
   app.openapi(inspectRoute, async (c) => {
     const { id } = c.req.valid('param')
-    const inspect = await inspectContainer(engine, id, c.req.raw.signal)
+    const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
     return c.json(toDetail(inspect, settings.exposeEnvKeys), 200)
   })
 
   const act = (action: string, query: Record<string, string | number | undefined>) =>
-    async function containerAction(ref: string, signal: AbortSignal) {
-      const status = await engine.status('POST', containerPath(ref, `/${action}`), {
+    async function containerAction(guard: Guard, ref: string, signal: AbortSignal) {
+      const { Id: id } = await accessContainer(engine, guard, ref, signal)
+      const status = await engine.status('POST', containerPath(id, `/${action}`), {
         query,
         signal,
         // stop and restart wait for the container to end; their own timeout bounds that.
         timeoutMs: 0,
         accept: [304],
       })
-      const inspect = await inspectContainer(engine, ref, signal)
-      return { id: inspect.Id, state: inspect.State.Status, changed: status !== 304 }
+      const inspect = await inspectContainer(engine, id, signal)
+      return { id, state: inspect.State.Status, changed: status !== 304 }
     }
 
   app.openapi(startRoute, async (c) => {
     const { id } = c.req.valid('param')
-    return c.json(await act('start', {})(id, c.req.raw.signal), 200)
+    return c.json(await act('start', {})(c.var.guard, id, c.req.raw.signal), 200)
   })
 
   app.openapi(stopRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { timeout } = c.req.valid('query')
-    return c.json(await act('stop', { t: timeout })(id, c.req.raw.signal), 200)
+    return c.json(await act('stop', { t: timeout })(c.var.guard, id, c.req.raw.signal), 200)
   })
 
   app.openapi(restartRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { timeout } = c.req.valid('query')
-    return c.json(await act('restart', { t: timeout })(id, c.req.raw.signal), 200)
+    return c.json(await act('restart', { t: timeout })(c.var.guard, id, c.req.raw.signal), 200)
   })
 
   app.openapi(killRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { signal } = c.req.valid('query')
-    return c.json(await act('kill', { signal })(id, c.req.raw.signal), 200)
+    return c.json(await act('kill', { signal })(c.var.guard, id, c.req.raw.signal), 200)
   })
 
   app.openapi(waitRoute, async (c) => {
-    const { id } = c.req.valid('param')
+    const { id: ref } = c.req.valid('param')
+    const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal)
     const answer = parseEngine(
       EngineWait,
       await engine.json('POST', containerPath(id, '/wait'), {
@@ -240,8 +262,9 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
   })
 
   app.openapi(deleteRoute, async (c) => {
-    const { id } = c.req.valid('param')
+    const { id: ref } = c.req.valid('param')
     const { force } = c.req.valid('query')
+    const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal)
     await engine.status('DELETE', containerPath(id), {
       query: { force: force ? 1 : undefined, v: 1 },
       signal: c.req.raw.signal,
@@ -250,4 +273,24 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
   })
 
   return app
+}
+
+/** A principal may own at most `maxContainers` containers at once (admins excepted). */
+async function checkContainerQuota(engine: EngineClient, guard: Guard, signal: AbortSignal) {
+  const { principal } = guard
+  if (isAdmin(principal)) return
+  const owned = await engine.json('GET', '/containers/json', {
+    query: { all: 1, filters: JSON.stringify({ label: [`${OWNER_LABEL}=${principal.id}`] }) },
+    signal,
+  })
+  const count = Array.isArray(owned) ? owned.length : 0
+  if (count >= principal.policy.maxContainers) {
+    guard.deny(
+      'max-containers',
+      null,
+      new ProblemError(403, 'forbidden', {
+        detail: `This client owns ${count} containers, its maximum is ${principal.policy.maxContainers}`,
+      }),
+    )
+  }
 }

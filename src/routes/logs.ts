@@ -10,6 +10,7 @@ import { compareEngineTimes, shiftEngineTime, toEngineTime } from '../engine/tim
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { badRequest, ProblemError } from '../errors.ts'
 import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
+import { accessContainer } from '../policy/access.ts'
 import {
   DemuxStream,
   type LogLine,
@@ -300,7 +301,7 @@ export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
     const signal = c.req.raw.signal
     const lines = await openLogLines(
       engine,
-      await inspectContainer(engine, id, signal),
+      await accessContainer(engine, c.var.guard, id, signal),
       query,
       signal,
     )
@@ -340,7 +341,7 @@ export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
       ])
     }
     // Inspect before answering: a missing container is a 404, not a stream that errors.
-    const inspect = await inspectContainer(engine, id, c.req.raw.signal)
+    const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
     return sseResponse(
       sseSettings(deps),
       deps.toProblem,

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import type { Principal } from '../../src/auth/principal.ts'
 import { TicketStore } from '../../src/auth/tickets.ts'
+import { DEFAULT_POLICY } from '../../src/policy/policy.ts'
 
 const alice: Principal = {
   id: 'alice',
   kind: 'token',
   scopes: new Set(['logs:read', 'events:read']),
+  policy: DEFAULT_POLICY,
 }
 
 describe('TicketStore', () => {

@@ -30,7 +30,7 @@ const issue = async (body?: unknown, role: 'admin' | 'reader' | 'writer' = 'read
 
 describe('stream tickets', () => {
   it('opens one event stream without an Authorization header, once', async () => {
-    const { status, body } = await issue()
+    const { status, body } = await issue({ scopes: ['logs:read'] }, 'admin')
     expect(status).toBe(201)
     expect(Date.parse(body.expiresAt) - Date.now()).toBeLessThanOrEqual(60_000)
     const url = `/v1/containers/${containerId}/logs/stream?ticket=${body.ticket}`
@@ -60,7 +60,7 @@ describe('stream tickets', () => {
   })
 
   it('carries only the scopes it was narrowed to', async () => {
-    const { body } = await issue({ scopes: ['images:read'] })
+    const { body } = await issue({ scopes: ['images:read'] }, 'admin')
     expect(body.scopes).toEqual(['images:read'])
     const { status } = await gw.json(
       `/v1/containers/${containerId}/logs/stream?ticket=${body.ticket}`,

@@ -4,11 +4,13 @@
  */
 import { afterAll } from 'vitest'
 import { createApp } from '../../src/app.ts'
+import type { AuditEntry } from '../../src/audit/audit.ts'
 import type { Scope } from '../../src/auth/principal.ts'
 import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
 import type { GatewaySettings } from '../../src/config.ts'
 import { EngineClient } from '../../src/engine/client.ts'
 import type { EngineTransport } from '../../src/engine/transport.ts'
+import { type Policy, PolicySchema } from '../../src/policy/policy.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { testEngineEnv } from './engine.ts'
@@ -20,7 +22,8 @@ export const ROLES = {
   nobody: ['events:read'],
 } as const satisfies Record<string, readonly Scope[]>
 
-export type Role = keyof typeof ROLES
+/** A built-in role, or the name of a client given to `testGateway({ clients })`. */
+export type Role = keyof typeof ROLES | (string & {})
 export const tokenOf = (role: Role) => `dgt_test-token-for-${role}`
 
 export interface TestGateway {
@@ -40,17 +43,28 @@ export async function testGateway(
     settings?: Partial<GatewaySettings>
     errors?: unknown[]
     shutdown?: AbortSignal
+    /** More clients, by name, with their scopes and policy. */
+    clients?: Record<string, { scopes: Scope[]; policy?: Partial<Policy> }>
+    /** Receives the audit records (none are printed in tests). */
+    audit?: AuditEntry[]
   } = {},
 ): Promise<TestGateway> {
   const transport =
     options.transport ??
     createNodeTransport(engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }))
   afterAll(() => transport.close())
+  const clients = {
+    ...Object.fromEntries(
+      Object.entries(ROLES).map(([name, scopes]) => [name, { scopes, policy: undefined }]),
+    ),
+    ...options.clients,
+  }
   const entries = await Promise.all(
-    (Object.keys(ROLES) as Role[]).map(async (role) => ({
-      name: role,
-      hash: await hashToken(tokenOf(role)),
-      scopes: ROLES[role],
+    Object.entries(clients).map(async ([name, client]) => ({
+      name,
+      hash: await hashToken(tokenOf(name)),
+      scopes: client.scopes,
+      policy: client.policy && PolicySchema.parse(client.policy),
     })),
   )
   const engine = new EngineClient(transport, { retryAfterSeconds: 5 })
@@ -60,6 +74,7 @@ export async function testGateway(
     settings: options.settings,
     logError: (_message, error) => options.errors?.push(error),
     shutdown: options.shutdown,
+    audit: (entry) => options.audit?.push(entry),
   })
   const call = (path: string, init: RequestInit & { role?: Role | null } = {}) => {
     const { role = 'admin', ...rest } = init

@@ -1,0 +1,53 @@
+/**
+ * @module Audit middleware: one record per mutating call and per authentication, scope or rate
+ * denial, written after the answer is known. Policy denials are recorded by the `Guard` itself.
+ */
+import { createMiddleware } from 'hono/factory'
+import type { AppEnv } from '../context.ts'
+import { Guard } from '../policy/guard.ts'
+import type { AuditSink } from './audit.ts'
+
+const DENIED = new Set([401, 403, 429])
+
+export function auditRequests(sink: AuditSink) {
+  return createMiddleware<AppEnv>(async function auditRequests(c, next) {
+    await next()
+    const status = c.res.status
+    const mutating = c.req.method !== 'GET' && c.req.method !== 'HEAD'
+    const denied = DENIED.has(status)
+    if ((!mutating && !denied) || c.get('guard')?.recordedDenial) return
+    sink({
+      time: new Date().toISOString(),
+      requestId: c.get('requestId'),
+      principal: c.get('principal')?.id ?? null,
+      action: `${c.req.method} ${c.req.path}`,
+      target: targetOf(c.req.path),
+      outcome: status < 400 ? 'allowed' : denied ? 'denied' : 'failed',
+      decision: denied ? 'deny' : 'allow',
+      reason: c.get('problemCode') ?? null,
+      status,
+    })
+  })
+}
+
+/** Gives every authenticated request its guard (after bearerAuth). */
+export function guardRequests(sink: AuditSink) {
+  return createMiddleware<AppEnv>(async function guardRequests(c, next) {
+    c.set(
+      'guard',
+      new Guard(c.var.principal, sink, c.get('requestId'), `${c.req.method} ${c.req.path}`),
+    )
+    await next()
+  })
+}
+
+/** `/v1/containers/<ref>/…` → `<ref>`; `/v1/images/<ref>` → the decoded reference. */
+function targetOf(path: string): string | null {
+  const match = /^\/v1\/(?:containers|images)\/([^/]+)/.exec(path)
+  if (!match) return null
+  try {
+    return decodeURIComponent(match[1]!)
+  } catch {
+    return match[1]!
+  }
+}

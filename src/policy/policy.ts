@@ -1,0 +1,61 @@
+/**
+ * @module A principal's policy: which images it may run, how much it may take, what it may see.
+ *
+ * The policy narrows what the curated API allows; nothing in it can widen the locked-down
+ * HostConfig the gateway builds (see `create.ts`).
+ */
+import { z } from '@hono/zod-openapi'
+
+const LabelSelector = z
+  .string()
+  .max(512)
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._/-]*(=[^\0\r\n]*)?$/, '`key` or `key=value`')
+
+const Limits = z.strictObject({
+  memory: z
+    .number()
+    .int()
+    .min(6 * 1024 * 1024)
+    .optional(),
+  cpus: z.number().min(0.01).optional(),
+  pids: z.number().int().min(1).optional(),
+})
+
+export const PolicySchema = z.strictObject({
+  /** `audit`: a denial is logged as `would_deny` and the request goes through. */
+  mode: z.enum(['enforce', 'audit']).default('enforce'),
+  /** Image references this principal may create containers from: glob patterns (`*`, `?`). */
+  images: z.array(z.string().min(1).max(255)).default([]),
+  /** Applied when a create request names none. */
+  defaults: Limits.default({}),
+  /** The most a create request may ask for. */
+  max: Limits.default({}),
+  /** Containers (any state) this principal may own at once. */
+  maxContainers: z.number().int().min(0).max(100_000).default(20),
+  /** Besides its own, the containers this principal may see and act on (all selectors match). */
+  visibleLabels: z.array(LabelSelector).max(16).default([]),
+})
+
+export type Policy = z.infer<typeof PolicySchema>
+
+/** A principal without a policy of its own: sees only its own containers, runs no image. */
+export const DEFAULT_POLICY: Policy = PolicySchema.parse({})
+
+/** The gateway's own floor when neither the request nor the policy says: never unlimited. */
+export const BASE_DEFAULTS = { memory: 512 * 1024 * 1024, pids: 256 } as const
+
+/** `*` matches any run of characters (slashes included), `?` one character. */
+export function globMatches(pattern: string, value: string): boolean {
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll('?', '.')
+  return new RegExp(`^${source}$`).test(value)
+}
+
+/** Whether a label set matches a selector: `key` needs the key, `key=value` the exact value. */
+export function labelMatches(labels: Readonly<Record<string, string>>, selector: string): boolean {
+  const at = selector.indexOf('=')
+  if (at === -1) return Object.hasOwn(labels, selector)
+  return labels[selector.slice(0, at)] === selector.slice(at + 1)
+}
