@@ -19,11 +19,16 @@ import type { AppEnv } from './context.ts'
 import { renderDocsPage } from './docs/page.ts'
 import type { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
+import { EventHub } from './events/hub.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
+import { StreamSlots, TokenBuckets } from './policy/limits.ts'
+import { limitRequests } from './policy/limits-middleware.ts'
 import { validationHook } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
+import { eventRoutes } from './routes/events.ts'
 import { imageRoutes } from './routes/images.ts'
 import { logRoutes } from './routes/logs.ts'
+import { statsRoutes } from './routes/stats.ts'
 import { systemRoutes } from './routes/system.ts'
 import { ticketRoutes } from './routes/tickets.ts'
 import { GATEWAY_VERSION } from './version.ts'
@@ -40,6 +45,8 @@ export interface AppDependencies {
   tickets?: TicketStore
   /** Where audit records go; JSON lines on stdout unless given. */
   audit?: AuditSink
+  /** The engine events hub; one per app unless given (closed on `shutdown` when created here). */
+  events?: EventHub
 }
 
 export const OPENAPI_CONFIG = {
@@ -57,6 +64,8 @@ export const OPENAPI_CONFIG = {
     { name: 'system', description: 'Health, readiness and versions' },
     { name: 'containers', description: 'Containers: list, create, inspect, lifecycle' },
     { name: 'logs', description: 'Container logs' },
+    { name: 'stats', description: 'Container resource use: snapshots and live streams' },
+    { name: 'events', description: 'Docker Engine events, live and resumable' },
     { name: 'images', description: 'Images (read-only)' },
     { name: 'streams', description: 'Tickets for browser event streams' },
   ],
@@ -85,6 +94,12 @@ export function createApp(deps: AppDependencies) {
   app.use('/v1/*', auditRequests(audit))
   app.use('/v1/*', bearerAuth(deps.authenticator, tickets))
   app.use('/v1/*', guardRequests(audit))
+  const buckets = new TokenBuckets({
+    perSecond: settings.rateLimitPerSecond,
+    burst: settings.rateLimitBurst,
+  })
+  const slots = new StreamSlots(settings.maxStreamsPerPrincipal)
+  app.use('/v1/*', limitRequests(buckets, slots, settings.maxStreamsPerPrincipal))
 
   app.route('/', systemRoutes(deps.engine))
   app.route('/', containerRoutes(deps.engine, settings))
@@ -94,6 +109,8 @@ export function createApp(deps: AppDependencies) {
     toProblem: (e: unknown) => toProblem(e, logError),
   }
   app.route('/', logRoutes(deps.engine, streams))
+  app.route('/', statsRoutes(deps.engine, streams))
+  app.route('/', eventRoutes(deps.events ?? ownEventHub(deps, settings, logError), streams))
   app.route('/', imageRoutes(deps.engine))
   app.route('/', ticketRoutes(tickets))
 
@@ -117,6 +134,17 @@ export function createApp(deps: AppDependencies) {
 }
 
 export type App = ReturnType<typeof createApp>
+
+/** A hub for this app; it connects on the first subscriber and closes when the gateway does. */
+function ownEventHub(deps: AppDependencies, settings: GatewaySettings, logError: ErrorLogger) {
+  const hub = new EventHub(deps.engine, {
+    ringSize: settings.eventsRingSize,
+    queueLimit: settings.eventsQueueLimit,
+    logError,
+  })
+  deps.shutdown?.addEventListener('abort', () => hub.close(), { once: true })
+  return hub
+}
 
 /** Through the context, so headers that middleware already set (the request id) are kept. */
 function problem(c: Context<AppEnv>, error: ProblemError) {

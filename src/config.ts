@@ -16,10 +16,32 @@ export const TokenEntrySchema = z.strictObject({
   policy: PolicySchema.optional(),
 })
 
+export const JwtConfigSchema = z.strictObject({
+  /** A JWKS file with the RS/ES public keys that sign accepted tokens. */
+  jwksFile: z.string().optional(),
+  /** A JWKS URL with those keys. */
+  jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
+  issuer: z.string().optional(),
+  audience: z.string().default('dockgate'),
+})
+
 export const ConfigFileSchema = z.strictObject({
   tokens: z.array(TokenEntrySchema).default([]),
+  /** JWT verification; `DOCKGATE_JWT_SECRET` in the environment adds HS256. */
+  jwt: JwtConfigSchema.optional(),
+  /** Policies of JWT principals, by their `sub`. */
+  principals: z.record(z.string(), z.strictObject({ policy: PolicySchema })).default({}),
   /** Environment variable names whose values inspect may show; every other value is redacted. */
   exposeEnvKeys: z.array(z.string()).default([]),
+  /** Label keys (globs, any case) whose values are redacted in every answer and event. */
+  secretLabelPatterns: z.array(z.string().min(1)).optional(),
+  limits: z
+    .strictObject({
+      requestsPerSecond: z.number().positive().optional(),
+      burst: z.number().int().min(1).optional(),
+      streamsPerClient: z.number().int().min(1).optional(),
+    })
+    .default({}),
 })
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>
@@ -31,18 +53,44 @@ export interface GatewaySettings {
   logsMaxLines: number
   /** Environment variable names whose values inspect may show. */
   exposeEnvKeys: readonly string[]
+  /** Label keys (globs, any case) whose values are shown as null. */
+  secretLabelPatterns: readonly string[]
   /** Milliseconds of silence after which an event stream gets a heartbeat comment. */
   heartbeatMs: number
   /** The reconnection delay event-stream clients are told to use, in milliseconds. */
   sseRetryMs: number
+  /** Sustained requests per second per principal (token bucket). */
+  rateLimitPerSecond: number
+  /** Requests a principal may make at once after a quiet spell. */
+  rateLimitBurst: number
+  /** Event streams one principal may hold open at once. */
+  maxStreamsPerPrincipal: number
+  /** Engine events the gateway keeps for replay (the engine itself keeps 256). */
+  eventsRingSize: number
+  /** Engine events queued for a slow event-stream client before it gets `resync` and is dropped. */
+  eventsQueueLimit: number
 }
 
 export const DEFAULT_SETTINGS: GatewaySettings = {
   bodyLimitBytes: 64 * 1024,
   logsMaxLines: 10_000,
   exposeEnvKeys: [],
+  secretLabelPatterns: [
+    '*secret*',
+    '*password*',
+    '*passwd*',
+    '*token*',
+    '*api*key*',
+    '*credential*',
+    '*private*key*',
+  ],
   heartbeatMs: 15_000,
   sseRetryMs: 2_000,
+  rateLimitPerSecond: 50,
+  rateLimitBurst: 100,
+  maxStreamsPerPrincipal: 20,
+  eventsRingSize: 10_000,
+  eventsQueueLimit: 1_000,
 }
 
 /** Parses the config file's JSON text; the error names the file and the offending field. */
@@ -65,4 +113,15 @@ export function parseConfigFile(text: string, source: string): ConfigFile {
     names.add(token.name)
   }
   return result.data
+}
+
+/** The settings a config file sets; the rest keep their defaults. */
+export function settingsFromConfig(config: ConfigFile): Partial<GatewaySettings> {
+  const settings: Partial<GatewaySettings> = { exposeEnvKeys: config.exposeEnvKeys }
+  if (config.secretLabelPatterns) settings.secretLabelPatterns = config.secretLabelPatterns
+  if (config.limits.requestsPerSecond) settings.rateLimitPerSecond = config.limits.requestsPerSecond
+  if (config.limits.burst) settings.rateLimitBurst = config.limits.burst
+  if (config.limits.streamsPerClient)
+    settings.maxStreamsPerPrincipal = config.limits.streamsPerClient
+  return settings
 }

@@ -17,6 +17,7 @@ export type ProblemCode =
   | 'not-found'
   | 'method-not-allowed'
   | 'conflict'
+  | 'rate-limited'
   | 'engine-error'
   | 'engine-unavailable'
   | 'engine-timeout'
@@ -35,6 +36,7 @@ export const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'not-found': 'Not found',
   'method-not-allowed': 'Method not allowed',
   conflict: 'Conflict',
+  'rate-limited': 'Too many requests',
   'engine-error': 'Docker Engine error',
   'engine-unavailable': 'Docker Engine unavailable',
   'engine-timeout': 'Docker Engine timed out',

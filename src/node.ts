@@ -7,9 +7,16 @@
  */
 import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
-import { TokenStore } from './auth/tokens.ts'
+import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
+import { settingsFromConfig } from './config.ts'
 import { EngineClient } from './engine/client.ts'
-import { DEFAULT_CONFIG_PATH, loadOrCreateConfig } from './node/config-file.ts'
+import {
+  DEFAULT_CONFIG_PATH,
+  loadConfig,
+  loadOrCreateConfig,
+  readJwks,
+  watchConfig,
+} from './node/config-file.ts'
 import { engineTargetFromEnv } from './transport/docker-host.ts'
 import { createNodeTransport } from './transport/node.ts'
 
@@ -23,7 +30,11 @@ async function main() {
   const configPath = env.DOCKGATE_CONFIG ?? DEFAULT_CONFIG_PATH
   const envToken = env.DOCKGATE_TOKEN || undefined
 
-  const { config, createdToken } = await loadOrCreateConfig(configPath, envToken !== undefined)
+  const jwtSecret = env.DOCKGATE_JWT_SECRET || undefined
+  const { config, createdToken } = await loadOrCreateConfig(
+    configPath,
+    envToken !== undefined || jwtSecret !== undefined,
+  )
   if (createdToken) {
     console.log(
       `\nCreated ${configPath} with one admin token. It is shown only this once:\n\n  ${createdToken}\n\n` +
@@ -31,14 +42,35 @@ async function main() {
     )
   }
 
+  const authEnv = { envToken, jwtSecret }
+  const authenticator = new SwappableAuthenticator(
+    authenticatorFromConfig(config, { ...authEnv, jwks: readJwks(config, configPath) }),
+  )
+  const stopWatching = watchConfig(configPath, () => {
+    try {
+      const next = loadConfig(configPath)
+      const jwks = readJwks(next, configPath)
+      authenticator.replace(authenticatorFromConfig(next, { ...authEnv, jwks }))
+      log({ level: 'info', msg: 'config reloaded', tokens: next.tokens.length })
+    } catch (error) {
+      log({
+        level: 'error',
+        msg: 'config reload failed; the previous config stays',
+        error: String(error),
+      })
+    }
+  })
+
   const transport = createNodeTransport(engineTargetFromEnv(env))
   const engine = new EngineClient(transport, {
     onEngineError: (detail) => log({ level: 'warn', msg: 'engine error', ...detail }),
   })
+  const stopping = new AbortController()
   const app = createApp({
     engine,
-    authenticator: new TokenStore(config.tokens, envToken),
-    settings: { exposeEnvKeys: config.exposeEnvKeys },
+    shutdown: stopping.signal,
+    authenticator,
+    settings: settingsFromConfig(config),
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 
@@ -61,13 +93,14 @@ async function main() {
       }),
   )
 
-  let stopping = false
   const shutdown = (signal: string) => {
-    if (stopping) return
-    stopping = true
+    if (stopping.signal.aborted) return
     log({ level: 'info', msg: 'shutting down', signal })
     const forced = setTimeout(() => process.exit(1), 10_000)
     forced.unref()
+    stopWatching()
+    // Event streams send their final event and close, so the server can finish.
+    stopping.abort()
     server.close(() => {
       transport.close().finally(() => process.exit(0))
     })

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { engineContainerIds, testEngineEnv } from './support/engine.ts'
 import { postJson, type TestGateway, testGateway } from './support/gateway.ts'
-import { TEST_LABEL } from './support/labels.ts'
+import { TEST_LABEL, TEST_RUN } from './support/labels.ts'
 
 let gw: TestGateway
 
@@ -30,18 +30,18 @@ describe('errors are problem+json everywhere', () => {
   })
 
   it('refuses a body over the limit with 413, and creates nothing', async () => {
-    const before = await engineContainerIds(TEST_LABEL)
+    const probe = `probe-${Date.now()}`
     const { status, body } = await gw.json(
       '/v1/containers',
       postJson({
         image: testEngineEnv().image,
         cmd: ['x'.repeat(2000)],
-        labels: { [TEST_LABEL]: '1' },
+        labels: { [TEST_LABEL]: TEST_RUN, probe },
       }),
     )
     expect(status).toBe(413)
     expect(body.type).toBe('urn:dockgate:problem:payload-too-large')
-    expect(await engineContainerIds(TEST_LABEL)).toEqual(before)
+    expect(await engineContainerIds(`probe=${probe}`)).toEqual([])
   })
 
   it('returns a request id in a header and in problem bodies', async () => {

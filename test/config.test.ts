@@ -5,7 +5,12 @@ const HASH = `sha256:${'a'.repeat(64)}`
 
 describe('parseConfigFile', () => {
   it('reads tokens and settings, with defaults for what is absent', () => {
-    expect(parseConfigFile('{}', 'c.json')).toEqual({ tokens: [], exposeEnvKeys: [] })
+    expect(parseConfigFile('{}', 'c.json')).toEqual({
+      tokens: [],
+      principals: {},
+      exposeEnvKeys: [],
+      limits: {},
+    })
     const config = parseConfigFile(
       JSON.stringify({
         tokens: [{ name: 'ci', hash: HASH, scopes: ['containers:read'] }],

@@ -1,9 +1,11 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hashToken } from '../src/auth/tokens.ts'
 import { testEngineEnv } from './support/engine.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'dockgate-node-'))
@@ -106,6 +108,99 @@ describe('the Node entry point', () => {
     const exit = exited(gateway.child)
     gateway.child.kill('SIGTERM')
     expect(await exit).toBe(0)
+  })
+
+  it('reloads the config when the file changes: a removed token stops working at once', async () => {
+    const file = join(dir, 'reload.json')
+    const keep = 'dgt_keep-this-token'
+    const revoke = 'dgt_revoke-this-token'
+    const entry = async (name: string, token: string) => ({
+      name,
+      hash: await hashToken(token),
+      scopes: ['system:read'],
+    })
+    writeFileSync(
+      file,
+      JSON.stringify({ tokens: [await entry('keep', keep), await entry('revoke', revoke)] }),
+    )
+    const gateway = await startGateway({
+      DOCKER_HOST: testEngineEnv().dockerHost,
+      DOCKGATE_CONFIG: file,
+    })
+    const status = async (token: string) =>
+      (
+        await fetch(`${gateway.url}/v1/system/version`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status
+    expect(await status(revoke)).toBe(200)
+    writeFileSync(file, JSON.stringify({ tokens: [await entry('keep', keep)] }))
+    await expect.poll(() => status(revoke), { timeout: 5_000 }).toBe(401)
+    expect(await status(keep)).toBe(200)
+
+    gateway.child.kill('SIGHUP')
+    await expect
+      .poll(() => gateway.output().split('config reloaded').length, { timeout: 5_000 })
+      .toBe(3)
+    const exit = exited(gateway.child)
+    gateway.child.kill('SIGTERM')
+    expect(await exit).toBe(0)
+  })
+
+  it('accepts HS256 JWTs when DOCKGATE_JWT_SECRET is set', async () => {
+    const secret = 'an-automation-secret-of-32-bytes-or-more'
+    const gateway = await startGateway({
+      DOCKER_HOST: testEngineEnv().dockerHost,
+      DOCKGATE_JWT_SECRET: secret,
+      DOCKGATE_CONFIG: join(dir, 'jwt.json'),
+    })
+    expect(gateway.output()).not.toContain('dgt_')
+    const token = await new SignJWT({ scope: 'system:read' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('ci')
+      .setAudience('dockgate')
+      .setExpirationTime('1m')
+      .sign(new TextEncoder().encode(secret))
+    const response = await fetch(`${gateway.url}/v1/system/version`, {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    expect(response.status).toBe(200)
+    gateway.child.kill('SIGTERM')
+  })
+
+  it('creates tokens with npm run token: shown once, only the hash stored', () => {
+    const file = join(dir, 'cli.json')
+    const output = execFileSync(
+      process.execPath,
+      [
+        'dist/cli/token.js',
+        '--name',
+        'reporting',
+        '--scopes',
+        'containers:read,logs:read',
+        '--config',
+        file,
+        '--write',
+      ],
+      { encoding: 'utf8' },
+    )
+    const token = /\n {2}(dgt_[A-Za-z0-9_-]{43})\n/.exec(output)?.[1]
+    expect(token).toBeDefined()
+    const stored = readFileSync(file, 'utf8')
+    expect(stored).not.toContain(token)
+    expect(JSON.parse(stored).tokens).toEqual([
+      {
+        name: 'reporting',
+        hash: expect.stringMatching(/^sha256:/),
+        scopes: ['containers:read', 'logs:read'],
+      },
+    ])
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    expect(() =>
+      execFileSync(process.execPath, ['dist/cli/token.js', '--name', 'x', '--scopes', 'root'], {
+        stdio: 'pipe',
+      }),
+    ).toThrow()
   })
 
   it('refuses to start with an invalid config file and says which field is wrong', () => {

@@ -1,7 +1,9 @@
 /**
  * @module Node-only: reads the config file, and creates it with a first admin token when there is none.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import type { JSONWebKeySet } from 'jose'
 import { generateToken, hashToken } from '../auth/tokens.ts'
 import { type ConfigFile, parseConfigFile } from '../config.ts'
 
@@ -11,6 +13,11 @@ export interface LoadedConfig {
   config: ConfigFile
   /** Set only when this start created the first admin token: print it once, never store it. */
   createdToken?: string
+}
+
+/** Reads and checks the config file; a missing file is an empty config. */
+export function loadConfig(path: string): ConfigFile {
+  return parseConfigFile(existsSync(path) ? readFileSync(path, 'utf8') : '{}', path)
 }
 
 /**
@@ -32,4 +39,41 @@ export async function loadOrCreateConfig(
   }
   writeFileSync(path, `${JSON.stringify(withAdmin, null, 2)}\n`, { mode: 0o600 })
   return { config: withAdmin, createdToken: token }
+}
+
+/** The JWKS named by `jwt.jwksFile`, resolved next to the config file. */
+export function readJwks(config: ConfigFile, configPath: string): JSONWebKeySet | undefined {
+  const file = config.jwt?.jwksFile
+  if (!file) return undefined
+  const parsed: unknown = JSON.parse(readFileSync(resolve(dirname(configPath), file), 'utf8'))
+  if (
+    !parsed ||
+    typeof parsed !== 'object' ||
+    !Array.isArray((parsed as { keys?: unknown }).keys)
+  ) {
+    throw new Error(`Cannot use ${file}: not a JWKS document`)
+  }
+  return parsed as JSONWebKeySet
+}
+
+/**
+ * Calls `reload` on SIGHUP and when the config file changes (debounced: editors write in steps).
+ * Returns a function that stops watching.
+ */
+export function watchConfig(path: string, reload: () => void): () => void {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const soon = () => {
+    clearTimeout(timer)
+    timer = setTimeout(reload, 100)
+  }
+  process.on('SIGHUP', reload)
+  // Watch the folder: editors and `mv` replace the file, which ends a watch on the file itself.
+  const watcher = watch(dirname(resolve(path)), (_event, name) => {
+    if (name && resolve(dirname(resolve(path)), name) === resolve(path)) soon()
+  })
+  return () => {
+    clearTimeout(timer)
+    watcher.close()
+    process.off('SIGHUP', reload)
+  }
 }

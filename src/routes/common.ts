@@ -30,6 +30,7 @@ const PROBLEM_DESCRIPTIONS = {
   409: 'The resource is in a state that conflicts with the request',
   413: 'The request body is too large',
   415: 'The request body is not application/json',
+  429: 'Too many requests or open streams for this client (see Retry-After)',
   502: 'The Docker Engine failed',
   503: 'The Docker Engine cannot be reached (see Retry-After)',
   504: 'The Docker Engine did not answer in time',
@@ -55,7 +56,7 @@ export function problems<const S extends ProblemStatus>(...statuses: S[]) {
 }
 
 /** The problems every authenticated engine-backed operation may answer with. */
-export const ENGINE_PROBLEMS = [401, 403, 502, 503, 504] as const
+export const ENGINE_PROBLEMS = [401, 403, 429, 502, 503, 504] as const
 
 /** Validation failures become one `validation-failed` problem listing every invalid input. */
 export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {

@@ -121,6 +121,10 @@ export const CreateContainerQuery = z.object({
   start: QueryBoolean.optional().openapi({ description: 'Start the container once created' }),
 })
 
+const RedactedLabels = z.record(z.string(), z.string().nullable()).openapi({
+  description: 'Values of secret-looking keys (the secretLabelPatterns setting) are null',
+})
+
 export const ContainerSummarySchema = z
   .object({
     id: z.string(),
@@ -130,7 +134,7 @@ export const ContainerSummarySchema = z
     createdAt: z.string().openapi({ format: 'date-time' }),
     startedAt: z.string().nullable().openapi({ format: 'date-time' }),
     exitCode: z.number().int().nullable().openapi({ description: 'Set once the container exited' }),
-    labels: z.record(z.string(), z.string()),
+    labels: RedactedLabels,
   })
   .openapi('ContainerSummary')
 
@@ -163,7 +167,7 @@ export const ContainerDetailSchema = z
       env: z.record(z.string(), z.string().nullable()).openapi({
         description: 'Values are null (redacted) unless the key is in the exposeEnvKeys setting',
       }),
-      labels: z.record(z.string(), z.string()),
+      labels: RedactedLabels,
       workingDir: z.string().nullable(),
       tty: z.boolean(),
     }),

@@ -157,7 +157,7 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
     const containers = await listContainers(engine, { ...query, label }, c.req.raw.signal)
     const visible = containers.filter((i) => canSee(principal, i.Config.Labels ?? {}))
     if (visible.length === containers.length || !c.var.guard.auditMode) {
-      return c.json({ containers: visible.map(toSummary) }, 200)
+      return c.json({ containers: visible.map((i) => toSummary(i, settings)) }, 200)
     }
     c.var.guard.record({
       outcome: 'allowed',
@@ -166,7 +166,7 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
       target: null,
       status: null,
     })
-    return c.json({ containers: containers.map(toSummary) }, 200)
+    return c.json({ containers: containers.map((i) => toSummary(i, settings)) }, 200)
   })
 
   app.openapi(createContainerRoute, async (c) => {
@@ -197,13 +197,13 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
     }
     const inspect = await inspectContainer(engine, created.Id, signal)
     c.header('location', `/v1/containers/${inspect.Id}`)
-    return c.json(toDetail(inspect, settings.exposeEnvKeys), 201)
+    return c.json(toDetail(inspect, settings), 201)
   })
 
   app.openapi(inspectRoute, async (c) => {
     const { id } = c.req.valid('param')
     const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
-    return c.json(toDetail(inspect, settings.exposeEnvKeys), 200)
+    return c.json(toDetail(inspect, settings), 200)
   })
 
   const act = (action: string, query: Record<string, string | number | undefined>) =>

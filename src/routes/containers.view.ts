@@ -3,6 +3,7 @@
  */
 import type { z } from '@hono/zod-openapi'
 import type { EngineContainerInspect } from '../engine/types.ts'
+import { type RedactionSettings, redactEnv, redactLabels } from '../policy/redaction.ts'
 import { isoOrNull } from './common.ts'
 import type { ContainerDetailSchema, ContainerSummarySchema } from './containers.schemas.ts'
 
@@ -16,7 +17,7 @@ function exitCodeOf(state: EngineContainerInspect['State']): number | null {
   return state.Status === 'exited' || state.Status === 'dead' ? state.ExitCode : null
 }
 
-export function toSummary(inspect: EngineContainerInspect): Summary {
+export function toSummary(inspect: EngineContainerInspect, redaction: RedactionSettings): Summary {
   return {
     id: inspect.Id,
     name: nameOf(inspect),
@@ -25,14 +26,11 @@ export function toSummary(inspect: EngineContainerInspect): Summary {
     createdAt: inspect.Created,
     startedAt: isoOrNull(inspect.State.StartedAt),
     exitCode: exitCodeOf(inspect.State),
-    labels: inspect.Config.Labels ?? {},
+    labels: redactLabels(inspect.Config.Labels ?? {}, redaction.secretLabelPatterns),
   }
 }
 
-export function toDetail(
-  inspect: EngineContainerInspect,
-  exposeEnvKeys: readonly string[],
-): Detail {
+export function toDetail(inspect: EngineContainerInspect, redaction: RedactionSettings): Detail {
   const { State: state, Config: config, HostConfig: host } = inspect
   return {
     id: inspect.Id,
@@ -55,8 +53,8 @@ export function toDetail(
     config: {
       cmd: config.Cmd ?? null,
       entrypoint: config.Entrypoint ?? null,
-      env: redactedEnv(config.Env ?? [], exposeEnvKeys),
-      labels: config.Labels ?? {},
+      env: redactEnv(config.Env ?? [], redaction.exposeEnvKeys),
+      labels: redactLabels(config.Labels ?? {}, redaction.secretLabelPatterns),
       workingDir: config.WorkingDir || null,
       tty: config.Tty,
     },
@@ -67,14 +65,4 @@ export function toDetail(
       pids: host.PidsLimit && host.PidsLimit > 0 ? host.PidsLimit : null,
     },
   }
-}
-
-function redactedEnv(env: readonly string[], exposed: readonly string[]) {
-  const out: Record<string, string | null> = {}
-  for (const entry of env) {
-    const at = entry.indexOf('=')
-    const key = at === -1 ? entry : entry.slice(0, at)
-    out[key] = at !== -1 && exposed.includes(key) ? entry.slice(at + 1) : null
-  }
-  return out
 }

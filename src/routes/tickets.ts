@@ -42,7 +42,7 @@ const issueRoute = createRoute({
   },
   responses: {
     201: { description: 'The ticket', content: { 'application/json': { schema: TicketSchema } } },
-    ...problems(400, 401, 403, 415),
+    ...problems(400, 401, 403, 415, 429),
   },
 })
 

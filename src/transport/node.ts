@@ -15,6 +15,8 @@ export interface NodeTransportOptions {
   connections?: number
 }
 
+const liveRequests = new WeakMap<object, Request>()
+
 export function createNodeTransport(
   target: EngineTarget,
   options: NodeTransportOptions = {},
@@ -39,6 +41,10 @@ export function createNodeTransport(
         signal: request.signal,
         dispatcher: agent,
       })
+      // Node's Request follows its caller's abort signal only while the Request object lives
+      // (nodejs/undici#1926): keep it alive as long as its body can still be read, or a client
+      // that leaves could no longer cancel a long engine stream.
+      if (response.body) liveRequests.set(response.body, request)
       // undici's Response is structurally a Web Response; the core only uses the standard surface.
       return response as unknown as Response
     },

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { testEngineEnv } from '../support/engine.ts'
 import { type TestGateway, testGateway, tokenOf, uniqueName } from '../support/gateway.ts'
-import { TEST_LABEL } from '../support/labels.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
 let gw: TestGateway
 
@@ -56,7 +56,7 @@ describe('a client typed from the committed OpenAPI document', () => {
       image: testEngineEnv().image,
       name: run,
       cmd: ['sh', '-c', 'echo typed; sleep 2'],
-      labels: { [TEST_LABEL]: '1', run },
+      labels: { [TEST_LABEL]: TEST_RUN, run },
     })
     expect(await client.running(`run=${run}`)).toEqual([
       { id: created.id, name: run, startedAt: created.state.startedAt },

@@ -4,7 +4,7 @@ import { ProblemError } from '../../src/errors.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { direct, runDirect, testEngineEnv } from '../support/engine.ts'
 import { testGateway, uniqueName } from '../support/gateway.ts'
-import { TEST_LABEL } from '../support/labels.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
 const transport = createNodeTransport({ kind: 'unix', socketPath: testEngineEnv().socketPath })
 afterAll(() => transport.close())
@@ -66,7 +66,7 @@ describe('EngineClient', () => {
   it('answers 504 when the engine does not answer within the timeout', async () => {
     const engine = new EngineClient(transport, { timeoutMs: 300 })
     const name = uniqueName('slow')
-    await runDirect({ name, cmd: ['sleep', '5'], labels: { [TEST_LABEL]: '1' }, wait: false })
+    await runDirect({ name, cmd: ['sleep', '5'], labels: { [TEST_LABEL]: TEST_RUN }, wait: false })
     const error = await failure(engine.json('POST', `/containers/${name}/wait`))
     expect(error).toMatchObject({ status: 504, code: 'engine-timeout' })
   })
@@ -74,7 +74,7 @@ describe('EngineClient', () => {
   it('cancels the engine call when the caller aborts', async () => {
     const engine = new EngineClient(transport)
     const name = uniqueName('abort')
-    await runDirect({ name, cmd: ['sleep', '5'], labels: { [TEST_LABEL]: '1' }, wait: false })
+    await runDirect({ name, cmd: ['sleep', '5'], labels: { [TEST_LABEL]: TEST_RUN }, wait: false })
     const controller = new AbortController()
     const waiting = engine.json('POST', `/containers/${name}/wait`, {
       signal: controller.signal,
@@ -98,7 +98,7 @@ describe('a real engine 5xx through a route', () => {
       body: {
         Image: testEngineEnv().image,
         Cmd: ['true'],
-        Labels: { [TEST_LABEL]: '1' },
+        Labels: { [TEST_LABEL]: TEST_RUN },
         HostConfig: { NetworkMode: 'none', LogConfig: { Type: 'none' } },
       },
     })

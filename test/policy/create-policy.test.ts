@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/audit/audit.ts'
 import { engineContainerIds, engineInspect, testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
-import { TEST_LABEL } from '../support/labels.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
 const MiB = 1024 * 1024
 const WORKER = ['containers:read', 'containers:write'] as const
@@ -11,7 +11,7 @@ const body = (extra: Record<string, unknown> = {}) => ({
   image: testEngineEnv().image,
   name: uniqueName('policy'),
   cmd: ['true'],
-  labels: { [TEST_LABEL]: '1' },
+  labels: { [TEST_LABEL]: TEST_RUN },
   ...extra,
 })
 
@@ -19,11 +19,12 @@ describe('the create policy', () => {
   it('allows nothing until images are listed, and records the denial', async () => {
     const audit: AuditEntry[] = []
     const gw = await testGateway({ audit, clients: { fresh: { scopes: [...WORKER] } } })
-    const before = await engineContainerIds(TEST_LABEL)
-    const { status, body: problem } = await gw.json('/v1/containers', postJson(body(), 'fresh'))
+    const probe = uniqueName('probe')
+    const request = body({ labels: { [TEST_LABEL]: TEST_RUN, probe } })
+    const { status, body: problem } = await gw.json('/v1/containers', postJson(request, 'fresh'))
     expect(status).toBe(403)
     expect(problem.detail).toMatch(/not on this client's allowlist/)
-    expect(await engineContainerIds(TEST_LABEL)).toEqual(before)
+    expect(await engineContainerIds(`probe=${probe}`)).toEqual([])
     expect(audit).toContainEqual(
       expect.objectContaining({
         principal: 'fresh',

@@ -2,9 +2,10 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/audit/audit.ts'
 import { engineInspect, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
-import { TEST_LABEL } from '../support/labels.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { readSse } from '../support/sse.ts'
 
-const WORKER = ['containers:read', 'containers:write', 'logs:read'] as const
+const WORKER = ['containers:read', 'containers:write', 'logs:read', 'events:read'] as const
 const FIXTURES = ['dockgate-fixture:*']
 
 let gw: TestGateway
@@ -33,7 +34,7 @@ async function createAs(role: string, body: Record<string, unknown> = {}, query 
         name: uniqueName(role),
         cmd: ['sh', '-c', 'echo secret-output; sleep 30'],
         ...body,
-        labels: { [TEST_LABEL]: '1', ...(body.labels as object) },
+        labels: { [TEST_LABEL]: TEST_RUN, ...(body.labels as object) },
       },
       role,
     ),
@@ -112,5 +113,47 @@ describe('ownership', () => {
       .containers
     expect(listed.map((c: { id: string }) => c.id)).toContain(blue.id)
     expect(listed.map((c: { id: string }) => c.id)).not.toContain(red.id)
+  })
+
+  it('streams each client only the events of containers it may see, secrets redacted', async () => {
+    const run = uniqueName('events')
+    const streams = Object.fromEntries(
+      await Promise.all(
+        ['alice', 'bob', 'admin'].map(async (role) => {
+          const response = await gw.call(`/v1/events?type=container&label=run=${run}`, { role })
+          expect(response.status).toBe(200)
+          return [role, readSse(response)] as const
+        }),
+      ),
+    )
+    const { body: mine } = await createAs('alice', { labels: { run, 'app.secret': 'hunter2' } })
+    const { body: theirs } = await createAs('bob', { labels: { run } })
+    const creates = async (role: string, count: number) => {
+      const seen: string[] = []
+      while (seen.length < count) {
+        const event = await streams[role]!.next(5_000)
+        if (event?.event === 'container') seen.push(JSON.parse(event.data).actor.id)
+      }
+      return seen
+    }
+    expect(await creates('admin', 2)).toEqual([mine.id, theirs.id])
+    expect(await creates('alice', 1)).toEqual([mine.id])
+    expect(await creates('bob', 1)).toEqual([theirs.id])
+    // Nothing more for alice: bob's create never reaches her.
+    await expect(streams.alice!.next(500)).rejects.toThrow(/no event/)
+    for (const reader of Object.values(streams)) await reader.close()
+  })
+
+  it('redacts secret-looking attributes in events', async () => {
+    const run = uniqueName('secret')
+    const reader = readSse(
+      await gw.call(`/v1/events?type=container&label=run=${run}`, { role: 'alice' }),
+    )
+    await createAs('alice', { labels: { run, 'db.password': 'hunter2' } })
+    const event = await reader.next(5_000)
+    const data = JSON.parse(event!.data)
+    expect(data.actor.attributes).toMatchObject({ run, 'db.password': null })
+    expect(event!.data).not.toContain('hunter2')
+    await reader.close()
   })
 })

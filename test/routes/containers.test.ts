@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { direct, engineContainerIds, engineInspect, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
-import { TEST_LABEL } from '../support/labels.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
 let gw: TestGateway
 const image = () => testEngineEnv().image
@@ -9,7 +9,7 @@ const image = () => testEngineEnv().image
 /** Creates through the gateway; every test container is labelled so the run can clean up. */
 async function create(body: Record<string, unknown>, query = '') {
   const name = (body.name as string | undefined) ?? uniqueName('c')
-  const labels = { [TEST_LABEL]: '1', ...(body.labels as Record<string, string> | undefined) }
+  const labels = { [TEST_LABEL]: TEST_RUN, ...(body.labels as Record<string, string> | undefined) }
   return gw.json(`/v1/containers${query}`, postJson({ image: image(), ...body, name, labels }))
 }
 
@@ -67,16 +67,17 @@ describe('POST /v1/containers', () => {
   })
 
   it('refuses an unknown field instead of dropping it, and creates nothing', async () => {
-    const before = await engineContainerIds(TEST_LABEL)
+    const probe = uniqueName('probe')
     const { status, body, response } = await create({
       cmd: ['true'],
+      labels: { probe },
       HostConfig: { Privileged: true },
     })
     expect(status).toBe(400)
     expect(response.headers.get('content-type')).toBe('application/problem+json')
     expect(body.type).toBe('urn:dockgate:problem:validation-failed')
     expect(body.invalidParams[0].reason).toMatch(/HostConfig/)
-    expect(await engineContainerIds(TEST_LABEL)).toEqual(before)
+    expect(await engineContainerIds(`probe=${probe}`)).toEqual([])
   })
 
   it.each([

@@ -5,7 +5,7 @@ import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { direct, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
-import { TEST_LABEL } from '../support/labels.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { readSse } from '../support/sse.ts'
 
 let gw: TestGateway
@@ -22,7 +22,7 @@ async function start(cmd: string[], tty = false) {
       name: uniqueName('follow'),
       cmd,
       tty,
-      labels: { [TEST_LABEL]: '1' },
+      labels: { [TEST_LABEL]: TEST_RUN },
     }),
   )
   expect(status).toBe(201)

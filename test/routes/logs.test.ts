@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { runDirect, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
-import { TEST_LABEL } from '../support/labels.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
 let gw: TestGateway
 
@@ -14,7 +14,7 @@ async function runToExit(cmd: string[], tty = false) {
       name: uniqueName('logs'),
       cmd,
       tty,
-      labels: { [TEST_LABEL]: '1' },
+      labels: { [TEST_LABEL]: TEST_RUN },
     }),
   )
   await gw.call(`/v1/containers/${body.id}/wait`, { method: 'POST' })
@@ -93,7 +93,11 @@ describe('GET /v1/containers/{id}/logs', () => {
 
   it('reads logs of a container created outside the gateway', async () => {
     const name = uniqueName('direct')
-    await runDirect({ name, cmd: ['sh', '-c', 'echo from-outside'], labels: { [TEST_LABEL]: '1' } })
+    await runDirect({
+      name,
+      cmd: ['sh', '-c', 'echo from-outside'],
+      labels: { [TEST_LABEL]: TEST_RUN },
+    })
     const { body } = await gw.json(`/v1/containers/${name}/logs`)
     expect(texts(body.lines)).toEqual(['from-outside'])
   })

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, tokenOf, uniqueName } from '../support/gateway.ts'
-import { TEST_LABEL } from '../support/labels.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { readSse } from '../support/sse.ts'
 
 let gw: TestGateway
@@ -15,7 +15,7 @@ beforeAll(async () => {
       image: testEngineEnv().image,
       name: uniqueName('ticket'),
       cmd: ['sh', '-c', 'echo via-ticket'],
-      labels: { [TEST_LABEL]: '1' },
+      labels: { [TEST_LABEL]: TEST_RUN },
     }),
   )
   containerId = body.id

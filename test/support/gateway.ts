@@ -10,6 +10,7 @@ import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
 import type { GatewaySettings } from '../../src/config.ts'
 import { EngineClient } from '../../src/engine/client.ts'
 import type { EngineTransport } from '../../src/engine/transport.ts'
+import { EventHub } from '../../src/events/hub.ts'
 import { type Policy, PolicySchema } from '../../src/policy/policy.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
@@ -47,6 +48,8 @@ export async function testGateway(
     clients?: Record<string, { scopes: Scope[]; policy?: Partial<Policy> }>
     /** Receives the audit records (none are printed in tests). */
     audit?: AuditEntry[]
+    /** Builds the gateway's events hub (to watch it); one from the settings otherwise. */
+    events?: (engine: EngineClient) => EventHub
   } = {},
 ): Promise<TestGateway> {
   const transport =
@@ -68,6 +71,14 @@ export async function testGateway(
     })),
   )
   const engine = new EngineClient(transport, { retryAfterSeconds: 5 })
+  const events =
+    options.events?.(engine) ??
+    new EventHub(engine, {
+      ringSize: options.settings?.eventsRingSize,
+      queueLimit: options.settings?.eventsQueueLimit,
+    })
+  // Its upstream stream would hold transport.close() open (after-hooks run last-first).
+  afterAll(() => events.close())
   const app = createApp({
     engine,
     authenticator: new TokenStore(entries),
@@ -75,6 +86,7 @@ export async function testGateway(
     logError: (_message, error) => options.errors?.push(error),
     shutdown: options.shutdown,
     audit: (entry) => options.audit?.push(entry),
+    events,
   })
   const call = (path: string, init: RequestInit & { role?: Role | null } = {}) => {
     const { role = 'admin', ...rest } = init

@@ -15,14 +15,37 @@ export default async function setup() {
     const match = /^([A-Z_]+)=(.*)$/.exec(line.trim())
     if (match) process.env[match[1]!] = match[2]!.replace(/^'(.*)'$/, '$1')
   }
-  await removeTestContainers()
-  return removeTestContainers
+  const run = `${process.pid}-${Date.now().toString(36)}`
+  process.env.DOCKGATE_TEST_RUN = run
+  removeStaleTestContainers()
+  return () => removeContainers(`label=${TEST_LABEL}=${run}`)
 }
 
-async function removeTestContainers() {
-  const host = process.env.DOCKER_HOST ?? ''
-  const docker = (...args: string[]) =>
-    execFileSync('docker', ['-H', host, ...args], { encoding: 'utf8' }).trim()
-  const ids = docker('ps', '-aq', '--filter', `label=${TEST_LABEL}`)
+const docker = (...args: string[]) =>
+  execFileSync('docker', ['-H', process.env.DOCKER_HOST ?? '', ...args], {
+    encoding: 'utf8',
+  }).trim()
+
+function removeContainers(...filters: string[]) {
+  const ids = docker('ps', '-aq', ...filters.flatMap((f) => ['--filter', f]))
   if (ids) docker('rm', '-f', ...ids.split('\n'))
+}
+
+/** Left behind by runs that died (a run removes its own at the end): older than an hour. */
+function removeStaleTestContainers() {
+  const lines = docker(
+    'ps',
+    '-a',
+    '--filter',
+    `label=${TEST_LABEL}`,
+    '--format',
+    '{{.ID}} {{.CreatedAt}}',
+  )
+  const hourAgo = Date.now() - 3_600_000
+  const stale = lines
+    .split('\n')
+    .filter(Boolean)
+    .filter((line) => Date.parse(`${line.split(' ').slice(1, 3).join('T')}Z`) < hourAgo)
+    .map((line) => line.split(' ')[0]!)
+  if (stale.length > 0) docker('rm', '-f', ...stale)
 }

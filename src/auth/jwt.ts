@@ -1,0 +1,137 @@
+/**
+ * @module JWT bearer tokens, verified with `jose`: HS256 with a shared secret, or RS/ES keys from
+ * a JWKS (a file's contents or a URL). Issuer, audience and expiry are checked; scopes come from
+ * the space-separated `scope` claim (OAuth 2.0), the principal id from `sub`.
+ */
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from 'jose'
+import { ProblemError } from '../errors.ts'
+import { DEFAULT_POLICY, type Policy } from '../policy/policy.ts'
+import type { Authenticator } from './middleware.ts'
+import { type Principal, SCOPES, type Scope } from './principal.ts'
+
+export interface JwtSettings {
+  /** HS256 shared secret (`DOCKGATE_JWT_SECRET`). */
+  secret?: string | undefined
+  /** A JWKS document (from the `jwt.jwksFile` config setting). */
+  jwks?: JSONWebKeySet | undefined
+  /** A JWKS URL (the `jwt.jwksUrl` config setting). */
+  jwksUrl?: string | undefined
+  issuer?: string | undefined
+  /** Default `dockgate`. */
+  audience?: string | undefined
+  /** The policy of a JWT principal, by `sub`; the default policy (no images) otherwise. */
+  policyOf?: (subject: string) => Policy | undefined
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+const ASYMMETRIC = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+]
+
+export const looksLikeJwt = (token: string) => JWT_SHAPE.test(token)
+
+export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefined {
+  const keys: { key: Uint8Array | JWTVerifyGetKey; algorithms: string[] }[] = []
+  if (settings.secret) {
+    keys.push({ key: new TextEncoder().encode(settings.secret), algorithms: ['HS256'] })
+  }
+  if (settings.jwks) keys.push({ key: createLocalJWKSet(settings.jwks), algorithms: ASYMMETRIC })
+  if (settings.jwksUrl) {
+    keys.push({ key: createRemoteJWKSet(new URL(settings.jwksUrl)), algorithms: ASYMMETRIC })
+  }
+  if (keys.length === 0) return undefined
+  const audience = settings.audience ?? 'dockgate'
+
+  return {
+    async authenticate(token) {
+      if (!looksLikeJwt(token)) return undefined
+      const algorithm = headerAlgorithm(token)
+      const verifier = keys.find((k) => algorithm !== undefined && k.algorithms.includes(algorithm))
+      if (!verifier)
+        throw invalid('The token is signed with an algorithm this gateway does not accept')
+      let payload: JWTPayload
+      try {
+        const options = { audience, issuer: settings.issuer, algorithms: verifier.algorithms }
+        payload =
+          verifier.key instanceof Uint8Array
+            ? (await jwtVerify(token, verifier.key, options)).payload
+            : (await jwtVerify(token, verifier.key, options)).payload
+      } catch (error) {
+        throw invalid(describeFailure(error))
+      }
+      if (typeof payload.sub !== 'string' || payload.sub === '' || payload.exp === undefined) {
+        throw invalid('The token must carry sub and exp claims')
+      }
+      return principalOf(payload.sub, payload.scope, settings.policyOf?.(payload.sub))
+    },
+  }
+}
+
+function principalOf(subject: string, scope: unknown, policy: Policy | undefined): Principal {
+  const granted = typeof scope === 'string' ? scope.split(' ') : []
+  const scopes = new Set(
+    granted.filter((s): s is Scope => (SCOPES as readonly string[]).includes(s)),
+  )
+  return { id: subject, kind: 'jwt', scopes, policy: policy ?? DEFAULT_POLICY }
+}
+
+function headerAlgorithm(token: string): string | undefined {
+  try {
+    const header: unknown = JSON.parse(
+      atob(token.split('.')[0]!.replaceAll('-', '+').replaceAll('_', '/')),
+    )
+    return header && typeof header === 'object' && 'alg' in header && typeof header.alg === 'string'
+      ? header.alg
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'The token has expired'
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return `The token's ${error.claim} claim is not accepted`
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return 'The token signature is invalid'
+  if (error instanceof errors.JWKSNoMatchingKey) return 'No key matches the token'
+  return 'The token is not valid'
+}
+
+const invalid = (detail: string) =>
+  new ProblemError(401, 'unauthorized', {
+    detail,
+    headers: { 'www-authenticate': 'Bearer realm="dockgate", error="invalid_token"' },
+  })
+
+/** Tries each authenticator in turn; the first that recognises the token decides. */
+export function firstOf(...authenticators: (Authenticator | undefined)[]): Authenticator {
+  const present = authenticators.filter((a): a is Authenticator => a !== undefined)
+  return {
+    async authenticate(token) {
+      for (const authenticator of present) {
+        const principal = await authenticator.authenticate(token)
+        if (principal) return principal
+      }
+      return undefined
+    },
+  }
+}

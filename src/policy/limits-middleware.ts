@@ -1,0 +1,43 @@
+/**
+ * @module Rate and stream limits as middleware: 429 problems with `Retry-After`.
+ */
+import { createMiddleware } from 'hono/factory'
+import { isEventStream } from '../auth/middleware.ts'
+import type { AppEnv } from '../context.ts'
+import { ProblemError } from '../errors.ts'
+import { onBodyEnd, type StreamSlots, type TokenBuckets } from './limits.ts'
+
+export function limitRequests(buckets: TokenBuckets, slots: StreamSlots, maxStreams: number) {
+  return createMiddleware<AppEnv>(async function limitRequests(c, next) {
+    const id = c.var.principal.id
+    const taken = buckets.take(id)
+    if (!taken.ok) {
+      throw new ProblemError(429, 'rate-limited', {
+        detail: 'This client sends requests faster than its rate limit',
+        headers: { 'retry-after': String(taken.retryAfterSeconds) },
+      })
+    }
+    if (!isEventStream(c.req.method, c.req.path)) return next()
+    if (!slots.acquire(id)) {
+      throw new ProblemError(429, 'rate-limited', {
+        detail: `This client already holds ${maxStreams} open event streams`,
+        headers: { 'retry-after': '5' },
+      })
+    }
+    try {
+      await next()
+    } catch (error) {
+      slots.release(id)
+      throw error
+    }
+    const body = c.res.body
+    if (!body || c.res.status !== 200) {
+      slots.release(id)
+      return
+    }
+    c.res = new Response(
+      onBodyEnd(body, () => slots.release(id)),
+      c.res,
+    )
+  })
+}

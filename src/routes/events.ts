@@ -1,0 +1,250 @@
+/**
+ * @module `GET /v1/events`: the engine's events as server-sent events, curated, filtered and
+ * resumable, all served from the gateway's one upstream (`EventHub`).
+ */
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { requireScope } from '../auth/middleware.ts'
+import { isAdmin } from '../auth/principal.ts'
+import type { AppEnv } from '../context.ts'
+import { toEngineTime } from '../engine/time.ts'
+import { type EngineEvent, EVENT_TYPES } from '../events/event.ts'
+import type { EventHub, Subscription } from '../events/hub.ts'
+import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
+import { canSee } from '../policy/access.ts'
+import type { Guard } from '../policy/guard.ts'
+import { type RedactionSettings, redactLabels } from '../policy/redaction.ts'
+import {
+  BEARER,
+  CONTAINER_REF,
+  ENGINE_PROBLEMS,
+  ProblemSchema,
+  problems,
+  validationHook,
+} from './common.ts'
+import { ImageRef, LabelSelector } from './containers.schemas.ts'
+
+const TIME_HELP =
+  'Unix seconds (`1732860000.5`), RFC 3339 (`2026-11-29T03:40:53Z`) or a duration ago (`10m`, `1h30m`)'
+
+const EngineTimeParam = z
+  .string()
+  .max(40)
+  .transform((value, ctx) => {
+    const time = toEngineTime(value)
+    if (time === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected ${TIME_HELP}` })
+      return z.NEVER
+    }
+    return time
+  })
+  .openapi({ type: 'string', description: TIME_HELP })
+
+const EventTypeSchema = z
+  .enum(EVENT_TYPES)
+  .openapi('EventType', { description: 'A Docker Engine event type (API 1.41)' })
+const ActionSchema = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'an event action, e.g. `start`')
+const ContainerRefSchema = z
+  .string()
+  .regex(CONTAINER_REF, 'a container id, id prefix or name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)')
+
+/** A query parameter that may be repeated; always an array after validation. */
+function repeatable<T extends z.ZodType<string>>(item: T, description: string) {
+  return z
+    .union([item, z.array(item).max(32)])
+    .optional()
+    .transform((value): z.output<T>[] =>
+      value === undefined ? [] : Array.isArray(value) ? value : [value],
+    )
+    .openapi({ description, param: { style: 'form', explode: true } })
+}
+
+export const EventsQuery = z.object({
+  type: repeatable(EventTypeSchema, 'Event types; repeat for several (any of them)'),
+  action: repeatable(
+    ActionSchema,
+    'Actions (`create`, `start`, `die`, `exec_start`, `health_status`…); repeat for several (any of them)',
+  ),
+  container: repeatable(
+    ContainerRefSchema,
+    'Container id, id prefix or name; repeat for several (any of them). Only container events match',
+  ),
+  image: repeatable(ImageRef, 'Image reference or id; repeat for several (any of them)'),
+  label: repeatable(
+    LabelSelector,
+    '`key` or `key=value` on the actor’s attributes (container labels); repeat to require several',
+  ),
+  since: EngineTimeParam.optional().openapi({
+    description: `Replay the events the gateway holds from this time on (inclusive). ${TIME_HELP}. Last-Event-ID wins`,
+  }),
+  ticket: z.string().max(128).optional().openapi({
+    description:
+      'A stream ticket (POST /v1/stream-tickets), for EventSource clients that cannot send headers',
+  }),
+})
+
+export const EngineEventSchema = z
+  .object({
+    type: EventTypeSchema,
+    action: z.string().openapi({
+      description:
+        'The engine’s action up to its first colon: `exec_start: sh -c …` is `exec_start`, so command lines never show',
+      example: 'start',
+    }),
+    actor: z.object({
+      id: z
+        .string()
+        .openapi({ description: 'The object’s id (a container id for container events)' }),
+      name: z.string().nullable().openapi({ example: 'web' }),
+      attributes: z.record(z.string(), z.string().nullable()).openapi({
+        description:
+          'The engine’s actor attributes: for containers their labels, `name`, `image`…; values of secret-looking keys are null',
+      }),
+    }),
+    time: z.string().openapi({
+      description: 'When it happened, nanosecond precision',
+      example: '2026-11-29T03:40:53.902667431Z',
+    }),
+    timeNano: z.string().openapi({
+      description:
+        'The same instant in nanoseconds since the epoch, exact (too large for a JSON number); also the event id',
+      example: '1795923285422325136',
+    }),
+  })
+  .openapi('EngineEvent')
+
+const ResyncData = z
+  .object({
+    reason: z.enum(['gap', 'overflow']).openapi({
+      description:
+        '`gap`: events may be missing before what follows (rebuild state from a listing; the stream goes on). `overflow`: this client read too slowly and the stream ends (reconnect with Last-Event-ID)',
+    }),
+  })
+  .openapi('EventResyncData')
+
+/** Documents the stream as the events it carries; each event's `data` is JSON. */
+const EventStreamEvent = z
+  .union([
+    z.object({ event: EventTypeSchema, id: z.string(), data: EngineEventSchema }),
+    z.object({ event: z.literal('resync'), data: ResyncData }),
+    z.object({ event: z.literal('error'), data: ProblemSchema }),
+    z.object({ event: z.literal('shutdown'), data: z.object({ reason: z.string() }) }),
+  ])
+  .openapi('EventStreamEvent', {
+    description:
+      'One server-sent event of the engine event stream: `event:` the event type (or `resync`, `error`, `shutdown`), `id:` its timeNano, `data:` JSON',
+  })
+
+const eventsRoute = createRoute({
+  method: 'get',
+  path: '/v1/events',
+  operationId: 'streamEvents',
+  tags: ['events'],
+  summary: 'Follow the Docker Engine’s events as server-sent events',
+  description: [
+    'One event per engine event: `event:` its type (`container`, `image`, `network`…), `id:` its',
+    '`timeNano`, `data:` an `EngineEvent`. Filters are ANDed across keys and ORed within one',
+    '(`label` values must all match). Reconnect with `Last-Event-ID` to receive exactly the events',
+    'after it, or pass `since` to replay from a time: the gateway keeps far more events than the',
+    'engine’s own 256. When it cannot prove that nothing is missing (the point is older than what',
+    'it holds, or the engine restarted) it sends `event: resync` with `{"reason":"gap"}` first and',
+    'goes on with live events. A client that reads too slowly gets `resync` with',
+    '`{"reason":"overflow"}` and the stream ends. Also `event: error` (a `Problem`), `event: shutdown`',
+    'when the gateway stops, and `: heartbeat` comments.',
+  ].join(' '),
+  security: BEARER,
+  middleware: [requireScope('events:read')],
+  request: {
+    query: EventsQuery,
+    headers: z.object({
+      'last-event-id': z
+        .string()
+        .regex(/^\d{0,20}$/, 'an event id (a timeNano: digits)')
+        .optional()
+        .openapi({ description: 'Resume after this event (its id, a timeNano)' }),
+    }),
+  },
+  responses: {
+    200: {
+      description: 'The event stream',
+      content: { 'text/event-stream': { schema: EventStreamEvent } },
+    },
+    ...problems(400, ...ENGINE_PROBLEMS),
+  },
+})
+
+/**
+ * Who sees an event: an admin every one; anyone else only events of containers it may see
+ * (its own, or those its policy's label selectors match), judged on the container's labels,
+ * which the engine puts in the actor's attributes. In audit mode everything passes.
+ */
+function visibleTo(guard: Guard) {
+  const { principal } = guard
+  if (isAdmin(principal) || guard.auditMode) return () => true
+  return (event: EngineEvent) =>
+    event.type === 'container' && canSee(principal, event.actor.attributes)
+}
+
+/** The event as a client may read it: secret-looking attribute values as null. */
+function redacted(event: EngineEvent, settings: RedactionSettings) {
+  const attributes = redactLabels(event.actor.attributes, settings.secretLabelPatterns)
+  return { ...event, actor: { ...event.actor, attributes } }
+}
+
+/** Sends the subscription's items until it ends, the client leaves or the gateway stops. */
+async function relay(
+  subscription: Subscription,
+  sink: SseSink,
+  visible: (event: EngineEvent) => boolean,
+  settings: RedactionSettings,
+): Promise<void> {
+  const stop = () => subscription.close()
+  if (sink.signal.aborted) return stop()
+  sink.signal.addEventListener('abort', stop, { once: true })
+  try {
+    for (;;) {
+      const item = await subscription.next()
+      if (item === undefined || sink.signal.aborted) return
+      if (item.kind === 'resync') {
+        const data = JSON.stringify({ reason: item.reason })
+        if (!(await sink.send({ event: 'resync', data })) || item.reason === 'overflow') return
+        continue
+      }
+      const { event } = item
+      if (!visible(event)) continue
+      const sent = await sink.send({
+        event: event.type,
+        id: event.timeNano,
+        data: JSON.stringify(redacted(event, settings)),
+      })
+      if (!sent) return
+    }
+  } finally {
+    sink.signal.removeEventListener('abort', stop)
+    subscription.close()
+  }
+}
+
+export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+
+  app.openapi(eventsRoute, async (c) => {
+    const { since, ticket: _ticket, ...filter } = c.req.valid('query')
+    const lastEventId = c.req.valid('header')['last-event-id'] || undefined
+    // Subscribe first, so nothing that happens while the upstream connects is missed.
+    const subscription = hub.subscribe({ filter, since, lastEventId })
+    try {
+      await hub.ready(c.req.raw.signal)
+    } catch (error) {
+      subscription.close()
+      throw error
+    }
+    return sseResponse(
+      sseSettings(deps),
+      deps.toProblem,
+      (sink) => relay(subscription, sink, visibleTo(c.var.guard), deps.settings),
+      c.req.path,
+    )
+  })
+
+  return app
+}

@@ -1,0 +1,586 @@
+import { execFileSync } from 'node:child_process'
+import { afterAll, describe, expect, it } from 'vitest'
+import { EngineClient } from '../../src/engine/client.ts'
+import type { EngineTransport } from '../../src/engine/transport.ts'
+import { type EngineEvent, isoTime, toEngineSince } from '../../src/events/event.ts'
+import {
+  EventHub,
+  type EventHubOptions,
+  type Subscription,
+  type SubscriptionItem,
+} from '../../src/events/hub.ts'
+import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
+import { createNodeTransport } from '../../src/transport/node.ts'
+import { direct, runDirect, testEngineEnv } from '../support/engine.ts'
+import { startFaultProxy } from '../support/fault-proxy.ts'
+import { uniqueName } from '../support/gateway.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+
+/** Each test labels its containers with its own value of this, to see only its own events. */
+const RUN = 'dockgate-events-run'
+
+const transport = createNodeTransport(
+  engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+)
+const engine = new EngineClient(transport)
+const hubs: EventHub[] = []
+afterAll(async () => {
+  for (const hub of hubs) hub.close()
+  await transport.close()
+})
+
+function newHub(options: EventHubOptions = {}, client = engine) {
+  const hub = new EventHub(client, options)
+  hubs.push(hub)
+  return hub
+}
+
+let runs = 0
+const newRun = () => `${process.pid}-${Date.now().toString(36)}-${runs++}`
+const labelled = (run: string) => ({ label: [`${RUN}=${run}`] })
+
+/** Creates (and optionally starts) a labelled container straight on the engine. */
+async function createDirect(run: string, name = uniqueName('ev')): Promise<string> {
+  const created = await direct(`/containers/create?name=${name}`, {
+    method: 'POST',
+    body: {
+      Image: testEngineEnv().image,
+      Cmd: ['true'],
+      Labels: { [TEST_LABEL]: TEST_RUN, [RUN]: run },
+      HostConfig: { NetworkMode: 'none' },
+    },
+  })
+  if (created.status !== 201) throw new Error(`create failed: ${created.text}`)
+  return (created.json() as { Id: string }).Id
+}
+
+/** The next `count` items, failing after `timeoutMs`. */
+async function take(sub: Subscription, count: number, timeoutMs = 10_000) {
+  const items: SubscriptionItem[] = []
+  const deadline = Date.now() + timeoutMs
+  while (items.length < count) {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))
+    })
+    const item = await Promise.race([sub.next(), timeout])
+    clearTimeout(timer)
+    if (item === 'timeout') {
+      throw new Error(`got ${items.length} of ${count} items: ${JSON.stringify(items)}`)
+    }
+    if (item === undefined) break
+    items.push(item)
+  }
+  return items
+}
+
+/** The next `count` items, which must all be events. */
+async function takeEvents(sub: Subscription, count: number, timeoutMs?: number) {
+  const items = await take(sub, count, timeoutMs)
+  for (const item of items) expect(item.kind, JSON.stringify(item)).toBe('event')
+  expect(items).toHaveLength(count)
+  return items.map((item) => (item as { event: EngineEvent }).event)
+}
+
+/** Nothing more arrives within `ms`. */
+async function expectQuiet(sub: Subscription, ms = 300) {
+  const item = await Promise.race([
+    sub.next(),
+    new Promise<'quiet'>((resolve) => setTimeout(() => resolve('quiet'), ms)),
+  ])
+  expect(item).toBe('quiet')
+}
+
+describe('EventHub against the real engine', () => {
+  it('delivers a container’s lifecycle in order, curated, through each kind of filter', async () => {
+    const hub = newHub()
+    const run = newRun()
+    const name = uniqueName('ev')
+    const byLabel = hub.subscribe({ filter: { type: ['container'], ...labelled(run) } })
+    const byAction = hub.subscribe({ filter: { action: ['start', 'die'], ...labelled(run) } })
+    const byName = hub.subscribe({ filter: { container: [name] } })
+    const otherType = hub.subscribe({ filter: { type: ['volume'], ...labelled(run) } })
+    await hub.ready()
+
+    const id = await runDirect({
+      name,
+      cmd: ['true'],
+      labels: { [TEST_LABEL]: TEST_RUN, [RUN]: run },
+    })
+    expect((await direct(`/containers/${id}`, { method: 'DELETE' })).status).toBe(204)
+
+    const events = await takeEvents(byLabel, 4)
+    expect(events.map((e) => e.action)).toEqual(['create', 'start', 'die', 'destroy'])
+    expect((await takeEvents(byName, 4)).map((e) => e.timeNano)).toEqual(
+      events.map((e) => e.timeNano),
+    )
+    expect((await takeEvents(byAction, 2)).map((e) => e.action)).toEqual(['start', 'die'])
+    await expectQuiet(otherType, 100)
+
+    for (const event of events) {
+      expect(Object.keys(event).sort()).toEqual(['action', 'actor', 'time', 'timeNano', 'type'])
+      expect(event.type).toBe('container')
+      expect(event.actor.id).toBe(id)
+      expect(event.actor.name).toBe(name)
+      expect(event.actor.attributes).toMatchObject({
+        [RUN]: run,
+        name,
+        image: testEngineEnv().image,
+      })
+      expect(event.timeNano).toMatch(/^\d{19}$/)
+      expect(event.time).toBe(isoTime(BigInt(event.timeNano)))
+      expect(event.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/)
+    }
+    expect(events[2]!.actor.attributes.exitCode).toBe('0')
+
+    // The exact digits the engine itself wrote (JSON.parse would have rounded them).
+    const filters = encodeURIComponent(JSON.stringify({ label: [`${RUN}=${run}`] }))
+    const since = toEngineSince(BigInt(events[0]!.timeNano))
+    const until = toEngineSince(BigInt(events[3]!.timeNano))
+    const raw = await direct(`/events?since=${since}&until=${until}&filters=${filters}`)
+    const digits = raw.text
+      .trim()
+      .split('\n')
+      .map((line) => /"timeNano":(\d+)/.exec(line)![1])
+    expect(events.map((e) => e.timeNano)).toEqual(digits)
+  })
+
+  it('cuts the command line off exec actions', async () => {
+    const hub = newHub()
+    const run = newRun()
+    const id = await runDirect({
+      name: uniqueName('ev-exec'),
+      cmd: ['sleep', '30'],
+      labels: { [TEST_LABEL]: TEST_RUN, [RUN]: run },
+      wait: false,
+    })
+    const sub = hub.subscribe({
+      filter: { container: [id.slice(0, 12)], action: ['exec_create', 'exec_start'] },
+    })
+    await hub.ready()
+    const exec = await direct(`/containers/${id}/exec`, {
+      method: 'POST',
+      body: { Cmd: ['sh', '-c', 'echo dgt-secret-cmdline'] },
+    })
+    expect(exec.status).toBe(201)
+    const execId = (exec.json() as { Id: string }).Id
+    await direct(`/exec/${execId}/start`, { method: 'POST', body: { Detach: true } })
+    const events = await takeEvents(sub, 2)
+    expect(events.map((e) => e.action)).toEqual(['exec_create', 'exec_start'])
+    expect(JSON.stringify(events)).not.toContain('dgt-secret')
+    expect(JSON.stringify(events)).not.toContain('sh -c')
+    expect(events[0]!.actor.attributes.execID).toBe(execId)
+    await direct(`/containers/${id}?force=true`, { method: 'DELETE' })
+  })
+
+  it('resumes after a Last-Event-ID, or from a time, exactly: no duplicate, no gap', async () => {
+    const hub = newHub()
+    const run = newRun()
+    const filter = labelled(run)
+    const all = hub.subscribe({ filter })
+    await hub.ready()
+    for (let i = 0; i < 4; i++) await createDirect(run)
+    const events = await takeEvents(all, 4)
+
+    const afterSecond = hub.subscribe({ filter, lastEventId: events[1]!.timeNano })
+    expect(await takeEvents(afterSecond, 2)).toEqual(events.slice(2))
+    const fromSecond = hub.subscribe({
+      filter,
+      since: toEngineSince(BigInt(events[1]!.timeNano)),
+    })
+    expect(await takeEvents(fromSecond, 3)).toEqual(events.slice(1))
+
+    // Then live, without repeating anything.
+    await createDirect(run)
+    const [live] = await takeEvents(all, 1)
+    expect(await takeEvents(afterSecond, 1)).toEqual([live])
+    expect(await takeEvents(fromSecond, 1)).toEqual([live])
+  })
+
+  it('seeds its ring from the engine’s: a resume right after a gateway restart replays', async () => {
+    const run = newRun()
+    const filter = labelled(run)
+    const before = newHub()
+    const watch = before.subscribe({ filter })
+    await before.ready()
+    for (let i = 0; i < 3; i++) await createDirect(run)
+    const events = await takeEvents(watch, 3)
+
+    // A new hub (a restarted gateway) knows these only from the engine's own ring.
+    const after = newHub()
+    const resumed = after.subscribe({ filter, lastEventId: events[0]!.timeNano })
+    const fresh = after.subscribe({ filter })
+    expect(await takeEvents(resumed, 2)).toEqual(events.slice(1))
+    // A subscriber without a resume point gets news only, never the engine's history.
+    await createDirect(run)
+    const [live] = await takeEvents(resumed, 1)
+    expect(await takeEvents(fresh, 1)).toEqual([live])
+  })
+
+  it('answers a point older than what it holds with resync, then goes on live', async () => {
+    const hub = newHub({ ringSize: 5 })
+    const run = newRun()
+    const filter = labelled(run)
+    const all = hub.subscribe({ filter })
+    await hub.ready()
+    for (let i = 0; i < 7; i++) await createDirect(run)
+    const events = await takeEvents(all, 7)
+    const coverage = BigInt(hub.stats().coverageFrom!)
+    expect(coverage).toBeGreaterThanOrEqual(BigInt(events[1]!.timeNano))
+    expect(hub.stats().ringSize).toBe(5)
+
+    const tooOld = hub.subscribe({ filter, lastEventId: events[0]!.timeNano })
+    const ancient = hub.subscribe({ filter, lastEventId: '1' })
+    // (Other test files share the engine: only the newest event is sure to be still held.)
+    const held = hub.subscribe({ filter, lastEventId: events[6]!.timeNano })
+    expect(await take(tooOld, 1)).toEqual([{ kind: 'resync', reason: 'gap' }])
+    expect(await take(ancient, 1)).toEqual([{ kind: 'resync', reason: 'gap' }])
+
+    await createDirect(run)
+    const [live] = await takeEvents(all, 1)
+    expect(await takeEvents(tooOld, 1)).toEqual([live])
+    expect(await takeEvents(ancient, 1)).toEqual([live])
+    expect(await takeEvents(held, 1)).toEqual([live])
+  })
+
+  it('serves 200 subscribers from one upstream connection', async () => {
+    const tcp = testEngineEnv().tcpHost!
+    const tcpTransport = createNodeTransport(engineTargetFromEnv({ DOCKER_HOST: tcp }))
+    const port = new URL(tcp.replace('tcp:', 'http:')).port
+    const hub = newHub({}, new EngineClient(tcpTransport))
+    try {
+      const run = newRun()
+      const subs = [hub.subscribe({ filter: labelled(run) })]
+      await hub.ready()
+      const withOne = engineConnections(port)
+      expect(withOne).toBeGreaterThanOrEqual(1)
+      for (let i = 1; i < 200; i++) subs.push(hub.subscribe({ filter: labelled(run) }))
+      const id = await createDirect(run)
+      for (const sub of subs) expect((await takeEvents(sub, 1))[0]!.actor.id).toBe(id)
+      expect(hub.stats()).toMatchObject({
+        upstreamConnected: true,
+        upstreamConnections: 1,
+        subscribers: 200,
+      })
+      expect(engineConnections(port)).toBeLessThanOrEqual(withOne)
+      for (const sub of subs) sub.close()
+      expect(hub.stats().subscribers).toBe(0)
+      // Kept open without subscribers, so the ring keeps filling.
+      expect(hub.stats().upstreamConnected).toBe(true)
+    } finally {
+      hub.close()
+      await tcpTransport.close()
+    }
+  })
+
+  it('drops a subscriber that does not read with resync, while another gets every event', async () => {
+    const hub = newHub()
+    const run = newRun()
+    const filter = labelled(run)
+    const reader = hub.subscribe({ filter })
+    const stalled = hub.subscribe({ filter, queueLimit: 5 })
+    await hub.ready()
+    const ids = new Set<string>()
+    for (let batch = 0; batch < 3; batch++) {
+      const created = await Promise.all(Array.from({ length: 10 }, () => createDirect(run)))
+      for (const id of created) ids.add(id)
+    }
+    const events = await takeEvents(reader, 30)
+    expect(new Set(events.map((e) => e.actor.id))).toEqual(ids)
+    expect(hub.stats().subscribers).toBe(1)
+
+    const items = await take(stalled, 10)
+    expect(items).toHaveLength(6)
+    expect(items.slice(0, 5).map((i) => i.kind)).toEqual(Array(5).fill('event'))
+    expect(items.slice(0, 5)).toEqual(events.slice(0, 5).map((event) => ({ kind: 'event', event })))
+    expect(items[5]).toEqual({ kind: 'resync', reason: 'overflow' })
+    expect(await stalled.next()).toBeUndefined()
+  })
+
+  it('reconnects after the engine connection breaks and loses nothing', async () => {
+    const tcp = new URL(testEngineEnv().tcpHost!.replace('tcp:', 'http:'))
+    const proxy = await startFaultProxy({ host: tcp.hostname, port: Number(tcp.port) })
+    const proxied = createNodeTransport(engineTargetFromEnv({ DOCKER_HOST: proxy.dockerHost }))
+    const hub = newHub({ backoffInitialMs: 20, backoffMaxMs: 200 }, new EngineClient(proxied))
+    try {
+      const run = newRun()
+      const sub = hub.subscribe({ filter: labelled(run) })
+      await hub.ready()
+      const a = await createDirect(run)
+      expect((await takeEvents(sub, 1))[0]!.actor.id).toBe(a)
+
+      await proxy.down()
+      await expect.poll(() => hub.stats().upstreamConnected, { timeout: 5_000 }).toBe(false)
+      // While the gateway is cut off, the engine's ring still records these.
+      const b = await createDirect(run)
+      const c = await createDirect(run)
+      // Reconnect attempts fail meanwhile, with backoff.
+      await expect
+        .poll(() => hub.stats().upstreamConnections, { timeout: 5_000 })
+        .toBeGreaterThan(2)
+      await proxy.up()
+
+      const events = await takeEvents(sub, 2)
+      expect(events.map((e) => e.actor.id)).toEqual([b, c])
+      expect(hub.stats().upstreamConnected).toBe(true)
+      const d = await createDirect(run)
+      expect((await takeEvents(sub, 1))[0]!.actor.id).toBe(d)
+    } finally {
+      hub.close()
+      await proxied.close()
+      await proxy.close()
+    }
+  })
+
+  it('rejects ready() with a 503 problem while the engine cannot be reached', async () => {
+    const unreachable = createNodeTransport(
+      engineTargetFromEnv({ DOCKER_HOST: 'tcp://127.0.0.1:1' }),
+    )
+    const hub = newHub({ backoffInitialMs: 10_000 }, new EngineClient(unreachable))
+    try {
+      await expect(hub.ready()).rejects.toMatchObject({ status: 503, code: 'engine-unavailable' })
+      // Waiting to retry: a new caller learns it at once.
+      await expect(hub.ready()).rejects.toMatchObject({ status: 503 })
+      expect(hub.stats()).toMatchObject({ upstreamConnected: false, upstreamConnections: 0 })
+    } finally {
+      hub.close()
+      await unreachable.close()
+    }
+  })
+})
+
+describe('EventHub against a scripted engine', () => {
+  it('skips and counts malformed events', async () => {
+    const fake = scriptedEngine()
+    const hub = newHub({}, new EngineClient(fake.transport))
+    const sub = hub.subscribe()
+    await hub.ready()
+    fake.emitRaw('{"Type":"bogus","Action":"x","Actor":{"ID":"a"},"timeNano":1}')
+    fake.emitRaw('{"Type":"container","Action":"create","timeNano":2}')
+    fake.emitRaw('{"Type":"container","Action":":","Actor":{"ID":"a"},"timeNano":3}')
+    fake.emitRaw('{"Type":"container","Action":"create","Actor":{"ID":"a"},"timeNano":4.5}')
+    const good = fake.emit('start')
+    expect((await takeEvents(sub, 1))[0]!.timeNano).toBe(good)
+    expect(hub.stats().malformed).toBe(4)
+  })
+
+  it('hides the seed replay from new subscribers and replays it to resuming ones', async () => {
+    const fake = scriptedEngine()
+    const history = [fake.emit('create'), fake.emit('start'), fake.emit('die')]
+    const hub = newHub({}, new EngineClient(fake.transport))
+    const fresh = hub.subscribe()
+    const resumed = hub.subscribe({ lastEventId: history[0] })
+    const since = hub.subscribe({ since: toEngineSince(BigInt(history[1]!)) })
+    const tooOld = hub.subscribe({ lastEventId: '1000' })
+    await hub.ready()
+    expect((await takeEvents(resumed, 2)).map((e) => e.timeNano)).toEqual(history.slice(1))
+    expect((await takeEvents(since, 2)).map((e) => e.timeNano)).toEqual(history.slice(1))
+    expect(await take(tooOld, 1)).toEqual([{ kind: 'resync', reason: 'gap' }])
+    const news = fake.emit('destroy')
+    for (const sub of [fresh, resumed, since, tooOld]) {
+      expect((await takeEvents(sub, 1)).map((e) => e.timeNano)).toEqual([news])
+    }
+    expect(hub.stats().coverageFrom).toBe(history[0])
+  })
+
+  it('gives a resume on a silent, empty engine a resync once it has settled', async () => {
+    const fake = scriptedEngine()
+    const hub = newHub({ settleMs: 50 }, new EngineClient(fake.transport))
+    const resumed = hub.subscribe({ lastEventId: '1795000000000000000' })
+    await hub.ready()
+    expect(await take(resumed, 1)).toEqual([{ kind: 'resync', reason: 'gap' }])
+    const later = hub.subscribe({ lastEventId: '1795000000000000000' })
+    expect(await take(later, 1)).toEqual([{ kind: 'resync', reason: 'gap' }])
+    const news = fake.emit('create')
+    expect((await takeEvents(resumed, 1))[0]!.timeNano).toBe(news)
+  })
+
+  it('continues across a reconnect when the engine still holds the last event', async () => {
+    const fake = scriptedEngine()
+    const hub = newHub({ backoffInitialMs: 5, backoffMaxMs: 20 }, new EngineClient(fake.transport))
+    const sub = hub.subscribe()
+    await hub.ready()
+    const before = [fake.emit('create'), fake.emit('start')]
+    expect((await takeEvents(sub, 2)).map((e) => e.timeNano)).toEqual(before)
+    fake.down()
+    const during = [fake.emit('die'), fake.emit('destroy')]
+    await expect.poll(() => hub.stats().upstreamConnections).toBeGreaterThan(2)
+    fake.up()
+    expect((await takeEvents(sub, 2)).map((e) => e.timeNano)).toEqual(during)
+    await expectQuiet(sub, 100)
+    // From a little before the last event: the engine's replay stops at the first older event.
+    expect(fake.requests.filter((r) => r.includes('/events')).at(-1)).toContain(
+      `since=${toEngineSince(BigInt(before[1]!) - 100_000_000n)}`,
+    )
+  })
+
+  it('sends resync when the engine restarted and the replay cannot reach the last event', async () => {
+    const fake = scriptedEngine()
+    const hub = newHub({ backoffInitialMs: 5, backoffMaxMs: 20 }, new EngineClient(fake.transport))
+    const sub = hub.subscribe()
+    await hub.ready()
+    const first = fake.emit('create')
+    expect((await takeEvents(sub, 1))[0]!.timeNano).toBe(first)
+    fake.restart()
+    fake.down()
+    const after = fake.emit('create')
+    fake.up()
+    expect(await take(sub, 2)).toEqual([
+      { kind: 'resync', reason: 'gap' },
+      { kind: 'event', event: expect.objectContaining({ timeNano: after }) },
+    ])
+    expect(hub.stats().coverageFrom).toBe(after)
+    // A resume from before the restart cannot be served; one after it can.
+    expect(await take(hub.subscribe({ lastEventId: first }), 1)).toEqual([
+      { kind: 'resync', reason: 'gap' },
+    ])
+  })
+
+  it('sends resync at once when a restarted engine stays silent', async () => {
+    const fake = scriptedEngine()
+    const hub = newHub({ backoffInitialMs: 5, backoffMaxMs: 20 }, new EngineClient(fake.transport))
+    const sub = hub.subscribe()
+    await hub.ready()
+    fake.emit('create')
+    await takeEvents(sub, 1)
+    fake.restart()
+    expect(await take(sub, 1)).toEqual([{ kind: 'resync', reason: 'gap' }])
+    expect(hub.stats().coverageFrom).toBeNull()
+  })
+
+  it('sends resync when the engine’s ring rotated past the last event while disconnected', async () => {
+    const fake = scriptedEngine({ ringLimit: 3 })
+    const hub = newHub({ backoffInitialMs: 5, backoffMaxMs: 20 }, new EngineClient(fake.transport))
+    const sub = hub.subscribe()
+    await hub.ready()
+    fake.emit('create')
+    await takeEvents(sub, 1)
+    fake.down()
+    const during = Array.from({ length: 5 }, () => fake.emit('update'))
+    fake.up()
+    const items = await take(sub, 4)
+    expect(items[0]).toEqual({ kind: 'resync', reason: 'gap' })
+    expect(items.slice(1).map((i) => (i as { event: EngineEvent }).event.timeNano)).toEqual(
+      during.slice(2),
+    )
+  })
+
+  it('ends every subscription on close() and stops the upstream', async () => {
+    const fake = scriptedEngine()
+    const hub = newHub({}, new EngineClient(fake.transport))
+    const sub = hub.subscribe()
+    await hub.ready()
+    const pending = sub.next()
+    hub.close()
+    expect(await pending).toBeUndefined()
+    expect(fake.openStreams()).toBe(0)
+    expect(hub.stats()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
+    expect(await hub.subscribe().next()).toBeUndefined()
+  })
+})
+
+/** Established TCP connections from this process to the engine's port, as the kernel lists them. */
+function engineConnections(port: string): number {
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`], {
+    encoding: 'utf8',
+  })
+  return out.split('\n').filter((line) => line.includes(`pid=${process.pid},`)).length
+}
+
+/**
+ * An engine in memory, scripted by the test: its event ring (256 by default), `/events` with
+ * `since`/`until` as the engine answers it, restarts (the ring is lost) and outages.
+ */
+function scriptedEngine(options: { ringLimit?: number } = {}) {
+  const ringLimit = options.ringLimit ?? 256
+  const encoder = new TextEncoder()
+  let ring: { nano: bigint; line: string }[] = []
+  const open = new Set<ReadableStreamDefaultController<Uint8Array>>()
+  const requests: string[] = []
+  let reachable = true
+  let clock = 1_795_900_000_000_000_000n
+  let actors = 0
+
+  const cut = () => {
+    for (const controller of open) controller.error(new TypeError('terminated'))
+    open.clear()
+  }
+  const send = (text: string) => {
+    for (const controller of open) controller.enqueue(encoder.encode(`${text}\n`))
+  }
+  const parse = (time: string | null) => {
+    if (time === null) return undefined
+    const [s = '0', ns = ''] = time.split('.')
+    return BigInt(s) * 1_000_000_000n + BigInt(ns.padEnd(9, '0'))
+  }
+
+  const transport: EngineTransport = {
+    description: 'scripted',
+    close: async () => {},
+    async fetch(request) {
+      const url = new URL(request.url)
+      requests.push(url.pathname + url.search)
+      if (!reachable) throw new TypeError('fetch failed')
+      if (url.pathname === '/_ping') {
+        return new Response('OK', { headers: { 'api-version': '1.41' } })
+      }
+      if (url.pathname.endsWith('/info')) return Response.json({ SystemTime: isoTime(clock) })
+      if (!url.pathname.endsWith('/events')) return new Response('{}', { status: 404 })
+      const since = parse(url.searchParams.get('since')) ?? 0n
+      const until = parse(url.searchParams.get('until'))
+      const replay = ring
+        .filter((e) => e.nano >= since && (until === undefined || e.nano <= until))
+        .map((e) => `${e.line}\n`)
+      if (until !== undefined) return new Response(replay.join(''))
+      let controller!: ReadableStreamDefaultController<Uint8Array>
+      const body = new ReadableStream<Uint8Array>({
+        start(c) {
+          controller = c
+          for (const line of replay) c.enqueue(encoder.encode(line))
+          open.add(c)
+        },
+        cancel() {
+          open.delete(controller)
+        },
+      })
+      request.signal.addEventListener('abort', () => {
+        if (!open.delete(controller)) return
+        controller.error(request.signal.reason)
+      })
+      return new Response(body)
+    },
+  }
+
+  return {
+    transport,
+    requests,
+    openStreams: () => open.size,
+    /** A container event now; answers its timeNano. */
+    emit(action: string): string {
+      clock += 1_000n
+      actors++
+      const attributes = JSON.stringify({ name: `c${actors}` })
+      const line =
+        `{"status":"${action}","id":"c${actors}","Type":"container","Action":"${action}",` +
+        `"Actor":{"ID":"c${actors}","Attributes":${attributes}},"scope":"local",` +
+        `"time":${clock / 1_000_000_000n},"timeNano":${clock}}`
+      ring.push({ nano: clock, line })
+      if (ring.length > ringLimit) ring.shift()
+      send(line)
+      return String(clock)
+    },
+    emitRaw: send,
+    /** The engine restarts: its connections break and its ring is empty. */
+    restart() {
+      cut()
+      ring = []
+    },
+    down() {
+      reachable = false
+      cut()
+    },
+    up() {
+      reachable = true
+    },
+  }
+}

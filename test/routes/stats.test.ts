@@ -1,0 +1,218 @@
+import { execFileSync } from 'node:child_process'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
+import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
+import { createNodeTransport } from '../../src/transport/node.ts'
+import { direct, testEngineEnv } from '../support/engine.ts'
+import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { readSse } from '../support/sse.ts'
+
+const MiB = 1024 * 1024
+let gw: TestGateway
+const created: string[] = []
+
+beforeAll(async () => {
+  gw = await testGateway({ settings: { heartbeatMs: 200 } })
+})
+
+// Busy loops and long sleeps must not outlive the file: they compete for the two cores.
+afterAll(async () => {
+  await Promise.all(created.map((id) => direct(`/containers/${id}?force=1`, { method: 'DELETE' })))
+})
+
+async function create(
+  cmd: string[],
+  { start = true, resources }: { start?: boolean; resources?: Record<string, number> } = {},
+) {
+  const { status, body } = await gw.json(
+    `/v1/containers?start=${start}`,
+    postJson({
+      image: testEngineEnv().image,
+      name: uniqueName('stats'),
+      cmd,
+      labels: { [TEST_LABEL]: TEST_RUN },
+      ...(resources ? { resources } : {}),
+    }),
+  )
+  expect(status).toBe(201)
+  created.push(body.id)
+  return body.id as string
+}
+
+const ISO_NANOS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$/
+const statsEvents = (events: ParsedSseEvent[]) => events.filter((e) => e.event === 'stats')
+
+describe('GET /v1/containers/{id}/stats', () => {
+  it('samples a busy container: CPU% near its 0.5 CPU quota, memory against its limit', async () => {
+    const id = await create(['sh', '-c', 'while :; do :; done'], {
+      resources: { cpus: 0.5, memory: 64 * MiB },
+    })
+    const started = Date.now()
+    const { status, body } = await gw.json(`/v1/containers/${id}/stats`)
+    const took = Date.now() - started
+    expect(status).toBe(200)
+    expect(body.running).toBe(true)
+    expect(body.time).toMatch(ISO_NANOS)
+    // 50 % of one CPU by quota; a busy machine can only lower it.
+    expect(body.cpuPercent).toBeGreaterThan(20)
+    expect(body.cpuPercent).toBeLessThan(70)
+    expect(body.memory.limit).toBe(64 * MiB)
+    expect(body.memory.used).toBeGreaterThan(0)
+    expect(body.memory.used).toBeLessThan(64 * MiB)
+    expect(body.memory.percent).toBeCloseTo((body.memory.used / (64 * MiB)) * 100, 1)
+    expect(body.pids.current).toBeGreaterThanOrEqual(1)
+    expect(body.network).toEqual({ rxBytes: 0, txBytes: 0 })
+    expect(body.blockIo.readBytes).toBeGreaterThanOrEqual(0)
+    // Two engine samples on its 1 s tick.
+    expect(took).toBeLessThan(3_000)
+  })
+
+  it('answers running: false and zeros at once for a container that is not running', async () => {
+    const id = await create(['true'], { start: false })
+    const started = Date.now()
+    const { status, body } = await gw.json(`/v1/containers/${id}/stats`)
+    expect(status).toBe(200)
+    expect(Date.now() - started).toBeLessThan(1_000)
+    expect(body).toEqual({
+      running: false,
+      time: null,
+      cpuPercent: 0,
+      memory: { used: 0, limit: 0, percent: 0 },
+      pids: { current: 0, limit: null },
+      network: { rxBytes: 0, txBytes: 0 },
+      blockIo: { readBytes: 0, writeBytes: 0 },
+    })
+  })
+
+  it('answers 404 for a missing container, 400 for a bad id, 403 without containers:read', async () => {
+    const missing = await gw.json('/v1/containers/dockgate-missing/stats')
+    expect(missing.status).toBe(404)
+    expect(missing.response.headers.get('content-type')).toBe('application/problem+json')
+    const bad = await gw.json('/v1/containers/-bad/stats')
+    expect(bad.status).toBe(400)
+    expect(bad.body.type).toBe('urn:dockgate:problem:validation-failed')
+    const forbidden = await gw.json('/v1/containers/dockgate-missing/stats', { role: 'nobody' })
+    expect(forbidden.status).toBe(403)
+  })
+})
+
+describe('GET /v1/containers/{id}/stats/stream', () => {
+  it('sends a sample about every second, then `end` with the exit code when the container exits', async () => {
+    const id = await create(['sh', '-c', 'sleep 4; exit 3'])
+    const opened = Date.now()
+    const response = await gw.call(`/v1/containers/${id}/stats/stream`)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    const events = await readSse(response).until('end', 4_000)
+    expect(Date.now() - opened).toBeLessThan(8_000)
+    expect(events.at(-1)).toMatchObject({ event: 'end' })
+    expect(JSON.parse(events.at(-1)!.data)).toEqual({ state: 'exited', exitCode: 3 })
+    const samples = statsEvents(events).map((e) => JSON.parse(e.data))
+    expect(samples.length).toBeGreaterThanOrEqual(2)
+    for (const sample of samples) {
+      expect(sample.running).toBe(true)
+      expect(sample.time).toMatch(ISO_NANOS)
+      expect(sample.cpuPercent).toBeGreaterThanOrEqual(0)
+      expect(sample.memory.limit).toBeGreaterThan(0)
+    }
+    // The engine's sample times, one tick apart.
+    const times = samples.map((s) => Date.parse(s.time))
+    for (let i = 1; i < times.length; i++) {
+      expect(times[i]! - times[i - 1]!).toBeGreaterThan(800)
+      expect(times[i]! - times[i - 1]!).toBeLessThan(1_600)
+    }
+    for (const e of events) expect(e.id).toBeUndefined()
+  })
+
+  it('ends at once for a container that is not running', async () => {
+    const exited = await create(['sh', '-c', 'exit 7'])
+    await direct(`/containers/${exited}/wait`, { method: 'POST' })
+    expect(
+      await readSse(await gw.call(`/v1/containers/${exited}/stats/stream`)).until('end'),
+    ).toEqual([
+      {
+        event: 'end',
+        data: JSON.stringify({ state: 'exited', exitCode: 7 }),
+        id: undefined,
+        retry: 2000,
+      },
+    ])
+    const never = await create(['true'], { start: false })
+    const events = await readSse(await gw.call(`/v1/containers/${never}/stats/stream`)).until('end')
+    expect(events.map((e) => [e.event, JSON.parse(e.data)])).toEqual([
+      ['end', { state: 'created', exitCode: null }],
+    ])
+  })
+
+  it('closes the engine connection when the client leaves, and when the container stops', async () => {
+    // The stats calls go over the TCP wire, so the kernel can count this process's connections
+    // that carry them; every other engine call goes over the socket and does not count.
+    const tcp = testEngineEnv().tcpHost!
+    const overTcp = createNodeTransport(engineTargetFromEnv({ DOCKER_HOST: tcp }))
+    const overSocket = createNodeTransport(
+      engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+    )
+    afterAll(() => overSocket.close())
+    const split = await testGateway({
+      transport: {
+        description: 'stats over TCP',
+        fetch: (request) =>
+          new URL(request.url).pathname.endsWith('/stats')
+            ? overTcp.fetch(request)
+            : overSocket.fetch(request),
+        close: () => overTcp.close(),
+      },
+    })
+    const port = new URL(tcp.replace('tcp:', 'http:')).port
+    const before = engineConnections(port)
+
+    const long = await create(['sleep', '30'])
+    const reader = readSse(await split.call(`/v1/containers/${long}/stats/stream`))
+    expect((await reader.next(4_000))?.event).toBe('stats')
+    expect(engineConnections(port)).toBe(before + 1)
+    await reader.close()
+    await expect.poll(() => engineConnections(port), { timeout: 3_000 }).toBe(before)
+
+    // The engine's stats stream never ends by itself: the gateway must hang up on it.
+    const short = await create(['sleep', '3'])
+    const ending = readSse(await split.call(`/v1/containers/${short}/stats/stream`))
+    expect((await ending.next(4_000))?.event).toBe('stats')
+    expect(engineConnections(port)).toBe(before + 1)
+    const events = await ending.until('end', 4_000)
+    expect(events.at(-1)!.event).toBe('end')
+    expect(await ending.next()).toBeUndefined()
+    await expect.poll(() => engineConnections(port), { timeout: 3_000 }).toBe(before)
+  })
+
+  it('answers 404 before streaming, 400 for a bad id, 403 without containers:read', async () => {
+    const missing = await gw.json('/v1/containers/dockgate-missing/stats/stream')
+    expect(missing.status).toBe(404)
+    expect(missing.response.headers.get('content-type')).toBe('application/problem+json')
+    expect((await gw.json('/v1/containers/-bad/stats/stream')).status).toBe(400)
+    const forbidden = await gw.json('/v1/containers/dockgate-missing/stats/stream', {
+      role: 'nobody',
+    })
+    expect(forbidden.status).toBe(403)
+    const tooLong = await gw.json(
+      `/v1/containers/dockgate-missing/stats/stream?ticket=${'a'.repeat(129)}`,
+    )
+    expect(tooLong.status).toBe(400)
+  })
+
+  it('hides another client’s container as missing', async () => {
+    const id = await create(['sleep', '30'])
+    expect((await gw.json(`/v1/containers/${id}/stats`, { role: 'reader' })).status).toBe(404)
+    expect((await gw.json(`/v1/containers/${id}/stats/stream`, { role: 'reader' })).status).toBe(
+      404,
+    )
+  })
+})
+
+/** Established TCP connections from this process to the engine's port, as the kernel lists them. */
+function engineConnections(port: string): number {
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`], {
+    encoding: 'utf8',
+  })
+  return out.split('\n').filter((line) => line.includes(`pid=${process.pid},`)).length
+}
