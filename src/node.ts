@@ -9,14 +9,9 @@ import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
 import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
 import { settingsFromConfig } from './config.ts'
+import { DEFAULT_CONFIG_PATH, loadConfig, loadOrCreateConfig, readJwks } from './config-store.ts'
 import { EngineClient } from './engine/client.ts'
-import {
-  DEFAULT_CONFIG_PATH,
-  loadConfig,
-  loadOrCreateConfig,
-  readJwks,
-  watchConfig,
-} from './node/config-file.ts'
+import { nodeFiles, watchConfig } from './node/config-file.ts'
 import { engineTargetFromEnv } from './transport/docker-host.ts'
 import { createNodeTransport } from './transport/node.ts'
 
@@ -32,6 +27,7 @@ async function main() {
 
   const jwtSecret = env.DOCKGATE_JWT_SECRET || undefined
   const { config, createdToken } = await loadOrCreateConfig(
+    nodeFiles,
     configPath,
     envToken !== undefined || jwtSecret !== undefined,
   )
@@ -44,12 +40,12 @@ async function main() {
 
   const authEnv = { envToken, jwtSecret }
   const authenticator = new SwappableAuthenticator(
-    authenticatorFromConfig(config, { ...authEnv, jwks: readJwks(config, configPath) }),
+    authenticatorFromConfig(config, { ...authEnv, jwks: readJwks(nodeFiles, config, configPath) }),
   )
   const stopWatching = watchConfig(configPath, () => {
     try {
-      const next = loadConfig(configPath)
-      const jwks = readJwks(next, configPath)
+      const next = loadConfig(nodeFiles, configPath)
+      const jwks = readJwks(nodeFiles, next, configPath)
       authenticator.replace(authenticatorFromConfig(next, { ...authEnv, jwks }))
       log({ level: 'info', msg: 'config reloaded', tokens: next.tokens.length })
     } catch (error) {

@@ -5,12 +5,12 @@
  * with `--write`, adds that entry to the config file (mode 0600), which a running gateway
  * picks up without a restart.
  */
-import { chmodSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { SCOPES, ScopeSchema } from '../auth/principal.ts'
 import { generateToken, hashToken } from '../auth/tokens.ts'
 import { TokenEntrySchema } from '../config.ts'
-import { DEFAULT_CONFIG_PATH, loadConfig } from '../node/config-file.ts'
+import { DEFAULT_CONFIG_PATH, loadConfig } from '../config-store.ts'
+import { nodeFiles } from '../node/config-file.ts'
 
 const USAGE = `usage: npm run token -- --name NAME --scopes SCOPE[,SCOPE…] [--config FILE] [--write]
 scopes: ${SCOPES.join(', ')}`
@@ -35,13 +35,12 @@ async function main() {
 
   console.log(`Token for ${entry.name} (shown only now):\n\n  ${token}\n`)
   if (values.write) {
-    const config = loadConfig(values.config)
+    const config = loadConfig(nodeFiles, values.config)
     if (config.tokens.some((t) => t.name === entry.name)) {
       throw new Error(`${values.config} already has a token named ${entry.name}`)
     }
     const next = { ...config, tokens: [...config.tokens, entry] }
-    writeFileSync(values.config, `${JSON.stringify(next, null, 2)}\n`, { mode: 0o600 })
-    chmodSync(values.config, 0o600)
+    nodeFiles.writePrivate(values.config, `${JSON.stringify(next, null, 2)}\n`)
     console.log(`Added to ${values.config}:`)
   } else {
     console.log(`Add this entry to "tokens" in ${values.config}:`)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# `deno task start`: the gateway on Deno, with the narrowest permissions that work: read/write
+# on the config file and the engine socket, net on the listen address, `unix:<socket>` and the
+# URL host Deno's client names (`docker`), or the engine's host:port for TCP/TLS, and exactly the
+# environment variables the gateway reads (src/deno.ts ENV_KEYS).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deno=node_modules/.bin/deno
+[ -x "$deno" ] || deno=deno
+
+engine=${DOCKER_HOST:-unix:///var/run/docker.sock}
+listen="${HOST:-127.0.0.1}:${PORT:-8080}"
+config=${DOCKGATE_CONFIG:-dockgate.config.json}
+read=$config
+write=$config
+net=$listen
+case $engine in
+  unix://*)
+    socket=${engine#unix://}
+    read+=",$socket"
+    write+=",$socket"
+    net+=",unix:$socket,docker"
+    ;;
+  tcp://* | http://* | https://*)
+    authority=${engine#*://}
+    net+=",${authority%%/*}"
+    if [ -n "${DOCKER_TLS_VERIFY:-}${DOCKER_TLS:-}" ]; then
+      read+=",${DOCKER_CERT_PATH:-$HOME/.docker}"
+    fi
+    ;;
+esac
+env_keys=PORT,HOST,DOCKGATE_CONFIG,DOCKGATE_TOKEN,DOCKGATE_JWT_SECRET,DOCKER_HOST,DOCKER_TLS_VERIFY,DOCKER_TLS,DOCKER_CERT_PATH,HOME
+
+exec "$deno" run --no-prompt --unstable-no-legacy-abort \
+  --allow-read="$read" --allow-write="$write" --allow-net="$net" --allow-env="$env_keys" \
+  src/deno.ts

@@ -1,0 +1,147 @@
+/**
+ * @module The Deno entry point: `deno task start`.
+ *
+ * The same app as on Node, served by `Deno.serve`, reaching the engine through Deno's own HTTP
+ * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
+ */
+import { createApp } from './app.ts'
+import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
+import { settingsFromConfig } from './config.ts'
+import {
+  type ConfigFiles,
+  DEFAULT_CONFIG_PATH,
+  loadConfig,
+  loadOrCreateConfig,
+  readJwks,
+} from './config-store.ts'
+import { EngineClient } from './engine/client.ts'
+import { createDenoTransport } from './transport/deno.ts'
+import { engineTargetFromEnv } from './transport/docker-host.ts'
+
+const log = (fields: Record<string, unknown>) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }))
+
+const denoFiles: ConfigFiles = {
+  read(path) {
+    try {
+      return Deno.readTextFileSync(path)
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined
+      throw error
+    }
+  },
+  writePrivate(path, text) {
+    Deno.writeTextFileSync(path, text, { mode: 0o600 })
+    Deno.chmodSync(path, 0o600)
+  },
+}
+
+/** Every environment variable the gateway reads (scripts/deno-start.sh allows exactly these). */
+const ENV_KEYS = [
+  'PORT',
+  'HOST',
+  'DOCKGATE_CONFIG',
+  'DOCKGATE_TOKEN',
+  'DOCKGATE_JWT_SECRET',
+  'DOCKER_HOST',
+  'DOCKER_TLS_VERIFY',
+  'DOCKER_TLS',
+  'DOCKER_CERT_PATH',
+  'HOME',
+] as const
+
+async function main() {
+  // Variables read one by one: `--allow-env` then names exactly these.
+  const env = Object.fromEntries(ENV_KEYS.map((key) => [key, Deno.env.get(key)]))
+  const port = Number(env.PORT ?? 8080)
+  const hostname = env.HOST ?? '127.0.0.1'
+  const configPath = env.DOCKGATE_CONFIG ?? DEFAULT_CONFIG_PATH
+  const envToken = env.DOCKGATE_TOKEN || undefined
+  const jwtSecret = env.DOCKGATE_JWT_SECRET || undefined
+
+  const { config, createdToken } = await loadOrCreateConfig(
+    denoFiles,
+    configPath,
+    envToken !== undefined || jwtSecret !== undefined,
+  )
+  if (createdToken) {
+    console.log(
+      `\nCreated ${configPath} with one admin token. It is shown only this once:\n\n  ${createdToken}\n\n` +
+        'Only its hash is stored. Use it as: Authorization: Bearer <token>\n',
+    )
+  }
+  const authEnv = { envToken, jwtSecret }
+  const authenticator = new SwappableAuthenticator(
+    authenticatorFromConfig(config, { ...authEnv, jwks: readJwks(denoFiles, config, configPath) }),
+  )
+  const reload = () => {
+    try {
+      const next = loadConfig(denoFiles, configPath)
+      const jwks = readJwks(denoFiles, next, configPath)
+      authenticator.replace(authenticatorFromConfig(next, { ...authEnv, jwks }))
+      log({ level: 'info', msg: 'config reloaded', tokens: next.tokens.length })
+    } catch (error) {
+      log({
+        level: 'error',
+        msg: 'config reload failed; the previous config stays',
+        error: String(error),
+      })
+    }
+  }
+  Deno.addSignalListener('SIGHUP', reload)
+
+  const transport = createDenoTransport(engineTargetFromEnv(env))
+  const engine = new EngineClient(transport, {
+    onEngineError: (detail) => log({ level: 'warn', msg: 'engine error', ...detail }),
+  })
+  const stopping = new AbortController()
+  const app = createApp({
+    engine,
+    authenticator,
+    shutdown: stopping.signal,
+    settings: settingsFromConfig(config),
+    logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
+  })
+
+  const server = Deno.serve(
+    {
+      port,
+      hostname,
+      onListen: ({ hostname: host, port: bound }) =>
+        log({
+          level: 'info',
+          msg: 'listening',
+          url: `http://${host}:${bound}`,
+          engine: transport.description,
+        }),
+    },
+    app.fetch,
+  )
+
+  engine.ping().then(
+    ({ apiVersion }) => log({ level: 'info', msg: 'engine answers', apiVersion }),
+    () =>
+      log({
+        level: 'warn',
+        msg: `no Docker Engine answers at ${transport.description}; /readyz says 503 until one does`,
+        hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
+      }),
+  )
+
+  const shutdown = async (signal: string) => {
+    if (stopping.signal.aborted) return
+    log({ level: 'info', msg: 'shutting down', signal })
+    setTimeout(() => Deno.exit(1), 10_000)
+    stopping.abort()
+    await server.shutdown()
+    await transport.close()
+    Deno.exit(0)
+  }
+  Deno.addSignalListener('SIGTERM', () => void shutdown('SIGTERM'))
+  Deno.addSignalListener('SIGINT', () => void shutdown('SIGINT'))
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error)
+  Deno.exit(1)
+})
