@@ -21,6 +21,8 @@ import type { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
 import { EventHub } from './events/hub.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
+import { Metrics } from './observability/metrics.ts'
+import { countDenials, observeRequests, type RequestLogSink } from './observability/middleware.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import { limitRequests } from './policy/limits-middleware.ts'
 import { validationHook } from './routes/common.ts'
@@ -28,6 +30,7 @@ import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
 import { imageRoutes } from './routes/images.ts'
 import { logRoutes } from './routes/logs.ts'
+import { metricsRoutes } from './routes/metrics.ts'
 import { statsRoutes } from './routes/stats.ts'
 import { systemRoutes } from './routes/system.ts'
 import { ticketRoutes } from './routes/tickets.ts'
@@ -45,6 +48,10 @@ export interface AppDependencies {
   tickets?: TicketStore
   /** Where audit records go; JSON lines on stdout unless given. */
   audit?: AuditSink
+  /** Request metrics (`GET /metrics`); wrap the transport with `countingTransport` to count engine requests too. */
+  metrics?: Metrics
+  /** Where one structured line per request goes; JSON lines on stdout unless given. */
+  requestLog?: RequestLogSink
   /** The engine events hub; one per app unless given (closed on `shutdown` when created here). */
   events?: EventHub
 }
@@ -71,12 +78,19 @@ export const OPENAPI_CONFIG = {
   ],
 }
 
+/** Everything but the public probes and documents needs a bearer token. */
+const AUTHENTICATED = ['/v1/*', '/metrics'] as const
+
 export function createApp(deps: AppDependencies) {
   const settings: GatewaySettings = { ...DEFAULT_SETTINGS, ...deps.settings }
   const logError: ErrorLogger = deps.logError ?? ((message, error) => console.error(message, error))
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
+  const metrics = deps.metrics ?? new Metrics()
   app.use(requestId())
+  app.use(
+    observeRequests(metrics, deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry)))),
+  )
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }))
   app.use(
     '/v1/*',
@@ -90,16 +104,17 @@ export function createApp(deps: AppDependencies) {
     }),
   )
   const tickets = deps.tickets ?? new TicketStore()
-  const audit = deps.audit ?? jsonLineAudit((line) => console.log(line))
-  app.use('/v1/*', auditRequests(audit))
-  app.use('/v1/*', bearerAuth(deps.authenticator, tickets))
-  app.use('/v1/*', guardRequests(audit))
+  const audit = countDenials(deps.audit ?? jsonLineAudit((line) => console.log(line)), metrics)
+  for (const path of AUTHENTICATED) app.use(path, auditRequests(audit))
+  for (const path of AUTHENTICATED) app.use(path, bearerAuth(deps.authenticator, tickets))
+  for (const path of AUTHENTICATED) app.use(path, guardRequests(audit))
   const buckets = new TokenBuckets({
     perSecond: settings.rateLimitPerSecond,
     burst: settings.rateLimitBurst,
   })
   const slots = new StreamSlots(settings.maxStreamsPerPrincipal)
-  app.use('/v1/*', limitRequests(buckets, slots, settings.maxStreamsPerPrincipal))
+  const limits = limitRequests(buckets, slots, settings.maxStreamsPerPrincipal, metrics)
+  for (const path of AUTHENTICATED) app.use(path, limits)
 
   app.route('/', systemRoutes(deps.engine))
   app.route('/', containerRoutes(deps.engine, settings))
@@ -110,7 +125,10 @@ export function createApp(deps: AppDependencies) {
   }
   app.route('/', logRoutes(deps.engine, streams))
   app.route('/', statsRoutes(deps.engine, streams))
-  app.route('/', eventRoutes(deps.events ?? ownEventHub(deps, settings, logError), streams))
+  const hub = deps.events ?? ownEventHub(deps, settings, logError)
+  metrics.events = () => hub.stats()
+  app.route('/', eventRoutes(hub, streams))
+  app.route('/', metricsRoutes(metrics))
   app.route('/', imageRoutes(deps.engine))
   app.route('/', ticketRoutes(tickets))
 

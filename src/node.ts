@@ -12,6 +12,8 @@ import { settingsFromConfig } from './config.ts'
 import { DEFAULT_CONFIG_PATH, loadConfig, loadOrCreateConfig, readJwks } from './config-store.ts'
 import { EngineClient } from './engine/client.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
+import { Metrics } from './observability/metrics.ts'
+import { countingTransport } from './observability/middleware.ts'
 import { engineTargetFromEnv } from './transport/docker-host.ts'
 import { createNodeTransport } from './transport/node.ts'
 
@@ -58,13 +60,15 @@ async function main() {
   })
 
   const transport = createNodeTransport(engineTargetFromEnv(env))
-  const engine = new EngineClient(transport, {
+  const metrics = new Metrics()
+  const engine = new EngineClient(countingTransport(transport, metrics), {
     onEngineError: (detail) => log({ level: 'warn', msg: 'engine error', ...detail }),
   })
   const stopping = new AbortController()
   const app = createApp({
     engine,
     shutdown: stopping.signal,
+    metrics,
     authenticator,
     settings: settingsFromConfig(config),
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),

@@ -5,9 +5,16 @@ import { createMiddleware } from 'hono/factory'
 import { isEventStream } from '../auth/middleware.ts'
 import type { AppEnv } from '../context.ts'
 import { ProblemError } from '../errors.ts'
-import { onBodyEnd, type StreamSlots, type TokenBuckets } from './limits.ts'
+import type { Metrics } from '../observability/metrics.ts'
+import { onBodyEnd } from '../streams/on-end.ts'
+import type { StreamSlots, TokenBuckets } from './limits.ts'
 
-export function limitRequests(buckets: TokenBuckets, slots: StreamSlots, maxStreams: number) {
+export function limitRequests(
+  buckets: TokenBuckets,
+  slots: StreamSlots,
+  maxStreams: number,
+  metrics: Metrics,
+) {
   return createMiddleware<AppEnv>(async function limitRequests(c, next) {
     const id = c.var.principal.id
     const taken = buckets.take(id)
@@ -35,9 +42,11 @@ export function limitRequests(buckets: TokenBuckets, slots: StreamSlots, maxStre
       slots.release(id)
       return
     }
-    c.res = new Response(
-      onBodyEnd(body, () => slots.release(id)),
-      c.res,
-    )
+    metrics.openStreams += 1
+    const release = () => {
+      metrics.openStreams -= 1
+      slots.release(id)
+    }
+    c.res = new Response(onBodyEnd(body, release), c.res)
   })
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/audit/audit.ts'
-import { onBodyEnd, StreamSlots, TokenBuckets } from '../../src/policy/limits.ts'
+import { StreamSlots, TokenBuckets } from '../../src/policy/limits.ts'
+import { onBodyEnd } from '../../src/streams/on-end.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'

@@ -11,6 +11,8 @@ import type { GatewaySettings } from '../../src/config.ts'
 import { EngineClient } from '../../src/engine/client.ts'
 import type { EngineTransport } from '../../src/engine/transport.ts'
 import { EventHub } from '../../src/events/hub.ts'
+import { Metrics } from '../../src/observability/metrics.ts'
+import { countingTransport, type RequestLogEntry } from '../../src/observability/middleware.ts'
 import { type Policy, PolicySchema } from '../../src/policy/policy.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
@@ -30,6 +32,7 @@ export const tokenOf = (role: Role) => `dgt_test-token-for-${role}`
 export interface TestGateway {
   app: ReturnType<typeof createApp>
   engine: EngineClient
+  metrics: Metrics
   /** A request as a client with the given role sends it (no token with `role: null`). */
   call(path: string, init?: RequestInit & { role?: Role | null }): Promise<Response>
   json<T = any>(
@@ -48,6 +51,8 @@ export async function testGateway(
     clients?: Record<string, { scopes: Scope[]; policy?: Partial<Policy> }>
     /** Receives the audit records (none are printed in tests). */
     audit?: AuditEntry[]
+    /** Receives the request log lines (none are printed in tests). */
+    requestLog?: RequestLogEntry[]
     /** Builds the gateway's events hub (to watch it); one from the settings otherwise. */
     events?: (engine: EngineClient) => EventHub
   } = {},
@@ -70,7 +75,8 @@ export async function testGateway(
       policy: client.policy && PolicySchema.parse(client.policy),
     })),
   )
-  const engine = new EngineClient(transport, { retryAfterSeconds: 5 })
+  const metrics = new Metrics()
+  const engine = new EngineClient(countingTransport(transport, metrics), { retryAfterSeconds: 5 })
   const events =
     options.events?.(engine) ??
     new EventHub(engine, {
@@ -86,6 +92,8 @@ export async function testGateway(
     logError: (_message, error) => options.errors?.push(error),
     shutdown: options.shutdown,
     audit: (entry) => options.audit?.push(entry),
+    metrics,
+    requestLog: (entry) => options.requestLog?.push(entry),
     events,
   })
   const call = (path: string, init: RequestInit & { role?: Role | null } = {}) => {
@@ -97,6 +105,7 @@ export async function testGateway(
   return {
     app,
     engine,
+    metrics,
     call,
     async json(path, init) {
       const response = await call(path, init)

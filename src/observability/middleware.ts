@@ -1,0 +1,86 @@
+/**
+ * @module Request metrics and structured request logs.
+ */
+import { createMiddleware } from 'hono/factory'
+import { routePath } from 'hono/route'
+import type { AuditSink } from '../audit/audit.ts'
+import type { AppEnv } from '../context.ts'
+import type { EngineTransport } from '../engine/transport.ts'
+import { onBodyEnd } from '../streams/on-end.ts'
+import type { Metrics } from './metrics.ts'
+
+export interface RequestLogEntry {
+  time: string
+  msg: 'request'
+  requestId: string | undefined
+  method: string
+  route: string
+  path: string
+  status: number
+  durationMs: number
+  principal: string | null
+}
+
+export type RequestLogSink = (entry: RequestLogEntry) => void
+
+/** Counts and times every request by route pattern (never by raw path: ids would explode labels). */
+export function observeRequests(metrics: Metrics, log: RequestLogSink) {
+  return createMiddleware<AppEnv>(async function observeRequests(c, next) {
+    const started = performance.now()
+    await next()
+    const seconds = (performance.now() - started) / 1000
+    const route = routePath(c, -1) || 'unmatched'
+    const status = c.res.status
+    metrics.requests.inc({ route, method: c.req.method, status: String(status) })
+    metrics.latency.observe({ route }, seconds)
+    log({
+      time: new Date().toISOString(),
+      msg: 'request',
+      requestId: c.get('requestId'),
+      method: c.req.method,
+      route,
+      path: c.req.path,
+      status,
+      durationMs: Math.round(seconds * 1e4) / 10,
+      principal: c.get('principal')?.id ?? null,
+    })
+  })
+}
+
+/** The same transport, keeping count of engine requests whose answer is still being read. */
+export function countingTransport(transport: EngineTransport, metrics: Metrics): EngineTransport {
+  return {
+    description: transport.description,
+    close: () => transport.close(),
+    async fetch(request) {
+      metrics.engineConnections += 1
+      let response: Response
+      try {
+        response = await transport.fetch(request)
+      } catch (error) {
+        metrics.engineConnections -= 1
+        throw error
+      }
+      if (!response.body) {
+        metrics.engineConnections -= 1
+        return response
+      }
+      const body = onBodyEnd(response.body, () => {
+        metrics.engineConnections -= 1
+      })
+      return new Response(body, {
+        status: response.status,
+        statusText: response.statusText,
+        headers: response.headers,
+      })
+    },
+  }
+}
+
+/** The same audit sink, counting denials by reason. */
+export function countDenials(sink: AuditSink, metrics: Metrics): AuditSink {
+  return (entry) => {
+    if (entry.outcome === 'denied') metrics.denials.inc({ reason: entry.reason ?? 'unknown' })
+    sink(entry)
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * @module `GET /metrics`: the Prometheus text exposition, behind `system:read`.
+ */
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { requireScope } from '../auth/middleware.ts'
+import type { AppEnv } from '../context.ts'
+import type { Metrics } from '../observability/metrics.ts'
+import { BEARER, problems, validationHook } from './common.ts'
+
+const metricsRoute = createRoute({
+  method: 'get',
+  path: '/metrics',
+  operationId: 'getMetrics',
+  tags: ['system'],
+  summary: 'Prometheus metrics',
+  description:
+    'Requests by route and status, latency histograms, open event streams, engine requests in ' +
+    'flight, denials by reason, and the events ring. Text format 0.0.4.',
+  security: BEARER,
+  middleware: [requireScope('system:read')],
+  responses: {
+    200: {
+      description: 'The metrics',
+      content: {
+        'text/plain': { schema: z.string().openapi({ example: 'dockgate_open_streams 3' }) },
+      },
+    },
+    ...problems(401, 403, 429),
+  },
+})
+
+export function metricsRoutes(metrics: Metrics) {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  app.openapi(metricsRoute, (c) =>
+    c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
+  )
+  return app
+}
