@@ -9,6 +9,18 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
+# The browser tests (test/browser) drive Debian's Chromium; install it as engine.sh installs
+# docker.io. Without it they fail, unless DOCKGATE_SKIP_BROWSER=1 skips them.
+if [ ! -x /usr/bin/chromium ] && [ "${DOCKGATE_SKIP_BROWSER:-}" != 1 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo 'test.sh: installing chromium (for test/browser)' >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq chromium >&2
+  else
+    echo 'test.sh: /usr/bin/chromium is missing and only root can install it here (apt-get install chromium); the browser tests will fail (DOCKGATE_SKIP_BROWSER=1 skips them)' >&2
+  fi
+fi
+
 # The tests need the TCP and TLS listeners only the project's own engine has.
 export DOCKGATE_PRIVATE_ENGINE=1
 was_up=0
@@ -28,6 +40,7 @@ step() { printf '\n== %s\n' "$*"; }
 step lint && npx biome ci .
 step typecheck && npx tsc -p tsconfig.json --noEmit
 step build && npx tsc -p tsconfig.build.json
+step 'deno: type-check the Deno and edge entries' && node_modules/.bin/deno check src/deno.ts src/edge.ts
 step 'openapi: committed document is current' && node scripts/openapi.mjs check
 step 'openapi: lint' && npx redocly lint openapi/openapi.json --format=stylish
 step tests && npx vitest run
