@@ -21,6 +21,7 @@ import type { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
 import { EventHub } from './events/hub.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
+import { ContainerModel } from './model/containers.ts'
 import { Metrics } from './observability/metrics.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './observability/middleware.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
@@ -117,7 +118,9 @@ export function createApp(deps: AppDependencies) {
   for (const path of AUTHENTICATED) app.use(path, limits)
 
   app.route('/', systemRoutes(deps.engine))
-  app.route('/', containerRoutes(deps.engine, settings))
+  const hub = deps.events ?? ownEventHub(deps, settings, logError)
+  const model = settings.readModel ? ownContainerModel(deps, hub, logError) : undefined
+  app.route('/', containerRoutes(deps.engine, settings, model))
   const streams = {
     settings,
     shutdown: deps.shutdown,
@@ -125,7 +128,6 @@ export function createApp(deps: AppDependencies) {
   }
   app.route('/', logRoutes(deps.engine, streams))
   app.route('/', statsRoutes(deps.engine, streams))
-  const hub = deps.events ?? ownEventHub(deps, settings, logError)
   metrics.events = () => hub.stats()
   app.route('/', eventRoutes(hub, streams))
   app.route('/', metricsRoutes(metrics))
@@ -152,6 +154,14 @@ export function createApp(deps: AppDependencies) {
 }
 
 export type App = ReturnType<typeof createApp>
+
+/** Follows the engine from the start; until loaded (or if it cannot load), routes ask the engine. */
+function ownContainerModel(deps: AppDependencies, hub: EventHub, logError: ErrorLogger) {
+  const model = new ContainerModel(deps.engine, hub, logError)
+  void model.start()
+  deps.shutdown?.addEventListener('abort', () => model.close(), { once: true })
+  return model
+}
 
 /** A hub for this app; it connects on the first subscriber and closes when the gateway does. */
 function ownEventHub(deps: AppDependencies, settings: GatewaySettings, logError: ErrorLogger) {

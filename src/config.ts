@@ -42,6 +42,8 @@ export const ConfigFileSchema = z.strictObject({
       streamsPerClient: z.number().int().min(1).optional(),
     })
     .default({}),
+  /** false: ask the engine on every container list and inspect instead of the read model. */
+  readModel: z.boolean().optional(),
 })
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>
@@ -65,6 +67,8 @@ export interface GatewaySettings {
   rateLimitBurst: number
   /** Event streams one principal may hold open at once. */
   maxStreamsPerPrincipal: number
+  /** Answer container lists and inspects from the events-fed read model (see src/model/). */
+  readModel: boolean
   /** Engine events the gateway keeps for replay (the engine itself keeps 256). */
   eventsRingSize: number
   /** Engine events queued for a slow event-stream client before it gets `resync` and is dropped. */
@@ -89,6 +93,7 @@ export const DEFAULT_SETTINGS: GatewaySettings = {
   rateLimitPerSecond: 50,
   rateLimitBurst: 100,
   maxStreamsPerPrincipal: 20,
+  readModel: true,
   eventsRingSize: 10_000,
   eventsQueueLimit: 1_000,
 }

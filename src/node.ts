@@ -17,6 +17,18 @@ import { countingTransport } from './observability/middleware.ts'
 import { engineTargetFromEnv } from './transport/docker-host.ts'
 import { createNodeTransport } from './transport/node.ts'
 
+/**
+ * A client has 10 s to send its headers and 15 s for its whole request (a body is at most
+ * 64 KiB); Node's own limits are 60 s and 5 min, checked every 30 s, so a client trickling a
+ * body a byte at a time held a connection for minutes. A response, an event stream included,
+ * is not bound by these: a request is complete once its headers and body have arrived.
+ */
+const serverOptions = {
+  headersTimeout: 10_000,
+  requestTimeout: 15_000,
+  connectionsCheckingInterval: 1_000,
+}
+
 const log = (fields: Record<string, unknown>) =>
   console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }))
 
@@ -74,7 +86,7 @@ async function main() {
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 
-  const server = serve({ fetch: app.fetch, port, hostname: host }, (info) => {
+  const server = serve({ fetch: app.fetch, port, hostname: host, serverOptions }, (info) => {
     log({
       level: 'info',
       msg: 'listening',

@@ -16,6 +16,8 @@ export function openApiDocument() {
   const app = createApp({
     engine: new EngineClient(NO_ENGINE),
     authenticator: { authenticate: async () => undefined },
+    // Nothing may follow the (absent) engine while the document is generated.
+    settings: { readModel: false },
   })
   return app.getOpenAPI31Document(OPENAPI_CONFIG)
 }

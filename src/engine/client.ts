@@ -169,6 +169,12 @@ export class EngineClient {
   async #engineError(response: Response, method: string, path: string): Promise<ProblemError> {
     const message = await engineMessage(response)
     const status = response.status
+    // API 1.41 answers 500 to an id prefix several containers share. It names no one container,
+    // like a missing one, and must read the same: the others may be anyone's (policy/access.ts).
+    const ambiguous = AMBIGUOUS_PREFIX.exec(message)
+    if (status === 500 && ambiguous) {
+      return new ProblemError(404, 'not-found', { detail: `No such container: ${ambiguous[1]}` })
+    }
     if (status === 400 || status === 404 || status === 409) {
       const code = status === 400 ? 'bad-request' : status === 404 ? 'not-found' : 'conflict'
       return new ProblemError(status, code, { detail: message })
@@ -180,6 +186,8 @@ export class EngineClient {
     })
   }
 }
+
+const AMBIGUOUS_PREFIX = /^Multiple IDs found with provided prefix: (.*)$/
 
 function engineUrl(path: string, query: Query | undefined): string {
   if (!query) return ENGINE_ORIGIN + path

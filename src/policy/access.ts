@@ -10,6 +10,7 @@ import type { EngineClient } from '../engine/client.ts'
 import { inspectContainer } from '../engine/containers.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { notFound } from '../errors.ts'
+import type { ContainerModel } from '../model/containers.ts'
 import { OWNER_LABEL } from '../routes/containers.schemas.ts'
 import type { Guard } from './guard.ts'
 import { labelMatches } from './policy.ts'
@@ -23,14 +24,19 @@ export function canSee(principal: Principal, labels: Readonly<Record<string, str
 /** The engine's own words for a missing container: a hidden one must read the same. */
 export const noSuchContainer = (ref: string) => notFound(`No such container: ${ref}`)
 
-/** Inspects a container the caller may see; any other answers 404 like a missing one. */
+/**
+ * Inspects a container the caller may see (from the read model when it knows the container);
+ * any other answers 404 like a missing one.
+ */
 export async function accessContainer(
   engine: EngineClient,
   guard: Guard,
   ref: string,
   signal?: AbortSignal,
+  model?: ContainerModel,
 ): Promise<EngineContainerInspect> {
-  const inspect = await inspectContainer(engine, ref, signal)
+  const known = model?.ready ? model.get(ref) : undefined
+  const inspect = known ?? (await inspectContainer(engine, ref, signal))
   if (!canSee(guard.principal, inspect.Config.Labels ?? {})) {
     guard.deny('not-owner', ref, noSuchContainer(ref))
   }

@@ -10,6 +10,7 @@ import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer, listContainers } from '../engine/containers.ts'
 import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
+import type { ContainerModel } from '../model/containers.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
 import type { Guard } from '../policy/guard.ts'
@@ -146,7 +147,15 @@ const deleteRoute = createRoute({
   },
 })
 
-export function containerRoutes(engine: EngineClient, settings: GatewaySettings) {
+/**
+ * @param model the read model; lists and inspects are answered from it when it is ready, and
+ * every change made here is put into it before the answer (read-your-writes).
+ */
+export function containerRoutes(
+  engine: EngineClient,
+  settings: GatewaySettings,
+  model?: ContainerModel,
+) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   app.openapi(listRoute, async (c) => {
@@ -154,7 +163,10 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
     const principal = c.var.principal
     const owner = ownerFilter(principal)
     const label = owner ? [...query.label, owner] : query.label
-    const containers = await listContainers(engine, { ...query, label }, c.req.raw.signal)
+    const filters = { ...query, label }
+    const containers = model?.ready
+      ? model.list(filters)
+      : await listContainers(engine, filters, c.req.raw.signal)
     const visible = containers.filter((i) => canSee(principal, i.Config.Labels ?? {}))
     if (visible.length === containers.length || !c.var.guard.auditMode) {
       return c.json({ containers: visible.map((i) => toSummary(i, settings)) }, 200)
@@ -196,19 +208,20 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
       }
     }
     const inspect = await inspectContainer(engine, created.Id, signal)
+    model?.put(inspect)
     c.header('location', `/v1/containers/${inspect.Id}`)
     return c.json(toDetail(inspect, settings), 201)
   })
 
   app.openapi(inspectRoute, async (c) => {
     const { id } = c.req.valid('param')
-    const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
+    const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal, model)
     return c.json(toDetail(inspect, settings), 200)
   })
 
   const act = (action: string, query: Record<string, string | number | undefined>) =>
     async function containerAction(guard: Guard, ref: string, signal: AbortSignal) {
-      const { Id: id } = await accessContainer(engine, guard, ref, signal)
+      const { Id: id } = await accessContainer(engine, guard, ref, signal, model)
       const status = await engine.status('POST', containerPath(id, `/${action}`), {
         query,
         signal,
@@ -217,6 +230,7 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
         accept: [304],
       })
       const inspect = await inspectContainer(engine, id, signal)
+      model?.put(inspect)
       return { id, state: inspect.State.Status, changed: status !== 304 }
     }
 
@@ -245,7 +259,7 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
 
   app.openapi(waitRoute, async (c) => {
     const { id: ref } = c.req.valid('param')
-    const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal)
+    const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal, model)
     const answer = parseEngine(
       EngineWait,
       await engine.json('POST', containerPath(id, '/wait'), {
@@ -264,11 +278,12 @@ export function containerRoutes(engine: EngineClient, settings: GatewaySettings)
   app.openapi(deleteRoute, async (c) => {
     const { id: ref } = c.req.valid('param')
     const { force } = c.req.valid('query')
-    const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal)
+    const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal, model)
     await engine.status('DELETE', containerPath(id), {
       query: { force: force ? 1 : undefined, v: 1 },
       signal: c.req.raw.signal,
     })
+    model?.remove(id)
     return c.body(null, 204)
   })
 

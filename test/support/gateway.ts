@@ -8,7 +8,7 @@ import type { AuditEntry } from '../../src/audit/audit.ts'
 import type { Scope } from '../../src/auth/principal.ts'
 import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
 import type { GatewaySettings } from '../../src/config.ts'
-import { EngineClient } from '../../src/engine/client.ts'
+import { EngineClient, type EngineClientOptions } from '../../src/engine/client.ts'
 import type { EngineTransport } from '../../src/engine/transport.ts'
 import { EventHub } from '../../src/events/hub.ts'
 import { Metrics } from '../../src/observability/metrics.ts'
@@ -55,6 +55,8 @@ export async function testGateway(
     requestLog?: RequestLogEntry[]
     /** Builds the gateway's events hub (to watch it); one from the settings otherwise. */
     events?: (engine: EngineClient) => EventHub
+    /** Options of the engine client (timeouts), beyond the tests' `retryAfterSeconds: 5`. */
+    engineOptions?: EngineClientOptions
   } = {},
 ): Promise<TestGateway> {
   const transport =
@@ -76,7 +78,10 @@ export async function testGateway(
     })),
   )
   const metrics = new Metrics()
-  const engine = new EngineClient(countingTransport(transport, metrics), { retryAfterSeconds: 5 })
+  const engine = new EngineClient(countingTransport(transport, metrics), {
+    retryAfterSeconds: 5,
+    ...options.engineOptions,
+  })
   const events =
     options.events?.(engine) ??
     new EventHub(engine, {

@@ -1,0 +1,193 @@
+/**
+ * A real browser against a real gateway: headless Chromium (Debian's `chromium`, driven by
+ * `playwright-core`) opens a page that follows a container's log with `EventSource` and a stream
+ * ticket, and loads `/docs`.
+ *
+ * scripts/test.sh installs Chromium when it is missing (as root). Without it these tests fail,
+ * unless DOCKGATE_SKIP_BROWSER=1 skips them. DOCKGATE_DOCS_SCREENSHOT=<file.png> saves a
+ * screenshot of /docs there.
+ */
+import { existsSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { type ServerType, serve } from '@hono/node-server'
+import { type Browser, chromium, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { testEngineEnv } from '../support/engine.ts'
+import { postJson, type TestGateway, testGateway, tokenOf, uniqueName } from '../support/gateway.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+
+const CHROMIUM = '/usr/bin/chromium'
+const SKIP = process.env.DOCKGATE_SKIP_BROWSER === '1'
+
+/** Follows `?container=` with the `?ticket=`, as a browser app would, into `window` globals. */
+const TEST_PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>dockgate EventSource test</title></head>
+<body><pre id="log"></pre><script>
+  const q = new URLSearchParams(location.search)
+  window.received = []
+  window.receivedAt = []
+  window.ended = null
+  window.failures = []
+  const source = new EventSource('/v1/containers/' + encodeURIComponent(q.get('container')) +
+    '/logs/stream?ticket=' + encodeURIComponent(q.get('ticket')))
+  source.addEventListener('stdout', (e) => {
+    window.received.push(JSON.parse(e.data).text)
+    window.receivedAt.push(performance.now())
+    document.getElementById('log').textContent += JSON.parse(e.data).text + '\\n'
+  })
+  source.addEventListener('end', (e) => {
+    window.ended = JSON.parse(e.data)
+    window.endedAt = performance.now()
+    // The ticket worked once: reconnecting with it would only be refused.
+    source.close()
+  })
+  source.addEventListener('error', (e) => {
+    window.failures.push(e.data ?? 'connection error (readyState ' + source.readyState + ')')
+  })
+</script></body></html>`
+
+describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
+  let gw: TestGateway
+  let server: ServerType | undefined
+  let origin: string
+  let browser: Browser | undefined
+  /** Request headers of every log stream request the server received. */
+  const streamRequests: Record<string, string>[] = []
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(
+        `The browser tests need Debian's Chromium at ${CHROMIUM}, which is missing. ` +
+          '`npm test` (scripts/test.sh) installs it when run as root; otherwise run ' +
+          '`sudo apt-get install chromium`, or set DOCKGATE_SKIP_BROWSER=1 to skip these tests.',
+      )
+    }
+    gw = await testGateway()
+    const port = await new Promise<number>((resolve, reject) => {
+      server = serve(
+        {
+          hostname: '127.0.0.1',
+          port: 0,
+          fetch: (request, env) => {
+            const url = new URL(request.url)
+            if (url.pathname === '/test-page.html') {
+              return new Response(TEST_PAGE, {
+                headers: { 'content-type': 'text/html; charset=utf-8' },
+              })
+            }
+            if (url.pathname.endsWith('/logs/stream')) {
+              streamRequests.push(Object.fromEntries(request.headers))
+            }
+            return gw.app.fetch(request, env)
+          },
+        },
+        (info: AddressInfo) => resolve(info.port),
+      )
+      server.once('error', reject)
+    })
+    origin = `http://127.0.0.1:${port}`
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--headless=new'],
+      timeout: 20_000,
+    })
+  }, 40_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await new Promise<void>((resolve) => {
+      if (!server) return resolve()
+      server.close(() => resolve())
+      if ('closeAllConnections' in server) server.closeAllConnections()
+    })
+  }, 15_000)
+
+  const openPage = async (): Promise<Page> => {
+    const page = await browser!.newPage()
+    page.setDefaultTimeout(15_000)
+    return page
+  }
+
+  it('follows live log lines with EventSource and a single-use ticket', async () => {
+    const { status: created, body: container } = await gw.json(
+      '/v1/containers?start=true',
+      postJson({
+        image: testEngineEnv().image,
+        name: uniqueName('browser'),
+        // The pause first: the page is listening before the first line is written.
+        cmd: ['sh', '-c', 'sleep 1; for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done'],
+        labels: { [TEST_LABEL]: TEST_RUN },
+      }),
+    )
+    expect(created).toBe(201)
+    const issued = await fetch(`${origin}/v1/stream-tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenOf('admin')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ scopes: ['logs:read'] }),
+    })
+    expect(issued.status).toBe(201)
+    const ticket = (await issued.json()) as { ticket: string }
+
+    const page = await openPage()
+    try {
+      const query = new URLSearchParams({ container: container.id, ticket: ticket.ticket })
+      await page.goto(`${origin}/test-page.html?${query}`)
+      await page.waitForFunction(
+        () => (window as any).received.length === 5 && (window as any).ended !== null,
+      )
+      const seen = await page.evaluate(() => {
+        const w = window as any
+        return {
+          received: w.received as string[],
+          receivedAt: w.receivedAt as number[],
+          ended: w.ended,
+          failures: w.failures as string[],
+          text: document.getElementById('log')!.textContent,
+        }
+      })
+      expect(seen.received).toEqual(['line1', 'line2', 'line3', 'line4', 'line5'])
+      expect(seen.text).toBe('line1\nline2\nline3\nline4\nline5\n')
+      expect(seen.ended).toMatchObject({ exitCode: 0 })
+      expect(seen.failures).toEqual([])
+      // Live, not one burst at the end: the lines are written 0.3 s apart.
+      expect(seen.receivedAt.at(-1)! - seen.receivedAt[0]!).toBeGreaterThan(800)
+    } finally {
+      await page.close()
+    }
+
+    // The browser sent the ticket in the URL, and no Authorization header.
+    expect(streamRequests).toHaveLength(1)
+    expect(streamRequests[0]!.accept).toBe('text/event-stream')
+    expect(streamRequests[0]).not.toHaveProperty('authorization')
+
+    // Used once by the browser, the ticket opens nothing more.
+    const again = await fetch(
+      `${origin}/v1/containers/${container.id}/logs/stream?ticket=${ticket.ticket}`,
+    )
+    expect(again.status).toBe(401)
+    expect((await again.json()).detail).toMatch(/already used/)
+  })
+
+  it('renders /docs with the operations', async () => {
+    const page = await openPage()
+    try {
+      const response = await page.goto(`${origin}/docs`)
+      expect(response?.status()).toBe(200)
+      // The rendered text, what a reader sees (textContent would include hidden text too).
+      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is the point
+      const text = await page.evaluate(() => document.body.innerText)
+      for (const operationId of [
+        'createContainer',
+        'streamContainerLogs',
+        'streamEvents',
+        'createStreamTicket',
+      ]) {
+        expect(text).toContain(operationId)
+      }
+      const screenshot = process.env.DOCKGATE_DOCS_SCREENSHOT
+      if (screenshot) await page.screenshot({ path: screenshot })
+    } finally {
+      await page.close()
+    }
+  })
+})

@@ -1,0 +1,164 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import type { EngineTransport } from '../../src/engine/transport.ts'
+import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
+import { createNodeTransport } from '../../src/transport/node.ts'
+import { direct, testEngineEnv } from '../support/engine.ts'
+import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+
+/** The socket transport, counting the engine's container list calls it carries. */
+function countingLists() {
+  const inner = createNodeTransport(
+    engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+  )
+  const counter = { lists: 0 }
+  const transport: EngineTransport = {
+    description: inner.description,
+    close: () => inner.close(),
+    fetch(request) {
+      if (new URL(request.url).pathname.endsWith('/containers/json')) counter.lists += 1
+      return inner.fetch(request)
+    },
+  }
+  return { transport, counter }
+}
+
+type Row = { id: string; name: string; state: string }
+
+/** What the engine itself lists for a run, as the gateway's summaries name it. */
+async function engineRows(run: string): Promise<Row[]> {
+  const filters = encodeURIComponent(JSON.stringify({ label: [`run=${run}`] }))
+  const list = (await direct(`/containers/json?all=1&filters=${filters}`)).json() as {
+    Id: string
+    Names: string[]
+    State: string
+  }[]
+  return list
+    .map((c) => ({ id: c.Id, name: c.Names[0]!.slice(1), state: c.State }))
+    .sort((a, b) => a.id.localeCompare(b.id))
+}
+
+describe('the container read model', () => {
+  it('answers lists from memory once loaded, not by asking the engine', async () => {
+    const { transport, counter } = countingLists()
+    const gw = await testGateway({ transport })
+    // Until the model has loaded, lists fall back to the engine.
+    const listCalls = async () => {
+      const before = counter.lists
+      await gw.json('/v1/containers?all=true')
+      return counter.lists - before
+    }
+    await expect.poll(listCalls, { timeout: 10_000 }).toBe(0)
+    const before = counter.lists
+    for (let i = 0; i < 10; i++)
+      expect((await gw.json('/v1/containers?all=true&limit=5')).status).toBe(200)
+    expect(counter.lists).toBe(before)
+  })
+
+  it('reads its own writes: a container created through the gateway is listed at once', async () => {
+    const gw = await testGateway()
+    await gw.json('/v1/containers?all=true')
+    const run = uniqueName('ryw')
+    const { body } = await gw.json(
+      '/v1/containers?start=true',
+      postJson({
+        image: testEngineEnv().image,
+        name: run,
+        cmd: ['sleep', '30'],
+        labels: { [TEST_LABEL]: TEST_RUN, run },
+      }),
+    )
+    const listed = (await gw.json(`/v1/containers?label=run=${run}`)).body.containers
+    expect(listed).toEqual([expect.objectContaining({ id: body.id, state: 'running' })])
+    const stopped = await gw.json(`/v1/containers/${body.id}/stop?timeout=0`, { method: 'POST' })
+    expect(stopped.body.state).toBe('exited')
+    expect((await gw.json(`/v1/containers/${body.id}`)).body.state.status).toBe('exited')
+    await gw.call(`/v1/containers/${body.id}?force=true`, { method: 'DELETE' })
+    expect((await gw.json(`/v1/containers?all=true&label=run=${run}`)).body.containers).toEqual([])
+  })
+
+  it('matches the engine’s own list after every step of random changes, through the gateway or around it', async () => {
+    const gw = await testGateway()
+    const run = uniqueName('model')
+    const labels = { [TEST_LABEL]: TEST_RUN, run }
+    const ids: string[] = []
+    const pick = (n: number) => ids[n % ids.length]
+    const modelRows = async (): Promise<Row[]> =>
+      (
+        (await gw.json(`/v1/containers?all=true&label=run=${run}`)).body.containers as {
+          id: string
+          name: string
+          state: string
+        }[]
+      )
+        .map(({ id, name, state }) => ({ id, name, state }))
+        .sort((a, b) => a.id.localeCompare(b.id))
+
+    const step = fc.oneof(
+      fc.record({
+        op: fc.constant('create'),
+        via: fc.constantFrom('gateway', 'engine'),
+        start: fc.boolean(),
+      }),
+      fc.record({
+        op: fc.constantFrom('start', 'stop', 'kill', 'rename', 'remove'),
+        via: fc.constantFrom('gateway', 'engine'),
+        n: fc.nat(),
+      }),
+    )
+    const steps = fc.sample(step, { numRuns: 24, seed: 20261129 })
+    for (const s of steps) {
+      if (s.op === 'create' || ids.length === 0) {
+        const name = uniqueName('m')
+        if (s.via === 'gateway') {
+          const { body } = await gw.json(
+            `/v1/containers${'start' in s && s.start ? '?start=true' : ''}`,
+            postJson({ image: testEngineEnv().image, name, cmd: ['sleep', '60'], labels }),
+          )
+          ids.push(body.id)
+        } else {
+          const created = await direct(`/containers/create?name=${name}`, {
+            method: 'POST',
+            body: {
+              Image: testEngineEnv().image,
+              Cmd: ['sleep', '60'],
+              Labels: labels,
+              HostConfig: { NetworkMode: 'none' },
+            },
+          })
+          const id = (created.json() as { Id: string }).Id
+          if ('start' in s && s.start) await direct(`/containers/${id}/start`, { method: 'POST' })
+          ids.push(id)
+        }
+      } else {
+        const id = pick('n' in s ? s.n : 0)!
+        const viaGateway = s.via === 'gateway' && s.op !== 'rename'
+        if (s.op === 'remove') {
+          if (viaGateway) await gw.call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })
+          else await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+          ids.splice(ids.indexOf(id), 1)
+        } else if (s.op === 'rename') {
+          await direct(`/containers/${id}/rename?name=${uniqueName('renamed')}`, { method: 'POST' })
+        } else {
+          const query = s.op === 'stop' ? '?t=0' : ''
+          if (viaGateway)
+            await gw.call(`/v1/containers/${id}/${s.op}${s.op === 'stop' ? '?timeout=0' : ''}`, {
+              method: 'POST',
+            })
+          else await direct(`/containers/${id}/${s.op}${query}`, { method: 'POST' })
+        }
+      }
+      await expect.poll(modelRows, { timeout: 5_000, interval: 50 }).toEqual(await engineRows(run))
+    }
+  }, 120_000)
+
+  it('can be switched off: every list then asks the engine', async () => {
+    const { transport, counter } = countingLists()
+    const gw = await testGateway({ transport, settings: { readModel: false } })
+    const before = counter.lists
+    await gw.json('/v1/containers?all=true')
+    await gw.json('/v1/containers?all=true')
+    expect(counter.lists).toBe(before + 2)
+  })
+})
