@@ -44,3 +44,4 @@ step 'deno: type-check the Deno and edge entries' && node_modules/.bin/deno chec
 step 'openapi: committed document is current' && node scripts/openapi.mjs check
 step 'openapi: lint' && npx redocly lint openapi/openapi.json --format=stylish
 step tests && npx vitest run
+step 'tests: the engine stopped and started under the gateway' && npx vitest run --config vitest.restart.config.ts
