@@ -106,16 +106,18 @@ export function createApp(deps: AppDependencies) {
   )
   const tickets = deps.tickets ?? new TicketStore()
   const audit = countDenials(deps.audit ?? jsonLineAudit((line) => console.log(line)), metrics)
-  for (const path of AUTHENTICATED) app.use(path, auditRequests(audit))
-  for (const path of AUTHENTICATED) app.use(path, bearerAuth(deps.authenticator, tickets))
-  for (const path of AUTHENTICATED) app.use(path, guardRequests(audit))
   const buckets = new TokenBuckets({
     perSecond: settings.rateLimitPerSecond,
     burst: settings.rateLimitBurst,
   })
   const slots = new StreamSlots(settings.maxStreamsPerPrincipal)
-  const limits = limitRequests(buckets, slots, settings.maxStreamsPerPrincipal, metrics)
-  for (const path of AUTHENTICATED) app.use(path, limits)
+  const authenticated = [
+    auditRequests(audit),
+    bearerAuth(deps.authenticator, tickets),
+    guardRequests(audit),
+    limitRequests(buckets, slots, settings.maxStreamsPerPrincipal, metrics),
+  ]
+  for (const path of AUTHENTICATED) app.use(path, ...authenticated)
 
   app.route('/', systemRoutes(deps.engine))
   const hub = deps.events ?? ownEventHub(deps, settings, logError)
@@ -141,10 +143,9 @@ export function createApp(deps: AppDependencies) {
   })
   app.doc31('/openapi.json', OPENAPI_CONFIG)
   let docsPage: string | undefined
-  app.get('/docs', (c) => {
-    docsPage ??= renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))
-    return c.html(docsPage as string)
-  })
+  app.get('/docs', (c) =>
+    c.html((docsPage ??= renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG)))),
+  )
 
   app.notFound((c) =>
     problem(c, new ProblemError(404, 'not-found', { detail: `No route for ${c.req.path}` })),

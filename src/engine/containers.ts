@@ -61,7 +61,8 @@ export async function listContainers(
   return inspected.filter((c): c is EngineContainerInspect => c !== undefined)
 }
 
-async function mapConcurrently<T, R>(
+/** Runs `fn` over `items`, at most `limit` at a time: the engine serves one client fairly. */
+export async function mapConcurrently<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<R>,

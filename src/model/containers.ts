@@ -13,7 +13,7 @@
  *   answers: typically a few milliseconds, bounded by the engine's event delivery.
  */
 import type { EngineClient } from '../engine/client.ts'
-import { containerPath } from '../engine/containers.ts'
+import { containerPath, mapConcurrently } from '../engine/containers.ts'
 import { compareEngineTimes, toEngineTime } from '../engine/time.ts'
 import { EngineContainerInspect, EngineContainerList, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
@@ -30,6 +30,7 @@ export interface ModelFilters {
 
 /** The model's own queue in the hub: far above any burst; past it, the model rebuilds. */
 const QUEUE_LIMIT = 100_000
+const LOAD_CONCURRENCY = 4
 
 export class ContainerModel {
   readonly #engine: EngineClient
@@ -142,12 +143,11 @@ export class ContainerModel {
       'container list',
     )
     const fresh = new Map<string, EngineContainerInspect>()
-    await Promise.all(
-      list.map(async ({ Id }) => {
-        const inspect = await this.#inspect(Id)
-        if (inspect) fresh.set(inspect.Id, inspect)
-      }),
-    )
+    // A few at a time: a host with a thousand containers must not starve the routes' own calls.
+    await mapConcurrently(list, LOAD_CONCURRENCY, async ({ Id }) => {
+      const inspect = await this.#inspect(Id)
+      if (inspect) fresh.set(inspect.Id, inspect)
+    })
     this.#containers.clear()
     for (const [id, inspect] of fresh) this.#containers.set(id, inspect)
     this.#loaded = true

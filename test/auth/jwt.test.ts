@@ -40,6 +40,9 @@ function gateway(settings: Parameters<typeof jwtAuthenticator>[0]) {
     engine: new EngineClient(transport),
     authenticator: firstOf(new TokenStore([]), jwtAuthenticator(settings)),
     audit: () => {},
+    requestLog: () => {},
+    // These apps live for one request each: nothing should follow the engine in the background.
+    settings: { readModel: false },
   })
 }
 

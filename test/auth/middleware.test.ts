@@ -57,6 +57,10 @@ describe('bearer authentication', () => {
     const app = createApp({
       engine: new EngineClient(transport),
       authenticator: new TokenStore([], 'dgt_automation-token'),
+      audit: () => {},
+      requestLog: () => {},
+      // A short-lived app: nothing should follow the engine in the background.
+      settings: { readModel: false },
     })
     const ok = await app.request('/v1/system/version', {
       headers: { authorization: 'Bearer dgt_automation-token' },
