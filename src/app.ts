@@ -143,9 +143,10 @@ export function createApp(deps: AppDependencies) {
   })
   app.doc31('/openapi.json', OPENAPI_CONFIG)
   let docsPage: string | undefined
-  app.get('/docs', (c) =>
-    c.html((docsPage ??= renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG)))),
-  )
+  app.get('/docs', (c) => {
+    docsPage ??= renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))
+    return c.html(docsPage)
+  })
 
   app.notFound((c) =>
     problem(c, new ProblemError(404, 'not-found', { detail: `No route for ${c.req.path}` })),
