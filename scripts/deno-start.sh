@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `deno task start`: the gateway on Deno, with the narrowest permissions that work: read/write
 # on the config file and the engine socket, net on the listen address, `unix:<socket>` and the
-# URL host Deno's client names (`docker`), or the engine's host:port for TCP/TLS, and exactly the
+# URL host Deno's client names (`localhost`), or the engine's host:port for TCP/TLS, and exactly the
 # environment variables the gateway reads (src/deno.ts ENV_KEYS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ case $engine in
     socket=${engine#unix://}
     read+=",$socket"
     write+=",$socket"
-    net+=",unix:$socket,docker"
+    net+=",unix:$socket,localhost"
     ;;
   tcp://* | http://* | https://*)
     authority=${engine#*://}

@@ -103,7 +103,21 @@ async function main() {
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 
-  const server = Deno.serve(
+  // Listen for signals before serving: a SIGTERM right after "listening" must end cleanly.
+  let server: Deno.HttpServer | undefined
+  const shutdown = async (signal: string) => {
+    if (stopping.signal.aborted) return
+    log({ level: 'info', msg: 'shutting down', signal })
+    setTimeout(() => Deno.exit(1), 10_000)
+    stopping.abort()
+    await server?.shutdown()
+    await transport.close()
+    Deno.exit(0)
+  }
+  Deno.addSignalListener('SIGTERM', () => void shutdown('SIGTERM'))
+  Deno.addSignalListener('SIGINT', () => void shutdown('SIGINT'))
+
+  server = Deno.serve(
     {
       port,
       hostname,
@@ -127,18 +141,6 @@ async function main() {
         hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
       }),
   )
-
-  const shutdown = async (signal: string) => {
-    if (stopping.signal.aborted) return
-    log({ level: 'info', msg: 'shutting down', signal })
-    setTimeout(() => Deno.exit(1), 10_000)
-    stopping.abort()
-    await server.shutdown()
-    await transport.close()
-    Deno.exit(0)
-  }
-  Deno.addSignalListener('SIGTERM', () => void shutdown('SIGTERM'))
-  Deno.addSignalListener('SIGINT', () => void shutdown('SIGINT'))
 }
 
 main().catch((error: unknown) => {

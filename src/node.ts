@@ -116,8 +116,13 @@ async function main() {
     server.close(() => {
       transport.close().finally(() => process.exit(0))
     })
-    // Idle keep-alive sockets would hold close() open.
-    if ('closeIdleConnections' in server) server.closeIdleConnections()
+    // Idle keep-alive sockets would hold close() open, also those whose event stream has just
+    // sent its final event: close them as they become idle.
+    const closeIdle = () => {
+      if ('closeIdleConnections' in server) server.closeIdleConnections()
+    }
+    closeIdle()
+    setInterval(closeIdle, 50).unref()
   }
   process.on('SIGTERM', () => shutdown('SIGTERM'))
   process.on('SIGINT', () => shutdown('SIGINT'))

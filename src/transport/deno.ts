@@ -1,8 +1,8 @@
 /**
  * @module The Deno transport: Deno's own `fetch` with an HTTP client bound to the engine socket.
  *
- * Needs `--allow-read` and `--allow-write` on the socket and `--allow-net=unix:<socket>,docker`
- * (the URL host must be allowed even though nothing resolves it).
+ * Needs `--allow-read` and `--allow-write` on the socket and `--allow-net=unix:<socket>,localhost`
+ * (the URL host must be allowed even though the request goes to the socket).
  */
 import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
@@ -21,11 +21,16 @@ interface DenoLike {
   readTextFileSync(path: string): string
 }
 
+const UNIX_ORIGIN = 'http://localhost'
+
 const deno = () => (globalThis as unknown as { Deno: DenoLike }).Deno
 
 export function createDenoTransport(target: EngineTarget): EngineTransport {
   const client = deno().createHttpClient(clientOptions(target))
-  const origin = target.kind === 'unix' ? ENGINE_ORIGIN : target.origin
+  // Deno's client resolves the URL host on every new socket connection, even through a unix
+  // proxy: `localhost` answers from /etc/hosts, where `docker` went to DNS and, under a burst of
+  // connections, held every blocking-task thread (crypto.subtle included) waiting on it.
+  const origin = target.kind === 'unix' ? UNIX_ORIGIN : target.origin
   let closed = false
   return {
     description: describeTarget(target),

@@ -1,0 +1,538 @@
+/**
+ * One behavioural suite, the same assertions on every runtime: the gateway is started as a real
+ * process (Node, Deno, and the edge bundle served by Deno), driven over HTTP on 127.0.0.1 with
+ * `fetch`, against the real engine. The edge target runs a smoke subset (see `fullOnly`).
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { hashToken } from '../../src/auth/tokens.ts'
+import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
+import { testEngineEnv } from '../support/engine.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { readSse, type SseReader } from '../support/sse.ts'
+
+const ADMIN_TOKEN = 'dgt_runtime-suite-admin-token'
+const READER_TOKEN = 'dgt_runtime-suite-reader-token'
+const DENO = 'node_modules/.bin/deno'
+/** Each test run's containers carry this label with a value of their own, to find them (and their events). */
+const CASE_LABEL = 'dockgate-runtime-case'
+
+interface Target {
+  name: string
+  slug: string
+  /** Runs every behaviour; false: the smoke subset only. */
+  full: boolean
+  /** Has a SIGTERM handler that shuts down gracefully (exit 0). */
+  graceful: boolean
+  /** Builds what the command runs (once per target). */
+  build(): void
+  command(env: { port: number; configPath: string }): {
+    file: string
+    args: string[]
+    env: Record<string, string>
+  }
+}
+
+const baseEnv = (port: number) => ({
+  PATH: process.env.PATH ?? '',
+  // Deno keeps its transpile cache under $HOME (or DENO_DIR); a fresh HOME would redo it each run.
+  HOME: process.env.HOME ?? tmpdir(),
+  ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
+  NO_COLOR: '1',
+  PORT: String(port),
+  DOCKGATE_TOKEN: ADMIN_TOKEN,
+})
+
+const TARGETS: Target[] = [
+  {
+    name: 'node',
+    slug: 'node',
+    full: true,
+    graceful: true,
+    build: () => execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' }),
+    command: ({ port, configPath }) => ({
+      file: process.execPath,
+      args: ['dist/node.js'],
+      env: {
+        ...baseEnv(port),
+        DOCKER_HOST: testEngineEnv().dockerHost,
+        DOCKGATE_CONFIG: configPath,
+      },
+    }),
+  },
+  {
+    name: 'deno',
+    slug: 'deno',
+    full: true,
+    graceful: true,
+    build: () => {},
+    command: ({ port, configPath }) => ({
+      // It `exec`s deno with the narrowest permissions, so the child's pid is Deno's.
+      file: 'bash',
+      args: ['scripts/deno-start.sh'],
+      env: {
+        ...baseEnv(port),
+        DOCKER_HOST: testEngineEnv().dockerHost,
+        DOCKGATE_CONFIG: configPath,
+      },
+    }),
+  },
+  {
+    name: 'edge bundle on deno',
+    slug: 'edge',
+    full: false,
+    // test/deno/serve-edge.ts installs no signal handler: Deno's default action ends it by signal.
+    graceful: false,
+    build: () => execFileSync(process.execPath, ['scripts/build-edge.mjs'], { stdio: 'inherit' }),
+    command: ({ port }) => {
+      const tcpHost = testEngineEnv().tcpHost
+      if (!tcpHost) throw new Error('The edge target needs DOCKGATE_TEST_TCP_HOST (engine.sh up)')
+      return {
+        file: DENO,
+        args: [
+          'run',
+          '--no-prompt',
+          '--unstable-no-legacy-abort',
+          '--allow-read=dist',
+          '--allow-env=PORT,DOCKER_HOST,DOCKGATE_TOKEN',
+          '--allow-net=127.0.0.1',
+          'test/deno/serve-edge.ts',
+        ],
+        // The edge transport is plain fetch over TCP.
+        env: { ...baseEnv(port), DOCKER_HOST: tcpHost },
+      }
+    },
+  },
+]
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+interface Running {
+  child: ChildProcess
+  url: string
+  output(): string
+  /** Settles when the process has exited: its exit code, or the signal that ended it. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+const STARTUP_MS = 45_000
+
+async function startTarget(target: Target, configPath: string): Promise<Running> {
+  const port = await freePort()
+  const { file, args, env } = target.command({ port, configPath })
+  const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const deadline = Date.now() + STARTUP_MS
+  while (!output.includes('"listening"')) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`${target.name} did not start:\n${output}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { child, url: `http://127.0.0.1:${port}`, output: () => output, exited }
+}
+
+/** SIGTERM, then SIGKILL when it is still there after `graceMs`. */
+async function stopTarget(running: Running, graceMs = 5_000) {
+  const { child } = running
+  if (child.exitCode !== null || child.signalCode !== null) return
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await running.exited
+  clearTimeout(timer)
+}
+
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} not within ${ms} ms`)), ms)
+  })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const lineEvents = (events: ParsedSseEvent[]) =>
+  events.filter((e) => e.event === 'stdout' || e.event === 'stderr')
+const textsOf = (events: ParsedSseEvent[]) =>
+  lineEvents(events).map((e) => JSON.parse(e.data).text as string)
+
+/** The next `count` events of a stream, failing if it ends first. */
+async function nextEvents(reader: SseReader, count: number, timeoutMs = 10_000) {
+  const received: ParsedSseEvent[] = []
+  while (received.length < count) {
+    const event = await reader.next(timeoutMs)
+    if (!event) throw new Error(`the stream ended after ${JSON.stringify(received)}`)
+    received.push(event)
+  }
+  return received
+}
+
+describe.each(TARGETS)('the gateway on $name', (target) => {
+  let dir: string
+  let gateway: Running
+  let counter = 0
+  const created: string[] = []
+
+  const unique = (prefix: string) =>
+    `dgt-rt-${target.slug}-${prefix}-${process.pid}-${Date.now().toString(36)}-${(counter++).toString(36)}`
+
+  /** A request; the admin token unless `token` says otherwise (null: none). */
+  const call = (path: string, init: RequestInit & { token?: string | null } = {}) => {
+    const { token = ADMIN_TOKEN, ...rest } = init
+    const headers = new Headers(rest.headers)
+    if (token) headers.set('authorization', `Bearer ${token}`)
+    return fetch(`${gateway.url}${path}`, { ...rest, headers })
+  }
+  const json = async <T = any>(path: string, init?: RequestInit & { token?: string | null }) => {
+    const response = await call(path, init)
+    const text = await response.text()
+    return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T, response }
+  }
+  const post = (body: unknown, token: string | null = ADMIN_TOKEN) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    token,
+  })
+
+  /** Creates a container through the gateway, labelled for this run (and `caseValue`). */
+  async function createContainer(
+    options: { cmd: string[]; tty?: boolean; start?: boolean; caseValue?: string },
+    name = unique('c'),
+  ) {
+    const { status, body } = await json(
+      `/v1/containers${options.start === false ? '' : '?start=true'}`,
+      post({
+        image: testEngineEnv().image,
+        name,
+        cmd: options.cmd,
+        tty: options.tty ?? false,
+        labels: { [TEST_LABEL]: TEST_RUN, [CASE_LABEL]: options.caseValue ?? name },
+      }),
+    )
+    expect(status, JSON.stringify(body)).toBe(201)
+    created.push(body.id)
+    return { id: body.id as string, name, body }
+  }
+
+  const runToExit = async (cmd: string[], tty = false) => {
+    const container = await createContainer({ cmd, tty })
+    const waited = await json(`/v1/containers/${container.id}/wait`, { method: 'POST' })
+    expect(waited.status).toBe(200)
+    return container
+  }
+
+  /** A behaviour the edge target does not run: it is the smoke subset only. */
+  const fullOnly = (name: string, reason: string, fn: () => Promise<void>) =>
+    it.skipIf(!target.full)(target.full ? name : `${name} [not on ${target.name}: ${reason}]`, fn)
+  const SMOKE_ONLY = 'the edge target runs the smoke subset'
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), `dockgate-rt-${target.slug}-`))
+    const configPath = join(dir, 'config.json')
+    writeFileSync(
+      configPath,
+      JSON.stringify({
+        tokens: [
+          {
+            name: 'reader',
+            hash: await hashToken(READER_TOKEN),
+            scopes: ['containers:read', 'logs:read'],
+          },
+        ],
+      }),
+      { mode: 0o600 },
+    )
+    target.build()
+    gateway = await startTarget(target, configPath)
+  })
+
+  // A failure shows what the gateway printed meanwhile (its request log, errors, warnings).
+  beforeEach(({ onTestFailed }) => {
+    const from = gateway?.output().length ?? 0
+    onTestFailed(() => {
+      const lines = gateway?.output().slice(from).trim().split('\n') ?? []
+      console.error(`${target.name}: the gateway printed during the failed test (last 60 lines):
+${lines.slice(-60).join('\n')}`)
+    })
+  })
+
+  afterAll(async () => {
+    if (gateway) {
+      // Cleanup needs the gateway (for the edge bundle too); the global teardown catches the rest.
+      if (gateway.child.exitCode === null && gateway.child.signalCode === null) {
+        await Promise.all(
+          created.map((id) =>
+            call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })
+              .then((r) => r.body?.cancel())
+              .catch(() => {}),
+          ),
+        )
+      }
+      await stopTarget(gateway)
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('answers /healthz and /readyz', async () => {
+    const health = await json('/healthz', { token: null })
+    expect(health.status).toBe(200)
+    expect(health.body).toEqual({ status: 'ok' })
+    const ready = await json('/readyz', { token: null })
+    expect(ready.status).toBe(200)
+    expect(ready.body).toMatchObject({ status: 'ready', engineApiVersion: '1.41' })
+  })
+
+  it('serves the OpenAPI 3.1 document and the /docs page', async () => {
+    const doc = await json('/openapi.json', { token: null })
+    expect(doc.status).toBe(200)
+    expect(doc.body.openapi).toBe('3.1.0')
+    expect(doc.body.paths['/v1/containers']).toBeDefined()
+    const docs = await call('/docs', { token: null })
+    expect(docs.status).toBe(200)
+    expect(docs.headers.get('content-type')).toMatch(/^text\/html/)
+    expect(await docs.text()).toContain('createContainer')
+  })
+
+  it('reports the engine version with a token', async () => {
+    const { status, body } = await json('/v1/system/version')
+    expect(status).toBe(200)
+    expect(body).toMatchObject({
+      gateway: { version: expect.any(String) },
+      engine: { apiVersion: '1.41' },
+      negotiatedApiVersion: '1.41',
+    })
+  })
+
+  it('answers 401 problems without a token and with a bad one', async () => {
+    const none = await json('/v1/system/version', { token: null })
+    expect(none.status).toBe(401)
+    expect(none.response.headers.get('content-type')).toBe('application/problem+json')
+    expect(none.response.headers.get('www-authenticate')).toMatch(/^Bearer realm=/)
+    expect(none.body).toMatchObject({
+      type: 'urn:dockgate:problem:unauthorized',
+      status: 401,
+      instance: '/v1/system/version',
+    })
+    const bad = await json('/v1/system/version', { token: 'dgt_not-a-token-anyone-has' })
+    expect(bad.status).toBe(401)
+    expect(bad.response.headers.get('content-type')).toBe('application/problem+json')
+    expect(bad.response.headers.get('www-authenticate')).toContain('error="invalid_token"')
+    expect(bad.body.type).toBe('urn:dockgate:problem:unauthorized')
+  })
+
+  fullOnly(
+    'answers 403 when a token from the config file lacks the scope',
+    'test/deno/serve-edge.ts binds no DOCKGATE_CONFIG_JSON, so there is no limited token',
+    async () => {
+      const list = await json('/v1/containers', { token: READER_TOKEN })
+      expect(list.status).toBe(200)
+      const write = await json(
+        '/v1/containers',
+        post({ image: testEngineEnv().image, cmd: ['true'] }, READER_TOKEN),
+      )
+      expect(write.status).toBe(403)
+      expect(write.response.headers.get('content-type')).toBe('application/problem+json')
+      expect(write.response.headers.get('www-authenticate')).toContain('scope="containers:write"')
+      expect(write.body).toMatchObject({ type: 'urn:dockgate:problem:forbidden', status: 403 })
+    },
+  )
+
+  it('creates and starts, inspects by name, lists by label, stops and deletes a container', async () => {
+    const { id, name, body } = await createContainer({ cmd: ['sleep', '30'] })
+    expect(body).toMatchObject({ id, name, state: { status: 'running', running: true } })
+    expect(body.config.labels).toMatchObject({ [TEST_LABEL]: TEST_RUN })
+
+    const inspected = await json(`/v1/containers/${name}`)
+    expect(inspected.status).toBe(200)
+    expect(inspected.body.id).toBe(id)
+
+    const listed = await json(
+      `/v1/containers?${new URLSearchParams([
+        ['label', `${TEST_LABEL}=${TEST_RUN}`],
+        ['label', `${CASE_LABEL}=${name}`],
+      ])}`,
+    )
+    expect(listed.status).toBe(200)
+    expect(listed.body.containers.map((c: { id: string }) => c.id)).toEqual([id])
+
+    const stopped = await json(`/v1/containers/${id}/stop?timeout=1`, { method: 'POST' })
+    expect(stopped.status).toBe(200)
+    expect(stopped.body).toEqual({ id, state: 'exited', changed: true })
+    const again = await json(`/v1/containers/${id}/stop?timeout=1`, { method: 'POST' })
+    expect(again.body).toEqual({ id, state: 'exited', changed: false })
+
+    const removed = await call(`/v1/containers/${id}`, { method: 'DELETE' })
+    expect(removed.status).toBe(204)
+    expect(await removed.text()).toBe('')
+    const gone = await json(`/v1/containers/${id}`)
+    expect(gone.status).toBe(404)
+    expect(gone.response.headers.get('content-type')).toBe('application/problem+json')
+    expect(gone.body.type).toBe('urn:dockgate:problem:not-found')
+  })
+
+  it('demultiplexes logs into stdout and stderr lines', async () => {
+    const { id } = await runToExit(['sh', '-c', 'echo out; echo err >&2'])
+    const { status, body } = await json(`/v1/containers/${id}/logs`)
+    expect(status).toBe(200)
+    expect(body.truncated).toBe(false)
+    // The engine copies stdout and stderr separately: their relative order is not guaranteed.
+    const pairs = body.lines.map((l: { stream: string; text: string }) => [l.stream, l.text])
+    expect(pairs).toHaveLength(2)
+    expect(pairs).toEqual(
+      expect.arrayContaining([
+        ['stdout', 'out'],
+        ['stderr', 'err'],
+      ]),
+    )
+    for (const line of body.lines)
+      expect(line.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/)
+  })
+
+  fullOnly('reads a TTY container’s lines without carriage returns', SMOKE_ONLY, async () => {
+    const { id } = await runToExit(['sh', '-c', 'echo tty1; echo tty2 >&2'], true)
+    const { status, body } = await json(`/v1/containers/${id}/logs`)
+    expect(status).toBe(200)
+    expect(body.lines.map((l: { stream: string; text: string }) => [l.stream, l.text])).toEqual([
+      ['stdout', 'tty1'],
+      ['stdout', 'tty2'],
+    ])
+  })
+
+  fullOnly(
+    'streams logs as server-sent events that resume with Last-Event-ID, then `end`',
+    SMOKE_ONLY,
+    async () => {
+      const { id } = await createContainer({ cmd: ['seq', '1', '50'] })
+      const first = await call(`/v1/containers/${id}/logs/stream`)
+      expect(first.status).toBe(200)
+      expect(first.headers.get('content-type')).toMatch(/^text\/event-stream/)
+      const reader = readSse(first)
+      const head = lineEvents(await nextEvents(reader, 5))
+      expect(head).toHaveLength(5)
+      await reader.close()
+
+      const lastId = head.at(-1)!.id!
+      const resumed = await call(`/v1/containers/${id}/logs/stream`, {
+        headers: { 'last-event-id': lastId },
+      })
+      expect(resumed.status).toBe(200)
+      const rest = await readSse(resumed).until('end')
+      const end = rest.at(-1)!
+      expect(end.event).toBe('end')
+      expect(JSON.parse(end.data)).toEqual({ exitCode: 0, state: 'exited' })
+
+      const all = [...textsOf(head), ...textsOf(rest)]
+      expect(all).toEqual(Array.from({ length: 50 }, (_, i) => String(i + 1)))
+      expect(new Set(all).size).toBe(50)
+    },
+  )
+
+  fullOnly(
+    'streams engine events that resume exactly after Last-Event-ID',
+    SMOKE_ONLY,
+    async () => {
+      const caseValue = unique('ev')
+      const path = `/v1/events?${new URLSearchParams([
+        ['type', 'container'],
+        ['label', `${CASE_LABEL}=${caseValue}`],
+      ])}`
+      const response = await call(path)
+      expect(response.status).toBe(200)
+      expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+      const live = readSse(response)
+
+      const a = await createContainer({ cmd: ['true'], start: false, caseValue })
+      const [createA] = await nextEvents(live, 1)
+      expect(createA!.event).toBe('container')
+      expect(JSON.parse(createA!.data)).toMatchObject({ action: 'create', actor: { id: a.id } })
+      expect(createA!.id).toMatch(/^\d{19}$/)
+      await live.close()
+
+      const b = await createContainer({ cmd: ['sleep', '30'], caseValue })
+      const resumed = await call(path, { headers: { 'last-event-id': createA!.id! } })
+      expect(resumed.status).toBe(200)
+      const reader = readSse(resumed)
+      const after = await nextEvents(reader, 2)
+      expect(
+        after.map((e) => [e.event, JSON.parse(e.data).action, JSON.parse(e.data).actor.id]),
+      ).toEqual([
+        ['container', 'create', b.id],
+        ['container', 'start', b.id],
+      ])
+      for (const event of after) expect(BigInt(event.id!)).toBeGreaterThan(BigInt(createA!.id!))
+      // Nothing else happened to these containers: nothing more arrives (no repeat of A's create).
+      await expect(reader.next(500)).rejects.toThrow(/no event within/)
+      await reader.close()
+    },
+  )
+
+  fullOnly('survives a client that hangs up on a logs stream', SMOKE_ONLY, async () => {
+    const { id } = await createContainer({
+      cmd: ['sh', '-c', 'while true; do echo tick; sleep 0.05; done'],
+    })
+    const errorsBefore = gateway.output().split('"level":"error"').length
+    for (let round = 0; round < 3; round++) {
+      const response = await call(`/v1/containers/${id}/logs/stream?tail=0`)
+      expect(response.status).toBe(200)
+      const reader = readSse(response)
+      expect(textsOf(await nextEvents(reader, 3))).toEqual(['tick', 'tick', 'tick'])
+      await reader.close()
+    }
+    const ready = await call('/readyz', { token: null })
+    expect(ready.status).toBe(200)
+    await ready.body?.cancel()
+    const inspected = await json(`/v1/containers/${id}`)
+    expect(inspected.status).toBe(200)
+    expect(inspected.body.state.running).toBe(true)
+    expect(gateway.child.exitCode).toBeNull()
+    expect(gateway.output().split('"level":"error"').length).toBe(errorsBefore)
+  })
+
+  // Last: it ends the gateway.
+  it.skipIf(!target.graceful)(
+    target.graceful
+      ? 'ends open event streams with `shutdown` and exits 0 on SIGTERM'
+      : `exits 0 on SIGTERM [not on ${target.name}: test/deno/serve-edge.ts has no signal handler]`,
+    async () => {
+      const response = await call(
+        `/v1/events?${new URLSearchParams([['label', `${CASE_LABEL}=${unique('bye')}`]])}`,
+      )
+      expect(response.status).toBe(200)
+      const reader = readSse(response)
+      // Remove this target's containers first: the gateway is gone afterwards.
+      for (const id of created.splice(0)) {
+        const removed = await call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })
+        expect([204, 404]).toContain(removed.status)
+      }
+      gateway.child.kill('SIGTERM')
+      const events = await reader.until('shutdown', 5_000)
+      expect(events.at(-1)?.event).toBe('shutdown')
+      expect(await reader.next(5_000)).toBeUndefined()
+      expect(await within(gateway.exited, 8_000, `${target.name} exit`)).toEqual({
+        code: 0,
+        signal: null,
+      })
+      expect(gateway.output()).toContain('shutting down')
+    },
+  )
+})
