@@ -44,13 +44,21 @@ export const DEFAULT_POLICY: Policy = PolicySchema.parse({})
 /** The gateway's own floor when neither the request nor the policy says: never unlimited. */
 export const BASE_DEFAULTS = { memory: 512 * 1024 * 1024, pids: 256 } as const
 
+const compiledGlobs = new Map<string, RegExp>()
+
 /** `*` matches any run of characters (slashes included), `?` one character. */
 export function globMatches(pattern: string, value: string): boolean {
-  const source = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replaceAll('*', '.*')
-    .replaceAll('?', '.')
-  return new RegExp(`^${source}$`).test(value)
+  let compiled = compiledGlobs.get(pattern)
+  if (!compiled) {
+    const source = pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replaceAll('*', '.*')
+      .replaceAll('?', '.')
+    compiled = new RegExp(`^${source}$`)
+    // Patterns come from configuration: a handful, compiled once (events check them per subscriber).
+    if (compiledGlobs.size < 1_000) compiledGlobs.set(pattern, compiled)
+  }
+  return compiled.test(value)
 }
 
 /** Whether a label set matches a selector: `key` needs the key, `key=value` the exact value. */

@@ -70,6 +70,8 @@ export function encodeSse(message: SseMessage): string {
 
 /** One `prefix value` line per line of the value. The client strips the one space. */
 function lines(prefix: string, value: string): string {
+  // Fast path: JSON payloads never hold a raw line break.
+  if (!value.includes('\n') && !value.includes('\r')) return `${prefix} ${value}\n`
   let text = ''
   for (const line of value.split(LINE_BREAK)) text += `${prefix} ${line}\n`
   return text

@@ -1,0 +1,230 @@
+/**
+ * Gateway processes (and the bare baselines of the cold-start figure): started here, tracked by
+ * pid, and stopped by pid at the end whatever happens.
+ */
+import { spawn } from 'node:child_process'
+import http from 'node:http'
+import { createServer } from 'node:net'
+import { nowMs, sleep } from './util.mjs'
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '')
+export const DENO = `${ROOT}/node_modules/.bin/deno`
+
+const children = new Set()
+
+export async function freePort() {
+  const server = createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** One GET on a fresh connection; resolves with the status, or 0 when nothing answers. */
+export function probe(url, timeoutMs = 1_000) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode))
+      res.on('error', () => resolve(0))
+    })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(0))
+  })
+}
+
+export function getText(url, headers = {}, timeoutMs = 10_000) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, headers, timeout: timeoutMs }, (res) => {
+      const chunks = []
+      res.on('data', (c) => chunks.push(c))
+      res.on('end', () =>
+        resolve({ status: res.statusCode, text: Buffer.concat(chunks).toString('utf8') }),
+      )
+      res.on('error', reject)
+    })
+    req.on('timeout', () => req.destroy(new Error(`GET ${url} timed out`)))
+    req.on('error', reject)
+  })
+}
+
+/**
+ * Starts a process that serves HTTP on `port` and measures the time from spawn to the first
+ * 200 on `readyPath`: it probes as soon as the process prints a line with "listening" and
+ * every 20 ms besides. Rejects when it exits or stays silent past `timeoutMs`.
+ */
+export async function startServer({
+  file,
+  args,
+  env,
+  port,
+  readyPath = '/healthz',
+  timeoutMs,
+  quiet = false,
+}) {
+  const url = `http://127.0.0.1:${port}`
+  const t0 = nowMs()
+  const child = spawn(file, args, {
+    cwd: ROOT,
+    env,
+    // A gateway under load writes a request log line per request: nobody reads it then.
+    stdio: ['ignore', quiet ? 'ignore' : 'pipe', 'pipe'],
+  })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  let tail = ''
+  let sawListening = false
+  let wake
+  const onOutput = (chunk) => {
+    const text = chunk.toString('utf8')
+    tail = (tail + text).slice(-4_000)
+    if (!sawListening && /listening|Listening/.test(text)) {
+      sawListening = true
+      wake?.()
+    }
+  }
+  child.stdout?.on('data', onOutput)
+  child.stderr.on('data', onOutput)
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${file} ${args.join(' ')} exited before it answered:\n${tail}`)
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`${file} ${args.join(' ')} did not answer within ${timeoutMs} ms:\n${tail}`)
+    }
+    const status = await probe(`${url}${readyPath}`, 2_000)
+    if (status === 200) break
+    await new Promise((resolve) => {
+      wake = resolve
+      setTimeout(resolve, 20)
+    })
+    wake = undefined
+  }
+  const readyMs = nowMs() - t0
+  // From here on the output is only kept for error reports; the request log goes unread.
+  return {
+    child,
+    pid: child.pid,
+    url,
+    port,
+    readyMs,
+    output: () => tail,
+    stop: () => stopProcess(child),
+  }
+}
+
+/** SIGTERM, then SIGKILL after 3 s; resolves once the process has exited. */
+export async function stopProcess(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  const killed = await Promise.race([exited.then(() => true), sleep(3_000).then(() => false)])
+  if (!killed) {
+    child.kill('SIGKILL')
+    await Promise.race([exited, sleep(2_000)])
+  }
+}
+
+/** Ends every process started here, by pid (SIGKILL: used on the way out). */
+export function killAll() {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+export async function stopAll() {
+  await Promise.all([...children].map((child) => stopProcess(child)))
+}
+
+/** The environment of a gateway process: only what it reads, plus PATH and HOME. */
+export function gatewayEnv({ port, dockerHost, token, configPath }) {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/root',
+    ...(process.env.DENO_DIR ? { DENO_DIR: process.env.DENO_DIR } : {}),
+    NO_COLOR: '1',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DOCKER_HOST: dockerHost,
+    DOCKGATE_TOKEN: token,
+    DOCKGATE_CONFIG: configPath,
+  }
+}
+
+export async function startNodeGateway(options) {
+  const port = await freePort()
+  return startServer({
+    file: process.execPath,
+    args: [...(options.nodeArgs ?? []), 'dist/node.js'],
+    env: gatewayEnv({ ...options, port }),
+    port,
+    timeoutMs: options.timeoutMs ?? 20_000,
+    quiet: options.quiet ?? false,
+  })
+}
+
+export async function startDenoGateway(options) {
+  const port = await freePort()
+  return startServer({
+    file: 'bash',
+    args: ['scripts/deno-start.sh'],
+    env: gatewayEnv({ ...options, port }),
+    port,
+    timeoutMs: options.timeoutMs ?? 30_000,
+    quiet: options.quiet ?? false,
+  })
+}
+
+/** The smallest HTTP server each runtime can run: the cold-start baseline. */
+export async function startBareNode(timeoutMs = 10_000) {
+  const port = await freePort()
+  const code =
+    "require('node:http').createServer((q,s)=>s.end('ok')).listen(+process.env.PORT,'127.0.0.1',()=>console.log('listening'))"
+  return startServer({
+    file: process.execPath,
+    args: ['-e', code],
+    env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+    port,
+    readyPath: '/',
+    timeoutMs,
+  })
+}
+
+export async function startBareDeno(timeoutMs = 20_000) {
+  const port = await freePort()
+  const code =
+    "Deno.serve({ port: Number(Deno.env.get('PORT')), hostname: '127.0.0.1', onListen() { console.log('listening') } }, () => new Response('ok'))"
+  return startServer({
+    file: DENO,
+    args: ['eval', code],
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/root',
+      NO_COLOR: '1',
+      PORT: String(port),
+    },
+    port,
+    readyPath: '/',
+    timeoutMs,
+  })
+}
+
+/** The gateway's Prometheus text as { name: value } (unlabelled series only). */
+export async function gatewayGauges(url, token) {
+  const { status, text } = await getText(`${url}/metrics`, { authorization: `Bearer ${token}` })
+  if (status !== 200) throw new Error(`GET /metrics: ${status}`)
+  const gauges = {}
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+) ([0-9.e+-]+)$/.exec(line)
+    if (match) gauges[match[1]] = Number(match[2])
+  }
+  return gauges
+}

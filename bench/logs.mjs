@@ -1,0 +1,216 @@
+/**
+ * 3a. Logs end to end: one container has written N MB of lines; the gateway's SSE stream of
+ * them is read to its end, against the raw multiplexed log read straight from the socket with
+ * the same query the gateway makes (follow, timestamps).
+ */
+import http from 'node:http'
+import { cpuMs, log, median, nowMs, round } from './lib/util.mjs'
+
+/** The line every log container writes, 1,000 bytes with its newline. */
+export const LOG_LINE_BYTES = 1000
+
+/** A container that writes `mb` MB of 1,000-byte lines to stdout and exits. */
+export async function createLogContainer(engine, { image, runId, mb }) {
+  const line = 'x'.repeat(LOG_LINE_BYTES - 1)
+  const bytes = mb * 1_000_000
+  const id = await engine.createContainer({
+    name: `dockgate-bench-log-${runId}`,
+    image,
+    cmd: ['sh', '-c', `yes ${line} | head -c ${bytes}`],
+    labels: { 'dockgate-bench': runId },
+  })
+  await engine.json('POST', `/containers/${id}/start`)
+  return id
+}
+
+export async function waitExited(engine, id, timeoutMs) {
+  const answer = await engine.json('POST', `/containers/${id}/wait`, undefined, timeoutMs)
+  return answer?.StatusCode
+}
+
+/**
+ * Reads a whole HTTP response body and counts its bytes and what `countIn` says about each
+ * chunk. Resolves with { status, bytes, units, seconds, truncated }: after `timeoutMs` the read
+ * stops and what was read so far counts (a rate is still a rate), marked `truncated`.
+ */
+function readAll(options, countIn, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const t0 = nowMs()
+    let bytes = 0
+    let units = 0
+    let status = 0
+    const done = (truncated) => {
+      clearTimeout(timer)
+      resolve({ status, bytes, units, seconds: (nowMs() - t0) / 1000, truncated })
+    }
+    const req = http.get({ ...options, agent: false }, (res) => {
+      status = res.statusCode
+      const counter = countIn()
+      res.on('data', (chunk) => {
+        bytes += chunk.length
+        units += counter(chunk)
+      })
+      res.on('end', () => done(false))
+      res.on('error', (error) => (status ? done(true) : reject(error)))
+    })
+    const timer = setTimeout(() => {
+      done(true)
+      req.destroy()
+    }, timeoutMs)
+    req.on('error', (error) => {
+      if (status) return done(true)
+      clearTimeout(timer)
+      reject(error)
+    })
+  })
+}
+
+/** Counts frames in a multiplexed stream (each frame here is one line: lines are < 16 KB). */
+function frameCounter() {
+  let skip = 0 // payload bytes still to skip
+  const header = Buffer.alloc(8)
+  let headerHave = 0
+  return (chunk) => {
+    let frames = 0
+    let i = 0
+    while (i < chunk.length) {
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length - i)
+        skip -= n
+        i += n
+        continue
+      }
+      const n = Math.min(8 - headerHave, chunk.length - i)
+      chunk.copy(header, headerHave, i, i + n)
+      headerHave += n
+      i += n
+      if (headerHave === 8) {
+        headerHave = 0
+        skip = header.readUInt32BE(4)
+        frames += 1
+      }
+    }
+    return frames
+  }
+}
+
+/** Counts `event: stdout` lines in an SSE stream, across chunk boundaries. */
+function sseLineCounter() {
+  const needle = Buffer.from('\nevent: stdout\n')
+  const count = (buf) => {
+    let n = 0
+    for (let at = buf.indexOf(needle); at !== -1; at = buf.indexOf(needle, at + 1)) n += 1
+    return n
+  }
+  // The last bytes of the previous chunk: too short to hold the needle themselves.
+  let carry = Buffer.alloc(0)
+  return (chunk) => {
+    const edge = needle.length - 1
+    const across = carry.length ? count(Buffer.concat([carry, chunk.subarray(0, edge)])) : 0
+    carry = Buffer.from(chunk.subarray(Math.max(0, chunk.length - edge)))
+    return across + count(chunk)
+  }
+}
+
+export async function readRawLog({ socketPath, id, timeoutMs }) {
+  const r = await readAll(
+    {
+      socketPath,
+      path: `/containers/${id}/logs?stdout=1&stderr=1&follow=1&timestamps=1`,
+    },
+    frameCounter,
+    timeoutMs,
+  )
+  if (r.status !== 200) throw new Error(`raw log read: ${r.status}`)
+  return r
+}
+
+export async function readSseLog({ gatewayUrl, token, id, timeoutMs }) {
+  const url = new URL(`${gatewayUrl}/v1/containers/${id}/logs/stream`)
+  const r = await readAll(
+    {
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+    },
+    sseLineCounter,
+    timeoutMs,
+  )
+  if (r.status !== 200) throw new Error(`SSE log read: ${r.status}`)
+  return r
+}
+
+export async function runLogs(ctx, { id, expectedLines, reps, budget }) {
+  const raw = []
+  const sse = []
+  for (let rep = 0; rep < reps; rep++) {
+    if (rep > 0 && budget.leftForPhase() < estimate(raw, sse) * 1.2) {
+      log(`  logs: stopping after ${rep} reps (time budget)`)
+      break
+    }
+    // Each read gets at most half of what is left: a machine too busy to finish reads in time
+    // still gets a rate from what was read (marked truncated).
+    const timeoutMs = Math.max(2_000, budget.leftForPhase() / 2)
+    raw.push(await withCpu(ctx, () => readRawLog({ socketPath: ctx.socketPath, id, timeoutMs })))
+    sse.push(
+      await withCpu(ctx, () =>
+        readSseLog({ gatewayUrl: ctx.gatewayUrl, token: ctx.token, id, timeoutMs }),
+      ),
+    )
+    const r = raw.at(-1)
+    const s = sse.at(-1)
+    log(
+      `  logs rep ${rep + 1}: raw ${round(r.bytes / 1e6 / r.seconds, 1)} MB/s ${round(r.units / r.seconds, 0)} lines/s | SSE ${round(s.bytes / 1e6 / s.seconds, 1)} MB/s ${round(s.units / s.seconds, 0)} lines/s (${s.units}/${r.units} lines${r.truncated || s.truncated ? ', stopped early: time bound' : ''})`,
+    )
+  }
+  const side = (runs) => ({
+    mbPerS: median(runs.map((r) => r.bytes / 1e6 / r.seconds)),
+    linesPerS: median(runs.map((r) => r.units / r.seconds)),
+    seconds: median(runs.map((r) => r.seconds)),
+    // CPU time per line and share of one core, of dockerd and of the gateway, during the read
+    engineCpuUsPerLine: median(runs.map((r) => perLine(r.engineCpuMs, r.units))),
+    gatewayCpuUsPerLine: median(runs.map((r) => perLine(r.gatewayCpuMs, r.units))),
+    engineCpuShare: median(runs.map((r) => share(r.engineCpuMs, r.seconds))),
+    gatewayCpuShare: median(runs.map((r) => share(r.gatewayCpuMs, r.seconds))),
+    bytes: runs[0]?.bytes ?? 0,
+    lines: runs[0]?.units ?? 0,
+    reps: runs.length,
+  })
+  const r = side(raw)
+  const s = side(sse)
+  return {
+    lineBytes: LOG_LINE_BYTES,
+    expectedLines,
+    raw: r,
+    sse: s,
+    complete: [...raw, ...sse].every((x) => !x.truncated && x.units === raw[0]?.units),
+    truncatedReads: [...raw, ...sse].filter((x) => x.truncated).length,
+    ratio: {
+      linesPerS: r.linesPerS ? s.linesPerS / r.linesPerS : null,
+      bytesPerS: r.mbPerS ? s.mbPerS / r.mbPerS : null,
+    },
+  }
+}
+
+const perLine = (ms, lines) => (ms === null || !lines ? null : (ms * 1000) / lines)
+const share = (ms, seconds) => (ms === null || !seconds ? null : ms / 1000 / seconds)
+
+/** Runs a read and adds the CPU time dockerd and the gateway spent meanwhile. */
+async function withCpu(ctx, read) {
+  const e0 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
+  const g0 = ctx.gatewayPid ? cpuMs(ctx.gatewayPid) : null
+  const r = await read()
+  const e1 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
+  const g1 = ctx.gatewayPid ? cpuMs(ctx.gatewayPid) : null
+  return {
+    ...r,
+    engineCpuMs: e0 === null || e1 === null ? null : e1 - e0,
+    gatewayCpuMs: g0 === null || g1 === null ? null : g1 - g0,
+  }
+}
+
+function estimate(raw, sse) {
+  const last = (runs) => runs.at(-1)?.seconds ?? 0
+  return (last(raw) + last(sse)) * 1000
+}

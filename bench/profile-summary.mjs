@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+/**
+ * Prints where a V8 CPU profile (`node --cpu-prof`) spent its time: the functions with the most
+ * self time, and the source files with the most self time.
+ *
+ *   node bench/profile-summary.mjs <file.cpuprofile> [top=25]
+ */
+import { readFileSync } from 'node:fs'
+
+const [file, topArg] = process.argv.slice(2)
+if (!file) {
+  console.error('usage: node bench/profile-summary.mjs <file.cpuprofile> [top]')
+  process.exit(2)
+}
+const top = Number(topArg ?? 25)
+const profile = JSON.parse(readFileSync(file, 'utf8'))
+const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+const selfUs = new Map()
+// timeDeltas[i] is the time before samples[i]
+for (let i = 0; i < profile.samples.length; i++) {
+  const id = profile.samples[i]
+  selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+}
+const total = [...selfUs.values()].reduce((a, b) => a + b, 0)
+const byFunction = new Map()
+const byFile = new Map()
+for (const [id, us] of selfUs) {
+  const { callFrame } = byId.get(id)
+  const where = callFrame.url
+    ? `${callFrame.url.replace(/^file:\/\/.*?\/(node_modules|dist)\//, '$1/')}:${callFrame.lineNumber + 1}`
+    : '(native)'
+  const key = `${callFrame.functionName || '(anonymous)'}  ${where}`
+  byFunction.set(key, (byFunction.get(key) ?? 0) + us)
+  const fileKey = callFrame.url
+    ? callFrame.url.replace(/^file:\/\/.*?\/(node_modules\/(@[^/]+\/)?[^/]+|dist)\/.*$/, '$1')
+    : callFrame.functionName || '(native)'
+  byFile.set(fileKey, (byFile.get(fileKey) ?? 0) + us)
+}
+// Inclusive time: each sample counts once for every distinct function on its stack.
+const parent = new Map()
+for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id)
+const keyOf = (id) => {
+  const { callFrame } = byId.get(id)
+  const where = callFrame.url
+    ? `${callFrame.url.replace(/^file:\/\/.*?\/(node_modules|dist)\//, '$1/')}:${callFrame.lineNumber + 1}`
+    : '(native)'
+  return `${callFrame.functionName || '(anonymous)'}  ${where}`
+}
+const inclusive = new Map()
+for (let i = 0; i < profile.samples.length; i++) {
+  const seen = new Set()
+  for (let id = profile.samples[i]; id !== undefined; id = parent.get(id)) seen.add(keyOf(id))
+  for (const key of seen)
+    inclusive.set(key, (inclusive.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0))
+}
+const pct = (us) => `${((100 * us) / total).toFixed(1).padStart(5)} %`
+console.log(`${file}: ${(total / 1000).toFixed(0)} ms sampled\n\nself time by function:`)
+for (const [key, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+  console.log(`${pct(us)}  ${key}`)
+}
+console.log('\ninclusive time by function (what it and its callees took):')
+for (const [key, us] of [...inclusive]
+  .filter(([key]) => !/^\((root|program|idle)\)/.test(key))
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, top)) {
+  console.log(`${pct(us)}  ${key}`)
+}
+console.log('\nself time by package / file:')
+for (const [key, us] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
+  console.log(`${pct(us)}  ${key}`)
+}

@@ -1,0 +1,517 @@
+#!/usr/bin/env node
+/**
+ * dockgate's benchmark: `npm run bench` (≤ 5 min) or `npm run bench:quick` (≤ 60 s).
+ *
+ * Brings up what it needs against the real engine (scripts/engine.sh when DOCKER_HOST is not
+ * set), measures the gateway and the engine's own socket side by side in one run, writes
+ * bench/results/latest.json and latest.md, prints PASS/MISS against the targets, and cleans up
+ * (containers labelled dockgate-bench=<run id>, the processes it started, by pid) on the way out,
+ * also on failure and on SIGINT. Traffic goes to 127.0.0.1 and the engine's Unix socket only.
+ *
+ * Exit code: 0 when every phase ran (targets are figures, not assertions: a MISS is still 0);
+ * 1 when the setup or a phase failed, or the time bound was hit.
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { runColdStart } from './coldstart.mjs'
+import { Engine, removeStaleBenchContainers } from './lib/engine.mjs'
+import {
+  gatewayGauges,
+  getText,
+  killAll,
+  ROOT,
+  startNodeGateway,
+  stopAll,
+  stopProcess,
+} from './lib/processes.mjs'
+import { Budget, listenerPid, log, mapLimit, round, sleep } from './lib/util.mjs'
+
+const argv = new Set(process.argv.slice(2))
+if (argv.has('--help') || argv.has('-h')) {
+  console.log(
+    [
+      'usage: node bench/run.mjs [--quick] [--no-build] [--cpu-prof]',
+      '  --quick     ≤ 60 s: smaller sizes (CI)',
+      '  --no-build  use dist/ as it is',
+      '  --cpu-prof  run the measured gateways under node --cpu-prof (profiles in bench/results/profiles/;',
+      '              read them with node bench/profile-summary.mjs FILE); the figures then include its cost',
+    ].join('\n'),
+  )
+  process.exit(0)
+}
+const QUICK = argv.has('--quick')
+
+/** What each mode measures, and the planned time of each phase (ms). */
+const PROFILE = QUICK
+  ? {
+      mode: 'quick',
+      boundMs: 60_000,
+      sizes: [20],
+      connections: [1, 10],
+      durationS: 0.75,
+      reps: 2,
+      cpuExtras: false,
+      logMb: 20,
+      logReps: 2,
+      pipelineMb: 32,
+      pipelineReps: 2,
+      eventLevels: [100, 1_000],
+      directEventLevels: [100],
+      bursts: 3,
+      burstSize: 5,
+      coldReps: 3,
+      marginMs: 2_500,
+      plan: { throughput: 16_000, logs: 5_000, pipeline: 3_000, events: 14_000, cold: 5_000 },
+    }
+  : {
+      mode: 'full',
+      boundMs: 300_000,
+      sizes: [20, 200],
+      connections: [1, 10, 50],
+      durationS: 1.5,
+      reps: 3,
+      cpuExtras: true,
+      logMb: 200,
+      logReps: 3,
+      pipelineMb: 256,
+      pipelineReps: 3,
+      eventLevels: [100, 1_000, 10_000],
+      directEventLevels: [100, 1_000],
+      bursts: 3,
+      burstSize: 5,
+      coldReps: 5,
+      marginMs: 6_000,
+      plan: {
+        throughput: 95_000,
+        cpu: 10_000,
+        logs: 45_000,
+        pipeline: 10_000,
+        events: 60_000,
+        cold: 20_000,
+      },
+    }
+
+const TARGETS = {
+  cpuUsPerRequest: 60,
+  containersRatioAt10: 1.0,
+  sseLogRatio: 0.8,
+  pipelineMbPerS: 1_000,
+  subscribers: 10_000,
+  subscriberP99Ms: 250,
+  coldStartNodeMs: 300,
+}
+
+// The bound counts from when the engine answers (bringing a stopped engine up may install
+// packages first). Hard stop a little before it; phases shrink themselves long before this.
+let budget = new Budget(PROFILE.boundMs - 4_000)
+let watchdog
+const runId = `${process.pid}-${Date.now().toString(36)}`
+const token = `dgt_bench-${randomBytes(18).toString('base64url')}`
+const workDir = mkdtempSync(join(tmpdir(), 'dockgate-bench-'))
+const configPath = join(workDir, 'config.json')
+const resultsDir = join(ROOT, 'bench', 'results')
+
+let engine
+let cleaning
+const errors = []
+
+async function cleanup() {
+  cleaning ??= (async () => {
+    await Promise.race([stopAll(), sleep(5_000)])
+    killAll()
+    if (engine) {
+      try {
+        const ids = await engine.containerIds(`dockgate-bench=${runId}`)
+        await Promise.race([engine.removeAll(ids.map((c) => c.id)), sleep(15_000)])
+        log(`cleanup: removed ${ids.length} bench containers`)
+      } catch (error) {
+        console.error('cleanup: could not remove the bench containers:', error.message)
+      }
+      engine.close()
+    }
+    rmSync(workDir, { recursive: true, force: true })
+  })()
+  return cleaning
+}
+
+let interrupted = false
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    if (interrupted) process.exit(130)
+    interrupted = true
+    console.error(`\n${signal}: cleaning up…`)
+    cleanup().finally(() => process.exit(130))
+  })
+}
+function startClock() {
+  budget = new Budget(PROFILE.boundMs - 4_000)
+  watchdog = setTimeout(() => {
+    console.error(`bench: the ${PROFILE.boundMs / 1000} s bound is near; stopping`)
+    errors.push('time bound hit')
+    cleanup().finally(() => process.exit(1))
+  }, PROFILE.boundMs - 2_500)
+  watchdog.unref()
+}
+
+/** A deadline for a phase: its plan, cut to what is left before the hard stop. */
+function phaseBudget(name, reserveMs = 0) {
+  const planned = PROFILE.plan[name] ?? 10_000
+  const deadline = Date.now() + Math.min(planned, Math.max(1_000, budget.leftMs() - reserveMs))
+  return { deadline, leftForPhase: () => deadline - Date.now() }
+}
+
+/** Time the phases after this one need, at least (so an early overrun cannot starve them). */
+function reserveAfter(names) {
+  return names.reduce((sum, n) => sum + (PROFILE.plan[n] ?? 0) * 0.5, 0) + PROFILE.marginMs
+}
+
+/** The project's formatter lays the JSON out as `biome ci` expects it (the file is committed). */
+function formatJson(path) {
+  try {
+    execFileSync(join(ROOT, 'node_modules/.bin/biome'), ['format', '--write', path], {
+      cwd: ROOT,
+      stdio: 'ignore',
+    })
+  } catch {
+    // Unformatted JSON is still JSON.
+  }
+}
+
+function newestMtime(dir) {
+  let newest = 0
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name)
+    newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs)
+  }
+  return newest
+}
+
+function build() {
+  if (argv.has('--no-build')) return 'skipped (--no-build)'
+  let fresh = false
+  try {
+    fresh = statSync(join(ROOT, 'dist/node.js')).mtimeMs >= newestMtime(join(ROOT, 'src'))
+  } catch {
+    fresh = false
+  }
+  if (fresh) return 'dist/ is newer than src/: not rebuilt'
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' })
+  return 'built'
+}
+
+/** The engine: DOCKER_HOST when it is set, else whatever scripts/engine.sh up brings up. */
+function engineEnv() {
+  if (process.env.DOCKER_HOST) {
+    return {
+      dockerHost: process.env.DOCKER_HOST,
+      image: process.env.DOCKGATE_FIXTURE_IMAGE ?? 'dockgate-fixture:busybox',
+    }
+  }
+  const text = execFileSync('bash', ['scripts/engine.sh', 'up'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    // It may install docker.io the first time; never wait forever.
+    timeout: 600_000,
+  })
+  const env = Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2]]),
+  )
+  return {
+    dockerHost: env.DOCKER_HOST,
+    image: env.DOCKGATE_FIXTURE_IMAGE ?? 'dockgate-fixture:busybox',
+  }
+}
+
+/** Waits until the gateway's read model lists `size` bench containers and its engine calls settle. */
+async function waitSettled(gateway, sizes, timeoutMs) {
+  const deadline = Date.now() + timeoutMs
+  const auth = { authorization: `Bearer ${token}` }
+  for (const size of sizes) {
+    const label = encodeURIComponent(`dockgate-bench-list${size}=${runId}`)
+    for (;;) {
+      const { status, text } = await getText(
+        `${gateway.url}/v1/containers?all=true&label=${label}`,
+        auth,
+      )
+      if (status === 200 && JSON.parse(text).containers.length === size) break
+      if (Date.now() > deadline) throw new Error(`the gateway does not list ${size} containers`)
+      await sleep(100)
+    }
+  }
+  // The read model loads every container of the engine: wait until only the events upstream is left.
+  let quiet = 0
+  while (Date.now() < deadline && quiet < 3) {
+    const gauges = await gatewayGauges(gateway.url, token)
+    quiet = (gauges.dockgate_engine_connections ?? 0) <= 1 ? quiet + 1 : 0
+    await sleep(100)
+  }
+}
+
+async function phase(name, fn) {
+  if (interrupted) return undefined
+  log(`== ${name}`)
+  try {
+    return await fn()
+  } catch (error) {
+    errors.push(`${name}: ${error.message ?? error}`)
+    log(`!! ${name} failed: ${error.stack ?? error}`)
+    return { error: String(error.message ?? error) }
+  }
+}
+
+async function main() {
+  const context = {
+    mode: PROFILE.mode,
+    runId,
+    startedAt: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    loadAverageAtStart: loadavg().map((x) => round(x, 2)),
+  }
+  log(`dockgate bench (${PROFILE.mode}), run ${runId}`)
+  const { dockerHost, image } = engineEnv()
+  if (!dockerHost?.startsWith('unix://')) {
+    throw new Error(
+      `the bench needs the engine on a Unix socket (DOCKER_HOST=unix://…), not ${dockerHost}`,
+    )
+  }
+  const socketPath = dockerHost.slice('unix://'.length)
+  engine = new Engine(socketPath)
+  const ping = await engine.request('GET', '/_ping')
+  if (ping.status !== 200) throw new Error(`the engine at ${dockerHost} does not answer /_ping`)
+  context.engineUpSeconds = round(budget.elapsedMs() / 1000, 1)
+  startClock()
+  context.build = build()
+  log(`build: ${context.build}`)
+  const enginePid = listenerPid(socketPath)
+  const info = await engine.json('GET', '/info')
+  context.engine = {
+    dockerHost,
+    version: info.ServerVersion,
+    containersOnEngine: info.Containers,
+    pid: enginePid,
+  }
+  const stale = await removeStaleBenchContainers(engine)
+  if (stale) log(`removed ${stale} containers left by earlier bench runs`)
+  writeFileSync(
+    configPath,
+    JSON.stringify({
+      limits: { requestsPerSecond: 1_000_000, burst: 1_000_000, streamsPerClient: 100_000 },
+    }),
+  )
+
+  // --- setup: the listed containers, and the log container (written meanwhile) ----------------
+  const maxSize = Math.max(...PROFILE.sizes)
+  const t0 = Date.now()
+  const logId = await (await import('./logs.mjs')).createLogContainer(engine, {
+    image,
+    runId,
+    mb: PROFILE.logMb,
+  })
+  const listed = await mapLimit(
+    Array.from({ length: maxSize }, (_, i) => i),
+    4,
+    async (i) => {
+      const labels = { 'dockgate-bench': runId }
+      for (const size of PROFILE.sizes) if (i < size) labels[`dockgate-bench-list${size}`] = runId
+      const name = `dockgate-bench-${runId}-c${i}`
+      return { id: await engine.createContainer({ name, image, cmd: ['true'], labels }), name }
+    },
+  )
+  const { waitExited } = await import('./logs.mjs')
+  const logExit = await waitExited(engine, logId, 60_000)
+  if (logExit !== 0) throw new Error(`the log container exited with ${logExit}`)
+  context.setupSeconds = round((Date.now() - t0) / 1000, 1)
+  log(`setup: ${maxSize} containers and a ${PROFILE.logMb} MB log in ${context.setupSeconds} s`)
+
+  const gatewayOptions = { dockerHost, token, configPath, quiet: true }
+  if (argv.has('--cpu-prof')) {
+    const dir = join(resultsDir, 'profiles', runId)
+    mkdirSync(dir, { recursive: true })
+    gatewayOptions.nodeArgs = ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+    context.cpuProfiles = dir
+    log(`gateway CPU profiles go to ${dir}`)
+  }
+  let gateway = await startNodeGateway(gatewayOptions)
+  await waitSettled(gateway, PROFILE.sizes, 30_000)
+  log(`gateway pid ${gateway.pid} at ${gateway.url}, read model loaded`)
+  const ctx = {
+    runId,
+    token,
+    socketPath,
+    dockerHost,
+    configPath,
+    engine,
+    enginePid,
+    gatewayUrl: gateway.url,
+    gatewayPid: gateway.pid,
+    gauges: (g) => gatewayGauges(g.url, token),
+  }
+  const results = { context, targets: TARGETS }
+
+  results.throughput = await phase('1. throughput and latency', async () => {
+    const { runThroughput, throughputCases } = await import('./throughput.mjs')
+    const cases = throughputCases(ctx, { sizes: PROFILE.sizes })
+    return runThroughput(ctx, {
+      cases,
+      connectionCounts: PROFILE.connections,
+      durationS: PROFILE.durationS,
+      reps: PROFILE.reps,
+      budget: phaseBudget(
+        'throughput',
+        reserveAfter(['cpu', 'logs', 'pipeline', 'events', 'cold']),
+      ),
+    })
+  })
+
+  results.cpu = await phase('2. gateway CPU per request', async () => {
+    const { load } = await import('./throughput.mjs')
+    const version = results.throughput?.find?.((r) => r.case === 'version' && r.connections === 10)
+    const out = {
+      request: 'GET /v1/system/version (authenticated, answered from the gateway cache)',
+      connections: 10,
+      gatewayUsPerRequest: version?.gateway.cpuUsPerRequest ?? null,
+      engineUsPerDirectRequest: version?.direct.cpuUsPerRequest ?? null,
+    }
+    out.ratio = out.engineUsPerDirectRequest
+      ? out.gatewayUsPerRequest / out.engineUsPerDirectRequest
+      : null
+    if (PROFILE.cpuExtras) {
+      // References: the gateway's cheapest route (no auth), and the engine's cheapest call.
+      const b = phaseBudget('cpu', reserveAfter(['logs', 'pipeline', 'events', 'cold']))
+      const d = Math.min(PROFILE.durationS, b.leftForPhase() / 1000 / (2 * PROFILE.reps))
+      const health = []
+      const ping = []
+      for (let rep = 0; rep < PROFILE.reps && d >= 0.5; rep++) {
+        health.push(
+          await load(
+            { url: `${gateway.url}/healthz` },
+            { connections: 10, durationS: d, cpuPid: gateway.pid },
+          ),
+        )
+        ping.push(
+          await load(
+            { socketPath, path: '/_ping' },
+            { connections: 10, durationS: d, cpuPid: enginePid },
+          ),
+        )
+      }
+      const { median } = await import('./lib/util.mjs')
+      out.healthzUsPerRequest = median(health.map((r) => r.cpuUsPerRequest))
+      out.enginePingUsPerRequest = median(ping.map((r) => r.cpuUsPerRequest))
+    }
+    log(
+      `  gateway ${round(out.gatewayUsPerRequest, 1)} µs CPU per authenticated request; engine ${round(out.engineUsPerDirectRequest, 1)} µs per direct /version` +
+        (out.healthzUsPerRequest
+          ? `; gateway /healthz ${round(out.healthzUsPerRequest, 1)} µs, engine /_ping ${round(out.enginePingUsPerRequest, 1)} µs`
+          : ''),
+    )
+    return out
+  })
+
+  results.logs = await phase('3a. logs: SSE vs raw', async () => {
+    const { runLogs, LOG_LINE_BYTES } = await import('./logs.mjs')
+    return runLogs(ctx, {
+      id: logId,
+      expectedLines: Math.floor((PROFILE.logMb * 1_000_000) / LOG_LINE_BYTES),
+      reps: PROFILE.logReps,
+      budget: phaseBudget('logs', reserveAfter(['pipeline', 'events', 'cold'])),
+    })
+  })
+
+  results.pipeline = await phase('3b. in-process pipeline', async () => {
+    const { runPipeline } = await import('./pipeline.mjs')
+    return runPipeline({ totalMb: PROFILE.pipelineMb, reps: PROFILE.pipelineReps })
+  })
+
+  results.events = await phase('4. events fan-out', async () => {
+    const { runEventsLevel } = await import('./events.mjs')
+    const b = phaseBudget('events', reserveAfter(['cold']))
+    const levels = [
+      ...PROFILE.directEventLevels.map((count) => ({ target: 'direct', count })),
+      ...PROFILE.eventLevels.map((count) => ({ target: 'gateway', count })),
+    ]
+    const out = []
+    for (let i = 0; i < levels.length; i++) {
+      const { target, count } = levels[i]
+      // Share what is left among the levels still to run, weighted by their size.
+      const weights = levels.slice(i).map((l) => 2_000 + l.count * 3)
+      const share = (b.leftForPhase() * weights[0]) / weights.reduce((a, x) => a + x, 0)
+      if (share < 1_500) {
+        log(`  events ${target} ${count}: skipped (time budget)`)
+        out.push({ target, requested: count, skipped: 'time budget' })
+        continue
+      }
+      let levelGateway = gateway
+      // A fresh gateway per level: its memory grows from a clean start.
+      if (target === 'gateway') {
+        await stopProcess(gateway.child)
+        levelGateway = gateway = await startNodeGateway(gatewayOptions)
+        await waitSettled(gateway, [], 15_000)
+      }
+      try {
+        out.push(
+          await runEventsLevel(ctx, {
+            target,
+            count,
+            bursts: PROFILE.bursts,
+            burstSize: PROFILE.burstSize,
+            containers: listed,
+            deadline: Date.now() + share,
+            gateway: target === 'gateway' ? levelGateway : undefined,
+          }),
+        )
+      } catch (error) {
+        errors.push(`events ${target} ${count}: ${error.message ?? error}`)
+        log(`!! events ${target} ${count} failed: ${error.stack ?? error}`)
+        out.push({ target, requested: count, error: String(error.message ?? error) })
+      }
+      // Let the closed connections drain before the next level.
+      await sleep(500)
+    }
+    return out
+  })
+  await stopProcess(gateway.child)
+
+  results.coldStart = await phase('5. cold start', async () => {
+    const b = phaseBudget('cold', 3_000)
+    return runColdStart(ctx, { reps: PROFILE.coldReps, deadline: b.deadline, deno: true })
+  })
+
+  results.errors = errors
+  results.finishedAt = new Date().toISOString()
+  results.seconds = round(budget.elapsedMs() / 1000, 1)
+  return results
+}
+
+let exitCode = 0
+try {
+  const results = await main()
+  await cleanup()
+  results.secondsWithCleanup = round(budget.elapsedMs() / 1000, 1)
+  const { evaluate, renderMarkdown } = await import('./report.mjs')
+  results.verdicts = evaluate(results, TARGETS)
+  const markdown = renderMarkdown(results)
+  mkdirSync(resultsDir, { recursive: true })
+  const jsonPath = join(resultsDir, 'latest.json')
+  writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`)
+  formatJson(jsonPath)
+  writeFileSync(join(resultsDir, 'latest.md'), markdown)
+  console.log(`\n${markdown}`)
+  console.log(`wrote bench/results/latest.json and latest.md (${results.secondsWithCleanup} s)`)
+  if (errors.length > 0) exitCode = 1
+} catch (error) {
+  console.error(`bench failed: ${error.stack ?? error}`)
+  exitCode = 1
+  await cleanup()
+}
+if (watchdog) clearTimeout(watchdog)
+process.exit(exitCode)
