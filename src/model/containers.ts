@@ -60,9 +60,13 @@ export class ContainerModel {
     return this.#ready
   }
 
-  /** Whether reads can be answered from memory (loaded, and not rebuilding). */
+  /**
+   * Whether reads can be answered from memory: loaded, not rebuilding, and following the engine.
+   * While the events stream is down (the engine went away) nothing keeps the model current, so
+   * routes ask the engine, which answers as it can (503 while it is unreachable).
+   */
   get ready(): boolean {
-    return this.#loaded && !this.#closed
+    return this.#loaded && !this.#closed && this.#hub.stats().upstreamConnected
   }
 
   close(): void {
@@ -216,4 +220,13 @@ export class ContainerModel {
   }
 }
 
-const createdOf = (c: EngineContainerInspect) => toEngineTime(c.Created) ?? '0'
+/** Sort keys, parsed once per inspect answer (a list of a thousand sorts ~10,000 comparisons). */
+const createdKeys = new WeakMap<EngineContainerInspect, string>()
+function createdOf(c: EngineContainerInspect): string {
+  let key = createdKeys.get(c)
+  if (key === undefined) {
+    key = toEngineTime(c.Created) ?? '0'
+    createdKeys.set(c, key)
+  }
+  return key
+}

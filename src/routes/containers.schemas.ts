@@ -99,7 +99,10 @@ export const CreateContainerBody = z
     image: ImageRef,
     name: z
       .string()
-      .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/, '[a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128')
+      .regex(
+        /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$/,
+        '[a-zA-Z0-9][a-zA-Z0-9_.-]+: 2 to 128 characters',
+      )
       .optional(),
     cmd: z.array(z.string().max(65536)).max(1024).optional(),
     entrypoint: z.array(z.string().max(65536)).max(1024).optional(),

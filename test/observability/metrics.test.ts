@@ -43,7 +43,8 @@ describe('GET /metrics', () => {
   })
 
   it('shows open streams and engine connections while a stream runs, and neither after', async () => {
-    const gw = await testGateway()
+    // No read model: its re-inspections on other tests' events would show as engine connections.
+    const gw = await testGateway({ settings: { readModel: false } })
     const { body } = await gw.json(
       '/v1/containers?start=true',
       postJson({
