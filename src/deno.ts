@@ -5,21 +5,14 @@
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
 import { createApp } from './app.ts'
-import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
+import { jsonLog, loadCredentials, reportEngine } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
-import {
-  type ConfigFiles,
-  DEFAULT_CONFIG_PATH,
-  loadConfig,
-  loadOrCreateConfig,
-  readJwks,
-} from './config-store.ts'
+import type { ConfigFiles } from './config-store.ts'
 import { EngineClient } from './engine/client.ts'
 import { createDenoTransport } from './transport/deno.ts'
 import { engineTargetFromEnv } from './transport/docker-host.ts'
 
-const log = (fields: Record<string, unknown>) =>
-  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }))
+const log = jsonLog
 
 const denoFiles: ConfigFiles = {
   read(path) {
@@ -55,39 +48,7 @@ async function main() {
   const env = Object.fromEntries(ENV_KEYS.map((key) => [key, Deno.env.get(key)]))
   const port = Number(env.PORT ?? 8080)
   const hostname = env.HOST ?? '127.0.0.1'
-  const configPath = env.DOCKGATE_CONFIG ?? DEFAULT_CONFIG_PATH
-  const envToken = env.DOCKGATE_TOKEN || undefined
-  const jwtSecret = env.DOCKGATE_JWT_SECRET || undefined
-
-  const { config, createdToken } = await loadOrCreateConfig(
-    denoFiles,
-    configPath,
-    envToken !== undefined || jwtSecret !== undefined,
-  )
-  if (createdToken) {
-    console.log(
-      `\nCreated ${configPath} with one admin token. It is shown only this once:\n\n  ${createdToken}\n\n` +
-        'Only its hash is stored. Use it as: Authorization: Bearer <token>\n',
-    )
-  }
-  const authEnv = { envToken, jwtSecret }
-  const authenticator = new SwappableAuthenticator(
-    authenticatorFromConfig(config, { ...authEnv, jwks: readJwks(denoFiles, config, configPath) }),
-  )
-  const reload = () => {
-    try {
-      const next = loadConfig(denoFiles, configPath)
-      const jwks = readJwks(denoFiles, next, configPath)
-      authenticator.replace(authenticatorFromConfig(next, { ...authEnv, jwks }))
-      log({ level: 'info', msg: 'config reloaded', tokens: next.tokens.length })
-    } catch (error) {
-      log({
-        level: 'error',
-        msg: 'config reload failed; the previous config stays',
-        error: String(error),
-      })
-    }
-  }
+  const { config, authenticator, reload } = await loadCredentials(denoFiles, env, log)
   Deno.addSignalListener('SIGHUP', reload)
 
   const transport = createDenoTransport(engineTargetFromEnv(env))
@@ -132,15 +93,7 @@ async function main() {
     app.fetch,
   )
 
-  engine.ping().then(
-    ({ apiVersion }) => log({ level: 'info', msg: 'engine answers', apiVersion }),
-    () =>
-      log({
-        level: 'warn',
-        msg: `no Docker Engine answers at ${transport.description}; /readyz says 503 until one does`,
-        hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
-      }),
-  )
+  reportEngine(engine, log)
 }
 
 main().catch((error: unknown) => {

@@ -7,9 +7,8 @@
  */
 import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
-import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
+import { jsonLog, loadCredentials, reportEngine } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
-import { DEFAULT_CONFIG_PATH, loadConfig, loadOrCreateConfig, readJwks } from './config-store.ts'
 import { EngineClient } from './engine/client.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
 import { Metrics } from './observability/metrics.ts'
@@ -29,47 +28,14 @@ const serverOptions = {
   connectionsCheckingInterval: 1_000,
 }
 
-const log = (fields: Record<string, unknown>) =>
-  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }))
+const log = jsonLog
 
 async function main() {
   const env = process.env
   const port = Number(env.PORT ?? 8080)
   const host = env.HOST ?? '127.0.0.1'
-  const configPath = env.DOCKGATE_CONFIG ?? DEFAULT_CONFIG_PATH
-  const envToken = env.DOCKGATE_TOKEN || undefined
-
-  const jwtSecret = env.DOCKGATE_JWT_SECRET || undefined
-  const { config, createdToken } = await loadOrCreateConfig(
-    nodeFiles,
-    configPath,
-    envToken !== undefined || jwtSecret !== undefined,
-  )
-  if (createdToken) {
-    console.log(
-      `\nCreated ${configPath} with one admin token. It is shown only this once:\n\n  ${createdToken}\n\n` +
-        'Only its hash is stored. Use it as: Authorization: Bearer <token>\n',
-    )
-  }
-
-  const authEnv = { envToken, jwtSecret }
-  const authenticator = new SwappableAuthenticator(
-    authenticatorFromConfig(config, { ...authEnv, jwks: readJwks(nodeFiles, config, configPath) }),
-  )
-  const stopWatching = watchConfig(configPath, () => {
-    try {
-      const next = loadConfig(nodeFiles, configPath)
-      const jwks = readJwks(nodeFiles, next, configPath)
-      authenticator.replace(authenticatorFromConfig(next, { ...authEnv, jwks }))
-      log({ level: 'info', msg: 'config reloaded', tokens: next.tokens.length })
-    } catch (error) {
-      log({
-        level: 'error',
-        msg: 'config reload failed; the previous config stays',
-        error: String(error),
-      })
-    }
-  })
+  const { config, configPath, authenticator, reload } = await loadCredentials(nodeFiles, env, log)
+  const stopWatching = watchConfig(configPath, reload)
 
   const transport = createNodeTransport(engineTargetFromEnv(env))
   const metrics = new Metrics()
@@ -95,15 +61,7 @@ async function main() {
     })
   })
 
-  engine.ping().then(
-    ({ apiVersion }) => log({ level: 'info', msg: 'engine answers', apiVersion }),
-    () =>
-      log({
-        level: 'warn',
-        msg: `no Docker Engine answers at ${transport.description}; /readyz says 503 until one does`,
-        hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
-      }),
-  )
+  reportEngine(engine, log)
 
   const shutdown = (signal: string) => {
     if (stopping.signal.aborted) return

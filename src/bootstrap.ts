@@ -1,0 +1,85 @@
+/**
+ * @module What every long-running entry point does the same way: load the config (creating the
+ * first admin token when there is no credential at all), build the authenticator, reload it on
+ * demand, log as JSON lines, and say so when no engine answers.
+ */
+import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
+import type { ConfigFile } from './config.ts'
+import {
+  type ConfigFiles,
+  DEFAULT_CONFIG_PATH,
+  loadConfig,
+  loadOrCreateConfig,
+  readJwks,
+} from './config-store.ts'
+import type { EngineClient } from './engine/client.ts'
+
+export type Log = (fields: Record<string, unknown>) => void
+
+export const jsonLog: Log = (fields) =>
+  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }))
+
+export interface EntryEnvironment {
+  DOCKGATE_CONFIG?: string | undefined
+  DOCKGATE_TOKEN?: string | undefined
+  DOCKGATE_JWT_SECRET?: string | undefined
+}
+
+export interface Credentials {
+  config: ConfigFile
+  configPath: string
+  authenticator: SwappableAuthenticator
+  /** Reads the config file again; on an error the previous one stays (and it is logged). */
+  reload(): void
+}
+
+export async function loadCredentials(
+  files: ConfigFiles,
+  env: EntryEnvironment,
+  log: Log,
+): Promise<Credentials> {
+  const configPath = env.DOCKGATE_CONFIG ?? DEFAULT_CONFIG_PATH
+  const authEnv = {
+    envToken: env.DOCKGATE_TOKEN || undefined,
+    jwtSecret: env.DOCKGATE_JWT_SECRET || undefined,
+  }
+  const hasOther = authEnv.envToken !== undefined || authEnv.jwtSecret !== undefined
+  const { config, createdToken } = await loadOrCreateConfig(files, configPath, hasOther)
+  if (createdToken) {
+    console.log(
+      `\nCreated ${configPath} with one admin token. It is shown only this once:\n\n  ${createdToken}\n\n` +
+        'Only its hash is stored. Use it as: Authorization: Bearer <token>\n',
+    )
+  }
+  const authenticator = new SwappableAuthenticator(
+    authenticatorFromConfig(config, { ...authEnv, jwks: readJwks(files, config, configPath) }),
+  )
+  const reload = () => {
+    try {
+      const next = loadConfig(files, configPath)
+      const jwks = readJwks(files, next, configPath)
+      authenticator.replace(authenticatorFromConfig(next, { ...authEnv, jwks }))
+      log({ level: 'info', msg: 'config reloaded', tokens: next.tokens.length })
+    } catch (error) {
+      log({
+        level: 'error',
+        msg: 'config reload failed; the previous config stays',
+        error: String(error),
+      })
+    }
+  }
+  return { config, configPath, authenticator, reload }
+}
+
+/** Logs whether the engine answers; if not, how to start the project's own. */
+export function reportEngine(engine: EngineClient, log: Log): void {
+  engine.ping().then(
+    ({ apiVersion }) => log({ level: 'info', msg: 'engine answers', apiVersion }),
+    () =>
+      log({
+        level: 'warn',
+        msg: `no Docker Engine answers at ${engine.transport.description}; /readyz says 503 until one does`,
+        hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
+      }),
+  )
+}
