@@ -5,6 +5,7 @@
 import type { Hook } from '@hono/zod-openapi'
 import { z } from '@hono/zod-openapi'
 import type { AppEnv } from '../context.ts'
+import { toEngineTime } from '../engine/time.ts'
 import { type InvalidParam, ProblemError } from '../errors.ts'
 
 export const ProblemSchema = z
@@ -101,3 +102,23 @@ export function isoOrNull(time: string | undefined | null): string | null {
 }
 
 export const BEARER = [{ Bearer: [] }]
+
+export const TIME_HELP =
+  'Unix seconds (`1732860000.5`), RFC 3339 (`2026-11-29T03:40:53Z`) or a duration ago (`10m`, `1h30m`)'
+
+/**
+ * A `since`/`until` value in the forms clients use, converted to the engine's exact
+ * `seconds.nanoseconds` (the engine answers 500 to anything else).
+ */
+export const EngineTimeParam = z
+  .string()
+  .max(40)
+  .transform((value, ctx) => {
+    const time = toEngineTime(value)
+    if (time === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected ${TIME_HELP}` })
+      return z.NEVER
+    }
+    return time
+  })
+  .openapi({ type: 'string', description: TIME_HELP })

@@ -6,7 +6,6 @@ import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { requireScope } from '../auth/middleware.ts'
 import { isAdmin } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
-import { toEngineTime } from '../engine/time.ts'
 import { type EngineEvent, EVENT_TYPES } from '../events/event.ts'
 import type { EventHub, Subscription } from '../events/hub.ts'
 import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
@@ -17,27 +16,13 @@ import {
   BEARER,
   CONTAINER_REF,
   ENGINE_PROBLEMS,
+  EngineTimeParam,
   ProblemSchema,
   problems,
+  TIME_HELP,
   validationHook,
 } from './common.ts'
 import { ImageRef, LabelSelector } from './containers.schemas.ts'
-
-const TIME_HELP =
-  'Unix seconds (`1732860000.5`), RFC 3339 (`2026-11-29T03:40:53Z`) or a duration ago (`10m`, `1h30m`)'
-
-const EngineTimeParam = z
-  .string()
-  .max(40)
-  .transform((value, ctx) => {
-    const time = toEngineTime(value)
-    if (time === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected ${TIME_HELP}` })
-      return z.NEVER
-    }
-    return time
-  })
-  .openapi({ type: 'string', description: TIME_HELP })
 
 const EventTypeSchema = z
   .enum(EVENT_TYPES)

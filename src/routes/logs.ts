@@ -22,28 +22,13 @@ import {
   BEARER,
   ContainerRefParams,
   ENGINE_PROBLEMS,
+  EngineTimeParam,
   ProblemSchema,
   problems,
   QueryBoolean,
   validationHook,
 } from './common.ts'
 import { decodeCursor, encodeCursor, LineNumbering, type LogCursor } from './log-cursor.ts'
-
-const TIME_HELP =
-  'Unix seconds (`1732860000.5`), RFC 3339 (`2026-11-29T03:40:53Z`) or a duration ago (`10m`, `1h30m`)'
-
-const EngineTimeParam = z
-  .string()
-  .max(40)
-  .transform((value, ctx) => {
-    const time = toEngineTime(value)
-    if (time === undefined) {
-      ctx.addIssue({ code: 'custom', message: `expected ${TIME_HELP}` })
-      return z.NEVER
-    }
-    return time
-  })
-  .openapi({ type: 'string', description: TIME_HELP })
 
 const TailParam = z
   .union([z.literal('all'), z.string().regex(/^\d{1,7}$/, 'a number of lines or "all"')])
