@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { concatBytes, DemuxStream, type LogFrame } from '../../src/streams/demux.ts'
+import { collect, readableOf } from '../support/streams.ts'
 
 const encoder = new TextEncoder()
 const STREAM_IDS = { stdin: 0, stdout: 1, stderr: 2, system: 3 } as const
@@ -29,25 +30,6 @@ function chunksOf(bytes: Uint8Array, sizes: readonly number[]): Uint8Array[] {
     offset += size
   }
   return chunks
-}
-
-function readableOf<T>(items: readonly T[]): ReadableStream<T> {
-  return new ReadableStream({
-    start(controller) {
-      for (const item of items) controller.enqueue(item)
-      controller.close()
-    },
-  })
-}
-
-async function collect<T>(readable: ReadableStream<T>): Promise<T[]> {
-  const reader = readable.getReader()
-  const items: T[] = []
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) return items
-    items.push(value)
-  }
 }
 
 function demux(chunks: readonly Uint8Array[]): Promise<LogFrame[]> {

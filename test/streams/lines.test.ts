@@ -9,29 +9,11 @@ import {
 } from '../../src/streams/lines.ts'
 import { RawLogStream } from '../../src/streams/raw.ts'
 import { PARTIAL_MESSAGE_BYTES } from '../../src/streams/timestamp.ts'
+import { collect, readableOf } from '../support/streams.ts'
 
 const encoder = new TextEncoder()
 const T1 = '2026-11-29T03:40:53.902667431Z'
 const T2 = '2026-11-29T03:40:54.000000000Z'
-
-function readableOf<T>(items: readonly T[]): ReadableStream<T> {
-  return new ReadableStream({
-    start(controller) {
-      for (const item of items) controller.enqueue(item)
-      controller.close()
-    },
-  })
-}
-
-async function collect<T>(readable: ReadableStream<T>): Promise<T[]> {
-  const reader = readable.getReader()
-  const items: T[] = []
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) return items
-    items.push(value)
-  }
-}
 
 /** A frame as the engine sends it with `timestamps=1`. */
 function stamped(stream: LogFrame['stream'], time: string, content: string | Uint8Array): LogFrame {

@@ -6,6 +6,7 @@ import {
   NdjsonStream,
   type NdjsonStreamOptions,
 } from '../../src/streams/ndjson.ts'
+import { collect, readableOf } from '../support/streams.ts'
 
 const encoder = new TextEncoder()
 const MiB = 1024 * 1024
@@ -16,25 +17,6 @@ const DIE_EVENT =
   '{"status":"die","id":"b6b3c0ffee","from":"busybox:local","Type":"container","Action":"die",' +
   '"Actor":{"ID":"b6b3c0ffee","Attributes":{"exitCode":"0","image":"busybox:local","name":"rs-logs","research":"1"}},' +
   '"scope":"local","time":1795923285,"timeNano":1795923285422325136}'
-
-function readableOf<T>(items: readonly T[]): ReadableStream<T> {
-  return new ReadableStream({
-    start(controller) {
-      for (const item of items) controller.enqueue(item)
-      controller.close()
-    },
-  })
-}
-
-async function collect<T>(readable: ReadableStream<T>): Promise<T[]> {
-  const reader = readable.getReader()
-  const items: T[] = []
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) return items
-    items.push(value)
-  }
-}
 
 function decode(
   chunks: readonly (string | Uint8Array)[],

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { concatBytes, type LogFrame } from '../../src/streams/demux.ts'
 import { RawLogStream } from '../../src/streams/raw.ts'
 import { PARTIAL_MESSAGE_BYTES } from '../../src/streams/timestamp.ts'
+import { collect, readableOf } from '../support/streams.ts'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -18,25 +19,6 @@ function chunksOf(bytes: Uint8Array, sizes: readonly number[]): Uint8Array[] {
     offset += size
   }
   return chunks
-}
-
-function readableOf<T>(items: readonly T[]): ReadableStream<T> {
-  return new ReadableStream({
-    start(controller) {
-      for (const item of items) controller.enqueue(item)
-      controller.close()
-    },
-  })
-}
-
-async function collect<T>(readable: ReadableStream<T>): Promise<T[]> {
-  const reader = readable.getReader()
-  const items: T[] = []
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) return items
-    items.push(value)
-  }
 }
 
 async function split(chunks: readonly (Uint8Array | string)[]): Promise<LogFrame[]> {

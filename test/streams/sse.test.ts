@@ -2,27 +2,9 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { encodeSse, SseEncoderStream, type SseMessage } from '../../src/streams/sse.ts'
 import { type ParsedSseEvent, SseParserStream } from '../../src/streams/sse-parse.ts'
+import { collect, readableOf } from '../support/streams.ts'
 
 const encoder = new TextEncoder()
-
-function readableOf<T>(items: readonly T[]): ReadableStream<T> {
-  return new ReadableStream({
-    start(controller) {
-      for (const item of items) controller.enqueue(item)
-      controller.close()
-    },
-  })
-}
-
-async function collect<T>(readable: ReadableStream<T>): Promise<T[]> {
-  const reader = readable.getReader()
-  const items: T[] = []
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) return items
-    items.push(value)
-  }
-}
 
 function parse(chunks: readonly string[]): Promise<ParsedSseEvent[]> {
   return collect(readableOf(chunks).pipeThrough(new SseParserStream()))
