@@ -93,16 +93,17 @@ export function createApp(deps: AppDependencies) {
     observeRequests(metrics, deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry)))),
   )
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }))
-  app.use(
-    '/v1/*',
-    bodyLimit({
-      maxSize: settings.bodyLimitBytes,
-      onError: () => {
-        throw new ProblemError(413, 'payload-too-large', {
-          detail: `Request bodies are limited to ${settings.bodyLimitBytes} bytes`,
-        })
-      },
-    }),
+  const limitBody = bodyLimit({
+    maxSize: settings.bodyLimitBytes,
+    onError: () => {
+      throw new ProblemError(413, 'payload-too-large', {
+        detail: `Request bodies are limited to ${settings.bodyLimitBytes} bytes`,
+      })
+    },
+  })
+  // GET and HEAD carry no body; checking one anyway makes the Node adapter build a full Request.
+  app.use('/v1/*', (c, next) =>
+    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
   )
   const tickets = deps.tickets ?? new TicketStore()
   const audit = countDenials(deps.audit ?? jsonLineAudit((line) => console.log(line)), metrics)
