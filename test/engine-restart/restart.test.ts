@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
-import { direct, testEngineEnv } from '../support/engine.ts'
+import { createDirect as createOnEngine } from '../support/engine.ts'
 import { testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { readSse } from '../support/sse.ts'
@@ -12,18 +12,12 @@ const engine = (command: 'up' | 'down') =>
     stdio: ['ignore', 'pipe', 'inherit'],
   })
 
-async function createDirect(run: string): Promise<string> {
-  const created = await direct(`/containers/create?name=${uniqueName('restart')}`, {
-    method: 'POST',
-    body: {
-      Image: testEngineEnv().image,
-      Cmd: ['true'],
-      Labels: { [TEST_LABEL]: TEST_RUN, run },
-      HostConfig: { NetworkMode: 'none' },
-    },
+const createDirect = (run: string) =>
+  createOnEngine({
+    name: uniqueName('restart'),
+    cmd: ['true'],
+    labels: { [TEST_LABEL]: TEST_RUN, run },
   })
-  return (created.json() as { Id: string }).Id
-}
 
 describe('the engine stopped and started under the gateway', () => {
   it('answers 503 while it is down, and the events stream resumes with no gap it does not announce', async () => {

@@ -11,7 +11,12 @@ import {
 } from '../../src/events/hub.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { direct, runDirect, testEngineEnv } from '../support/engine.ts'
+import {
+  createDirect as createOnEngine,
+  direct,
+  runDirect,
+  testEngineEnv,
+} from '../support/engine.ts'
 import { startFaultProxy } from '../support/fault-proxy.ts'
 import { uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
@@ -39,20 +44,9 @@ let runs = 0
 const newRun = () => `${process.pid}-${Date.now().toString(36)}-${runs++}`
 const labelled = (run: string) => ({ label: [`${RUN}=${run}`] })
 
-/** Creates (and optionally starts) a labelled container straight on the engine. */
-async function createDirect(run: string, name = uniqueName('ev')): Promise<string> {
-  const created = await direct(`/containers/create?name=${name}`, {
-    method: 'POST',
-    body: {
-      Image: testEngineEnv().image,
-      Cmd: ['true'],
-      Labels: { [TEST_LABEL]: TEST_RUN, [RUN]: run },
-      HostConfig: { NetworkMode: 'none' },
-    },
-  })
-  if (created.status !== 201) throw new Error(`create failed: ${created.text}`)
-  return (created.json() as { Id: string }).Id
-}
+/** Creates a container labelled with the run straight on the engine. */
+const createDirect = (run: string, name = uniqueName('ev')) =>
+  createOnEngine({ name, cmd: ['true'], labels: { [TEST_LABEL]: TEST_RUN, [RUN]: run } })
 
 /** The next `count` items, failing after `timeoutMs`. */
 async function take(sub: Subscription, count: number, timeoutMs = 10_000) {

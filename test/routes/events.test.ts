@@ -4,7 +4,12 @@ import { EventHub } from '../../src/events/hub.ts'
 import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { direct, runDirect, testEngineEnv } from '../support/engine.ts'
+import {
+  createDirect as createOnEngine,
+  direct,
+  runDirect,
+  testEngineEnv,
+} from '../support/engine.ts'
 import { type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { readSse, type SseReader } from '../support/sse.ts'
@@ -29,19 +34,9 @@ beforeAll(async () => {
 let runs = 0
 const newRun = () => `r${process.pid}-${Date.now().toString(36)}-${runs++}`
 
-async function createDirect(run: string, name = uniqueName('ev')): Promise<string> {
-  const created = await direct(`/containers/create?name=${name}`, {
-    method: 'POST',
-    body: {
-      Image: testEngineEnv().image,
-      Cmd: ['true'],
-      Labels: { [TEST_LABEL]: TEST_RUN, [RUN]: run },
-      HostConfig: { NetworkMode: 'none' },
-    },
-  })
-  if (created.status !== 201) throw new Error(`create failed: ${created.text}`)
-  return (created.json() as { Id: string }).Id
-}
+/** Creates a container labelled with the run straight on the engine. */
+const createDirect = (run: string, name = uniqueName('ev')) =>
+  createOnEngine({ name, cmd: ['true'], labels: { [TEST_LABEL]: TEST_RUN, [RUN]: run } })
 
 const query = (params: [string, string][]) => `?${new URLSearchParams(params)}`
 const byRun = (run: string): [string, string][] => [['label', `${RUN}=${run}`]]
@@ -58,17 +53,6 @@ async function open(
 
 async function peekProblem(response: Response) {
   return response.status === 200 ? '' : await response.clone().text()
-}
-
-/** The next `count` events, failing if the stream ends first. */
-async function events(reader: SseReader, count: number, timeoutMs = 10_000) {
-  const received: ParsedSseEvent[] = []
-  while (received.length < count) {
-    const event = await reader.next(timeoutMs)
-    if (!event) throw new Error(`the stream ended after ${JSON.stringify(received)}`)
-    received.push(event)
-  }
-  return received
 }
 
 const data = (event: ParsedSseEvent) => JSON.parse(event.data)
@@ -97,7 +81,7 @@ describe('GET /v1/events', () => {
     })
     await direct(`/containers/${id}`, { method: 'DELETE' })
 
-    const lifecycle = await events(byLabel, 4)
+    const lifecycle = await byLabel.take(4)
     expect(lifecycle.map((e) => e.event)).toEqual(Array(4).fill('container'))
     expect(lifecycle.map((e) => data(e).action)).toEqual(['create', 'start', 'die', 'destroy'])
     for (const event of lifecycle) {
@@ -109,9 +93,9 @@ describe('GET /v1/events', () => {
         actor: { id, name, attributes: { [RUN]: run, name } },
       })
     }
-    expect((await events(byAction, 2)).map((e) => data(e).action)).toEqual(['start', 'die'])
-    expect((await events(byName, 4)).map((e) => e.id)).toEqual(lifecycle.map((e) => e.id))
-    expect((await events(byImage, 1)).map((e) => data(e).action)).toEqual(['destroy'])
+    expect((await byAction.take(2)).map((e) => data(e).action)).toEqual(['start', 'die'])
+    expect((await byName.take(4)).map((e) => e.id)).toEqual(lifecycle.map((e) => e.id))
+    expect((await byImage.take(1)).map((e) => data(e).action)).toEqual(['destroy'])
 
     // The exact digits the engine wrote.
     const since = `${lifecycle[0]!.id!.slice(0, -9)}.${lifecycle[0]!.id!.slice(-9)}`
@@ -147,7 +131,7 @@ describe('GET /v1/events', () => {
     })
     const execId = (exec.json() as { Id: string }).Id
     await direct(`/exec/${execId}/start`, { method: 'POST', body: { Detach: true } })
-    const received = await events(reader, 2)
+    const received = await reader.take(2)
     expect(received.map((e) => data(e).action)).toEqual(['exec_create', 'exec_start'])
     expect(received.map((e) => e.data).join('\n')).not.toContain('dgt-secret')
     await reader.close()
@@ -159,13 +143,13 @@ describe('GET /v1/events', () => {
     const path = `/v1/events${query(byRun(run))}`
     const first = await open(path)
     for (let i = 0; i < 5; i++) await createDirect(run)
-    const all = await events(first, 5)
+    const all = await first.take(5)
     await first.close()
 
     const resumed = await open(path, { 'last-event-id': all[1]!.id! })
-    expect((await events(resumed, 3)).map((e) => e.id)).toEqual(all.slice(2).map((e) => e.id))
+    expect((await resumed.take(3)).map((e) => e.id)).toEqual(all.slice(2).map((e) => e.id))
     const id = await createDirect(run)
-    const [live] = await events(resumed, 1)
+    const [live] = await resumed.take(1)
     expect(data(live!).actor.id).toBe(id)
     await resumed.close()
 
@@ -173,7 +157,7 @@ describe('GET /v1/events', () => {
     const fromTime = await open(
       `/v1/events${query([...byRun(run), ['since', `${all[3]!.id!.slice(0, -9)}.${all[3]!.id!.slice(-9)}`]])}`,
     )
-    expect((await events(fromTime, 3)).map((e) => e.id)).toEqual([all[3]!.id, all[4]!.id, live!.id])
+    expect((await fromTime.take(3)).map((e) => e.id)).toEqual([all[3]!.id, all[4]!.id, live!.id])
     await fromTime.close()
   })
 
@@ -183,15 +167,15 @@ describe('GET /v1/events', () => {
     const path = `/v1/events${query(byRun(run))}`
     const first = await open(path, {}, small)
     for (let i = 0; i < 5; i++) await createDirect(run)
-    const all = await events(first, 5)
+    const all = await first.take(5)
     await first.close()
 
     const resumed = await open(path, { 'last-event-id': all[0]!.id! }, small)
-    const [resync] = await events(resumed, 1)
+    const [resync] = await resumed.take(1)
     expect(resync!.event).toBe('resync')
     expect(data(resync!)).toEqual({ reason: 'gap' })
     const id = await createDirect(run)
-    const [live] = await events(resumed, 1)
+    const [live] = await resumed.take(1)
     expect(live!.event).toBe('container')
     expect(data(live!).actor.id).toBe(id)
     await resumed.close()
@@ -225,7 +209,7 @@ describe('GET /v1/events', () => {
     const rest: ParsedSseEvent[] = []
     while (delivered.length + rest.length < 100) {
       // Read promptly this time (the queue holds 2; the ring replay needs none).
-      const [event] = await events(resumed, 1)
+      const [event] = await resumed.take(1)
       rest.push(event!)
     }
     const all = [...delivered, ...rest].map((e) => data(e).actor.id)
@@ -271,7 +255,7 @@ describe('GET /v1/events', () => {
     expect(withOne).toBeGreaterThanOrEqual(1)
     for (let i = 1; i < 200; i++) readers.push(await open(path, {}, overTcp))
     const id = await createDirect(run)
-    for (const reader of readers) expect(data((await events(reader, 1))[0]!).actor.id).toBe(id)
+    for (const reader of readers) expect(data((await reader.take(1))[0]!).actor.id).toBe(id)
     expect(tcpHub.stats()).toMatchObject({ upstreamConnections: 1, subscribers: 200 })
     expect(engineConnections(port)).toBeLessThanOrEqual(withOne)
     await Promise.all(readers.map((reader) => reader.close()))

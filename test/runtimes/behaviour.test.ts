@@ -13,7 +13,7 @@ import { hashToken } from '../../src/auth/tokens.ts'
 import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
-import { readSse, type SseReader } from '../support/sse.ts'
+import { readSse } from '../support/sse.ts'
 
 const ADMIN_TOKEN = 'dgt_runtime-suite-admin-token'
 const READER_TOKEN = 'dgt_runtime-suite-reader-token'
@@ -174,17 +174,6 @@ const lineEvents = (events: ParsedSseEvent[]) =>
   events.filter((e) => e.event === 'stdout' || e.event === 'stderr')
 const textsOf = (events: ParsedSseEvent[]) =>
   lineEvents(events).map((e) => JSON.parse(e.data).text as string)
-
-/** The next `count` events of a stream, failing if it ends first. */
-async function nextEvents(reader: SseReader, count: number, timeoutMs = 10_000) {
-  const received: ParsedSseEvent[] = []
-  while (received.length < count) {
-    const event = await reader.next(timeoutMs)
-    if (!event) throw new Error(`the stream ended after ${JSON.stringify(received)}`)
-    received.push(event)
-  }
-  return received
-}
 
 describe.each(TARGETS)('the gateway on $name', (target) => {
   let dir: string
@@ -427,7 +416,7 @@ ${lines.slice(-60).join('\n')}`)
       expect(first.status).toBe(200)
       expect(first.headers.get('content-type')).toMatch(/^text\/event-stream/)
       const reader = readSse(first)
-      const head = lineEvents(await nextEvents(reader, 5))
+      const head = lineEvents(await reader.take(5))
       expect(head).toHaveLength(5)
       await reader.close()
 
@@ -462,7 +451,7 @@ ${lines.slice(-60).join('\n')}`)
       const live = readSse(response)
 
       const a = await createContainer({ cmd: ['true'], start: false, caseValue })
-      const [createA] = await nextEvents(live, 1)
+      const [createA] = await live.take(1)
       expect(createA!.event).toBe('container')
       expect(JSON.parse(createA!.data)).toMatchObject({ action: 'create', actor: { id: a.id } })
       expect(createA!.id).toMatch(/^\d{19}$/)
@@ -472,7 +461,7 @@ ${lines.slice(-60).join('\n')}`)
       const resumed = await call(path, { headers: { 'last-event-id': createA!.id! } })
       expect(resumed.status).toBe(200)
       const reader = readSse(resumed)
-      const after = await nextEvents(reader, 2)
+      const after = await reader.take(2)
       expect(
         after.map((e) => [e.event, JSON.parse(e.data).action, JSON.parse(e.data).actor.id]),
       ).toEqual([
@@ -495,7 +484,7 @@ ${lines.slice(-60).join('\n')}`)
       const response = await call(`/v1/containers/${id}/logs/stream?tail=0`)
       expect(response.status).toBe(200)
       const reader = readSse(response)
-      expect(textsOf(await nextEvents(reader, 3))).toEqual(['tick', 'tick', 'tick'])
+      expect(textsOf(await reader.take(3))).toEqual(['tick', 'tick', 'tick'])
       await reader.close()
     }
     const ready = await call('/readyz', { token: null })

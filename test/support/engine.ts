@@ -58,13 +58,12 @@ export async function engineContainerIds(label: string): Promise<string[]> {
   return (answer.json() as { Id: string }[]).map((c) => c.Id).sort()
 }
 
-/** Runs a container straight on the engine (not through the gateway) and waits until it exits. */
-export async function runDirect(options: {
+/** Creates a container straight on the engine (not through the gateway); answers its id. */
+export async function createDirect(options: {
   name: string
   cmd: string[]
   tty?: boolean
   labels?: Record<string, string>
-  wait?: boolean
 }): Promise<string> {
   const created = await direct(`/containers/create?name=${options.name}`, {
     method: 'POST',
@@ -77,7 +76,18 @@ export async function runDirect(options: {
     },
   })
   if (created.status !== 201) throw new Error(`create failed: ${created.text}`)
-  const id = (created.json() as { Id: string }).Id
+  return (created.json() as { Id: string }).Id
+}
+
+/** Runs a container straight on the engine (not through the gateway) and waits until it exits. */
+export async function runDirect(options: {
+  name: string
+  cmd: string[]
+  tty?: boolean
+  labels?: Record<string, string>
+  wait?: boolean
+}): Promise<string> {
+  const id = await createDirect(options)
   const started = await direct(`/containers/${id}/start`, { method: 'POST' })
   if (started.status !== 204) throw new Error(`start failed: ${started.text}`)
   if (options.wait ?? true) await direct(`/containers/${id}/wait`, { method: 'POST' })

@@ -7,6 +7,8 @@ import { type ParsedSseEvent, SseParserStream } from '../../src/streams/sse-pars
 export interface SseReader {
   /** The next event, or undefined when the stream ended. Rejects after `timeoutMs`. */
   next(timeoutMs?: number): Promise<ParsedSseEvent | undefined>
+  /** The next `count` events, failing if the stream ends first. */
+  take(count: number, timeoutMs?: number): Promise<ParsedSseEvent[]>
   /** Events until one of this type (included) or the end. */
   until(event: string, timeoutMs?: number): Promise<ParsedSseEvent[]>
   /** Hangs up, as a client that goes away. */
@@ -33,6 +35,15 @@ export function readSse(response: Response): SseReader {
   }
   return {
     next,
+    async take(count, timeoutMs = 10_000) {
+      const received: ParsedSseEvent[] = []
+      while (received.length < count) {
+        const event = await next(timeoutMs)
+        if (!event) throw new Error(`the stream ended after ${JSON.stringify(received)}`)
+        received.push(event)
+      }
+      return received
+    },
     async until(event, timeoutMs = 10_000) {
       const events: ParsedSseEvent[] = []
       for (;;) {
