@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EngineClient } from '../../src/engine/client.ts'
 import type { EngineTransport } from '../../src/engine/transport.ts'
@@ -20,6 +19,7 @@ import {
 import { startFaultProxy } from '../support/fault-proxy.ts'
 import { uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { tcpConnectionsTo } from '../support/net.ts'
 
 /** Each test labels its containers with its own value of this, to see only its own events. */
 const RUN = 'dockgate-events-run'
@@ -246,7 +246,7 @@ describe('EventHub against the real engine', () => {
       const run = newRun()
       const subs = [hub.subscribe({ filter: labelled(run) })]
       await hub.ready()
-      const withOne = engineConnections(port)
+      const withOne = tcpConnectionsTo(port)
       expect(withOne).toBeGreaterThanOrEqual(1)
       for (let i = 1; i < 200; i++) subs.push(hub.subscribe({ filter: labelled(run) }))
       const id = await createDirect(run)
@@ -256,7 +256,7 @@ describe('EventHub against the real engine', () => {
         upstreamConnections: 1,
         subscribers: 200,
       })
-      expect(engineConnections(port)).toBeLessThanOrEqual(withOne)
+      expect(tcpConnectionsTo(port)).toBeLessThanOrEqual(withOne)
       for (const sub of subs) sub.close()
       expect(hub.stats().subscribers).toBe(0)
       // Kept open without subscribers, so the ring keeps filling.
@@ -472,14 +472,6 @@ describe('EventHub against a scripted engine', () => {
     expect(await hub.subscribe().next()).toBeUndefined()
   })
 })
-
-/** Established TCP connections from this process to the engine's port, as the kernel lists them. */
-function engineConnections(port: string): number {
-  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`], {
-    encoding: 'utf8',
-  })
-  return out.split('\n').filter((line) => line.includes(`pid=${process.pid},`)).length
-}
 
 /**
  * An engine in memory, scripted by the test: its event ring (256 by default), `/events` with

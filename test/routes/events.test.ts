@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { EventHub } from '../../src/events/hub.ts'
 import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
@@ -12,6 +11,7 @@ import {
 } from '../support/engine.ts'
 import { type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { tcpConnectionsTo } from '../support/net.ts'
 import { readSse, type SseReader } from '../support/sse.ts'
 
 /** Each test labels its containers with its own value of this, to see only its own events. */
@@ -251,13 +251,13 @@ describe('GET /v1/events', () => {
     const run = newRun()
     const path = `/v1/events${query(byRun(run))}`
     const readers = [await open(path, {}, overTcp)]
-    const withOne = engineConnections(port)
+    const withOne = tcpConnectionsTo(port)
     expect(withOne).toBeGreaterThanOrEqual(1)
     for (let i = 1; i < 200; i++) readers.push(await open(path, {}, overTcp))
     const id = await createDirect(run)
     for (const reader of readers) expect(data((await reader.take(1))[0]!).actor.id).toBe(id)
     expect(tcpHub.stats()).toMatchObject({ upstreamConnections: 1, subscribers: 200 })
-    expect(engineConnections(port)).toBeLessThanOrEqual(withOne)
+    expect(tcpConnectionsTo(port)).toBeLessThanOrEqual(withOne)
     await Promise.all(readers.map((reader) => reader.close()))
     await expect.poll(() => tcpHub.stats().subscribers, { timeout: 5_000 }).toBe(0)
   })
@@ -316,11 +316,3 @@ describe('GET /v1/events', () => {
     expect(await reader.next()).toBeUndefined()
   })
 })
-
-/** Established TCP connections from this process to the engine's port, as the kernel lists them. */
-function engineConnections(port: string): number {
-  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`], {
-    encoding: 'utf8',
-  })
-  return out.split('\n').filter((line) => line.includes(`pid=${process.pid},`)).length
-}

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { beforeAll, describe, expect, it } from 'vitest'
 import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
@@ -6,6 +5,7 @@ import { createNodeTransport } from '../../src/transport/node.ts'
 import { direct, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { tcpConnectionsTo } from '../support/net.ts'
 import { readSse } from '../support/sse.ts'
 
 let gw: TestGateway
@@ -140,10 +140,10 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
     const port = new URL(tcp.replace('tcp:', 'http:')).port
     const id = await start(['sleep', '30'])
     const reader = readSse(await overTcp.call(`/v1/containers/${id}/logs/stream`))
-    const open = engineConnections(port)
+    const open = tcpConnectionsTo(port)
     expect(open).toBeGreaterThan(0)
     await reader.close()
-    await expect.poll(() => engineConnections(port), { timeout: 3_000 }).toBeLessThan(open)
+    await expect.poll(() => tcpConnectionsTo(port), { timeout: 3_000 }).toBeLessThan(open)
   })
 
   it('answers 404 before streaming for a missing container', async () => {
@@ -163,11 +163,3 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
     expect(await reader.next()).toBeUndefined()
   })
 })
-
-/** Established TCP connections from this process to the engine's port, as the kernel lists them. */
-function engineConnections(port: string): number {
-  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`], {
-    encoding: 'utf8',
-  })
-  return out.split('\n').filter((line) => line.includes(`pid=${process.pid},`)).length
-}

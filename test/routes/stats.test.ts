@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
@@ -6,6 +5,7 @@ import { createNodeTransport } from '../../src/transport/node.ts'
 import { direct, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { tcpConnectionsTo } from '../support/net.ts'
 import { readSse } from '../support/sse.ts'
 
 const MiB = 1024 * 1024
@@ -165,24 +165,24 @@ describe('GET /v1/containers/{id}/stats/stream', () => {
       },
     })
     const port = new URL(tcp.replace('tcp:', 'http:')).port
-    const before = engineConnections(port)
+    const before = tcpConnectionsTo(port)
 
     const long = await create(['sleep', '30'])
     const reader = readSse(await split.call(`/v1/containers/${long}/stats/stream`))
     expect((await reader.next(4_000))?.event).toBe('stats')
-    expect(engineConnections(port)).toBe(before + 1)
+    expect(tcpConnectionsTo(port)).toBe(before + 1)
     await reader.close()
-    await expect.poll(() => engineConnections(port), { timeout: 3_000 }).toBe(before)
+    await expect.poll(() => tcpConnectionsTo(port), { timeout: 3_000 }).toBe(before)
 
     // The engine's stats stream never ends by itself: the gateway must hang up on it.
     const short = await create(['sleep', '3'])
     const ending = readSse(await split.call(`/v1/containers/${short}/stats/stream`))
     expect((await ending.next(4_000))?.event).toBe('stats')
-    expect(engineConnections(port)).toBe(before + 1)
+    expect(tcpConnectionsTo(port)).toBe(before + 1)
     const events = await ending.until('end', 4_000)
     expect(events.at(-1)!.event).toBe('end')
     expect(await ending.next()).toBeUndefined()
-    await expect.poll(() => engineConnections(port), { timeout: 3_000 }).toBe(before)
+    await expect.poll(() => tcpConnectionsTo(port), { timeout: 3_000 }).toBe(before)
   })
 
   it('answers 404 before streaming, 400 for a bad id, 403 without containers:read', async () => {
@@ -208,11 +208,3 @@ describe('GET /v1/containers/{id}/stats/stream', () => {
     )
   })
 })
-
-/** Established TCP connections from this process to the engine's port, as the kernel lists them. */
-function engineConnections(port: string): number {
-  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`], {
-    encoding: 'utf8',
-  })
-  return out.split('\n').filter((line) => line.includes(`pid=${process.pid},`)).length
-}

@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
@@ -13,6 +12,7 @@ import { hashToken } from '../../src/auth/tokens.ts'
 import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { freePort } from '../support/net.ts'
 import { readSse } from '../support/sse.ts'
 
 const ADMIN_TOKEN = 'dgt_runtime-suite-admin-token'
@@ -108,14 +108,6 @@ const TARGETS: Target[] = [
     },
   },
 ]
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 interface Running {
   child: ChildProcess

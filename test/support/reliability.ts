@@ -30,6 +30,7 @@ import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { direct, testEngineEnv } from './engine.ts'
 import { TEST_RUN } from './labels.ts'
+import { freePort, tcpConnectionsTo } from './net.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -190,14 +191,6 @@ function removeOldBuilds(base: string) {
       // Removed by someone else meanwhile.
     }
   }
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const { port } = server.address() as { port: number }
-  await new Promise((r) => server.close(r))
-  return port
 }
 
 export interface SpawnedGateway {
@@ -458,14 +451,6 @@ export function engineUnixConnections(pid: number): number {
   return count
 }
 
-/** Established TCP connections from a process to a local port, as `ss` lists them. */
-export function tcpConnectionsTo(port: string | number, pid: number): number {
-  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( dport = :${port} )`], {
-    encoding: 'utf8',
-  })
-  return out.split('\n').filter((line) => line.includes(`pid=${pid},`)).length
-}
-
 /** Resident memory of a process in bytes (VmRSS). */
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -580,3 +565,5 @@ export function serveApp(app: { fetch: (request: Request) => Response | Promise<
     })
   })
 }
+
+export { freePort, tcpConnectionsTo }
