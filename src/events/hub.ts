@@ -247,6 +247,11 @@ export class EventHub {
     return subscriber
   }
 
+  /** Whether the upstream `/events` stream is connected now. */
+  get connected(): boolean {
+    return this.#connected
+  }
+
   stats(): EventHubStats {
     return {
       upstreamConnected: this.#connected,

@@ -66,7 +66,7 @@ export class ContainerModel {
    * routes ask the engine, which answers as it can (503 while it is unreachable).
    */
   get ready(): boolean {
-    return this.#loaded && !this.#closed && this.#hub.stats().upstreamConnected
+    return this.#loaded && !this.#closed && this.#hub.connected
   }
 
   close(): void {
