@@ -30,12 +30,16 @@ import {
 import { Budget, listenerPid, log, mapLimit, round, sleep } from './lib/util.mjs'
 
 const argv = new Set(process.argv.slice(2))
+const PHASES = ['throughput', 'cpu', 'logs', 'pipeline', 'events', 'cold']
+const only = onlyPhases(process.argv.slice(2))
 if (argv.has('--help') || argv.has('-h')) {
   console.log(
     [
-      'usage: node bench/run.mjs [--quick] [--no-build] [--cpu-prof]',
+      'usage: node bench/run.mjs [--quick] [--no-build] [--cpu-prof] [--only=PHASE,…]',
       '  --quick     ≤ 60 s: smaller sizes (CI)',
       '  --no-build  use dist/ as it is',
+      `  --only=…    run only these phases (${PHASES.join(', ')}); the report goes to`,
+      '              bench/results/partial.{json,md}, leaving latest.* to whole runs',
       '  --cpu-prof  run the measured gateways under node --cpu-prof (profiles in bench/results/profiles/;',
       '              read them with node bench/profile-summary.mjs FILE); the figures then include its cost',
     ].join('\n'),
@@ -43,6 +47,22 @@ if (argv.has('--help') || argv.has('-h')) {
   process.exit(0)
 }
 const QUICK = argv.has('--quick')
+
+/** The phases `--only=a,b` asks for, or every phase. */
+function onlyPhases(args) {
+  const arg = args.find((a) => a.startsWith('--only='))
+  if (!arg) return new Set(PHASES)
+  const names = arg.slice('--only='.length).split(',').filter(Boolean)
+  const unknown = names.filter((n) => !PHASES.includes(n))
+  if (unknown.length > 0 || names.length === 0) {
+    console.error(
+      `bench: --only takes phases among ${PHASES.join(', ')}; not: ${unknown.join(', ')}`,
+    )
+    process.exit(2)
+  }
+  return new Set(names)
+}
+const PARTIAL = only.size < PHASES.length
 
 /** What each mode measures, and the planned time of each phase (ms). */
 const PROFILE = QUICK
@@ -256,7 +276,7 @@ async function waitSettled(gateway, sizes, timeoutMs) {
 }
 
 async function phase(name, fn) {
-  if (interrupted) return undefined
+  if (interrupted || !only.has(PHASE_KEYS[name])) return undefined
   log(`== ${name}`)
   try {
     return await fn()
@@ -267,6 +287,16 @@ async function phase(name, fn) {
   }
 }
 
+/** The `--only` name of each phase. */
+const PHASE_KEYS = {
+  '1. throughput and latency': 'throughput',
+  '2. gateway CPU per request': 'cpu',
+  '3a. logs: SSE vs raw': 'logs',
+  '3b. in-process pipeline': 'pipeline',
+  '4. events fan-out': 'events',
+  '5. cold start': 'cold',
+}
+
 async function main() {
   const context = {
     mode: PROFILE.mode,
@@ -275,6 +305,7 @@ async function main() {
     node: process.version,
     cpus: cpus().length,
     loadAverageAtStart: loadavg().map((x) => round(x, 2)),
+    phases: [...only],
   }
   log(`dockgate bench (${PROFILE.mode}), run ${runId}`)
   const { dockerHost, image } = engineEnv()
@@ -311,11 +342,10 @@ async function main() {
   // --- setup: the listed containers, and the log container (written meanwhile) ----------------
   const maxSize = Math.max(...PROFILE.sizes)
   const t0 = Date.now()
-  const logId = await (await import('./logs.mjs')).createLogContainer(engine, {
-    image,
-    runId,
-    mb: PROFILE.logMb,
-  })
+  const logs = await import('./logs.mjs')
+  const logId = only.has('logs')
+    ? await logs.createLogContainer(engine, { image, runId, mb: PROFILE.logMb })
+    : undefined
   const listed = await mapLimit(
     Array.from({ length: maxSize }, (_, i) => i),
     4,
@@ -326,8 +356,7 @@ async function main() {
       return { id: await engine.createContainer({ name, image, cmd: ['true'], labels }), name }
     },
   )
-  const { waitExited } = await import('./logs.mjs')
-  const logExit = await waitExited(engine, logId, 60_000)
+  const logExit = logId === undefined ? 0 : await logs.waitExited(engine, logId, 60_000)
   if (logExit !== 0) throw new Error(`the log container exited with ${logExit}`)
   context.setupSeconds = round((Date.now() - t0) / 1000, 1)
   log(`setup: ${maxSize} containers and a ${PROFILE.logMb} MB log in ${context.setupSeconds} s`)
@@ -374,7 +403,9 @@ async function main() {
 
   results.cpu = await phase('2. gateway CPU per request', async () => {
     const { load } = await import('./throughput.mjs')
-    const version = results.throughput?.find?.((r) => r.case === 'version' && r.connections === 10)
+    const version =
+      results.throughput?.find?.((r) => r.case === 'version' && r.connections === 10) ??
+      (await versionOnly(load))
     const out = {
       request: 'GET /v1/system/version (authenticated, answered from the gateway cache)',
       connections: 10,
@@ -416,6 +447,32 @@ async function main() {
     )
     return out
   })
+
+  /** With `--only=cpu`: the version case alone, gateway and direct alternately, medians. */
+  async function versionOnly(load) {
+    const { median } = await import('./lib/util.mjs')
+    const gatewayRuns = []
+    const directRuns = []
+    const target = {
+      url: `${gateway.url}/v1/system/version`,
+      headers: { authorization: `Bearer ${token}` },
+    }
+    // Unmeasured: a fresh gateway's first requests pay for the JIT, which phase 1 already paid.
+    await load(target, { connections: 10, durationS: PROFILE.durationS })
+    for (let rep = 0; rep < PROFILE.reps; rep++) {
+      gatewayRuns.push(
+        await load(target, { connections: 10, durationS: PROFILE.durationS, cpuPid: gateway.pid }),
+      )
+      directRuns.push(
+        await load(
+          { socketPath, path: '/version' },
+          { connections: 10, durationS: PROFILE.durationS, cpuPid: enginePid },
+        ),
+      )
+    }
+    const cpu = (runs) => ({ cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest)) })
+    return { gateway: cpu(gatewayRuns), direct: cpu(directRuns) }
+  }
 
   results.logs = await phase('3a. logs: SSE vs raw', async () => {
     const { runLogs, LOG_LINE_BYTES } = await import('./logs.mjs')
@@ -501,12 +558,13 @@ try {
   results.verdicts = evaluate(results, TARGETS)
   const markdown = renderMarkdown(results)
   mkdirSync(resultsDir, { recursive: true })
-  const jsonPath = join(resultsDir, 'latest.json')
+  const name = PARTIAL ? 'partial' : 'latest'
+  const jsonPath = join(resultsDir, `${name}.json`)
   writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`)
   formatJson(jsonPath)
-  writeFileSync(join(resultsDir, 'latest.md'), markdown)
+  writeFileSync(join(resultsDir, `${name}.md`), markdown)
   console.log(`\n${markdown}`)
-  console.log(`wrote bench/results/latest.json and latest.md (${results.secondsWithCleanup} s)`)
+  console.log(`wrote bench/results/${name}.json and ${name}.md (${results.secondsWithCleanup} s)`)
   if (errors.length > 0) exitCode = 1
 } catch (error) {
   console.error(`bench failed: ${error.stack ?? error}`)
