@@ -16,6 +16,11 @@ export interface SseSink {
    * false when the stream is over (the client left or the gateway shuts down).
    */
   send(message: SseMessage): Promise<boolean>
+  /**
+   * Queues bytes already encoded as event-stream text: whole messages only (each ending in its
+   * blank line), e.g. a batch of them written at once. Resolves as {@link send} does.
+   */
+  sendEncoded(chunk: Uint8Array): Promise<boolean>
   /** Aborts when the client leaves or the gateway shuts down: pass it to upstream calls. */
   readonly signal: AbortSignal
 }
@@ -72,11 +77,12 @@ export function sseResponse(
   let lastWrite = Date.now()
   let wakeWriter: (() => void) | undefined
 
-  const enqueue = (message: SseMessage) => {
+  const enqueueBytes = (chunk: Uint8Array) => {
     if (closed) return
-    controller.enqueue(encoder.encode(encodeSse(message)))
+    controller.enqueue(chunk)
     lastWrite = Date.now()
   }
+  const enqueue = (message: SseMessage) => enqueueBytes(encoder.encode(encodeSse(message)))
   const close = () => {
     if (closed) return
     closed = true
@@ -126,18 +132,27 @@ export function sseResponse(
   )
   ;(heartbeat as { unref?: () => void }).unref?.()
 
+  /** Resolves once the client has room again, or with false once the stream is over. */
+  const roomForMore = async () => {
+    while (!closed && (controller.desiredSize ?? 0) <= 0) {
+      await new Promise<void>((resolve) => {
+        wakeWriter = resolve
+      })
+      wakeWriter = undefined
+    }
+    return !closed
+  }
   const sink: SseSink = {
     signal: stop.signal,
-    async send(message) {
-      if (closed) return false
+    send(message) {
+      if (closed) return Promise.resolve(false)
       enqueue(message)
-      while (!closed && (controller.desiredSize ?? 0) <= 0) {
-        await new Promise<void>((resolve) => {
-          wakeWriter = resolve
-        })
-        wakeWriter = undefined
-      }
-      return !closed
+      return roomForMore()
+    },
+    sendEncoded(chunk) {
+      if (closed) return Promise.resolve(false)
+      enqueueBytes(chunk)
+      return roomForMore()
     },
   }
 

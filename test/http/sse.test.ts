@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { ProblemError } from '../../src/errors.ts'
+import { type SseSink, sseResponse } from '../../src/http/sse.ts'
+
+const settings = { heartbeatMs: 60_000, retryMs: 1_500 }
+const toProblem = (error: unknown) =>
+  error instanceof ProblemError ? error : new ProblemError(500, 'internal', { cause: error })
+const bytes = (text: string) => new TextEncoder().encode(text)
+
+describe('sseResponse', () => {
+  it('writes encoded chunks verbatim between the opening comment and the end', async () => {
+    const response = sseResponse(settings, toProblem, async (sink) => {
+      expect(await sink.send({ event: 'a', data: '1' })).toBe(true)
+      expect(await sink.sendEncoded(bytes('event: b\ndata: 2\n\nevent: c\ndata: 3\n\n'))).toBe(true)
+    })
+    expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+    expect(await response.text()).toBe(
+      ': stream open\nretry: 1500\n\nevent: a\ndata: 1\n\nevent: b\ndata: 2\n\nevent: c\ndata: 3\n\n',
+    )
+  })
+
+  it('answers false to sendEncoded once the client has left, and aborts the producer', async () => {
+    let sink!: SseSink
+    const produced = new Promise<void>((resolve) => {
+      sseResponse(settings, toProblem, async (s) => {
+        sink = s
+        resolve()
+        await new Promise((wake) => s.signal.addEventListener('abort', wake))
+      })
+        .body?.cancel()
+        .catch(() => {})
+    })
+    await produced
+    expect(sink.signal.aborted).toBe(true)
+    expect(await sink.sendEncoded(bytes('data: late\n\n'))).toBe(false)
+  })
+
+  it('holds sendEncoded while the client reads nothing, and releases it when it reads', async () => {
+    let released = 0
+    const response = sseResponse({ ...settings, bufferedMessages: 2 }, toProblem, async (sink) => {
+      for (let i = 0; i < 4; i++) {
+        await sink.sendEncoded(bytes(`data: ${i}\n\n`))
+        released++
+      }
+    })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // The opening comment and one chunk fill the buffer of 2: the producer waits.
+    expect(released).toBe(0)
+    const text = await response.text()
+    expect(released).toBe(4)
+    expect(text.endsWith('data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\n')).toBe(true)
+  })
+})
