@@ -4,7 +4,7 @@ import { type SseSink, sseResponse } from '../../src/http/sse.ts'
 
 const settings = { heartbeatMs: 60_000, retryMs: 1_500 }
 const toProblem = (error: unknown) =>
-  error instanceof ProblemError ? error : new ProblemError(500, 'internal', { cause: error })
+  error instanceof ProblemError ? error : new ProblemError(502, 'engine-error', { cause: error })
 const bytes = (text: string) => new TextEncoder().encode(text)
 
 describe('sseResponse', () => {
