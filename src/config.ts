@@ -61,6 +61,8 @@ export interface GatewaySettings {
   heartbeatMs: number
   /** The reconnection delay event-stream clients are told to use, in milliseconds. */
   sseRetryMs: number
+  /** Bytes an event stream buffers for a slow client, beyond what the socket holds. */
+  sseBufferBytes: number
   /** Sustained requests per second per principal (token bucket). */
   rateLimitPerSecond: number
   /** Requests a principal may make at once after a quiet spell. */
@@ -90,6 +92,7 @@ export const DEFAULT_SETTINGS: GatewaySettings = {
   ],
   heartbeatMs: 15_000,
   sseRetryMs: 2_000,
+  sseBufferBytes: 64 * 1024,
   rateLimitPerSecond: 50,
   rateLimitBurst: 100,
   maxStreamsPerPrincipal: 20,

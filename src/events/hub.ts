@@ -83,6 +83,11 @@ export interface Subscription {
    * dropped after `resync` `overflow`, or the hub closed). One caller at a time.
    */
   next(): Promise<SubscriptionItem | undefined>
+  /**
+   * Like {@link next}, but every item that is ready (at least one, at most `max`): a client
+   * that fell behind gets what it missed in one write. Undefined once the subscription is over.
+   */
+  nextBatch(max?: number): Promise<SubscriptionItem[] | undefined>
   /** Leaves the hub; a pending `next()` answers undefined. Safe to call twice. */
   close(): void
   [Symbol.asyncIterator](): AsyncIterator<SubscriptionItem, undefined>
@@ -99,6 +104,12 @@ export interface EventHubOptions {
   backoffMaxMs?: number
   /** How long a silent engine may take to replay its ring after a connection (default 1 000 ms). */
   settleMs?: number
+  /**
+   * Subscribers woken per turn of the event loop when an event fans out (default 500). Between
+   * turns the sockets of those woken are written and the upstream is read again, so the first
+   * subscribers get an event early and the later ones get what arrived meanwhile in one write.
+   */
+  wakeSliceSize?: number
   /** Unexpected errors (bugs), never engine failures: the engine client reports those. */
   logError?: (message: string, error: unknown) => void
 }
@@ -119,6 +130,8 @@ export interface EventHubStats {
 
 export const DEFAULT_RING_SIZE = 10_000
 export const DEFAULT_QUEUE_LIMIT = 1_000
+export const DEFAULT_WAKE_SLICE_SIZE = 500
+const DEFAULT_BATCH = 256
 /**
  * A reconnect asks for events from this long before the last one received. The engine scans its
  * ring backwards and stops at the first event older than `since`, and concurrent events can be
@@ -142,6 +155,7 @@ export class EventHub {
   readonly #backoffInitialMs: number
   readonly #backoffMaxMs: number
   readonly #settleMs: number
+  readonly #wakeSliceSize: number
   readonly #logError: (message: string, error: unknown) => void
 
   /** Subscribers that receive events (pushed, or read from the ring while catching up). */
@@ -150,6 +164,9 @@ export class EventHub {
   readonly #pending = new Set<Subscriber>()
   /** Dedupe keys of the latest events, oldest first. */
   readonly #recent = new Set<string>()
+  /** Subscribers with pushed events that are not woken yet, in the order they got them. */
+  #toWake: Subscriber[] = []
+  #waking = false
 
   #started = false
   #closed = false
@@ -186,6 +203,10 @@ export class EventHub {
     this.#backoffInitialMs = options.backoffInitialMs ?? 100
     this.#backoffMaxMs = options.backoffMaxMs ?? 5_000
     this.#settleMs = options.settleMs ?? 1_000
+    this.#wakeSliceSize = positiveInteger(
+      options.wakeSliceSize ?? DEFAULT_WAKE_SLICE_SIZE,
+      'wakeSliceSize',
+    )
     this.#logError = options.logError ?? ((message, error) => console.error(message, error))
   }
 
@@ -519,10 +540,32 @@ export class EventHub {
         if (subscriber.cursor < this.#ring.firstSeq) subscriber.overflow()
         continue
       }
-      if (subscriber.accepts(entry, boundary))
-        subscriber.push({ kind: 'event', event: entry.event })
+      if (subscriber.accepts(entry, boundary)) {
+        subscriber.push({ kind: 'event', event: entry.event }, false)
+        this.#scheduleWake(subscriber)
+      }
     }
     if (boundary !== undefined && entry.nano > boundary) this.#seedBoundary = undefined
+  }
+
+  #scheduleWake(subscriber: Subscriber): void {
+    if (subscriber.wakeScheduled) return
+    subscriber.wakeScheduled = true
+    this.#toWake.push(subscriber)
+    if (this.#waking) return
+    this.#waking = true
+    nextTurn(() => this.#wakeSlice())
+  }
+
+  /** Wakes the next slice of subscribers; the rest wait for the next turn of the event loop. */
+  #wakeSlice(): void {
+    const slice = this.#toWake.splice(0, this.#wakeSliceSize)
+    for (const subscriber of slice) {
+      subscriber.wakeScheduled = false
+      subscriber.wake()
+    }
+    if (this.#toWake.length > 0) nextTurn(() => this.#wakeSlice())
+    else this.#waking = false
   }
 
   /** Events may have been lost: every subscriber is told, and coverage restarts at `from`. */
@@ -620,6 +663,8 @@ class Subscriber implements Subscription {
   skipThrough: bigint | undefined
   /** Without a resume point: the seed replay is history, not news. */
   live = true
+  /** Waiting in the hub's wake queue. */
+  wakeScheduled = false
 
   constructor(hub: EventHub, filter: EventFilter, limit: number | undefined) {
     this.#hub = hub
@@ -640,8 +685,12 @@ class Subscriber implements Subscription {
     return matchesFilter(entry.event, this.#filter)
   }
 
-  /** Queues an item; an event beyond the limit turns into `resync` `overflow` and the end. */
-  push(item: SubscriptionItem): void {
+  /**
+   * Queues an item; an event beyond the limit turns into `resync` `overflow` and the end. With
+   * `wake` false the hub wakes the reader later (see `wakeSliceSize`), unless the queue is half
+   * full: a reader must never overflow only because the hub had not woken it yet.
+   */
+  push(item: SubscriptionItem, wake = true): void {
     if (this.#done) return
     if (item.kind === 'event') {
       if (this.#events >= this.#limit) {
@@ -651,7 +700,7 @@ class Subscriber implements Subscription {
       this.#events++
     }
     this.#items.push(item)
-    this.wake()
+    if (wake || this.#events * 2 >= this.#limit) this.wake()
   }
 
   overflow(): void {
@@ -687,6 +736,26 @@ class Subscriber implements Subscription {
         this.#waiter = resolve
       })
     }
+  }
+
+  async nextBatch(max = DEFAULT_BATCH): Promise<SubscriptionItem[] | undefined> {
+    const first = await this.next()
+    if (first === undefined) return undefined
+    const batch = [first]
+    while (batch.length < max) {
+      const item = this.#ready()
+      if (item === undefined) break
+      batch.push(item)
+    }
+    return batch
+  }
+
+  /** The next item if one is ready now, without waiting. */
+  #ready(): SubscriptionItem | undefined {
+    if (this.#head < this.#items.length) return this.#shift()
+    if (this.cursor === undefined || this.#done) return undefined
+    const entry = this.#hub.catchUp(this)
+    return entry ? { kind: 'event', event: entry.event } : this.#ready()
   }
 
   close(): void {
@@ -816,6 +885,17 @@ function closedProblem(): ProblemError {
     detail: 'The gateway is shutting down',
     headers: { 'retry-after': '5' },
   })
+}
+
+/**
+ * Runs `callback` on a later turn of the event loop, after pending I/O: `setImmediate` where the
+ * runtime has it (Node, Deno), else a zero timeout.
+ */
+function nextTurn(callback: () => void): void {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown })
+    .setImmediate
+  if (immediate) immediate(callback)
+  else setTimeout(callback, 0)
 }
 
 function unrefTimer<T>(timer: T): T {

@@ -32,8 +32,11 @@ export interface SseSettings {
   retryMs: number
   /** Aborts when the gateway shuts down: every stream then ends with `event: shutdown`. */
   shutdown?: AbortSignal | undefined
-  /** Messages buffered for a slow client before `send` waits. */
-  bufferedMessages?: number
+  /**
+   * Bytes buffered for a slow client before `send` waits (default 64 KiB). Counted in bytes, not
+   * messages: a chunk sent with `sendEncoded` may hold many messages.
+   */
+  bufferedBytes?: number
 }
 
 export const SSE_HEADERS = {
@@ -57,6 +60,7 @@ export interface StreamDependencies {
 export const sseSettings = (deps: StreamDependencies): SseSettings => ({
   heartbeatMs: deps.settings.heartbeatMs,
   retryMs: deps.settings.sseRetryMs,
+  bufferedBytes: deps.settings.sseBufferBytes,
   shutdown: deps.shutdown,
 })
 
@@ -118,7 +122,7 @@ export function sseResponse(
         wakeWriter?.()
       },
     },
-    new CountQueuingStrategy({ highWaterMark: settings.bufferedMessages ?? 64 }),
+    new ByteLengthQueuingStrategy({ highWaterMark: settings.bufferedBytes ?? 64 * 1024 }),
   )
 
   const heartbeat = setInterval(

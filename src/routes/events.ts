@@ -7,11 +7,13 @@ import { requireScope } from '../auth/middleware.ts'
 import { isAdmin } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
 import { type EngineEvent, EVENT_TYPES } from '../events/event.ts'
-import type { EventHub, Subscription } from '../events/hub.ts'
+import type { EventHub, Subscription, SubscriptionItem } from '../events/hub.ts'
 import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import { canSee } from '../policy/access.ts'
 import type { Guard } from '../policy/guard.ts'
 import { type RedactionSettings, redactLabels } from '../policy/redaction.ts'
+import { concatBytes } from '../streams/demux.ts'
+import { encodeSse } from '../streams/sse.ts'
 import {
   BEARER,
   CONTAINER_REF,
@@ -175,7 +177,53 @@ function redacted(event: EngineEvent, settings: RedactionSettings) {
   return { ...event, actor: { ...event.actor, attributes } }
 }
 
-/** Sends the subscription's items until it ends, the client leaves or the gateway stops. */
+const encoder = new TextEncoder()
+/**
+ * Every subscriber receives the hub's same event object, so each event is redacted and encoded
+ * once, by the first subscriber that sends it, for all (keyed by the patterns it was redacted
+ * with). A WeakMap: an event leaves the cache when it leaves the hub's ring.
+ */
+const encodedEvents = new WeakMap<EngineEvent, { patterns: readonly string[]; bytes: Uint8Array }>()
+
+function encodedEvent(event: EngineEvent, settings: RedactionSettings): Uint8Array {
+  const cached = encodedEvents.get(event)
+  if (cached?.patterns === settings.secretLabelPatterns) return cached.bytes
+  const data = JSON.stringify(redacted(event, settings))
+  const bytes = encoder.encode(encodeSse({ event: event.type, id: event.timeNano, data }))
+  encodedEvents.set(event, { patterns: settings.secretLabelPatterns, bytes })
+  return bytes
+}
+
+/**
+ * The items of one batch as one chunk of event-stream bytes (undefined when none is visible),
+ * and whether the stream ends after it (`resync` `overflow`).
+ */
+function encodeBatch(
+  items: SubscriptionItem[],
+  visible: (event: EngineEvent) => boolean,
+  settings: RedactionSettings,
+): { chunk: Uint8Array | undefined; end: boolean } {
+  const parts: Uint8Array[] = []
+  let end = false
+  for (const item of items) {
+    if (item.kind === 'event') {
+      if (visible(item.event)) parts.push(encodedEvent(item.event, settings))
+      continue
+    }
+    const data = JSON.stringify({ reason: item.reason })
+    parts.push(encoder.encode(encodeSse({ event: 'resync', data })))
+    if (item.reason === 'overflow') {
+      end = true
+      break
+    }
+  }
+  return { chunk: parts.length === 0 ? undefined : concatBytes(parts), end }
+}
+
+/**
+ * Sends the subscription's items until it ends, the client leaves or the gateway stops: what is
+ * ready at once goes out in one write.
+ */
 async function relay(
   subscription: Subscription,
   sink: SseSink,
@@ -187,21 +235,11 @@ async function relay(
   sink.signal.addEventListener('abort', stop, { once: true })
   try {
     for (;;) {
-      const item = await subscription.next()
-      if (item === undefined || sink.signal.aborted) return
-      if (item.kind === 'resync') {
-        const data = JSON.stringify({ reason: item.reason })
-        if (!(await sink.send({ event: 'resync', data })) || item.reason === 'overflow') return
-        continue
-      }
-      const { event } = item
-      if (!visible(event)) continue
-      const sent = await sink.send({
-        event: event.type,
-        id: event.timeNano,
-        data: JSON.stringify(redacted(event, settings)),
-      })
-      if (!sent) return
+      const items = await subscription.nextBatch()
+      if (items === undefined || sink.signal.aborted) return
+      const { chunk, end } = encodeBatch(items, visible, settings)
+      if (chunk && !(await sink.sendEncoded(chunk))) return
+      if (end) return
     }
   } finally {
     sink.signal.removeEventListener('abort', stop)

@@ -37,14 +37,14 @@ describe('sseResponse', () => {
 
   it('holds sendEncoded while the client reads nothing, and releases it when it reads', async () => {
     let released = 0
-    const response = sseResponse({ ...settings, bufferedMessages: 2 }, toProblem, async (sink) => {
+    const response = sseResponse({ ...settings, bufferedBytes: 1 }, toProblem, async (sink) => {
       for (let i = 0; i < 4; i++) {
         await sink.sendEncoded(bytes(`data: ${i}\n\n`))
         released++
       }
     })
     await new Promise((resolve) => setTimeout(resolve, 20))
-    // The opening comment and one chunk fill the buffer of 2: the producer waits.
+    // The opening comment fills the buffer of 1 byte: the producer waits after its first chunk.
     expect(released).toBe(0)
     const text = await response.text()
     expect(released).toBe(4)

@@ -182,7 +182,8 @@ describe('GET /v1/events', () => {
   })
 
   it('ends a client that reads too slowly with resync, and Last-Event-ID then continues', async () => {
-    const slow = await testGateway({ settings: { eventsQueueLimit: 2 } })
+    // Events go out in batches: a one-byte stream buffer makes every batch wait for the socket.
+    const slow = await testGateway({ settings: { eventsQueueLimit: 2, sseBufferBytes: 1 } })
     const run = newRun()
     const path = `/v1/events${query(byRun(run))}`
     const response = await slow.call(path)
