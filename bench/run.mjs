@@ -213,12 +213,15 @@ function build() {
   if (argv.has('--no-build')) return 'skipped (--no-build)'
   let fresh = false
   try {
-    fresh = statSync(join(ROOT, 'dist/node.js')).mtimeMs >= newestMtime(join(ROOT, 'src'))
+    // dist/node.js and the rest of dist/ (tsc) for the pipeline phase; the bundle for the gateway.
+    const built = ['dist/node.js', 'dist/dockgate.mjs'].map((f) => statSync(join(ROOT, f)).mtimeMs)
+    fresh = Math.min(...built) >= newestMtime(join(ROOT, 'src'))
   } catch {
     fresh = false
   }
   if (fresh) return 'dist/ is newer than src/: not rebuilt'
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' })
+  execFileSync(process.execPath, ['scripts/build-node.mjs'], { cwd: ROOT, stdio: 'inherit' })
   return 'built'
 }
 

@@ -39,7 +39,7 @@ trap stop_engine EXIT
 step() { printf '\n== %s\n' "$*"; }
 step lint && npx biome ci .
 step typecheck && npx tsc -p tsconfig.json --noEmit
-step build && npx tsc -p tsconfig.build.json
+step 'build: dist/ (tsc) and the Node bundle dist/dockgate.mjs' && npm run -s build
 step 'deno: type-check the Deno and edge entries' && node_modules/.bin/deno check src/deno.ts src/edge.ts
 step 'openapi: committed document is current' && node scripts/openapi.mjs check
 step 'openapi: lint' && npx redocly lint openapi/openapi.json --format=stylish

@@ -12,8 +12,12 @@ const dir = mkdtempSync(join(tmpdir(), 'dockgate-node-'))
 const configPath = join(dir, 'config.json')
 const children: ChildProcess[] = []
 
+/** What `npm start` runs: the bundle. `npm run token` runs dist/cli/token.js from tsc. */
+const ENTRY = 'dist/dockgate.mjs'
+
 beforeAll(() => {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' })
+  execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
 })
 
 afterAll(() => {
@@ -21,10 +25,10 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-/** Starts `node dist/node.js` as `npm start` does, and waits until it listens. */
+/** Starts the gateway as `npm start` does, and waits until it listens. */
 async function startGateway(env: Record<string, string>) {
   const port = await freePort()
-  const child = spawn(process.execPath, ['dist/node.js'], {
+  const child = spawn(process.execPath, [ENTRY], {
     env: {
       PATH: process.env.PATH,
       HOME: dir,
@@ -203,7 +207,7 @@ describe('the Node entry point', () => {
     ])
     let message = ''
     try {
-      execFileSync(process.execPath, ['dist/node.js'], {
+      execFileSync(process.execPath, [ENTRY], {
         env: { PATH: process.env.PATH, DOCKGATE_CONFIG: bad, PORT: '0' },
         stdio: 'pipe',
         timeout: 10_000,

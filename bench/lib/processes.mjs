@@ -159,11 +159,14 @@ export function gatewayEnv({ port, dockerHost, token, configPath }) {
   }
 }
 
+/** The Node gateway as `npm start` runs it: the bundle scripts/build-node.mjs writes. */
+export const NODE_ENTRY = 'dist/dockgate.mjs'
+
 export async function startNodeGateway(options) {
   const port = await freePort()
   return startServer({
     file: process.execPath,
-    args: [...(options.nodeArgs ?? []), 'dist/node.js'],
+    args: [...(options.nodeArgs ?? []), NODE_ENTRY],
     env: gatewayEnv({ ...options, port }),
     port,
     timeoutMs: options.timeoutMs ?? 20_000,

@@ -53,10 +53,11 @@ const TARGETS: Target[] = [
     slug: 'node',
     full: true,
     graceful: true,
-    build: () => execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' }),
+    // What `npm start` runs: the single-file bundle of src/node.ts.
+    build: () => execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' }),
     command: ({ port, configPath }) => ({
       file: process.execPath,
-      args: ['dist/node.js'],
+      args: ['dist/dockgate.mjs'],
       env: {
         ...baseEnv(port),
         DOCKER_HOST: testEngineEnv().dockerHost,

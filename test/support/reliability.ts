@@ -17,7 +17,6 @@ import {
   readSync,
   rmSync,
   statSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
@@ -139,10 +138,10 @@ export async function engineEvents(since: string, until: string): Promise<Engine
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
 /**
- * `src/` compiled with `tsconfig.build.json` as `npm start` does, into a directory of this test
- * run (other files build `dist/` concurrently; a process started while tsc rewrites a file would
- * read half of it). Built once per run whichever reliability file asks first; the others wait.
- * Returns the path of `node.js`.
+ * The Node entry bundled as `npm start` runs it (scripts/build-node.mjs), into a directory of
+ * this test run, so the files under test are exactly this run's `src/` whatever other files do
+ * to `dist/` meanwhile. Built once per run whichever reliability file asks first; the others
+ * wait. Returns the path of the bundle.
  */
 export async function nodeEntry(): Promise<string> {
   const base = join(tmpdir(), 'dockgate-reliability')
@@ -150,7 +149,7 @@ export async function nodeEntry(): Promise<string> {
   removeOldBuilds(base)
   const dir = join(base, TEST_RUN.replace(/[^A-Za-z0-9_-]/g, '_'))
   const done = join(dir, 'built')
-  const entry = join(dir, 'dist', 'node.js')
+  const entry = join(dir, 'dockgate.mjs')
   let mine = false
   try {
     mkdirSync(dir)
@@ -159,14 +158,13 @@ export async function nodeEntry(): Promise<string> {
     // Another file of this run builds it.
   }
   if (mine) {
-    // Bare package imports resolve from the compiled files' folder upwards.
-    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
     await new Promise<void>((resolvePromise, reject) => {
       execFile(
-        join(ROOT, 'node_modules', '.bin', 'tsc'),
-        ['-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')],
+        process.execPath,
+        [join(ROOT, 'scripts', 'build-node.mjs'), `--outfile=${entry}`],
         { cwd: ROOT, timeout: 110_000 },
-        (error, stdout) => (error ? reject(new Error(`tsc failed: ${stdout}`)) : resolvePromise()),
+        (error, _stdout, stderr) =>
+          error ? reject(new Error(`the bundle failed: ${stderr}`)) : resolvePromise(),
       )
     })
     writeFileSync(done, new Date().toISOString())
