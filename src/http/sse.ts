@@ -8,6 +8,7 @@
  */
 import type { GatewaySettings } from '../config.ts'
 import { type ProblemBody, type ProblemError, problemBody } from '../errors.ts'
+import { reportsEnd } from '../streams/on-end.ts'
 import { encodeSse, type SseMessage } from '../streams/sse.ts'
 
 export interface SseSink {
@@ -80,6 +81,10 @@ export function sseResponse(
   let closed = false
   let lastWrite = Date.now()
   let wakeWriter: (() => void) | undefined
+  const endListeners: (() => void)[] = []
+  const ended = () => {
+    for (const listener of endListeners.splice(0)) listener()
+  }
 
   const enqueueBytes = (chunk: Uint8Array) => {
     if (closed) return
@@ -99,6 +104,7 @@ export function sseResponse(
     } catch {
       // Already cancelled by the client.
     }
+    ended()
   }
   const onShutdown = () => {
     enqueue({ event: 'shutdown', data: JSON.stringify({ reason: 'The gateway is shutting down' }) })
@@ -120,10 +126,14 @@ export function sseResponse(
         settings.shutdown?.removeEventListener('abort', onShutdown)
         stop.abort(new DOMException('The client left', 'AbortError'))
         wakeWriter?.()
+        ended()
       },
     },
     new ByteLengthQueuingStrategy({ highWaterMark: settings.bufferedBytes ?? 64 * 1024 }),
   )
+
+  // Ends when the producer is done (what it sent may still be in the buffer) or the client left.
+  reportsEnd(body, (listener) => (closed ? listener() : endListeners.push(listener)))
 
   const heartbeat = setInterval(
     () => {

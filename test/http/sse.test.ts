@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { ProblemError } from '../../src/errors.ts'
 import { type SseSink, sseResponse } from '../../src/http/sse.ts'
+import { onBodyEnd } from '../../src/streams/on-end.ts'
 
 const settings = { heartbeatMs: 60_000, retryMs: 1_500 }
 const toProblem = (error: unknown) =>
@@ -49,5 +50,30 @@ describe('sseResponse', () => {
     const text = await response.text()
     expect(released).toBe(4)
     expect(text.endsWith('data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\n')).toBe(true)
+  })
+
+  it('reports its end to onBodyEnd without being wrapped: once when the producer is done', async () => {
+    let ends = 0
+    let finish!: () => void
+    const response = sseResponse(settings, toProblem, () => new Promise((r) => (finish = r)))
+    const body = response.body!
+    expect(onBodyEnd(body, () => ends++)).toBe(body)
+    expect(ends).toBe(0)
+    finish()
+    await new Response(body).text()
+    expect(ends).toBe(1)
+    onBodyEnd(body, () => ends++)
+    expect(ends).toBe(2)
+  })
+
+  it('reports its end to onBodyEnd once when the client leaves', async () => {
+    let ends = 0
+    const response = sseResponse(settings, toProblem, (sink) => {
+      return new Promise((resolve) => sink.signal.addEventListener('abort', () => resolve()))
+    })
+    const body = onBodyEnd(response.body!, () => ends++)
+    await body.cancel()
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(ends).toBe(1)
   })
 })
