@@ -23,6 +23,30 @@ const REQUIRE_SHIM = [
   'const require = __dockgateCreateRequire(import.meta.url);',
 ].join('\n')
 
+/**
+ * Imports pointed at narrower modules (see each file): a bundle keeps whatever an imported
+ * module evaluates or re-exports, and these two cost about a fifth of the start's CPU for nothing.
+ */
+const NARROWED = [
+  { filter: /^undici$/, to: 'scripts/node-bundle/undici.mjs' },
+  {
+    filter: /^\.\.\/locales\/index\.js$/,
+    importer: /\/node_modules\/zod\/v4\//,
+    to: 'scripts/node-bundle/zod-locales.mjs',
+  },
+]
+
+const narrowImports = {
+  name: 'narrow-imports',
+  setup(build) {
+    for (const { filter, importer, to } of NARROWED) {
+      build.onResolve({ filter }, (args) =>
+        !importer || importer.test(args.importer) ? { path: resolve(ROOT, to) } : undefined,
+      )
+    }
+  },
+}
+
 function outfileFromArgs(argv) {
   const arg = argv.find((a) => a.startsWith('--outfile='))
   return resolve(ROOT, arg ? arg.slice('--outfile='.length) : DEFAULT_OUTFILE)
@@ -39,6 +63,7 @@ async function bundle(outfile) {
     target: 'node20',
     sourcemap: 'linked',
     banner: { js: REQUIRE_SHIM },
+    plugins: [narrowImports],
     // Not minified: it made no measurable difference to the start, and readable code helps.
     metafile: true,
     write: false,
