@@ -16,8 +16,13 @@ import type { EngineClient } from './engine/client.ts'
 
 export type Log = (fields: Record<string, unknown>) => void
 
-export const jsonLog: Log = (fields) =>
-  console.log(JSON.stringify({ time: new Date().toISOString(), ...fields }))
+/** Each message as one JSON line, with its time, through `write`. */
+export const jsonLogTo =
+  (write: (line: string) => void): Log =>
+  (fields) =>
+    write(JSON.stringify({ time: new Date().toISOString(), ...fields }))
+
+export const jsonLog: Log = jsonLogTo((line) => console.log(line))
 
 export interface EntryEnvironment {
   DOCKGATE_CONFIG?: string | undefined

@@ -7,10 +7,12 @@
  */
 import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
-import { jsonLog, loadCredentials, reportEngine } from './bootstrap.ts'
+import { jsonLineAudit } from './audit/audit.ts'
+import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import { EngineClient } from './engine/client.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
+import { stdoutLines } from './node/stdout.ts'
 import { Metrics } from './observability/metrics.ts'
 import { countingTransport } from './observability/middleware.ts'
 import { engineTargetFromEnv } from './transport/docker-host.ts'
@@ -28,7 +30,9 @@ const serverOptions = {
   connectionsCheckingInterval: 1_000,
 }
 
-const log = jsonLog
+/** Request log, audit records and the entry's own messages: one batched stream of lines. */
+const stdout = stdoutLines()
+const log = jsonLogTo(stdout.line)
 
 async function main() {
   const env = process.env
@@ -49,6 +53,8 @@ async function main() {
     metrics,
     authenticator,
     settings: settingsFromConfig(config),
+    requestLog: (entry) => stdout.line(JSON.stringify(entry)),
+    audit: jsonLineAudit(stdout.line),
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 
@@ -72,7 +78,9 @@ async function main() {
     // Event streams send their final event and close, so the server can finish.
     stopping.abort()
     server.close(() => {
-      transport.close().finally(() => process.exit(0))
+      // The last lines ("shutting down" among them) leave before the process does.
+      const exit = () => stdout.drain().then(() => process.exit(0))
+      transport.close().then(exit, exit)
     })
     // Idle keep-alive sockets would hold close() open, also those whose event stream has just
     // sent its final event: close them as they become idle.
