@@ -3,21 +3,49 @@
  * Prints where a V8 CPU profile (`node --cpu-prof`) spent its time: the functions with the most
  * self time, and the source files with the most self time.
  *
- *   node bench/profile-summary.mjs <file.cpuprofile> [top=25]
+ *   node bench/profile-summary.mjs <file.cpuprofile> [top=25] [--under=FUNCTION] [--last=SECONDS]
+ *
+ * To leave start-up and set-up out: `--under=FUNCTION` counts only the samples with a function
+ * of that name on their stack (e.g. `processImmediate`); `--last=SECONDS` only those of the
+ * profile's last seconds (e.g. the bursts at the end of an events level).
  */
 import { readFileSync } from 'node:fs'
 
-const [file, topArg] = process.argv.slice(2)
+const args = process.argv.slice(2)
+const under = args.find((a) => a.startsWith('--under='))?.slice('--under='.length)
+const lastS = Number(args.find((a) => a.startsWith('--last='))?.slice('--last='.length) ?? Infinity)
+const [file, topArg] = args.filter((a) => !a.startsWith('--'))
 if (!file) {
-  console.error('usage: node bench/profile-summary.mjs <file.cpuprofile> [top]')
+  console.error(
+    'usage: node bench/profile-summary.mjs <file.cpuprofile> [top] [--under=FUNCTION] [--last=SECONDS]',
+  )
   process.exit(2)
 }
 const top = Number(topArg ?? 25)
 const profile = JSON.parse(readFileSync(file, 'utf8'))
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
-const selfUs = new Map()
+const parent = new Map()
+for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id)
+const hasUnder = (id) => {
+  for (let at = id; at !== undefined; at = parent.get(at)) {
+    if (byId.get(at).callFrame.functionName === under) return true
+  }
+  return false
+}
 // timeDeltas[i] is the time before samples[i]
+const at = []
+let elapsed = 0
 for (let i = 0; i < profile.samples.length; i++) {
+  elapsed += profile.timeDeltas[i] ?? 0
+  at.push(elapsed)
+}
+const from = (at.at(-1) ?? 0) - lastS * 1e6
+const counted = profile.samples.map(
+  (id, i) => at[i] >= from && (under === undefined || hasUnder(id)),
+)
+const selfUs = new Map()
+for (let i = 0; i < profile.samples.length; i++) {
+  if (!counted[i]) continue
   const id = profile.samples[i]
   selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
 }
@@ -37,8 +65,6 @@ for (const [id, us] of selfUs) {
   byFile.set(fileKey, (byFile.get(fileKey) ?? 0) + us)
 }
 // Inclusive time: each sample counts once for every distinct function on its stack.
-const parent = new Map()
-for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id)
 const keyOf = (id) => {
   const { callFrame } = byId.get(id)
   const where = callFrame.url
@@ -48,13 +74,17 @@ const keyOf = (id) => {
 }
 const inclusive = new Map()
 for (let i = 0; i < profile.samples.length; i++) {
+  if (!counted[i]) continue
   const seen = new Set()
   for (let id = profile.samples[i]; id !== undefined; id = parent.get(id)) seen.add(keyOf(id))
   for (const key of seen)
     inclusive.set(key, (inclusive.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0))
 }
 const pct = (us) => `${((100 * us) / total).toFixed(1).padStart(5)} %`
-console.log(`${file}: ${(total / 1000).toFixed(0)} ms sampled\n\nself time by function:`)
+const scope =
+  (under === undefined ? '' : ` under ${under}`) +
+  (Number.isFinite(lastS) ? ` in the last ${lastS} s` : '')
+console.log(`${file}: ${(total / 1000).toFixed(0)} ms sampled${scope}\n\nself time by function:`)
 for (const [key, us] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) {
   console.log(`${pct(us)}  ${key}`)
 }
