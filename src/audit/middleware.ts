@@ -35,7 +35,7 @@ export function guardRequests(sink: AuditSink) {
   return createMiddleware<AppEnv>(async function guardRequests(c, next) {
     c.set(
       'guard',
-      new Guard(c.var.principal, sink, c.get('requestId'), `${c.req.method} ${c.req.path}`),
+      new Guard(c.get('principal'), sink, c.get('requestId'), `${c.req.method} ${c.req.path}`),
     )
     await next()
   })

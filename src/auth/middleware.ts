@@ -49,12 +49,12 @@ export function bearerAuth(authenticator: Authenticator, tickets?: TicketStore) 
 
 export function requireScope(scope: Scope) {
   return createMiddleware<AppEnv>(async function requireScope(c, next) {
-    if (!hasScope(c.var.principal, scope)) {
+    if (!hasScope(c.get('principal'), scope)) {
       const error = new ProblemError(403, 'forbidden', {
         detail: `This operation needs the ${scope} scope`,
         headers: { 'www-authenticate': `${REALM}, error="insufficient_scope", scope="${scope}"` },
       })
-      c.var.guard.deny(`missing-scope:${scope}`, null, error)
+      c.get('guard').deny(`missing-scope:${scope}`, null, error)
     }
     await next()
   })

@@ -6,6 +6,7 @@
 
 type Labels = Record<string, string>
 
+/** The series key of a label set: `k="v",…` with Prometheus escapes. */
 const key = (labels: Labels) =>
   Object.entries(labels)
     .map(
@@ -21,7 +22,10 @@ class Counter {
     readonly help: string,
   ) {}
   inc(labels: Labels = {}, by = 1) {
-    const k = key(labels)
+    this.incSeries(key(labels), by)
+  }
+  /** `inc` for a series key built once by the caller (see `Metrics.observeRequest`). */
+  incSeries(k: string, by = 1) {
     this.values.set(k, (this.values.get(k) ?? 0) + by)
   }
   render(): string[] {
@@ -36,16 +40,15 @@ class Histogram {
     readonly help: string,
     readonly bounds: readonly number[],
   ) {}
-  observe(labels: Labels, value: number) {
-    const k = key(labels)
+  /** Counts `value` in the series with key `k` (built once by the caller). */
+  observeSeries(k: string, value: number) {
     let s = this.series.get(k)
     if (!s) {
       s = { buckets: this.bounds.map(() => 0), sum: 0, count: 0 }
       this.series.set(k, s)
     }
-    this.bounds.forEach((bound, i) => {
-      if (value <= bound) s.buckets[i]! += 1
-    })
+    // Buckets are cumulative: every bound from the first one that holds the value counts it.
+    for (let i = this.bounds.length - 1; i >= 0 && value <= this.bounds[i]!; i--) s.buckets[i]! += 1
     s.sum += value
     s.count += 1
   }
@@ -75,6 +78,12 @@ export class Metrics {
     [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
   )
   readonly denials = new Counter('dockgate_denials_total', 'Requests denied, by reason code')
+  /**
+   * The series keys of each route, method and status seen: building them (entries, escapes,
+   * joins) for every request cost more than counting. Bounded like the series themselves:
+   * route patterns, the methods Node's parser accepts, status codes.
+   */
+  readonly #requestSeries = new Map<string, { count: string; latency: string }>()
   openStreams = 0
   engineConnections = 0
   /** Read when rendered: the events hub's ring size and upstream state. */
@@ -82,6 +91,18 @@ export class Metrics {
     ringSize: 0,
     upstreamConnected: false,
   })
+
+  /** Counts one answered request and its time to the response headers. */
+  observeRequest(route: string, method: string, status: number, seconds: number): void {
+    const id = `${status} ${method} ${route}`
+    let series = this.#requestSeries.get(id)
+    if (!series) {
+      series = { count: key({ route, method, status: String(status) }), latency: key({ route }) }
+      this.#requestSeries.set(id, series)
+    }
+    this.requests.incSeries(series.count)
+    this.latency.observeSeries(series.latency, seconds)
+  }
 
   render(): string {
     const events = this.events()

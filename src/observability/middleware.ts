@@ -31,13 +31,13 @@ export function observeRequests(metrics: Metrics, log: RequestLogSink) {
     const seconds = (performance.now() - started) / 1000
     const route = routePath(c, -1) || 'unmatched'
     const status = c.res.status
-    metrics.requests.inc({ route, method: c.req.method, status: String(status) })
-    metrics.latency.observe({ route }, seconds)
+    const method = c.req.method
+    metrics.observeRequest(route, method, status, seconds)
     log({
       time: new Date().toISOString(),
       msg: 'request',
       requestId: c.get('requestId'),
-      method: c.req.method,
+      method,
       route,
       path: c.req.path,
       status,

@@ -16,7 +16,7 @@ export function limitRequests(
   metrics: Metrics,
 ) {
   return createMiddleware<AppEnv>(async function limitRequests(c, next) {
-    const id = c.var.principal.id
+    const id = c.get('principal').id
     const taken = buckets.take(id)
     if (!taken.ok) {
       throw new ProblemError(429, 'rate-limited', {
