@@ -10,6 +10,7 @@ import type { GatewaySettings } from '../config.ts'
 import { type ProblemBody, type ProblemError, problemBody } from '../errors.ts'
 import { reportsEnd } from '../streams/on-end.ts'
 import { encodeSse, type SseMessage } from '../streams/sse.ts'
+import { onAbort } from './abort-listeners.ts'
 
 export interface SseSink {
   /**
@@ -39,6 +40,10 @@ export interface SseSettings {
    */
   bufferedBytes?: number
 }
+
+// Shared: each instance captures a stack trace, which is most of the cost of ending a stream.
+const STREAM_ENDED = new DOMException('The event stream ended', 'AbortError')
+const CLIENT_LEFT = new DOMException('The client left', 'AbortError')
 
 export const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -81,6 +86,7 @@ export function sseResponse(
   let closed = false
   let lastWrite = Date.now()
   let wakeWriter: (() => void) | undefined
+  let stopListening = () => {}
   const endListeners: (() => void)[] = []
   const ended = () => {
     for (const listener of endListeners.splice(0)) listener()
@@ -96,8 +102,8 @@ export function sseResponse(
     if (closed) return
     closed = true
     clearInterval(heartbeat)
-    settings.shutdown?.removeEventListener('abort', onShutdown)
-    stop.abort(new DOMException('The event stream ended', 'AbortError'))
+    stopListening()
+    stop.abort(STREAM_ENDED)
     wakeWriter?.()
     try {
       controller.close()
@@ -123,8 +129,8 @@ export function sseResponse(
         // The client left: stop the producer and with it every upstream call it made.
         closed = true
         clearInterval(heartbeat)
-        settings.shutdown?.removeEventListener('abort', onShutdown)
-        stop.abort(new DOMException('The client left', 'AbortError'))
+        stopListening()
+        stop.abort(CLIENT_LEFT)
         wakeWriter?.()
         ended()
       },
@@ -173,7 +179,7 @@ export function sseResponse(
   if (settings.shutdown?.aborted) {
     queueMicrotask(onShutdown)
   } else {
-    settings.shutdown?.addEventListener('abort', onShutdown, { once: true })
+    if (settings.shutdown) stopListening = onAbort(settings.shutdown, onShutdown)
     enqueue({ retry: settings.retryMs, comment: 'stream open' })
     produce(sink).then(close, (error: unknown) => {
       if (!closed) {

@@ -217,8 +217,25 @@ function encodeBatch(
       break
     }
   }
-  return { chunk: parts.length === 0 ? undefined : concatBytes(parts), end }
+  return { chunk: joinParts(parts), end }
 }
+
+/**
+ * The parts as one chunk. Subscribers that fell equally behind send the same events, so the last
+ * join is kept: when the next subscriber's parts are the same ones, it is reused, not copied.
+ */
+function joinParts(parts: Uint8Array[]): Uint8Array | undefined {
+  if (parts.length <= 1) return parts[0]
+  const last = lastJoin
+  if (last?.parts.length === parts.length && last.parts.every((part, i) => part === parts[i])) {
+    return last.bytes
+  }
+  const bytes = concatBytes(parts)
+  lastJoin = { parts, bytes }
+  return bytes
+}
+
+let lastJoin: { parts: Uint8Array[]; bytes: Uint8Array } | undefined
 
 /**
  * Sends the subscription's items until it ends, the client leaves or the gateway stops: what is

@@ -267,6 +267,23 @@ describe('EventHub against the real engine', () => {
     }
   })
 
+  it('woken in slices, every subscriber gets every event; a batch read takes what is ready, in order', async () => {
+    const hub = newHub({ wakeSliceSize: 7 })
+    const run = newRun()
+    const subs = Array.from({ length: 30 }, () => hub.subscribe({ filter: labelled(run) }))
+    await hub.ready()
+    const ids = await Promise.all(Array.from({ length: 4 }, () => createDirect(run)))
+    const first = await takeEvents(subs[0]!, 4)
+    expect(new Set(first.map((e) => e.actor.id))).toEqual(new Set(ids))
+    // The hub queued every event for everyone as it arrived: the others read them in batches.
+    for (const sub of subs.slice(1)) {
+      const batches = [await sub.nextBatch(3), await sub.nextBatch(3)]
+      expect(batches.map((b) => b?.length)).toEqual([3, 1])
+      expect(batches.flat()).toEqual(first.map((event) => ({ kind: 'event', event })))
+      await expectQuiet(sub, 50)
+    }
+  })
+
   it('drops a subscriber that does not read with resync, while another gets every event', async () => {
     const hub = newHub()
     const run = newRun()
