@@ -268,8 +268,9 @@ describe('a client that stops reading', () => {
   it('is dropped with `resync` (overflow) while the burst goes on, and the gateway holds no more', async () => {
     let hub!: EventHub
     const queueLimit = 5
+    const sseBufferBytes = 4096
     const gw = await testGateway({
-      settings: { ...ENGINE_ONLY, ...NO_LIMITS, eventsQueueLimit: queueLimit },
+      settings: { ...ENGINE_ONLY, ...NO_LIMITS, eventsQueueLimit: queueLimit, sseBufferBytes },
       events: (engine) => {
         hub = new EventHub(engine, { queueLimit })
         return hub
@@ -286,7 +287,7 @@ describe('a client that stops reading', () => {
       const response = await gw.call(`/v1/events?label=dockgate-probe%3D${probe}&action=kill`)
       expect(response.status).toBe(200)
       // The client reads nothing from here on. The burst: signals a sleeping PID 1 ignores,
-      // each one a `kill` event; the stream's own buffer holds 64 messages, the queue 5 more.
+      // each one a `kill` event; the stream's own buffer holds 4 KiB, the queue 5 events more.
       const burst = 120
       for (let sent = 0; sent < burst; sent += 10) {
         await Promise.all(
@@ -307,10 +308,16 @@ describe('a client that stops reading', () => {
       const last = events.at(-1)!
       expect(last.event).toBe('resync')
       expect(JSON.parse(last.data)).toEqual({ reason: 'overflow' })
-      const delivered = events.filter((e) => e.event === 'container').length
-      expect(delivered).toBeLessThan(burst)
-      // Buffered for it at most: the stream's 64 messages and the queue's limit.
-      expect(delivered).toBeLessThanOrEqual(64 + queueLimit)
+      const delivered = events.filter((e) => e.event === 'container')
+      expect(delivered.length).toBeLessThan(burst)
+      // Buffered for it at most: the stream's 4 KiB, one batch over it, and the queue's limit.
+      const sizes = delivered.map(
+        (e) => `event: ${e.event}\nid: ${e.id}\ndata: ${e.data}\n\n`.length,
+      )
+      const deliveredBytes = sizes.reduce((sum, size) => sum + size, 0)
+      expect(deliveredBytes).toBeLessThanOrEqual(
+        sseBufferBytes + 2 * queueLimit * Math.max(...sizes),
+      )
     } finally {
       await direct(`/containers/${target}?force=1`, { method: 'DELETE' })
     }
