@@ -84,10 +84,15 @@ export interface Subscription {
    */
   next(): Promise<SubscriptionItem | undefined>
   /**
-   * Like {@link next}, but every item that is ready (at least one, at most `max`): a client
+   * The items ready now, without waiting (at most `max`, default 256; `[]` when none): a client
    * that fell behind gets what it missed in one write. Undefined once the subscription is over.
    */
-  nextBatch(max?: number): Promise<SubscriptionItem[] | undefined>
+  takeReady(max?: number): SubscriptionItem[] | undefined
+  /**
+   * Resolves once {@link takeReady} may have something to answer (items, or the end); it may
+   * also resolve early (a wake-up the items were already taken for), so check again.
+   */
+  whenReady(): Promise<void>
   /** Leaves the hub; a pending `next()` answers undefined. Safe to call twice. */
   close(): void
   [Symbol.asyncIterator](): AsyncIterator<SubscriptionItem, undefined>
@@ -725,29 +730,30 @@ class Subscriber implements Subscription {
 
   async next(): Promise<SubscriptionItem | undefined> {
     for (;;) {
-      if (this.#head < this.#items.length) return this.#shift()
-      if (this.cursor !== undefined && !this.#done) {
-        const entry = this.#hub.catchUp(this)
-        if (entry) return { kind: 'event', event: entry.event }
-        continue
-      }
+      const item = this.#ready()
+      if (item !== undefined) return item
       if (this.#done) return undefined
-      await new Promise<void>((resolve) => {
-        this.#waiter = resolve
-      })
+      await this.whenReady()
     }
   }
 
-  async nextBatch(max = DEFAULT_BATCH): Promise<SubscriptionItem[] | undefined> {
-    const first = await this.next()
-    if (first === undefined) return undefined
-    const batch = [first]
+  takeReady(max = DEFAULT_BATCH): SubscriptionItem[] | undefined {
+    const batch: SubscriptionItem[] = []
     while (batch.length < max) {
       const item = this.#ready()
       if (item === undefined) break
       batch.push(item)
     }
-    return batch
+    return batch.length === 0 && this.#done ? undefined : batch
+  }
+
+  whenReady(): Promise<void> {
+    if (this.#done || this.#head < this.#items.length || this.cursor !== undefined) {
+      return RESOLVED
+    }
+    return new Promise<void>((resolve) => {
+      this.#waiter = resolve
+    })
   }
 
   /** The next item if one is ready now, without waiting. */
@@ -796,6 +802,8 @@ class Subscriber implements Subscription {
     this.wake()
   }
 }
+
+const RESOLVED = Promise.resolve()
 
 /** The replay ring: events by sequence number, oldest evicted first. */
 class Ring {

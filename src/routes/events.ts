@@ -252,8 +252,12 @@ async function relay(
   sink.signal.addEventListener('abort', stop, { once: true })
   try {
     for (;;) {
-      const items = await subscription.nextBatch()
+      const items = subscription.takeReady()
       if (items === undefined || sink.signal.aborted) return
+      if (items.length === 0) {
+        await subscription.whenReady()
+        continue
+      }
       const { chunk, end } = encodeBatch(items, visible, settings)
       if (chunk && !(await sink.sendEncoded(chunk))) return
       if (end) return
