@@ -7,6 +7,11 @@
  * subscriber whose queue is full gets `resync` (`overflow`) and is dropped; nobody else notices,
  * and the engine never sees a slow reader (it would drop events for one after 100 ms).
  *
+ * **Woken in slices.** Subscribers are woken `wakeSliceSize` at a time, one slice per turn of
+ * the event loop: the sockets of a slice are written before the next slice runs (so with 10,000
+ * subscribers the first get an event at once), the upstream is read in between, and a subscriber
+ * woken later takes everything that arrived meanwhile in one batch (`takeReady`), one write.
+ *
  * **First connection (seed).** The hub asks the engine for its clock (`/info` `SystemTime`,
  * call it T), then opens `/events?since=0`: the engine replays its whole ring, then goes live,
  * with no gap in between (§2.4). The replayed events seed the hub's ring. Subscribers without a
