@@ -23,7 +23,6 @@ import {
   settle,
   spawnGateway,
   startStalledEngine,
-  startStallingProxy,
   tagged,
   tcpConnectionsTo,
 } from '../support/reliability.ts'
@@ -135,7 +134,7 @@ describe.each([
 describe('an engine that hangs', () => {
   it('answers 504 within the engine client’s timeout and gives the connections up (mock: stalled socket)', async () => {
     // A proxy that passes the version negotiation, then swallows every request.
-    const proxy = await startStallingProxy(engineTcpTarget())
+    const proxy = await startFaultProxy(engineTcpTarget())
     try {
       const gw = await testGateway({
         transport: tcpTransport(proxy.dockerHost),

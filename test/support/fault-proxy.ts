@@ -1,7 +1,9 @@
 /**
  * A fault injector for tests: a TCP proxy in front of the engine's TCP port that can be cut
  * (`down()`: stop listening and reset every connection, as an engine restart looks from the
- * gateway) and restored on the same port (`up()`). Test-only; never part of the gateway.
+ * gateway), restored on the same port (`up()`), or stalled (`stall()`: a hung engine that
+ * accepts connections and reads requests but answers nothing). Test-only; never part of the
+ * gateway.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net'
 
@@ -10,36 +12,47 @@ export interface FaultProxy {
   readonly dockerHost: string
   /** Connections the proxy has accepted so far. */
   readonly accepted: number
+  /** Connections from the gateway that are open now. */
+  readonly open: number
   /** Cuts every connection and refuses new ones. */
   down(): Promise<void>
   /** Accepts connections again, on the same port. */
   up(): Promise<void>
+  /** From now on nothing passes either way: every call waits forever. */
+  stall(): void
   close(): Promise<void>
 }
 
 export async function startFaultProxy(target: { host: string; port: number }): Promise<FaultProxy> {
-  const sockets = new Set<Socket>()
+  const clients = new Set<Socket>()
+  const upstreams = new Set<Socket>()
   let accepted = 0
+  let stalled = false
   let port = 0
   let server: Server | undefined
+
+  const forward = (from: Socket, to: Socket) =>
+    from.on('data', (chunk) => {
+      if (!stalled) to.write(chunk)
+    })
 
   const listen = () =>
     new Promise<void>((resolve, reject) => {
       const s = createServer((client) => {
         accepted++
         const upstream = connect(target.port, target.host)
-        sockets.add(client)
-        sockets.add(upstream)
+        clients.add(client)
+        upstreams.add(upstream)
         const drop = () => {
           client.destroy()
           upstream.destroy()
-          sockets.delete(client)
-          sockets.delete(upstream)
+          clients.delete(client)
+          upstreams.delete(upstream)
         }
         client.on('error', drop).on('close', drop)
         upstream.on('error', drop).on('close', drop)
-        client.pipe(upstream)
-        upstream.pipe(client)
+        forward(client, upstream)
+        forward(upstream, client)
       })
       s.once('error', reject)
       s.listen(port, '127.0.0.1', () => {
@@ -53,8 +66,9 @@ export async function startFaultProxy(target: { host: string; port: number }): P
   const down = async () => {
     const s = server
     server = undefined
-    for (const socket of sockets) socket.resetAndDestroy()
-    sockets.clear()
+    for (const socket of [...clients, ...upstreams]) socket.resetAndDestroy()
+    clients.clear()
+    upstreams.clear()
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()))
   }
 
@@ -64,8 +78,14 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     get accepted() {
       return accepted
     },
+    get open() {
+      return clients.size
+    },
     down,
     up: () => (server ? Promise.resolve() : listen()),
+    stall() {
+      stalled = true
+    },
     close: down,
   }
 }

@@ -472,65 +472,6 @@ export async function settle<T>(
   return value
 }
 
-// --- a proxy that can stall ----------------------------------------------------------------------
-
-export interface StallingProxy {
-  /** `tcp://127.0.0.1:<port>`, for `DOCKER_HOST`. */
-  readonly dockerHost: string
-  /** Connections from the gateway that are open. */
-  readonly open: number
-  /** From now on nothing the gateway sends reaches the engine: every call waits forever. */
-  stall(): void
-  close(): Promise<void>
-}
-
-/**
- * A TCP proxy in front of the engine's TCP port that passes everything until `stall()`; then it
- * keeps accepting connections and reading requests, and answers nothing (a hung engine).
- */
-export async function startStallingProxy(target: {
-  host: string
-  port: number
-}): Promise<StallingProxy> {
-  const clients = new Set<Socket>()
-  const upstreams = new Set<Socket>()
-  let stalled = false
-  const server = createServer((client) => {
-    clients.add(client)
-    const upstream = connect(target.port, target.host)
-    upstreams.add(upstream)
-    const drop = () => {
-      client.destroy()
-      upstream.destroy()
-      clients.delete(client)
-      upstreams.delete(upstream)
-    }
-    client.on('error', drop).on('close', drop)
-    upstream.on('error', drop).on('close', drop)
-    client.on('data', (chunk) => {
-      if (!stalled) upstream.write(chunk)
-    })
-    upstream.on('data', (chunk) => {
-      if (!stalled) client.write(chunk)
-    })
-  })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const { port } = server.address() as { port: number }
-  return {
-    dockerHost: `tcp://127.0.0.1:${port}`,
-    get open() {
-      return clients.size
-    },
-    stall() {
-      stalled = true
-    },
-    async close() {
-      for (const socket of [...clients, ...upstreams]) socket.destroy()
-      await new Promise((r) => server.close(r))
-    },
-  }
-}
-
 /** The engine's TCP port as `scripts/engine.sh` forwards it. */
 export function engineTcpTarget(): { host: string; port: number } {
   const tcp = testEngineEnv().tcpHost
