@@ -4,4 +4,5 @@
 // this file; a name src/ imports that is missing here fails the build, and a path that moves in
 // an undici upgrade fails it too (the version is pinned in package.json).
 export { default as Agent } from 'undici/lib/dispatcher/agent.js'
+export { default as Client } from 'undici/lib/dispatcher/client.js'
 export { fetch } from 'undici/lib/web/fetch/index.js'

@@ -1,17 +1,22 @@
 /**
  * @module Node transports: undici over a Unix socket, TCP, or TLS with client certificates.
  *
- * One undici `Agent` serves every call. `bodyTimeout: 0` because log and event streams stay quiet
- * for as long as they like; ordinary calls are bounded by the engine client's own timeout.
+ * Ordinary calls share an undici `Agent` with a bounded pool. The calls the engine holds open (a
+ * followed log, a stats stream, the events stream, a wait) keep their connection for as long as a
+ * client follows: in the shared pool, as many follows as it has connections would leave every
+ * ordinary call queued until it timed out. So each held call gets a connection of its own,
+ * opened for it and closed when it is over; how many there are is bounded by the gateway's
+ * per-client stream limit, not by a pool. `bodyTimeout: 0` because streams stay quiet for as long
+ * as they like; ordinary calls are bounded by the engine client's own timeout.
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Agent, fetch as undiciFetch } from 'undici'
+import { Agent, Client, type Dispatcher, fetch as undiciFetch } from 'undici'
 import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
 
 export interface NodeTransportOptions {
-  /** Upper bound on pooled connections per origin. */
+  /** Upper bound on pooled connections per origin for ordinary calls (not for held ones). */
   connections?: number
 }
 
@@ -21,25 +26,28 @@ export function createNodeTransport(
   target: EngineTarget,
   options: NodeTransportOptions = {},
 ): EngineTransport {
-  const agent = new Agent({
+  const connect = connectOptions(target)
+  const ordinary = new Agent({
     bodyTimeout: 0,
     headersTimeout: 0,
     connections: options.connections ?? 64,
-    connect: connectOptions(target),
+    connect,
   })
   const origin = target.kind === 'unix' ? ENGINE_ORIGIN : target.origin
   let closed: Promise<void> | undefined
   return {
     description: describeTarget(target),
     async fetch(request) {
-      const url = origin + request.url.slice(ENGINE_ORIGIN.length)
+      const path = request.url.slice(ENGINE_ORIGIN.length)
       const body = request.body ? await request.arrayBuffer() : undefined
-      const response = await undiciFetch(url, {
+      const response = await undiciFetch(origin + path, {
         method: request.method,
         headers: Object.fromEntries(request.headers),
         body,
         signal: request.signal,
-        dispatcher: agent,
+        dispatcher: heldOpenByEngine(request.method, path)
+          ? connectionForOneCall(origin, connect)
+          : ordinary,
       })
       // Node's Request follows its caller's abort signal only while the Request object lives
       // (nodejs/undici#1926): keep it alive as long as its body can still be read, or a client
@@ -49,11 +57,58 @@ export function createNodeTransport(
       return response as unknown as Response
     },
     close() {
-      closed ??= agent.close()
+      closed ??= ordinary.close()
       return closed
     },
   }
 }
+
+/**
+ * A connection for one call, closed once that call is over: its answer read to the end, or the
+ * call cancelled (also before the engine answered). Not pooled: a pool would keep the idle
+ * sockets of past follows, and a connect (a handshake on TLS) is small against a follow's life.
+ */
+function connectionForOneCall(origin: string, connect: ConnectOptions): Dispatcher {
+  const client = new Client(origin, { bodyTimeout: 0, headersTimeout: 0, connect })
+  return client.compose((dispatch) => (options, handler) => {
+    const queued = dispatch(options, handler)
+    // Closing waits for the call queued just now to finish, then closes the socket.
+    void client.close()
+    return queued
+  })
+}
+
+/**
+ * Whether the engine keeps this call open until something happens, by the Engine API's own
+ * rules: `/events` without `until`, a log with `follow`, stats unless `stream` is false (it
+ * streams by default), and `wait`. `path` is the engine path with its query, versioned or not.
+ */
+export function heldOpenByEngine(method: string, path: string): boolean {
+  const queryAt = path.indexOf('?')
+  const route = (queryAt < 0 ? path : path.slice(0, queryAt)).replace(VERSION_PREFIX, '/')
+  // Parsed only for the few routes that need it: this runs on every engine call.
+  const query = () => new URLSearchParams(queryAt < 0 ? '' : path.slice(queryAt + 1))
+  if (method === 'GET') {
+    if (route === '/events') return !query().has('until')
+    if (LOGS.test(route)) return engineBoolean(query().get('follow'), false)
+    if (STATS.test(route)) return engineBoolean(query().get('stream'), true)
+    return false
+  }
+  return method === 'POST' && WAIT.test(route)
+}
+
+const VERSION_PREFIX = /^\/v[0-9.]+\//
+const LOGS = /^\/containers\/[^/]+\/logs$/
+const STATS = /^\/containers\/[^/]+\/stats$/
+const WAIT = /^\/containers\/[^/]+\/wait$/
+
+/** The engine's reading of a boolean parameter: absent is the default; "", 0, no, false, none are false. */
+function engineBoolean(value: string | null, absent: boolean): boolean {
+  if (value === null) return absent
+  return !['', '0', 'no', 'false', 'none'].includes(value.trim().toLowerCase())
+}
+
+type ConnectOptions = ReturnType<typeof connectOptions>
 
 function connectOptions(target: EngineTarget) {
   if (target.kind === 'unix') return { socketPath: target.socketPath }

@@ -138,8 +138,10 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
       settings: { readModel: false },
     })
     const port = new URL(tcp.replace('tcp:', 'http:')).port
-    const id = await start(['sleep', '30'])
+    const id = await start(['sh', '-c', 'echo up; sleep 30'])
     const reader = readSse(await overTcp.call(`/v1/containers/${id}/logs/stream`))
+    // A follow has a connection of its own (src/transport/node.ts): counted once a line came.
+    expect(JSON.parse((await reader.next())!.data).text).toBe('up')
     const open = tcpConnectionsTo(port)
     expect(open).toBeGreaterThan(0)
     await reader.close()

@@ -1,0 +1,95 @@
+/**
+ * The Node transport keeps the calls the engine holds open (follows, streams, waits) out of the
+ * pool of ordinary calls: however many clients follow, ordinary calls still get a connection.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { EngineTransport } from '../../src/engine/transport.ts'
+import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
+import { createNodeTransport, heldOpenByEngine } from '../../src/transport/node.ts'
+import { direct, runDirect, testEngineEnv } from '../support/engine.ts'
+import { uniqueName } from '../support/gateway.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+
+describe('which calls the engine holds open', () => {
+  it.each([
+    ['GET', '/v1.41/events?since=0', true],
+    ['GET', '/v1.41/events?since=1&until=2', false],
+    ['GET', '/v1.41/containers/abc/logs?stdout=1&follow=1', true],
+    ['GET', '/v1.41/containers/abc/logs?stdout=1&follow=true', true],
+    ['GET', '/v1.41/containers/abc/logs?stdout=1', false],
+    ['GET', '/v1.41/containers/abc/logs?follow=0', false],
+    ['GET', '/v1.41/containers/abc/stats', true],
+    ['GET', '/v1.41/containers/abc/stats?stream=true', true],
+    ['GET', '/v1.41/containers/abc/stats?stream=false', false],
+    ['POST', '/v1.41/containers/abc/wait?condition=not-running', true],
+    ['POST', '/v1.41/containers/abc/stop?t=10', false],
+    ['GET', '/v1.41/containers/json?all=1', false],
+    ['GET', '/_ping', false],
+  ])('%s %s: %s', (method, path, held) => {
+    expect(heldOpenByEngine(method, path)).toBe(held)
+  })
+})
+
+describe('more follows than the ordinary pool has connections', () => {
+  const CONNECTIONS = 2
+  let transport: EngineTransport
+  let sleeper: string
+  const following = new AbortController()
+
+  beforeAll(async () => {
+    transport = createNodeTransport(
+      engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+      {
+        connections: CONNECTIONS,
+      },
+    )
+    sleeper = await runDirect({
+      name: uniqueName('held'),
+      cmd: ['sleep', '120'],
+      labels: { [TEST_LABEL]: TEST_RUN },
+      wait: false,
+    })
+  })
+
+  afterAll(async () => {
+    following.abort()
+    await transport.close()
+    await direct(`/containers/${sleeper}?force=1`, { method: 'DELETE' })
+  })
+
+  const call = (method: string, path: string, signal: AbortSignal) =>
+    transport.fetch(new Request(`http://docker${path}`, { method, signal }))
+
+  it('still answers ordinary calls while every follow holds its connection', async () => {
+    const signal = following.signal
+    const follows = await Promise.all([
+      call('GET', '/v1.41/events?since=0', signal),
+      call('GET', '/v1.41/events?since=0', signal),
+      call('GET', `/v1.41/containers/${sleeper}/logs?stdout=1&follow=1`, signal),
+      call('GET', `/v1.41/containers/${sleeper}/logs?stdout=1&follow=1`, signal),
+      call('GET', `/v1.41/containers/${sleeper}/stats?stream=1`, signal),
+    ])
+    // Each one has its answer's headers and keeps reading: each holds a connection.
+    expect(follows.map((r) => r.status)).toEqual([200, 200, 200, 200, 200])
+    expect(follows.length).toBeGreaterThan(CONNECTIONS)
+    const waiting = call('POST', `/v1.41/containers/${sleeper}/wait`, signal).catch(() => undefined)
+
+    // In one shared pool these would queue behind the follows until the end of time.
+    const bounded = AbortSignal.timeout(10_000)
+    const ordinary = await Promise.all([
+      call('GET', '/_ping', bounded),
+      call('GET', '/v1.41/version', bounded),
+      call('GET', '/v1.41/containers/json?all=1', bounded),
+      call('GET', `/v1.41/containers/${sleeper}/json`, bounded),
+      call('GET', `/v1.41/containers/${sleeper}/stats?stream=0`, bounded),
+    ])
+    expect(ordinary.map((r) => r.status)).toEqual([200, 200, 200, 200, 200])
+    await Promise.all(ordinary.map((r) => r.arrayBuffer()))
+
+    // The follows are still open, not ended by all this.
+    const firstStats = await follows[4]!.body!.getReader().read()
+    expect(firstStats.done).toBe(false)
+    following.abort()
+    await waiting
+  })
+})
