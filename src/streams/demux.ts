@@ -35,21 +35,28 @@ const STREAM_NAMES: readonly LogStreamName[] = ['stdin', 'stdout', 'stderr', 'sy
 export class DemuxStream extends TransformStream<Uint8Array, LogFrame> {
   constructor() {
     const decoder = new FrameDecoder()
+    let emit: FrameSink = () => {}
     super({
-      transform: (chunk, controller) => decoder.push(chunk, controller),
+      // One callback for the stream's life, not a closure per chunk
+      start: (controller) => {
+        emit = (frame) => controller.enqueue(frame)
+      },
+      transform: (chunk) => decoder.push(chunk, emit),
       flush: () => decoder.finish(),
     })
   }
 }
 
-type FrameController = TransformStreamDefaultController<LogFrame>
+/** Receives each frame as soon as it is complete. */
+export type FrameSink = (frame: LogFrame) => void
 
 /**
- * The decoder state between chunks. Each input byte is looked at once and payload bytes are
- * copied at most once (only when a payload straddles chunks), so the cost stays linear however
- * the input is chunked.
+ * The decoder state between chunks, usable without a stream around it (the SSE log path runs it
+ * synchronously per chunk). Each input byte is looked at once and payload bytes are copied at
+ * most once (only when a payload straddles chunks), so the cost stays linear however the input
+ * is chunked. Throws what {@link DemuxStream} errors with.
  */
-class FrameDecoder {
+export class FrameDecoder {
   // Holds a header that straddles chunks; a header within one chunk is read in place
   readonly #header = new Uint8Array(HEADER_BYTES)
   #headerLength = 0
@@ -59,13 +66,13 @@ class FrameDecoder {
   #payloadRemaining = 0
   #payloadParts: Uint8Array[] = []
 
-  push(chunk: Uint8Array, controller: FrameController): void {
+  push(chunk: Uint8Array, emit: FrameSink): void {
     let offset = 0
     while (offset < chunk.length) {
       offset =
         this.#stream === undefined
           ? this.#readHeader(chunk, offset)
-          : this.#readPayload(chunk, offset, this.#stream, controller)
+          : this.#readPayload(chunk, offset, this.#stream, emit)
     }
   }
 
@@ -103,34 +110,30 @@ class FrameDecoder {
     this.#payloadRemaining = size
   }
 
-  #readPayload(
-    chunk: Uint8Array,
-    offset: number,
-    stream: LogStreamName,
-    controller: FrameController,
-  ): number {
+  #readPayload(chunk: Uint8Array, offset: number, stream: LogStreamName, emit: FrameSink): number {
     const available = chunk.length - offset
     // Fast path: the whole payload is in this chunk, so hand out a view instead of a copy
     if (this.#payloadParts.length === 0 && available >= this.#payloadRemaining) {
       const end = offset + this.#payloadRemaining
-      this.#endFrame(stream, chunk.subarray(offset, end), controller)
+      this.#endFrame(stream, chunk.subarray(offset, end), emit)
       return end
     }
     const end = offset + Math.min(available, this.#payloadRemaining)
     this.#payloadParts.push(chunk.subarray(offset, end))
     this.#payloadRemaining -= end - offset
     if (this.#payloadRemaining === 0) {
-      this.#endFrame(stream, concatBytes(this.#payloadParts, this.#payloadSize), controller)
+      this.#endFrame(stream, concatBytes(this.#payloadParts, this.#payloadSize), emit)
     }
     return end
   }
 
-  #endFrame(stream: LogStreamName, payload: Uint8Array, controller: FrameController): void {
+  #endFrame(stream: LogStreamName, payload: Uint8Array, emit: FrameSink): void {
     this.#stream = undefined
     this.#payloadSize = 0
     this.#payloadRemaining = 0
-    this.#payloadParts = []
-    controller.enqueue({ stream, payload })
+    // Most payloads lie within one chunk and never used the parts: no new array per frame
+    if (this.#payloadParts.length > 0) this.#payloadParts = []
+    emit({ stream, payload })
   }
 }
 

@@ -4,6 +4,7 @@
 
 export { DemuxStream, type LogFrame, type LogStreamName } from './demux.ts'
 export { type LogLine, LogLineStream, type LogLineStreamOptions, LogStreamError } from './lines.ts'
+export { LogEventEncoder, type LogEventEncoderOptions, pumpLogEvents } from './log-events.ts'
 export {
   extractIntegerField,
   type NdjsonRecord,

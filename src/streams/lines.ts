@@ -60,15 +60,26 @@ const CARRIAGE_RETURN = 0x0d
  */
 export class LogLineStream extends TransformStream<LogFrame, LogLine> {
   constructor(options: LogLineStreamOptions = {}) {
-    const assembler = new LineAssembler(validMaxLineBytes(options.maxLineBytes))
+    const assembler = new LineAssembler(options.maxLineBytes)
+    let emit: LineBytesSink = () => {}
     super({
-      transform: (frame, controller) => assembler.push(frame, controller),
-      flush: (controller) => assembler.finish(controller),
+      // One callback for the stream's life, not a closure per frame
+      start: (controller) => {
+        emit = (stream, time, text) =>
+          controller.enqueue({ stream, time, text: decodeLineText(text) })
+      },
+      transform: (frame) => assembler.push(frame, emit),
+      flush: () => assembler.finish(emit),
     })
   }
 }
 
-type LineController = TransformStreamDefaultController<LogLine>
+/**
+ * Receives each line (or piece of a line over the limit) as the bytes of its text: without the
+ * timestamp prefix and without its final `\n` or `\r\n`, not yet decoded. The bytes may be a view
+ * of an input chunk: use them before the next chunk is pushed.
+ */
+export type LineBytesSink = (stream: LogLine['stream'], time: string, text: Uint8Array) => void
 
 interface PendingLine {
   stream: LogLine['stream']
@@ -77,16 +88,21 @@ interface PendingLine {
   length: number
 }
 
-class LineAssembler {
+/**
+ * The line assembly of {@link LogLineStream} without a stream around it, emitting undecoded
+ * bytes (the SSE log path encodes them as JSON without decoding). Throws what
+ * {@link LogLineStream} errors with.
+ */
+export class LineAssembler {
   readonly #maxLineBytes: number
   // A Map iterates in insertion order, so flush emits partials in the order they started
   readonly #pending = new Map<LogLine['stream'], PendingLine>()
 
-  constructor(maxLineBytes: number) {
-    this.#maxLineBytes = maxLineBytes
+  constructor(maxLineBytes: number | undefined = DEFAULT_MAX_LINE_BYTES) {
+    this.#maxLineBytes = validMaxLineBytes(maxLineBytes)
   }
 
-  push(frame: LogFrame, controller: LineController): void {
+  push(frame: LogFrame, emit: LineBytesSink): void {
     if (frame.stream === 'system') throw new LogStreamError(decodeLine(frame.payload))
     const stream = frame.stream === 'stdin' ? 'stdout' : frame.stream
     const time = readTimestampPrefix(frame.payload)
@@ -96,11 +112,16 @@ class LineAssembler {
     let line = this.#pending.get(stream)
     if (line !== undefined && line.time !== time) {
       this.#pending.delete(stream)
-      this.#emit(line, controller)
+      this.#emit(line, emit)
       line = undefined
     }
     // The engine never logs an empty message (even an empty line has its `\n`)
     if (content.length === 0) return
+    // Fast path: a whole line in one frame, the common case, needs no pending entry
+    if (line === undefined && content[content.length - 1] === LINE_FEED) {
+      this.#emitBytes(stream, time, content, emit)
+      return
+    }
     if (line === undefined) {
       line = { stream, time, parts: [], length: 0 }
       this.#pending.set(stream, line)
@@ -110,51 +131,61 @@ class LineAssembler {
 
     if (content[content.length - 1] === LINE_FEED) {
       this.#pending.delete(stream)
-      this.#emit(line, controller)
+      this.#emit(line, emit)
     } else if (line.length > this.#maxLineBytes + 1) {
-      this.#emitOverflow(line, controller)
+      this.#emitOverflow(line, emit)
     }
   }
 
-  finish(controller: LineController): void {
-    for (const line of this.#pending.values()) this.#emit(line, controller)
+  finish(emit: LineBytesSink): void {
+    for (const line of this.#pending.values()) this.#emit(line, emit)
     this.#pending.clear()
   }
 
-  #emit(line: PendingLine, controller: LineController): void {
-    const bytes = concatBytes(line.parts, line.length)
-    const start = this.#emitPiecesOverLimit(line, bytes, terminatorLength(bytes), controller)
-    enqueueLine(line, bytes.subarray(start), controller)
+  #emit(line: PendingLine, emit: LineBytesSink): void {
+    this.#emitBytes(line.stream, line.time, concatBytes(line.parts, line.length), emit)
+  }
+
+  #emitBytes(stream: LogLine['stream'], time: string, bytes: Uint8Array, emit: LineBytesSink) {
+    const start = this.#emitPiecesOverLimit(stream, time, bytes, terminatorLength(bytes), emit)
+    emitPiece(stream, time, bytes.subarray(start), emit)
   }
 
   // Keeps one byte back: it may be the `\r` of a `\r\n` whose `\n` is in the next partial, and
   // a piece ending there would leave an empty line behind
-  #emitOverflow(line: PendingLine, controller: LineController): void {
+  #emitOverflow(line: PendingLine, emit: LineBytesSink): void {
     const bytes = concatBytes(line.parts, line.length)
-    const start = this.#emitPiecesOverLimit(line, bytes, 1, controller)
+    const start = this.#emitPiecesOverLimit(line.stream, line.time, bytes, 1, emit)
     line.parts = [bytes.subarray(start)]
     line.length = bytes.length - start
   }
 
   /** Emits pieces of at most maxLineBytes while more than that precede `reserved` bytes at the end. */
   #emitPiecesOverLimit(
-    line: PendingLine,
+    stream: LogLine['stream'],
+    time: string,
     bytes: Uint8Array,
     reserved: number,
-    controller: LineController,
+    emit: LineBytesSink,
   ): number {
     let start = 0
     while (bytes.length - reserved - start > this.#maxLineBytes) {
       const end = characterBoundary(bytes, start + this.#maxLineBytes)
-      enqueueLine(line, bytes.subarray(start, end), controller)
+      emitPiece(stream, time, bytes.subarray(start, end), emit)
       start = end
     }
     return start
   }
 }
 
-function enqueueLine(line: PendingLine, bytes: Uint8Array, controller: LineController): void {
-  controller.enqueue({ stream: line.stream, time: line.time, text: decodeLine(bytes) })
+/** Every piece loses its own line terminator, as the decoded lines always did. */
+function emitPiece(
+  stream: LogLine['stream'],
+  time: string,
+  bytes: Uint8Array,
+  emit: LineBytesSink,
+): void {
+  emit(stream, time, bytes.subarray(0, bytes.length - terminatorLength(bytes)))
 }
 
 // Not fatal: a log line with a stray byte is still worth showing. ignoreBOM keeps a leading
@@ -163,7 +194,12 @@ const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true })
 
 /** Decodes a whole line at once, so that a character split across partials comes out intact. */
 function decodeLine(bytes: Uint8Array): string {
-  return decoder.decode(bytes.subarray(0, bytes.length - terminatorLength(bytes)))
+  return decodeLineText(bytes.subarray(0, bytes.length - terminatorLength(bytes)))
+}
+
+/** How every line's text is decoded; a bytes-level encoding of a line must match it. */
+export function decodeLineText(bytes: Uint8Array): string {
+  return decoder.decode(bytes)
 }
 
 /** Length of the final `\n`, or of `\r\n` (TTY output), or 0. */

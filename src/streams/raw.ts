@@ -6,7 +6,7 @@
  * together, each with its own timestamp prefix.
  */
 
-import { concatBytes, type LogFrame } from './demux.ts'
+import { concatBytes, type FrameSink, type LogFrame } from './demux.ts'
 import { isTimestampPrefix, PARTIAL_MESSAGE_BYTES, TIMESTAMP_PREFIX_BYTES } from './timestamp.ts'
 
 const LINE_FEED = 0x0a
@@ -34,63 +34,65 @@ const PARTIAL_CHECK_BYTES = PARTIAL_MESSAGE_END + TIMESTAMP_PREFIX_BYTES
 export class RawLogStream extends TransformStream<Uint8Array, LogFrame> {
   constructor() {
     const splitter = new MessageSplitter()
+    let emit: FrameSink = () => {}
     super({
-      transform: (chunk, controller) => splitter.push(chunk, controller),
-      flush: (controller) => splitter.finish(controller),
+      // One callback for the stream's life, not a closure per chunk
+      start: (controller) => {
+        emit = (frame) => controller.enqueue(frame)
+      },
+      transform: (chunk) => splitter.push(chunk, emit),
+      flush: () => splitter.finish(emit),
     })
   }
 }
 
-type FrameController = TransformStreamDefaultController<LogFrame>
-
-class MessageSplitter {
+/**
+ * The splitter's state between chunks, usable without a stream around it (the SSE log path runs
+ * it synchronously per chunk).
+ */
+export class MessageSplitter {
   #parts: Uint8Array[] = []
   #length = 0
   // Whether the current message was already checked for a glued partial (and is not one)
   #checked = false
 
-  push(chunk: Uint8Array, controller: FrameController): void {
+  push(chunk: Uint8Array, emit: FrameSink): void {
     let offset = 0
     while (offset < chunk.length) {
       offset = this.#checked
-        ? this.#readToNewline(chunk, offset, controller)
-        : this.#readToPartialCheck(chunk, offset, controller)
+        ? this.#readToNewline(chunk, offset, emit)
+        : this.#readToPartialCheck(chunk, offset, emit)
     }
   }
 
-  finish(controller: FrameController): void {
-    if (this.#length > 0) this.#emit(controller)
+  finish(emit: FrameSink): void {
+    if (this.#length > 0) this.#emit(emit)
   }
 
-  #readToPartialCheck(chunk: Uint8Array, offset: number, controller: FrameController): number {
+  #readToPartialCheck(chunk: Uint8Array, offset: number, emit: FrameSink): number {
     const end = Math.min(chunk.length, offset + PARTIAL_CHECK_BYTES - this.#length)
     const newline = chunk.subarray(offset, end).indexOf(LINE_FEED)
-    if (newline !== -1) return this.#endAtNewline(chunk, offset, offset + newline, controller)
+    if (newline !== -1) return this.#endAtNewline(chunk, offset, offset + newline, emit)
     this.#append(chunk.subarray(offset, end))
-    if (this.#length === PARTIAL_CHECK_BYTES) this.#splitGluedPartial(controller)
+    if (this.#length === PARTIAL_CHECK_BYTES) this.#splitGluedPartial(emit)
     return end
   }
 
-  #readToNewline(chunk: Uint8Array, offset: number, controller: FrameController): number {
+  #readToNewline(chunk: Uint8Array, offset: number, emit: FrameSink): number {
     const newline = chunk.indexOf(LINE_FEED, offset)
-    if (newline !== -1) return this.#endAtNewline(chunk, offset, newline, controller)
+    if (newline !== -1) return this.#endAtNewline(chunk, offset, newline, emit)
     this.#append(chunk.subarray(offset))
     return chunk.length
   }
 
-  #endAtNewline(
-    chunk: Uint8Array,
-    offset: number,
-    newline: number,
-    controller: FrameController,
-  ): number {
+  #endAtNewline(chunk: Uint8Array, offset: number, newline: number, emit: FrameSink): number {
     this.#append(chunk.subarray(offset, newline + 1))
-    this.#emit(controller)
+    this.#emit(emit)
     return newline + 1
   }
 
   // Called once the message's first PARTIAL_CHECK_BYTES bytes are in, none of them a newline
-  #splitGluedPartial(controller: FrameController): void {
+  #splitGluedPartial(emit: FrameSink): void {
     const message = concatBytes(this.#parts, this.#length)
     const isGluedPartial =
       isTimestampPrefix(message, 0) && isTimestampPrefix(message, PARTIAL_MESSAGE_END)
@@ -99,7 +101,7 @@ class MessageSplitter {
       this.#checked = true
       return
     }
-    controller.enqueue({ stream: 'stdout', payload: message.subarray(0, PARTIAL_MESSAGE_END) })
+    emit({ stream: 'stdout', payload: message.subarray(0, PARTIAL_MESSAGE_END) })
     // The rest starts with the next partial's prefix: a new message, to be checked in turn
     this.#parts = [message.subarray(PARTIAL_MESSAGE_END)]
     this.#length = message.length - PARTIAL_MESSAGE_END
@@ -111,11 +113,11 @@ class MessageSplitter {
     this.#length += bytes.length
   }
 
-  #emit(controller: FrameController): void {
+  #emit(emit: FrameSink): void {
     const payload = concatBytes(this.#parts, this.#length)
     this.#parts = []
     this.#length = 0
     this.#checked = false
-    controller.enqueue({ stream: 'stdout', payload })
+    emit({ stream: 'stdout', payload })
   }
 }

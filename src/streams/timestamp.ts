@@ -44,6 +44,9 @@ export function isTimestampPrefix(bytes: Uint8Array, offset = 0): boolean {
  */
 export function readTimestampPrefix(bytes: Uint8Array, offset = 0): string | undefined {
   if (!isTimestampPrefix(bytes, offset)) return undefined
-  // The bytes are known ASCII here, so char codes are the characters: no TextDecoder needed
-  return String.fromCharCode(...bytes.subarray(offset, offset + TIMESTAMP_PREFIX_BYTES - 1))
+  // Known ASCII here. A native decode is several times faster than spreading 30 bytes into
+  // String.fromCharCode, and this runs once per log message
+  return asciiDecoder.decode(bytes.subarray(offset, offset + TIMESTAMP_PREFIX_BYTES - 1))
 }
+
+const asciiDecoder = new TextDecoder()

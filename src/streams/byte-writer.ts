@@ -1,0 +1,262 @@
+/**
+ * @module Building event-stream text directly as UTF-8 bytes.
+ *
+ * The log-stream path writes every line it sends as JSON inside an SSE message. Going through
+ * strings (decode the line, `JSON.stringify`, encode again) costs more than everything else on
+ * that path together, and the line is nearly always plain printable ASCII that JSON would leave
+ * as it is. So the writer escapes the line's bytes for JSON itself: plain runs are copied as
+ * they are, found a machine word at a time, and only the rare other bytes are looked at one by
+ * one. The result is byte for byte the UTF-8 of `JSON.stringify` of the decoded line.
+ */
+
+// Batches are cut from slabs of this size, one after the other, so that taking one neither
+// copies it nor allocates; a batch larger than what is left moves to a new slab of its own size
+const SLAB_BYTES = 256 * 1024
+// A slab with less room than this left is not worth starting the next batch in
+const MIN_ROOM = 16 * 1024
+
+// Bytes that JSON.stringify writes with a two-character escape
+const SHORT_ESCAPES = new Map<number, number>([
+  [0x08, 0x62], // \b
+  [0x09, 0x74], // \t
+  [0x0a, 0x6e], // \n
+  [0x0c, 0x66], // \f
+  [0x0d, 0x72], // \r
+  [0x22, 0x22], // \"
+  [0x5c, 0x5c], // \\
+])
+const BACKSLASH = 0x5c
+const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (char) => char.charCodeAt(0))
+// U+FFFD in UTF-8: what the decoder shows for each invalid sequence
+const REPLACEMENT = Uint8Array.of(0xef, 0xbf, 0xbd)
+// Runs shorter than this are copied byte by byte: a typed-array view per run costs more
+const SHORT_RUN = 16
+
+/**
+ * A growing byte buffer that collects messages until they are {@link take}n as one chunk.
+ */
+export class ByteWriter {
+  #buffer = new Uint8Array(SLAB_BYTES)
+  // The current batch is buffer[#start, #length)
+  #start = 0
+  #length = 0
+  // A word view of the last input buffer scanned: the lines of one chunk share its buffer
+  #wordsOf: ArrayBufferLike | undefined
+  #words: Int32Array<ArrayBufferLike> = new Int32Array(0)
+
+  /** Bytes written since the last {@link take}. */
+  get length(): number {
+    return this.#length - this.#start
+  }
+
+  /** Appends bytes as they are. */
+  write(bytes: Uint8Array): void {
+    this.#reserve(bytes.length)
+    this.#buffer.set(bytes, this.#length)
+    this.#length += bytes.length
+  }
+
+  /**
+   * Appends a string of printable ASCII (U+0020 to U+007E) as its bytes. Throws a `RangeError`
+   * on any other character: callers write names and ids that must not break a message's lines.
+   */
+  writeAscii(text: string): void {
+    this.#reserve(text.length)
+    const buffer = this.#buffer
+    let at = this.#length
+    for (let i = 0; i < text.length; i++) {
+      const code = text.charCodeAt(i)
+      if (code < 0x20 || code > 0x7e) {
+        throw new RangeError(
+          `Cannot write ASCII text: character ${i} is U+${code.toString(16).padStart(4, '0')}`,
+        )
+      }
+      buffer[at++] = code
+    }
+    this.#length = at
+  }
+
+  /**
+   * Appends what `JSON.stringify(text)` would write between its quotes, as UTF-8, where `text`
+   * is `bytes` decoded as UTF-8 the way `TextDecoder` does with `fatal: false` (each invalid
+   * sequence becomes U+FFFD). Valid UTF-8 is copied: JSON escapes only `"`, `\` and C0 controls,
+   * and decoded bytes never hold the lone surrogates it would escape too.
+   */
+  writeJsonText(bytes: Uint8Array): void {
+    const end = bytes.length
+    this.#reserve(end)
+    let at = 0
+    while (at < end) {
+      const plainEnd = this.#plainRunEnd(bytes, at)
+      if (plainEnd > at) this.#copyRun(bytes, at, plainEnd)
+      if (plainEnd === end) return
+      at = this.#writeSpecial(bytes, plainEnd)
+    }
+  }
+
+  /**
+   * The bytes written since the last take, as a chunk of their own that later writes never
+   * touch (a view of the writer's slab: nothing is copied); the writer starts a new batch.
+   */
+  take(): Uint8Array {
+    const taken = this.#buffer.subarray(this.#start, this.#length)
+    this.#start = this.#length
+    if (this.#buffer.length - this.#start < MIN_ROOM) this.#newSlab(0)
+    return taken
+  }
+
+  #reserve(more: number): void {
+    if (this.#length + more > this.#buffer.length) this.#newSlab(more)
+  }
+
+  /** Moves the current batch to a new slab with room for `more` bytes after it. */
+  #newSlab(more: number): void {
+    const batch = this.#buffer.subarray(this.#start, this.#length)
+    const needed = batch.length + more
+    // A batch that outgrows half a slab gets a slab of its own, doubled as it grows
+    const size = needed <= SLAB_BYTES / 2 ? SLAB_BYTES : Math.max(needed, batch.length * 2)
+    const slab = new Uint8Array(size)
+    slab.set(batch)
+    this.#buffer = slab
+    this.#start = 0
+    this.#length = batch.length
+  }
+
+  #copyRun(bytes: Uint8Array, start: number, end: number): void {
+    this.#reserve(end - start)
+    if (end - start >= SHORT_RUN) {
+      this.#buffer.set(bytes.subarray(start, end), this.#length)
+      this.#length += end - start
+      return
+    }
+    const buffer = this.#buffer
+    let at = this.#length
+    for (let i = start; i < end; i++) buffer[at++] = bytes[i] ?? 0
+    this.#length = at
+  }
+
+  /**
+   * Where the run of plain bytes (see {@link isPlain}) that starts at `start` ends.
+   * Looks at four bytes at once where they are aligned; a word that may hold another byte is
+   * then looked at byte by byte.
+   */
+  #plainRunEnd(bytes: Uint8Array, start: number): number {
+    const end = bytes.length
+    let at = start
+    const base = bytes.byteOffset
+    while (at < end && ((base + at) & 3) !== 0) {
+      if (!isPlain(bytes[at] ?? 0)) return at
+      at++
+    }
+    if (end - at >= 8) {
+      const words = this.#wordsOver(bytes.buffer)
+      const first = (base + at) >> 2
+      const last = (base + end) >> 2
+      let word = first
+      while (word < last && !mayHoldSpecial(words[word] ?? 0)) word++
+      at += (word - first) * 4
+    }
+    while (at < end && isPlain(bytes[at] ?? 0)) at++
+    return at
+  }
+
+  #wordsOver(buffer: ArrayBufferLike): Int32Array<ArrayBufferLike> {
+    if (this.#wordsOf !== buffer) {
+      this.#words = new Int32Array(buffer, 0, buffer.byteLength >> 2)
+      this.#wordsOf = buffer
+    }
+    return this.#words
+  }
+
+  /** Writes the byte at `at` (not plain) or the UTF-8 sequence it starts; answers where to go on. */
+  #writeSpecial(bytes: Uint8Array, at: number): number {
+    const byte = bytes[at] ?? 0
+    if (byte < 0x80) {
+      this.#writeAsciiEscaped(byte)
+      return at + 1
+    }
+    const length = validSequenceLength(bytes, at)
+    if (length > 0) {
+      this.#copyRun(bytes, at, at + length)
+      return at + length
+    }
+    this.write(REPLACEMENT)
+    return at - length
+  }
+
+  /** `"`, `\` or a C0 control. */
+  #writeAsciiEscaped(byte: number): void {
+    this.#reserve(6)
+    const buffer = this.#buffer
+    let at = this.#length
+    const short = SHORT_ESCAPES.get(byte)
+    if (short !== undefined) {
+      buffer[at++] = BACKSLASH
+      buffer[at++] = short
+    } else {
+      // JSON.stringify writes other controls as \u00xx with lowercase hex digits
+      buffer[at++] = BACKSLASH
+      buffer[at++] = 0x75 // u
+      buffer[at++] = 0x30
+      buffer[at++] = 0x30
+      buffer[at++] = HEX_DIGITS[byte >> 4] ?? 0
+      buffer[at++] = HEX_DIGITS[byte & 0xf] ?? 0
+    }
+    this.#length = at
+  }
+}
+
+/** ASCII that JSON.stringify leaves as it is: all but C0 controls, `"` and `\` (DEL too). */
+function isPlain(byte: number): boolean {
+  return byte >= 0x20 && byte < 0x80 && byte !== 0x22 && byte !== BACKSLASH
+}
+
+/**
+ * Whether one of the four bytes of a word is not plain. Exact: each test flags the lowest such
+ * byte correctly, and the borrows and carries that could flag other bytes only start at one.
+ */
+function mayHoldSpecial(word: number): boolean {
+  const quote = word ^ 0x22222222
+  const backslash = word ^ 0x5c5c5c5c
+  const flags =
+    word | // >= 0x80
+    ((word - 0x20202020) & ~word) | // < 0x20
+    ((quote - 0x01010101) & ~quote) |
+    ((backslash - 0x01010101) & ~backslash)
+  return (flags & 0x80808080) !== 0
+}
+
+/**
+ * The length of the valid UTF-8 sequence that starts at `at` (a byte >= 0x80), or, negated, the
+ * number of bytes the decoder turns into one U+FFFD there: the lead byte and the continuation
+ * bytes that were still possible (WHATWG Encoding, "UTF-8 decoder"; the byte that broke the
+ * sequence is read again as the start of the next one).
+ */
+function validSequenceLength(bytes: Uint8Array, at: number): number {
+  const lead = bytes[at] ?? 0
+  let needed: number
+  let lower = 0x80
+  let upper = 0xbf
+  if (lead >= 0xc2 && lead <= 0xdf) {
+    needed = 1
+  } else if (lead >= 0xe0 && lead <= 0xef) {
+    needed = 2
+    // No overlong forms, no surrogates
+    if (lead === 0xe0) lower = 0xa0
+    if (lead === 0xed) upper = 0x9f
+  } else if (lead >= 0xf0 && lead <= 0xf4) {
+    needed = 3
+    // No overlong forms, nothing above U+10FFFF
+    if (lead === 0xf0) lower = 0x90
+    if (lead === 0xf4) upper = 0x8f
+  } else {
+    return -1
+  }
+  for (let seen = 1; seen <= needed; seen++) {
+    const byte = bytes[at + seen]
+    if (byte === undefined || byte < lower || byte > upper) return -seen
+    lower = 0x80
+    upper = 0xbf
+  }
+  return needed + 1
+}

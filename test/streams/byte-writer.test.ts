@@ -1,0 +1,126 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { ByteWriter } from '../../src/streams/byte-writer.ts'
+import { concatBytes } from '../../src/streams/demux.ts'
+
+const encoder = new TextEncoder()
+// What the log lines are decoded with (src/streams/lines.ts)
+const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true })
+
+/** The reference: the bytes of JSON.stringify of the decoded text, without the quotes. */
+function viaStrings(bytes: Uint8Array): Uint8Array {
+  return encoder.encode(JSON.stringify(decoder.decode(bytes)).slice(1, -1))
+}
+
+function viaBytes(bytes: Uint8Array): Uint8Array {
+  const writer = new ByteWriter()
+  writer.writeJsonText(bytes)
+  return writer.take()
+}
+
+/** `bytes` at `offset` inside a larger buffer of plain bytes: the word scan must stay inside. */
+function placed(bytes: Uint8Array, offset: number): Uint8Array {
+  const buffer = new Uint8Array(offset + bytes.length + 11).fill(0x79)
+  buffer.set(bytes, offset)
+  return buffer.subarray(offset, offset + bytes.length)
+}
+
+// Pieces that reach every branch: long plain runs (the word scan), escapes, valid UTF-8 of any
+// code point (lone surrogates become EF BF BD), and broken or overlong sequences
+const piece = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.string({ unit: 'binary-ascii', maxLength: 40 }).map((s) => encoder.encode(s)),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.string({ unit: 'binary', maxLength: 8 }).map((s) => encoder.encode(s)),
+  },
+  { weight: 2, arbitrary: fc.uint8Array({ maxLength: 6 }) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .constantFrom(
+        [0x22],
+        [0x5c],
+        [0x7f],
+        [0x00],
+        [0x1f],
+        [0xe2, 0x80, 0xa8], // U+2028, which JSON.stringify leaves as it is
+        [0xef, 0xbb, 0xbf], // a BOM, kept
+        [0xef, 0xbf, 0xbd], // a real U+FFFD
+        [0xc0, 0x80],
+        [0xc1, 0xbf],
+        [0xe0, 0x80, 0x80],
+        [0xe0, 0xa0],
+        [0xed, 0xa0, 0x80],
+        [0xf0, 0x8f, 0xbf, 0xbf],
+        [0xf0, 0x90, 0x80],
+        [0xf4, 0x90, 0x80, 0x80],
+        [0xf5],
+        [0xff],
+        [0x80],
+      )
+      .map((bytes) => Uint8Array.from(bytes)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 8, max: 300 }).map((n) => encoder.encode('y'.repeat(n))),
+  },
+)
+const mixedBytes = fc.array(piece, { maxLength: 12 }).map((pieces) => concatBytes(pieces))
+
+describe('ByteWriter.writeJsonText', () => {
+  it('writes exactly what JSON.stringify of the decoded text gives, for any bytes anywhere', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(mixedBytes, fc.uint8Array({ maxLength: 64 })),
+        fc.integer({ min: 0, max: 7 }),
+        (bytes, offset) => {
+          expect(viaBytes(placed(bytes, offset))).toEqual(viaStrings(bytes))
+        },
+      ),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('escapes as JSON.stringify does, and copies the rest', () => {
+    const bytes = encoder.encode('a"b\\c\td\ne\rf\bg\fh\u0001i\u007fj\u2028k€l')
+    expect(new TextDecoder().decode(viaBytes(bytes))).toBe(
+      'a\\"b\\\\c\\td\\ne\\rf\\bg\\fh\\u0001i\u007fj\u2028k€l',
+    )
+  })
+
+  it('shows each invalid sequence as U+FFFD, as TextDecoder does', () => {
+    const bytes = Uint8Array.of(0x61, 0xff, 0xf0, 0x90, 0x80, 0x41, 0xed, 0xa0, 0x80, 0xe2, 0x82)
+    expect(new TextDecoder().decode(viaBytes(bytes))).toBe('a\uFFFD\uFFFDA\uFFFD\uFFFD\uFFFD\uFFFD')
+  })
+
+  it('copies a long line of any alignment, and keeps its place across writes', () => {
+    const line = encoder.encode(`${'x'.repeat(3 * 1024 * 1024)}"`)
+    const writer = new ByteWriter()
+    writer.write(encoder.encode('['))
+    writer.writeJsonText(line.subarray(1))
+    writer.writeAscii(']')
+    const taken = writer.take()
+    expect(taken.length).toBe(3 * 1024 * 1024 + 2 + 1)
+    expect(new TextDecoder().decode(taken.subarray(-4))).toBe('x\\"]')
+    expect(writer.length).toBe(0)
+    writer.writeAscii('next')
+    expect(new TextDecoder().decode(writer.take())).toBe('next')
+  })
+
+  it('hands out chunks that later writes do not change', () => {
+    const writer = new ByteWriter()
+    writer.writeAscii('first')
+    const first = writer.take()
+    writer.writeAscii('other')
+    expect(new TextDecoder().decode(first)).toBe('first')
+  })
+
+  it('refuses to write a line break or a non-ASCII character as ASCII', () => {
+    const writer = new ByteWriter()
+    expect(() => writer.writeAscii('a\nb')).toThrow(RangeError)
+    expect(() => writer.writeAscii('é')).toThrow(RangeError)
+  })
+})
