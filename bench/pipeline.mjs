@@ -1,11 +1,18 @@
 /**
- * 3b. The in-process log pipeline on an in-memory buffer: multiplexed bytes → DemuxStream →
- * LogLineStream → what the log-stream route does per line (cursor, JSON, SSE encoding, UTF-8),
- * built from the gateway's own compiled modules in dist/. Also the stages alone, to show where
- * the time goes. Input rate in MB/s (10^6 bytes) of multiplexed input.
+ * 3b. The in-process log pipeline on an in-memory buffer: multiplexed bytes → what the
+ * log-stream route does with them (`pumpLogEvents` through a `LogEventEncoder`: demux, lines,
+ * cursor ids, JSON, SSE bytes, one batch per chunk), built from the gateway's own compiled
+ * modules in dist/. Also the Web-stream stages the JSON logs route uses (DemuxStream →
+ * LogLineStream), to show where the time goes. Input rate in MB/s (10^6 bytes) of multiplexed
+ * input.
  */
-import { encodeCursor, LineNumbering } from '../dist/routes/log-cursor.js'
-import { DemuxStream, encodeSse, LogLineStream } from '../dist/streams/index.js'
+import { CursorIds } from '../dist/routes/log-cursor.js'
+import {
+  DemuxStream,
+  LogEventEncoder,
+  LogLineStream,
+  pumpLogEvents,
+} from '../dist/streams/index.js'
 import { log, median, nowMs, round } from './lib/util.mjs'
 
 const HEADER_BYTES = 8
@@ -47,19 +54,21 @@ function source(block, totalBytes, chunkBytes) {
   })
 }
 
-/** What `deliverLines` and the SSE sink do with one line. */
-function sseStage() {
-  const numbering = new LineNumbering()
-  const encoder = new TextEncoder()
-  return new TransformStream({
-    transform(line, controller) {
-      const cursor = numbering.next(line.time)
-      const data = JSON.stringify({ time: line.time, text: line.text })
-      controller.enqueue(
-        encoder.encode(encodeSse({ event: line.stream, id: encodeCursor(cursor), data })),
-      )
-    },
+/**
+ * What `deliverLines` in src/routes/logs.ts does with the engine's body, the sink's send
+ * replaced by counting: items are batches of SSE messages (one per input chunk).
+ */
+async function sseRoute(input) {
+  const ids = new CursorIds()
+  const encoder = new LogEventEncoder({ tty: false, eventId: (time) => ids.next(time) })
+  let items = 0
+  let bytes = 0
+  await pumpLogEvents(input, encoder, async (messages) => {
+    items += 1
+    bytes += messages.byteLength
+    return true
   })
+  return { items, bytes }
 }
 
 async function drain(stream) {
@@ -75,10 +84,10 @@ async function drain(stream) {
 }
 
 const STAGES = {
-  demux: (input) => input.pipeThrough(new DemuxStream()),
-  'demux+lines': (input) => input.pipeThrough(new DemuxStream()).pipeThrough(new LogLineStream()),
-  'demux+lines+sse': (input) =>
-    input.pipeThrough(new DemuxStream()).pipeThrough(new LogLineStream()).pipeThrough(sseStage()),
+  demux: (input) => drain(input.pipeThrough(new DemuxStream())),
+  'demux+lines': (input) =>
+    drain(input.pipeThrough(new DemuxStream()).pipeThrough(new LogLineStream())),
+  'demux+lines+sse': sseRoute,
 }
 
 export async function runPipeline({ totalMb, frameBytes = 16_384, chunkBytes = 65_536, reps }) {
@@ -88,13 +97,13 @@ export async function runPipeline({ totalMb, frameBytes = 16_384, chunkBytes = 6
   const totalBytes = Math.round((totalMb * 1_000_000) / frameTotal) * frameTotal
   const results = {}
   // Warm-up: JIT.
-  await drain(STAGES['demux+lines+sse'](source(block, frameTotal * 500, chunkBytes)))
+  await STAGES['demux+lines+sse'](source(block, frameTotal * 500, chunkBytes))
   for (const [name, build] of Object.entries(STAGES)) {
     const rates = []
     let out
     for (let rep = 0; rep < reps; rep++) {
       const t0 = nowMs()
-      out = await drain(build(source(block, totalBytes, chunkBytes)))
+      out = await build(source(block, totalBytes, chunkBytes))
       rates.push(totalBytes / 1e6 / ((nowMs() - t0) / 1000))
     }
     results[name] = { mbPerS: median(rates), reps: rates.map((r) => round(r, 0)), items: out.items }

@@ -58,3 +58,30 @@ export class LineNumbering {
     return { time, index: this.#index }
   }
 }
+
+/**
+ * Names streamed lines with their cursors (the SSE event ids) and remembers the last one named:
+ * where a catch-up read continues.
+ */
+export class CursorIds {
+  readonly #numbering: LineNumbering
+  #last: LogCursor | undefined
+
+  constructor(resumeAfter?: LogCursor) {
+    this.#numbering = new LineNumbering(resumeAfter)
+    this.#last = resumeAfter
+  }
+
+  /** The id of the next line, or undefined when it was delivered before the resume. */
+  next(time: string): string | undefined {
+    const cursor = this.#numbering.next(time)
+    if (!cursor) return undefined
+    this.#last = cursor
+    return encodeCursor(cursor)
+  }
+
+  /** The cursor of the last line named, else the one resumed after. */
+  get last(): LogCursor | undefined {
+    return this.#last
+  }
+}

@@ -13,9 +13,11 @@ import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from 
 import { accessContainer } from '../policy/access.ts'
 import {
   DemuxStream,
+  LogEventEncoder,
   type LogLine,
   LogLineStream,
   LogStreamError,
+  pumpLogEvents,
   RawLogStream,
 } from '../streams/index.ts'
 import {
@@ -28,7 +30,7 @@ import {
   QueryBoolean,
   validationHook,
 } from './common.ts'
-import { decodeCursor, encodeCursor, LineNumbering, type LogCursor } from './log-cursor.ts'
+import { CursorIds, decodeCursor, type LogCursor } from './log-cursor.ts'
 
 const TailParam = z
   .union([z.literal('all'), z.string().regex(/^\d{1,7}$/, 'a number of lines or "all"')])
@@ -101,6 +103,20 @@ export async function openLogLines(
   query: LogsQuery & { follow?: boolean },
   signal: AbortSignal,
 ): Promise<ReadableStream<LogLine>> {
+  const body = await openLogBody(engine, inspect, query, signal)
+  const frames = inspect.Config.Tty
+    ? body.pipeThrough(new RawLogStream())
+    : body.pipeThrough(new DemuxStream())
+  return frames.pipeThrough(new LogLineStream())
+}
+
+/** The engine's log body as it comes: multiplexed, or raw for a TTY container. */
+async function openLogBody(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  query: LogsQuery & { follow?: boolean },
+  signal: AbortSignal,
+): Promise<ReadableStream<Uint8Array>> {
   const response = await engine.request('GET', containerPath(inspect.Id, '/logs'), {
     query: {
       stdout: query.stdout !== false ? 1 : 0,
@@ -114,11 +130,7 @@ export async function openLogLines(
     signal,
     timeoutMs: query.follow ? 0 : undefined,
   })
-  const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
-  const frames = inspect.Config.Tty
-    ? body.pipeThrough(new RawLogStream())
-    : body.pipeThrough(new DemuxStream())
-  return frames.pipeThrough(new LogLineStream())
+  return response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
 }
 
 export const LogStreamQuery = z.object({
@@ -246,7 +258,11 @@ function endOfRun(state: EngineContainerInspect['State'], nextRun: boolean): str
 
 const RUN_END_MARGIN_NS = 50_000_000n
 
-/** Sends the lines after `resumeAfter`; answers the cursor of the last line sent (or the given one). */
+/**
+ * Sends the lines after `resumeAfter`; answers the cursor of the last line sent (or the given
+ * one). The lines of each chunk the engine sends leave as one batch of messages: one write to
+ * the client per chunk instead of one per line.
+ */
 async function deliverLines(
   engine: EngineClient,
   inspect: EngineContainerInspect,
@@ -255,24 +271,24 @@ async function deliverLines(
   sink: SseSink,
 ): Promise<LogCursor | undefined> {
   let last = resumeAfter
-  const lines = await openLogLines(engine, inspect, query, sink.signal)
-  const numbering = new LineNumbering(resumeAfter)
-  const reader = lines.getReader()
+  const ids = new CursorIds(resumeAfter)
+  const encoder = new LogEventEncoder({
+    tty: inspect.Config.Tty,
+    eventId: (time) => ids.next(time),
+  })
+  const body = await openLogBody(engine, inspect, query, sink.signal)
   try {
-    for (;;) {
-      const { done, value: line } = await reader.read()
-      if (done) return last
-      const cursor = numbering.next(line.time)
-      if (!cursor) continue
-      const data = JSON.stringify({ time: line.time, text: line.text })
-      if (!(await sink.send({ event: line.stream, id: encodeCursor(cursor), data }))) return last
-      last = cursor
-    }
+    await pumpLogEvents(body, encoder, async (messages) => {
+      // The batch ends with the last line named so far
+      const batchLast = ids.last
+      const sent = await sink.sendEncoded(messages)
+      if (sent) last = batchLast
+      return sent
+    })
+    return last
   } catch (error) {
     if (sink.signal.aborted) return last
     throw logReadProblem(error)
-  } finally {
-    reader.releaseLock()
   }
 }
 

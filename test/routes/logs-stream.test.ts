@@ -112,6 +112,16 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
     expect(texts(events).map((t: string) => t.length)).toEqual([40000, 4])
   })
 
+  it('sends any bytes of a line as the JSON logs route shows them', async () => {
+    // Quote, backslash, tab, a control, U+2028, an invalid byte, a broken sequence, a euro sign
+    const id = await start(['printf', 'q"b\\\\s\\tt\\001c\\342\\200\\250u\\377v\\303(w €\\n'])
+    await direct(`/containers/${id}/wait`, { method: 'POST' })
+    const events = await readSse(await stream(id)).until('end')
+    const { body } = await gw.json(`/v1/containers/${id}/logs`)
+    expect(texts(events)).toEqual(['q"b\\s\tt\u0001c\u2028u\uFFFDv\uFFFD(w €'])
+    expect(texts(events)).toEqual(body.lines.map((line: { text: string }) => line.text))
+  })
+
   it('streams a TTY container', async () => {
     const id = await start(['sh', '-c', 'echo tty-line; sleep 0.3; echo more'], true)
     const events = await readSse(await stream(id)).until('end')
