@@ -21,8 +21,9 @@ export const isEventStream = (method: string, path: string) =>
 export function bearerAuth(authenticator: Authenticator, tickets?: TicketStore) {
   return createMiddleware<AppEnv>(async function bearerAuth(c, next) {
     const header = c.req.header('authorization')
-    const ticket = c.req.query('ticket')
-    if (ticket !== undefined && !header) {
+    // A ticket counts only without an Authorization header: look for one only then.
+    const ticket = header ? undefined : c.req.query('ticket')
+    if (ticket !== undefined) {
       c.set('principal', await redeemTicket(ticket, c.req.method, c.req.path, tickets))
       return next()
     }

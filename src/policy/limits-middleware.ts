@@ -1,6 +1,7 @@
 /**
  * @module Rate and stream limits as middleware: 429 problems with `Retry-After`.
  */
+import type { Context, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { isEventStream } from '../auth/middleware.ts'
 import type { AppEnv } from '../context.ts'
@@ -15,7 +16,8 @@ export function limitRequests(
   maxStreams: number,
   metrics: Metrics,
 ) {
-  return createMiddleware<AppEnv>(async function limitRequests(c, next) {
+  // Not async: most requests only take a token and go on, without a promise of their own.
+  return createMiddleware<AppEnv>(function limitRequests(c, next) {
     const id = c.get('principal').id
     const taken = buckets.take(id)
     if (!taken.ok) {
@@ -25,28 +27,40 @@ export function limitRequests(
       })
     }
     if (!isEventStream(c.req.method, c.req.path)) return next()
-    if (!slots.acquire(id)) {
-      throw new ProblemError(429, 'rate-limited', {
-        detail: `This client already holds ${maxStreams} open event streams`,
-        headers: { 'retry-after': '5' },
-      })
-    }
-    try {
-      await next()
-    } catch (error) {
-      slots.release(id)
-      throw error
-    }
-    const body = c.res.body
-    if (!body || c.res.status !== 200) {
-      slots.release(id)
-      return
-    }
-    metrics.openStreams += 1
-    const release = () => {
-      metrics.openStreams -= 1
-      slots.release(id)
-    }
-    c.res = new Response(onBodyEnd(body, release), c.res)
+    return holdStreamSlot(c, next, id, slots, maxStreams, metrics)
   })
+}
+
+/** An event stream holds one of its client's slots until its body ends. */
+async function holdStreamSlot(
+  c: Context<AppEnv>,
+  next: Next,
+  id: string,
+  slots: StreamSlots,
+  maxStreams: number,
+  metrics: Metrics,
+) {
+  if (!slots.acquire(id)) {
+    throw new ProblemError(429, 'rate-limited', {
+      detail: `This client already holds ${maxStreams} open event streams`,
+      headers: { 'retry-after': '5' },
+    })
+  }
+  try {
+    await next()
+  } catch (error) {
+    slots.release(id)
+    throw error
+  }
+  const body = c.res.body
+  if (!body || c.res.status !== 200) {
+    slots.release(id)
+    return
+  }
+  metrics.openStreams += 1
+  const release = () => {
+    metrics.openStreams -= 1
+    slots.release(id)
+  }
+  c.res = new Response(onBodyEnd(body, release), c.res)
 }

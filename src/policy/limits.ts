@@ -12,10 +12,15 @@ export interface RateLimitOptions {
   capacity?: number
 }
 
+/** Answered when a token was taken: one object for every such answer. */
+const TAKEN = { ok: true } as const
+
 /** One token bucket per key; a request takes a token, tokens refill at `perSecond`. */
 export class TokenBuckets {
   readonly #buckets = new Map<string, { tokens: number; at: number }>()
   readonly #options: Required<RateLimitOptions>
+  /** The key of the most recently used bucket: it is last in the map already. */
+  #latest: string | undefined
 
   constructor(options: RateLimitOptions) {
     this.#options = { now: Date.now, capacity: 10_000, ...options }
@@ -25,17 +30,28 @@ export class TokenBuckets {
   take(key: string): { ok: true } | { ok: false; retryAfterSeconds: number } {
     const { perSecond, burst, now } = this.#options
     const at = now()
-    const bucket = this.#buckets.get(key) ?? { tokens: burst, at }
-    bucket.tokens = Math.min(burst, bucket.tokens + ((at - bucket.at) / 1000) * perSecond)
-    bucket.at = at
-    this.#buckets.delete(key)
-    this.#buckets.set(key, bucket)
-    this.#forgetOldest()
+    let bucket = this.#buckets.get(key)
+    if (!bucket) {
+      bucket = { tokens: burst, at }
+      this.#markUsed(key, bucket)
+    } else {
+      bucket.tokens = Math.min(burst, bucket.tokens + ((at - bucket.at) / 1000) * perSecond)
+      bucket.at = at
+      if (key !== this.#latest) this.#markUsed(key, bucket)
+    }
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1
-      return { ok: true }
+      return TAKEN
     }
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / perSecond)) }
+  }
+
+  /** Moves the bucket to the end of the map, so that map order is least recently used first. */
+  #markUsed(key: string, bucket: { tokens: number; at: number }) {
+    this.#buckets.delete(key)
+    this.#buckets.set(key, bucket)
+    this.#latest = key
+    this.#forgetOldest()
   }
 
   #forgetOldest() {

@@ -26,6 +26,18 @@ describe('TokenBuckets', () => {
     buckets.take('c')
     expect(buckets.take('a').ok).toBe(true)
   })
+
+  it('counts a principal that keeps calling as recently used', () => {
+    const buckets = new TokenBuckets({ perSecond: 1, burst: 1, capacity: 2, now: () => 0 })
+    buckets.take('a')
+    buckets.take('b')
+    buckets.take('a')
+    buckets.take('a')
+    buckets.take('c')
+    // b was the idlest: forgotten, so it starts again with a full bucket; a is still empty.
+    expect(buckets.take('a').ok).toBe(false)
+    expect(buckets.take('b').ok).toBe(true)
+  })
 })
 
 describe('StreamSlots and onBodyEnd', () => {
