@@ -8,7 +8,6 @@ import { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
-import { requestId } from 'hono/request-id'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { type AuditSink, jsonLineAudit } from './audit/audit.ts'
 import { auditRequests, guardRequests } from './audit/middleware.ts'
@@ -24,6 +23,7 @@ import { type ErrorLogger, toProblem } from './http/problems.ts'
 import { ContainerModel } from './model/containers.ts'
 import { Metrics } from './observability/metrics.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './observability/middleware.ts'
+import { type RequestIdWriter, requestIds } from './observability/request-id.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import { limitRequests } from './policy/limits-middleware.ts'
 import { validationHook } from './routes/common.ts'
@@ -55,6 +55,8 @@ export interface AppDependencies {
   requestLog?: RequestLogSink
   /** The engine events hub; one per app unless given (closed on `shutdown` when created here). */
   events?: EventHub
+  /** How the request id reaches the response; through the context (Fetch headers) unless given. */
+  writeRequestId?: RequestIdWriter
 }
 
 export const OPENAPI_CONFIG = {
@@ -88,7 +90,7 @@ export function createApp(deps: AppDependencies) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   const metrics = deps.metrics ?? new Metrics()
-  app.use(requestId())
+  app.use(requestIds(deps.writeRequestId))
   app.use(
     observeRequests(metrics, deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry)))),
   )

@@ -12,6 +12,7 @@ import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import { EngineClient } from './engine/client.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
+import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { Metrics } from './observability/metrics.ts'
 import { countingTransport } from './observability/middleware.ts'
@@ -55,6 +56,7 @@ async function main() {
     settings: settingsFromConfig(config),
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
+    writeRequestId: writeRequestIdOnNodeResponse,
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 

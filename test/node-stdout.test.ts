@@ -53,6 +53,7 @@ describe('the Node entry’s stdout', () => {
     const url = `http://127.0.0.1:${port}/v1/system/version`
     const authorized = { headers: { authorization: `Bearer ${TOKEN}` } }
     const statuses: number[] = []
+    const ids: (string | null)[] = []
     for (let round = 0; round < 20; round++) {
       const answers = await Promise.all([
         ...Array.from({ length: 8 }, () => fetch(url, authorized)),
@@ -60,6 +61,7 @@ describe('the Node entry’s stdout', () => {
       ])
       for (const answer of answers) {
         statuses.push(answer.status)
+        ids.push(answer.headers.get('x-request-id'))
         await answer.arrayBuffer()
       }
     }
@@ -74,6 +76,10 @@ describe('the Node entry’s stdout', () => {
     expect(requests).toHaveLength(200)
     expect(requests.filter((r) => r.status === 401)).toHaveLength(40)
     expect(records.filter((r) => r.audit === true && r.reason === 'unauthorized')).toHaveLength(40)
+    // The Node entry writes the request id on Node's own response: each answer has its own,
+    // the same as in its log line.
+    expect(new Set(ids).size).toBe(200)
+    expect(new Set(requests.map((r) => r.requestId))).toEqual(new Set(ids))
     expect(records.at(-1)).toMatchObject({ msg: 'shutting down', signal: 'SIGTERM' })
   })
 })
