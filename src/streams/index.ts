@@ -2,7 +2,7 @@
  * @module Web-stream stages for Docker log bodies: bytes → frames → lines.
  */
 
-export { DemuxStream, type LogFrame, type LogStreamName } from './demux.ts'
+export { concatBytes, DemuxStream, type LogFrame, type LogStreamName } from './demux.ts'
 export { type LogLine, LogLineStream, type LogLineStreamOptions, LogStreamError } from './lines.ts'
 export { LogEventEncoder, type LogEventEncoderOptions, pumpLogEvents } from './log-events.ts'
 export {

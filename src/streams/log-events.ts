@@ -55,6 +55,7 @@ export class LogEventEncoder {
   readonly #writer = new ByteWriter()
   readonly #onFrame: FrameSink
   readonly #onLine: LineBytesSink
+  #messages = 0
 
   constructor(options: LogEventEncoderOptions) {
     this.#frames = options.tty ? new MessageSplitter() : new FrameDecoder()
@@ -67,7 +68,10 @@ export class LogEventEncoder {
       if (id === undefined) return
       writeLogEvent(writer, stream, id, time, text)
     }
-    this.#onFrame = (frame) => this.#lines.push(frame, this.#onLine)
+    this.#onFrame = (frame) => {
+      this.#messages++
+      this.#lines.push(frame, this.#onLine)
+    }
   }
 
   /**
@@ -94,6 +98,14 @@ export class LogEventEncoder {
   /** The messages written since the last take, as one chunk (empty if none). */
   take(): Uint8Array {
     return this.#writer.take()
+  }
+
+  /**
+   * The engine's log messages read so far: frames, of which a long line has several (its 16 KiB
+   * partials). As many as `tail=N` counts, for a multiplexed body.
+   */
+  get messages(): number {
+    return this.#messages
   }
 
   /** Bytes of messages written and not taken yet. */

@@ -112,6 +112,22 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
     expect(texts(events).map((t: string) => t.length)).toEqual([40000, 4])
   })
 
+  it('catches up exactly after a line of more 16 KiB partials than the catch-up reads from the end', async () => {
+    // 1.1 MB of one line: 68 partials sharing one timestamp, sent in two pieces (maxLineBytes)
+    const long = "head -c 1100000 /dev/zero | tr '\\0' a; echo"
+    const pieces = [1024 * 1024, 1100000 - 1024 * 1024]
+    for (const [cmd, expected] of [
+      // The end of the log is the long line: the catch-up falls back to the plain read
+      [long, pieces],
+      // A short line after it: the catch-up reads from the end, starting inside the long line
+      [`${long}; echo after`, [...pieces, 5]],
+    ] as const) {
+      const id = await start(['sh', '-c', cmd])
+      const events = await readSse(await stream(id)).until('end')
+      expect(texts(events).map((t: string) => t.length)).toEqual(expected)
+    }
+  })
+
   it('sends any bytes of a line as the JSON logs route shows them', async () => {
     // Quote, backslash, tab, a control, U+2028, an invalid byte, a broken sequence, a euro sign
     const id = await start(['printf', 'q"b\\\\s\\tt\\001c\\342\\200\\250u\\377v\\303(w €\\n'])
