@@ -65,7 +65,6 @@ async function bundle(outfile) {
     banner: { js: REQUIRE_SHIM },
     plugins: [narrowImports],
     // Not minified: it made no measurable difference to the start, and readable code helps.
-    metafile: true,
     write: false,
     logLevel: 'warning',
   })
