@@ -4,6 +4,7 @@
  */
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../context.ts'
+import { isoNow } from '../observability/iso-time.ts'
 import { Guard } from '../policy/guard.ts'
 import type { AuditSink } from './audit.ts'
 
@@ -17,7 +18,7 @@ export function auditRequests(sink: AuditSink) {
     const denied = DENIED.has(status)
     if ((!mutating && !denied) || c.get('guard')?.recordedDenial) return
     sink({
-      time: new Date().toISOString(),
+      time: isoNow(),
       requestId: c.get('requestId'),
       principal: c.get('principal')?.id ?? null,
       action: `${c.req.method} ${c.req.path}`,

@@ -7,6 +7,7 @@ import type { AuditSink } from '../audit/audit.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineTransport } from '../engine/transport.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
+import { isoNow } from './iso-time.ts'
 import type { Metrics } from './metrics.ts'
 
 export interface RequestLogEntry {
@@ -34,7 +35,7 @@ export function observeRequests(metrics: Metrics, log: RequestLogSink) {
     const method = c.req.method
     metrics.observeRequest(route, method, status, seconds)
     log({
-      time: new Date().toISOString(),
+      time: isoNow(),
       msg: 'request',
       requestId: c.get('requestId'),
       method,

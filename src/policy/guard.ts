@@ -4,6 +4,7 @@
 import type { AuditEntry, AuditSink } from '../audit/audit.ts'
 import type { Principal } from '../auth/principal.ts'
 import type { ProblemError } from '../errors.ts'
+import { isoNow } from '../observability/iso-time.ts'
 
 export class Guard {
   readonly principal: Principal
@@ -47,7 +48,7 @@ export class Guard {
 
   record(entry: Pick<AuditEntry, 'outcome' | 'decision' | 'reason' | 'target' | 'status'>): void {
     this.#sink({
-      time: new Date().toISOString(),
+      time: isoNow(),
       requestId: this.#requestId,
       principal: this.principal.id,
       action: this.#action,
