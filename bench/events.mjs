@@ -6,8 +6,11 @@
  * Direct baseline: N subscribers on the engine's own `/events` with the same filter, each an
  * engine connection of its own. The gateway serves every subscriber from one upstream
  * connection: checked with its `dockgate_engine_connections` gauge (engine requests in flight)
- * and the count of its connected Unix sockets.
+ * and the count of its connected Unix sockets. Floor: N subscribers on a bare node:http server
+ * (bench/lib/sse-floor.mjs) that writes a burst to each in one write: what Node itself needs on
+ * this machine to reach that many sockets, whatever the gateway does.
  */
+import http from 'node:http'
 import net from 'node:net'
 import {
   connectedUnixSockets,
@@ -107,25 +110,41 @@ function closeAll(subscribers) {
   for (const s of subscribers) s.socket.destroy()
 }
 
+/** Makes `size` container events at once: renames. */
+const renames = (engine, containers) => (size, n) =>
+  Promise.all(
+    containers
+      .slice(0, size)
+      .map((c) =>
+        engine.json(
+          'POST',
+          `/containers/${c.id}/rename?name=${encodeURIComponent(`${c.name}-r${n}`)}`,
+        ),
+      ),
+  )
+
+/** Asks the floor server for a burst of `size` messages. */
+const floorBurst = (port) => (size) =>
+  new Promise((resolve, reject) => {
+    const request = http.request(
+      { host: '127.0.0.1', port, method: 'POST', path: `/burst?size=${size}`, agent: false },
+      (response) => response.resume().on('end', resolve),
+    )
+    request.on('error', reject)
+    request.end()
+  })
+
 /**
- * Makes `size` container events at once (renames) and waits until every live subscriber has
- * received them (or `waitMs` passes). Answers the latencies of this burst.
+ * Makes a burst of `size` events (`trigger`) and waits until every live subscriber has received
+ * them (or `waitMs` passes). Answers the latencies of this burst.
  */
-async function burst({ engine, containers, live, state, size, round: n, waitMs, pid }) {
+async function burst({ trigger, live, state, size, round: n, waitMs, pid }) {
   for (const s of live) s.count = 0
   const latencies = new Samples()
   state.latencies = latencies
-  const picked = containers.slice(0, size)
   const cpu0 = pid ? cpuMs(pid) : null
   const t0 = nowMs()
-  await Promise.all(
-    picked.map((c) =>
-      engine.json(
-        'POST',
-        `/containers/${c.id}/rename?name=${encodeURIComponent(`${c.name}-r${n}`)}`,
-      ),
-    ),
-  )
+  await trigger(size, n)
   const issueMs = nowMs() - t0
   const deadline = Date.now() + waitMs
   while (Date.now() < deadline && live.some((s) => s.count < size)) await sleep(10)
@@ -150,8 +169,9 @@ async function burst({ engine, containers, live, state, size, round: n, waitMs, 
 }
 
 /**
- * One level: `count` subscribers on `target` ('gateway' or 'direct'), `bursts` bursts.
- * For the gateway, `gateway` is a fresh process (its memory is measured from a clean start).
+ * One level: `count` subscribers on `target` ('gateway', 'direct' or 'floor'), `bursts` bursts.
+ * For the gateway and the floor, `gateway` is a fresh process (its memory is measured from a
+ * clean start).
  */
 export async function runEventsLevel(
   ctx,
@@ -159,13 +179,15 @@ export async function runEventsLevel(
 ) {
   const label = `dockgate-bench=${ctx.runId}`
   const connect =
-    target === 'gateway'
-      ? () => net.connect({ host: '127.0.0.1', port: gateway.port })
-      : () => net.connect({ path: ctx.socketPath })
-  const request =
-    target === 'gateway'
-      ? `GET /v1/events?type=container&label=${encodeURIComponent(label)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ctx.token}\r\nAccept: text/event-stream\r\n\r\n`
-      : `GET /events?filters=${encodeURIComponent(JSON.stringify({ type: ['container'], label: [label] }))} HTTP/1.1\r\nHost: docker\r\n\r\n`
+    target === 'direct'
+      ? () => net.connect({ path: ctx.socketPath })
+      : () => net.connect({ host: '127.0.0.1', port: gateway.port })
+  const request = {
+    gateway: `GET /v1/events?type=container&label=${encodeURIComponent(label)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ctx.token}\r\nAccept: text/event-stream\r\n\r\n`,
+    floor: 'GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n',
+    direct: `GET /events?filters=${encodeURIComponent(JSON.stringify({ type: ['container'], label: [label] }))} HTTP/1.1\r\nHost: docker\r\n\r\n`,
+  }[target]
+  const trigger = target === 'floor' ? floorBurst(gateway.port) : renames(ctx.engine, containers)
   const pid = gateway?.pid
   const rssBefore = pid ? rssBytes(pid) : null
   const t0 = nowMs()
@@ -175,7 +197,7 @@ export async function runEventsLevel(
     count,
     connect,
     request,
-    idPattern: target === 'gateway' ? GATEWAY_ID : ENGINE_ID,
+    idPattern: target === 'direct' ? ENGINE_ID : GATEWAY_ID,
     deadline: connectDeadline,
   })
   const connectSeconds = (nowMs() - t0) / 1000
@@ -213,14 +235,13 @@ export async function runEventsLevel(
       if (n > 0 && left < lastMs * 1.5 + 300) break
       const started = Date.now()
       const r = await burst({
-        engine: ctx.engine,
-        containers,
+        trigger,
         live,
         state,
         size: burstSize,
         round: `${target[0]}${count}-${n}`,
         waitMs: Math.max(1_000, Math.min(10_000, left - 500)),
-        pid: target === 'gateway' ? pid : ctx.enginePid,
+        pid: target === 'direct' ? ctx.enginePid : pid,
       })
       results.push(r)
       lastMs = Date.now() - started

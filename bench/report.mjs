@@ -63,9 +63,15 @@ export function evaluate(results, targets) {
     const upstream = top.upstream?.engineRequestsInFlight ?? null
     const reached = top.subscribed >= targets.subscribers
     const ok = top.p99Ms !== null && top.p99Ms <= targets.subscriberP99Ms && upstream === 1
+    const floor = results.events.find(
+      (e) => e.target === 'floor' && e.requested === top.requested && !e.skipped && !e.error,
+    )
+    const floorNote = floor
+      ? ` (a bare node:http server, same run: p99 ${fmt(floor.p99Ms, 1)} ms)`
+      : ''
     v.push({
       target: `${fmt(targets.subscribers, 0)} subscribers, p99 ≤ ${targets.subscriberP99Ms} ms, one upstream connection`,
-      measured: `${fmt(top.subscribed, 0)} subscribed: p99 ${fmt(top.p99Ms, 1)} ms, ${upstream ?? '?'} upstream`,
+      measured: `${fmt(top.subscribed, 0)} subscribed: p99 ${fmt(top.p99Ms, 1)} ms, ${upstream ?? '?'} upstream${floorNote}`,
       status: reached ? verdict(ok) : `${ok ? 'PASS' : 'MISS'} at ${fmt(top.subscribed, 0)} only`,
     })
   } else {
@@ -220,7 +226,7 @@ export function renderMarkdown(results) {
   }
   if (Array.isArray(results.events)) {
     out.push(
-      '**4. Events fan-out** (bursts of container renames; latency = receipt − the event’s timeNano; CPU of the gateway, or of dockerd for direct, during a burst)',
+      '**4. Events fan-out** (bursts of container renames; latency = receipt − the event’s timeNano; CPU of the gateway, or of dockerd for direct, during a burst; floor: a bare node:http server writing a burst of the same size to every client in one write each)',
       '',
       table(
         [
@@ -250,7 +256,9 @@ export function renderMarkdown(results) {
                 e.bytesPerSubscriber === null ? '–' : `${fmt(e.bytesPerSubscriber / 1024, 1)} KiB`,
                 e.upstream
                   ? `${e.upstream.engineRequestsInFlight} in flight (${e.upstream.unixSockets} sockets)`
-                  : fmt(e.subscribed, 0),
+                  : e.target === 'direct'
+                    ? fmt(e.subscribed, 0)
+                    : '–',
               ],
         ),
       ),

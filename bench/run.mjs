@@ -24,6 +24,7 @@ import {
   killAll,
   ROOT,
   startNodeGateway,
+  startSseFloor,
   stopAll,
   stopProcess,
 } from './lib/processes.mjs'
@@ -80,11 +81,12 @@ const PROFILE = QUICK
       pipelineReps: 2,
       eventLevels: [100, 1_000],
       directEventLevels: [100],
+      floorEventLevels: [1_000],
       bursts: 3,
       burstSize: 5,
       coldReps: 3,
       marginMs: 2_500,
-      plan: { throughput: 16_000, logs: 5_000, pipeline: 3_000, events: 14_000, cold: 5_000 },
+      plan: { throughput: 16_000, logs: 5_000, pipeline: 3_000, events: 17_000, cold: 5_000 },
     }
   : {
       mode: 'full',
@@ -100,6 +102,7 @@ const PROFILE = QUICK
       pipelineReps: 3,
       eventLevels: [100, 1_000, 10_000],
       directEventLevels: [100, 1_000],
+      floorEventLevels: [10_000],
       bursts: 3,
       burstSize: 5,
       coldReps: 5,
@@ -109,7 +112,7 @@ const PROFILE = QUICK
         cpu: 10_000,
         logs: 45_000,
         pipeline: 10_000,
-        events: 60_000,
+        events: 85_000,
         cold: 20_000,
       },
     }
@@ -498,6 +501,7 @@ async function main() {
     const levels = [
       ...PROFILE.directEventLevels.map((count) => ({ target: 'direct', count })),
       ...PROFILE.eventLevels.map((count) => ({ target: 'gateway', count })),
+      ...PROFILE.floorEventLevels.map((count) => ({ target: 'floor', count })),
     ]
     const out = []
     for (let i = 0; i < levels.length; i++) {
@@ -510,12 +514,14 @@ async function main() {
         out.push({ target, requested: count, skipped: 'time budget' })
         continue
       }
-      let levelGateway = gateway
+      let levelServer
       // A fresh gateway per level: its memory grows from a clean start.
       if (target === 'gateway') {
         await stopProcess(gateway.child)
-        levelGateway = gateway = await startNodeGateway(gatewayOptions)
+        levelServer = gateway = await startNodeGateway(gatewayOptions)
         await waitSettled(gateway, [], 15_000)
+      } else if (target === 'floor') {
+        levelServer = await startSseFloor()
       }
       try {
         out.push(
@@ -526,13 +532,15 @@ async function main() {
             burstSize: PROFILE.burstSize,
             containers: listed,
             deadline: Date.now() + share,
-            gateway: target === 'gateway' ? levelGateway : undefined,
+            gateway: levelServer,
           }),
         )
       } catch (error) {
         errors.push(`events ${target} ${count}: ${error.message ?? error}`)
         log(`!! events ${target} ${count} failed: ${error.stack ?? error}`)
         out.push({ target, requested: count, error: String(error.message ?? error) })
+      } finally {
+        if (target === 'floor') await stopProcess(levelServer.child)
       }
       // Let the closed connections drain before the next level.
       await sleep(500)

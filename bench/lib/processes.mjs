@@ -220,6 +220,18 @@ export async function startBareDeno(timeoutMs = 20_000) {
   })
 }
 
+/** The events fan-out floor: a bare node:http event-stream server (bench/lib/sse-floor.mjs). */
+export async function startSseFloor(timeoutMs = 10_000) {
+  const port = await freePort()
+  return startServer({
+    file: process.execPath,
+    args: [`${ROOT}/bench/lib/sse-floor.mjs`],
+    env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+    port,
+    timeoutMs,
+  })
+}
+
 /** The gateway's Prometheus text as { name: value } (unlabelled series only). */
 export async function gatewayGauges(url, token) {
   const { status, text } = await getText(`${url}/metrics`, { authorization: `Bearer ${token}` })
