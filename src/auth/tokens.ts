@@ -30,7 +30,8 @@ export async function hashToken(token: string): Promise<string> {
 export class TokenStore {
   readonly #entries: { digest: Uint8Array; principal: Principal }[]
   readonly #envToken: string | undefined
-  #envDigest: Promise<Uint8Array> | undefined
+  /** The digest of `DOCKGATE_TOKEN`, once computed. */
+  #envDigest: Uint8Array | undefined
 
   constructor(entries: readonly TokenEntry[], envToken?: string) {
     this.#entries = entries.map((entry) => ({
@@ -49,17 +50,28 @@ export class TokenStore {
     return this.#entries.length + (this.#envToken ? 1 : 0)
   }
 
-  async authenticate(token: string): Promise<Principal | undefined> {
+  authenticate(token: string): Promise<Principal | undefined> {
+    const presented = recentDigests.get(token)
+    // The usual case, every digest known already: decide now, without hashing or waiting.
+    if (presented instanceof Uint8Array && (!this.#envToken || this.#envDigest)) {
+      return Promise.resolve(this.#find(presented))
+    }
+    return this.#hashThenFind(token)
+  }
+
+  async #hashThenFind(token: string): Promise<Principal | undefined> {
     const presented = await digestOf(token)
+    if (this.#envToken) this.#envDigest ??= await digestOf(this.#envToken)
+    return this.#find(presented)
+  }
+
+  #find(presented: Uint8Array): Principal | undefined {
     let found: Principal | undefined
     // Visit every entry whatever matches, so timing says nothing about which one did.
     for (const entry of this.#entries) {
       if (constantTimeEqual(presented, entry.digest)) found ??= entry.principal
     }
-    if (this.#envToken) {
-      this.#envDigest ??= digestOf(this.#envToken)
-      if (constantTimeEqual(presented, await this.#envDigest)) found ??= ENV_PRINCIPAL
-    }
+    if (this.#envDigest && constantTimeEqual(presented, this.#envDigest)) found ??= ENV_PRINCIPAL
     return found
   }
 }
@@ -75,20 +87,26 @@ const ENV_PRINCIPAL: Principal = {
 /**
  * Digests of recently presented tokens: hashing with WebCrypto costs about 0.3 ms per request
  * on Node 20. Only the hashing is cached; every request still compares against every stored
- * hash in constant time, so nothing about the decision depends on the cache.
+ * hash in constant time, so nothing about the decision depends on the cache. An entry is the
+ * digest itself once computed (so that a known token needs no await), its promise until then.
  */
-const recentDigests = new Map<string, Promise<Uint8Array>>()
+const recentDigests = new Map<string, Uint8Array | Promise<Uint8Array>>()
 const RECENT_DIGESTS = 1_000
 
-function digestOf(token: string): Promise<Uint8Array> {
-  let digest = recentDigests.get(token)
-  if (!digest) {
-    digest = hashToken(token).then((hash) => fromHex(hash.slice(HASH_PREFIX.length)))
-    // Bounded in count and in what one entry holds: long strings (JWTs, junk) are not kept.
-    if (token.length <= 256) {
-      if (recentDigests.size >= RECENT_DIGESTS) recentDigests.clear()
-      recentDigests.set(token, digest)
-    }
+function digestOf(token: string): Uint8Array | Promise<Uint8Array> {
+  const known = recentDigests.get(token)
+  if (known) return known
+  const digest = hashToken(token).then((hash) => fromHex(hash.slice(HASH_PREFIX.length)))
+  // Bounded in count and in what one entry holds: long strings (JWTs, junk) are not kept.
+  if (token.length <= 256) {
+    if (recentDigests.size >= RECENT_DIGESTS) recentDigests.clear()
+    recentDigests.set(token, digest)
+    void digest.then(
+      (value) => {
+        if (recentDigests.get(token) === digest) recentDigests.set(token, value)
+      },
+      () => recentDigests.delete(token),
+    )
   }
   return digest
 }

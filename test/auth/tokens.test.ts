@@ -29,6 +29,27 @@ describe('tokens', () => {
     expect(await store.authenticate('')).toBeUndefined()
   })
 
+  it('decides the same while hashing a token and once its digest is known', async () => {
+    const store = new TokenStore(
+      [{ name: 'ci', hash: await hashToken('dgt_cached-one'), scopes: ['containers:read'] }],
+      'dgt_cached-env',
+    )
+    // Concurrent first calls wait for the same hashing; later calls use the known digests.
+    const first = await Promise.all(
+      ['dgt_cached-one', 'dgt_cached-env', 'dgt_cached-other'].map((t) => store.authenticate(t)),
+    )
+    const again = await Promise.all(
+      ['dgt_cached-one', 'dgt_cached-env', 'dgt_cached-other'].map((t) => store.authenticate(t)),
+    )
+    for (const answers of [first, again]) {
+      expect(answers.map((p) => p?.id)).toEqual(['ci', 'env-admin', undefined])
+    }
+    // A token too long to keep is hashed every time, with the same answer.
+    const long = `dgt_${'x'.repeat(300)}`
+    expect(await store.authenticate(long)).toBeUndefined()
+    expect(await store.authenticate(long)).toBeUndefined()
+  })
+
   it('compares byte arrays by value', () => {
     expect(constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2]))).toBe(true)
     expect(constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3]))).toBe(false)
