@@ -102,12 +102,14 @@ function sseLineCounter() {
     for (let at = buf.indexOf(needle); at !== -1; at = buf.indexOf(needle, at + 1)) n += 1
     return n
   }
-  // The last bytes of the previous chunk: too short to hold the needle themselves.
+  // The last bytes read before this chunk: too short to hold the needle themselves. Taken
+  // across chunks, so that a needle spread over three (one shorter than it) is counted too.
   let carry = Buffer.alloc(0)
   return (chunk) => {
     const edge = needle.length - 1
     const across = carry.length ? count(Buffer.concat([carry, chunk.subarray(0, edge)])) : 0
-    carry = Buffer.from(chunk.subarray(Math.max(0, chunk.length - edge)))
+    const last = chunk.length >= edge ? chunk : Buffer.concat([carry, chunk])
+    carry = Buffer.from(last.subarray(Math.max(0, last.length - edge)))
     return across + count(chunk)
   }
 }
