@@ -277,7 +277,9 @@ export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
     // Subscribe first, so nothing that happens while the upstream connects is missed.
     const subscription = hub.subscribe({ filter, since, lastEventId })
     try {
-      await hub.ready(c.req.raw.signal)
+      // Only a hub still connecting makes the client wait; only then is its signal needed (on
+      // Node, reading it builds a whole Fetch Request for this connection).
+      if (!hub.connected) await hub.ready(c.req.raw.signal)
     } catch (error) {
       subscription.close()
       throw error
