@@ -12,6 +12,7 @@ import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import { EngineClient } from './engine/client.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
+import { withDirectEventStreams } from './node/event-streams.ts'
 import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { Metrics } from './observability/metrics.ts'
@@ -60,7 +61,8 @@ async function main() {
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 
-  const server = serve({ fetch: app.fetch, port, hostname: host, serverOptions }, (info) => {
+  const fetch = withDirectEventStreams(app.fetch)
+  const server = serve({ fetch, port, hostname: host, serverOptions }, (info) => {
     log({
       level: 'info',
       msg: 'listening',

@@ -20,7 +20,7 @@ export const writeRequestIdOnNodeResponse: RequestIdWriter = (c, id) => {
   else requestIdThroughContext(c, id)
 }
 
-function nodeResponseOf(env: unknown): ServerResponse | undefined {
+export function nodeResponseOf(env: unknown): ServerResponse | undefined {
   if (typeof env !== 'object' || env === null || !('outgoing' in env)) return undefined
   return env.outgoing instanceof ServerResponse ? env.outgoing : undefined
 }

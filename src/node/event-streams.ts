@@ -1,0 +1,38 @@
+/**
+ * @module Event streams written straight to Node's response.
+ *
+ * `@hono/node-server` sends a streaming body by reading it chunk by chunk (a read, a promise, an
+ * enqueue on our side per write). For event streams the gateway can write to the
+ * `ServerResponse` itself: with 10,000 subscribers that is most of a fan-out's cost above
+ * writing the sockets. Everything else an event stream does (backpressure, heartbeats, the
+ * final event, noticing that the client left) is the same; see `eventStreamTakeOver`.
+ */
+import type { ServerResponse } from 'node:http'
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
+import { type EventStreamWriter, eventStreamTakeOver } from '../http/sse.ts'
+import { nodeResponseOf } from './request-id.ts'
+
+type FetchHandler = (request: Request, env: unknown) => Response | Promise<Response>
+
+/** The app's fetch, with its event streams written straight to Node's response. */
+export function withDirectEventStreams(fetch: FetchHandler): FetchHandler {
+  return async (request, env) => {
+    const response = await fetch(request, env)
+    const takeOver = response.body ? eventStreamTakeOver(response.body) : undefined
+    const outgoing = nodeResponseOf(env)
+    if (!takeOver || !outgoing || outgoing.headersSent) return response
+    outgoing.writeHead(response.status, Object.fromEntries(response.headers))
+    outgoing.flushHeaders()
+    void takeOver(nodeWriter(outgoing))
+    return RESPONSE_ALREADY_SENT
+  }
+}
+
+function nodeWriter(outgoing: ServerResponse): EventStreamWriter {
+  return {
+    write: (chunk) => outgoing.write(chunk),
+    end: () => outgoing.end(),
+    onDrain: (listener) => outgoing.on('drain', listener),
+    onClose: (listener) => outgoing.once('close', listener),
+  }
+}

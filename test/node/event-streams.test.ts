@@ -1,0 +1,113 @@
+/**
+ * Event streams written straight to Node's response (src/node/event-streams.ts), over real HTTP
+ * through @hono/node-server, with sseResponse producers of our own: no engine involved.
+ */
+import { type AddressInfo, connect } from 'node:net'
+import { serve } from '@hono/node-server'
+import { Hono } from 'hono'
+import { afterAll, describe, expect, it } from 'vitest'
+import { type SseSink, sseResponse } from '../../src/http/sse.ts'
+import { withDirectEventStreams } from '../../src/node/event-streams.ts'
+import { onBodyEnd } from '../../src/streams/on-end.ts'
+
+const settings = { heartbeatMs: 60_000, retryMs: 1_500, bufferedBytes: 1024 }
+const toProblem = () => {
+  throw new Error('not expected')
+}
+const encoder = new TextEncoder()
+
+/** What each test's producer does; set per test. */
+let produce: (sink: SseSink) => Promise<void> = async () => {}
+/** How many times each stream (by `?id=`) reported its end. */
+const ends = new Map<string, number>()
+const app = new Hono()
+app.get('/stream', (c) => {
+  const id = c.req.query('id') ?? ''
+  const response = sseResponse(settings, toProblem, (sink) => produce(sink))
+  // As the stream limiter does: the slot comes back when the stream ends.
+  return new Response(
+    onBodyEnd(response.body!, () => ends.set(id, (ends.get(id) ?? 0) + 1)),
+    response,
+  )
+})
+app.get('/plain', (c) => c.json({ ok: true }))
+
+const server = serve({ fetch: withDirectEventStreams(app.fetch), port: 0, hostname: '127.0.0.1' })
+await new Promise((resolve) => server.once('listening', resolve))
+const { port } = server.address() as AddressInfo
+afterAll(() => new Promise((resolve) => server.close(resolve)))
+
+const url = (path: string) => `http://127.0.0.1:${port}${path}`
+
+describe('event streams written straight to Node’s response', () => {
+  it('sends what was queued before the takeover first, then the rest, and ends', async () => {
+    produce = async (sink) => {
+      await sink.send({ event: 'a', data: '1' })
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      await sink.sendEncoded(encoder.encode('event: b\ndata: 2\n\n'))
+    }
+    const response = await fetch(url('/stream?id=queued'))
+    expect(response.status).toBe(200)
+    expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+    expect(response.headers.get('cache-control')).toBe('no-cache')
+    expect(await response.text()).toBe(
+      ': stream open\nretry: 1500\n\nevent: a\ndata: 1\n\nevent: b\ndata: 2\n\n',
+    )
+    expect(ends.get('queued')).toBe(1)
+  })
+
+  it('holds the producer while the client reads nothing, and lets it go on when it reads', async () => {
+    const chunk = encoder.encode(`data: ${'x'.repeat(16 * 1024)}\n\n`)
+    let sent = 0
+    let stalled = false
+    produce = async (sink) => {
+      for (let i = 0; i < 400; i++) {
+        const waiting = sink.sendEncoded(chunk)
+        let settled = false
+        void waiting.then(() => (settled = true))
+        await new Promise((resolve) => setImmediate(resolve))
+        if (!settled) stalled = true
+        if (!(await waiting)) return
+        sent++
+      }
+    }
+    // A raw socket that reads nothing until told to: 400 × 16 KiB (6.4 MB) cannot all fit.
+    const socket = connect(port, '127.0.0.1')
+    socket.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n')
+    socket.pause()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(stalled).toBe(true)
+    expect(sent).toBeLessThan(400)
+    let received = 0
+    const done = new Promise<void>((resolve) => {
+      socket.on('data', (data) => {
+        received += data.length
+        if (received >= 400 * chunk.length) resolve()
+      })
+    })
+    socket.resume()
+    await done
+    await expect.poll(() => sent).toBe(400)
+    socket.destroy()
+  })
+
+  it('stops the producer and gives the slot back when the client leaves', async () => {
+    let signal: AbortSignal | undefined
+    produce = (sink) => {
+      signal = sink.signal
+      return new Promise((resolve) => sink.signal.addEventListener('abort', () => resolve()))
+    }
+    const controller = new AbortController()
+    const response = await fetch(url('/stream?id=left'), { signal: controller.signal })
+    const reader = response.body!.getReader()
+    await reader.read()
+    controller.abort()
+    await expect.poll(() => signal?.aborted, { timeout: 2_000 }).toBe(true)
+    expect(ends.get('left')).toBe(1)
+  })
+
+  it('leaves other answers to the adapter', async () => {
+    const response = await fetch(url('/plain'))
+    expect(await response.json()).toEqual({ ok: true })
+  })
+})
