@@ -9,6 +9,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
+import { isEventStream } from '../auth/middleware.ts'
 import { type EventStreamWriter, eventStreamTakeOver } from '../http/sse.ts'
 import { nodeResponseOf } from './request-id.ts'
 
@@ -17,6 +18,10 @@ type FetchHandler = (request: Request, env: unknown) => Response | Promise<Respo
 /** The app's fetch, with its event streams written straight to Node's response. */
 export function withDirectEventStreams(fetch: FetchHandler): FetchHandler {
   return async (request, env) => {
+    // Only a request that can be an event stream has its answer looked at: reading `body` of
+    // any other answer would turn the adapter's lightweight response into a full Fetch
+    // Response, which doubled the CPU of a small request (50 -> 110 µs on the bench's GET).
+    if (!isEventStream(request.method, pathOf(request.url))) return fetch(request, env)
     const response = await fetch(request, env)
     const takeOver = response.body ? eventStreamTakeOver(response.body) : undefined
     const outgoing = nodeResponseOf(env)
@@ -26,6 +31,14 @@ export function withDirectEventStreams(fetch: FetchHandler): FetchHandler {
     void takeOver(nodeWriter(outgoing))
     return RESPONSE_ALREADY_SENT
   }
+}
+
+/** The path of an absolute URL, without parsing the whole URL (this runs for every request). */
+export function pathOf(url: string): string {
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  if (start === -1) return '/'
+  const query = url.indexOf('?', start)
+  return query === -1 ? url.slice(start) : url.slice(start, query)
 }
 
 function nodeWriter(outgoing: ServerResponse): EventStreamWriter {
