@@ -134,42 +134,31 @@ export function sseResponse(
     lastWrite = Date.now()
   }
   const enqueue = (message: SseMessage) => enqueueBytes(encoder.encode(encodeSse(message)))
-  const close = () => {
+  /** Ends the stream once: the producer's signal aborts with `reason`, then the output ends. */
+  const finish = (reason: DOMException, endOutput: () => void) => {
     if (closed) return
     closed = true
     clearInterval(heartbeat)
     stopListening()
-    stop.abort(STREAM_ENDED)
+    stop.abort(reason)
     wakeWriter?.()
-    if (writer) {
-      writer.end()
-    } else {
-      try {
-        controller.close()
-      } catch {
-        // Already cancelled by the client.
-      }
-    }
+    endOutput()
     ended()
   }
+  const closeQueue = () => {
+    try {
+      controller.close()
+    } catch {
+      // Already cancelled by the client.
+    }
+  }
+  const close = () => finish(STREAM_ENDED, () => (writer ? writer.end() : closeQueue()))
   /** The client left: stop the producer and with it every upstream call it made. */
-  const abandon = () => {
-    if (closed) return
-    closed = true
-    clearInterval(heartbeat)
-    stopListening()
-    stop.abort(CLIENT_LEFT)
-    wakeWriter?.()
-    if (!writer) {
-      try {
-        // Ends a takeover that is still moving the queue to its writer.
-        controller.close()
-      } catch {
-        // Cancelled: the client left through the body.
-      }
-    }
-    ended()
-  }
+  const abandon = () =>
+    finish(CLIENT_LEFT, () => {
+      // Ends a takeover that is still moving the queue to its writer.
+      if (!writer) closeQueue()
+    })
   const onShutdown = () => {
     enqueue({ event: 'shutdown', data: JSON.stringify({ reason: 'The gateway is shutting down' }) })
     close()
