@@ -17,13 +17,20 @@ export interface LogFrame {
 }
 
 const HEADER_BYTES = 8
+/**
+ * The engine's frames hold at most 16 KiB of log text plus its timestamp (32 KiB from attach and
+ * exec): a header that claims more is corrupt, and believing it would make the gateway buffer up
+ * to 4 GiB for one frame.
+ */
+export const MAX_FRAME_BYTES = 1024 * 1024
 const STREAM_NAMES: readonly LogStreamName[] = ['stdin', 'stdout', 'stderr', 'system']
 
 /**
  * Splits a multiplexed byte stream into {@link LogFrame}s.
  *
  * Errors with a `SyntaxError` on a header it does not understand (the engine's own `StdCopy`
- * refuses unknown ids too) and on a stream that ends inside a frame. Zero-size frames are
+ * refuses unknown ids too), on a frame larger than {@link MAX_FRAME_BYTES} and on a stream that
+ * ends inside a frame. Zero-size frames are
  * dropped. A payload that lies within one input chunk is a view of that chunk, not a copy, so
  * the producer must not reuse its chunks (fetch bodies don't).
  *
@@ -105,6 +112,11 @@ export class FrameDecoder {
     const stream = parseStreamName(bytes, offset)
     const size = readUint32BigEndian(bytes, offset + 4)
     if (size === 0) return
+    if (size > MAX_FRAME_BYTES) {
+      throw new SyntaxError(
+        `Cannot decode multiplexed stream: a frame of ${size} bytes (at most ${MAX_FRAME_BYTES})`,
+      )
+    }
     this.#stream = stream
     this.#payloadSize = size
     this.#payloadRemaining = size

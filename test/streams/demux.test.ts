@@ -1,6 +1,11 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { concatBytes, DemuxStream, type LogFrame } from '../../src/streams/demux.ts'
+import {
+  concatBytes,
+  DemuxStream,
+  type LogFrame,
+  MAX_FRAME_BYTES,
+} from '../../src/streams/demux.ts'
 import { collect, readableOf } from '../support/streams.ts'
 
 const encoder = new TextEncoder()
@@ -133,6 +138,18 @@ describe('DemuxStream', () => {
         'Cannot decode multiplexed stream: header bytes 1-3 must be zero: current value is 00 07 00',
       ),
     )
+  })
+
+  it('errors on a header that claims more than a frame can hold, before buffering it', async () => {
+    const wire = concatBytes([encodeFrame(frame('stdout', 'ok')), frameHeader(1, 0xff_ff_ff_ff)])
+    await expect(demux([wire, new Uint8Array(1024)])).rejects.toThrow(
+      new SyntaxError(
+        `Cannot decode multiplexed stream: a frame of 4294967295 bytes (at most ${MAX_FRAME_BYTES})`,
+      ),
+    )
+    const largest = new Uint8Array(MAX_FRAME_BYTES)
+    const decoded = await demux([frameHeader(2, largest.length), ...chunksOf(largest, [65_536])])
+    expect(decoded.map((f) => [f.stream, f.payload.length])).toEqual([['stderr', MAX_FRAME_BYTES]])
   })
 
   it('errors on bytes that are not a multiplexed stream', async () => {
