@@ -4,7 +4,7 @@
  *
  * Brings up what it needs against the real engine (scripts/engine.sh when DOCKER_HOST is not
  * set), measures the gateway and the engine's own socket side by side in one run, writes
- * bench/results/latest.json and latest.md, prints PASS/MISS against the targets, and cleans up
+ * bench/results/latest.json and latest.md (quick runs: quick.*), prints PASS/MISS against the targets, and cleans up
  * (containers labelled dockgate-bench=<run id>, the processes it started, by pid) on the way out,
  * also on failure and on SIGINT. Traffic goes to 127.0.0.1 and the engine's Unix socket only.
  *
@@ -43,6 +43,7 @@ if (argv.has('--help') || argv.has('-h')) {
       '              bench/results/partial.{json,md}, leaving latest.* to whole runs',
       '  --cpu-prof  run the measured gateways under node --cpu-prof (profiles in bench/results/profiles/;',
       '              read them with node bench/profile-summary.mjs FILE); the figures then include its cost',
+      'reports: bench/results/latest.{json,md} (full runs; committed), quick.{json,md} (--quick)',
     ].join('\n'),
   )
   process.exit(0)
@@ -569,7 +570,8 @@ try {
   results.verdicts = evaluate(results, TARGETS)
   const markdown = renderMarkdown(results)
   mkdirSync(resultsDir, { recursive: true })
-  const name = PARTIAL ? 'partial' : 'latest'
+  // A quick run (every `npm test` makes one) leaves the committed full run's report alone.
+  const name = PARTIAL ? 'partial' : QUICK ? 'quick' : 'latest'
   const jsonPath = join(resultsDir, `${name}.json`)
   writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`)
   formatJson(jsonPath)
