@@ -545,13 +545,17 @@ export class EventHub {
       this.#resolvePending()
     }
     const boundary = this.#seedBoundary
+    // One item and one filter verdict per distinct filter for everyone: many subscribers (the
+    // same dashboard, open many times) ask with the same filter.
+    const item: SubscriptionItem = { kind: 'event', event: entry.event }
+    const verdicts = new Map<string, boolean>()
     for (const subscriber of this.#subscribers) {
       if (subscriber.cursor !== undefined) {
         if (subscriber.cursor < this.#ring.firstSeq) subscriber.overflow()
         continue
       }
-      if (subscriber.accepts(entry, boundary)) {
-        subscriber.push({ kind: 'event', event: entry.event }, false)
+      if (subscriber.accepts(entry, boundary, verdicts)) {
+        subscriber.push(item, false)
         this.#scheduleWake(subscriber)
       }
     }
@@ -658,6 +662,8 @@ export class EventHub {
 class Subscriber implements Subscription {
   readonly #hub: EventHub
   readonly #filter: EventFilter
+  /** Equal for equal filters (they are built the same way from a query). */
+  readonly #filterKey: string
   readonly #limit: number
   #items: (SubscriptionItem | undefined)[] = []
   #head = 0
@@ -679,6 +685,7 @@ class Subscriber implements Subscription {
   constructor(hub: EventHub, filter: EventFilter, limit: number | undefined) {
     this.#hub = hub
     this.#filter = filter
+    this.#filterKey = JSON.stringify(filter)
     this.#limit = positiveInteger(limit ?? hub.queueLimit, 'queueLimit')
   }
 
@@ -686,13 +693,23 @@ class Subscriber implements Subscription {
     return this.#done
   }
 
-  accepts(entry: Entry, seedBoundary: bigint | undefined): boolean {
+  /** With `verdicts`, the filter is judged once per distinct filter and entry. */
+  accepts(
+    entry: Entry,
+    seedBoundary: bigint | undefined,
+    verdicts?: Map<string, boolean>,
+  ): boolean {
     if (this.live && seedBoundary !== undefined && entry.nano <= seedBoundary) return false
     if (this.skipThrough !== undefined) {
       if (entry.nano <= this.skipThrough) return false
       this.skipThrough = undefined
     }
-    return matchesFilter(entry.event, this.#filter)
+    let verdict = verdicts?.get(this.#filterKey)
+    if (verdict === undefined) {
+      verdict = matchesFilter(entry.event, this.#filter)
+      verdicts?.set(this.#filterKey, verdict)
+    }
+    return verdict
   }
 
   /**
