@@ -6,7 +6,7 @@
  * error's message to the client and swallows write errors (engine-api-facts §8.1); here the
  * producer learns at once that the client left (`sink.signal`) and errors become problems.
  */
-import type { GatewaySettings } from '../config.ts'
+import { DEFAULT_SETTINGS, type GatewaySettings } from '../config.ts'
 import { type ProblemBody, type ProblemError, problemBody } from '../errors.ts'
 import { reportsEnd } from '../streams/on-end.ts'
 import { encodeSse, type SseMessage } from '../streams/sse.ts'
@@ -112,7 +112,7 @@ export function sseResponse(
 ): Response {
   const encoder = new TextEncoder()
   const stop = new AbortController()
-  const bufferedBytes = settings.bufferedBytes ?? 64 * 1024
+  const bufferedBytes = settings.bufferedBytes ?? DEFAULT_SETTINGS.sseBufferBytes
   let controller!: ReadableStreamDefaultController<Uint8Array>
   /** Set once a runtime adapter took the stream over; until then bytes go to the body's queue. */
   let writer: EventStreamWriter | undefined
