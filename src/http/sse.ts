@@ -23,6 +23,14 @@ export interface SseSink {
    * blank line), e.g. a batch of them written at once. Resolves as {@link send} does.
    */
   sendEncoded(chunk: Uint8Array): Promise<boolean>
+  /**
+   * {@link sendEncoded} without a promise, for producers that write from callbacks: true while
+   * the client has room for more; false when it has not (wait for {@link whenWritable}) or the
+   * stream is over.
+   */
+  writeEncoded(chunk: Uint8Array): boolean
+  /** Resolves with true once the client has room for more, or with false once the stream is over. */
+  whenWritable(): Promise<boolean>
   /** Aborts when the client leaves or the gateway shuts down: pass it to upstream calls. */
   readonly signal: AbortSignal
 }
@@ -221,19 +229,22 @@ export function sseResponse(
     }
     return !closed
   }
+  const writeEncoded = (chunk: Uint8Array) => {
+    if (closed) return false
+    enqueueBytes(chunk)
+    return hasRoom()
+  }
   const sink: SseSink = {
     signal: stop.signal,
     send(message) {
-      if (closed) return Promise.resolve(false)
+      if (closed) return RESOLVED_FALSE
       enqueue(message)
       return roomForMore()
     },
-    sendEncoded(chunk) {
-      if (closed) return RESOLVED_FALSE
-      enqueueBytes(chunk)
-      // The common case, allocation-free: one fan-out may call this 10,000 times in a row.
-      return hasRoom() ? RESOLVED_TRUE : roomForMore()
-    },
+    // The common case allocates nothing: one fan-out may call this 10,000 times in a row.
+    sendEncoded: (chunk) => (writeEncoded(chunk) ? RESOLVED_TRUE : roomForMore()),
+    writeEncoded,
+    whenWritable: roomForMore,
   }
 
   if (settings.shutdown?.aborted) {

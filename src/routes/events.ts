@@ -239,33 +239,69 @@ let lastJoin: { parts: Uint8Array[]; bytes: Uint8Array } | undefined
 
 /**
  * Sends the subscription's items until it ends, the client leaves or the gateway stops: what is
- * ready at once goes out in one write.
+ * ready at once goes out in one write. Driven by the hub's wake-ups (`onReady`), not by awaiting
+ * them: with 10,000 subscribers a fan-out then costs a write per subscriber and no promise.
  */
-async function relay(
+function relay(
   subscription: Subscription,
   sink: SseSink,
   visible: (event: EngineEvent) => boolean,
   settings: RedactionSettings,
 ): Promise<void> {
-  const stop = () => subscription.close()
-  if (sink.signal.aborted) return stop()
-  sink.signal.addEventListener('abort', stop, { once: true })
-  try {
-    for (;;) {
-      const items = subscription.takeReady()
-      if (items === undefined || sink.signal.aborted) return
-      if (items.length === 0) {
-        await subscription.whenReady()
-        continue
-      }
-      const { chunk, end } = encodeBatch(items, visible, settings)
-      if (chunk && !(await sink.sendEncoded(chunk))) return
-      if (end) return
+  return new Promise<void>((resolve, reject) => {
+    let over = false
+    let pumping = false
+    let wokenMeanwhile = false
+    let waitingForRoom = false
+    const finish = (error?: unknown) => {
+      if (over) return
+      over = true
+      sink.signal.removeEventListener('abort', stop)
+      subscription.close()
+      if (error === undefined) resolve()
+      else reject(error)
     }
-  } finally {
-    sink.signal.removeEventListener('abort', stop)
-    subscription.close()
-  }
+    const stop = () => finish()
+    const waitForRoom = () => {
+      waitingForRoom = true
+      sink.whenWritable().then((open) => {
+        waitingForRoom = false
+        if (open) pump()
+        else finish()
+      }, finish)
+    }
+    /** Writes what is ready; a wake-up while it runs (a write can cause one) runs it once more. */
+    const pump = () => {
+      if (over || waitingForRoom) return
+      if (pumping) {
+        wokenMeanwhile = true
+        return
+      }
+      pumping = true
+      try {
+        do {
+          wokenMeanwhile = false
+          for (;;) {
+            const items = subscription.takeReady()
+            if (items === undefined) return finish()
+            if (items.length === 0) break
+            const { chunk, end } = encodeBatch(items, visible, settings)
+            const room = chunk === undefined || sink.writeEncoded(chunk)
+            if (end) return finish()
+            if (!room) return waitForRoom()
+          }
+        } while (wokenMeanwhile && !over)
+      } catch (error) {
+        finish(error)
+      } finally {
+        pumping = false
+      }
+    }
+    if (sink.signal.aborted) return finish()
+    sink.signal.addEventListener('abort', stop, { once: true })
+    subscription.onReady(pump)
+    pump()
+  })
 }
 
 export function eventRoutes(hub: EventHub, deps: StreamDependencies) {

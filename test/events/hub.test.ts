@@ -297,6 +297,39 @@ describe('EventHub against the real engine', () => {
     expect(last.takeReady()).toBeUndefined()
   })
 
+  it('onReady calls its listener on the hub’s turn, with the items ready, and once more at the end', async () => {
+    const hub = newHub({ wakeSliceSize: 2 })
+    const run = newRun()
+    const subs = Array.from({ length: 5 }, () => hub.subscribe({ filter: labelled(run) }))
+    const received = subs.map(() => [] as SubscriptionItem[])
+    const wakeUps = subs.map(() => 0)
+    const ended = subs.map(() => false)
+    subs.forEach((sub, i) => {
+      sub.onReady(() => {
+        wakeUps[i]! += 1
+        const items = sub.takeReady()
+        if (items === undefined) ended[i] = true
+        else received[i]!.push(...items)
+      })
+    })
+    await hub.ready()
+    const ids = await Promise.all(Array.from({ length: 3 }, () => createDirect(run)))
+    await expect
+      .poll(() => received.map((items) => items.length), { timeout: 10_000 })
+      .toEqual([3, 3, 3, 3, 3])
+    for (const items of received) {
+      expect(new Set(items.map((item) => item.kind === 'event' && item.event.actor.id))).toEqual(
+        new Set(ids),
+      )
+    }
+    // Woken, not polled: at most once per event (fewer when events arrived together).
+    for (const count of wakeUps) expect(count).toBeLessThanOrEqual(3)
+    subs[0]!.close()
+    expect(ended).toEqual([true, false, false, false, false])
+    hub.close()
+    expect(ended).toEqual([true, true, true, true, true])
+  })
+
   it('drops a subscriber that does not read with resync, while another gets every event', async () => {
     const hub = newHub()
     const run = newRun()
