@@ -32,6 +32,7 @@ export async function runColdStart(ctx, { reps, deadline, deno }) {
     dockerHost: ctx.dockerHost,
     token: ctx.token,
     configPath: ctx.configPath,
+    entry: ctx.entry,
     timeoutMs: timeoutMs(),
   })
   const result = {}

@@ -106,7 +106,8 @@ export function renderMarkdown(results) {
     '',
     `Node ${c.node}, ${c.cpus} cores, load average at start ${c.loadAverageAtStart.join(' / ')}; ` +
       `engine ${c.engine?.version ?? '?'} with ${c.engine?.containersOnEngine ?? '?'} containers before the bench's own; ` +
-      `${results.secondsWithCleanup ?? results.seconds} s in all. Ratios are gateway ÷ direct socket, same run; medians over repetitions.`,
+      `${results.secondsWithCleanup ?? results.seconds} s in all. Ratios are gateway ÷ direct socket, same run; medians over repetitions.` +
+      (c.gatewayEntry ? ` Gateway: \`${c.gatewayEntry}\` (\`--entry\`).` : ''),
     '',
   )
   if (Array.isArray(results.throughput)) {

@@ -43,12 +43,15 @@ if (argv.has('--help') || argv.has('-h')) {
       '              bench/results/partial.{json,md}, leaving latest.* to whole runs',
       '  --cpu-prof  run the measured gateways under node --cpu-prof (profiles in bench/results/profiles/;',
       '              read them with node bench/profile-summary.mjs FILE); the figures then include its cost',
+      '  --entry=FILE  run this Node bundle as the gateway instead of dist/dockgate.mjs (to set two',
+      '              builds side by side: e.g. one made from another commit with scripts/build-node.mjs --outfile=)',
       'reports: bench/results/latest.{json,md} (full runs; committed), quick.{json,md} (--quick)',
     ].join('\n'),
   )
   process.exit(0)
 }
 const QUICK = argv.has('--quick')
+const ENTRY = process.argv.find((a) => a.startsWith('--entry='))?.slice('--entry='.length)
 
 /** The phases `--only=a,b` asks for, or every phase. */
 function onlyPhases(args) {
@@ -368,7 +371,8 @@ async function main() {
   context.setupSeconds = round((Date.now() - t0) / 1000, 1)
   log(`setup: ${maxSize} containers and a ${PROFILE.logMb} MB log in ${context.setupSeconds} s`)
 
-  const gatewayOptions = { dockerHost, token, configPath, quiet: true }
+  const gatewayOptions = { dockerHost, token, configPath, quiet: true, entry: ENTRY }
+  if (ENTRY) context.gatewayEntry = ENTRY
   if (argv.has('--cpu-prof')) {
     const dir = join(resultsDir, 'profiles', runId)
     mkdirSync(dir, { recursive: true })
@@ -385,6 +389,7 @@ async function main() {
     socketPath,
     dockerHost,
     configPath,
+    entry: ENTRY,
     engine,
     enginePid,
     gatewayUrl: gateway.url,

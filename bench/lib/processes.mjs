@@ -166,7 +166,7 @@ export async function startNodeGateway(options) {
   const port = await freePort()
   return startServer({
     file: process.execPath,
-    args: [...(options.nodeArgs ?? []), NODE_ENTRY],
+    args: [...(options.nodeArgs ?? []), options.entry ?? NODE_ENTRY],
     env: gatewayEnv({ ...options, port }),
     port,
     timeoutMs: options.timeoutMs ?? 20_000,
