@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { decodeCursor } from '../../src/routes/log-cursor.ts'
 import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
@@ -50,7 +51,11 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
       ['stderr', 'two'],
     ])
     expect(JSON.parse(events.at(-1)!.data)).toEqual({ exitCode: 4, state: 'exited' })
-    for (const e of lineEvents(events)) expect(e.id).toMatch(/^[A-Za-z0-9_-]+$/)
+    // Each id is the line's cursor: its time in nanoseconds since the epoch (and its position)
+    for (const e of lineEvents(events)) {
+      expect(e.id).toMatch(/^\d+(\.\d+)?$/)
+      expect(decodeCursor(e.id!)?.time).toBe(JSON.parse(e.data).time)
+    }
   })
 
   it('tells the client how long to wait before reconnecting and sends heartbeats', async () => {
