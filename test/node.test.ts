@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../src/auth/tokens.ts'
 import { testEngineEnv } from './support/engine.ts'
 import { freePort } from './support/net.ts'
+import { NODE_FLAGS } from './support/node-flags.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'dockgate-node-'))
 const configPath = join(dir, 'config.json')
@@ -28,7 +29,7 @@ afterAll(() => {
 /** Starts the gateway as `npm start` does, and waits until it listens. */
 async function startGateway(env: Record<string, string>) {
   const port = await freePort()
-  const child = spawn(process.execPath, [ENTRY], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ENTRY], {
     env: {
       PATH: process.env.PATH,
       HOME: dir,

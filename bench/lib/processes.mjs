@@ -3,6 +3,7 @@
  * pid, and stopped by pid at the end whatever happens.
  */
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { createServer } from 'node:net'
 import { nowMs, sleep } from './util.mjs'
@@ -161,12 +162,17 @@ export function gatewayEnv({ port, dockerHost, token, configPath }) {
 
 /** The Node gateway as `npm start` runs it: the bundle scripts/build-node.mjs writes. */
 export const NODE_ENTRY = 'dist/dockgate.mjs'
+/** And the flags it gives Node (package.json `config.nodeFlags`; see the README). */
+export const NODE_FLAGS =
+  JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8'))
+    .config?.nodeFlags?.split(/\s+/)
+    .filter(Boolean) ?? []
 
 export async function startNodeGateway(options) {
   const port = await freePort()
   return startServer({
     file: process.execPath,
-    args: [...(options.nodeArgs ?? []), options.entry ?? NODE_ENTRY],
+    args: [...NODE_FLAGS, ...(options.nodeArgs ?? []), options.entry ?? NODE_ENTRY],
     env: gatewayEnv({ ...options, port }),
     port,
     timeoutMs: options.timeoutMs ?? 20_000,

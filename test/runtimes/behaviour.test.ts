@@ -13,6 +13,7 @@ import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { freePort } from '../support/net.ts'
+import { NODE_FLAGS } from '../support/node-flags.ts'
 import { readSse } from '../support/sse.ts'
 
 const ADMIN_TOKEN = 'dgt_runtime-suite-admin-token'
@@ -57,7 +58,7 @@ const TARGETS: Target[] = [
     build: () => execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' }),
     command: ({ port, configPath }) => ({
       file: process.execPath,
-      args: ['dist/dockgate.mjs'],
+      args: [...NODE_FLAGS, 'dist/dockgate.mjs'],
       env: {
         ...baseEnv(port),
         DOCKER_HOST: testEngineEnv().dockerHost,

@@ -30,6 +30,7 @@ import { createNodeTransport } from '../../src/transport/node.ts'
 import { direct, testEngineEnv } from './engine.ts'
 import { TEST_RUN } from './labels.ts'
 import { freePort, tcpConnectionsTo } from './net.ts'
+import { NODE_FLAGS } from './node-flags.ts'
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -232,7 +233,7 @@ export async function spawnGateway(options: {
   // busy with a thousand requests would stall the gateway's event loop by reading them late.
   const logPath = join(options.dir, `gateway-${port}.log`)
   const log = openSync(logPath, 'w')
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, entry], {
     env: {
       PATH: process.env.PATH,
       HOME: options.dir,
