@@ -52,6 +52,25 @@ describe('sseResponse', () => {
     expect(text.endsWith('data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\n')).toBe(true)
   })
 
+  it('writeEncoded tells at once whether there is room; whenWritable waits for it, or for the end', async () => {
+    const answers: boolean[] = []
+    let sink!: SseSink
+    const response = sseResponse({ ...settings, bufferedBytes: 64 }, toProblem, async (s) => {
+      sink = s
+      // 17 bytes a message after the opening comment's 27: the third passes the 64
+      for (let i = 0; i < 3; i++) answers.push(s.writeEncoded(bytes(`data: message-${i}\n\n`)))
+      answers.push(await s.whenWritable())
+      answers.push(s.writeEncoded(bytes('data: last\n\n')))
+    })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(answers).toEqual([true, true, false])
+    const text = await response.text()
+    expect(answers).toEqual([true, true, false, true, true])
+    expect(text.endsWith('data: message-2\n\ndata: last\n\n')).toBe(true)
+    expect(sink.writeEncoded(bytes('data: after the end\n\n'))).toBe(false)
+    expect(await sink.whenWritable()).toBe(false)
+  })
+
   it('reports its end to onBodyEnd without being wrapped: once when the producer is done', async () => {
     let ends = 0
     let finish!: () => void
