@@ -5,14 +5,18 @@
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
 import { createApp } from './app.ts'
-import { jsonLog, loadCredentials, reportEngine } from './bootstrap.ts'
+import { jsonLineAudit } from './audit/audit.ts'
+import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import type { ConfigFiles } from './config-store.ts'
+import { denoStdoutLines } from './deno/stdout.ts'
 import { EngineClient } from './engine/client.ts'
 import { createDenoTransport } from './transport/deno.ts'
 import { engineTargetFromEnv } from './transport/docker-host.ts'
 
-const log = jsonLog
+/** Request log, audit records and the entry's own messages: one batched stream of lines. */
+const stdout = denoStdoutLines()
+const log = jsonLogTo(stdout.line)
 
 const denoFiles: ConfigFiles = {
   read(path) {
@@ -61,6 +65,8 @@ async function main() {
     authenticator,
     shutdown: stopping.signal,
     settings: settingsFromConfig(config),
+    requestLog: (entry) => stdout.line(JSON.stringify(entry)),
+    audit: jsonLineAudit(stdout.line),
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 
@@ -73,6 +79,8 @@ async function main() {
     stopping.abort()
     await server?.shutdown()
     await transport.close()
+    // The last lines ("shutting down" among them) leave before the process does.
+    await stdout.drain()
     Deno.exit(0)
   }
   Deno.addSignalListener('SIGTERM', () => void shutdown('SIGTERM'))

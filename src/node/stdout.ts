@@ -11,13 +11,8 @@
  * Pending lines are written on `exit` too (a crash, `process.exit`), and `drain()` waits until
  * the last batch has left the process, for a graceful shutdown.
  */
-import { LineBuffer } from '../observability/line-buffer.ts'
-
-export interface StdoutLines {
-  line(text: string): void
-  /** Writes what is pending and settles once stdout has taken it. */
-  drain(): Promise<void>
-}
+import { LineBuffer, type StdoutLines } from '../observability/line-buffer.ts'
+import { countLines, droppedLinesNotice } from '../observability/queued-output.ts'
 
 /** The part of a Node `Writable` the lines are written to (`process.stdout`). */
 export interface LineOutput {
@@ -45,7 +40,7 @@ export function stdoutLines(options: StdoutLinesOptions = {}): StdoutLines {
       return
     }
     if (dropped > 0) {
-      writeTo(output, droppedNotice(dropped))
+      writeTo(output, droppedLinesNotice(dropped))
       dropped = 0
     }
     writeTo(output, chunk)
@@ -64,17 +59,6 @@ export function stdoutLines(options: StdoutLinesOptions = {}): StdoutLines {
       return new Promise((resolve) => output.write('', () => resolve()))
     },
   }
-}
-
-function droppedNotice(count: number): string {
-  const msg = 'log lines dropped: stdout was not read fast enough'
-  return `${JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg, dropped: count })}\n`
-}
-
-function countLines(chunk: string): number {
-  let count = 0
-  for (let at = chunk.indexOf('\n'); at !== -1; at = chunk.indexOf('\n', at + 1)) count++
-  return count
 }
 
 function writeTo(output: LineOutput, chunk: string): void {

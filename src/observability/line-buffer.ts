@@ -12,6 +12,13 @@
  * Runtime-free: only `setTimeout`.
  */
 
+/** What an entry point's log goes to: lines, batched, and a way to wait for the last ones. */
+export interface StdoutLines {
+  line(text: string): void
+  /** Writes what is pending and settles once stdout has taken it. */
+  drain(): Promise<void>
+}
+
 export interface LineBufferOptions {
   /** Receives whole lines, in order, each ending in `\n`. */
   write: (chunk: string) => void

@@ -507,6 +507,10 @@ ${lines.slice(-60).join('\n')}`)
         const removed = await call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })
         expect([204, 404]).toContain(removed.status)
       }
+      const lastRequest = await call('/v1/system/version')
+      expect(lastRequest.status).toBe(200)
+      const requestId = lastRequest.headers.get('x-request-id')
+      await lastRequest.body?.cancel()
       gateway.child.kill('SIGTERM')
       const events = await reader.until('shutdown', 5_000)
       expect(events.at(-1)?.event).toBe('shutdown')
@@ -516,6 +520,16 @@ ${lines.slice(-60).join('\n')}`)
         signal: null,
       })
       expect(gateway.output()).toContain('shutting down')
+      // The request log, batched, still has the request made just before the signal
+      const logged = gateway
+        .output()
+        .split('\n')
+        .filter((text) => text.startsWith('{"time"') && text.includes('"msg":"request"'))
+        .map((text) => JSON.parse(text))
+      expect(logged.find((entry) => entry.requestId === requestId)).toMatchObject({
+        path: '/v1/system/version',
+        status: 200,
+      })
     },
   )
 })
