@@ -90,19 +90,17 @@ export class ContainerModel {
     return filters.limit === undefined ? matches : matches.slice(0, filters.limit)
   }
 
-  /** A container by id, unique id prefix or name, as the engine resolves them; else undefined. */
+  /**
+   * A container by full id or name, as the engine resolves them; else undefined. An id prefix is
+   * left to the engine: a container created straight on the engine a moment ago, which the model
+   * has not learnt of yet, may make it ambiguous, and then the engine refuses it. Answering from
+   * the model would name the one it knows, and an action would hit that one.
+   */
   get(ref: string): EngineContainerInspect | undefined {
     const byId = this.#containers.get(ref)
     if (byId) return byId
-    let found: EngineContainerInspect | undefined
-    for (const c of this.#containers.values()) {
-      if (c.Name === `/${ref}`) return c
-      if (/^[0-9a-f]+$/.test(ref) && c.Id.startsWith(ref)) {
-        if (found) return undefined
-        found = c
-      }
-    }
-    return found
+    for (const c of this.#containers.values()) if (c.Name === `/${ref}`) return c
+    return undefined
   }
 
   /** Read-your-writes: what a route just learnt from the engine. */

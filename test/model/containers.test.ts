@@ -56,6 +56,53 @@ describe('the container read model', () => {
     expect(counter.lists).toBe(before)
   })
 
+  it('answers a full id or a name from memory, and leaves an id prefix to the engine', async () => {
+    const inner = createNodeTransport(
+      engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+    )
+    const inspected: string[] = []
+    const transport: EngineTransport = {
+      description: inner.description,
+      close: () => inner.close(),
+      fetch(request) {
+        const path = new URL(request.url).pathname
+        const ref = /^(?:\/v[\d.]+)?\/containers\/([^/]+)\/json$/.exec(path)?.[1]
+        if (ref) inspected.push(ref)
+        return inner.fetch(request)
+      },
+    }
+    const gw = await testGateway({ transport })
+    const name = uniqueName('ref')
+    const { body } = await gw.json(
+      '/v1/containers',
+      postJson({
+        image: testEngineEnv().image,
+        name,
+        cmd: ['true'],
+        labels: { [TEST_LABEL]: TEST_RUN },
+      }),
+    )
+    const id = body.id as string
+    // Read-your-writes put it in the model; once loaded, full ids and names need no engine call
+    await expect
+      .poll(
+        async () => {
+          inspected.length = 0
+          await gw.json(`/v1/containers/${id}`)
+          return inspected.length
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(0)
+    expect((await gw.json(`/v1/containers/${name}`)).body.id).toBe(id)
+    expect(inspected).toEqual([])
+    // A prefix the model knows as unique may not be unique on the engine: the engine decides
+    const prefix = id.slice(0, 12)
+    expect((await gw.json(`/v1/containers/${prefix}`)).body.id).toBe(id)
+    expect(inspected).toEqual([prefix])
+    await gw.call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })
+  })
+
   it('reads its own writes: a container created through the gateway is listed at once', async () => {
     const gw = await testGateway()
     await gw.json('/v1/containers?all=true')
