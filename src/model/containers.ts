@@ -39,6 +39,9 @@ export class ContainerModel {
   readonly #containers = new Map<string, EngineContainerInspect>()
   readonly #inflight = new Map<string, Promise<void>>()
   readonly #dirty = new Set<string>()
+  /** Containers put, removed or re-inspected while a load runs: newer than its snapshot. */
+  readonly #touchedDuringLoad = new Set<string>()
+  #loading = false
   #ready: Promise<void> | undefined
   #loaded = false
   #closed = false
@@ -105,11 +108,21 @@ export class ContainerModel {
 
   /** Read-your-writes: what a route just learnt from the engine. */
   put(inspect: EngineContainerInspect): void {
-    this.#containers.set(inspect.Id, inspect)
+    this.#set(inspect)
   }
 
   remove(id: string): void {
+    this.#touch(id)
     this.#containers.delete(id)
+  }
+
+  #set(inspect: EngineContainerInspect): void {
+    this.#touch(inspect.Id)
+    this.#containers.set(inspect.Id, inspect)
+  }
+
+  #touch(id: string): void {
+    if (this.#loading) this.#touchedDuringLoad.add(id)
   }
 
   /** Resolves once no re-inspection is under way (for tests that wait for the model to settle). */
@@ -137,22 +150,37 @@ export class ContainerModel {
     if (!this.#closed) void this.#consume(subscription)
   }
 
+  /**
+   * Replaces the model with the engine's list. What routes put or removed meanwhile (and what
+   * events re-inspected) is newer than the list and stays: a container created through the
+   * gateway while the model loads is there when it first answers from memory.
+   */
   async #load(): Promise<void> {
     this.#loaded = false
-    const list = parseEngine(
-      EngineContainerList,
-      await this.#engine.json('GET', '/containers/json', { query: { all: 1 } }),
-      'container list',
-    )
-    const fresh = new Map<string, EngineContainerInspect>()
-    // A few at a time: a host with a thousand containers must not starve the routes' own calls.
-    await mapConcurrently(list, LOAD_CONCURRENCY, async ({ Id }) => {
-      const inspect = await this.#inspect(Id)
-      if (inspect) fresh.set(inspect.Id, inspect)
-    })
-    this.#containers.clear()
-    for (const [id, inspect] of fresh) this.#containers.set(id, inspect)
-    this.#loaded = true
+    this.#loading = true
+    this.#touchedDuringLoad.clear()
+    try {
+      const list = parseEngine(
+        EngineContainerList,
+        await this.#engine.json('GET', '/containers/json', { query: { all: 1 } }),
+        'container list',
+      )
+      const fresh = new Map<string, EngineContainerInspect>()
+      // A few at a time: a host with a thousand containers must not starve the routes' own calls.
+      await mapConcurrently(list, LOAD_CONCURRENCY, async ({ Id }) => {
+        const inspect = await this.#inspect(Id)
+        if (inspect) fresh.set(inspect.Id, inspect)
+      })
+      const touched = this.#touchedDuringLoad
+      for (const id of this.#containers.keys()) {
+        if (!fresh.has(id) && !touched.has(id)) this.#containers.delete(id)
+      }
+      for (const [id, inspect] of fresh) if (!touched.has(id)) this.#containers.set(id, inspect)
+      this.#loaded = true
+    } finally {
+      this.#loading = false
+      this.#touchedDuringLoad.clear()
+    }
   }
 
   async #consume(subscription: Subscription): Promise<void> {
@@ -198,8 +226,8 @@ export class ContainerModel {
           this.#logError('container model refresh failed', error)
           return null
         })
-        if (inspect) this.#containers.set(inspect.Id, inspect)
-        else if (inspect === undefined) this.#containers.delete(id)
+        if (inspect) this.#set(inspect)
+        else if (inspect === undefined) this.remove(id)
       } while (this.#dirty.has(id) && !this.#closed)
       this.#inflight.delete(id)
     }

@@ -1,9 +1,13 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { EngineClient } from '../../src/engine/client.ts'
 import type { EngineTransport } from '../../src/engine/transport.ts'
+import { EngineContainerInspect, parseEngine } from '../../src/engine/types.ts'
+import { EventHub } from '../../src/events/hub.ts'
+import { ContainerModel } from '../../src/model/containers.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { direct, testEngineEnv } from '../support/engine.ts'
+import { createDirect, direct, testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
@@ -83,24 +87,66 @@ describe('the container read model', () => {
       }),
     )
     const id = body.id as string
-    // Read-your-writes put it in the model; once loaded, full ids and names need no engine call
-    await expect
-      .poll(
-        async () => {
-          inspected.length = 0
-          await gw.json(`/v1/containers/${id}`)
-          return inspected.length
-        },
-        { timeout: 10_000 },
-      )
-      .toBe(0)
-    expect((await gw.json(`/v1/containers/${name}`)).body.id).toBe(id)
-    expect(inspected).toEqual([])
+    // The model re-inspects containers on their events (other tests' too): count by reference
+    const engineAskedFor = async (ref: string) => {
+      inspected.length = 0
+      expect((await gw.json(`/v1/containers/${ref}`)).body.id).toBe(id)
+      return inspected.filter((asked) => asked === ref).length
+    }
+    // Once the model is loaded, a full id and a name need no engine call
+    await expect.poll(() => engineAskedFor(id), { timeout: 10_000 }).toBe(0)
+    expect(await engineAskedFor(name)).toBe(0)
     // A prefix the model knows as unique may not be unique on the engine: the engine decides
-    const prefix = id.slice(0, 12)
-    expect((await gw.json(`/v1/containers/${prefix}`)).body.id).toBe(id)
-    expect(inspected).toEqual([prefix])
+    expect(await engineAskedFor(id.slice(0, 12))).toBe(1)
     await gw.call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })
+  })
+
+  it('keeps what a route put while it loaded: a list taken before a create does not hide it', async () => {
+    const inner = createNodeTransport(
+      engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+    )
+    // The model's list reaches the engine at once, but its answer waits for the test
+    let listed!: () => void
+    const listAnswered = new Promise<void>((resolve) => (listed = resolve))
+    let listSent!: () => void
+    const listIsOut = new Promise<void>((resolve) => (listSent = resolve))
+    const transport: EngineTransport = {
+      description: inner.description,
+      close: () => inner.close(),
+      async fetch(request) {
+        const response = await inner.fetch(request)
+        if (!new URL(request.url).pathname.endsWith('/containers/json')) return response
+        listSent()
+        await listAnswered
+        return response
+      },
+    }
+    const engine = new EngineClient(transport)
+    const hub = new EventHub(engine)
+    const model = new ContainerModel(engine, hub)
+    try {
+      const loaded = model.start()
+      await listIsOut
+      // What a create route does: the container, then read-your-writes into the model
+      const id = await createDirect({
+        name: uniqueName('load'),
+        cmd: ['true'],
+        labels: { [TEST_LABEL]: TEST_RUN },
+      })
+      model.put(
+        parseEngine(EngineContainerInspect, (await direct(`/containers/${id}/json`)).json(), 'c'),
+      )
+      listed()
+      await loaded
+      // Right away: the create's event (queued meanwhile) has not been applied yet
+      expect(model.get(id)?.Id).toBe(id)
+      expect(model.list({ all: true }).map((c) => c.Id)).toContain(id)
+      await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+    } finally {
+      model.close()
+      hub.close()
+      await transport.close()
+    }
   })
 
   it('reads its own writes: a container created through the gateway is listed at once', async () => {
