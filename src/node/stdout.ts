@@ -12,7 +12,11 @@
  * the last batch has left the process, for a graceful shutdown.
  */
 import { LineBuffer, type StdoutLines } from '../observability/line-buffer.ts'
-import { countLines, droppedLinesNotice } from '../observability/queued-output.ts'
+import {
+  countLines,
+  DEFAULT_MAX_QUEUED_BYTES,
+  droppedLinesNotice,
+} from '../observability/queued-output.ts'
 
 /** The part of a Node `Writable` the lines are written to (`process.stdout`). */
 export interface LineOutput {
@@ -27,8 +31,6 @@ export interface StdoutLinesOptions {
   /** Bytes the output may hold queued before batches are dropped; 16 MiB unless given. */
   maxQueuedBytes?: number
 }
-
-export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024
 
 export function stdoutLines(options: StdoutLinesOptions = {}): StdoutLines {
   const output = options.output ?? process.stdout

@@ -15,7 +15,8 @@ export interface QueuedOutputOptions {
   onError?: (error: unknown) => void
 }
 
-const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024
+/** What a log output may hold for a reader that falls behind (Node's stdout and Deno's). */
+export const DEFAULT_MAX_QUEUED_BYTES = 16 * 1024 * 1024
 
 export class QueuedOutput {
   readonly #sink: ByteSink

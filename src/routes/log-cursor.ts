@@ -26,10 +26,8 @@ const LEGACY_CURSOR = /^[A-Za-z0-9_-]{1,80}$/
 const SECOND_LENGTH = 19
 
 export function encodeCursor(cursor: LogCursor): string {
-  const match = TIME.exec(cursor.time)
-  const seconds = match?.[1] === undefined ? undefined : epochSeconds(match[1])
-  if (seconds === undefined || match?.[2] === undefined) return legacyCursor(cursor)
-  return cursorText(seconds, match[2], cursor.index)
+  const parts = timeParts(cursor.time)
+  return parts ? cursorText(parts.seconds, parts.nanos, cursor.index) : legacyCursor(cursor)
 }
 
 export function decodeCursor(text: string): LogCursor | undefined {
@@ -42,13 +40,18 @@ function cursorText(seconds: string, nanos: string, index: number): string {
   return index === 0 ? seconds + nanos : `${seconds}${nanos}.${index}`
 }
 
-/** Seconds since the epoch of `YYYY-MM-DDTHH:MM:SS` (UTC), or undefined if no such time. */
-function epochSeconds(second: string): string | undefined {
+/**
+ * An engine timestamp's second (`YYYY-MM-DDTHH:MM:SS`), that second since the epoch and its
+ * nanoseconds; undefined when it is not one, or names no date.
+ */
+function timeParts(time: string): { second: string; seconds: string; nanos: string } | undefined {
+  const [, second, nanos] = TIME.exec(time) ?? []
+  if (second === undefined || nanos === undefined) return undefined
   const ms = Date.parse(`${second}Z`)
   if (!Number.isFinite(ms) || ms < 0) return undefined
   // Date.parse rolls an impossible date (Feb 30) over; the engine never writes one
   if (new Date(ms).toISOString().slice(0, SECOND_LENGTH) !== second) return undefined
-  return String(ms / 1000)
+  return { second, seconds: String(ms / 1000), nanos }
 }
 
 function fromNanos(seconds: string, nanos: string, index: string | undefined) {
@@ -153,11 +156,10 @@ export class CursorIds {
 
   /** Remembers the second of `time`; false when it names no date (it is then not remembered). */
   #newSecond(time: string): boolean {
-    const match = TIME.exec(time)
-    const seconds = match?.[1] === undefined ? undefined : epochSeconds(match[1])
-    if (seconds === undefined || match?.[1] === undefined) return false
-    this.#second = match[1]
-    this.#seconds = seconds
+    const parts = timeParts(time)
+    if (!parts) return false
+    this.#second = parts.second
+    this.#seconds = parts.seconds
     return true
   }
 }
