@@ -60,7 +60,7 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
   const audience = settings.audience ?? 'dockgate'
 
   return {
-    async authenticate(token) {
+    async authenticate(token, options) {
       if (!looksLikeJwt(token)) return undefined
       const algorithm = headerAlgorithm(token)
       const verifier = keys.find((k) => algorithm !== undefined && k.algorithms.includes(algorithm))
@@ -68,11 +68,16 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
         throw invalid('The token is signed with an algorithm this gateway does not accept')
       let payload: JWTPayload
       try {
-        const options = { audience, issuer: settings.issuer, algorithms: verifier.algorithms }
+        const checks = {
+          audience,
+          issuer: settings.issuer,
+          algorithms: verifier.algorithms,
+          currentDate: options?.at,
+        }
         payload =
           verifier.key instanceof Uint8Array
-            ? (await jwtVerify(token, verifier.key, options)).payload
-            : (await jwtVerify(token, verifier.key, options)).payload
+            ? (await jwtVerify(token, verifier.key, checks)).payload
+            : (await jwtVerify(token, verifier.key, checks)).payload
       } catch (error) {
         throw invalid(describeFailure(error))
       }
@@ -126,9 +131,9 @@ const invalid = (detail: string) =>
 export function firstOf(...authenticators: (Authenticator | undefined)[]): Authenticator {
   const present = authenticators.filter((a): a is Authenticator => a !== undefined)
   return {
-    async authenticate(token) {
+    async authenticate(token, options) {
       for (const authenticator of present) {
-        const principal = await authenticator.authenticate(token)
+        const principal = await authenticator.authenticate(token, options)
         if (principal) return principal
       }
       return undefined
