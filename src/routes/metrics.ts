@@ -1,5 +1,6 @@
 /**
- * @module `GET /metrics`: the Prometheus text exposition, behind `system:read`.
+ * @module `GET /metrics`: the Prometheus text exposition, for admins only: its counters are
+ * the whole gateway's (every tenant's requests, denials and streams).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { requireScope } from '../auth/middleware.ts'
@@ -15,9 +16,10 @@ const metricsRoute = createRoute({
   summary: 'Prometheus metrics',
   description:
     'Requests by route and status, latency histograms, open event streams, engine requests in ' +
-    'flight, denials by reason, and the events ring. Text format 0.0.4.',
+    'flight, denials by reason, and the events ring. Text format 0.0.4. Admin only (the `admin`' +
+    ' scope): the counters are gateway-wide, every tenant’s traffic in them.',
   security: BEARER,
-  middleware: [requireScope('system:read')],
+  middleware: [requireScope('admin')],
   responses: {
     200: {
       description: 'The metrics',
