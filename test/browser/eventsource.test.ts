@@ -116,7 +116,7 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
     return page
   }
 
-  it('follows live log lines with EventSource and a single-use ticket', async () => {
+  it('follows live log lines with EventSource and a stream ticket', async () => {
     const { status: created, body: container } = await gw.json(
       '/v1/containers?start=true',
       postJson({
