@@ -39,10 +39,6 @@ const CHANGED: RevokedData = {
 export class OpenStreams {
   readonly #streams = new Set<OpenStream>()
 
-  get size(): number {
-    return this.#streams.size
-  }
-
   /** Tracks a stream until the function it answers is called (when the stream ends). */
   add(stream: OpenStream): () => void {
     this.#streams.add(stream)
