@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 deno=node_modules/.bin/deno
 [ -x "$deno" ] || deno=deno
 
+# The /docs renderer, embedded in a module that src/docs/routes.ts imports (scripts/docs-renderer.mjs).
+node scripts/docs-renderer.mjs >&2
+
 engine=${DOCKER_HOST:-unix:///var/run/docker.sock}
 listen="${HOST:-127.0.0.1}:${PORT:-8080}"
 config=${DOCKGATE_CONFIG:-dockgate.config.json}

@@ -12,6 +12,9 @@ set -a
 eval "$(bash scripts/engine.sh up)"
 set +a
 
+# The /docs renderer, embedded in a module that src/docs/routes.ts imports (scripts/docs-renderer.mjs).
+node scripts/docs-renderer.mjs >&2
+
 "$deno" check src/deno.ts src/edge.ts
 
 engine=${DOCKER_HOST:-unix:///var/run/docker.sock}

@@ -1,11 +1,10 @@
 /**
  * A real browser against a real gateway: headless Chromium (Debian's `chromium`, driven by
  * `playwright-core`) opens a page that follows a container's log with `EventSource` and a stream
- * ticket, and loads `/docs`.
+ * ticket (`/docs` in a browser: docs.test.ts).
  *
  * scripts/test.sh installs Chromium when it is missing (as root). Without it these tests fail,
- * unless DOCKGATE_SKIP_BROWSER=1 skips them. DOCKGATE_DOCS_SCREENSHOT=<file.png> saves a
- * screenshot of /docs there.
+ * unless DOCKGATE_SKIP_BROWSER=1 skips them.
  */
 import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
@@ -166,28 +165,5 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
     )
     expect(again.status).toBe(401)
     expect((await again.json()).detail).toMatch(/already used/)
-  })
-
-  it('renders /docs with the operations', async () => {
-    const page = await openPage()
-    try {
-      const response = await page.goto(`${origin}/docs`)
-      expect(response?.status()).toBe(200)
-      // The rendered text, what a reader sees (textContent would include hidden text too).
-      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is the point
-      const text = await page.evaluate(() => document.body.innerText)
-      for (const operationId of [
-        'createContainer',
-        'streamContainerLogs',
-        'streamEvents',
-        'createStreamTicket',
-      ]) {
-        expect(text).toContain(operationId)
-      }
-      const screenshot = process.env.DOCKGATE_DOCS_SCREENSHOT
-      if (screenshot) await page.screenshot({ path: screenshot })
-    } finally {
-      await page.close()
-    }
   })
 })
