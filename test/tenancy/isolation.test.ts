@@ -1,0 +1,126 @@
+/**
+ * Tenants played against each other on the real engine: what one of them can learn about, or do
+ * to, another's containers and images. Each case checks what the engine itself holds.
+ */
+import { SignJWT } from 'jose'
+import { beforeAll, describe, expect, it } from 'vitest'
+import type { EngineTransport } from '../../src/engine/transport.ts'
+import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
+import { createNodeTransport } from '../../src/transport/node.ts'
+import { direct, engineInspect, testEngineEnv } from '../support/engine.ts'
+import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+
+const WORKER = ['containers:read', 'containers:write', 'logs:read', 'events:read'] as const
+const IMAGE = testEngineEnv().image
+const JWT_SECRET = 'a-test-secret-of-at-least-32-bytes!!'
+/** The labelled image this file builds (by committing a container), removed at the end. */
+const _LABELLED_IMAGE = `dockgate-isolation-${process.pid}:labels`
+
+let gw: TestGateway
+/** Every engine request the gateway made, as `METHOD path?query` with the query decoded. */
+const engineCalls: string[] = []
+
+beforeAll(async () => {
+  gw = await testGateway({
+    transport: recordingTransport(engineCalls),
+    jwtSecret: JWT_SECRET,
+    clients: {
+      alice: { scopes: [...WORKER], policy: { images: ['dockgate-fixture:*'] } },
+      bob: { scopes: [...WORKER], policy: { images: ['dockgate-fixture:*'] } },
+      blueteam: { scopes: ['containers:read'], policy: { visibleLabels: ['team=blue'] } },
+      builder: { scopes: ['images:read'], policy: { images: ['dockgate-isolation-*'] } },
+      fixtures: { scopes: ['images:read'], policy: { images: ['dockgate-fixture:*'] } },
+    },
+  })
+})
+
+function recordingTransport(calls: string[]): EngineTransport {
+  const inner = createNodeTransport(
+    engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+  )
+  return {
+    description: inner.description,
+    close: () => inner.close(),
+    fetch(request) {
+      const url = new URL(request.url)
+      calls.push(`${request.method} ${decodeURIComponent(url.pathname + url.search)}`)
+      return inner.fetch(request)
+    },
+  }
+}
+
+/** A container body as a tenant sends it, tagged for this run's clean-up. */
+const containerBody = (overrides: Record<string, unknown> = {}) => ({
+  image: IMAGE,
+  name: uniqueName('iso'),
+  cmd: ['sleep', '30'],
+  ...overrides,
+  labels: { [TEST_LABEL]: TEST_RUN, ...(overrides.labels as object) },
+})
+
+async function createAs(role: string, overrides: Record<string, unknown> = {}, query = '') {
+  const answer = await gw.json(`/v1/containers${query}`, postJson(containerBody(overrides), role))
+  return answer
+}
+
+/** The engine's own container events carrying a label since a time: proof of what reached it. */
+async function _engineCreates(label: string, since: number) {
+  const filters = JSON.stringify({ type: ['container'], event: ['create'], label: [label] })
+  const until = Math.ceil(Date.now() / 1000) + 1
+  const answer = await direct(
+    `/events?since=${since}&until=${until}&filters=${encodeURIComponent(filters)}`,
+  )
+  return answer.text.split('\n').filter(Boolean)
+}
+
+const _nowSeconds = () => Math.floor(Date.now() / 1000) - 1
+const _HEX = /[0-9a-f]{12,}/
+
+describe('identity namespaces', () => {
+  const jwtFor = (sub: string, issuer?: string) => {
+    const token = new SignJWT({ scope: 'containers:read containers:write' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(sub)
+      .setAudience('dockgate')
+      .setExpirationTime('5m')
+    if (issuer) token.setIssuer(issuer)
+    return token.sign(new TextEncoder().encode(JWT_SECRET))
+  }
+  const asJwt = (token: string, init: RequestInit = {}) => ({
+    ...init,
+    role: null,
+    headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
+  })
+
+  it("gives a JWT whose sub is a token's name none of that token's containers", async () => {
+    const run = uniqueName('ns')
+    const { body: tokens } = await createAs('alice', { labels: { run } })
+    expect((await engineInspect(tokens.id))?.Config.Labels['dockgate.owner']).toBe('alice')
+
+    const jwt = await jwtFor('alice')
+    const listed = await gw.json(`/v1/containers?all=true&label=run=${run}`, asJwt(jwt))
+    expect(listed.status).toBe(200)
+    expect(listed.body.containers).toEqual([])
+    expect((await gw.json(`/v1/containers/${tokens.id}`, asJwt(jwt))).status).toBe(404)
+    const stop = await gw.json(`/v1/containers/${tokens.id}/stop`, asJwt(jwt, { method: 'POST' }))
+    expect(stop.status).toBe(404)
+
+    // What the JWT creates is owned by its issuer and subject, and the token does not see it.
+    const created = await gw.json('/v1/containers', {
+      ...postJson(containerBody({ labels: { run } }), null),
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${jwt}` },
+    })
+    expect(created.status).toBe(201)
+    expect((await engineInspect(created.body.id))?.Config.Labels['dockgate.owner']).toBe(
+      'jwt::alice',
+    )
+    const byToken = await gw.json(`/v1/containers?all=true&label=run=${run}`, { role: 'alice' })
+    expect(byToken.body.containers.map((c: { id: string }) => c.id)).toEqual([tokens.id])
+
+    // The same subject from another issuer is someone else again.
+    const other = await jwtFor('alice', 'https://idp.example')
+    const otherList = await gw.json(`/v1/containers?all=true&label=run=${run}`, asJwt(other))
+    expect(otherList.body.containers).toEqual([])
+  })
+})
