@@ -65,7 +65,7 @@ async function createAs(role: string, overrides: Record<string, unknown> = {}, q
 }
 
 /** The engine's own container events carrying a label since a time: proof of what reached it. */
-async function _engineCreates(label: string, since: number) {
+async function engineCreates(label: string, since: number) {
   const filters = JSON.stringify({ type: ['container'], event: ['create'], label: [label] })
   const until = Math.ceil(Date.now() / 1000) + 1
   const answer = await direct(
@@ -74,7 +74,7 @@ async function _engineCreates(label: string, since: number) {
   return answer.text.split('\n').filter(Boolean)
 }
 
-const _nowSeconds = () => Math.floor(Date.now() / 1000) - 1
+const nowSeconds = () => Math.floor(Date.now() / 1000) - 1
 const _HEX = /[0-9a-f]{12,}/
 
 describe('identity namespaces', () => {
@@ -123,4 +123,20 @@ describe('identity namespaces', () => {
     const otherList = await gw.json(`/v1/containers?all=true&label=run=${run}`, asJwt(other))
     expect(otherList.body.containers).toEqual([])
   })
+})
+
+describe('the reserved label prefix', () => {
+  it.each(['Dockgate.owner', 'DOCKGATE.x', 'dockGate.team'])(
+    'refuses %s like dockgate., and nothing reaches the engine',
+    async (key) => {
+      const run = uniqueName('reserved')
+      const since = nowSeconds()
+      const answer = await createAs('alice', { labels: { run, [key]: 'bob' } })
+      expect(answer.status).toBe(400)
+      expect(answer.body.invalidParams).toEqual([
+        { name: `body.labels.${key}`, reason: 'reserved label prefix' },
+      ])
+      expect(await engineCreates(`run=${run}`, since)).toEqual([])
+    },
+  )
 })
