@@ -75,6 +75,7 @@ export const EngineImageListItem = z.looseObject({
   Size: z.number(),
   Labels,
 })
+export type EngineImageListItem = z.infer<typeof EngineImageListItem>
 export const EngineImageList = z.array(EngineImageListItem)
 
 export const EngineImageInspect = z.looseObject({

@@ -3,11 +3,11 @@
  * to, another's containers and images. Each case checks what the engine itself holds.
  */
 import { SignJWT } from 'jose'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EngineTransport } from '../../src/engine/transport.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { direct, engineInspect, testEngineEnv } from '../support/engine.ts'
+import { createDirect, direct, engineInspect, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
@@ -15,7 +15,7 @@ const WORKER = ['containers:read', 'containers:write', 'logs:read', 'events:read
 const IMAGE = testEngineEnv().image
 const JWT_SECRET = 'a-test-secret-of-at-least-32-bytes!!'
 /** The labelled image this file builds (by committing a container), removed at the end. */
-const _LABELLED_IMAGE = `dockgate-isolation-${process.pid}:labels`
+const LABELLED_IMAGE = `dockgate-isolation-${process.pid}:labels`
 
 let gw: TestGateway
 /** Every engine request the gateway made, as `METHOD path?query` with the query decoded. */
@@ -122,6 +122,74 @@ describe('identity namespaces', () => {
     const other = await jwtFor('alice', 'https://idp.example')
     const otherList = await gw.json(`/v1/containers?all=true&label=run=${run}`, asJwt(other))
     expect(otherList.body.containers).toEqual([])
+  })
+})
+
+describe('images', () => {
+  beforeAll(async () => {
+    // An image with a secret-looking label: committed from a container of the fixture image.
+    const id = await createDirect({ name: uniqueName('commit'), cmd: ['true'] })
+    const [repo, tag] = LABELLED_IMAGE.split(':')
+    const committed = await direct(`/commit?container=${id}&repo=${repo}&tag=${tag}`, {
+      method: 'POST',
+      body: { Labels: { 'build.api_key': 's3cr3t', maintainer: 'qa' } },
+    })
+    expect(committed.status).toBe(201)
+    await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+  })
+
+  afterAll(async () => {
+    await direct(`/images/${LABELLED_IMAGE}?force=1`, { method: 'DELETE' })
+  })
+
+  const tagsSeenBy = async (role: string) => {
+    const { status, body } = await gw.json('/v1/images', { role })
+    expect(status).toBe(200)
+    return body.images.flatMap((i: { tags: string[] }) => i.tags)
+  }
+
+  it('lists to a non-admin only the images its policy allows', async () => {
+    expect(await tagsSeenBy('fixtures')).toContain(IMAGE)
+    expect(await tagsSeenBy('fixtures')).not.toContain(LABELLED_IMAGE)
+    expect(await tagsSeenBy('builder')).toContain(LABELLED_IMAGE)
+    expect(await tagsSeenBy('builder')).not.toContain(IMAGE)
+    expect(await tagsSeenBy('admin')).toEqual(expect.arrayContaining([IMAGE, LABELLED_IMAGE]))
+  })
+
+  it('answers a disallowed image exactly as a missing one', async () => {
+    const hidden = await gw.json(`/v1/images/${encodeURIComponent(LABELLED_IMAGE)}`, {
+      role: 'fixtures',
+    })
+    const missing = await gw.json(`/v1/images/${encodeURIComponent('dockgate-nope:1')}`, {
+      role: 'fixtures',
+    })
+    expect([hidden.status, missing.status]).toEqual([404, 404])
+    const strip = (body: Record<string, unknown>) => ({
+      ...body,
+      detail: undefined,
+      requestId: undefined,
+      instance: undefined,
+    })
+    expect(strip(hidden.body)).toEqual(strip(missing.body))
+    expect(hidden.body.detail).toBe(`No such image: ${LABELLED_IMAGE}`)
+    expect(missing.body.detail).toBe('No such image: dockgate-nope:1')
+    expect(
+      (await gw.json(`/v1/images/${encodeURIComponent(IMAGE)}`, { role: 'fixtures' })).status,
+    ).toBe(200)
+  })
+
+  it('redacts secret-looking image labels, in lists and inspects, for everyone', async () => {
+    const engine = (await direct(`/images/${LABELLED_IMAGE}/json`)).json() as {
+      Config: { Labels: Record<string, string> }
+    }
+    expect(engine.Config.Labels['build.api_key']).toBe('s3cr3t')
+    for (const role of ['builder', 'admin']) {
+      const { body } = await gw.json('/v1/images', { role })
+      const listed = body.images.find((i: { tags: string[] }) => i.tags.includes(LABELLED_IMAGE))
+      expect(listed.labels, role).toEqual({ 'build.api_key': null, maintainer: 'qa' })
+      const inspect = await gw.json(`/v1/images/${encodeURIComponent(LABELLED_IMAGE)}`, { role })
+      expect(inspect.body.config.labels, role).toEqual({ 'build.api_key': null, maintainer: 'qa' })
+    }
   })
 })
 
