@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EngineTransport } from '../../src/engine/transport.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { createDirect, direct, engineInspect, testEngineEnv } from '../support/engine.ts'
+import {
+  createDirect,
+  direct,
+  engineContainerIds,
+  engineInspect,
+  testEngineEnv,
+} from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
@@ -75,7 +81,54 @@ async function engineCreates(label: string, since: number) {
 }
 
 const nowSeconds = () => Math.floor(Date.now() / 1000) - 1
-const _HEX = /[0-9a-f]{12,}/
+const HEX = /[0-9a-f]{12,}/
+
+describe('engine text never crosses tenants', () => {
+  it("answers a name taken by another tenant with a fixed detail that does not name that tenant's container", async () => {
+    const { status, body: bobs } = await createAs('bob')
+    expect(status).toBe(201)
+    const clash = await createAs('alice', { name: bobs.name })
+    expect(clash.status).toBe(409)
+    expect(clash.body.type).toBe('urn:dockgate:problem:conflict')
+    expect(clash.body.detail).toBe('The name is already in use by another container')
+    expect(clash.body.detail).not.toMatch(HEX)
+    expect(JSON.stringify(clash.body)).not.toContain(bobs.id.slice(0, 12))
+    // The engine kept Bob's container under that name, and only his.
+    const engine = await engineInspect(bobs.name)
+    expect(engine?.Id).toBe(bobs.id)
+    expect(engine?.Config.Labels['dockgate.owner']).toBe('bob')
+  })
+
+  it('says in the caller’s terms that a start failed, never runc’s words, and leaves nothing behind', async () => {
+    const run = uniqueName('start')
+    const since = nowSeconds()
+    const failed = await createAs(
+      'alice',
+      { cmd: ['/nonexistent'], labels: { run } },
+      '?start=true',
+    )
+    expect(failed.status).toBe(400)
+    expect(failed.body.detail).toMatch(/could not be started: its command could not be run/)
+    expect(JSON.stringify(failed.body)).not.toMatch(/runc|OCI|shim|nonexistent|stat /)
+    // The engine created it, the gateway removed it again.
+    expect(await engineCreates(`run=${run}`, since)).toHaveLength(1)
+    expect(await engineContainerIds(`run=${run}`)).toEqual([])
+
+    const { body: created } = await createAs('alice', { cmd: ['/nonexistent'] })
+    const start = await gw.json(`/v1/containers/${created.id}/start`, {
+      method: 'POST',
+      role: 'alice',
+    })
+    expect(start.status).toBe(400)
+    expect(start.body.detail).toMatch(/could not be started: its command could not be run/)
+    expect(JSON.stringify(start.body)).not.toMatch(/runc|OCI|shim|nonexistent/)
+    // The engine holds runc's text in the container's state; the caller reads what failed.
+    expect((await engineInspect(created.id))?.State.Error).toMatch(/runc|OCI/)
+    const inspect = await gw.json(`/v1/containers/${created.id}`, { role: 'alice' })
+    expect(inspect.body.state.error).toMatch(/command could not be run/)
+    expect(inspect.body.state.error).not.toMatch(/runc|OCI|shim|nonexistent/)
+  })
+})
 
 describe('identity namespaces', () => {
   const jwtFor = (sub: string, issuer?: string) => {
