@@ -100,9 +100,16 @@ export class ContainerModel {
    * the model would name the one it knows, and an action would hit that one.
    */
   get(ref: string): EngineContainerInspect | undefined {
-    const byId = this.#containers.get(ref)
-    if (byId) return byId
-    for (const c of this.#containers.values()) if (c.Name === `/${ref}`) return c
+    return this.byId(ref) ?? this.byName(ref)
+  }
+
+  /** A container by its full id. */
+  byId(id: string): EngineContainerInspect | undefined {
+    return this.#containers.get(id)
+  }
+
+  byName(name: string): EngineContainerInspect | undefined {
+    for (const c of this.#containers.values()) if (c.Name === `/${name}`) return c
     return undefined
   }
 

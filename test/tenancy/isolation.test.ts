@@ -130,6 +130,43 @@ describe('engine text never crosses tenants', () => {
   })
 })
 
+describe('existence by timing: a hidden container takes the path of a missing one', () => {
+  /** The engine requests one lookup made that mention the reference. */
+  async function engineCallsFor(ref: string, role: string) {
+    const before = engineCalls.length
+    const answer = await gw.json(`/v1/containers/${ref}`, { role })
+    return {
+      status: answer.status,
+      calls: engineCalls.slice(before).filter((call) => call.includes(ref)).length,
+    }
+  }
+
+  it('costs the same engine calls for a hidden and a missing name, full id and id prefix', async () => {
+    const { body: alices } = await createAs('alice')
+    // Until the read model has loaded, every lookup asks the engine anyway.
+    await expect
+      .poll(async () => (await engineCallsFor(alices.name, 'alice')).calls, { timeout: 10_000 })
+      .toBe(0)
+    const missingId = [...crypto.getRandomValues(new Uint8Array(32))]
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('')
+    const pairs = [
+      [alices.name, uniqueName('missing')],
+      [alices.id, missingId],
+      [alices.id.slice(0, 12), missingId.slice(0, 12)],
+    ]
+    for (const [hidden, missing] of pairs) {
+      const seen = await engineCallsFor(hidden!, 'bob')
+      const absent = await engineCallsFor(missing!, 'bob')
+      expect([seen.status, absent.status], hidden).toEqual([404, 404])
+      expect(seen.calls, `engine calls for hidden ${hidden} vs missing ${missing}`).toBe(
+        absent.calls,
+      )
+      expect(seen.calls).toBeGreaterThan(0)
+    }
+  })
+})
+
 describe('identity namespaces', () => {
   const jwtFor = (sub: string, issuer?: string) => {
     const token = new SignJWT({ scope: 'containers:read containers:write' })
@@ -176,6 +213,51 @@ describe('identity namespaces', () => {
     const otherList = await gw.json(`/v1/containers?all=true&label=run=${run}`, asJwt(other))
     expect(otherList.body.containers).toEqual([])
   })
+})
+
+describe('names that look like ids', () => {
+  it('resolves an id prefix as an id even when another tenant named a container like it', async () => {
+    const { body: alices } = await createAs('alice')
+    const shortId = alices.id.slice(0, 12)
+    // An impostor named like Alice's short id: made around the gateway (it refuses such names),
+    // as a container from before that rule would be.
+    const impostor = await createDirect({
+      name: shortId,
+      cmd: ['sleep', '30'],
+      labels: { [TEST_LABEL]: TEST_RUN, 'dockgate.owner': 'bob' },
+    })
+    expect((await engineInspect(shortId))?.Id).toBe(impostor)
+
+    const mine = await gw.json(`/v1/containers/${shortId}`, { role: 'alice' })
+    expect(mine.status).toBe(200)
+    expect(mine.body.id).toBe(alices.id)
+    const admins = await gw.json(`/v1/containers/${shortId}`, { role: 'admin' })
+    expect(admins.body.id).toBe(alices.id)
+    const removed = await gw.call(`/v1/containers/${shortId}?force=true`, {
+      method: 'DELETE',
+      role: 'alice',
+    })
+    expect(removed.status).toBe(204)
+    expect(await engineInspect(alices.id)).toBeUndefined()
+    expect((await engineInspect(impostor))?.Id).toBe(impostor)
+  })
+
+  it.each([
+    ['a short id', '3f2a9c0e1b7d'],
+    ['a full id', 'ab'.repeat(32)],
+  ])(
+    'refuses to create a container named like %s, and nothing reaches the engine',
+    async (_, name) => {
+      const run = uniqueName('idname')
+      const since = nowSeconds()
+      const answer = await createAs('alice', { name, labels: { run } })
+      expect(answer.status).toBe(400)
+      expect(answer.response.headers.get('content-type')).toBe('application/problem+json')
+      expect(answer.body.invalidParams.map((p: { name: string }) => p.name)).toEqual(['json.name'])
+      expect(await engineCreates(`run=${run}`, since)).toEqual([])
+      expect(await engineInspect(name)).toBeUndefined()
+    },
+  )
 })
 
 describe('images', () => {
