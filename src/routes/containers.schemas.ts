@@ -61,7 +61,9 @@ export const ListContainersQuery = z.object({
     .optional()
     .transform((value) => (value === undefined ? [] : Array.isArray(value) ? value : [value]))
     .openapi({
-      description: '`key` or `key=value`; repeat to require several',
+      description:
+        '`key` or `key=value`; repeat to require several. A value on a secret-looking key ' +
+        '(the secretLabelPatterns setting) is refused: such values are redacted',
       param: { style: 'form', explode: true },
     }),
   status: ContainerState.optional(),

@@ -14,6 +14,7 @@ import type { ContainerModel } from '../model/containers.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
 import type { Guard } from '../policy/guard.ts'
+import { refuseSecretSelectors } from '../policy/redaction.ts'
 import { BEARER, ContainerRefParams, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
 import {
   ContainerActionSchema,
@@ -184,24 +185,29 @@ export function containerRoutes(
 
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid('query')
-    const principal = c.var.principal
+    refuseSecretSelectors(query.label, settings.secretLabelPatterns, 'query.label')
+    const { principal, auditMode } = c.var.guard
     const owner = ownerFilter(principal)
-    const label = owner ? [...query.label, owner] : query.label
-    const filters = { ...query, label }
+    const filters = { ...query, label: owner ? [...query.label, owner] : query.label }
+    // Visibility first, then the filters and `limit`: a limit counted over containers the
+    // caller cannot see would tell it that someone created something newer. In audit mode the
+    // caller is shown everything, and what it should not see is recorded.
+    const visible =
+      isAdmin(principal) || auditMode
+        ? undefined
+        : (labels: Readonly<Record<string, string>>) => canSee(principal, labels)
     const containers = model?.ready
-      ? model.list(filters)
-      : await listContainers(engine, filters, c.req.raw.signal)
-    const visible = containers.filter((i) => canSee(principal, i.Config.Labels ?? {}))
-    if (visible.length === containers.length || !c.var.guard.auditMode) {
-      return c.json({ containers: visible.map((i) => toSummary(i, settings)) }, 200)
+      ? model.list(filters, visible)
+      : await listContainers(engine, filters, c.req.raw.signal, visible)
+    if (auditMode && containers.some((i) => !canSee(principal, i.Config.Labels ?? {}))) {
+      c.var.guard.record({
+        outcome: 'allowed',
+        decision: 'would_deny',
+        reason: 'not-owner',
+        target: null,
+        status: null,
+      })
     }
-    c.var.guard.record({
-      outcome: 'allowed',
-      decision: 'would_deny',
-      reason: 'not-owner',
-      target: null,
-      status: null,
-    })
     return c.json({ containers: containers.map((i) => toSummary(i, settings)) }, 200)
   })
 

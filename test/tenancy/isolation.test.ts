@@ -260,6 +260,44 @@ describe('names that look like ids', () => {
   )
 })
 
+describe('list filters', () => {
+  it('applies limit after visibility: a newer container the caller cannot see is not counted', async () => {
+    const run = uniqueName('limit')
+    const { body: blue } = await createAs('alice', { labels: { run, team: 'blue' } })
+    const { body: newer } = await createAs('bob', { labels: { run } })
+    // The engine lists Bob's (newer) container first.
+    const all = await gw.json(`/v1/containers?all=true&label=run=${run}`, { role: 'admin' })
+    expect(all.body.containers.map((c: { id: string }) => c.id)).toEqual([newer.id, blue.id])
+
+    const page = await gw.json(`/v1/containers?label=run=${run}&limit=1`, { role: 'blueteam' })
+    expect(page.status).toBe(200)
+    expect(page.body.containers.map((c: { id: string }) => c.id)).toEqual([blue.id])
+  })
+
+  it('refuses to match the value of a secret-looking label, which the caller cannot read', async () => {
+    const run = uniqueName('oracle')
+    const { body } = await createAs('alice', { labels: { run, db_password: 'hunter2' } })
+    expect((await engineInspect(body.id))?.Config.Labels.db_password).toBe('hunter2')
+    for (const guess of ['hunter2', 'wrong']) {
+      const answer = await gw.json(
+        `/v1/containers?all=true&label=run=${run}&label=db_password=${guess}`,
+        { role: 'alice' },
+      )
+      expect(answer.status, guess).toBe(400)
+      expect(answer.body.type).toBe('urn:dockgate:problem:validation-failed')
+      expect(answer.body.invalidParams[0].name).toBe('query.label')
+      const events = await gw.call(`/v1/events?label=db_password=${guess}`, { role: 'alice' })
+      expect(events.status, `events ${guess}`).toBe(400)
+      await events.body?.cancel()
+    }
+    // The key alone can be selected: it is shown.
+    const byKey = await gw.json(`/v1/containers?all=true&label=run=${run}&label=db_password`, {
+      role: 'alice',
+    })
+    expect(byKey.body.containers).toMatchObject([{ id: body.id, labels: { db_password: null } }])
+  })
+})
+
 describe('images', () => {
   beforeAll(async () => {
     // An image with a secret-looking label: committed from a container of the fixture image.
