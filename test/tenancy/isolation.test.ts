@@ -65,22 +65,22 @@ const containerBody = (overrides: Record<string, unknown> = {}) => ({
   labels: { [TEST_LABEL]: TEST_RUN, ...(overrides.labels as object) },
 })
 
-async function createAs(role: string, overrides: Record<string, unknown> = {}, query = '') {
-  const answer = await gw.json(`/v1/containers${query}`, postJson(containerBody(overrides), role))
-  return answer
-}
+const createAs = (role: string, overrides: Record<string, unknown> = {}, query = '') =>
+  gw.json(`/v1/containers${query}`, postJson(containerBody(overrides), role))
 
-/** The engine's own container events carrying a label since a time: proof of what reached it. */
+/** The engine's own create events for a label, from `since` until now: proof of what reached it. */
 async function engineCreates(label: string, since: number) {
   const filters = JSON.stringify({ type: ['container'], event: ['create'], label: [label] })
-  const until = Math.ceil(Date.now() / 1000) + 1
+  // Not later than now: the engine would hold the answer until then.
+  const until = (Date.now() / 1000).toFixed(3)
   const answer = await direct(
     `/events?since=${since}&until=${until}&filters=${encodeURIComponent(filters)}`,
   )
   return answer.text.split('\n').filter(Boolean)
 }
 
-const nowSeconds = () => Math.floor(Date.now() / 1000) - 1
+/** A second ago, in the engine's Unix seconds: a safe `since` for what a test does next. */
+const aSecondAgo = () => Math.floor(Date.now() / 1000) - 1
 const HEX = /[0-9a-f]{12,}/
 
 describe('engine text never crosses tenants', () => {
@@ -101,7 +101,7 @@ describe('engine text never crosses tenants', () => {
 
   it('says in the caller’s terms that a start failed, never runc’s words, and leaves nothing behind', async () => {
     const run = uniqueName('start')
-    const since = nowSeconds()
+    const since = aSecondAgo()
     const failed = await createAs(
       'alice',
       { cmd: ['/nonexistent'], labels: { run } },
@@ -249,7 +249,7 @@ describe('names that look like ids', () => {
     'refuses to create a container named like %s, and nothing reaches the engine',
     async (_, name) => {
       const run = uniqueName('idname')
-      const since = nowSeconds()
+      const since = aSecondAgo()
       const answer = await createAs('alice', { name, labels: { run } })
       expect(answer.status).toBe(400)
       expect(answer.response.headers.get('content-type')).toBe('application/problem+json')
@@ -371,7 +371,7 @@ describe('the reserved label prefix', () => {
     'refuses %s like dockgate., and nothing reaches the engine',
     async (key) => {
       const run = uniqueName('reserved')
-      const since = nowSeconds()
+      const since = aSecondAgo()
       const answer = await createAs('alice', { labels: { run, [key]: 'bob' } })
       expect(answer.status).toBe(400)
       expect(answer.body.invalidParams).toEqual([
