@@ -136,7 +136,7 @@ export function createApp(deps: AppDependencies) {
   metrics.events = () => hub.stats()
   app.route('/', eventRoutes(hub, streams))
   app.route('/', metricsRoutes(metrics))
-  app.route('/', imageRoutes(deps.engine))
+  app.route('/', imageRoutes(deps.engine, settings))
   app.route('/', ticketRoutes(tickets))
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
