@@ -108,7 +108,8 @@ describe('JWT bearer tokens', () => {
     await expect(authenticator.authenticate(token)).rejects.toThrow(/expired/)
     const then = new Date((exp - 30) * 1000)
     expect(await authenticator.authenticate(token, { at: then })).toMatchObject({
-      id: 'svc-reporting',
+      id: 'jwt::svc-reporting',
+      kind: 'jwt',
     })
     // Its key gone, it is refused whenever it is judged.
     const rotated = jwtAuthenticator({ secret: 'y'.repeat(40) })!
