@@ -4,6 +4,7 @@
  * stream whose credential is no longer accepted, or now grants other scopes or another policy,
  * ends with a final `event: revoked`.
  */
+import { z } from '@hono/zod-openapi'
 import type { Context, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../context.ts'
@@ -20,11 +21,18 @@ interface OpenStream {
   body: ReadableStream<Uint8Array>
 }
 
-/** Why a stream was ended: the data of its `revoked` event. */
-export interface RevokedData {
-  reason: 'revoked' | 'changed'
-  detail: string
-}
+/** The data of `event: revoked`, the last event of a stream whose credential was revoked. */
+export const RevokedDataSchema = z
+  .object({
+    reason: z.enum(['revoked', 'changed']).openapi({
+      description:
+        '`revoked`: the credential that opened the stream is no longer accepted. `changed`: its scopes or policy changed; opening the stream again continues under the new ones',
+    }),
+    detail: z.string(),
+  })
+  .openapi('StreamRevokedData')
+
+type RevokedData = z.infer<typeof RevokedDataSchema>
 
 const REVOKED: RevokedData = {
   reason: 'revoked',

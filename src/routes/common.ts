@@ -129,14 +129,3 @@ export const EngineTimeParam = z
     return time
   })
   .openapi({ type: 'string', description: TIME_HELP })
-
-/** The data of `event: revoked`, the last event of a stream whose credential was revoked. */
-export const RevokedDataSchema = z
-  .object({
-    reason: z.enum(['revoked', 'changed']).openapi({
-      description:
-        '`revoked`: the credential that opened the stream is no longer accepted. `changed`: its scopes or policy changed; opening the stream again continues under the new ones',
-    }),
-    detail: z.string(),
-  })
-  .openapi('StreamRevokedData')

@@ -4,6 +4,7 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { requireScope } from '../auth/middleware.ts'
+import { RevokedDataSchema } from '../auth/open-streams.ts'
 import { isAdmin } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
 import { type EngineEvent, EVENT_TYPES } from '../events/event.ts'
@@ -27,7 +28,6 @@ import {
   EngineTimeParam,
   ProblemSchema,
   problems,
-  RevokedDataSchema,
   TIME_HELP,
   validationHook,
 } from './common.ts'

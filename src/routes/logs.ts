@@ -3,6 +3,7 @@
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import { requireScope } from '../auth/middleware.ts'
+import { RevokedDataSchema } from '../auth/open-streams.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer } from '../engine/containers.ts'
@@ -35,7 +36,6 @@ import {
   ProblemSchema,
   problems,
   QueryBoolean,
-  RevokedDataSchema,
   validationHook,
 } from './common.ts'
 import { CursorIds, decodeCursor, type LogCursor } from './log-cursor.ts'

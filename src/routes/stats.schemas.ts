@@ -2,7 +2,8 @@
  * @module The schemas of the stats routes: the curated snapshot and the stream's events.
  */
 import { z } from '@hono/zod-openapi'
-import { ProblemSchema, RevokedDataSchema } from './common.ts'
+import { RevokedDataSchema } from '../auth/open-streams.ts'
+import { ProblemSchema } from './common.ts'
 
 const Bytes = z.number().int().min(0)
 const Percent = z.number().min(0)
