@@ -115,7 +115,7 @@ const INFO_STAGES = {
 export const PIPELINE_CASES = [
   { name: '16k', frameBytes: 16_384, title: '16 KB frames', share: 1, info: true },
   // Per line costs dominate: a smaller total keeps the phase short.
-  { name: 'short', frameBytes: 100, title: '100-byte lines', share: 1 / 8, info: false },
+  { name: 'short', frameBytes: 100, title: '100-byte lines', share: 1 / 16, info: false },
 ]
 
 /**
