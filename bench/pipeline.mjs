@@ -6,10 +6,12 @@
  * uses (DemuxStream → LogLineStream), to show where the time goes. Input rate in MB/s (10^6
  * bytes) of multiplexed input.
  *
- * Baseline, same run: `copy` reads the same bytes from the same source in the same chunks (views
- * of 64 KiB over the block, a `ReadableStream` pulled by one reader), copies each chunk into a new
- * buffer (`Uint8Array.prototype.slice`) and hands it to the same counting `send`: the least a
- * stage that must touch every byte costs here. Run on 16 KB frames and on ~100-byte lines.
+ * Chunking: one frame per chunk, as the gateway gets the engine's body (the engine writes each
+ * log message as an HTTP chunk of its own), views over the block through a `ReadableStream`.
+ * Baseline, same run: `copy` reads the same bytes from the same source in the same chunks, copies
+ * each chunk into a new buffer (`Uint8Array.prototype.slice`) and hands it to the same counting
+ * `send`: the least a stage that must touch every byte costs here. Run on 16 KB frames and on
+ * ~100-byte lines.
  */
 import { log, median, nowMs, round } from './lib/util.mjs'
 
