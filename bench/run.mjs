@@ -103,7 +103,7 @@ const PROFILE = QUICK
       plan: {
         throughput: 12_000,
         cpu: 10_000,
-        logs: 8_000,
+        logs: 10_000,
         pipeline: 4_000,
         latency: 6_000,
         memory: 8_000,
@@ -534,14 +534,12 @@ async function main() {
   results.logs = await phase('3a. logs: SSE vs raw', async () => {
     const { runLogs, LOG_LINE_BYTES, SHORT_LINE_BYTES } = await import('./logs.mjs')
     const out = {}
+    // One budget for both logs: the long one may take 3/4 of it, the short one what is left.
+    const b = phaseBudget('logs', reserveAfter(['pipeline', 'latency', 'memory', 'events', 'cold']))
     for (const [name, lineBytes, mb, share] of [
       ['long', LOG_LINE_BYTES, PROFILE.logMb, 0.75],
       ['short', SHORT_LINE_BYTES, PROFILE.shortLogMb, 1],
     ]) {
-      const b = phaseBudget(
-        'logs',
-        reserveAfter(['pipeline', 'latency', 'memory', 'events', 'cold']),
-      )
       const deadline = Date.now() + (b.deadline - Date.now()) * share
       out[name] = await runLogs(ctx, {
         id: logIds[name],
