@@ -215,4 +215,13 @@ export const DeleteQuery = z.object({
   force: QueryBoolean.optional().openapi({ description: 'Kill a running container first' }),
 })
 
-export const WaitSchema = z.object({ exitCode: z.number().int() }).openapi('ContainerExit')
+export const WaitSchema = z
+  .object({
+    exitCode: z.number().int(),
+    error: z.string().optional().openapi({
+      description:
+        'Present when the container could not start (its exit code is then 126 or 127 when its command could not run)',
+      example: 'The container could not start because its command could not run',
+    }),
+  })
+  .openapi('ContainerExit')

@@ -29,6 +29,7 @@ import {
   WaitSchema,
 } from './containers.schemas.ts'
 import { toDetail, toSummary } from './containers.view.ts'
+import { startFailure, startFailureText } from './start-failure.ts'
 
 const TAGS = ['containers']
 const read = [requireScope('containers:read')]
@@ -222,13 +223,15 @@ export function containerRoutes(
   const act = (action: string, query: Record<string, string | number | undefined>) =>
     async function containerAction(guard: Guard, ref: string, signal: AbortSignal) {
       const { Id: id } = await accessContainer(engine, guard, ref, signal, model)
-      const status = await engine.status('POST', containerPath(id, `/${action}`), {
-        query,
-        signal,
-        // stop and restart wait for the container to end; their own timeout bounds that.
-        timeoutMs: 0,
-        accept: [304],
-      })
+      const status = await engine
+        .status('POST', containerPath(id, `/${action}`), {
+          query,
+          signal,
+          // stop and restart wait for the container to end; their own timeout bounds that.
+          timeoutMs: 0,
+          accept: [304],
+        })
+        .catch((error: unknown) => explainStartFailure(engine, id, action, error, signal))
       const inspect = await inspectContainer(engine, id, signal)
       model?.put(inspect)
       return { id, state: inspect.State.Status, changed: status !== 304 }
@@ -269,8 +272,13 @@ export function containerRoutes(
       }),
       'wait answer',
     )
+    // The engine's Error is why the container's start failed: the caller's own container's
+    // state, answered in fixed words (never runc's).
     if (answer.Error?.Message) {
-      throw new ProblemError(502, 'engine-error', { detail: 'Waiting for the container failed' })
+      return c.json(
+        { exitCode: answer.StatusCode, error: startFailureText(answer.StatusCode) },
+        200,
+      )
     }
     return c.json({ exitCode: answer.StatusCode }, 200)
   })
@@ -288,6 +296,23 @@ export function containerRoutes(
   })
 
   return app
+}
+
+/**
+ * A start or restart the engine refused because the container could not start is the caller's
+ * container's state, not an engine failure: a 409 with fixed words. Any other failure stands.
+ */
+async function explainStartFailure(
+  engine: EngineClient,
+  id: string,
+  action: string,
+  error: unknown,
+  signal: AbortSignal,
+): Promise<never> {
+  if (action !== 'start' && action !== 'restart') throw error
+  if (!(error instanceof ProblemError) || error.status === 404) throw error
+  const after = await inspectContainer(engine, id, signal).catch(() => undefined)
+  throw (after && startFailure(after.State)) ?? error
 }
 
 /** A principal may own at most `maxContainers` containers at once (admins excepted). */
