@@ -26,6 +26,7 @@ import { countDenials, observeRequests, type RequestLogSink } from './observabil
 import { type RequestIdWriter, requestIds } from './observability/request-id.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import { limitRequests } from './policy/limits-middleware.ts'
+import type { QuotaReservations } from './policy/quota.ts'
 import { validationHook } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
@@ -57,6 +58,8 @@ export interface AppDependencies {
   events?: EventHub
   /** How the request id reaches the response; through the context (Fetch headers) unless given. */
   writeRequestId?: RequestIdWriter
+  /** Where container quotas are reserved; one queue per principal in this process unless given. */
+  quota?: QuotaReservations
 }
 
 export const OPENAPI_CONFIG = {
@@ -125,7 +128,7 @@ export function createApp(deps: AppDependencies) {
   app.route('/', systemRoutes(deps.engine))
   const hub = deps.events ?? ownEventHub(deps, settings, logError)
   const model = settings.readModel ? ownContainerModel(deps, hub, logError) : undefined
-  app.route('/', containerRoutes(deps.engine, settings, model))
+  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota))
   const streams = {
     settings,
     shutdown: deps.shutdown,

@@ -14,6 +14,7 @@ import type { ContainerModel } from '../model/containers.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
 import type { Guard } from '../policy/guard.ts'
+import { LocalQuotaReservations, type QuotaReservations } from '../policy/quota.ts'
 import { BEARER, ContainerRefParams, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
 import {
   ContainerActionSchema,
@@ -151,11 +152,13 @@ const deleteRoute = createRoute({
 /**
  * @param model the read model; lists and inspects are answered from it when it is ready, and
  * every change made here is put into it before the answer (read-your-writes).
+ * @param quota where a principal's container count and its create are made one step.
  */
 export function containerRoutes(
   engine: EngineClient,
   settings: GatewaySettings,
   model?: ContainerModel,
+  quota: QuotaReservations = new LocalQuotaReservations(),
 ) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
@@ -187,16 +190,21 @@ export function containerRoutes(
     const { start } = c.req.valid('query')
     const signal = c.req.raw.signal
     const resources = checkCreatePolicy(c.var.guard, body)
-    await checkContainerQuota(engine, c.var.guard, signal)
-    const created = parseEngine(
-      EngineCreated,
-      await engine.json('POST', '/containers/create', {
+    const createOnEngine = () =>
+      engine.json('POST', '/containers/create', {
         query: { name: body.name },
         body: engineCreateBody(body, c.var.principal.id, resources),
         signal,
-      }),
-      'create answer',
-    )
+      })
+    // The count and the create are one step per principal: parallel creates cannot all pass
+    // the same count. Admins have no quota.
+    const answer = isAdmin(c.var.principal)
+      ? await createOnEngine()
+      : await quota.exclusive(c.var.principal.id, async () => {
+          await checkContainerQuota(engine, c.var.guard, signal)
+          return createOnEngine()
+        })
+    const created = parseEngine(EngineCreated, answer, 'create answer')
     if (start) {
       try {
         await engine.status('POST', containerPath(created.Id, '/start'), { signal })
@@ -315,10 +323,9 @@ async function explainStartFailure(
   throw (after && startFailure(after.State)) ?? error
 }
 
-/** A principal may own at most `maxContainers` containers at once (admins excepted). */
+/** A principal may own at most `maxContainers` containers at once (admins have no quota). */
 async function checkContainerQuota(engine: EngineClient, guard: Guard, signal: AbortSignal) {
   const { principal } = guard
-  if (isAdmin(principal)) return
   const owned = await engine.json('GET', '/containers/json', {
     query: { all: 1, filters: JSON.stringify({ label: [`${OWNER_LABEL}=${principal.id}`] }) },
     signal,
