@@ -24,6 +24,7 @@ import { ContainerModel } from './model/containers.ts'
 import { Metrics } from './observability/metrics.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './observability/middleware.ts'
 import { type RequestIdWriter, requestIds } from './observability/request-id.ts'
+import { limitEngineCalls } from './policy/engine-budget.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import { limitRequests } from './policy/limits-middleware.ts'
 import type { QuotaReservations } from './policy/quota.ts'
@@ -117,11 +118,13 @@ export function createApp(deps: AppDependencies) {
     burst: settings.rateLimitBurst,
   })
   const slots = new StreamSlots(settings.maxStreamsPerPrincipal)
+  const engineBudget = new StreamSlots(settings.engineCallsPerPrincipal)
   const authenticated = [
     auditRequests(audit),
     bearerAuth(deps.authenticator, tickets),
     guardRequests(audit),
     limitRequests(buckets, slots, settings.maxStreamsPerPrincipal, metrics),
+    limitEngineCalls(engineBudget, settings.engineCallsPerPrincipal),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
 

@@ -87,6 +87,34 @@ describe('limits through the gateway', () => {
     )
   })
 
+  it('holds a client to its engine budget while a wait runs, and gives it back when the wait ends', async () => {
+    const audit: AuditEntry[] = []
+    const gw = await testGateway({ audit, settings: { engineCallsPerPrincipal: 1 } })
+    const { body } = await gw.json(
+      '/v1/containers?start=true',
+      postJson({
+        image: testEngineEnv().image,
+        name: uniqueName('budget'),
+        cmd: ['sleep', '2'],
+        labels: { [TEST_LABEL]: TEST_RUN },
+      }),
+    )
+    const waiting = gw.json(`/v1/containers/${body.id}/wait`, { method: 'POST' })
+    await new Promise((r) => setTimeout(r, 200))
+    const refused = await gw.json('/v1/containers')
+    expect(refused.status).toBe(429)
+    expect(refused.response.headers.get('content-type')).toBe('application/problem+json')
+    expect(Number(refused.response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(refused.body.detail).toBe('This client already has 1 requests in progress')
+    // Another client's budget is its own.
+    expect((await gw.json('/v1/containers', { role: 'reader' })).status).toBe(200)
+    expect((await waiting).status).toBe(200)
+    expect((await gw.json('/v1/containers')).status).toBe(200)
+    expect(audit).toContainEqual(
+      expect.objectContaining({ principal: 'admin', reason: 'rate-limited', status: 429 }),
+    )
+  })
+
   it('caps the event streams one client holds open, and frees the slot when one closes', async () => {
     const gw = await testGateway({ settings: { maxStreamsPerPrincipal: 1 } })
     const { body } = await gw.json(
