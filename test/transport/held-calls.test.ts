@@ -84,6 +84,17 @@ describe('more follows than the ordinary pool has connections', () => {
     expect(follows.map((r) => r.status)).toEqual([200, 200, 200, 200, 200])
     expect(follows.length).toBeGreaterThan(CONNECTIONS)
     const waiting = call('POST', `/v1.41/containers/${sleeper}/wait`, signal).catch(() => undefined)
+    // `sleep` as a container's first process ignores SIGTERM: each stop waits out its timeout,
+    // and a log read streams for as long as the log is. More of them than the pool has, too.
+    const stopping = Array.from({ length: CONNECTIONS + 1 }, () =>
+      call('POST', `/v1.41/containers/${sleeper}/stop?t=60`, signal).catch(() => undefined),
+    )
+    const reads = await Promise.all(
+      Array.from({ length: CONNECTIONS + 1 }, () =>
+        call('GET', `/v1.41/containers/${sleeper}/logs?stdout=1`, signal),
+      ),
+    )
+    expect(reads.map((r) => r.status)).toEqual([200, 200, 200])
 
     // In one shared pool these would queue behind the follows until the end of time.
     const bounded = AbortSignal.timeout(10_000)
@@ -101,6 +112,6 @@ describe('more follows than the ordinary pool has connections', () => {
     const firstStats = await follows[4]!.body!.getReader().read()
     expect(firstStats.done).toBe(false)
     following.abort()
-    await waiting
+    await Promise.all([waiting, ...stopping])
   })
 })
