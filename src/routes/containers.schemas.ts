@@ -221,7 +221,8 @@ export const WaitSchema = z
     error: z.string().optional().openapi({
       description:
         'Present when the container could not start (its exit code is then 126 or 127 when its command could not run)',
-      example: 'The container could not start because its command could not run',
+      example:
+        "The container's command could not be run: it is missing from the image or not executable",
     }),
   })
   .openapi('ContainerExit')

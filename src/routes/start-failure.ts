@@ -11,13 +11,21 @@
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 
+/** The answer to a start or restart of a container whose command could not run. */
 export const COMMAND_COULD_NOT_RUN =
-  'The container could not start because its command could not run'
-export const COULD_NOT_START = 'The container could not start'
+  "The container could not be started: its command could not be run (check the image's " +
+  'command, cmd, entrypoint and workingDir)'
+/** What wait says happened to such a container (as inspect's `state.error` says it). */
+export const COMMAND_NOT_RUNNABLE =
+  "The container's command could not be run: it is missing from the image or not executable"
+/** Any other start failure. */
+export const COULD_NOT_START = 'The container could not be started'
 
-/** The fixed reason for a start failure that ended with this exit code. */
+const commandCouldNotRun = (exitCode: number) => exitCode === 126 || exitCode === 127
+
+/** Why the container did not run, for wait's answer, by the exit code its start failure set. */
 export function startFailureText(exitCode: number): string {
-  return exitCode === 126 || exitCode === 127 ? COMMAND_COULD_NOT_RUN : COULD_NOT_START
+  return commandCouldNotRun(exitCode) ? COMMAND_NOT_RUNNABLE : COULD_NOT_START
 }
 
 /**
@@ -26,5 +34,6 @@ export function startFailureText(exitCode: number): string {
  */
 export function startFailure(state: EngineContainerInspect['State']): ProblemError | undefined {
   if (state.Running || state.Error === '') return undefined
-  return new ProblemError(409, 'conflict', { detail: startFailureText(state.ExitCode) })
+  const detail = commandCouldNotRun(state.ExitCode) ? COMMAND_COULD_NOT_RUN : COULD_NOT_START
+  return new ProblemError(409, 'conflict', { detail })
 }

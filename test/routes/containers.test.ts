@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { COMMAND_COULD_NOT_RUN } from '../../src/routes/start-failure.ts'
+import { COMMAND_COULD_NOT_RUN, COMMAND_NOT_RUNNABLE } from '../../src/routes/start-failure.ts'
 import { direct, engineContainerIds, engineInspect, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, tokenOf, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
@@ -346,7 +346,7 @@ describe('a container whose command does not exist (its own state, never a 5xx)'
         headers,
       })
       expect(waited.status).toBe(200)
-      expect(await waited.json()).toEqual({ exitCode: 127, error: COMMAND_COULD_NOT_RUN })
+      expect(await waited.json()).toEqual({ exitCode: 127, error: COMMAND_NOT_RUNNABLE })
 
       const restarted = await fetch(`${served.url}/v1/containers/${body.id}/restart?timeout=0`, {
         method: 'POST',
