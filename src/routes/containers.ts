@@ -239,7 +239,7 @@ export function containerRoutes(
           timeoutMs: 0,
           accept: [304],
         })
-        .catch((error: unknown) => explainStartFailure(engine, id, action, error, signal))
+        .catch((error: unknown) => explainStartFailure(engine, id, action, error, signal, model))
       const inspect = await inspectContainer(engine, id, signal)
       model?.put(inspect)
       return { id, state: inspect.State.Status, changed: status !== 304 }
@@ -316,11 +316,15 @@ async function explainStartFailure(
   action: string,
   error: unknown,
   signal: AbortSignal,
+  model: ContainerModel | undefined,
 ): Promise<never> {
   if (action !== 'start' && action !== 'restart') throw error
   if (!(error instanceof ProblemError) || error.status === 404) throw error
   const after = await inspectContainer(engine, id, signal).catch(() => undefined)
-  throw (after && startFailure(after.State)) ?? error
+  if (!after) throw error
+  // A failed start changes the container's state (exit code, error) without an engine event.
+  model?.put(after)
+  throw startFailure(after.State) ?? error
 }
 
 /** A principal may own at most `maxContainers` containers at once (admins have no quota). */

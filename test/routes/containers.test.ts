@@ -360,8 +360,12 @@ describe('a container whose command does not exist (its own state, never a 5xx)'
         detail: COMMAND_COULD_NOT_RUN,
       })
       expect(JSON.stringify(again)).not.toMatch(RUNC_WORDS)
-      // The engine agrees about the state the answer describes.
+      // The engine agrees about the state the answer describes, and so does inspect.
       expect((await engineInspect(body.id))?.State).toMatchObject({ Running: false, ExitCode: 127 })
+      const inspected = await fetch(`${served.url}/v1/containers/${body.id}`, { headers })
+      const { state } = await inspected.json()
+      expect(state).toMatchObject({ running: false, status: 'created' })
+      expect(state.error).not.toBeNull()
     } finally {
       await served.close()
     }
