@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/audit/audit.ts'
 import { StreamSlots, TokenBuckets } from '../../src/policy/limits.ts'
 import { onBodyEnd } from '../../src/streams/on-end.ts'
-import { testEngineEnv } from '../support/engine.ts'
+import { direct, testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { readSse } from '../support/sse.ts'
@@ -95,7 +95,7 @@ describe('limits through the gateway', () => {
       postJson({
         image: testEngineEnv().image,
         name: uniqueName('budget'),
-        cmd: ['sleep', '2'],
+        cmd: ['sleep', '60'],
         labels: { [TEST_LABEL]: TEST_RUN },
       }),
     )
@@ -108,6 +108,8 @@ describe('limits through the gateway', () => {
     expect(refused.body.detail).toBe('This client already has 1 requests in progress')
     // Another client's budget is its own.
     expect((await gw.json('/v1/containers', { role: 'reader' })).status).toBe(200)
+    // The wait ends when the container does; the budget is given back then.
+    await direct(`/containers/${body.id}/kill`, { method: 'POST' })
     expect((await waiting).status).toBe(200)
     expect((await gw.json('/v1/containers')).status).toBe(200)
     expect(audit).toContainEqual(
