@@ -6,7 +6,7 @@ import { requireScope } from '../auth/middleware.ts'
 import { isAdmin } from '../auth/principal.ts'
 import type { GatewaySettings } from '../config.ts'
 import type { AppEnv } from '../context.ts'
-import type { EngineClient } from '../engine/client.ts'
+import { type EngineClient, EngineRefusal, refusedAs } from '../engine/client.ts'
 import { containerPath, inspectContainer, listContainers } from '../engine/containers.ts'
 import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
@@ -15,6 +15,7 @@ import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
 import type { Guard } from '../policy/guard.ts'
 import { LocalQuotaReservations, type QuotaReservations } from '../policy/quota.ts'
+import { refuseSecretSelectors } from '../policy/redaction.ts'
 import { BEARER, ContainerRefParams, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
 import {
   ContainerActionSchema,
@@ -30,7 +31,7 @@ import {
   WaitSchema,
 } from './containers.schemas.ts'
 import { toDetail, toSummary } from './containers.view.ts'
-import { startFailure, startFailureText } from './start-failure.ts'
+import { COMMAND_COULD_NOT_RUN, startFailure, startFailureText } from './start-failure.ts'
 
 const TAGS = ['containers']
 const read = [requireScope('containers:read')]
@@ -149,6 +150,28 @@ const deleteRoute = createRoute({
   },
 })
 
+type Action = 'start' | 'stop' | 'restart' | 'kill'
+
+/**
+ * The engine's refusals in the caller's terms. Its own words stay in the server log: a name
+ * conflict names the other container's full id (maybe another tenant's), a failed start runc's.
+ */
+const NOT_RUNNING = 'The container is not running'
+const START_FAILED = COMMAND_COULD_NOT_RUN
+const CREATE_REFUSED = {
+  400: "The Docker Engine refused the container's configuration",
+  409: 'The name is already in use by another container',
+}
+const ACTION_REFUSED: Record<Action, Partial<Record<400 | 409, string>>> = {
+  start: { 400: START_FAILED, 409: 'The container cannot be started in its current state' },
+  stop: { 409: NOT_RUNNING },
+  restart: { 400: START_FAILED, 409: 'The container cannot be restarted in its current state' },
+  kill: { 400: 'The Docker Engine does not accept this signal', 409: NOT_RUNNING },
+}
+const DELETE_REFUSED = {
+  409: 'The container cannot be removed in its current state: stop it first, or remove it with force=true',
+}
+
 /**
  * @param model the read model; lists and inspects are answered from it when it is ready, and
  * every change made here is put into it before the answer (read-your-writes).
@@ -164,24 +187,29 @@ export function containerRoutes(
 
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid('query')
-    const principal = c.var.principal
+    refuseSecretSelectors(query.label, settings.secretLabelPatterns, 'query.label')
+    const { principal, auditMode } = c.var.guard
     const owner = ownerFilter(principal)
-    const label = owner ? [...query.label, owner] : query.label
-    const filters = { ...query, label }
+    const filters = { ...query, label: owner ? [...query.label, owner] : query.label }
+    // Visibility first, then the filters and `limit`: a limit counted over containers the
+    // caller cannot see would tell it that someone created something newer. In audit mode the
+    // caller is shown everything, and what it should not see is recorded.
+    const visible =
+      isAdmin(principal) || auditMode
+        ? undefined
+        : (labels: Readonly<Record<string, string>>) => canSee(principal, labels)
     const containers = model?.ready
-      ? model.list(filters)
-      : await listContainers(engine, filters, c.req.raw.signal)
-    const visible = containers.filter((i) => canSee(principal, i.Config.Labels ?? {}))
-    if (visible.length === containers.length || !c.var.guard.auditMode) {
-      return c.json({ containers: visible.map((i) => toSummary(i, settings)) }, 200)
+      ? model.list(filters, visible)
+      : await listContainers(engine, filters, c.req.raw.signal, visible)
+    if (auditMode && containers.some((i) => !canSee(principal, i.Config.Labels ?? {}))) {
+      c.var.guard.record({
+        outcome: 'allowed',
+        decision: 'would_deny',
+        reason: 'not-owner',
+        target: null,
+        status: null,
+      })
     }
-    c.var.guard.record({
-      outcome: 'allowed',
-      decision: 'would_deny',
-      reason: 'not-owner',
-      target: null,
-      status: null,
-    })
     return c.json({ containers: containers.map((i) => toSummary(i, settings)) }, 200)
   })
 
@@ -191,11 +219,13 @@ export function containerRoutes(
     const signal = c.req.raw.signal
     const resources = checkCreatePolicy(c.var.guard, body)
     const createOnEngine = () =>
-      engine.json('POST', '/containers/create', {
-        query: { name: body.name },
-        body: engineCreateBody(body, c.var.principal.id, resources),
-        signal,
-      })
+      engine
+        .json('POST', '/containers/create', {
+          query: { name: body.name },
+          body: engineCreateBody(body, c.var.principal.id, resources),
+          signal,
+        })
+        .catch(refusedAs(CREATE_REFUSED))
     // The count and the create are one step per principal: parallel creates cannot all pass
     // the same count. Admins have no quota.
     const answer = isAdmin(c.var.principal)
@@ -207,7 +237,9 @@ export function containerRoutes(
     const created = parseEngine(EngineCreated, answer, 'create answer')
     if (start) {
       try {
-        await engine.status('POST', containerPath(created.Id, '/start'), { signal })
+        await engine
+          .status('POST', containerPath(created.Id, '/start'), { signal })
+          .catch(refusedAs(ACTION_REFUSED.start))
       } catch (error) {
         // A container that could not start is not what the client asked for: leave nothing behind.
         await engine
@@ -228,7 +260,7 @@ export function containerRoutes(
     return c.json(toDetail(inspect, settings), 200)
   })
 
-  const act = (action: string, query: Record<string, string | number | undefined>) =>
+  const act = (action: Action, query: Record<string, string | number | undefined>) =>
     async function containerAction(guard: Guard, ref: string, signal: AbortSignal) {
       const { Id: id } = await accessContainer(engine, guard, ref, signal, model)
       const status = await engine
@@ -239,7 +271,23 @@ export function containerRoutes(
           timeoutMs: 0,
           accept: [304],
         })
-        .catch((error: unknown) => explainStartFailure(engine, id, action, error, signal, model))
+        .catch(async (error: unknown) => {
+          // A container whose start failed: its own state, in fixed words, whatever the engine
+          // answered (start 400, restart 500).
+          if (action === 'start' || action === 'restart') {
+            const failed = await startFailureOf(engine, id, error, signal, model)
+            if (failed) throw failed
+          }
+          // A refused start changes the container's state without an event (its exit code and
+          // error): what the caller reads next must show it.
+          if (error instanceof EngineRefusal) {
+            await inspectContainer(engine, id, signal).then(
+              (i) => model?.put(i),
+              () => {},
+            )
+          }
+          return refusedAs(ACTION_REFUSED[action])(error)
+        })
       const inspect = await inspectContainer(engine, id, signal)
       model?.put(inspect)
       return { id, state: inspect.State.Status, changed: status !== 304 }
@@ -295,10 +343,12 @@ export function containerRoutes(
     const { id: ref } = c.req.valid('param')
     const { force } = c.req.valid('query')
     const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal, model)
-    await engine.status('DELETE', containerPath(id), {
-      query: { force: force ? 1 : undefined, v: 1 },
-      signal: c.req.raw.signal,
-    })
+    await engine
+      .status('DELETE', containerPath(id), {
+        query: { force: force ? 1 : undefined, v: 1 },
+        signal: c.req.raw.signal,
+      })
+      .catch(refusedAs(DELETE_REFUSED))
     model?.remove(id)
     return c.body(null, 204)
   })
@@ -308,23 +358,21 @@ export function containerRoutes(
 
 /**
  * A start or restart the engine refused because the container could not start is the caller's
- * container's state, not an engine failure: a 409 with fixed words. Any other failure stands.
+ * container's state, not an engine failure: a 400 with fixed words, and the state it left (exit
+ * code, error; no engine event says it) put into the read model. Undefined for any other failure.
  */
-async function explainStartFailure(
+async function startFailureOf(
   engine: EngineClient,
   id: string,
-  action: string,
   error: unknown,
   signal: AbortSignal,
   model: ContainerModel | undefined,
-): Promise<never> {
-  if (action !== 'start' && action !== 'restart') throw error
-  if (!(error instanceof ProblemError) || error.status === 404) throw error
+): Promise<ProblemError | undefined> {
+  if (!(error instanceof ProblemError) || error.status === 404) return undefined
   const after = await inspectContainer(engine, id, signal).catch(() => undefined)
-  if (!after) throw error
-  // A failed start changes the container's state (exit code, error) without an engine event.
+  if (!after) return undefined
   model?.put(after)
-  throw startFailure(after.State) ?? error
+  return startFailure(after.State)
 }
 
 /** A principal may own at most `maxContainers` containers at once (admins have no quota). */

@@ -29,11 +29,13 @@ export function startFailureText(exitCode: number): string {
 }
 
 /**
- * A 409 when the container is not running because its last start failed (the engine recorded
- * why), else undefined: then the engine's own failure is the answer.
+ * A 400 when the container is not running because its last start failed (the engine recorded
+ * why), else undefined: then the engine's own failure is the answer. 400, as the engine answers
+ * a start (a restart it answers 500) and a create with `?start=true` answers: what the caller
+ * gave the container cannot run.
  */
 export function startFailure(state: EngineContainerInspect['State']): ProblemError | undefined {
   if (state.Running || state.Error === '') return undefined
   const detail = commandCouldNotRun(state.ExitCode) ? COMMAND_COULD_NOT_RUN : COULD_NOT_START
-  return new ProblemError(409, 'conflict', { detail })
+  return new ProblemError(400, 'bad-request', { detail })
 }

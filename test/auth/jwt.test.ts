@@ -149,7 +149,7 @@ describe('JWT bearer tokens', () => {
     }
     const allowed = await create('svc-reporting')
     expect(allowed.status).toBe(201)
-    expect((await allowed.json()).config.labels['dockgate.owner']).toBe('svc-reporting')
+    expect((await allowed.json()).config.labels['dockgate.owner']).toBe('jwt::svc-reporting')
     const denied = await create('svc-other')
     expect(denied.status).toBe(403)
     expect((await denied.json()).detail).toMatch(/allowlist/)

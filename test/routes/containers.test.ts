@@ -335,7 +335,7 @@ describe('a container whose command does not exist (its own state, never a 5xx)'
         method: 'POST',
         headers,
       })
-      expect(started.status).toBe(409)
+      expect(started.status).toBe(400)
       expect(started.headers.get('content-type')).toBe('application/problem+json')
       const problem = await started.json()
       expect(problem.detail).toBe(COMMAND_COULD_NOT_RUN)
@@ -352,11 +352,11 @@ describe('a container whose command does not exist (its own state, never a 5xx)'
         method: 'POST',
         headers,
       })
-      expect(restarted.status).toBe(409)
+      expect(restarted.status).toBe(400)
       expect(restarted.headers.get('content-type')).toBe('application/problem+json')
       const again = await restarted.json()
       expect(again).toMatchObject({
-        type: 'urn:dockgate:problem:conflict',
+        type: 'urn:dockgate:problem:bad-request',
         detail: COMMAND_COULD_NOT_RUN,
       })
       expect(JSON.stringify(again)).not.toMatch(RUNC_WORDS)
