@@ -404,7 +404,12 @@ async function main() {
   writeFileSync(
     configPath,
     JSON.stringify({
-      limits: { requestsPerSecond: 1_000_000, burst: 1_000_000, streamsPerClient: 100_000 },
+      limits: {
+        requestsPerSecond: 1_000_000,
+        burst: 1_000_000,
+        streamsPerClient: 100_000,
+        engineCallsPerClient: 100_000,
+      },
     }),
   )
 

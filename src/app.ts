@@ -24,8 +24,10 @@ import { ContainerModel } from './model/containers.ts'
 import { Metrics } from './observability/metrics.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './observability/middleware.ts'
 import { type RequestIdWriter, requestIds } from './observability/request-id.ts'
+import { limitEngineCalls } from './policy/engine-budget.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import { limitRequests } from './policy/limits-middleware.ts'
+import type { QuotaReservations } from './policy/quota.ts'
 import { validationHook } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
@@ -57,6 +59,8 @@ export interface AppDependencies {
   events?: EventHub
   /** How the request id reaches the response; through the context (Fetch headers) unless given. */
   writeRequestId?: RequestIdWriter
+  /** Where container quotas are reserved; one queue per principal in this process unless given. */
+  quota?: QuotaReservations
 }
 
 export const OPENAPI_CONFIG = {
@@ -114,18 +118,20 @@ export function createApp(deps: AppDependencies) {
     burst: settings.rateLimitBurst,
   })
   const slots = new StreamSlots(settings.maxStreamsPerPrincipal)
+  const engineBudget = new StreamSlots(settings.engineCallsPerPrincipal)
   const authenticated = [
     auditRequests(audit),
     bearerAuth(deps.authenticator, tickets),
     guardRequests(audit),
     limitRequests(buckets, slots, settings.maxStreamsPerPrincipal, metrics),
+    limitEngineCalls(engineBudget, settings.engineCallsPerPrincipal),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
 
   app.route('/', systemRoutes(deps.engine))
   const hub = deps.events ?? ownEventHub(deps, settings, logError)
   const model = settings.readModel ? ownContainerModel(deps, hub, logError) : undefined
-  app.route('/', containerRoutes(deps.engine, settings, model))
+  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota))
   const streams = {
     settings,
     shutdown: deps.shutdown,

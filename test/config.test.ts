@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseConfigFile } from '../src/config.ts'
+import { DEFAULT_SETTINGS, parseConfigFile, settingsFromConfig } from '../src/config.ts'
 
 const HASH = `sha256:${'a'.repeat(64)}`
 
@@ -20,6 +20,15 @@ describe('parseConfigFile', () => {
     )
     expect(config.tokens[0]).toEqual({ name: 'ci', hash: HASH, scopes: ['containers:read'] })
     expect(config.exposeEnvKeys).toEqual(['MODE'])
+  })
+
+  it('reads the engine budget from limits, 16 requests in progress per client by default', () => {
+    expect(DEFAULT_SETTINGS.engineCallsPerPrincipal).toBe(16)
+    const config = parseConfigFile('{"limits":{"engineCallsPerClient":4}}', 'c.json')
+    expect(settingsFromConfig(config).engineCallsPerPrincipal).toBe(4)
+    expect(() => parseConfigFile('{"limits":{"engineCallsPerClient":0}}', 'c.json')).toThrow(
+      /limits\.engineCallsPerClient/,
+    )
   })
 
   it.each([

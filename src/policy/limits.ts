@@ -64,7 +64,7 @@ export class TokenBuckets {
   }
 }
 
-/** Counts open streams per key against a maximum. */
+/** Counts what each key holds at once (open streams, requests in progress) against a maximum. */
 export class StreamSlots {
   readonly #open = new Map<string, number>()
   readonly #max: number
