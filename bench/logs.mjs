@@ -6,15 +6,16 @@
 import http from 'node:http'
 import { cpuMs, log, median, nowMs, round } from './lib/util.mjs'
 
-/** The line every log container writes, 1,000 bytes with its newline. */
+/** The line of the first log container, 1,000 bytes with its newline; the second's is ~100. */
 export const LOG_LINE_BYTES = 1000
+export const SHORT_LINE_BYTES = 100
 
-/** A container that writes `mb` MB of 1,000-byte lines to stdout and exits. */
-export async function createLogContainer(engine, { image, runId, mb }) {
-  const line = 'x'.repeat(LOG_LINE_BYTES - 1)
+/** A container that writes `mb` MB of `lineBytes`-byte lines to stdout and exits. */
+export async function createLogContainer(engine, { image, runId, mb, lineBytes = LOG_LINE_BYTES }) {
+  const line = 'x'.repeat(lineBytes - 1)
   const bytes = mb * 1_000_000
   const id = await engine.createContainer({
-    name: `dockgate-bench-log-${runId}`,
+    name: `dockgate-bench-log${lineBytes}-${runId}`,
     image,
     cmd: ['sh', '-c', `yes ${line} | head -c ${bytes}`],
     labels: { 'dockgate-bench': runId },
@@ -143,29 +144,47 @@ export async function readSseLog({ gatewayUrl, token, id, timeoutMs }) {
   return r
 }
 
-export async function runLogs(ctx, { id, expectedLines, reps, budget }) {
+/**
+ * Reads the log raw, then as SSE through each gateway variant (`gateways`: [{ key, url, pid }]),
+ * rep after rep. The first variant's figures are `sse` and `ratio`; every variant's are in
+ * `variants`.
+ */
+export async function runLogs(ctx, { id, lineBytes, expectedLines, reps, budget, gateways }) {
   const raw = []
-  const sse = []
+  const sseBy = Object.fromEntries(gateways.map((g) => [g.key, []]))
+  const readsPerRep = 1 + gateways.length
   for (let rep = 0; rep < reps; rep++) {
-    if (rep > 0 && budget.leftForPhase() < estimate(raw, sse) * 1.2) {
-      log(`  logs: stopping after ${rep} reps (time budget)`)
+    if (
+      rep > 0 &&
+      budget.leftForPhase() < estimate(raw, sseBy[gateways[0].key]) * 1.2 * (readsPerRep / 2)
+    ) {
+      log(`  logs ${lineBytes}: stopping after ${rep} reps (time budget)`)
       break
     }
-    // Each read gets at most half of what is left: a machine too busy to finish reads in time
-    // still gets a rate from what was read (marked truncated).
-    const timeoutMs = Math.max(2_000, budget.leftForPhase() / 2)
-    raw.push(await withCpu(ctx, () => readRawLog({ socketPath: ctx.socketPath, id, timeoutMs })))
-    sse.push(
-      await withCpu(ctx, () =>
-        readSseLog({ gatewayUrl: ctx.gatewayUrl, token: ctx.token, id, timeoutMs }),
-      ),
+    // Each read gets at most its share of what is left: a machine too busy to finish reads in
+    // time still gets a rate from what was read (marked truncated).
+    const timeoutMs = Math.max(2_000, budget.leftForPhase() / readsPerRep)
+    raw.push(
+      await withCpu(ctx, null, () => readRawLog({ socketPath: ctx.socketPath, id, timeoutMs })),
     )
     const r = raw.at(-1)
-    const s = sse.at(-1)
+    const parts = []
+    for (const g of gateways) {
+      sseBy[g.key].push(
+        await withCpu(ctx, g.pid, () =>
+          readSseLog({ gatewayUrl: g.url, token: ctx.token, id, timeoutMs }),
+        ),
+      )
+      const s = sseBy[g.key].at(-1)
+      parts.push(
+        `SSE ${g.key} ${round(s.bytes / 1e6 / s.seconds, 1)} MB/s ${round(s.units / s.seconds, 0)} lines/s (${s.units}/${r.units} lines${s.truncated ? ', stopped early' : ''})`,
+      )
+    }
     log(
-      `  logs rep ${rep + 1}: raw ${round(r.bytes / 1e6 / r.seconds, 1)} MB/s ${round(r.units / r.seconds, 0)} lines/s | SSE ${round(s.bytes / 1e6 / s.seconds, 1)} MB/s ${round(s.units / s.seconds, 0)} lines/s (${s.units}/${r.units} lines${r.truncated || s.truncated ? ', stopped early: time bound' : ''})`,
+      `  logs ${lineBytes} rep ${rep + 1}: raw ${round(r.bytes / 1e6 / r.seconds, 1)} MB/s ${round(r.units / r.seconds, 0)} lines/s${r.truncated ? ' (stopped early)' : ''} | ${parts.join(' | ')}`,
     )
   }
+  const sse = sseBy[gateways[0].key]
   const side = (runs) => ({
     mbPerS: median(runs.map((r) => r.bytes / 1e6 / r.seconds)),
     linesPerS: median(runs.map((r) => r.units / r.seconds)),
@@ -181,13 +200,22 @@ export async function runLogs(ctx, { id, expectedLines, reps, budget }) {
   })
   const r = side(raw)
   const s = side(sse)
+  const variants = Object.fromEntries(
+    gateways.map((g) => {
+      const v = side(sseBy[g.key])
+      return [g.key, { sse: v, ratio: r.linesPerS ? v.linesPerS / r.linesPerS : null }]
+    }),
+  )
   return {
-    lineBytes: LOG_LINE_BYTES,
+    lineBytes,
+    variants,
     expectedLines,
     raw: r,
     sse: s,
-    complete: [...raw, ...sse].every((x) => !x.truncated && x.units === raw[0]?.units),
-    truncatedReads: [...raw, ...sse].filter((x) => x.truncated).length,
+    complete: [...raw, ...Object.values(sseBy).flat()].every(
+      (x) => !x.truncated && x.units === raw[0]?.units,
+    ),
+    truncatedReads: [...raw, ...Object.values(sseBy).flat()].filter((x) => x.truncated).length,
     ratio: {
       linesPerS: r.linesPerS ? s.linesPerS / r.linesPerS : null,
       bytesPerS: r.mbPerS ? s.mbPerS / r.mbPerS : null,
@@ -198,13 +226,13 @@ export async function runLogs(ctx, { id, expectedLines, reps, budget }) {
 const perLine = (ms, lines) => (ms === null || !lines ? null : (ms * 1000) / lines)
 const share = (ms, seconds) => (ms === null || !seconds ? null : ms / 1000 / seconds)
 
-/** Runs a read and adds the CPU time dockerd and the gateway spent meanwhile. */
-async function withCpu(ctx, read) {
+/** Runs a read and adds the CPU time dockerd and the gateway (`gatewayPid`) spent meanwhile. */
+async function withCpu(ctx, gatewayPid, read) {
   const e0 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
-  const g0 = ctx.gatewayPid ? cpuMs(ctx.gatewayPid) : null
+  const g0 = gatewayPid ? cpuMs(gatewayPid) : null
   const r = await read()
   const e1 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
-  const g1 = ctx.gatewayPid ? cpuMs(ctx.gatewayPid) : null
+  const g1 = gatewayPid ? cpuMs(gatewayPid) : null
   return {
     ...r,
     engineCpuMs: e0 === null || e1 === null ? null : e1 - e0,

@@ -1,5 +1,7 @@
 /**
- * PASS/MISS against the targets, and the Markdown tables of a run.
+ * PASS/MISS against the targets (each a ratio to a baseline measured in the same run), and the
+ * Markdown tables of a run. With `--compare`, every verdict and gateway figure has a column per
+ * variant.
  */
 import { round } from './lib/util.mjs'
 
@@ -8,6 +10,9 @@ const fmt = (value, digits = 1) => {
   return r === null ? '–' : r.toLocaleString('en-US', { maximumFractionDigits: digits })
 }
 const x = (value) => (value === null || value === undefined ? '–' : `${fmt(value, 2)}×`)
+const kib = (bytes) => (bytes === null || bytes === undefined ? '–' : `${fmt(bytes / 1024, 1)} KiB`)
+const mib = (bytes) =>
+  bytes === null || bytes === undefined ? '–' : `${fmt(bytes / 2 ** 20, 1)} MiB`
 
 const cpuCell = (us, cores) =>
   us === null || us === undefined ? '–' : `${fmt(us, 1)} (${fmt(cores, 2)})`
@@ -17,77 +22,214 @@ function verdict(ok) {
   return ok ? 'PASS' : 'MISS'
 }
 
+const NOT_MEASURED = { measured: 'not measured', status: 'N/A' }
+
+/** The variants of a run: [{ key, label }] (one unless --compare). */
+const variantsOf = (results) => results.context.variants ?? [{ key: 'this', label: 'this tree' }]
+
+/**
+ * One row per target: `{ target, baseline, cells: { [variant]: { measured, status } } }`.
+ * `baseline` names the same-run baseline with its absolute figure.
+ */
 export function evaluate(results, targets) {
-  const v = []
-  const cpu = results.cpu?.gatewayUsPerRequest ?? null
-  v.push({
-    target: `gateway CPU ≤ ${targets.cpuUsPerRequest} µs per small authenticated request`,
-    measured: cpu === null ? 'not measured' : `${fmt(cpu, 1)} µs`,
-    status: verdict(cpu === null ? null : cpu <= targets.cpuUsPerRequest),
-  })
+  const variants = variantsOf(results)
+  const rows = []
+  const row = (target, baseline, cell) => {
+    rows.push({
+      target,
+      baseline,
+      cells: Object.fromEntries(variants.map((v) => [v.key, cell(v.key) ?? NOT_MEASURED])),
+    })
+  }
+  const ratioCell = (ratio, absolute, ok) =>
+    ratio === null || ratio === undefined
+      ? undefined
+      : { measured: `${x(ratio)} (${absolute})`, status: verdict(ok) }
+
+  // 2. CPU
+  const cpu = results.cpu && !results.cpu.error ? results.cpu : undefined
+  row(
+    `gateway CPU per small authenticated request ≤ ${targets.cpuToHono}× a bare Hono constant route`,
+    cpu ? `Hono on @hono/node-server: ${fmt(cpu.honoConstUs, 1)} µs` : '–',
+    (key) => {
+      const v = cpu?.variants?.[key]
+      return (
+        v &&
+        ratioCell(
+          v.versionToHono,
+          `${fmt(v.versionUs, 1)} µs`,
+          v.versionToHono <= targets.cpuToHono,
+        )
+      )
+    },
+  )
+  row(
+    `gateway CPU per small authenticated request ≤ ${targets.cpuToPing}× the engine's /_ping`,
+    cpu ? `dockerd /_ping: ${fmt(cpu.enginePingUs, 1)} µs` : '–',
+    (key) => {
+      const v = cpu?.variants?.[key]
+      return (
+        v &&
+        ratioCell(
+          v.versionToPing,
+          `${fmt(v.versionUs, 1)} µs`,
+          v.versionToPing <= targets.cpuToPing,
+        )
+      )
+    },
+  )
+  row(
+    `GET /v1/containers (20, from the read model) CPU ≤ ${targets.list20ToHono}× a bare Hono constant route`,
+    cpu ? `Hono: ${fmt(cpu.honoConstUs, 1)} µs` : '–',
+    (key) => {
+      const v = cpu?.variants?.[key]
+      return (
+        v &&
+        ratioCell(
+          v.list20ToHono,
+          `${fmt(v.list20Us, 1)} µs`,
+          v.list20ToHono <= targets.list20ToHono,
+        )
+      )
+    },
+  )
+  // 1. Throughput
   const tp = Array.isArray(results.throughput) ? results.throughput : []
-  for (const row of tp.filter((r) => r.case.startsWith('containers-') && r.connections === 10)) {
-    v.push({
-      target: `GET /v1/containers (${row.case.slice(11)}) ≥ ${targets.containersRatioAt10}× direct throughput at 10 connections`,
-      measured: `${x(row.ratio.rps)} (${fmt(row.gateway.rps, 0)} vs ${fmt(row.direct.rps, 0)} req/s)`,
-      status: verdict(row.ratio.rps === null ? null : row.ratio.rps >= targets.containersRatioAt10),
-    })
-  }
-  if (!tp.some((r) => r.case.startsWith('containers-') && r.connections === 10)) {
-    v.push({
-      target: `GET /v1/containers ≥ ${targets.containersRatioAt10}× direct throughput at 10 connections`,
-      measured: 'not measured',
-      status: 'N/A',
-    })
-  }
-  const logRatio = results.logs?.ratio?.linesPerS ?? null
-  v.push({
-    target: `SSE log delivery ≥ ${targets.sseLogRatio}× the raw read rate (lines/s)`,
-    measured:
-      logRatio === null
-        ? 'not measured'
-        : `${x(logRatio)} (${fmt(results.logs.sse.linesPerS, 0)} vs ${fmt(results.logs.raw.linesPerS, 0)} lines/s)`,
-    status: verdict(logRatio === null ? null : logRatio >= targets.sseLogRatio),
-  })
-  const pipe = results.pipeline?.stages?.['demux+lines+sse']?.mbPerS ?? null
-  v.push({
-    target: `in-process demux → lines → SSE ≥ ${fmt(targets.pipelineMbPerS / 1000, 1)} GB/s on 16 KB frames`,
-    measured: pipe === null ? 'not measured' : `${fmt(pipe, 0)} MB/s`,
-    status: verdict(pipe === null ? null : pipe >= targets.pipelineMbPerS),
-  })
-  const levels = Array.isArray(results.events)
-    ? results.events.filter((e) => e.target === 'gateway' && !e.skipped && !e.error)
-    : []
-  const top = levels.at(-1)
-  if (top) {
-    const upstream = top.upstream?.engineRequestsInFlight ?? null
-    const reached = top.subscribed >= targets.subscribers
-    const ok = top.p99Ms !== null && top.p99Ms <= targets.subscriberP99Ms && upstream === 1
-    const floor = results.events.find(
-      (e) => e.target === 'floor' && e.requested === top.requested && !e.skipped && !e.error,
+  const lists = tp.filter((r) => r.case.startsWith('containers-') && r.connections === 10)
+  for (const r of lists) {
+    row(
+      `GET /v1/containers (${r.case.slice(11)}) ≥ ${targets.containersRatioAt10}× direct throughput at 10 connections`,
+      `engine /containers/json: ${fmt(r.direct.rps, 0)} req/s`,
+      (key) => {
+        const v = r.variants?.[key] ?? (key === 'this' ? r : undefined)
+        return (
+          v &&
+          ratioCell(
+            v.ratio.rps,
+            `${fmt(v.gateway.rps, 0)} req/s`,
+            v.ratio.rps >= targets.containersRatioAt10,
+          )
+        )
+      },
     )
-    const floorNote = floor
-      ? ` (a bare node:http server, same run: p99 ${fmt(floor.p99Ms, 1)} ms)`
-      : ''
-    v.push({
-      target: `${fmt(targets.subscribers, 0)} subscribers, p99 ≤ ${targets.subscriberP99Ms} ms, one upstream connection`,
-      measured: `${fmt(top.subscribed, 0)} subscribed: p99 ${fmt(top.p99Ms, 1)} ms, ${upstream ?? '?'} upstream${floorNote}`,
-      status: reached ? verdict(ok) : `${ok ? 'PASS' : 'MISS'} at ${fmt(top.subscribed, 0)} only`,
-    })
-  } else {
-    v.push({
-      target: `${fmt(targets.subscribers, 0)} subscribers, p99 ≤ ${targets.subscriberP99Ms} ms, one upstream connection`,
-      measured: 'not measured',
-      status: 'N/A',
-    })
   }
-  const cold = results.coldStart?.node?.gatewayMs ?? null
-  v.push({
-    target: `cold start ≤ ${targets.coldStartNodeMs} ms on Node`,
-    measured: cold === null ? 'not measured' : `${fmt(cold, 0)} ms`,
-    status: verdict(cold === null ? null : cold <= targets.coldStartNodeMs),
-  })
-  return v
+  if (lists.length === 0) {
+    row(
+      `GET /v1/containers ≥ ${targets.containersRatioAt10}× direct throughput at 10 connections`,
+      '–',
+      () => undefined,
+    )
+  }
+  // 3a. Logs
+  for (const [name, title] of [
+    ['long', '1,000-byte lines'],
+    ['short', '100-byte lines'],
+  ]) {
+    const l = results.logs && !results.logs.error ? results.logs[name] : undefined
+    row(
+      `SSE log delivery ≥ ${targets.sseLogRatio}× the raw read (lines/s), ${title}`,
+      l ? `raw: ${fmt(l.raw.linesPerS, 0)} lines/s` : '–',
+      (key) => {
+        const v = l?.variants?.[key]
+        return (
+          v &&
+          ratioCell(v.ratio, `${fmt(v.sse.linesPerS, 0)} lines/s`, v.ratio >= targets.sseLogRatio)
+        )
+      },
+    )
+  }
+  // 3b. Pipeline
+  for (const c of Object.values(results.pipeline?.cases ?? {})) {
+    row(
+      `in-process demux → lines → SSE ≥ ${targets.pipelineToCopy}× a plain copy, ${c.title}`,
+      `copy, ${fmt(c.chunkBytes, 0)}-byte chunks: ${fmt(c.copyMbPerS, 0)} MB/s`,
+      (key) => {
+        const v = c.sse?.[key]
+        return (
+          v && ratioCell(v.ratio, `${fmt(v.mbPerS, 0)} MB/s`, v.ratio >= targets.pipelineToCopy)
+        )
+      },
+    )
+  }
+  if (!results.pipeline?.cases)
+    row(
+      `in-process demux → lines → SSE ≥ ${targets.pipelineToCopy}× a plain copy`,
+      '–',
+      () => undefined,
+    )
+  // 4a. Added latency
+  const lat = results.latency && !results.latency.error ? results.latency : undefined
+  row(
+    'added event latency, one subscriber (median): gateway ≤ a Hono + undici pass-through',
+    lat
+      ? `pass-through: +${fmt(lat.paths.passThrough.addedP50Ms, 2)} ms (p99 +${fmt(lat.paths.passThrough.addedP99Ms, 2)})`
+      : '–',
+    (key) => {
+      const p = lat?.paths?.[key]
+      if (!p) return undefined
+      const base = lat.paths.passThrough.addedP50Ms
+      return {
+        measured: `+${fmt(p.addedP50Ms, 2)} ms (p99 +${fmt(p.addedP99Ms, 2)}), ${x(base > 0 ? p.addedP50Ms / base : null)}`,
+        status: verdict(p.addedP50Ms <= base * targets.addedLatencyToPassThrough),
+      }
+    },
+  )
+  // 4c. Fan-out
+  const events = Array.isArray(results.events) ? results.events : []
+  const ok = (e) => !e.skipped && !e.error
+  const tops = variants.map(
+    (v) =>
+      events
+        .filter((e) => e.target === 'gateway' && (e.variant ?? 'this') === v.key && ok(e))
+        .at(-1)?.requested,
+  )
+  const topCount = Math.max(0, ...tops.filter(Boolean))
+  const floor = events.find((e) => e.target === 'floor' && ok(e) && e.requested === topCount)
+  const partial = topCount > 0 && topCount < targets.subscribers
+  row(
+    `${fmt(targets.subscribers, 0)} subscribers: p99 ≤ ${targets.subscriberP99ToFloor}× a bare node:http server, one upstream`,
+    floor
+      ? `node:http, ${fmt(floor.subscribed, 0)} clients: p99 ${fmt(floor.p99Ms, 1)} ms`
+      : 'no floor at this level',
+    (key) => {
+      const e = events.find(
+        (l) =>
+          l.target === 'gateway' &&
+          (l.variant ?? 'this') === key &&
+          ok(l) &&
+          l.requested === topCount,
+      )
+      if (!e) return undefined
+      const upstream = e.upstream?.engineRequestsInFlight ?? null
+      const r = floor?.p99Ms ? e.p99Ms / floor.p99Ms : null
+      const pass = r !== null && r <= targets.subscriberP99ToFloor && upstream === 1
+      // A level the time bound cut short (fewer subscribed than asked, on either side) compares
+      // different loads: shown, not judged.
+      const short = e.subscribed < e.requested || (floor && floor.subscribed < floor.requested)
+      let status = verdict(r === null ? null : pass)
+      if (short) status = 'N/A (not all subscribed)'
+      else if (partial && r !== null) status = `${status} at ${fmt(topCount, 0)} only`
+      return {
+        measured: `${x(r)} (${fmt(e.subscribed, 0)} subscribed: p99 ${fmt(e.p99Ms, 1)} ms, ${upstream ?? '?'} upstream; floor: ${fmt(floor?.subscribed, 0)} subscribed)`,
+        status,
+      }
+    },
+  )
+  // 5. Cold start
+  for (const [name, c] of Object.entries(results.coldStart ?? {})) {
+    if (name === 'error') continue
+    row(
+      `cold start on ${name} ≤ ${targets.coldStartToBare}× the runtime's smallest HTTP server`,
+      c.error ? 'failed' : `bare ${name} server: ${fmt(c.bareMs, 0)} ms`,
+      (key) => {
+        const v = c.variants?.[key]
+        return (
+          v && ratioCell(v.ratio, `${fmt(v.gatewayMs, 0)} ms`, v.ratio <= targets.coldStartToBare)
+        )
+      },
+    )
+  }
+  return rows
 }
 
 function table(header, rows) {
@@ -100,14 +242,38 @@ function table(header, rows) {
 
 export function renderMarkdown(results) {
   const c = results.context
+  const variants = variantsOf(results)
+  const compare = variants.length > 1
   const out = []
   out.push(
     `### dockgate bench, ${c.mode} run, ${c.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
     '',
     `Node ${c.node}, ${c.cpus} cores, load average at start ${c.loadAverageAtStart.join(' / ')}; ` +
       `engine ${c.engine?.version ?? '?'} with ${c.engine?.containersOnEngine ?? '?'} containers before the bench's own; ` +
-      `${results.secondsWithCleanup ?? results.seconds} s in all. Ratios are gateway ÷ direct socket, same run; medians over repetitions.` +
-      (c.gatewayEntry ? ` Gateway: \`${c.gatewayEntry}\` (\`--entry\`).` : ''),
+      `${results.secondsWithCleanup ?? results.seconds} s in all. Every target is a ratio to a baseline measured in the same run; medians over repetitions.` +
+      (c.gatewayEntry ? ` Gateway: \`${c.gatewayEntry}\` (\`--entry\`).` : '') +
+      (compare
+        ? ` Compared: ${variants.map((v) => `**${v.key}** = ${v.label}`).join(', ')}, measured in turn in every phase (building ${c.compare?.ref} took ${c.compare?.buildSeconds} s more, before the clock).`
+        : ''),
+    '',
+  )
+  out.push(
+    '**Targets**',
+    '',
+    table(
+      [
+        'Target',
+        'Baseline (same run)',
+        ...variants.flatMap((v) =>
+          compare ? [`${v.key}: measured`, `${v.key}: status`] : ['Measured', 'Status'],
+        ),
+      ],
+      results.verdicts.map((r) => [
+        r.target,
+        r.baseline,
+        ...variants.flatMap((v) => [r.cells[v.key].measured, `**${r.cells[v.key].status}**`]),
+      ]),
+    ),
     '',
   )
   if (Array.isArray(results.throughput)) {
@@ -120,114 +286,221 @@ export function renderMarkdown(results) {
         [
           'Case',
           'Conns',
-          'Gateway req/s',
+          ...variants.map((v) => (compare ? `${v.key} req/s (ratio)` : 'Gateway req/s')),
           'Direct req/s',
-          'Ratio',
-          'GW p50 / p99 ms',
+          ...(compare ? [] : ['Ratio']),
+          ...variants.map((v) => (compare ? `${v.key} p50 / p99 ms` : 'GW p50 / p99 ms')),
           'Direct p50 / p99 ms',
           'p99 ratio',
         ],
-        results.throughput.map((r) => [
-          r.title,
-          r.connections,
-          fmt(r.gateway.rps, 0),
-          fmt(r.direct.rps, 0),
-          x(r.ratio.rps),
-          `${fmt(r.gateway.p50Ms, 2)} / ${fmt(r.gateway.p99Ms, 2)}`,
-          `${fmt(r.direct.p50Ms, 2)} / ${fmt(r.direct.p99Ms, 2)}`,
-          x(r.ratio.p99),
-        ]),
+        results.throughput.map((r) => {
+          const side = (key) => r.variants?.[key] ?? r
+          return [
+            r.title,
+            r.connections,
+            ...variants.map((v) =>
+              compare
+                ? `${fmt(side(v.key).gateway.rps, 0)} (${x(side(v.key).ratio.rps)})`
+                : fmt(side(v.key).gateway.rps, 0),
+            ),
+            fmt(r.direct.rps, 0),
+            ...(compare ? [] : [x(r.ratio.rps)]),
+            ...variants.map(
+              (v) => `${fmt(side(v.key).gateway.p50Ms, 2)} / ${fmt(side(v.key).gateway.p99Ms, 2)}`,
+            ),
+            `${fmt(r.direct.p50Ms, 2)} / ${fmt(r.direct.p99Ms, 2)}`,
+            x(r.ratio.p99),
+          ]
+        }),
       ),
       '',
     )
   } else if (results.throughput?.error) {
     out.push(`**1. Throughput**: failed: ${results.throughput.error}`, '')
   }
-  if (results.cpu && !results.cpu.error) {
-    const rows = [
-      [
-        'GET /v1/system/version (auth) vs engine /version',
-        fmt(results.cpu.gatewayUsPerRequest, 1),
-        fmt(results.cpu.engineUsPerDirectRequest, 1),
-        x(results.cpu.ratio),
-      ],
-    ]
-    if (results.cpu.healthzUsPerRequest !== undefined) {
-      rows.push([
-        'GET /healthz (no auth) vs engine /_ping',
-        fmt(results.cpu.healthzUsPerRequest, 1),
-        fmt(results.cpu.enginePingUsPerRequest, 1),
-        x(
-          results.cpu.enginePingUsPerRequest
-            ? results.cpu.healthzUsPerRequest / results.cpu.enginePingUsPerRequest
-            : null,
-        ),
-      ])
+  const cpu = results.cpu
+  if (cpu && !cpu.error) {
+    const rows = []
+    for (const v of variants) {
+      const g = cpu.variants[v.key]
+      const who = compare ? ` (${v.key})` : ''
+      rows.push(
+        [
+          `GET /v1/system/version, authenticated${who}`,
+          fmt(g.versionUs, 1),
+          x(g.versionToHono),
+          x(g.versionToPing),
+        ],
+        [
+          `GET /v1/containers, 20 from the read model${who}`,
+          fmt(g.list20Us, 1),
+          x(g.list20ToHono),
+          x(cpu.enginePingUs ? g.list20Us / cpu.enginePingUs : null),
+        ],
+      )
+      if (g.healthzUs !== null) {
+        rows.push([
+          `GET /healthz, no auth${who}`,
+          fmt(g.healthzUs, 1),
+          x(cpu.honoConstUs ? g.healthzUs / cpu.honoConstUs : null),
+          x(cpu.enginePingUs ? g.healthzUs / cpu.enginePingUs : null),
+        ])
+      }
     }
+    rows.push([
+      'bare Hono, constant JSON route (@hono/node-server)',
+      fmt(cpu.honoConstUs, 1),
+      '1×',
+      x(cpu.enginePingUs ? cpu.honoConstUs / cpu.enginePingUs : null),
+    ])
+    rows.push(['engine /_ping (dockerd)', fmt(cpu.enginePingUs, 1), '', '1×'])
+    if (cpu.engineVersionUs !== null)
+      rows.push(['engine /version (dockerd)', fmt(cpu.engineVersionUs, 1), '', ''])
     out.push(
-      '**2. CPU per request** (from /proc/<pid>/stat of the gateway and of dockerd, 10 connections)',
+      '**2. CPU per request** (/proc/<pid>/stat of the serving process ÷ 2xx answers, 10 connections, every row measured in turn rep by rep)',
       '',
-      table(['Request', 'Gateway µs CPU', 'dockerd µs CPU (direct)', 'Ratio'], rows),
+      table(['Request', 'µs CPU', '÷ Hono constant route', '÷ engine /_ping'], rows),
       '',
     )
   }
   if (results.logs && !results.logs.error) {
-    const l = results.logs
-    out.push(
-      `**3a. Logs**: ${fmt(l.expectedLines, 0)} lines of ${l.lineBytes} bytes read to the end (${l.sse.reps} reps${l.truncatedReads ? `; ${l.truncatedReads} reads stopped early by the time bound: rates over what was read` : l.complete ? '' : '; the SSE line count differed from the raw one!'})`,
-      '',
-      table(
-        [
-          'Read',
-          'MB/s',
-          'lines/s',
-          'seconds',
-          'dockerd CPU µs/line (cores)',
-          'gateway CPU µs/line (cores)',
-        ],
-        [
+    for (const l of Object.values(results.logs)) {
+      const note = l.truncatedReads
+        ? `; ${l.truncatedReads} reads stopped early by the time bound: rates over what was read`
+        : l.complete
+          ? ''
+          : '; the SSE line count differed from the raw one!'
+      out.push(
+        `**3a. Logs**: ${fmt(l.expectedLines, 0)} lines of ${l.lineBytes} bytes read to the end (${l.sse.reps} reps${note})`,
+        '',
+        table(
           [
-            'raw multiplexed log, Unix socket',
-            fmt(l.raw.mbPerS, 1),
-            fmt(l.raw.linesPerS, 0),
-            fmt(l.raw.seconds, 2),
-            cpuCell(l.raw.engineCpuUsPerLine, l.raw.engineCpuShare),
-            '–',
+            'Read',
+            'MB/s',
+            'lines/s',
+            'ratio (lines/s)',
+            'seconds',
+            'dockerd CPU µs/line (cores)',
+            'gateway CPU µs/line (cores)',
           ],
           [
-            'SSE through the gateway',
-            fmt(l.sse.mbPerS, 1),
-            fmt(l.sse.linesPerS, 0),
-            fmt(l.sse.seconds, 2),
-            cpuCell(l.sse.engineCpuUsPerLine, l.sse.engineCpuShare),
-            cpuCell(l.sse.gatewayCpuUsPerLine, l.sse.gatewayCpuShare),
+            [
+              'raw multiplexed log, Unix socket',
+              fmt(l.raw.mbPerS, 1),
+              fmt(l.raw.linesPerS, 0),
+              '1×',
+              fmt(l.raw.seconds, 2),
+              cpuCell(l.raw.engineCpuUsPerLine, l.raw.engineCpuShare),
+              '–',
+            ],
+            ...variants.map((v) => {
+              const s = l.variants?.[v.key]?.sse ?? l.sse
+              return [
+                `SSE through the gateway${compare ? ` (${v.key})` : ''}`,
+                fmt(s.mbPerS, 1),
+                fmt(s.linesPerS, 0),
+                x(l.variants?.[v.key]?.ratio ?? l.ratio.linesPerS),
+                fmt(s.seconds, 2),
+                cpuCell(s.engineCpuUsPerLine, s.engineCpuShare),
+                cpuCell(s.gatewayCpuUsPerLine, s.gatewayCpuShare),
+              ]
+            }),
           ],
-          ['ratio', x(l.ratio.bytesPerS), x(l.ratio.linesPerS), '–', '', ''],
-        ],
-      ),
-      '',
-    )
+        ),
+        '',
+      )
+    }
   } else if (results.logs?.error) {
     out.push(`**3a. Logs**: failed: ${results.logs.error}`, '')
   }
-  if (results.pipeline && !results.pipeline.error) {
+  if (results.pipeline?.cases) {
     const p = results.pipeline
+    const rows = []
+    for (const c of Object.values(p.cases)) {
+      rows.push([`${c.title}: copy (baseline)`, fmt(c.copyMbPerS, 0), '1×'])
+      for (const v of variants) {
+        const s = c.sse[v.key]
+        rows.push([
+          `${c.title}: demux → lines → SSE${compare ? ` (${v.key})` : ''}`,
+          fmt(s?.mbPerS, 0),
+          x(s?.ratio),
+        ])
+      }
+      for (const name of ['demux', 'demux+lines']) {
+        const s = c.stages[name]
+        if (s)
+          rows.push([
+            `${c.title}: ${name.replace('+', ' → ')}`,
+            fmt(s.mbPerS, 0),
+            x(c.copyMbPerS ? s.mbPerS / c.copyMbPerS : null),
+          ])
+      }
+    }
     out.push(
-      `**3b. In-process pipeline** (${p.totalMb} MB of ${p.frameBytes}-byte frames in ${p.chunkBytes / 1024} KiB chunks, gateway modules from dist/)`,
+      `**3b. In-process pipeline** (multiplexed input from memory, one frame per chunk as the engine sends log messages; ${p.totalMb} MB of 16 KB frames, a sixteenth of that in 100-byte lines; gateway modules from dist/)`,
+      '',
+      table(['Stages', 'MB/s', '÷ copy'], rows),
+      '',
+    )
+  } else if (results.pipeline?.error) {
+    out.push(`**3b. Pipeline**: failed: ${results.pipeline.error}`, '')
+  }
+  const lat = results.latency
+  if (lat && !lat.error) {
+    const names = { direct: 'engine /events, directly', passThrough: 'Hono + undici pass-through' }
+    out.push(
+      `**4a. Added event latency, one subscriber** (${lat.complete} of ${lat.events} container renames, ${lat.gapMs} ms apart, received on every path; added = a path's receipt − the direct subscriber's, per event)`,
       '',
       table(
-        ['Stages', 'MB/s'],
-        Object.entries(p.stages).map(([name, s]) => [
-          name.replaceAll('+', ' → '),
-          fmt(s.mbPerS, 0),
+        ['Path', 'timeNano → receipt p50 / p99 ms', 'added p50 ms', 'added p99 ms'],
+        Object.entries(lat.paths).map(([key, p]) => [
+          names[key] ?? `gateway /v1/events${compare ? ` (${key})` : ''}`,
+          `${fmt(p.totalP50Ms, 2)} / ${fmt(p.totalP99Ms, 2)}`,
+          fmt(p.addedP50Ms, 2),
+          fmt(p.addedP99Ms, 2),
         ]),
       ),
       '',
     )
+  } else if (lat?.error) {
+    out.push(`**4a. Added latency**: failed: ${lat.error}`, '')
+  }
+  const mem = results.memory
+  if (mem && !mem.error) {
+    out.push(
+      '**4b. Memory** (VmRSS of a fresh gateway; per stream = RSS growth ÷ streams open)',
+      '',
+      table(
+        [
+          'Gateway',
+          'idle RSS',
+          'event streams open',
+          'per event stream',
+          'log streams open',
+          'per log stream',
+        ],
+        variants
+          .filter((v) => mem[v.key])
+          .map((v) => {
+            const m = mem[v.key]
+            return [
+              v.key,
+              mib(m.idleRssBytes),
+              `${fmt(m.events.open, 0)} / ${fmt(m.events.requested, 0)}`,
+              kib(m.events.bytesPerStream),
+              `${fmt(m.logs.open, 0)} / ${fmt(m.logs.requested, 0)}`,
+              kib(m.logs.bytesPerStream),
+            ]
+          }),
+      ),
+      '',
+    )
+  } else if (mem?.error) {
+    out.push(`**4b. Memory**: failed: ${mem.error}`, '')
   }
   if (Array.isArray(results.events)) {
     out.push(
-      '**4. Events fan-out** (bursts of container renames; latency = receipt − the event’s timeNano; CPU of the gateway, or of dockerd for direct, during a burst; floor: a bare node:http server writing a burst of the same size to every client in one write each)',
+      '**4c. Events fan-out** (bursts of container renames; latency = receipt − the event’s timeNano; CPU of the gateway, or of dockerd for direct, during a burst; floor: a bare node:http server writing a burst of the same size to every client in one write each)',
       '',
       table(
         [
@@ -242,54 +515,61 @@ export function renderMarkdown(results) {
           'RSS / subscriber',
           'Engine connections',
         ],
-        results.events.map((e) =>
-          e.skipped || e.error
-            ? [fmt(e.requested, 0), e.target, e.skipped ?? e.error, '', '', '', '', '', '', '']
+        results.events.map((e) => {
+          const on = e.target === 'gateway' && compare ? `gateway (${e.variant})` : e.target
+          return e.skipped || e.error
+            ? [fmt(e.requested, 0), on, e.skipped ?? e.error, '', '', '', '', '', '', '']
             : [
                 fmt(e.requested, 0),
-                e.target,
+                on,
                 `${fmt(e.subscribed, 0)} in ${fmt(e.connectSeconds, 1)} s`,
                 fmt(e.p50Ms, 1),
                 fmt(e.p99Ms, 1),
                 fmt(e.maxMs, 1),
                 `${fmt(e.deliveries, 0)} / ${fmt(e.expectedDeliveries, 0)}`,
                 fmt(e.cpuUsPerDelivery, 1),
-                e.bytesPerSubscriber === null ? '–' : `${fmt(e.bytesPerSubscriber / 1024, 1)} KiB`,
+                kib(e.bytesPerSubscriber),
                 e.upstream
                   ? `${e.upstream.engineRequestsInFlight} in flight (${e.upstream.unixSockets} sockets)`
                   : e.target === 'direct'
                     ? fmt(e.subscribed, 0)
                     : '–',
-              ],
-        ),
+              ]
+        }),
       ),
       '',
     )
   }
   if (results.coldStart && !results.coldStart.error) {
     out.push(
-      '**5. Cold start** (spawn → first 200; baseline: the smallest HTTP server of the same runtime)',
+      '**5. Cold start** (spawn → first 200; baseline: the smallest HTTP server of the same runtime; starts in turn)',
       '',
       table(
-        ['Runtime', 'Gateway ms', 'Bare server ms', 'Ratio', 'Gateway runs ms'],
-        Object.entries(results.coldStart).map(([name, r]) =>
+        ['Runtime', 'Gateway', 'ms', 'Bare server ms', 'Ratio', 'Gateway runs ms', 'Bare runs ms'],
+        Object.entries(results.coldStart).flatMap(([name, r]) =>
           r.error
-            ? [name, 'failed', '', '', r.error.slice(0, 80)]
-            : [name, fmt(r.gatewayMs, 0), fmt(r.bareMs, 0), x(r.ratio), r.gatewayRunsMs.join(', ')],
+            ? [[name, '', 'failed', '', '', r.error.slice(0, 80), '']]
+            : variants.map((v) => {
+                const g = r.variants?.[v.key] ?? {
+                  gatewayMs: r.gatewayMs,
+                  ratio: r.ratio,
+                  runsMs: r.gatewayRunsMs,
+                }
+                return [
+                  name,
+                  v.key,
+                  fmt(g.gatewayMs, 0),
+                  fmt(r.bareMs, 0),
+                  x(g.ratio),
+                  g.runsMs.join(', '),
+                  r.bareRunsMs.join(', '),
+                ]
+              }),
         ),
       ),
       '',
     )
   }
-  out.push(
-    '**Targets**',
-    '',
-    table(
-      ['Target', 'Measured', 'Status'],
-      results.verdicts.map((v) => [v.target, v.measured, `**${v.status}**`]),
-    ),
-    '',
-  )
   if (results.errors?.length) out.push(`Errors: ${results.errors.join('; ')}`, '')
   return `${out.join('\n')}\n`
 }

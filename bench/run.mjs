@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
- * dockgate's benchmark: `npm run bench` (≤ 5 min) or `npm run bench:quick` (≤ 60 s).
+ * dockgate's benchmark: `npm run bench` (≤ 5½ min) or `npm run bench:quick` (≤ 100 s).
  *
  * Brings up what it needs against the real engine (scripts/engine.sh when DOCKER_HOST is not
- * set), measures the gateway and the engine's own socket side by side in one run, writes
+ * set), measures the gateway beside its baselines in one run (the engine's own socket, a bare
+ * Hono app, a bare node:http server, a bare server of each runtime, a plain copy), writes
  * bench/results/latest.json and latest.md (quick runs: quick.*), prints PASS/MISS against the targets, and cleans up
  * (containers labelled dockgate-bench=<run id>, the processes it started, by pid) on the way out,
  * also on failure and on SIGINT. Traffic goes to 127.0.0.1 and the engine's Unix socket only.
@@ -17,12 +18,14 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } 
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runColdStart } from './coldstart.mjs'
+import { buildCompareVariant } from './lib/compare.mjs'
 import { Engine, removeStaleBenchContainers } from './lib/engine.mjs'
 import {
   gatewayGauges,
   getText,
   killAll,
   ROOT,
+  startHonoBaseline,
   startNodeGateway,
   startSseFloor,
   stopAll,
@@ -31,13 +34,13 @@ import {
 import { Budget, listenerPid, log, mapLimit, round, sleep } from './lib/util.mjs'
 
 const argv = new Set(process.argv.slice(2))
-const PHASES = ['throughput', 'cpu', 'logs', 'pipeline', 'events', 'cold']
+const PHASES = ['throughput', 'cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cold']
 const only = onlyPhases(process.argv.slice(2))
 if (argv.has('--help') || argv.has('-h')) {
   console.log(
     [
-      'usage: node bench/run.mjs [--quick] [--no-build] [--cpu-prof] [--only=PHASE,…]',
-      '  --quick     ≤ 60 s: smaller sizes (CI)',
+      'usage: node bench/run.mjs [--quick] [--no-build] [--cpu-prof] [--only=PHASE,…] [--compare=REF]',
+      '  --quick     ≤ 100 s: smaller sizes (CI)',
       '  --no-build  use dist/ as it is',
       `  --only=…    run only these phases (${PHASES.join(', ')}); the report goes to`,
       '              bench/results/partial.{json,md}, leaving latest.* to whole runs',
@@ -45,6 +48,9 @@ if (argv.has('--help') || argv.has('-h')) {
       '              read them with node bench/profile-summary.mjs FILE); the figures then include its cost',
       '  --entry=FILE  run this Node bundle as the gateway instead of dist/dockgate.mjs (to set two',
       '              builds side by side: e.g. one made from another commit with scripts/build-node.mjs --outfile=)',
+      '  --compare=REF  also build commit REF (git archive into a temporary directory, node_modules',
+      '              linked, npm run build there) and measure its gateway beside this one, phase by',
+      '              phase in the same run: every gateway figure and verdict in two columns',
       'reports: bench/results/latest.{json,md} (full runs; committed), quick.{json,md} (--quick)',
     ].join('\n'),
   )
@@ -52,6 +58,7 @@ if (argv.has('--help') || argv.has('-h')) {
 }
 const QUICK = argv.has('--quick')
 const ENTRY = process.argv.find((a) => a.startsWith('--entry='))?.slice('--entry='.length)
+const COMPARE = process.argv.find((a) => a.startsWith('--compare='))?.slice('--compare='.length)
 
 /** The phases `--only=a,b` asks for, or every phase. */
 function onlyPhases(args) {
@@ -73,16 +80,19 @@ const PARTIAL = only.size < PHASES.length
 const PROFILE = QUICK
   ? {
       mode: 'quick',
-      boundMs: 60_000,
+      boundMs: 100_000,
       sizes: [20],
       connections: [1, 10],
-      durationS: 0.75,
+      durationS: 0.6,
       reps: 2,
       cpuExtras: false,
       logMb: 20,
+      shortLogMb: 5,
       logReps: 2,
       pipelineMb: 32,
       pipelineReps: 2,
+      latencyEvents: 50,
+      memoryStreams: 200,
       eventLevels: [100, 1_000],
       directEventLevels: [100],
       floorEventLevels: [1_000],
@@ -90,20 +100,32 @@ const PROFILE = QUICK
       burstSize: 5,
       coldReps: 3,
       marginMs: 2_500,
-      plan: { throughput: 16_000, logs: 5_000, pipeline: 3_000, events: 17_000, cold: 5_000 },
+      plan: {
+        throughput: 12_000,
+        cpu: 10_000,
+        logs: 10_000,
+        pipeline: 4_000,
+        latency: 6_000,
+        memory: 7_000,
+        events: 22_000,
+        cold: 8_000,
+      },
     }
   : {
       mode: 'full',
-      boundMs: 300_000,
+      boundMs: 330_000,
       sizes: [20, 200],
       connections: [1, 10, 50],
       durationS: 1.5,
       reps: 3,
       cpuExtras: true,
       logMb: 200,
+      shortLogMb: 30,
       logReps: 3,
       pipelineMb: 256,
       pipelineReps: 3,
+      latencyEvents: 100,
+      memoryStreams: 1_000,
       eventLevels: [100, 1_000, 10_000],
       directEventLevels: [100, 1_000],
       floorEventLevels: [10_000],
@@ -112,23 +134,35 @@ const PROFILE = QUICK
       coldReps: 5,
       marginMs: 6_000,
       plan: {
-        throughput: 95_000,
-        cpu: 10_000,
-        logs: 45_000,
-        pipeline: 10_000,
-        events: 85_000,
-        cold: 20_000,
+        throughput: 65_000,
+        cpu: 25_000,
+        logs: 50_000,
+        pipeline: 12_000,
+        latency: 12_000,
+        memory: 30_000,
+        events: 80_000,
+        cold: 25_000,
       },
     }
 
+/** Every target a ratio to a baseline measured in the same run (bench/README.md). */
 const TARGETS = {
-  cpuUsPerRequest: 60,
+  cpuToHono: 1.5,
+  cpuToPing: 3,
+  list20ToHono: 2,
   containersRatioAt10: 1.0,
   sseLogRatio: 0.8,
-  pipelineMbPerS: 1_000,
+  pipelineToCopy: 0.5,
   subscribers: 10_000,
-  subscriberP99Ms: 250,
-  coldStartNodeMs: 300,
+  subscriberP99ToFloor: 1.3,
+  coldStartToBare: 4,
+  addedLatencyToPassThrough: 1,
+}
+// With --compare every phase measures two gateways: more time.
+if (COMPARE) {
+  PROFILE.boundMs = Math.round(PROFILE.boundMs * 1.8)
+  for (const key of Object.keys(PROFILE.plan))
+    PROFILE.plan[key] = Math.round(PROFILE.plan[key] * 1.8)
 }
 
 // The bound counts from when the engine answers (bringing a stopped engine up may install
@@ -143,6 +177,7 @@ const resultsDir = join(ROOT, 'bench', 'results')
 
 let engine
 let cleaning
+let compareVariant
 const errors = []
 
 async function cleanup() {
@@ -160,6 +195,7 @@ async function cleanup() {
       engine.close()
     }
     rmSync(workDir, { recursive: true, force: true })
+    compareVariant?.remove()
   })()
   return cleaning
 }
@@ -303,7 +339,9 @@ const PHASE_KEYS = {
   '2. gateway CPU per request': 'cpu',
   '3a. logs: SSE vs raw': 'logs',
   '3b. in-process pipeline': 'pipeline',
-  '4. events fan-out': 'events',
+  '4a. added event latency, one subscriber': 'latency',
+  '4b. memory per open stream': 'memory',
+  '4c. events fan-out': 'events',
   '5. cold start': 'cold',
 }
 
@@ -329,9 +367,30 @@ async function main() {
   const ping = await engine.request('GET', '/_ping')
   if (ping.status !== 200) throw new Error(`the engine at ${dockerHost} does not answer /_ping`)
   context.engineUpSeconds = round(budget.elapsedMs() / 1000, 1)
-  startClock()
   context.build = build()
   log(`build: ${context.build}`)
+  // The other commit's build, like the engine's start, comes before the clock.
+  if (COMPARE) {
+    const started = Date.now()
+    compareVariant = buildCompareVariant(COMPARE)
+    context.compare = {
+      ref: COMPARE,
+      sha: compareVariant.sha,
+      buildSeconds: round((Date.now() - started) / 1000, 1),
+    }
+  }
+  startClock()
+  const variants = [
+    {
+      key: 'this',
+      label: ENTRY ? `\`${ENTRY}\`` : 'this tree',
+      root: ROOT,
+      entry: ENTRY,
+      dist: join(ROOT, 'dist'),
+    },
+    ...(compareVariant ? [compareVariant] : []),
+  ]
+  context.variants = variants.map((v) => ({ key: v.key, label: v.label }))
   const enginePid = listenerPid(socketPath)
   const info = await engine.json('GET', '/info')
   context.engine = {
@@ -345,17 +404,40 @@ async function main() {
   writeFileSync(
     configPath,
     JSON.stringify({
-      limits: { requestsPerSecond: 1_000_000, burst: 1_000_000, streamsPerClient: 100_000 },
+      limits: {
+        requestsPerSecond: 1_000_000,
+        burst: 1_000_000,
+        streamsPerClient: 100_000,
+        engineCallsPerClient: 100_000,
+      },
     }),
   )
 
-  // --- setup: the listed containers, and the log container (written meanwhile) ----------------
+  // --- setup: the listed containers, the log containers (written meanwhile), a quiet one -------
   const maxSize = Math.max(...PROFILE.sizes)
   const t0 = Date.now()
   const logs = await import('./logs.mjs')
-  const logId = only.has('logs')
-    ? await logs.createLogContainer(engine, { image, runId, mb: PROFILE.logMb })
+  const logIds = only.has('logs')
+    ? {
+        long: await logs.createLogContainer(engine, { image, runId, mb: PROFILE.logMb }),
+        short: await logs.createLogContainer(engine, {
+          image,
+          runId,
+          mb: PROFILE.shortLogMb,
+          lineBytes: logs.SHORT_LINE_BYTES,
+        }),
+      }
     : undefined
+  // Memory: log streams follow a running container that says nothing.
+  const quietId = only.has('memory')
+    ? await engine.createContainer({
+        name: `dockgate-bench-quiet-${runId}`,
+        image,
+        cmd: ['sleep', '3600'],
+        labels: { 'dockgate-bench': runId },
+      })
+    : undefined
+  if (quietId) await engine.json('POST', `/containers/${quietId}/start`)
   const listed = await mapLimit(
     Array.from({ length: maxSize }, (_, i) => i),
     4,
@@ -366,12 +448,16 @@ async function main() {
       return { id: await engine.createContainer({ name, image, cmd: ['true'], labels }), name }
     },
   )
-  const logExit = logId === undefined ? 0 : await logs.waitExited(engine, logId, 60_000)
-  if (logExit !== 0) throw new Error(`the log container exited with ${logExit}`)
+  for (const id of Object.values(logIds ?? {})) {
+    const exit = await logs.waitExited(engine, id, 60_000)
+    if (exit !== 0) throw new Error(`a log container exited with ${exit}`)
+  }
   context.setupSeconds = round((Date.now() - t0) / 1000, 1)
-  log(`setup: ${maxSize} containers and a ${PROFILE.logMb} MB log in ${context.setupSeconds} s`)
+  log(
+    `setup: ${maxSize} containers${logIds ? `, logs of ${PROFILE.logMb} MB and ${PROFILE.shortLogMb} MB` : ''} in ${context.setupSeconds} s`,
+  )
 
-  const gatewayOptions = { dockerHost, token, configPath, quiet: true, entry: ENTRY }
+  const gatewayOptions = { dockerHost, token, configPath, quiet: true }
   if (ENTRY) context.gatewayEntry = ENTRY
   if (argv.has('--cpu-prof')) {
     const dir = join(resultsDir, 'profiles', runId)
@@ -380,9 +466,31 @@ async function main() {
     context.cpuProfiles = dir
     log(`gateway CPU profiles go to ${dir}`)
   }
-  let gateway = await startNodeGateway(gatewayOptions)
-  await waitSettled(gateway, PROFILE.sizes, 30_000)
-  log(`gateway pid ${gateway.pid} at ${gateway.url}, read model loaded`)
+  const startGateway = (v) => startNodeGateway({ ...gatewayOptions, entry: v.entry, root: v.root })
+  // One long-lived gateway per variant for phases 1–3a (the events phase starts fresh ones).
+  for (const v of variants) {
+    v.gateway = await startGateway(v)
+    await waitSettled(v.gateway, PROFILE.sizes, 30_000)
+    log(`gateway ${v.key}: pid ${v.gateway.pid} at ${v.gateway.url}, read model loaded`)
+  }
+  const gateway = variants[0].gateway
+  const gateways = () =>
+    variants.map((v) => ({
+      key: v.key,
+      url: v.gateway.url,
+      pid: v.gateway.pid,
+      port: v.gateway.port,
+    }))
+  // The bare Hono app: the CPU floor of a route (answering the gateway's own version body) and
+  // the plain pass-through of engine events.
+  let hono
+  if (only.has('cpu') || only.has('latency')) {
+    const version = await getText(`${gateway.url}/v1/system/version`, {
+      authorization: `Bearer ${token}`,
+    })
+    hono = await startHonoBaseline({ dockerHost, constJson: version.text })
+    log(`bare Hono app: pid ${hono.pid} at ${hono.url}`)
+  }
   const ctx = {
     runId,
     token,
@@ -392,8 +500,6 @@ async function main() {
     entry: ENTRY,
     engine,
     enginePid,
-    gatewayUrl: gateway.url,
-    gatewayPid: gateway.pid,
     gauges: (g) => gatewayGauges(g.url, token),
   }
   const results = { context, targets: TARGETS }
@@ -403,161 +509,152 @@ async function main() {
     const cases = throughputCases(ctx, { sizes: PROFILE.sizes })
     return runThroughput(ctx, {
       cases,
+      gateways: gateways(),
       connectionCounts: PROFILE.connections,
       durationS: PROFILE.durationS,
       reps: PROFILE.reps,
       budget: phaseBudget(
         'throughput',
-        reserveAfter(['cpu', 'logs', 'pipeline', 'events', 'cold']),
+        reserveAfter(['cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cold']),
       ),
     })
   })
 
   results.cpu = await phase('2. gateway CPU per request', async () => {
-    const { load } = await import('./throughput.mjs')
-    const version =
-      results.throughput?.find?.((r) => r.case === 'version' && r.connections === 10) ??
-      (await versionOnly(load))
-    const out = {
-      request: 'GET /v1/system/version (authenticated, answered from the gateway cache)',
-      connections: 10,
-      gatewayUsPerRequest: version?.gateway.cpuUsPerRequest ?? null,
-      engineUsPerDirectRequest: version?.direct.cpuUsPerRequest ?? null,
-    }
-    out.ratio = out.engineUsPerDirectRequest
-      ? out.gatewayUsPerRequest / out.engineUsPerDirectRequest
-      : null
-    if (PROFILE.cpuExtras) {
-      // References: the gateway's cheapest route (no auth), and the engine's cheapest call.
-      const b = phaseBudget('cpu', reserveAfter(['logs', 'pipeline', 'events', 'cold']))
-      const d = Math.min(PROFILE.durationS, b.leftForPhase() / 1000 / (2 * PROFILE.reps))
-      const health = []
-      const ping = []
-      for (let rep = 0; rep < PROFILE.reps && d >= 0.5; rep++) {
-        health.push(
-          await load(
-            { url: `${gateway.url}/healthz` },
-            { connections: 10, durationS: d, cpuPid: gateway.pid },
-          ),
-        )
-        ping.push(
-          await load(
-            { socketPath, path: '/_ping' },
-            { connections: 10, durationS: d, cpuPid: enginePid },
-          ),
-        )
-      }
-      const { median } = await import('./lib/util.mjs')
-      out.healthzUsPerRequest = median(health.map((r) => r.cpuUsPerRequest))
-      out.enginePingUsPerRequest = median(ping.map((r) => r.cpuUsPerRequest))
-    }
-    log(
-      `  gateway ${round(out.gatewayUsPerRequest, 1)} µs CPU per authenticated request; engine ${round(out.engineUsPerDirectRequest, 1)} µs per direct /version` +
-        (out.healthzUsPerRequest
-          ? `; gateway /healthz ${round(out.healthzUsPerRequest, 1)} µs, engine /_ping ${round(out.enginePingUsPerRequest, 1)} µs`
-          : ''),
-    )
-    return out
+    const { runCpu } = await import('./cpu.mjs')
+    return runCpu(ctx, {
+      variants,
+      hono,
+      listLabel: `dockgate-bench-list20=${runId}`,
+      durationS: PROFILE.durationS,
+      reps: PROFILE.reps,
+      extras: PROFILE.cpuExtras,
+      budget: phaseBudget(
+        'cpu',
+        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cold']),
+      ),
+    })
   })
 
-  /** With `--only=cpu`: the version case alone, gateway and direct alternately, medians. */
-  async function versionOnly(load) {
-    const { median } = await import('./lib/util.mjs')
-    const gatewayRuns = []
-    const directRuns = []
-    const target = {
-      url: `${gateway.url}/v1/system/version`,
-      headers: { authorization: `Bearer ${token}` },
-    }
-    // Unmeasured: a fresh gateway's first requests pay for the JIT, which phase 1 already paid.
-    await load(target, { connections: 10, durationS: PROFILE.durationS })
-    for (let rep = 0; rep < PROFILE.reps; rep++) {
-      gatewayRuns.push(
-        await load(target, { connections: 10, durationS: PROFILE.durationS, cpuPid: gateway.pid }),
-      )
-      directRuns.push(
-        await load(
-          { socketPath, path: '/version' },
-          { connections: 10, durationS: PROFILE.durationS, cpuPid: enginePid },
-        ),
-      )
-    }
-    const cpu = (runs) => ({ cpuUsPerRequest: median(runs.map((r) => r.cpuUsPerRequest)) })
-    return { gateway: cpu(gatewayRuns), direct: cpu(directRuns) }
-  }
-
   results.logs = await phase('3a. logs: SSE vs raw', async () => {
-    const { runLogs, LOG_LINE_BYTES } = await import('./logs.mjs')
-    return runLogs(ctx, {
-      id: logId,
-      expectedLines: Math.floor((PROFILE.logMb * 1_000_000) / LOG_LINE_BYTES),
-      reps: PROFILE.logReps,
-      budget: phaseBudget('logs', reserveAfter(['pipeline', 'events', 'cold'])),
-    })
+    const { runLogs, LOG_LINE_BYTES, SHORT_LINE_BYTES } = await import('./logs.mjs')
+    const out = {}
+    // One budget for both logs: the long one may take 3/4 of it, the short one what is left.
+    const b = phaseBudget('logs', reserveAfter(['pipeline', 'latency', 'memory', 'events', 'cold']))
+    for (const [name, lineBytes, mb, share] of [
+      ['long', LOG_LINE_BYTES, PROFILE.logMb, 0.75],
+      ['short', SHORT_LINE_BYTES, PROFILE.shortLogMb, 1],
+    ]) {
+      const deadline = Date.now() + (b.deadline - Date.now()) * share
+      out[name] = await runLogs(ctx, {
+        id: logIds[name],
+        lineBytes,
+        expectedLines: Math.floor((mb * 1_000_000) / lineBytes),
+        reps: PROFILE.logReps,
+        gateways: gateways(),
+        budget: { deadline, leftForPhase: () => deadline - Date.now() },
+      })
+    }
+    return out
   })
 
   results.pipeline = await phase('3b. in-process pipeline', async () => {
     const { runPipeline } = await import('./pipeline.mjs')
-    return runPipeline({ totalMb: PROFILE.pipelineMb, reps: PROFILE.pipelineReps })
+    return runPipeline({ totalMb: PROFILE.pipelineMb, reps: PROFILE.pipelineReps, variants })
   })
 
-  results.events = await phase('4. events fan-out', async () => {
+  results.latency = await phase('4a. added event latency, one subscriber', async () => {
+    const { runLatency } = await import('./latency.mjs')
+    const b = phaseBudget('latency', reserveAfter(['memory', 'events', 'cold']))
+    return runLatency(ctx, {
+      gateways: gateways(),
+      passThrough: hono,
+      containers: listed.slice(0, 2),
+      events: PROFILE.latencyEvents,
+      gapMs: 20,
+      deadline: b.deadline - 2_500,
+    })
+  })
+  for (const v of variants) await stopProcess(v.gateway.child)
+  if (hono) await stopProcess(hono.child)
+
+  results.memory = await phase('4b. memory per open stream', async () => {
+    const { runMemory } = await import('./memory.mjs')
+    const b = phaseBudget('memory', reserveAfter(['events', 'cold']))
+    const out = {}
+    for (const [i, v] of variants.entries()) {
+      const left = b.deadline - Date.now()
+      out[v.key] = await runMemory(ctx, {
+        start: async () => {
+          const g = await startGateway(v)
+          await waitSettled(g, [], 15_000)
+          return g
+        },
+        count: PROFILE.memoryStreams,
+        logContainerId: quietId,
+        deadline: Date.now() + left / (variants.length - i),
+      })
+    }
+    return out
+  })
+
+  results.events = await phase('4c. events fan-out', async () => {
     const { runEventsLevel } = await import('./events.mjs')
     const b = phaseBudget('events', reserveAfter(['cold']))
     const levels = [
       ...PROFILE.directEventLevels.map((count) => ({ target: 'direct', count })),
-      ...PROFILE.eventLevels.map((count) => ({ target: 'gateway', count })),
+      ...PROFILE.eventLevels.flatMap((count) =>
+        variants.map((v) => ({ target: 'gateway', count, variant: v })),
+      ),
       ...PROFILE.floorEventLevels.map((count) => ({ target: 'floor', count })),
     ]
     const out = []
     for (let i = 0; i < levels.length; i++) {
-      const { target, count } = levels[i]
+      const { target, count, variant } = levels[i]
+      const tag = variant ? { variant: variant.key } : {}
       // Share what is left among the levels still to run, weighted by their size.
       const weights = levels.slice(i).map((l) => 2_000 + l.count * 3)
       const share = (b.leftForPhase() * weights[0]) / weights.reduce((a, x) => a + x, 0)
       if (share < 1_500) {
         log(`  events ${target} ${count}: skipped (time budget)`)
-        out.push({ target, requested: count, skipped: 'time budget' })
+        out.push({ target, requested: count, ...tag, skipped: 'time budget' })
         continue
       }
       let levelServer
       // A fresh gateway per level: its memory grows from a clean start.
       if (target === 'gateway') {
-        await stopProcess(gateway.child)
-        levelServer = gateway = await startNodeGateway(gatewayOptions)
-        await waitSettled(gateway, [], 15_000)
+        levelServer = await startGateway(variant)
+        await waitSettled(levelServer, [], 15_000)
       } else if (target === 'floor') {
         levelServer = await startSseFloor()
       }
       try {
-        out.push(
-          await runEventsLevel(ctx, {
-            target,
-            count,
-            bursts: PROFILE.bursts,
-            burstSize: PROFILE.burstSize,
-            containers: listed,
-            deadline: Date.now() + share,
-            gateway: levelServer,
-          }),
-        )
+        const r = await runEventsLevel(ctx, {
+          target,
+          count,
+          bursts: PROFILE.bursts,
+          burstSize: PROFILE.burstSize,
+          containers: listed,
+          deadline: Date.now() + share,
+          gateway: levelServer,
+        })
+        out.push({ ...r, ...tag })
       } catch (error) {
         errors.push(`events ${target} ${count}: ${error.message ?? error}`)
         log(`!! events ${target} ${count} failed: ${error.stack ?? error}`)
-        out.push({ target, requested: count, error: String(error.message ?? error) })
+        out.push({ target, requested: count, ...tag, error: String(error.message ?? error) })
       } finally {
-        if (target === 'floor') await stopProcess(levelServer.child)
+        if (levelServer) await stopProcess(levelServer.child)
       }
       // Let the closed connections drain before the next level.
       await sleep(500)
     }
     return out
   })
-  await stopProcess(gateway.child)
 
   results.coldStart = await phase('5. cold start', async () => {
     const b = phaseBudget('cold', 3_000)
-    return runColdStart(ctx, { reps: PROFILE.coldReps, deadline: b.deadline, deno: true })
+    return runColdStart(ctx, { reps: PROFILE.coldReps, deadline: b.deadline, variants })
   })
 
   results.errors = errors

@@ -62,8 +62,9 @@ export async function load(target, { connections, durationS, cpuPid }) {
 }
 
 /**
- * The cases: each pairs a gateway request with its direct equivalent.
- * @param ctx { gatewayUrl, token, socketPath, runId, gatewayPid, enginePid }
+ * The cases: each pairs a gateway request (the same path on every variant's gateway) with its
+ * direct equivalent.
+ * @param ctx { token, socketPath, runId, enginePid }
  */
 export function throughputCases(ctx, { sizes }) {
   const auth = { authorization: `Bearer ${ctx.token}` }
@@ -74,10 +75,10 @@ export function throughputCases(ctx, { sizes }) {
     cases.push({
       name: `containers-${size}`,
       title: `GET /v1/containers (${size} containers) vs /containers/json`,
-      gateway: {
-        url: `${ctx.gatewayUrl}/v1/containers?all=true&label=${encodeURIComponent(label)}`,
+      gateway: (url) => ({
+        url: `${url}/v1/containers?all=true&label=${encodeURIComponent(label)}`,
         headers: auth,
-      },
+      }),
       direct: { socketPath: ctx.socketPath, path: `/containers/json?all=1&filters=${filters}` },
       expect: size,
     })
@@ -85,35 +86,49 @@ export function throughputCases(ctx, { sizes }) {
   cases.push({
     name: 'version',
     title: 'GET /v1/system/version vs /version',
-    gateway: { url: `${ctx.gatewayUrl}/v1/system/version`, headers: auth },
+    gateway: (url) => ({ url: `${url}/v1/system/version`, headers: auth }),
     direct: { socketPath: ctx.socketPath, path: '/version' },
   })
   return cases
 }
 
-export async function runThroughput(ctx, { cases, connectionCounts, durationS, reps, budget }) {
+/** `gateways`: [{ key, url, pid }], the first the one measured; the others side by side. */
+export async function runThroughput(
+  ctx,
+  { cases, gateways, connectionCounts, durationS, reps, budget },
+) {
   const results = []
   // Warm-up: JIT, connection pools, the read model's first answers.
   for (const c of cases) {
-    await load(c.gateway, { connections: 10, durationS: 0.5 })
+    for (const g of gateways) await load(c.gateway(g.url), { connections: 10, durationS: 0.5 })
     await load(c.direct, { connections: 4, durationS: 0.3 })
   }
-  const runsLeft = cases.length * connectionCounts.length * reps * 2
+  const runsLeft = cases.length * connectionCounts.length * reps * (1 + gateways.length)
   let done = 0
   for (const c of cases) {
     for (const connections of connectionCounts) {
-      const gateway = []
+      const byGateway = Object.fromEntries(gateways.map((g) => [g.key, []]))
       const direct = []
       for (let rep = 0; rep < reps; rep++) {
         // Shrink the runs when the budget is short (never below 0.5 s).
         const remainingRuns = runsLeft - done
         const allowance = (budget.leftForPhase() / Math.max(1, remainingRuns)) * 0.8
         const d = Math.max(0.5, Math.min(durationS, allowance / 1000))
-        gateway.push(await load(c.gateway, { connections, durationS: d, cpuPid: ctx.gatewayPid }))
+        for (const g of gateways) {
+          byGateway[g.key].push(
+            await load(c.gateway(g.url), { connections, durationS: d, cpuPid: g.pid }),
+          )
+        }
         direct.push(await load(c.direct, { connections, durationS: d, cpuPid: ctx.enginePid }))
-        done += 2
+        done += 1 + gateways.length
       }
-      const summary = summarize(c, connections, gateway, direct)
+      const summary = summarize(c, connections, byGateway[gateways[0].key], direct)
+      summary.variants = Object.fromEntries(
+        gateways.map((g) => {
+          const v = summarize(c, connections, byGateway[g.key], direct)
+          return [g.key, { gateway: v.gateway, ratio: v.ratio }]
+        }),
+      )
       results.push(summary)
       log(
         `  ${c.name} @${connections}: gateway ${round(summary.gateway.rps, 0)} req/s p99 ${round(summary.gateway.p99Ms, 2)} ms | direct ${round(summary.direct.rps, 0)} req/s p99 ${round(summary.direct.p99Ms, 2)} ms | ratio ${round(summary.ratio.rps, 2)}`,

@@ -30,8 +30,10 @@ import { ContainerModel } from './model/containers.ts'
 import { Metrics } from './observability/metrics.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './observability/middleware.ts'
 import { type RequestIdWriter, requestIds } from './observability/request-id.ts'
+import { limitEngineCalls } from './policy/engine-budget.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import { limitRequests } from './policy/limits-middleware.ts'
+import type { QuotaReservations } from './policy/quota.ts'
 import { validationHook } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
@@ -68,6 +70,8 @@ export interface AppDependencies {
    * credential is judged again (a revoked one's stream ends with `event: revoked`).
    */
   reloads?: ConfigReloads
+  /** Where container quotas are reserved; one queue per principal in this process unless given. */
+  quota?: QuotaReservations
 }
 
 export const OPENAPI_CONFIG = {
@@ -126,12 +130,14 @@ export function createApp(deps: AppDependencies) {
     burst: settings.rateLimitBurst,
   })
   const slots = new StreamSlots(settings.maxStreamsPerPrincipal)
+  const engineBudget = new StreamSlots(settings.engineCallsPerPrincipal)
   const openStreams = new OpenStreams()
   const authenticated = [
     auditRequests(audit),
     bearerAuth(deps.authenticator, tickets),
     guardRequests(audit),
     limitRequests(buckets, slots, metrics),
+    limitEngineCalls(engineBudget),
     trackOpenStreams(openStreams),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
@@ -139,6 +145,7 @@ export function createApp(deps: AppDependencies) {
     Object.assign(settings, liveSettings(next))
     buckets.configure({ perSecond: settings.rateLimitPerSecond, burst: settings.rateLimitBurst })
     slots.max = settings.maxStreamsPerPrincipal
+    engineBudget.max = settings.engineCallsPerPrincipal
     openStreams.recheck().catch((error: unknown) => logError('revocation check failed', error))
   })
   if (stopFollowing) deps.shutdown?.addEventListener('abort', stopFollowing, { once: true })
@@ -146,7 +153,7 @@ export function createApp(deps: AppDependencies) {
   app.route('/', systemRoutes(deps.engine))
   const hub = deps.events ?? ownEventHub(deps, settings, logError)
   const model = settings.readModel ? ownContainerModel(deps, hub, logError) : undefined
-  app.route('/', containerRoutes(deps.engine, settings, model))
+  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota))
   const streams = {
     settings,
     shutdown: deps.shutdown,

@@ -40,6 +40,8 @@ export const ConfigFileSchema = z.strictObject({
       requestsPerSecond: z.number().positive().optional(),
       burst: z.number().int().min(1).optional(),
       streamsPerClient: z.number().int().min(1).optional(),
+      /** Requests (other than event streams) one principal may have in progress at once. */
+      engineCallsPerClient: z.number().int().min(1).optional(),
     })
     .default({}),
   /** false: ask the engine on every container list and inspect instead of the read model. */
@@ -53,6 +55,11 @@ export interface GatewaySettings {
   bodyLimitBytes: number
   /** Most log lines one JSON logs answer carries before it says `truncated`. */
   logsMaxLines: number
+  /**
+   * Most bytes of line text (UTF-8) one JSON logs answer carries before it says `truncated`;
+   * its first line always goes (lines are at most 1 MiB).
+   */
+  logsMaxBytes: number
   /** Environment variable names whose values inspect may show. */
   exposeEnvKeys: readonly string[]
   /** Label keys (globs, any case) whose values are shown as null. */
@@ -69,6 +76,11 @@ export interface GatewaySettings {
   rateLimitBurst: number
   /** Event streams one principal may hold open at once. */
   maxStreamsPerPrincipal: number
+  /**
+   * Requests other than event streams one principal may have in progress at once: each may hold
+   * an engine connection (a wait, a stop with a timeout, a log read) for as long as it lasts.
+   */
+  engineCallsPerPrincipal: number
   /** Answer container lists and inspects from the events-fed read model (see src/model/). */
   readModel: boolean
   /** Engine events the gateway keeps for replay (the engine itself keeps 256). */
@@ -80,6 +92,7 @@ export interface GatewaySettings {
 export const DEFAULT_SETTINGS: GatewaySettings = {
   bodyLimitBytes: 64 * 1024,
   logsMaxLines: 10_000,
+  logsMaxBytes: 1024 * 1024,
   exposeEnvKeys: [],
   secretLabelPatterns: [
     '*secret*',
@@ -96,6 +109,7 @@ export const DEFAULT_SETTINGS: GatewaySettings = {
   rateLimitPerSecond: 50,
   rateLimitBurst: 100,
   maxStreamsPerPrincipal: 20,
+  engineCallsPerPrincipal: 16,
   readModel: true,
   eventsRingSize: 10_000,
   eventsQueueLimit: 1_000,
@@ -130,6 +144,7 @@ export const LIVE_SETTINGS = [
   'rateLimitPerSecond',
   'rateLimitBurst',
   'maxStreamsPerPrincipal',
+  'engineCallsPerPrincipal',
 ] as const satisfies readonly (keyof GatewaySettings)[]
 
 type LiveSettings = Pick<GatewaySettings, (typeof LIVE_SETTINGS)[number]>
@@ -175,5 +190,7 @@ export function settingsFromConfig(config: ConfigFile): Partial<GatewaySettings>
   if (config.limits.burst) settings.rateLimitBurst = config.limits.burst
   if (config.limits.streamsPerClient)
     settings.maxStreamsPerPrincipal = config.limits.streamsPerClient
+  if (config.limits.engineCallsPerClient)
+    settings.engineCallsPerPrincipal = config.limits.engineCallsPerClient
   return settings
 }

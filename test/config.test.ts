@@ -28,6 +28,15 @@ describe('parseConfigFile', () => {
     expect(config.exposeEnvKeys).toEqual(['MODE'])
   })
 
+  it('reads the engine budget from limits, 16 requests in progress per client by default', () => {
+    expect(DEFAULT_SETTINGS.engineCallsPerPrincipal).toBe(16)
+    const config = parseConfigFile('{"limits":{"engineCallsPerClient":4}}', 'c.json')
+    expect(settingsFromConfig(config).engineCallsPerPrincipal).toBe(4)
+    expect(() => parseConfigFile('{"limits":{"engineCallsPerClient":0}}', 'c.json')).toThrow(
+      /limits\.engineCallsPerClient/,
+    )
+  })
+
   it.each([
     ['invalid JSON', '{', /Cannot parse c\.json/],
     ['an unknown key', '{"tokenz":[]}', /tokenz/],
@@ -71,6 +80,7 @@ describe('settingsFromConfig and a reload', () => {
       rateLimitPerSecond: DEFAULT_SETTINGS.rateLimitPerSecond,
       rateLimitBurst: DEFAULT_SETTINGS.rateLimitBurst,
       maxStreamsPerPrincipal: 3,
+      engineCallsPerPrincipal: DEFAULT_SETTINGS.engineCallsPerPrincipal,
     })
     // readModel needs a restart: a reload leaves it alone.
     expect(Object.keys(live)).toEqual([...LIVE_SETTINGS])

@@ -62,11 +62,12 @@ export async function startServer({
   readyPath = '/healthz',
   timeoutMs,
   quiet = false,
+  cwd = ROOT,
 }) {
   const url = `http://127.0.0.1:${port}`
   const t0 = nowMs()
   const child = spawn(file, args, {
-    cwd: ROOT,
+    cwd,
     env,
     // A gateway under load writes a request log line per request: nobody reads it then.
     stdio: ['ignore', quiet ? 'ignore' : 'pipe', 'pipe'],
@@ -162,17 +163,22 @@ export function gatewayEnv({ port, dockerHost, token, configPath }) {
 
 /** The Node gateway as `npm start` runs it: the bundle scripts/build-node.mjs writes. */
 export const NODE_ENTRY = 'dist/dockgate.mjs'
-/** And the flags it gives Node (package.json `config.nodeFlags`; see the README). */
-export const NODE_FLAGS =
-  JSON.parse(readFileSync(`${ROOT}/package.json`, 'utf8'))
+/** The flags a tree's `npm start` gives Node (its package.json `config.nodeFlags`; see the README). */
+export const nodeFlagsOf = (root) =>
+  JSON.parse(readFileSync(`${root}/package.json`, 'utf8'))
     .config?.nodeFlags?.split(/\s+/)
     .filter(Boolean) ?? []
+export const NODE_FLAGS = nodeFlagsOf(ROOT)
 
 export async function startNodeGateway(options) {
   const port = await freePort()
   return startServer({
     file: process.execPath,
-    args: [...NODE_FLAGS, ...(options.nodeArgs ?? []), options.entry ?? NODE_ENTRY],
+    args: [
+      ...(options.root ? nodeFlagsOf(options.root) : NODE_FLAGS),
+      ...(options.nodeArgs ?? []),
+      options.entry ?? NODE_ENTRY,
+    ],
     env: gatewayEnv({ ...options, port }),
     port,
     timeoutMs: options.timeoutMs ?? 20_000,
@@ -180,11 +186,13 @@ export async function startNodeGateway(options) {
   })
 }
 
+/** The Deno gateway of the tree at `options.root` (this one, or a `--compare` checkout). */
 export async function startDenoGateway(options) {
   const port = await freePort()
   return startServer({
     file: 'bash',
-    args: ['scripts/deno-start.sh'],
+    args: [`${options.root ?? ROOT}/scripts/deno-start.sh`],
+    cwd: options.root ?? ROOT,
     env: gatewayEnv({ ...options, port }),
     port,
     timeoutMs: options.timeoutMs ?? 30_000,
@@ -235,6 +243,27 @@ export async function startSseFloor(timeoutMs = 10_000) {
     env: { PATH: process.env.PATH ?? '', PORT: String(port) },
     port,
     timeoutMs,
+  })
+}
+
+/**
+ * The bare Hono app (bench/lib/hono-baseline.mjs) on @hono/node-server, with the gateway's Node
+ * flags: the CPU floor of a Hono route, and the plain pass-through of engine events.
+ */
+export async function startHonoBaseline({ dockerHost, constJson, timeoutMs = 10_000 }) {
+  const port = await freePort()
+  return startServer({
+    file: process.execPath,
+    args: [...NODE_FLAGS, `${ROOT}/bench/lib/hono-baseline.mjs`],
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      DOCKER_HOST: dockerHost,
+      CONST_JSON: constJson,
+    },
+    port,
+    timeoutMs,
+    quiet: true,
   })
 }
 

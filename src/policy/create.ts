@@ -13,13 +13,13 @@ import {
   RESERVED_LABEL_PREFIX,
 } from '../routes/containers.schemas.ts'
 import type { Guard } from './guard.ts'
-import { BASE_DEFAULTS, globMatches } from './policy.ts'
+import { BASE_DEFAULTS, BUILT_IN_MAX, globMatches } from './policy.ts'
 
-/** What a created container gets, after the request, the policy and the gateway's floor. */
+/** What a created container gets, after the request, the policy and the gateway's defaults. */
 export interface Resources {
   memory: number
   pids: number
-  cpus: number | undefined
+  cpus: number
 }
 
 type Limit = keyof Resources
@@ -27,7 +27,8 @@ type Limit = keyof Resources
 /**
  * Applies the principal's policy to a create request: the image must be on its allowlist
  * (admins excepted), each limit is the request's, else the policy default, else the gateway's
- * floor — never above the policy's maximum. In audit mode a breach is recorded and allowed.
+ * default — never above the policy's maximum, or the built-in one where the policy sets none.
+ * In audit mode a breach is recorded and allowed.
  */
 export function checkCreatePolicy(guard: Guard, request: CreateContainerBody): Resources {
   const { principal } = guard
@@ -44,10 +45,10 @@ export function checkCreatePolicy(guard: Guard, request: CreateContainerBody): R
       }),
     )
   }
-  const pick = (limit: Limit, floor: number | undefined) => {
-    const max = policy.max[limit]
+  const pick = (limit: Limit) => {
+    const max = policy.max[limit] ?? BUILT_IN_MAX[limit]
     const asked = request.resources?.[limit]
-    if (asked !== undefined && max !== undefined && asked > max) {
+    if (asked !== undefined && asked > max) {
       guard.deny(
         'resource-over-max',
         request.image,
@@ -57,14 +58,9 @@ export function checkCreatePolicy(guard: Guard, request: CreateContainerBody): R
       )
     }
     if (asked !== undefined) return asked
-    const fallback = policy.defaults[limit] ?? floor
-    return fallback !== undefined && max !== undefined ? Math.min(fallback, max) : fallback
+    return Math.min(policy.defaults[limit] ?? BASE_DEFAULTS[limit], max)
   }
-  return {
-    memory: pick('memory', BASE_DEFAULTS.memory) ?? BASE_DEFAULTS.memory,
-    pids: pick('pids', BASE_DEFAULTS.pids) ?? BASE_DEFAULTS.pids,
-    cpus: pick('cpus', undefined),
-  }
+  return { memory: pick('memory'), pids: pick('pids'), cpus: pick('cpus') }
 }
 
 /** json-file with a size cap: readable through the logs API, and it cannot fill the disk. */
@@ -108,7 +104,7 @@ export function engineCreateBody(
       Memory: memory,
       // Equal to Memory: no swap beyond the limit (the engine's default doubles it).
       MemorySwap: memory,
-      NanoCpus: cpus === undefined ? 0 : Math.round(cpus * 1e9),
+      NanoCpus: Math.round(cpus * 1e9),
       PidsLimit: pids,
       LogConfig: LOG_CONFIG,
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },

@@ -70,7 +70,7 @@ export class TokenBuckets {
   }
 }
 
-/** Counts open streams per key against a maximum. */
+/** Counts what each key holds at once (open streams, requests in progress) against a maximum. */
 export class StreamSlots {
   readonly #open = new Map<string, number>()
   /** Streams one key may hold; lowering it (a config reload) closes none, refuses new ones. */

@@ -28,7 +28,7 @@ export const PolicySchema = z.strictObject({
   images: z.array(z.string().min(1).max(255)).default([]),
   /** Applied when a create request names none. */
   defaults: Limits.default({}),
-  /** The most a create request may ask for. */
+  /** The most a create request may ask for; unset limits keep the built-in maxima (`BUILT_IN_MAX`). */
   max: Limits.default({}),
   /** Containers (any state) this principal may own at once. */
   maxContainers: z.number().int().min(0).max(100_000).default(20),
@@ -41,8 +41,21 @@ export type Policy = z.infer<typeof PolicySchema>
 /** A principal without a policy of its own: sees only its own containers, runs no image. */
 export const DEFAULT_POLICY: Policy = PolicySchema.parse({})
 
-/** The gateway's own floor when neither the request nor the policy says: never unlimited. */
-export const BASE_DEFAULTS = { memory: 512 * 1024 * 1024, pids: 256 } as const
+const GiB = 1024 * 1024 * 1024
+
+/**
+ * The gateway's own defaults when neither the request nor the policy says: never unlimited.
+ * One CPU: a container that spins cannot take a whole multi-core host from its neighbours.
+ */
+export const BASE_DEFAULTS = { memory: 512 * 1024 * 1024, pids: 256, cpus: 1 } as const
+
+/**
+ * The most a request may ask for when its policy has no `max` for that limit; a policy raises
+ * them by saying so. 8 GiB and 4 CPUs are a large job on a shared host, beyond which an operator
+ * should decide; 4096 processes are far more than a job runs, and few enough that a fork bomb
+ * stays a nuisance of its own container (systemd's default TasksMax on a 32768-pid host is 4915).
+ */
+export const BUILT_IN_MAX = { memory: 8 * GiB, pids: 4096, cpus: 4 } as const
 
 const compiledGlobs = new Map<string, RegExp>()
 

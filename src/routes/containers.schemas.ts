@@ -223,4 +223,14 @@ export const DeleteQuery = z.object({
   force: QueryBoolean.optional().openapi({ description: 'Kill a running container first' }),
 })
 
-export const WaitSchema = z.object({ exitCode: z.number().int() }).openapi('ContainerExit')
+export const WaitSchema = z
+  .object({
+    exitCode: z.number().int(),
+    error: z.string().optional().openapi({
+      description:
+        'Present when the container could not start (its exit code is then 126 or 127 when its command could not run)',
+      example:
+        "The container's command could not be run: it is missing from the image or not executable",
+    }),
+  })
+  .openapi('ContainerExit')

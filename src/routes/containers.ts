@@ -14,6 +14,7 @@ import type { ContainerModel } from '../model/containers.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
 import type { Guard } from '../policy/guard.ts'
+import { LocalQuotaReservations, type QuotaReservations } from '../policy/quota.ts'
 import { refuseSecretSelectors } from '../policy/redaction.ts'
 import { BEARER, ContainerRefParams, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
 import {
@@ -30,6 +31,7 @@ import {
   WaitSchema,
 } from './containers.schemas.ts'
 import { toDetail, toSummary } from './containers.view.ts'
+import { COMMAND_COULD_NOT_RUN, startFailure, startFailureText } from './start-failure.ts'
 
 const TAGS = ['containers']
 const read = [requireScope('containers:read')]
@@ -155,9 +157,7 @@ type Action = 'start' | 'stop' | 'restart' | 'kill'
  * conflict names the other container's full id (maybe another tenant's), a failed start runc's.
  */
 const NOT_RUNNING = 'The container is not running'
-const START_FAILED =
-  "The container could not be started: its command could not be run (check the image's " +
-  'command, cmd, entrypoint and workingDir)'
+const START_FAILED = COMMAND_COULD_NOT_RUN
 const CREATE_REFUSED = {
   400: "The Docker Engine refused the container's configuration",
   409: 'The name is already in use by another container',
@@ -175,11 +175,13 @@ const DELETE_REFUSED = {
 /**
  * @param model the read model; lists and inspects are answered from it when it is ready, and
  * every change made here is put into it before the answer (read-your-writes).
+ * @param quota where a principal's container count and its create are made one step.
  */
 export function containerRoutes(
   engine: EngineClient,
   settings: GatewaySettings,
   model?: ContainerModel,
+  quota: QuotaReservations = new LocalQuotaReservations(),
 ) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
@@ -216,18 +218,23 @@ export function containerRoutes(
     const { start } = c.req.valid('query')
     const signal = c.req.raw.signal
     const resources = checkCreatePolicy(c.var.guard, body)
-    await checkContainerQuota(engine, c.var.guard, signal)
-    const created = parseEngine(
-      EngineCreated,
-      await engine
+    const createOnEngine = () =>
+      engine
         .json('POST', '/containers/create', {
           query: { name: body.name },
           body: engineCreateBody(body, c.var.principal.id, resources),
           signal,
         })
-        .catch(refusedAs(CREATE_REFUSED)),
-      'create answer',
-    )
+        .catch(refusedAs(CREATE_REFUSED))
+    // The count and the create are one step per principal: parallel creates cannot all pass
+    // the same count. Admins have no quota.
+    const answer = isAdmin(c.var.principal)
+      ? await createOnEngine()
+      : await quota.exclusive(c.var.principal.id, async () => {
+          await checkContainerQuota(engine, c.var.guard, signal)
+          return createOnEngine()
+        })
+    const created = parseEngine(EngineCreated, answer, 'create answer')
     if (start) {
       try {
         await engine
@@ -265,6 +272,12 @@ export function containerRoutes(
           accept: [304],
         })
         .catch(async (error: unknown) => {
+          // A container whose start failed: its own state, in fixed words, whatever the engine
+          // answered (start 400, restart 500).
+          if (action === 'start' || action === 'restart') {
+            const failed = await startFailureOf(engine, id, error, signal, model)
+            if (failed) throw failed
+          }
           // A refused start changes the container's state without an event (its exit code and
           // error): what the caller reads next must show it.
           if (error instanceof EngineRefusal) {
@@ -315,8 +328,13 @@ export function containerRoutes(
       }),
       'wait answer',
     )
+    // The engine's Error is why the container's start failed: the caller's own container's
+    // state, answered in fixed words (never runc's).
     if (answer.Error?.Message) {
-      throw new ProblemError(502, 'engine-error', { detail: 'Waiting for the container failed' })
+      return c.json(
+        { exitCode: answer.StatusCode, error: startFailureText(answer.StatusCode) },
+        200,
+      )
     }
     return c.json({ exitCode: answer.StatusCode }, 200)
   })
@@ -338,10 +356,28 @@ export function containerRoutes(
   return app
 }
 
-/** A principal may own at most `maxContainers` containers at once (admins excepted). */
+/**
+ * A start or restart the engine refused because the container could not start is the caller's
+ * container's state, not an engine failure: a 400 with fixed words, and the state it left (exit
+ * code, error; no engine event says it) put into the read model. Undefined for any other failure.
+ */
+async function startFailureOf(
+  engine: EngineClient,
+  id: string,
+  error: unknown,
+  signal: AbortSignal,
+  model: ContainerModel | undefined,
+): Promise<ProblemError | undefined> {
+  if (!(error instanceof ProblemError) || error.status === 404) return undefined
+  const after = await inspectContainer(engine, id, signal).catch(() => undefined)
+  if (!after) return undefined
+  model?.put(after)
+  return startFailure(after.State)
+}
+
+/** A principal may own at most `maxContainers` containers at once (admins have no quota). */
 async function checkContainerQuota(engine: EngineClient, guard: Guard, signal: AbortSignal) {
   const { principal } = guard
-  if (isAdmin(principal)) return
   const owned = await engine.json('GET', '/containers/json', {
     query: { all: 1, filters: JSON.stringify({ label: [`${OWNER_LABEL}=${principal.id}`] }) },
     signal,

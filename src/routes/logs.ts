@@ -79,7 +79,7 @@ const LogsSchema = z
     lines: z.array(LogLineSchema),
     truncated: z.boolean().openapi({
       description:
-        'True when more lines matched than one answer carries; narrow with since/until/tail',
+        'True when more lines matched than one answer carries (10,000 lines, or 1 MiB of line text); narrow with since/until/tail',
     }),
   })
   .openapi('Logs')
@@ -369,6 +369,44 @@ async function deliverLines(
   }
 }
 
+/**
+ * The lines of one JSON answer: at most `maxLines`, and at most `maxBytes` of line text (the
+ * first line always goes), so that however long the log, an answer and what it holds while it is
+ * read stay small. Reading stops at the bound: the engine stream is cancelled.
+ */
+async function collectLines(lines: ReadableStream<LogLine>, maxLines: number, maxBytes: number) {
+  const collected: LogLine[] = []
+  let bytes = 0
+  const reader = lines.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return { lines: collected, truncated: false }
+    bytes += utf8Length(value.text)
+    if (collected.length === maxLines || (bytes > maxBytes && collected.length > 0)) {
+      await reader.cancel()
+      return { lines: collected, truncated: true }
+    }
+    collected.push(value)
+  }
+}
+
+/** The UTF-8 length of a string; a pure-ASCII line (the common case) is measured without a loop. */
+function utf8Length(text: string): number {
+  if (!NON_ASCII.test(text)) return text.length
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit < 0x80) bytes += 1
+    else if (unit < 0x800) bytes += 2
+    // A surrogate pair is 4 bytes in UTF-8: 2 for each half.
+    else if (unit >= 0xd800 && unit <= 0xdfff) bytes += 2
+    else bytes += 3
+  }
+  return bytes
+}
+
+const NON_ASCII = /[\u0080-\uffff]/
+
 export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
   const { settings } = deps
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
@@ -383,24 +421,11 @@ export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
       query,
       signal,
     )
-    const collected: LogLine[] = []
-    let truncated = false
-    const reader = lines.getReader()
     try {
-      for (;;) {
-        const { done, value } = await reader.read()
-        if (done) break
-        if (collected.length === settings.logsMaxLines) {
-          truncated = true
-          await reader.cancel()
-          break
-        }
-        collected.push(value)
-      }
+      return c.json(await collectLines(lines, settings.logsMaxLines, settings.logsMaxBytes), 200)
     } catch (error) {
       throw logReadProblem(error)
     }
-    return c.json({ lines: collected, truncated }, 200)
   })
 
   app.openapi(logStreamRoute, async (c) => {

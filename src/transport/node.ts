@@ -1,13 +1,15 @@
 /**
  * @module Node transports: undici over a Unix socket, TCP, or TLS with client certificates.
  *
- * Ordinary calls share an undici `Agent` with a bounded pool. The calls the engine holds open (a
- * followed log, a stats stream, the events stream, a wait) keep their connection for as long as a
- * client follows: in the shared pool, as many follows as it has connections would leave every
- * ordinary call queued until it timed out. So each held call gets a connection of its own,
- * opened for it and closed when it is over; how many there are is bounded by the gateway's
- * per-client stream limit, not by a pool. `bodyTimeout: 0` because streams stay quiet for as long
- * as they like; ordinary calls are bounded by the engine client's own timeout.
+ * Ordinary calls share an undici `Agent` with a bounded pool. The calls the engine may hold (a
+ * followed log, a stats stream, the events stream, a wait, a stop or restart waiting out its
+ * timeout, a log read, a stats snapshot) keep their connection for as long as that lasts: in the
+ * shared pool, as many of them as it has connections, from one client, would leave every other
+ * client's ordinary calls queued until they timed out. So each held call gets a connection of
+ * its own, opened for it and closed when it is over; how many there are is bounded by the
+ * gateway's per-client limits (event streams, requests in progress), not by a pool, and the pool
+ * only ever holds calls the engine answers at once. `bodyTimeout: 0` because streams stay quiet
+ * for as long as they like; ordinary calls are bounded by the engine client's own timeout.
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -79,34 +81,29 @@ function connectionForOneCall(origin: string, connect: ConnectOptions): Dispatch
 }
 
 /**
- * Whether the engine keeps this call open until something happens, by the Engine API's own
- * rules: `/events` without `until`, a log with `follow`, stats unless `stream` is false (it
- * streams by default), and `wait`. `path` is the engine path with its query, versioned or not.
+ * Whether the engine may hold this call for longer than a moment, by the Engine API's own rules:
+ * `/events` without `until` (until something happens), a container's logs (followed: as long as
+ * the container runs; read: as long as the log is, and a json-file log can be 30 MB), its stats
+ * (streamed, or a snapshot that waits for the engine's next sample), `wait`, and `stop` and
+ * `restart` (they wait out the stop timeout for a container that ignores SIGTERM). `path` is the
+ * engine path with its query, versioned or not.
  */
 export function heldOpenByEngine(method: string, path: string): boolean {
   const queryAt = path.indexOf('?')
   const route = (queryAt < 0 ? path : path.slice(0, queryAt)).replace(VERSION_PREFIX, '/')
-  // Parsed only for the few routes that need it: this runs on every engine call.
-  const query = () => new URLSearchParams(queryAt < 0 ? '' : path.slice(queryAt + 1))
   if (method === 'GET') {
-    if (route === '/events') return !query().has('until')
-    if (LOGS.test(route)) return engineBoolean(query().get('follow'), false)
-    if (STATS.test(route)) return engineBoolean(query().get('stream'), true)
-    return false
+    // Parsed only here: this runs on every engine call.
+    if (route === '/events') {
+      return queryAt < 0 || !new URLSearchParams(path.slice(queryAt + 1)).has('until')
+    }
+    return CONTAINER_READS.test(route)
   }
-  return method === 'POST' && WAIT.test(route)
+  return method === 'POST' && CONTAINER_WAITS.test(route)
 }
 
 const VERSION_PREFIX = /^\/v[0-9.]+\//
-const LOGS = /^\/containers\/[^/]+\/logs$/
-const STATS = /^\/containers\/[^/]+\/stats$/
-const WAIT = /^\/containers\/[^/]+\/wait$/
-
-/** The engine's reading of a boolean parameter: absent is the default; "", 0, no, false, none are false. */
-function engineBoolean(value: string | null, absent: boolean): boolean {
-  if (value === null) return absent
-  return !['', '0', 'no', 'false', 'none'].includes(value.trim().toLowerCase())
-}
+const CONTAINER_READS = /^\/containers\/[^/]+\/(?:logs|stats)$/
+const CONTAINER_WAITS = /^\/containers\/[^/]+\/(?:wait|stop|restart)$/
 
 type ConnectOptions = ReturnType<typeof connectOptions>
 

@@ -3,8 +3,10 @@ import type { AuditEntry } from '../../src/audit/audit.ts'
 import { engineContainerIds, engineInspect, testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { engineEvents, engineNow } from '../support/reliability.ts'
 
 const MiB = 1024 * 1024
+const GiB = 1024 * MiB
 const WORKER = ['containers:read', 'containers:write'] as const
 
 const body = (extra: Record<string, unknown> = {}) => ({
@@ -68,7 +70,7 @@ describe('the create policy', () => {
     })
   })
 
-  it('never leaves pids or memory unlimited when nobody says', async () => {
+  it('never leaves pids, memory or CPU unlimited when nobody says', async () => {
     const gw = await testGateway({
       clients: { plain: { scopes: [...WORKER], policy: { images: ['*'] } } },
     })
@@ -77,6 +79,78 @@ describe('the create policy', () => {
     expect(host.PidsLimit).toBe(256)
     expect(host.Memory).toBe(512 * MiB)
     expect(host.MemorySwap).toBe(host.Memory)
+    expect(host.NanoCpus).toBe(1_000_000_000)
+  })
+
+  describe('without policy.max, the built-in maxima', () => {
+    const over = [
+      { resources: { memory: 2 ** 40 } },
+      { resources: { memory: 8 * GiB + 1 } },
+      { resources: { pids: 1_000_000 } },
+      { resources: { pids: 4097 } },
+      { resources: { cpus: 64 } },
+    ]
+
+    it.each(over)(
+      'refuse %j with 403 problem+json, and nothing reaches the engine',
+      async (extra) => {
+        const gw = await testGateway({
+          clients: { plain: { scopes: [...WORKER], policy: { images: ['*'] } } },
+        })
+        const probe = uniqueName('over-max')
+        const since = engineNow()
+        const request = body({ ...extra, labels: { [TEST_LABEL]: TEST_RUN, probe } })
+        const {
+          status,
+          body: problem,
+          response,
+        } = await gw.json('/v1/containers', postJson(request, 'plain'))
+        expect(status).toBe(403)
+        expect(response.headers.get('content-type')).toBe('application/problem+json')
+        expect(problem.detail).toMatch(/above this client's maximum/)
+        const events = await engineEvents(since, engineNow())
+        expect(events.filter((e) => e.Actor.Attributes?.probe === probe)).toEqual([])
+        expect(await engineContainerIds(`probe=${probe}`)).toEqual([])
+      },
+    )
+
+    it('take what a request asks up to them, as the engine confirms', async () => {
+      const gw = await testGateway({
+        clients: { plain: { scopes: [...WORKER], policy: { images: ['*'] } } },
+      })
+      const resources = { memory: 8 * GiB, pids: 4096 }
+      const { status, body: created } = await gw.json(
+        '/v1/containers',
+        postJson(body({ resources }), 'plain'),
+      )
+      expect(status).toBe(201)
+      expect((await engineInspect(created.id))?.HostConfig).toMatchObject({
+        Memory: 8 * GiB,
+        PidsLimit: 4096,
+        NanoCpus: 1_000_000_000,
+      })
+    })
+
+    it('are raised by a policy that says so', async () => {
+      const gw = await testGateway({
+        clients: {
+          big: {
+            scopes: [...WORKER],
+            policy: { images: ['*'], max: { memory: 16 * GiB, pids: 10_000 } },
+          },
+        },
+      })
+      const resources = { memory: 12 * GiB, pids: 8192 }
+      const { status, body: created } = await gw.json(
+        '/v1/containers',
+        postJson(body({ resources }), 'big'),
+      )
+      expect(status).toBe(201)
+      expect((await engineInspect(created.id))?.HostConfig).toMatchObject({
+        Memory: 12 * GiB,
+        PidsLimit: 8192,
+      })
+    })
   })
 
   it('refuses resources above the maximum and caps defaults at it', async () => {

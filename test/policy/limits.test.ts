@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/audit/audit.ts'
 import { StreamSlots, TokenBuckets } from '../../src/policy/limits.ts'
 import { onBodyEnd } from '../../src/streams/on-end.ts'
-import { testEngineEnv } from '../support/engine.ts'
+import { direct, testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { readSse } from '../support/sse.ts'
@@ -84,6 +84,36 @@ describe('limits through the gateway', () => {
     expect((await gw.json('/v1/images', { role: 'admin' })).status).toBe(200)
     expect(audit).toContainEqual(
       expect.objectContaining({ principal: 'reader', reason: 'rate-limited', status: 429 }),
+    )
+  })
+
+  it('holds a client to its engine budget while a wait runs, and gives it back when the wait ends', async () => {
+    const audit: AuditEntry[] = []
+    const gw = await testGateway({ audit, settings: { engineCallsPerPrincipal: 1 } })
+    const { body } = await gw.json(
+      '/v1/containers?start=true',
+      postJson({
+        image: testEngineEnv().image,
+        name: uniqueName('budget'),
+        cmd: ['sleep', '60'],
+        labels: { [TEST_LABEL]: TEST_RUN },
+      }),
+    )
+    const waiting = gw.json(`/v1/containers/${body.id}/wait`, { method: 'POST' })
+    await new Promise((r) => setTimeout(r, 200))
+    const refused = await gw.json('/v1/containers')
+    expect(refused.status).toBe(429)
+    expect(refused.response.headers.get('content-type')).toBe('application/problem+json')
+    expect(Number(refused.response.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(refused.body.detail).toBe('This client already has 1 requests in progress')
+    // Another client's budget is its own.
+    expect((await gw.json('/v1/containers', { role: 'reader' })).status).toBe(200)
+    // The wait ends when the container does; the budget is given back then.
+    await direct(`/containers/${body.id}/kill`, { method: 'POST' })
+    expect((await waiting).status).toBe(200)
+    expect((await gw.json('/v1/containers')).status).toBe(200)
+    expect(audit).toContainEqual(
+      expect.objectContaining({ principal: 'admin', reason: 'rate-limited', status: 429 }),
     )
   })
 

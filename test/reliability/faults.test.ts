@@ -34,7 +34,12 @@ const LABELS = { [TEST_LABEL]: TEST_RUN }
  * traffic going (an inspect per container event anywhere), which would blur connection counts.
  */
 const ENGINE_ONLY: Partial<GatewaySettings> = { readModel: false }
-const NO_LIMITS = { rateLimitPerSecond: 1e6, rateLimitBurst: 1e6, maxStreamsPerPrincipal: 1e6 }
+const NO_LIMITS = {
+  rateLimitPerSecond: 1e6,
+  rateLimitBurst: 1e6,
+  maxStreamsPerPrincipal: 1e6,
+  engineCallsPerPrincipal: 1e6,
+}
 const tcpTransport = (dockerHost: string) =>
   createNodeTransport(engineTargetFromEnv({ DOCKER_HOST: dockerHost }))
 
@@ -338,7 +343,14 @@ describe('SIGTERM with 100 open streams', () => {
   it('ends every stream with `shutdown` and exits 0 within the grace period', async () => {
     node = await spawnGateway({
       dir: dir!,
-      config: { limits: { requestsPerSecond: 10_000, burst: 10_000, streamsPerClient: 1_000 } },
+      config: {
+        limits: {
+          requestsPerSecond: 10_000,
+          burst: 10_000,
+          streamsPerClient: 1_000,
+          engineCallsPerClient: 1_000,
+        },
+      },
       env: { DOCKGATE_TOKEN: tokenOf('admin') },
     })
     const url = node.url

@@ -35,7 +35,12 @@ const IMAGE = testEngineEnv().image
 const LABELS = { [TEST_LABEL]: TEST_RUN, [PROBE_KEY]: PROBE }
 /** A client that owns nothing: ids it sends can never reach another test's container. */
 const FUZZER = `fuzzer-${process.pid}`
-const NO_LIMITS = { rateLimitPerSecond: 1e6, rateLimitBurst: 1e6, maxStreamsPerPrincipal: 1e6 }
+const NO_LIMITS = {
+  rateLimitPerSecond: 1e6,
+  rateLimitBurst: 1e6,
+  maxStreamsPerPrincipal: 1e6,
+  engineCallsPerPrincipal: 1e6,
+}
 
 const recorder = recordingTransport()
 let gw: TestGateway

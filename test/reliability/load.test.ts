@@ -30,7 +30,14 @@ beforeAll(async () => {
   dir = scratchDir('dockgate-load')
   node = await spawnGateway({
     dir,
-    config: { limits: { requestsPerSecond: 100_000, burst: 100_000, streamsPerClient: 10_000 } },
+    config: {
+      limits: {
+        requestsPerSecond: 100_000,
+        burst: 100_000,
+        streamsPerClient: 10_000,
+        engineCallsPerClient: 10_000,
+      },
+    },
     env: { DOCKGATE_TOKEN: tokenOf('admin') },
     gcProbe: true,
   })

@@ -1,7 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { COMMAND_COULD_NOT_RUN, COMMAND_NOT_RUNNABLE } from '../../src/routes/start-failure.ts'
 import { direct, engineContainerIds, engineInspect, testEngineEnv } from '../support/engine.ts'
-import { postJson, type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
+import { postJson, type TestGateway, testGateway, tokenOf, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
+import { serveApp } from '../support/reliability.ts'
 
 let gw: TestGateway
 const image = () => testEngineEnv().image
@@ -318,5 +320,54 @@ describe('DELETE /v1/containers/{id}', () => {
     await direct(`/containers/${body.id}`, { method: 'DELETE' })
     const { status } = await gw.json(`/v1/containers/${body.id}`, { method: 'DELETE' })
     expect(status).toBe(404)
+  })
+})
+
+describe('a container whose command does not exist (its own state, never a 5xx)', () => {
+  const RUNC_WORDS = /runc|shim|OCI|nonexistent|stat /
+
+  it('answers wait with exit code 127 and a fixed reason, over real HTTP', async () => {
+    const served = await serveApp(gw.app)
+    try {
+      const { body } = await create({ cmd: ['/nonexistent-command'] })
+      const headers = { authorization: `Bearer ${tokenOf('admin')}` }
+      const started = await fetch(`${served.url}/v1/containers/${body.id}/start`, {
+        method: 'POST',
+        headers,
+      })
+      expect(started.status).toBe(400)
+      expect(started.headers.get('content-type')).toBe('application/problem+json')
+      const problem = await started.json()
+      expect(problem.detail).toBe(COMMAND_COULD_NOT_RUN)
+      expect(JSON.stringify(problem)).not.toMatch(RUNC_WORDS)
+
+      const waited = await fetch(`${served.url}/v1/containers/${body.id}/wait`, {
+        method: 'POST',
+        headers,
+      })
+      expect(waited.status).toBe(200)
+      expect(await waited.json()).toEqual({ exitCode: 127, error: COMMAND_NOT_RUNNABLE })
+
+      const restarted = await fetch(`${served.url}/v1/containers/${body.id}/restart?timeout=0`, {
+        method: 'POST',
+        headers,
+      })
+      expect(restarted.status).toBe(400)
+      expect(restarted.headers.get('content-type')).toBe('application/problem+json')
+      const again = await restarted.json()
+      expect(again).toMatchObject({
+        type: 'urn:dockgate:problem:bad-request',
+        detail: COMMAND_COULD_NOT_RUN,
+      })
+      expect(JSON.stringify(again)).not.toMatch(RUNC_WORDS)
+      // The engine agrees about the state the answer describes, and so does inspect.
+      expect((await engineInspect(body.id))?.State).toMatchObject({ Running: false, ExitCode: 127 })
+      const inspected = await fetch(`${served.url}/v1/containers/${body.id}`, { headers })
+      const { state } = await inspected.json()
+      expect(state).toMatchObject({ running: false, status: 'created' })
+      expect(state.error).not.toBeNull()
+    } finally {
+      await served.close()
+    }
   })
 })

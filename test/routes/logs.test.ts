@@ -132,6 +132,42 @@ describe('GET /v1/containers/{id}/logs', () => {
     expect(texts(body.lines)).toEqual(['1', '2', '3'])
   })
 
+  it('bounds an answer by bytes: a large log answers at most 1 MiB of line text and says truncated', async () => {
+    // 4,000 lines of 2,000 characters: 8 MB, far below the 10,000-line bound.
+    const id = await runToExit([
+      'sh',
+      '-c',
+      'yes "$(head -c 1999 /dev/zero | tr "\\0" x)" | head -n 4000',
+    ])
+    const response = await gw.call(`/v1/containers/${id}/logs`)
+    expect(response.status).toBe(200)
+    const text = await response.text()
+    const body = JSON.parse(text)
+    expect(body.truncated).toBe(true)
+    const textBytes = body.lines.reduce(
+      (sum: number, l: { text: string }) => sum + l.text.length,
+      0,
+    )
+    expect(body.lines[0].text).toBe('x'.repeat(1999))
+    expect(textBytes).toBeLessThanOrEqual(1024 * 1024)
+    // What one more line would have passed the bound.
+    expect(textBytes + 1999).toBeGreaterThan(1024 * 1024)
+    expect(text.length).toBeLessThan(1.2 * 1024 * 1024)
+  })
+
+  it('counts the bytes of UTF-8 text, not characters, and always carries the first line', async () => {
+    const small = await testGateway({ settings: { logsMaxBytes: 25 } })
+    // Each line: 5 characters, 10 bytes.
+    const id = await runToExit(['sh', '-c', 'for i in 1 2 3 4 5; do echo ééééé; done'])
+    const { body } = await small.json(`/v1/containers/${id}/logs`)
+    expect(body).toMatchObject({ truncated: true })
+    expect(texts(body.lines)).toEqual(['ééééé', 'ééééé'])
+    const tiny = await testGateway({ settings: { logsMaxBytes: 4 } })
+    const first = await tiny.json(`/v1/containers/${id}/logs`)
+    expect(first.body).toMatchObject({ truncated: true })
+    expect(texts(first.body.lines)).toEqual(['ééééé'])
+  })
+
   it.each([
     ['since=yesterday', 'query.since'],
     ['since=2026-13-01T00:00:00Z', 'query.since'],
