@@ -125,12 +125,13 @@ describe('HEAD on a stream route', () => {
 
     const subscribersBefore = await metric('dockgate_events_subscribers')
     const fdsBefore = openFds(gateway.pid)
-    // 150 per route, 20 at a time: what alice alone once held open was an engine connection
-    // (or a subscription) for each, past her stream cap, until the gateway ran out of descriptors.
+    // 150 per route, 12 at a time (within her 16 requests in progress): what alice alone once
+    // held open was an engine connection (or a subscription) for each, past her stream cap,
+    // until the gateway ran out of descriptors.
     const heads = routes.flatMap((route) => Array.from({ length: 150 }, () => route))
-    for (let i = 0; i < heads.length; i += 20) {
+    for (let i = 0; i < heads.length; i += 12) {
       const answers = await Promise.all(
-        heads.slice(i, i + 20).map((route) => call('alice', route, { method: 'HEAD' })),
+        heads.slice(i, i + 12).map((route) => call('alice', route, { method: 'HEAD' })),
       )
       expect(answers.map((a) => a.status)).toEqual(answers.map(() => 200))
     }
