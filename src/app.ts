@@ -103,10 +103,6 @@ export function createApp(deps: AppDependencies) {
       })
     },
   })
-  // GET and HEAD carry no body; checking one anyway makes the Node adapter build a full Request.
-  app.use('/v1/*', (c, next) =>
-    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
-  )
   const tickets = deps.tickets ?? new TicketStore()
   const audit = countDenials(deps.audit ?? jsonLineAudit((line) => console.log(line)), metrics)
   const buckets = new TokenBuckets({
@@ -121,6 +117,12 @@ export function createApp(deps: AppDependencies) {
     limitRequests(buckets, slots, settings.maxStreamsPerPrincipal, metrics),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
+  // After authentication: a stranger's oversized body gets 401, as any request of a stranger
+  // does, and only a caller's own gets 413. GET and HEAD carry no body; checking one anyway
+  // makes the Node adapter build a full Request.
+  app.use('/v1/*', (c, next) =>
+    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
+  )
 
   app.route('/', systemRoutes(deps.engine))
   const hub = deps.events ?? ownEventHub(deps, settings, logError)
@@ -142,7 +144,9 @@ export function createApp(deps: AppDependencies) {
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
     type: 'http',
     scheme: 'bearer',
-    description: 'A dockgate API token (`dgt_…`)',
+    description:
+      'A dockgate API token (`dgt_…`) or a JWT. Each operation lists the scope it needs; ' +
+      'the `admin` scope grants every operation.',
   })
   app.doc31('/openapi.json', OPENAPI_CONFIG)
   let docsPage: string | undefined
