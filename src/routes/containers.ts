@@ -1,8 +1,7 @@
 /**
  * @module `/v1/containers`: list, create, inspect, lifecycle actions, wait and remove.
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
+import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi'
 import { isAdmin } from '../auth/principal.ts'
 import type { GatewaySettings } from '../config.ts'
 import type { AppEnv } from '../context.ts'
@@ -14,7 +13,14 @@ import type { ContainerModel } from '../model/containers.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
 import type { Guard } from '../policy/guard.ts'
-import { BEARER, ContainerRefParams, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
+import {
+  ContainerRefParams,
+  ENGINE_PROBLEMS,
+  NO_QUERY,
+  problems,
+  scoped,
+  validationHook,
+} from './common.ts'
 import {
   ContainerActionSchema,
   ContainerDetailSchema,
@@ -31,8 +37,8 @@ import {
 import { toDetail, toSummary } from './containers.view.ts'
 
 const TAGS = ['containers']
-const read = [requireScope('containers:read')]
-const write = [requireScope('containers:write')]
+const read = scoped('containers:read')
+const write = scoped('containers:write')
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
   content: { 'application/json': { schema } },
@@ -44,8 +50,7 @@ const listRoute = createRoute({
   operationId: 'listContainers',
   tags: TAGS,
   summary: 'List containers',
-  security: BEARER,
-  middleware: read,
+  ...read,
   request: { query: ListContainersQuery },
   responses: {
     200: json(ContainerListSchema, 'Containers, newest first'),
@@ -63,8 +68,7 @@ const createContainerRoute = createRoute({
     'The gateway builds the engine request itself: no network, all capabilities dropped, ' +
     'no-new-privileges, bounded memory and pids, json-file logs with a size cap. ' +
     'Unknown fields are refused, never ignored.',
-  security: BEARER,
-  middleware: write,
+  ...write,
   request: {
     query: CreateContainerQuery,
     body: { required: true, content: { 'application/json': { schema: CreateContainerBody } } },
@@ -81,9 +85,8 @@ const inspectRoute = createRoute({
   operationId: 'getContainer',
   tags: TAGS,
   summary: 'Inspect a container',
-  security: BEARER,
-  middleware: read,
-  request: { params: ContainerRefParams },
+  ...read,
+  request: { params: ContainerRefParams, query: NO_QUERY },
   responses: {
     200: json(ContainerDetailSchema, 'The container'),
     ...problems(400, 404, ...ENGINE_PROBLEMS),
@@ -101,17 +104,16 @@ function actionRoute<Q extends z.ZodObject>(
     operationId: `${action}Container`,
     tags: TAGS,
     summary,
-    security: BEARER,
-    middleware: write,
+    ...write,
     request: { params: ContainerRefParams, query },
     responses: {
       200: json(ContainerActionSchema, 'Done; `changed` is false when nothing had to happen'),
-      ...problems(400, 404, 409, ...ENGINE_PROBLEMS),
+      ...problems(400, 404, 409, 413, ...ENGINE_PROBLEMS),
     },
   })
 }
 
-const startRoute = actionRoute('start', z.object({}), 'Start a container')
+const startRoute = actionRoute('start', NO_QUERY, 'Start a container')
 const stopRoute = actionRoute('stop', StopQuery, 'Stop a container (SIGTERM, then SIGKILL)')
 const restartRoute = actionRoute('restart', StopQuery, 'Restart a container')
 const killRoute = actionRoute('kill', KillQuery, 'Send a signal to a running container')
@@ -123,12 +125,11 @@ const waitRoute = createRoute({
   tags: TAGS,
   summary: 'Wait until a container stops',
   description: 'Answers once the container is not running; at once if it already is not.',
-  security: BEARER,
-  middleware: read,
-  request: { params: ContainerRefParams },
+  ...read,
+  request: { params: ContainerRefParams, query: NO_QUERY },
   responses: {
     200: json(WaitSchema, 'The exit code'),
-    ...problems(400, 404, ...ENGINE_PROBLEMS),
+    ...problems(400, 404, 413, ...ENGINE_PROBLEMS),
   },
 })
 
@@ -138,12 +139,11 @@ const deleteRoute = createRoute({
   operationId: 'deleteContainer',
   tags: TAGS,
   summary: 'Remove a container',
-  security: BEARER,
-  middleware: write,
+  ...write,
   request: { params: ContainerRefParams, query: DeleteQuery },
   responses: {
     204: { description: 'Removed' },
-    ...problems(400, 404, 409, ...ENGINE_PROBLEMS),
+    ...problems(400, 404, 409, 413, ...ENGINE_PROBLEMS),
   },
 })
 

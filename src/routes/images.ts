@@ -2,16 +2,17 @@
  * @module `/v1/images`: list and inspect (read-only; pulling and building are not offered).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { EngineImageInspect, EngineImageList, parseEngine } from '../engine/types.ts'
 import {
-  BEARER,
   ENGINE_PROBLEMS,
   isoOrNull,
+  NO_QUERY,
   problems,
   QueryBoolean,
+  scoped,
+  strictQuery,
   validationHook,
 } from './common.ts'
 import { ImageRef } from './containers.schemas.ts'
@@ -55,10 +56,9 @@ const listRoute = createRoute({
   operationId: 'listImages',
   tags: ['images'],
   summary: 'List images',
-  security: BEARER,
-  middleware: [requireScope('images:read')] as const,
+  ...scoped('images:read'),
   request: {
-    query: z.object({
+    query: strictQuery({
       dangling: QueryBoolean.optional().openapi({ description: 'Only untagged images' }),
     }),
   },
@@ -82,9 +82,9 @@ const inspectRoute = createRoute({
   tags: ['images'],
   summary: 'Inspect an image',
   description: 'URL-encode the reference: `library%2Fbusybox%3Alatest`.',
-  security: BEARER,
-  middleware: [requireScope('images:read')] as const,
+  ...scoped('images:read'),
   request: {
+    query: NO_QUERY,
     params: z.object({
       ref: ImageRef.openapi({
         param: { name: 'ref', in: 'path' },
