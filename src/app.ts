@@ -68,6 +68,7 @@ export const OPENAPI_CONFIG = {
       'A curated, authenticated REST facade over the Docker Engine API. ' +
       'Errors are RFC 9457 `application/problem+json`.',
     license: { name: 'MIT', identifier: 'MIT' },
+    contact: { name: 'dockgate maintainers' },
   },
   servers: [{ url: '/', description: 'This gateway' }],
   tags: [

@@ -50,6 +50,8 @@ const listRoute = createRoute({
   operationId: 'listContainers',
   tags: TAGS,
   summary: 'List containers',
+  description:
+    'The containers the caller may see (its own unless admin), newest first; running ones unless `all`.',
   ...read,
   request: { query: ListContainersQuery },
   responses: {
@@ -85,6 +87,8 @@ const inspectRoute = createRoute({
   operationId: 'getContainer',
   tags: TAGS,
   summary: 'Inspect a container',
+  description:
+    'The curated view of one container; env values and secret-looking labels are redacted.',
   ...read,
   request: { params: ContainerRefParams, query: NO_QUERY },
   responses: {
@@ -97,6 +101,7 @@ function actionRoute<Q extends z.ZodObject>(
   action: 'start' | 'stop' | 'restart' | 'kill',
   query: Q,
   summary: string,
+  description: string,
 ) {
   return createRoute({
     method: 'post',
@@ -104,6 +109,7 @@ function actionRoute<Q extends z.ZodObject>(
     operationId: `${action}Container`,
     tags: TAGS,
     summary,
+    description,
     ...write,
     request: { params: ContainerRefParams, query },
     responses: {
@@ -113,10 +119,30 @@ function actionRoute<Q extends z.ZodObject>(
   })
 }
 
-const startRoute = actionRoute('start', NO_QUERY, 'Start a container')
-const stopRoute = actionRoute('stop', StopQuery, 'Stop a container (SIGTERM, then SIGKILL)')
-const restartRoute = actionRoute('restart', StopQuery, 'Restart a container')
-const killRoute = actionRoute('kill', KillQuery, 'Send a signal to a running container')
+const startRoute = actionRoute(
+  'start',
+  NO_QUERY,
+  'Start a container',
+  'Starts it; `changed` is false when it was already running.',
+)
+const stopRoute = actionRoute(
+  'stop',
+  StopQuery,
+  'Stop a container (SIGTERM, then SIGKILL)',
+  'Sends its stop signal, then SIGKILL after `timeout` seconds; `changed` is false when it was not running.',
+)
+const restartRoute = actionRoute(
+  'restart',
+  StopQuery,
+  'Restart a container',
+  'Stops it as `stop` does (if running), then starts it.',
+)
+const killRoute = actionRoute(
+  'kill',
+  KillQuery,
+  'Send a signal to a running container',
+  'Sends `signal` (SIGKILL by default); 409 when the container is not running.',
+)
 
 const waitRoute = createRoute({
   method: 'post',
@@ -139,6 +165,7 @@ const deleteRoute = createRoute({
   operationId: 'deleteContainer',
   tags: TAGS,
   summary: 'Remove a container',
+  description: 'Removes it with its anonymous volumes; a running one only with `force` (else 409).',
   ...write,
   request: { params: ContainerRefParams, query: DeleteQuery },
   responses: {

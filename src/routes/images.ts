@@ -56,6 +56,8 @@ const listRoute = createRoute({
   operationId: 'listImages',
   tags: ['images'],
   summary: 'List images',
+  description:
+    'The images on the engine, with their tags and labels; `dangling` for untagged ones only.',
   ...scoped('images:read'),
   request: {
     query: strictQuery({

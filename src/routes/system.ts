@@ -39,6 +39,7 @@ const healthRoute = createRoute({
   operationId: 'getHealth',
   tags: ['system'],
   summary: 'The gateway process is up',
+  description: 'A liveness probe: answers without asking the engine or a credential.',
   security: [],
   request: { query: NO_QUERY },
   responses: {
@@ -53,6 +54,8 @@ const readyRoute = createRoute({
   operationId: 'getReadiness',
   tags: ['system'],
   summary: 'The Docker Engine answers /_ping',
+  description:
+    'A readiness probe, without a credential: 503 with Retry-After while the engine cannot be reached.',
   security: [],
   request: { query: NO_QUERY },
   responses: {
@@ -67,6 +70,7 @@ const versionRoute = createRoute({
   operationId: 'getSystemVersion',
   tags: ['system'],
   summary: 'Versions of the engine and the gateway',
+  description: 'The engine’s version and API version, and the gateway’s; cached for a minute.',
   ...scoped('system:read'),
   request: { query: NO_QUERY },
   responses: {
