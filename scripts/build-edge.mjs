@@ -1,6 +1,10 @@
 // Bundles src/edge.ts into one ES module (dist/edge.js) for Workers-style runtimes, refuses any
-// `node:` import that sneaks in, and prints the bundle's size.
+// `node:` import that sneaks in, and prints the bundle's size. The /docs renderer
+// (scripts/docs-renderer.mjs, about 5 of its MB) is in it: an edge runtime has no files to read.
 import { build } from 'esbuild'
+import { writeRendererModule } from './docs-renderer.mjs'
+
+writeRendererModule()
 
 const result = await build({
   entryPoints: ['src/edge.ts'],

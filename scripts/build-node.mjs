@@ -7,9 +7,10 @@
 //
 // Stack traces point into the bundle; `node --enable-source-maps dist/dockgate.mjs` maps them
 // back to src/ (not the default: reading the map costs every start).
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
-import { dirname, relative, resolve } from 'node:path'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { dirname, join, relative, resolve } from 'node:path'
 import { build } from 'esbuild'
+import { RENDERER_MODULE, writeRendererModule } from './docs-renderer.mjs'
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..')
 const DEFAULT_OUTFILE = 'dist/dockgate.mjs'
@@ -47,6 +48,22 @@ const narrowImports = {
   },
 }
 
+/**
+ * The /docs renderer (about 5 MB, scripts/docs-renderer.mjs) stays out of the bundle, in a file
+ * beside it that the first /docs request imports: starting does not read or parse it.
+ */
+const DOCS_RENDERER_FILE = 'docs-renderer.js'
+
+const docsRendererBeside = {
+  name: 'docs-renderer-beside',
+  setup(build) {
+    build.onResolve({ filter: /\/renderer\.generated\.js$/ }, () => ({
+      path: `./${DOCS_RENDERER_FILE}`,
+      external: true,
+    }))
+  },
+}
+
 function outfileFromArgs(argv) {
   const arg = argv.find((a) => a.startsWith('--outfile='))
   return resolve(ROOT, arg ? arg.slice('--outfile='.length) : DEFAULT_OUTFILE)
@@ -63,7 +80,7 @@ async function bundle(outfile) {
     target: 'node20',
     sourcemap: 'linked',
     banner: { js: REQUIRE_SHIM },
-    plugins: [narrowImports],
+    plugins: [narrowImports, docsRendererBeside],
     // Not minified: it made no measurable difference to the start, and readable code helps.
     write: false,
     logLevel: 'warning',
@@ -84,12 +101,18 @@ function writeAtomically(files) {
 }
 
 const outfile = outfileFromArgs(process.argv.slice(2))
+writeRendererModule()
 const result = await bundle(outfile)
-// The map first: a bundle never points at a map that is not there yet.
-writeAtomically(
-  result.outputFiles.toSorted(
+const renderer = {
+  path: join(dirname(outfile), DOCS_RENDERER_FILE),
+  contents: readFileSync(RENDERER_MODULE),
+}
+// The renderer and the map first: a bundle never points at a file that is not there yet.
+writeAtomically([
+  renderer,
+  ...result.outputFiles.toSorted(
     (a, b) => Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')),
   ),
-)
+])
 const bytes = result.outputFiles.find((f) => f.path === outfile)?.contents.length ?? 0
 console.log(`${relative(ROOT, outfile)}: ${(bytes / 1024).toFixed(0)} KiB`)

@@ -8,6 +8,15 @@ cd "$(dirname "$0")/.."
 deno=node_modules/.bin/deno
 [ -x "$deno" ] || deno=deno
 
+# The /docs renderer, embedded in a module that src/docs/routes.ts imports (scripts/docs-renderer.mjs);
+# rewritten only when older than the last npm install or the script (Node's start would cost
+# every start about 0.1 s).
+renderer=src/docs/renderer.generated.js
+if [ ! -f "$renderer" ] || [ node_modules/.package-lock.json -nt "$renderer" ] ||
+  [ scripts/docs-renderer.mjs -nt "$renderer" ]; then
+  node scripts/docs-renderer.mjs >&2
+fi
+
 engine=${DOCKER_HOST:-unix:///var/run/docker.sock}
 listen="${HOST:-127.0.0.1}:${PORT:-8080}"
 config=${DOCKGATE_CONFIG:-dockgate.config.json}

@@ -12,6 +12,15 @@ set -a
 eval "$(bash scripts/engine.sh up)"
 set +a
 
+# The /docs renderer, embedded in a module that src/docs/routes.ts imports (scripts/docs-renderer.mjs);
+# rewritten only when older than the last npm install or the script (Node's start would cost
+# every start about 0.1 s).
+renderer=src/docs/renderer.generated.js
+if [ ! -f "$renderer" ] || [ node_modules/.package-lock.json -nt "$renderer" ] ||
+  [ scripts/docs-renderer.mjs -nt "$renderer" ]; then
+  node scripts/docs-renderer.mjs >&2
+fi
+
 "$deno" check src/deno.ts src/edge.ts
 
 engine=${DOCKER_HOST:-unix:///var/run/docker.sock}

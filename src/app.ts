@@ -15,7 +15,7 @@ import { type Authenticator, bearerAuth } from './auth/middleware.ts'
 import { TicketStore } from './auth/tickets.ts'
 import { DEFAULT_SETTINGS, type GatewaySettings } from './config.ts'
 import type { AppEnv } from './context.ts'
-import { renderDocsPage } from './docs/page.ts'
+import { docsRoutes } from './docs/routes.ts'
 import type { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
 import { EventHub } from './events/hub.ts'
@@ -139,7 +139,7 @@ export function createApp(deps: AppDependencies) {
   metrics.events = () => hub.stats()
   app.route('/', eventRoutes(hub, streams))
   app.route('/', metricsRoutes(metrics))
-  app.route('/', imageRoutes(deps.engine))
+  app.route('/', imageRoutes(deps.engine, settings))
   app.route('/', ticketRoutes(tickets))
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
@@ -150,11 +150,10 @@ export function createApp(deps: AppDependencies) {
       'the `admin` scope grants every operation.',
   })
   app.doc31('/openapi.json', OPENAPI_CONFIG)
-  let docsPage: string | undefined
-  app.get('/docs', (c) => {
-    docsPage ??= renderDocsPage(app.getOpenAPI31Document(OPENAPI_CONFIG))
-    return c.html(docsPage)
-  })
+  app.route(
+    '/',
+    docsRoutes(() => app.getOpenAPI31Document(OPENAPI_CONFIG)),
+  )
 
   app.notFound((c) =>
     problem(c, new ProblemError(404, 'not-found', { detail: `No route for ${c.req.path}` })),

@@ -95,15 +95,4 @@ describe('the OpenAPI document', () => {
       expect(only.status, `${op.operationId} with only ${scope}`).not.toBe(403)
     }
   })
-
-  it('serves an offline HTML reference at /docs listing every operation', async () => {
-    const response = await gw.call('/docs', { role: null })
-    expect(response.headers.get('content-type')).toMatch(/^text\/html/)
-    const html = await response.text()
-    const { body } = await gw.json('/openapi.json', { role: null })
-    for (const item of Object.values(body.paths as Record<string, Record<string, Operation>>)) {
-      for (const op of Object.values(item)) expect(html).toContain(op.operationId)
-    }
-    expect(html).not.toMatch(/(src|href)=["']https?:/)
-  })
 })

@@ -2,7 +2,7 @@
  * @module JWT bearer tokens, verified with `jose`: HS256 with a shared secret, or RS/ES keys from
  * a JWKS (a file's contents or a URL). Issuer, audience, expiry, the issue time (not in the
  * future) and, when configured, the token's age are checked; scopes come from
- * the space-separated `scope` claim (OAuth 2.0), the principal id from `sub`.
+ * the space-separated `scope` claim (OAuth 2.0), the principal id from `iss` and `sub`.
  */
 import {
   createLocalJWKSet,
@@ -16,7 +16,7 @@ import {
 import { ProblemError } from '../errors.ts'
 import { DEFAULT_POLICY, type Policy } from '../policy/policy.ts'
 import type { Authenticator } from './middleware.ts'
-import { type Principal, SCOPES, type Scope } from './principal.ts'
+import { type Principal, principalId, SCOPES, type Scope } from './principal.ts'
 
 export interface JwtSettings {
   /** HS256 shared secret (`DOCKGATE_JWT_SECRET`). */
@@ -86,7 +86,7 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
         throw invalid('The token must carry sub and exp claims')
       }
       checkIssuedAt(payload.iat, settings.maxAgeSeconds)
-      return principalOf(payload.sub, payload.scope, settings.policyOf?.(payload.sub))
+      return principalOf(payload.iss, payload.sub, payload.scope, settings.policyOf?.(payload.sub))
     },
   }
 }
@@ -107,12 +107,23 @@ function checkIssuedAt(iat: number | undefined, maxAgeSeconds: number | undefine
   }
 }
 
-function principalOf(subject: string, scope: unknown, policy: Policy | undefined): Principal {
+/** The id names issuer and subject: a `sub` equal to a token's name is not that token. */
+function principalOf(
+  issuer: string | undefined,
+  subject: string,
+  scope: unknown,
+  policy: Policy | undefined,
+): Principal {
   const granted = typeof scope === 'string' ? scope.split(' ') : []
   const scopes = new Set(
     granted.filter((s): s is Scope => (SCOPES as readonly string[]).includes(s)),
   )
-  return { id: subject, kind: 'jwt', scopes, policy: policy ?? DEFAULT_POLICY }
+  return {
+    id: principalId.jwt(issuer, subject),
+    kind: 'jwt',
+    scopes,
+    policy: policy ?? DEFAULT_POLICY,
+  }
 }
 
 function headerAlgorithm(token: string): string | undefined {

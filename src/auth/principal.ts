@@ -22,7 +22,10 @@ export const ScopeSchema = z.enum(SCOPES)
 export type Scope = z.infer<typeof ScopeSchema>
 
 export interface Principal {
-  /** Stable identity: owner label value, audit subject. */
+  /**
+   * Stable identity: owner label value, audit subject, rate-limit key. Namespaced by how the
+   * principal authenticated (see `principalId`), so no JWT can take a token's identity.
+   */
   readonly id: string
   /** How it authenticated. */
   readonly kind: 'token' | 'env-token' | 'jwt'
@@ -39,3 +42,18 @@ export function hasScope(principal: Principal, scope: Scope): boolean {
 export function isAdmin(principal: Principal): boolean {
   return principal.scopes.has('admin')
 }
+
+/**
+ * Principal ids, one namespace per way of authenticating: a config token's bare name (token
+ * names have no `:`, and the containers they own keep their labels), `jwt:<iss>:<sub>` for a
+ * JWT, `env:admin` for `DOCKGATE_TOKEN`. `%` and `:` inside the issuer and subject are
+ * percent-encoded, so two different (issuer, subject) pairs never read as one id.
+ */
+export const principalId = {
+  token: (name: string) => name,
+  jwt: (issuer: string | undefined, subject: string) =>
+    `jwt:${escapeIdPart(issuer ?? '')}:${escapeIdPart(subject)}`,
+  env: () => 'env:admin',
+}
+
+const escapeIdPart = (part: string) => part.replaceAll('%', '%25').replaceAll(':', '%3A')

@@ -5,7 +5,7 @@
  * lookup hashes the presented token once and compares against every stored hash in constant time.
  */
 import { DEFAULT_POLICY, type Policy } from '../policy/policy.ts'
-import type { Principal, Scope } from './principal.ts'
+import { type Principal, principalId, type Scope } from './principal.ts'
 
 export const TOKEN_PREFIX = 'dgt_'
 const HASH_PREFIX = 'sha256:'
@@ -37,7 +37,7 @@ export class TokenStore {
     this.#entries = entries.map((entry) => ({
       digest: fromHex(entry.hash.slice(HASH_PREFIX.length)),
       principal: {
-        id: entry.name,
+        id: principalId.token(entry.name),
         kind: 'token',
         scopes: new Set(entry.scopes),
         policy: entry.policy ?? DEFAULT_POLICY,
@@ -78,7 +78,7 @@ export class TokenStore {
 
 /** The principal behind `DOCKGATE_TOKEN`, for automation. */
 const ENV_PRINCIPAL: Principal = {
-  id: 'env-admin',
+  id: principalId.env(),
   kind: 'env-token',
   scopes: new Set(['admin']),
   policy: DEFAULT_POLICY,

@@ -175,9 +175,16 @@ export class EngineClient {
     if (status === 500 && ambiguous) {
       return new ProblemError(404, 'not-found', { detail: `No such container: ${ambiguous[1]}` })
     }
+    if (status === 404 && OWN_REF_MISSING.test(message)) {
+      // It names only what the gateway asked for: the caller's own reference.
+      return new EngineRefusal(404, 'not-found', message)
+    }
     if (status === 400 || status === 404 || status === 409) {
-      const code = status === 400 ? 'bad-request' : status === 404 ? 'not-found' : 'conflict'
-      return new ProblemError(status, code, { detail: message })
+      // A 4xx text can name another tenant's container (a name conflict gives its full id) or
+      // runc internals (a failed start): it goes to the log, the caller gets a fixed detail
+      // (which routes may word in the caller's terms, see `refusedAs`).
+      this.#onEngineError({ method, path, status, message })
+      return new EngineRefusal(status, REFUSAL_CODES[status], REFUSAL_DETAILS[status])
     }
     // The engine's 5xx text can name host paths and internals: log it, never echo it.
     this.#onEngineError({ method, path, status, message })
@@ -188,6 +195,39 @@ export class EngineClient {
 }
 
 const AMBIGUOUS_PREFIX = /^Multiple IDs found with provided prefix: (.*)$/
+const OWN_REF_MISSING = /^No such (?:container|image): \S+$/
+
+const REFUSAL_CODES = { 400: 'bad-request', 404: 'not-found', 409: 'conflict' } as const
+const REFUSAL_DETAILS = {
+  400: 'The Docker Engine refused the request',
+  404: 'Not found',
+  409: 'The request conflicts with the current state of the container',
+} as const
+
+/** The engine refused a call (a 4xx); its own words are in the server log only. */
+export class EngineRefusal extends ProblemError {
+  constructor(
+    status: 400 | 404 | 409,
+    code: 'bad-request' | 'not-found' | 'conflict',
+    detail: string,
+  ) {
+    super(status, code, { detail })
+    this.name = 'EngineRefusal'
+  }
+}
+
+/**
+ * Rewords the engine's refusals of one call in the caller's terms, by status (use with `.catch`);
+ * anything else is rethrown as it is.
+ */
+export function refusedAs(details: Partial<Record<400 | 409, string>>) {
+  const reworded: Partial<Record<number, string>> = details
+  return (error: unknown): never => {
+    const detail = error instanceof EngineRefusal ? reworded[error.status] : undefined
+    if (detail === undefined || !(error instanceof EngineRefusal)) throw error
+    throw new ProblemError(error.status, error.code, { detail, cause: error })
+  }
+}
 
 function engineUrl(path: string, query: Query | undefined): string {
   if (!query) return ENGINE_ORIGIN + path

@@ -26,11 +26,15 @@ export interface ListFilters {
   limit?: number | undefined
 }
 
-/** Lists, then inspects each (a list entry lacks start time and exit code), a few at a time. */
+/**
+ * Lists, then inspects each (a list entry lacks start time and exit code), a few at a time. With
+ * `visible`, only the entries it keeps (by their labels) count towards `limit` and are inspected.
+ */
 export async function listContainers(
   engine: EngineClient,
   filters: ListFilters,
   signal?: AbortSignal,
+  visible?: (labels: Readonly<Record<string, string>>) => boolean,
 ): Promise<EngineContainerInspect[]> {
   const engineFilters: Record<string, string[]> = {}
   if (filters.label?.length) engineFilters.label = [...filters.label]
@@ -41,15 +45,19 @@ export async function listContainers(
     await engine.json('GET', '/containers/json', {
       signal,
       query: {
-        // A status filter implies looking at stopped containers too, as the docker CLI does.
-        all: filters.all || filters.status !== undefined ? 1 : undefined,
-        limit: filters.limit,
+        // A status filter implies looking at stopped containers too, as the docker CLI does;
+        // a limit too (the engine's own `limit` does), which is applied here when `visible` is.
+        all:
+          filters.all || filters.status !== undefined || (visible && filters.limit) ? 1 : undefined,
+        limit: visible ? undefined : filters.limit,
         filters: JSON.stringify(engineFilters),
       },
     }),
     'container list',
   )
-  const inspected = await mapConcurrently(list, 8, async ({ Id }) => {
+  const kept = visible ? list.filter((entry) => visible(entry.Labels ?? {})) : list
+  const page = visible && filters.limit !== undefined ? kept.slice(0, filters.limit) : kept
+  const inspected = await mapConcurrently(page, 8, async ({ Id }) => {
     try {
       return await inspectContainer(engine, Id, signal)
     } catch (error) {

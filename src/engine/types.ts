@@ -46,7 +46,7 @@ export const EngineContainerInspect = z.looseObject({
 })
 export type EngineContainerInspect = z.infer<typeof EngineContainerInspect>
 
-export const EngineContainerListItem = z.looseObject({ Id: z.string() })
+export const EngineContainerListItem = z.looseObject({ Id: z.string(), Labels })
 export const EngineContainerList = z.array(EngineContainerListItem)
 
 export const EngineCreated = z.looseObject({ Id: z.string(), Warnings: StringList })
@@ -75,6 +75,7 @@ export const EngineImageListItem = z.looseObject({
   Size: z.number(),
   Labels,
 })
+export type EngineImageListItem = z.infer<typeof EngineImageListItem>
 export const EngineImageList = z.array(EngineImageListItem)
 
 export const EngineImageInspect = z.looseObject({

@@ -78,8 +78,14 @@ export class ContainerModel {
     this.#subscription?.close()
   }
 
-  /** Containers matching the filters, newest first, as the engine's list would give them. */
-  list(filters: ModelFilters): EngineContainerInspect[] {
+  /**
+   * Containers matching the filters, newest first, as the engine's list would give them; with
+   * `visible`, only those it keeps, before `limit` counts.
+   */
+  list(
+    filters: ModelFilters,
+    visible?: (labels: Readonly<Record<string, string>>) => boolean,
+  ): EngineContainerInspect[] {
     const everyState = filters.all || filters.status !== undefined || filters.limit !== undefined
     const name = filters.name === undefined ? undefined : new RegExp(filters.name)
     const matches = [...this.#containers.values()].filter((c) => {
@@ -87,6 +93,7 @@ export class ContainerModel {
       if (filters.status !== undefined && c.State.Status !== filters.status) return false
       if (name && !name.test(c.Name)) return false
       const labels = c.Config.Labels ?? {}
+      if (visible && !visible(labels)) return false
       return (filters.label ?? []).every((selector) => labelMatches(labels, selector))
     })
     matches.sort((a, b) => compareEngineTimes(createdOf(b), createdOf(a)))
@@ -100,9 +107,16 @@ export class ContainerModel {
    * the model would name the one it knows, and an action would hit that one.
    */
   get(ref: string): EngineContainerInspect | undefined {
-    const byId = this.#containers.get(ref)
-    if (byId) return byId
-    for (const c of this.#containers.values()) if (c.Name === `/${ref}`) return c
+    return this.byId(ref) ?? this.byName(ref)
+  }
+
+  /** A container by its full id. */
+  byId(id: string): EngineContainerInspect | undefined {
+    return this.#containers.get(id)
+  }
+
+  byName(name: string): EngineContainerInspect | undefined {
+    for (const c of this.#containers.values()) if (c.Name === `/${name}`) return c
     return undefined
   }
 

@@ -8,9 +8,10 @@
 import { isAdmin, type Principal } from '../auth/principal.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { inspectContainer } from '../engine/containers.ts'
-import type { EngineContainerInspect } from '../engine/types.ts'
+import { type EngineContainerInspect, EngineContainerList, parseEngine } from '../engine/types.ts'
 import { notFound } from '../errors.ts'
 import type { ContainerModel } from '../model/containers.ts'
+import { CONTAINER_ID_LIKE } from '../routes/common.ts'
 import { OWNER_LABEL } from '../routes/containers.schemas.ts'
 import type { Guard } from './guard.ts'
 import { labelMatches } from './policy.ts'
@@ -25,8 +26,13 @@ export function canSee(principal: Principal, labels: Readonly<Record<string, str
 export const noSuchContainer = (ref: string) => notFound(`No such container: ${ref}`)
 
 /**
- * Inspects a container the caller may see (from the read model when it knows the container);
- * any other answers 404 like a missing one.
+ * Inspects a container the caller may see; any other answers 404 like a missing one.
+ *
+ * A reference of 12 to 64 hex digits is an id or id prefix only, never a name (the engine would
+ * take a name first, so a container named like another's short id would shadow it); anything
+ * else is resolved by the engine. Only a container the caller may see is answered from the
+ * read model: a hidden one costs the same engine call as a missing one, so neither answers
+ * sooner and timing does not tell them apart.
  */
 export async function accessContainer(
   engine: EngineClient,
@@ -35,12 +41,40 @@ export async function accessContainer(
   signal?: AbortSignal,
   model?: ContainerModel,
 ): Promise<EngineContainerInspect> {
-  const known = model?.ready ? model.get(ref) : undefined
-  const inspect = known ?? (await inspectContainer(engine, ref, signal))
-  if (!canSee(guard.principal, inspect.Config.Labels ?? {})) {
-    guard.deny('not-owner', ref, noSuchContainer(ref))
+  const { principal } = guard
+  const memory = model?.ready ? model : undefined
+  const idLike = CONTAINER_ID_LIKE.test(ref)
+  const known = idLike ? memory?.byId(ref) : memory?.byName(ref)
+  if (known && canSee(principal, known.Config.Labels ?? {})) return known
+  if (!idLike) {
+    const inspect = await inspectContainer(engine, ref, signal)
+    if (!canSee(principal, inspect.Config.Labels ?? {})) {
+      guard.deny('not-owner', ref, noSuchContainer(ref))
+    }
+    return inspect
   }
-  return inspect
+  const entry = await findById(engine, ref, signal)
+  if (!entry) throw noSuchContainer(ref)
+  if (!canSee(principal, entry.Labels ?? {})) guard.deny('not-owner', ref, noSuchContainer(ref))
+  return memory?.byId(entry.Id) ?? (await inspectContainer(engine, entry.Id, signal))
+}
+
+/**
+ * The one container whose id starts with `ref`, from the engine's list (which carries labels,
+ * enough to decide visibility). The engine's `id` filter takes a unique id prefix and matches
+ * nothing when the prefix is ambiguous (verified on 20.10); only ids that start with `ref` count.
+ */
+async function findById(engine: EngineClient, ref: string, signal: AbortSignal | undefined) {
+  const list = parseEngine(
+    EngineContainerList,
+    await engine.json('GET', '/containers/json', {
+      query: { all: 1, filters: JSON.stringify({ id: [ref] }) },
+      signal,
+    }),
+    'container list',
+  )
+  const matches = list.filter((c) => c.Id.startsWith(ref))
+  return matches.length === 1 ? matches[0] : undefined
 }
 
 /**

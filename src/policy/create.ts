@@ -75,12 +75,13 @@ export function engineCreateBody(
   owner: string,
   resources: Resources,
 ) {
+  // The engine's label keys are case-sensitive, but `Dockgate.owner` would read as ours.
   const reserved = Object.keys(request.labels ?? {}).filter((key) =>
-    key.startsWith(RESERVED_LABEL_PREFIX),
+    key.toLowerCase().startsWith(RESERVED_LABEL_PREFIX),
   )
   if (reserved.length > 0) {
     throw badRequest(
-      `Labels starting with ${RESERVED_LABEL_PREFIX} are set by the gateway`,
+      `Labels starting with ${RESERVED_LABEL_PREFIX} (in any case) are set by the gateway`,
       reserved.map((key) => ({ name: `body.labels.${key}`, reason: 'reserved label prefix' })),
     )
   }

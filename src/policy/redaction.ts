@@ -1,6 +1,7 @@
 /**
  * @module Redaction of what reads could leak: env values and secret-looking label values.
  */
+import { badRequest } from '../errors.ts'
 import { globMatches } from './policy.ts'
 
 export interface RedactionSettings {
@@ -26,8 +27,37 @@ export function redactLabels(
 ): Record<string, string | null> {
   const out: Record<string, string | null> = {}
   for (const [key, value] of Object.entries(labels)) {
-    const lower = key.toLowerCase()
-    out[key] = patterns.some((p) => globMatches(p.toLowerCase(), lower)) ? null : value
+    out[key] = isSecretKey(key, patterns) ? null : value
   }
   return out
+}
+
+/** Whether a label key's value is redacted: it matches one of the patterns, in any case. */
+export function isSecretKey(key: string, patterns: readonly string[]): boolean {
+  const lower = key.toLowerCase()
+  return patterns.some((p) => globMatches(p.toLowerCase(), lower))
+}
+
+/**
+ * Refuses `key=value` selectors on secret-looking keys: their values are redacted in every
+ * answer, so a filter that matched them would tell a caller what the value is, one guess at a
+ * time. A bare `key` selector stays allowed (the key itself is shown).
+ */
+export function refuseSecretSelectors(
+  selectors: readonly string[],
+  patterns: readonly string[],
+  param: string,
+): void {
+  const refused = selectors.filter((selector) => {
+    const at = selector.indexOf('=')
+    return at !== -1 && isSecretKey(selector.slice(0, at), patterns)
+  })
+  if (refused.length === 0) return
+  throw badRequest(
+    `Invalid ${param}: label values of secret-looking keys are redacted and cannot be matched`,
+    refused.map((selector) => ({
+      name: param,
+      reason: `${selector.slice(0, selector.indexOf('='))}: a secret-looking key; select it without a value`,
+    })),
+  )
 }

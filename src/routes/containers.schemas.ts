@@ -105,7 +105,9 @@ export const ListContainersQuery = strictQuery({
     .optional()
     .transform((value) => (value === undefined ? [] : Array.isArray(value) ? value : [value]))
     .openapi({
-      description: '`key` or `key=value`; repeat to require several',
+      description:
+        '`key` or `key=value`; repeat to require several. A value on a secret-looking key ' +
+        '(the secretLabelPatterns setting) is refused: such values are redacted',
       param: { style: 'form', explode: true },
     }),
   status: ContainerState.optional(),
@@ -143,11 +145,17 @@ export const CreateContainerBody = z
     image: ImageRef,
     name: z
       .string()
+      // 12 to 64 lowercase hex digits are resolved as an id (prefix) only: such a name could
+      // never be used, and would shadow another container's id on the engine.
       .regex(
-        /^[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$/,
-        '[a-zA-Z0-9][a-zA-Z0-9_.-]+: 2 to 128 characters',
+        /^(?![0-9a-f]{12,64}$)[a-zA-Z0-9][a-zA-Z0-9_.-]{1,127}$/,
+        '[a-zA-Z0-9][a-zA-Z0-9_.-]+: 2 to 128 characters, not 12 to 64 lowercase hex digits (an id)',
       )
-      .optional(),
+      .optional()
+      .openapi({
+        description:
+          'A name of 12 to 64 lowercase hex digits is refused: it could be taken for a container id',
+      }),
     cmd: z.array(z.string().max(MAX_FIELD)).max(1024).optional(),
     entrypoint: z.array(z.string().max(MAX_FIELD)).max(1024).optional(),
     env: Env.optional(),

@@ -5,7 +5,7 @@ import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi'
 import { isAdmin } from '../auth/principal.ts'
 import type { GatewaySettings } from '../config.ts'
 import type { AppEnv } from '../context.ts'
-import type { EngineClient } from '../engine/client.ts'
+import { type EngineClient, EngineRefusal, refusedAs } from '../engine/client.ts'
 import { containerPath, inspectContainer, listContainers } from '../engine/containers.ts'
 import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
@@ -13,6 +13,7 @@ import type { ContainerModel } from '../model/containers.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
 import type { Guard } from '../policy/guard.ts'
+import { refuseSecretSelectors } from '../policy/redaction.ts'
 import {
   ContainerRefParams,
   ENGINE_PROBLEMS,
@@ -174,6 +175,30 @@ const deleteRoute = createRoute({
   },
 })
 
+type Action = 'start' | 'stop' | 'restart' | 'kill'
+
+/**
+ * The engine's refusals in the caller's terms. Its own words stay in the server log: a name
+ * conflict names the other container's full id (maybe another tenant's), a failed start runc's.
+ */
+const NOT_RUNNING = 'The container is not running'
+const START_FAILED =
+  "The container could not be started: its command could not be run (check the image's " +
+  'command, cmd, entrypoint and workingDir)'
+const CREATE_REFUSED = {
+  400: "The Docker Engine refused the container's configuration",
+  409: 'The name is already in use by another container',
+}
+const ACTION_REFUSED: Record<Action, Partial<Record<400 | 409, string>>> = {
+  start: { 400: START_FAILED, 409: 'The container cannot be started in its current state' },
+  stop: { 409: NOT_RUNNING },
+  restart: { 400: START_FAILED, 409: 'The container cannot be restarted in its current state' },
+  kill: { 400: 'The Docker Engine does not accept this signal', 409: NOT_RUNNING },
+}
+const DELETE_REFUSED = {
+  409: 'The container cannot be removed in its current state: stop it first, or remove it with force=true',
+}
+
 /**
  * @param model the read model; lists and inspects are answered from it when it is ready, and
  * every change made here is put into it before the answer (read-your-writes).
@@ -187,24 +212,29 @@ export function containerRoutes(
 
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid('query')
-    const principal = c.var.principal
+    refuseSecretSelectors(query.label, settings.secretLabelPatterns, 'query.label')
+    const { principal, auditMode } = c.var.guard
     const owner = ownerFilter(principal)
-    const label = owner ? [...query.label, owner] : query.label
-    const filters = { ...query, label }
+    const filters = { ...query, label: owner ? [...query.label, owner] : query.label }
+    // Visibility first, then the filters and `limit`: a limit counted over containers the
+    // caller cannot see would tell it that someone created something newer. In audit mode the
+    // caller is shown everything, and what it should not see is recorded.
+    const visible =
+      isAdmin(principal) || auditMode
+        ? undefined
+        : (labels: Readonly<Record<string, string>>) => canSee(principal, labels)
     const containers = model?.ready
-      ? model.list(filters)
-      : await listContainers(engine, filters, c.req.raw.signal)
-    const visible = containers.filter((i) => canSee(principal, i.Config.Labels ?? {}))
-    if (visible.length === containers.length || !c.var.guard.auditMode) {
-      return c.json({ containers: visible.map((i) => toSummary(i, settings)) }, 200)
+      ? model.list(filters, visible)
+      : await listContainers(engine, filters, c.req.raw.signal, visible)
+    if (auditMode && containers.some((i) => !canSee(principal, i.Config.Labels ?? {}))) {
+      c.var.guard.record({
+        outcome: 'allowed',
+        decision: 'would_deny',
+        reason: 'not-owner',
+        target: null,
+        status: null,
+      })
     }
-    c.var.guard.record({
-      outcome: 'allowed',
-      decision: 'would_deny',
-      reason: 'not-owner',
-      target: null,
-      status: null,
-    })
     return c.json({ containers: containers.map((i) => toSummary(i, settings)) }, 200)
   })
 
@@ -216,16 +246,20 @@ export function containerRoutes(
     await checkContainerQuota(engine, c.var.guard, signal)
     const created = parseEngine(
       EngineCreated,
-      await engine.json('POST', '/containers/create', {
-        query: { name: body.name },
-        body: engineCreateBody(body, c.var.principal.id, resources),
-        signal,
-      }),
+      await engine
+        .json('POST', '/containers/create', {
+          query: { name: body.name },
+          body: engineCreateBody(body, c.var.principal.id, resources),
+          signal,
+        })
+        .catch(refusedAs(CREATE_REFUSED)),
       'create answer',
     )
     if (start) {
       try {
-        await engine.status('POST', containerPath(created.Id, '/start'), { signal })
+        await engine
+          .status('POST', containerPath(created.Id, '/start'), { signal })
+          .catch(refusedAs(ACTION_REFUSED.start))
       } catch (error) {
         // A container that could not start is not what the client asked for: leave nothing behind.
         await engine
@@ -246,16 +280,28 @@ export function containerRoutes(
     return c.json(toDetail(inspect, settings), 200)
   })
 
-  const act = (action: string, query: Record<string, string | number | undefined>) =>
+  const act = (action: Action, query: Record<string, string | number | undefined>) =>
     async function containerAction(guard: Guard, ref: string, signal: AbortSignal) {
       const { Id: id } = await accessContainer(engine, guard, ref, signal, model)
-      const status = await engine.status('POST', containerPath(id, `/${action}`), {
-        query,
-        signal,
-        // stop and restart wait for the container to end; their own timeout bounds that.
-        timeoutMs: 0,
-        accept: [304],
-      })
+      const status = await engine
+        .status('POST', containerPath(id, `/${action}`), {
+          query,
+          signal,
+          // stop and restart wait for the container to end; their own timeout bounds that.
+          timeoutMs: 0,
+          accept: [304],
+        })
+        .catch(async (error: unknown) => {
+          // A refused start changes the container's state without an event (its exit code and
+          // error): what the caller reads next must show it.
+          if (error instanceof EngineRefusal) {
+            await inspectContainer(engine, id, signal).then(
+              (i) => model?.put(i),
+              () => {},
+            )
+          }
+          return refusedAs(ACTION_REFUSED[action])(error)
+        })
       const inspect = await inspectContainer(engine, id, signal)
       model?.put(inspect)
       return { id, state: inspect.State.Status, changed: status !== 304 }
@@ -306,10 +352,12 @@ export function containerRoutes(
     const { id: ref } = c.req.valid('param')
     const { force } = c.req.valid('query')
     const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal, model)
-    await engine.status('DELETE', containerPath(id), {
-      query: { force: force ? 1 : undefined, v: 1 },
-      signal: c.req.raw.signal,
-    })
+    await engine
+      .status('DELETE', containerPath(id), {
+        query: { force: force ? 1 : undefined, v: 1 },
+        signal: c.req.raw.signal,
+      })
+      .catch(refusedAs(DELETE_REFUSED))
     model?.remove(id)
     return c.body(null, 204)
   })

@@ -17,6 +17,17 @@ function exitCodeOf(state: EngineContainerInspect['State']): number | null {
   return state.Status === 'exited' || state.Status === 'dead' ? state.ExitCode : null
 }
 
+/**
+ * The engine's `State.Error` is runc's text (host paths, shim internals): the caller gets what
+ * failed in its own terms.
+ */
+function startErrorInCallerTerms(error: string): string | null {
+  if (!error) return null
+  return /exec|executable|no such file|permission denied/i.test(error)
+    ? "The container's command could not be run: it is missing from the image or not executable"
+    : 'The container could not be started'
+}
+
 export function toSummary(inspect: EngineContainerInspect, redaction: RedactionSettings): Summary {
   return {
     id: inspect.Id,
@@ -46,7 +57,7 @@ export function toDetail(inspect: EngineContainerInspect, redaction: RedactionSe
       restarting: state.Restarting,
       oomKilled: state.OOMKilled,
       exitCode: exitCodeOf(state),
-      error: state.Error || null,
+      error: startErrorInCallerTerms(state.Error),
       startedAt: isoOrNull(state.StartedAt),
       finishedAt: isoOrNull(state.FinishedAt),
     },

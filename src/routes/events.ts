@@ -10,7 +10,7 @@ import type { EventHub, Subscription, SubscriptionItem } from '../events/hub.ts'
 import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import { canSee } from '../policy/access.ts'
 import type { Guard } from '../policy/guard.ts'
-import { type RedactionSettings, redactLabels } from '../policy/redaction.ts'
+import { type RedactionSettings, redactLabels, refuseSecretSelectors } from '../policy/redaction.ts'
 import { concatBytes } from '../streams/demux.ts'
 import { encodeSse } from '../streams/sse.ts'
 import {
@@ -58,7 +58,8 @@ export const EventsQuery = strictQuery({
   image: repeatable(ImageRef, 'Image reference or id; repeat for several (any of them)'),
   label: repeatable(
     LabelSelector,
-    '`key` or `key=value` on the actor’s attributes (container labels); repeat to require several',
+    '`key` or `key=value` on the actor’s attributes (container labels); repeat to require several. ' +
+      'A value on a secret-looking key (the secretLabelPatterns setting) is refused: such values are redacted',
   ),
   since: EngineTimeParam.optional().openapi({
     description: `Replay the events the gateway holds from this time on (inclusive). ${TIME_HELP}. Last-Event-ID wins`,
@@ -308,6 +309,7 @@ export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
 
   app.openapi(eventsRoute, async (c) => {
     const { since, ticket: _ticket, ...filter } = c.req.valid('query')
+    refuseSecretSelectors(filter.label ?? [], deps.settings.secretLabelPatterns, 'query.label')
     const lastEventId = c.req.valid('header')['last-event-id'] || undefined
     // Subscribe first, so nothing that happens while the upstream connects is missed.
     const subscription = hub.subscribe({ filter, since, lastEventId })

@@ -2,9 +2,18 @@
  * @module `/v1/images`: list and inspect (read-only; pulling and building are not offered).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { isAdmin, type Principal } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
-import { EngineImageInspect, EngineImageList, parseEngine } from '../engine/types.ts'
+import {
+  EngineImageInspect,
+  EngineImageList,
+  type EngineImageListItem,
+  parseEngine,
+} from '../engine/types.ts'
+import { notFound, ProblemError } from '../errors.ts'
+import { globMatches } from '../policy/policy.ts'
+import { type RedactionSettings, redactLabels } from '../policy/redaction.ts'
 import {
   ENGINE_PROBLEMS,
   isoOrNull,
@@ -17,6 +26,10 @@ import {
 } from './common.ts'
 import { ImageRef } from './containers.schemas.ts'
 
+const ImageLabels = z.record(z.string(), z.string().nullable()).openapi({
+  description: 'Values of secret-looking keys (the secretLabelPatterns setting) are null',
+})
+
 const ImageSummarySchema = z
   .object({
     id: z.string(),
@@ -24,7 +37,7 @@ const ImageSummarySchema = z
     digests: z.array(z.string()),
     createdAt: z.string().openapi({ format: 'date-time' }),
     size: z.number().int(),
-    labels: z.record(z.string(), z.string()),
+    labels: ImageLabels,
   })
   .openapi('ImageSummary')
 
@@ -45,7 +58,7 @@ const ImageDetailSchema = z
         .openapi({ description: 'Names only: image env values can hold secrets' }),
       workingDir: z.string().nullable(),
       user: z.string().nullable(),
-      labels: z.record(z.string(), z.string()),
+      labels: ImageLabels,
     }),
   })
   .openapi('ImageDetail')
@@ -56,8 +69,7 @@ const listRoute = createRoute({
   operationId: 'listImages',
   tags: ['images'],
   summary: 'List images',
-  description:
-    'The images on the engine, with their tags and labels; `dangling` for untagged ones only.',
+  description: "Admins see every image; anyone else those its policy's `images` patterns allow.",
   ...scoped('images:read'),
   request: {
     query: strictQuery({
@@ -83,7 +95,9 @@ const inspectRoute = createRoute({
   operationId: 'getImage',
   tags: ['images'],
   summary: 'Inspect an image',
-  description: 'URL-encode the reference: `library%2Fbusybox%3Alatest`.',
+  description:
+    'URL-encode the reference: `library%2Fbusybox%3Alatest`. An image the caller’s policy does not ' +
+    'allow answers 404 like a missing one.',
   ...scoped('images:read'),
   request: {
     query: NO_QUERY,
@@ -103,7 +117,7 @@ const inspectRoute = createRoute({
   },
 })
 
-export function imageRoutes(engine: EngineClient) {
+export function imageRoutes(engine: EngineClient, redaction: RedactionSettings) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   app.openapi(listRoute, async (c) => {
@@ -115,22 +129,35 @@ export function imageRoutes(engine: EngineClient) {
       },
       signal: c.req.raw.signal,
     })
-    const images = parseEngine(EngineImageList, raw, 'image list').map((image) => ({
-      id: image.Id,
-      tags: (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>'),
-      digests: (image.RepoDigests ?? []).filter((digest) => digest !== '<none>@<none>'),
-      createdAt: new Date(image.Created * 1000).toISOString(),
-      size: image.Size,
-      labels: image.Labels ?? {},
-    }))
-    return c.json({ images }, 200)
+    const all = parseEngine(EngineImageList, raw, 'image list')
+    const { guard } = c.var
+    const allowed = all.filter((image) => mayUse(guard.principal, image))
+    if (allowed.length < all.length) {
+      if (!guard.auditMode)
+        return c.json({ images: allowed.map((i) => summary(i, redaction)) }, 200)
+      guard.record({
+        outcome: 'allowed',
+        decision: 'would_deny',
+        reason: 'image-not-allowed',
+        target: null,
+        status: null,
+      })
+    }
+    return c.json({ images: all.map((i) => summary(i, redaction)) }, 200)
   })
 
   app.openapi(inspectRoute, async (c) => {
     const { ref } = c.req.valid('param')
+    // The gateway's own words for a missing image, so that a disallowed one reads the same.
+    const missing = () => notFound(`No such image: ${ref}`)
     // The reference grammar has no '..' and no encoded bytes; the engine routes its slashes itself.
-    const raw = await engine.json('GET', `/images/${ref}/json`, { signal: c.req.raw.signal })
+    const raw = await engine
+      .json('GET', `/images/${ref}/json`, { signal: c.req.raw.signal })
+      .catch((error: unknown) => {
+        throw error instanceof ProblemError && error.status === 404 ? missing() : error
+      })
     const image = parseEngine(EngineImageInspect, raw, 'image')
+    if (!mayUse(c.var.principal, image)) c.var.guard.deny('image-not-allowed', ref, missing())
     const config = image.Config
     return c.json(
       {
@@ -147,7 +174,7 @@ export function imageRoutes(engine: EngineClient) {
           envKeys: (config?.Env ?? []).map((entry) => entry.split('=', 1)[0]!),
           workingDir: config?.WorkingDir || null,
           user: config?.User || null,
-          labels: config?.Labels ?? {},
+          labels: redactLabels(config?.Labels ?? {}, redaction.secretLabelPatterns),
         },
       },
       200,
@@ -155,4 +182,28 @@ export function imageRoutes(engine: EngineClient) {
   })
 
   return app
+}
+
+/**
+ * Whether a principal's policy lets it use (and so see) an image: one of its tags or digests
+ * matches one of the policy's `images` patterns, as a create's image must. Admins see all.
+ */
+function mayUse(
+  principal: Principal,
+  image: { RepoTags?: string[] | null; RepoDigests?: string[] | null },
+): boolean {
+  if (isAdmin(principal)) return true
+  const names = [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])]
+  return names.some((name) => principal.policy.images.some((pattern) => globMatches(pattern, name)))
+}
+
+function summary(image: EngineImageListItem, redaction: RedactionSettings) {
+  return {
+    id: image.Id,
+    tags: (image.RepoTags ?? []).filter((tag) => tag !== '<none>:<none>'),
+    digests: (image.RepoDigests ?? []).filter((digest) => digest !== '<none>@<none>'),
+    createdAt: new Date(image.Created * 1000).toISOString(),
+    size: image.Size,
+    labels: redactLabels(image.Labels ?? {}, redaction.secretLabelPatterns),
+  }
 }

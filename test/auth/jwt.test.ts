@@ -129,7 +129,7 @@ describe('JWT bearer tokens', () => {
     const old = await hs256({ scope: 'system:read' }, { iat: nowSeconds() - 601 })
     await expect(authenticator.authenticate(old)).rejects.toMatchObject({ status: 401 })
     const fresh = await hs256({ scope: 'system:read' })
-    expect(await authenticator.authenticate(fresh)).toMatchObject({ id: 'svc-reporting' })
+    expect(await authenticator.authenticate(fresh)).toMatchObject({ kind: 'jwt', id: 'jwt::svc-reporting' })
   })
 
   it('refuse a token without exp', async () => {
@@ -187,7 +187,7 @@ describe('JWT bearer tokens', () => {
     }
     const allowed = await create('svc-reporting')
     expect(allowed.status).toBe(201)
-    expect((await allowed.json()).config.labels['dockgate.owner']).toBe('svc-reporting')
+    expect((await allowed.json()).config.labels['dockgate.owner']).toBe('jwt::svc-reporting')
     const denied = await create('svc-other')
     expect(denied.status).toBe(403)
     expect((await denied.json()).detail).toMatch(/allowlist/)

@@ -42,7 +42,7 @@ describe('tokens', () => {
       ['dgt_cached-one', 'dgt_cached-env', 'dgt_cached-other'].map((t) => store.authenticate(t)),
     )
     for (const answers of [first, again]) {
-      expect(answers.map((p) => p?.id)).toEqual(['ci', 'env-admin', undefined])
+      expect(answers.map((p) => p?.id)).toEqual(['ci', 'env:admin', undefined])
     }
     // A token too long to keep is hashed every time, with the same answer.
     const long = `dgt_${'x'.repeat(300)}`

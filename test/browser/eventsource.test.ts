@@ -1,7 +1,7 @@
 /**
  * A real browser against a real gateway: headless Chromium (Debian's `chromium`, driven by
  * `playwright-core`) opens a page that follows a container's log with `EventSource` and a stream
- * ticket, and loads `/docs`.
+ * ticket, and loads `/docs` (from the gateway alone; its "Test Request" answered).
  *
  * scripts/test.sh installs Chromium when it is missing (as root). Without it these tests fail,
  * unless DOCKGATE_SKIP_BROWSER=1 skips them. DOCKGATE_DOCS_SCREENSHOT=<file.png> saves a
@@ -10,8 +10,10 @@
 import { existsSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { type ServerType, serve } from '@hono/node-server'
-import { type Browser, chromium, type Page } from 'playwright-core'
+import { Hono } from 'hono'
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { docsRoutes } from '../../src/docs/routes.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, tokenOf, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
@@ -167,27 +169,186 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
     expect(again.status).toBe(401)
     expect((await again.json()).detail).toMatch(/already used/)
   })
+})
 
-  it('renders /docs with the operations', async () => {
-    const page = await openPage()
+/** A document whose operations need scopes, rendered by the same routes as the gateway's. */
+const SCOPED_DOCUMENT = {
+  openapi: '3.1.0',
+  info: { title: 'Widgets', version: '1.0.0' },
+  paths: {
+    '/v1/widgets': {
+      get: {
+        operationId: 'listWidgets',
+        summary: 'List the widgets',
+        tags: ['widgets'],
+        security: [{ Bearer: ['widgets:read'] }],
+        responses: { '200': { description: 'The widgets' } },
+      },
+      post: {
+        operationId: 'createWidget',
+        summary: 'Create a widget',
+        tags: ['widgets'],
+        security: [{ Bearer: ['widgets:write'] }],
+        responses: { '201': { description: 'Created' } },
+      },
+    },
+  },
+  components: { securitySchemes: { Bearer: { type: 'http', scheme: 'bearer' } } },
+}
+
+async function listen(fetch: (request: Request) => Response | Promise<Response>) {
+  let server: ServerType | undefined
+  const port = await new Promise<number>((resolve, reject) => {
+    server = serve({ hostname: '127.0.0.1', port: 0, fetch }, (info: AddressInfo) =>
+      resolve(info.port),
+    )
+    server.once('error', reject)
+  })
+  return { origin: `http://127.0.0.1:${port}`, server: server! }
+}
+
+function close(server: ServerType | undefined) {
+  return new Promise<void>((resolve) => {
+    if (!server) return resolve()
+    server.close(() => resolve())
+    if ('closeAllConnections' in server) server.closeAllConnections()
+  })
+}
+
+/** Every request the page makes, by URL; those to another origin are refused and listed apart. */
+interface Watched {
+  page: Page
+  requested: string[]
+  outside: string[]
+  /** The browser's reports of anything the Content Security Policy blocked. */
+  blocked: string[]
+}
+
+async function watchedPage(browser: Browser, origin: string): Promise<Watched> {
+  const context: BrowserContext = await browser.newContext({
+    viewport: { width: 1400, height: 1000 },
+  })
+  const watched: Watched = {
+    page: await context.newPage(),
+    requested: [],
+    outside: [],
+    blocked: [],
+  }
+  await context.route('**/*', (route) => {
+    const url = route.request().url()
+    watched.requested.push(url)
+    if (new URL(url).origin === origin) return route.continue()
+    watched.outside.push(url)
+    return route.abort('blockedbyclient')
+  })
+  watched.page.on('websocket', (socket) => watched.outside.push(socket.url()))
+  watched.page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) watched.blocked.push(message.text())
+  })
+  watched.page.setDefaultTimeout(20_000)
+  return watched
+}
+
+/**
+ * `/docs`: the API reference renders from the gateway alone, with every request of the page
+ * watched and any to another origin refused, and its "Test Request" reaches the real gateway with
+ * a bearer token. In this file, after the log test: two browsers at once on two cores would
+ * starve the log test's timing.
+ */
+describe.skipIf(SKIP)('/docs in a real browser (headless Chromium)', () => {
+  let gw: TestGateway
+  let gateway: { origin: string; server: ServerType } | undefined
+  let scoped: { origin: string; server: ServerType } | undefined
+  let browser: Browser | undefined
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(`Debian's Chromium is missing at ${CHROMIUM} (see above)`)
+    gw = await testGateway()
+    gateway = await listen((request) => gw.app.fetch(request))
+    const scopedApp = new Hono().route(
+      '/',
+      docsRoutes(() => SCOPED_DOCUMENT),
+    )
+    scoped = await listen((request) => scopedApp.fetch(request))
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--headless=new'],
+      timeout: 20_000,
+    })
+  }, 40_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await Promise.all([close(gateway?.server), close(scoped?.server)])
+  }, 15_000)
+
+  it('renders from the gateway alone, and "Test Request" calls it with a bearer token', async () => {
+    const origin = gateway!.origin
+    const { page, requested, outside, blocked } = await watchedPage(browser!, origin)
     try {
-      const response = await page.goto(`${origin}/docs`)
-      expect(response?.status()).toBe(200)
-      // The rendered text, what a reader sees (textContent would include hidden text too).
-      // biome-ignore lint/performance/useDomNodeTextContent: the rendered text is the point
-      const text = await page.evaluate(() => document.body.innerText)
-      for (const operationId of [
-        'createContainer',
-        'streamContainerLogs',
-        'streamEvents',
-        'createStreamTicket',
-      ]) {
-        expect(text).toContain(operationId)
+      const calls: { authorization: string | undefined; status: number }[] = []
+      page.on('response', (response) => {
+        if (new URL(response.url()).pathname !== '/v1/system/version') return
+        calls.push({
+          authorization: response.request().headers().authorization,
+          status: response.status(),
+        })
+      })
+      const loaded = await page.goto(`${origin}/docs#tag/system/GET/v1/system/version`)
+      expect(loaded?.status()).toBe(200)
+
+      const title = page.getByRole('heading', { name: 'Versions of the engine and the gateway' })
+      const operation = page.locator('section', { has: title })
+      await operation.getByRole('button', { name: 'Test Request' }).click()
+      const client = page.getByRole('dialog')
+      await client.getByPlaceholder('Token').fill(tokenOf('reader'))
+      const answered = page.waitForResponse((r) => r.url().endsWith('/v1/system/version'))
+      await client.getByRole('button', { name: /^Send get request/ }).click()
+      await answered
+      // The answer as the page shows it: its status and the engine's version from the body.
+      await client.getByText('200 OK', { exact: true }).waitFor()
+      expect(await client.textContent()).toContain('apiVersion')
+
+      expect(calls).toEqual([{ authorization: `Bearer ${tokenOf('reader')}`, status: 200 }])
+      expect(outside).toEqual([])
+      expect(blocked).toEqual([])
+      // The shell, the renderer and the document it renders, then the call: nothing else.
+      const paths = requested.map((url) => new URL(url).pathname)
+      expect(paths.slice(0, 3)).toEqual([
+        '/docs',
+        expect.stringMatching(/^\/docs\/assets\/api-reference\.[0-9a-f]{16}\.js$/),
+        '/docs/openapi.json',
+      ])
+
+      // The operation's scopes, where its document names them, show beside its title.
+      const shown = await gw.json('/docs/openapi.json', { role: null })
+      for (const badge of shown.body.paths['/v1/system/version'].get['x-badges'] ?? []) {
+        await operation.getByText(badge.name, { exact: true }).waitFor()
       }
       const screenshot = process.env.DOCKGATE_DOCS_SCREENSHOT
       if (screenshot) await page.screenshot({ path: screenshot })
     } finally {
-      await page.close()
+      await page.context().close()
+    }
+  })
+
+  it("shows each operation's required scopes", async () => {
+    const origin = scoped!.origin
+    const { page, outside } = await watchedPage(browser!, origin)
+    try {
+      await page.goto(`${origin}/docs#tag/widgets`)
+      for (const [summary, scope] of [
+        ['List the widgets', 'widgets:read'],
+        ['Create a widget', 'widgets:write'],
+      ] as const) {
+        const title = page.getByRole('heading', { name: summary })
+        const operation = page.locator('section', { has: title })
+        await operation.getByText(`scope: ${scope}`, { exact: true }).waitFor()
+      }
+      expect(outside).toEqual([])
+    } finally {
+      await page.context().close()
     }
   })
 })

@@ -26,7 +26,7 @@ describe('EngineClient', () => {
     expect(version.ApiVersion).toBe('1.41')
   })
 
-  it('maps the engine’s 404 and 400 to problems that carry its message', async () => {
+  it('maps the engine’s 404 (naming what was asked for) and 400 to problems', async () => {
     const engine = new EngineClient(transport)
     const missing = await failure(engine.json('GET', '/containers/dockgate-nothing/json'))
     expect(missing).toMatchObject({
@@ -38,6 +38,28 @@ describe('EngineClient', () => {
       engine.json('GET', '/containers/json', { query: { filters: '{"bogus":["x"]}' } }),
     )
     expect(bad).toMatchObject({ status: 400, code: 'bad-request' })
+  })
+
+  it('answers the engine’s 409 and 400 with fixed details and reports its words instead', async () => {
+    const reported: { status?: number; message: string }[] = []
+    const engine = new EngineClient(transport, { onEngineError: (detail) => reported.push(detail) })
+    const name = uniqueName('conflict')
+    const body = { Image: testEngineEnv().image, Labels: { [TEST_LABEL]: TEST_RUN } }
+    const first = (await engine.json('POST', '/containers/create', { query: { name }, body })) as {
+      Id: string
+    }
+    const clash = await failure(
+      engine.json('POST', '/containers/create', { query: { name }, body }),
+    )
+    expect(clash).toMatchObject({ status: 409, code: 'conflict' })
+    expect(clash.detail).not.toContain(first.Id.slice(0, 12))
+    // The engine's own words name the other container: only the server log has them.
+    expect(reported.find((r) => r.status === 409)?.message).toContain(first.Id)
+    const bad = await failure(
+      engine.json('GET', '/containers/json', { query: { filters: '{"bogus":["x"]}' } }),
+    )
+    expect(bad.detail).not.toMatch(/bogus/)
+    expect(reported.find((r) => r.status === 400)?.message).toMatch(/bogus/)
   })
 
   it('turns the engine’s 5xx into a 502 without echoing its text', async () => {

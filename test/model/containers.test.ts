@@ -69,9 +69,12 @@ describe('the container read model', () => {
       description: inner.description,
       close: () => inner.close(),
       fetch(request) {
-        const path = new URL(request.url).pathname
-        const ref = /^(?:\/v[\d.]+)?\/containers\/([^/]+)\/json$/.exec(path)?.[1]
+        const url = new URL(request.url)
+        const ref = /^(?:\/v[\d.]+)?\/containers\/([^/]+)\/json$/.exec(url.pathname)?.[1]
         if (ref) inspected.push(ref)
+        // An id prefix is looked up in the engine's list, by its id filter.
+        const filters = url.searchParams.get('filters')
+        if (filters) inspected.push(...((JSON.parse(filters) as { id?: string[] }).id ?? []))
         return inner.fetch(request)
       },
     }
@@ -96,7 +99,7 @@ describe('the container read model', () => {
     // Once the model is loaded, a full id and a name need no engine call
     await expect.poll(() => engineAskedFor(id), { timeout: 10_000 }).toBe(0)
     expect(await engineAskedFor(name)).toBe(0)
-    // A prefix the model knows as unique may not be unique on the engine: the engine decides
+    // A prefix the model knows as unique may not be unique on the engine: the engine's list decides
     expect(await engineAskedFor(id.slice(0, 12))).toBe(1)
     await gw.call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })
   })

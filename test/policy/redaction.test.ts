@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { redactEnv, redactLabels } from '../../src/policy/redaction.ts'
+import { ProblemError } from '../../src/errors.ts'
+import { redactEnv, redactLabels, refuseSecretSelectors } from '../../src/policy/redaction.ts'
 import { engineInspect, testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
@@ -24,6 +25,28 @@ describe('redaction', () => {
       'app.api-key': null,
       app: 'demo',
     })
+  })
+
+  it('refuses a selector on the value of a secret-looking key, in any case, but not on its key alone', () => {
+    const patterns = ['*password*', '*api*key*']
+    expect(() =>
+      refuseSecretSelectors(['app=demo', 'DB_Password', 'team'], patterns, 'query.label'),
+    ).not.toThrow()
+    let refused: unknown
+    try {
+      refuseSecretSelectors(
+        ['app=demo', 'DB_Password=hunter2', 'app.api-key='],
+        patterns,
+        'query.label',
+      )
+    } catch (error) {
+      refused = error
+    }
+    expect(refused).toBeInstanceOf(ProblemError)
+    expect(refused).toMatchObject({ status: 400, code: 'validation-failed' })
+    const params = (refused as ProblemError).invalidParams ?? []
+    expect(params.map((p) => p.name)).toEqual(['query.label', 'query.label'])
+    expect(JSON.stringify(params)).not.toMatch(/hunter2/)
   })
 
   it('keeps secrets out of inspect and list answers, while the engine still has them', async () => {

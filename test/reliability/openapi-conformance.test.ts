@@ -42,18 +42,20 @@ const IMAGE = testEngineEnv().image
  */
 const KNOWN: { operationId: string; status: number; detail: RegExp; item: string }[] = [
   {
-    // The document allows 1024 CPUs; the engine refuses more than the host has.
+    // The document allows 1024 CPUs; the engine refuses more than the host has (in its words
+    // "Range of CPUs is from 0.01 to 2.00", in the gateway's since item 3 a fixed sentence).
     operationId: 'createContainer',
     status: 400,
-    detail: /Range of CPUs is from/,
+    detail: /Range of CPUs is from|The Docker Engine refused the container's configuration/,
     item: 'issue 12 item 10: CPU maxima (the document should bound cpus as the server does)',
   },
   {
-    // A command that does not exist, with ?start=true: a 400 that quotes runc.
+    // Not a defect: with ?start=true, a command the image does not have is the caller's to fix,
+    // and no schema can list an image's executables.
     operationId: 'createContainer',
     status: 400,
-    detail: /OCI runtime create failed/,
-    item: 'issue 12 item 3: start failures in the caller’s terms',
+    detail: /OCI runtime create failed|its command could not be run/,
+    item: 'allowed: a start that failed on the caller’s own command (item 3 words it)',
   },
 ]
 
@@ -110,7 +112,7 @@ function arbitrary(input: JsonSchema): fc.Arbitrary<unknown> {
     case 'string': {
       const [min, max] = [schema.minLength ?? 0, schema.maxLength ?? 64]
       const base = schema.pattern
-        ? fc.stringMatching(new RegExp(schema.pattern))
+        ? fc.stringMatching(new RegExp(withoutLookarounds(schema.pattern)))
         : fc.string({ minLength: min, maxLength: Math.min(max, 24) })
       return base.filter((s) => s.length >= min && s.length <= max)
     }
@@ -157,6 +159,13 @@ function arbitrary(input: JsonSchema): fc.Arbitrary<unknown> {
       return fc.jsonValue({ maxDepth: 1 })
   }
 }
+
+/**
+ * fast-check cannot generate from a lookahead (`(?!…)`, `(?=…)`); without it the pattern
+ * matches more, and `ofSchema` keeps only the values the whole schema allows.
+ */
+const withoutLookarounds = (pattern: string) =>
+  pattern.replace(/\(\?[=!](?:[^()]|\([^()]*\))*\)/g, '')
 
 const ofSchema = (schema: JsonSchema) => arbitrary(schema).filter((v) => validates(schema, v))
 

@@ -5,12 +5,14 @@ import { type TestGateway, testGateway } from '../support/gateway.ts'
 let gw: TestGateway
 
 beforeAll(async () => {
-  gw = await testGateway()
+  gw = await testGateway({
+    clients: { fixtures: { scopes: ['images:read'], policy: { images: ['dockgate-fixture:*'] } } },
+  })
 })
 
 describe('GET /v1/images', () => {
-  it('lists the fixture image with its tags', async () => {
-    const { status, body } = await gw.json('/v1/images', { role: 'reader' })
+  it('lists the fixture image, which the policy allows, with its tags', async () => {
+    const { status, body } = await gw.json('/v1/images', { role: 'fixtures' })
     expect(status).toBe(200)
     const fixture = body.images.find((i: { tags: string[] }) =>
       i.tags.includes(testEngineEnv().image),

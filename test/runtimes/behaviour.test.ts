@@ -293,7 +293,13 @@ ${lines.slice(-60).join('\n')}`)
     const docs = await call('/docs', { token: null })
     expect(docs.status).toBe(200)
     expect(docs.headers.get('content-type')).toMatch(/^text\/html/)
-    expect(await docs.text()).toContain('createContainer')
+    // The renderer comes from the gateway on every runtime: embedded, never from elsewhere.
+    const renderer = /<script src="(\/docs\/assets\/[^"]+)"/.exec(await docs.text())?.[1]
+    expect(renderer).toMatch(/^\/docs\/assets\/api-reference\.[0-9a-f]{16}\.js$/)
+    const script = await call(renderer!, { token: null })
+    expect(script.status).toBe(200)
+    expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8')
+    expect(await script.text()).toContain('createApiReference')
   })
 
   it('reports the engine version with a token', async () => {

@@ -5,6 +5,7 @@
 import { afterAll } from 'vitest'
 import { createApp } from '../../src/app.ts'
 import type { AuditEntry } from '../../src/audit/audit.ts'
+import { firstOf, jwtAuthenticator } from '../../src/auth/jwt.ts'
 import type { Scope } from '../../src/auth/principal.ts'
 import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
 import type { GatewaySettings } from '../../src/config.ts'
@@ -57,6 +58,8 @@ export async function testGateway(
     events?: (engine: EngineClient) => EventHub
     /** Options of the engine client (timeouts), beyond the tests' `retryAfterSeconds: 5`. */
     engineOptions?: EngineClientOptions
+    /** Also accept HS256 JWTs signed with this secret (policies by `sub` from `clients`). */
+    jwtSecret?: string
   } = {},
 ): Promise<TestGateway> {
   const transport =
@@ -92,7 +95,13 @@ export async function testGateway(
   afterAll(() => events.close())
   const app = createApp({
     engine,
-    authenticator: new TokenStore(entries),
+    authenticator: firstOf(
+      new TokenStore(entries),
+      jwtAuthenticator({
+        secret: options.jwtSecret,
+        policyOf: (subject) => entries.find((entry) => entry.name === subject)?.policy,
+      }),
+    ),
     settings: options.settings,
     logError: (_message, error) => options.errors?.push(error),
     shutdown: options.shutdown,

@@ -1,11 +1,14 @@
 /**
  * Brings up the project's engine (scripts/engine.sh up) once for the whole run, hands its
- * environment to the test workers, and removes every container the tests left behind.
+ * environment to the test workers, and removes every container the tests left behind. Generates
+ * the /docs renderer module first (scripts/docs-renderer.mjs).
  */
 import { execFileSync } from 'node:child_process'
 import { TEST_LABEL } from './labels.ts'
 
 export default async function setup() {
+  // The /docs renderer module that src/docs/routes.ts imports (generated, not committed).
+  execFileSync(process.execPath, ['scripts/docs-renderer.mjs'], { stdio: 'inherit' })
   const output = execFileSync('bash', ['scripts/engine.sh', 'up'], {
     env: { ...process.env, DOCKGATE_PRIVATE_ENGINE: '1' },
     encoding: 'utf8',
