@@ -2,10 +2,9 @@
  * @module `GET /metrics`: the Prometheus text exposition, behind `system:read`.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
 import type { AppEnv } from '../context.ts'
 import type { Metrics } from '../observability/metrics.ts'
-import { BEARER, problems, validationHook } from './common.ts'
+import { NO_QUERY, problems, scoped, validationHook } from './common.ts'
 
 const metricsRoute = createRoute({
   method: 'get',
@@ -16,8 +15,8 @@ const metricsRoute = createRoute({
   description:
     'Requests by route and status, latency histograms, open event streams, engine requests in ' +
     'flight, denials by reason, and the events ring. Text format 0.0.4.',
-  security: BEARER,
-  middleware: [requireScope('system:read')],
+  ...scoped('system:read'),
+  request: { query: NO_QUERY },
   responses: {
     200: {
       description: 'The metrics',
@@ -25,7 +24,7 @@ const metricsRoute = createRoute({
         'text/plain': { schema: z.string().openapi({ example: 'dockgate_open_streams 3' }) },
       },
     },
-    ...problems(401, 403, 429),
+    ...problems(400, 401, 403, 429),
   },
 })
 
