@@ -129,7 +129,10 @@ describe('JWT bearer tokens', () => {
     const old = await hs256({ scope: 'system:read' }, { iat: nowSeconds() - 601 })
     await expect(authenticator.authenticate(old)).rejects.toMatchObject({ status: 401 })
     const fresh = await hs256({ scope: 'system:read' })
-    expect(await authenticator.authenticate(fresh)).toMatchObject({ kind: 'jwt', id: 'jwt::svc-reporting' })
+    expect(await authenticator.authenticate(fresh)).toMatchObject({
+      kind: 'jwt',
+      id: 'jwt::svc-reporting',
+    })
   })
 
   it('refuse a token without exp', async () => {
