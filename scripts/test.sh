@@ -43,6 +43,7 @@ step 'build: dist/ (tsc) and the Node bundle dist/dockgate.mjs' && npm run -s bu
 step 'deno: type-check the Deno and edge entries' && node_modules/.bin/deno check src/deno.ts src/edge.ts
 step 'openapi: committed document is current' && node scripts/openapi.mjs check
 step 'openapi: lint' && npx redocly lint openapi/openapi.json --format=stylish
+step 'openapi: spectral (recommended rules, warnings fail)' && npx spectral lint openapi/openapi.json --fail-severity=warn
 step tests && npx vitest run
 step 'tests: the engine stopped and started under the gateway' && npx vitest run --config vitest.restart.config.ts
 # The quick benchmark: printed for the record, never asserted (these machines are noisy).

@@ -83,6 +83,7 @@ export const OPENAPI_CONFIG = {
       'A curated, authenticated REST facade over the Docker Engine API. ' +
       'Errors are RFC 9457 `application/problem+json`.',
     license: { name: 'MIT', identifier: 'MIT' },
+    contact: { name: 'dockgate maintainers' },
   },
   servers: [{ url: '/', description: 'This gateway' }],
   tags: [
@@ -119,10 +120,6 @@ export function createApp(deps: AppDependencies) {
       })
     },
   })
-  // GET and HEAD carry no body; checking one anyway makes the Node adapter build a full Request.
-  app.use('/v1/*', (c, next) =>
-    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
-  )
   const tickets = deps.tickets ?? new TicketStore()
   const audit = countDenials(deps.audit ?? jsonLineAudit((line) => console.log(line)), metrics)
   const buckets = new TokenBuckets({
@@ -149,6 +146,12 @@ export function createApp(deps: AppDependencies) {
     openStreams.recheck().catch((error: unknown) => logError('revocation check failed', error))
   })
   if (stopFollowing) deps.shutdown?.addEventListener('abort', stopFollowing, { once: true })
+  // After authentication: a stranger's oversized body gets 401, as any request of a stranger
+  // does, and only a caller's own gets 413. GET and HEAD carry no body; checking one anyway
+  // makes the Node adapter build a full Request.
+  app.use('/v1/*', (c, next) =>
+    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
+  )
 
   app.route('/', systemRoutes(deps.engine))
   const hub = deps.events ?? ownEventHub(deps, settings, logError)
@@ -170,7 +173,9 @@ export function createApp(deps: AppDependencies) {
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
     type: 'http',
     scheme: 'bearer',
-    description: 'A dockgate API token (`dgt_…`)',
+    description:
+      'A dockgate API token (`dgt_…`) or a JWT. Each operation lists the scope it needs; ' +
+      'the `admin` scope grants every operation.',
   })
   app.doc31('/openapi.json', OPENAPI_CONFIG)
   app.route(

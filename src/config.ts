@@ -23,6 +23,8 @@ export const JwtConfigSchema = z.strictObject({
   jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
   issuer: z.string().optional(),
   audience: z.string().default('dockgate'),
+  /** Refuse tokens issued (`iat`) longer ago than this, whatever their `exp`; none by default. */
+  maxAgeSeconds: z.number().int().min(1).optional(),
 })
 
 export const ConfigFileSchema = z.strictObject({

@@ -12,6 +12,8 @@ export type ProblemCode =
   | 'malformed-json'
   | 'unsupported-media-type'
   | 'payload-too-large'
+  | 'headers-too-large'
+  | 'request-timeout'
   | 'unauthorized'
   | 'forbidden'
   | 'not-found'
@@ -31,6 +33,8 @@ export const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'malformed-json': 'Malformed JSON body',
   'unsupported-media-type': 'Unsupported media type',
   'payload-too-large': 'Payload too large',
+  'headers-too-large': 'Request header fields too large',
+  'request-timeout': 'Request timeout',
   unauthorized: 'Authentication required',
   forbidden: 'Insufficient scope',
   'not-found': 'Not found',

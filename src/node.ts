@@ -5,16 +5,19 @@
  * `DOCKGATE_TOKEN` (an admin token for automation), and the docker CLI's `DOCKER_HOST`,
  * `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
  */
+import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
 import { jsonLineAudit } from './audit/audit.ts'
 import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import { EngineClient } from './engine/client.ts'
+import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
 import { withDirectEventStreams } from './node/event-streams.ts'
 import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
+import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
 import { Metrics } from './observability/metrics.ts'
 import { countingTransport } from './observability/middleware.ts'
 import { engineTargetFromEnv } from './transport/docker-host.ts'
@@ -25,8 +28,11 @@ import { createNodeTransport } from './transport/node.ts'
  * 64 KiB); Node's own limits are 60 s and 5 min, checked every 30 s, so a client trickling a
  * body a byte at a time held a connection for minutes. A response, an event stream included,
  * is not bound by these: a request is complete once its headers and body have arrived.
+ * The request line and headers may take 64 KiB (Node's default is 16): the longest query the
+ * OpenAPI document allows, 16 label selectors of 256 characters percent-encoded, is 37 KB.
  */
 const serverOptions = {
+  maxHeaderSize: 64 * 1024,
   headersTimeout: 10_000,
   requestTimeout: 15_000,
   connectionsCheckingInterval: 1_000,
@@ -66,7 +72,7 @@ async function main() {
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 
-  const fetch = withDirectEventStreams(app.fetch)
+  const fetch = closeAfterUnreadBodies(withDirectEventStreams(app.fetch))
   const server = serve({ fetch, port, hostname: host, serverOptions }, (info) => {
     log({
       level: 'info',
@@ -76,6 +82,7 @@ async function main() {
     })
   })
 
+  answerClientErrorsAsProblems(server as Server)
   reportEngine(engine, log)
 
   const shutdown = (signal: string) => {

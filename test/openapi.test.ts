@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { SCOPES, type Scope } from '../src/auth/principal.ts'
 import { openApiText } from '../src/openapi.ts'
 import { type TestGateway, testGateway } from './support/gateway.ts'
+import { OPERATIONS, scopeOf } from './support/openapi.ts'
 
 let gw: TestGateway
 type Operation = {
@@ -11,8 +13,19 @@ type Operation = {
   responses: Record<string, unknown>
 }
 
+/** A client name for a scope (token characters only). */
+const named = (prefix: string, scope: string) => `${prefix}-${scope.replace(':', '-')}`
+
+/** For each scope, a client holding every other one (admin aside), and one holding only it. */
+const SCOPED_CLIENTS = Object.fromEntries(
+  SCOPES.filter((scope) => scope !== 'admin').flatMap((scope) => [
+    [named('without', scope), { scopes: SCOPES.filter((s) => s !== scope && s !== 'admin') }],
+    [named('only', scope), { scopes: [scope] }],
+  ]),
+) as Record<string, { scopes: Scope[] }>
+
 beforeAll(async () => {
-  gw = await testGateway()
+  gw = await testGateway({ clients: SCOPED_CLIENTS })
 })
 
 const PUBLIC = new Set(['getHealth', 'getReadiness'])
@@ -43,7 +56,9 @@ describe('the OpenAPI document', () => {
         expect(op.security).toEqual([])
         continue
       }
-      expect(op.security, op.operationId).toEqual([{ Bearer: [] }])
+      // The scope it needs (see the next test), or any valid credential for a stream ticket.
+      const scopes = op.operationId === 'createStreamTicket' ? [] : [expect.any(String)]
+      expect(op.security, op.operationId).toEqual([{ Bearer: scopes }])
       const statuses = GATEWAY_ONLY.has(op.operationId!)
         ? ['401', '403']
         : ['401', '403', '502', '503']
@@ -56,5 +71,28 @@ describe('the OpenAPI document', () => {
       }
     }
     expect(body.components.securitySchemes.Bearer).toMatchObject({ type: 'http', scheme: 'bearer' })
+  })
+
+  it('names the scope each operation needs, the one the server enforces', async () => {
+    const scoped = OPERATIONS.filter((op) => scopeOf(op) !== undefined)
+    expect(scoped.length).toBeGreaterThanOrEqual(17)
+    for (const op of scoped) {
+      const scope = scopeOf(op)!
+      const path = op.path.replace('{id}', 'no-such-container').replace('{ref}', 'no-such-image')
+      const send = async (role: string) => {
+        const response = await gw.call(path, {
+          method: op.method,
+          role,
+          signal: AbortSignal.timeout(10_000),
+        })
+        await response.body?.cancel()
+        return response
+      }
+      const without = await send(named('without', scope))
+      expect(without.status, `${op.operationId} without ${scope}`).toBe(403)
+      expect(without.headers.get('www-authenticate')).toContain(`scope="${scope}"`)
+      const only = await send(named('only', scope))
+      expect(only.status, `${op.operationId} with only ${scope}`).not.toBe(403)
+    }
   })
 })

@@ -24,6 +24,7 @@ export function authenticatorFromConfig(config: ConfigFile, env: AuthEnvironment
     jwksUrl: config.jwt?.jwksUrl,
     issuer: config.jwt?.issuer,
     audience: config.jwt?.audience,
+    maxAgeSeconds: config.jwt?.maxAgeSeconds,
     policyOf: (subject) => config.principals[subject]?.policy,
   })
   return firstOf(new TokenStore(config.tokens, env.envToken), jwt)

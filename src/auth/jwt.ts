@@ -1,6 +1,7 @@
 /**
  * @module JWT bearer tokens, verified with `jose`: HS256 with a shared secret, or RS/ES keys from
- * a JWKS (a file's contents or a URL). Issuer, audience and expiry are checked; scopes come from
+ * a JWKS (a file's contents or a URL). Issuer, audience, expiry, the issue time (not in the
+ * future) and, when configured, the token's age are checked; scopes come from
  * the space-separated `scope` claim (OAuth 2.0), the principal id from `iss` and `sub`.
  */
 import {
@@ -27,9 +28,14 @@ export interface JwtSettings {
   issuer?: string | undefined
   /** Default `dockgate`. */
   audience?: string | undefined
+  /** Refuse tokens issued longer ago than this (their `iat`), whatever their `exp`; none by default. */
+  maxAgeSeconds?: number | undefined
   /** The policy of a JWT principal, by `sub`; the default policy (no images) otherwise. */
   policyOf?: (subject: string) => Policy | undefined
 }
+
+/** How far ahead of ours an issuer's clock may be: a token "issued" later than this is refused. */
+export const JWT_CLOCK_SKEW_SECONDS = 60
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 const ASYMMETRIC = [
@@ -84,8 +90,30 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
       if (typeof payload.sub !== 'string' || payload.sub === '' || payload.exp === undefined) {
         throw invalid('The token must carry sub and exp claims')
       }
+      checkIssuedAt(payload.iat, settings.maxAgeSeconds, options?.at)
       return principalOf(payload.iss, payload.sub, payload.scope, settings.policyOf?.(payload.sub))
     },
+  }
+}
+
+/**
+ * A token issued in the future was minted by a wrong clock or to outlive its `exp` window;
+ * with a maximum age, a token must say when it was issued and be younger than that. Judged as
+ * of `at` when given, as `exp` is (a re-check of a token accepted then).
+ */
+function checkIssuedAt(
+  iat: number | undefined,
+  maxAgeSeconds: number | undefined,
+  at: Date | undefined,
+) {
+  const now = (at?.getTime() ?? Date.now()) / 1000
+  if (iat !== undefined && iat > now + JWT_CLOCK_SKEW_SECONDS) {
+    throw invalid('The token is issued in the future (its iat claim)')
+  }
+  if (maxAgeSeconds === undefined) return
+  if (iat === undefined) throw invalid('The token must carry an iat claim')
+  if (now - iat > maxAgeSeconds) {
+    throw invalid(`The token is older than ${maxAgeSeconds} seconds (its iat claim)`)
   }
 }
 

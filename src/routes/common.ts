@@ -4,6 +4,8 @@
 
 import type { Hook } from '@hono/zod-openapi'
 import { z } from '@hono/zod-openapi'
+import { requireScope } from '../auth/middleware.ts'
+import type { Scope } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
 import { toEngineTime } from '../engine/time.ts'
 import { type InvalidParam, ProblemError } from '../errors.ts'
@@ -29,7 +31,7 @@ const PROBLEM_DESCRIPTIONS = {
   403: 'The token lacks the scope this operation needs',
   404: 'No such resource',
   409: 'The resource is in a state that conflicts with the request',
-  413: 'The request body is too large',
+  413: 'The request body is too large (any body, on every POST and DELETE: at most 64 KiB)',
   415: 'The request body is not application/json',
   429: 'Too many requests or open streams for this client (see Retry-After)',
   502: 'The Docker Engine failed',
@@ -62,10 +64,20 @@ export const ENGINE_PROBLEMS = [401, 403, 429, 502, 503, 504] as const
 /** Validation failures become one `validation-failed` problem listing every invalid input. */
 export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) => {
   if (result.success) return
-  const invalidParams: InvalidParam[] = result.error.issues.map((issue) => ({
-    name: [result.target, ...issue.path.map(String)].join('.'),
-    reason: issue.message,
-  }))
+  const invalidParams: InvalidParam[] = result.error.issues.flatMap((issue) => {
+    const at = [result.target, ...issue.path.map(String)]
+    // One entry per unknown key, named where it was sent (`query.forse`), not one for the object.
+    if (issue.code === 'unrecognized_keys') {
+      const what = result.target === 'query' ? 'parameter' : 'field'
+      return issue.keys.map((key) => ({
+        name: [...at, key].join('.'),
+        reason: `unknown ${what} "${key}"`,
+      }))
+    }
+    // A bad record key: say what is wrong with it, not only that it is a bad key.
+    const reason = issue.code === 'invalid_key' ? (issue.issues[0]?.message ?? '') : issue.message
+    return [{ name: at.join('.'), reason: reason || issue.message }]
+  })
   throw new ProblemError(400, 'validation-failed', {
     detail: `Invalid ${result.target}: ${invalidParams.map((p) => p.name).join(', ')}`,
     invalidParams,
@@ -108,10 +120,45 @@ export function isoOrNull(time: string | undefined | null): string | null {
   return time
 }
 
+/** Any valid bearer credential will do (the operation needs no particular scope). */
 export const BEARER = [{ Bearer: [] }]
+
+/**
+ * What an operation needs, as its middleware enforces it and its document states it (OpenAPI 3.1
+ * lists role names in a bearer requirement), from one value so the two cannot drift apart.
+ */
+export function scoped<const S extends Scope>(scope: S) {
+  return { security: [{ Bearer: [scope] }], middleware: [requireScope(scope)] }
+}
+
+/**
+ * Query parameters an operation takes; any other is refused with 400, as unknown body keys
+ * are, so a misspelt `?forse=true` never silently does the default.
+ */
+export const strictQuery = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape)
+
+/** For operations that take no query parameters at all. */
+export const NO_QUERY = strictQuery({})
+
+/** A whole number in a query, as digits only: no sign, space, exponent or empty value. */
+export function QueryInteger(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d{1,10}$/, `an integer from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .openapi({ type: 'integer', minimum: min, maximum: max })
+}
 
 export const TIME_HELP =
   'Unix seconds (`1732860000.5`), RFC 3339 (`2026-11-29T03:40:53Z`) or a duration ago (`10m`, `1h30m`)'
+
+/**
+ * The three forms' shape, for the document (minLength excludes the empty duration); the
+ * conversion still refuses dates that do not exist (February 30) and times before 1970.
+ */
+const ENGINE_TIME_SHAPE =
+  /^(?:\d{1,12}(?:\.\d{1,9})?|\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})|(?:\d{1,6}h)?(?:\d{1,6}m)?(?:\d{1,8}s)?)$/
 
 /**
  * A `since`/`until` value in the forms clients use, converted to the engine's exact
@@ -119,7 +166,9 @@ export const TIME_HELP =
  */
 export const EngineTimeParam = z
   .string()
+  .min(1)
   .max(40)
+  .regex(ENGINE_TIME_SHAPE, `expected ${TIME_HELP}`)
   .transform((value, ctx) => {
     const time = toEngineTime(value)
     if (time === undefined) {
@@ -128,4 +177,10 @@ export const EngineTimeParam = z
     }
     return time
   })
-  .openapi({ type: 'string', description: TIME_HELP })
+  .openapi({
+    type: 'string',
+    minLength: 1,
+    maxLength: 40,
+    pattern: ENGINE_TIME_SHAPE.source,
+    description: TIME_HELP,
+  })

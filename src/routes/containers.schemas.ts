@@ -2,7 +2,8 @@
  * @module The curated container resource: what clients send and what they get back.
  */
 import { z } from '@hono/zod-openapi'
-import { QueryBoolean } from './common.ts'
+import { QueryBoolean, QueryInteger, strictQuery } from './common.ts'
+import { SIGNALS } from './signals.ts'
 
 /** Docker reference grammar (domain, path components, tag, digest), or an image id. */
 export const IMAGE_REF =
@@ -26,38 +27,86 @@ export const CONTAINER_STATES = [
 
 const ContainerState = z.enum(CONTAINER_STATES)
 
+const LABEL_KEY = /^[a-zA-Z0-9][a-zA-Z0-9._/-]*$/
 const LabelKey = z
   .string()
   .min(1)
   .max(255)
-  .regex(
-    /^[a-zA-Z0-9][a-zA-Z0-9._/-]*$/,
-    'letters, digits and . _ / -, starting with a letter or digit',
-  )
+  .regex(LABEL_KEY, 'letters, digits and . _ / -, starting with a letter or digit')
 
 const LabelValue = z.string().max(4096)
 
-const EnvKey = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[^=\0]+$/, 'no "=" and no NUL')
+// biome-ignore lint/suspicious/noControlCharactersInRegex: it refuses NUL, written \x00 for other validators
+const ENV_KEY = /^[^=\x00]+$/
+const EnvKey = z.string().min(1).max(255).regex(ENV_KEY, 'no "=" and no NUL')
 
 /** Labels under this prefix are the gateway's own (ownership); clients may not set them. */
 export const RESERVED_LABEL_PREFIX = 'dockgate.'
 export const OWNER_LABEL = 'dockgate.owner'
+/**
+ * The reserved prefix as the document states it, in any case (`Dockgate.owner` too), as
+ * src/policy/create.ts refuses it; JSON Schema patterns have no case-insensitive flag.
+ */
+const RESERVED_LABEL_PATTERN = `^${[...RESERVED_LABEL_PREFIX]
+  .map((ch) => (ch === '.' ? '\\.' : `[${ch}${ch.toUpperCase()}]`))
+  .join('')}`
 
-const Labels = z.record(LabelKey, LabelValue)
+/**
+ * The longest string one field of a create body takes: the body is at most 64 KiB of JSON
+ * (`bodyLimitBytes`), so a longer maximum would be one the server answers 413 to.
+ */
+const MAX_FIELD = 32 * 1024
 
+/**
+ * A JSON object of string keys. zod's record skips a `__proto__` key (against prototype
+ * pollution) while `JSON.parse` keeps it as an own key: refuse it like any other bad key rather
+ * than drop it. The document states the keys' rules as `propertyNames`.
+ */
+function keyedRecord<V extends z.ZodType>(
+  key: z.ZodString,
+  value: V,
+  propertyNames: Record<string, unknown>,
+) {
+  const refuseProto = (raw: unknown, ctx: z.RefinementCtx) => {
+    if (raw !== null && typeof raw === 'object' && Object.hasOwn(raw, '__proto__')) {
+      ctx.addIssue({ code: 'custom', path: ['__proto__'], message: 'a key that is not allowed' })
+    }
+    return raw
+  }
+  // The generator passes OpenAPI 3.1 keywords through; its types predate propertyNames.
+  const names = { propertyNames } as { description?: string }
+  return z.preprocess(refuseProto, z.record(key, value)).openapi(names)
+}
+
+const Labels = keyedRecord(LabelKey, LabelValue, {
+  minLength: 1,
+  maxLength: 255,
+  pattern: LABEL_KEY.source,
+  not: { pattern: RESERVED_LABEL_PATTERN },
+})
+
+const Env = keyedRecord(EnvKey, z.string().max(MAX_FIELD), {
+  minLength: 1,
+  maxLength: 255,
+  pattern: ENV_KEY.source,
+  not: { const: '__proto__' },
+})
+
+/**
+ * At most 16 selectors of 256 characters: even with every character percent-encoded UTF-8
+ * (9 bytes) that is 37 KB, within the 64 KiB the Node entry allows a request line and headers.
+ */
+export const MAX_LABEL_SELECTORS = 16
 export const LabelSelector = z
   .string()
-  .max(512)
-  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._/-]*(=[^\0\r\n]*)?$/, '`key` or `key=value`')
+  .max(256)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: it refuses NUL, written \x00 for other validators
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9._/-]*(=[^\x00\r\n]*)?$/, '`key` or `key=value`')
 
-export const ListContainersQuery = z.object({
+export const ListContainersQuery = strictQuery({
   all: QueryBoolean.optional().openapi({ description: 'Include stopped containers' }),
   label: z
-    .union([LabelSelector, z.array(LabelSelector).max(32)])
+    .union([LabelSelector, z.array(LabelSelector).max(MAX_LABEL_SELECTORS)])
     .optional()
     .transform((value) => (value === undefined ? [] : Array.isArray(value) ? value : [value]))
     .openapi({
@@ -73,7 +122,7 @@ export const ListContainersQuery = z.object({
     .regex(/^[a-zA-Z0-9_.-]+$/, 'part of a container name')
     .optional()
     .openapi({ description: 'Containers whose name contains this' }),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
+  limit: QueryInteger(1, 1000).optional(),
 })
 
 export const ResourcesSchema = z
@@ -112,14 +161,15 @@ export const CreateContainerBody = z
         description:
           'A name of 12 to 64 lowercase hex digits is refused: it could be taken for a container id',
       }),
-    cmd: z.array(z.string().max(65536)).max(1024).optional(),
-    entrypoint: z.array(z.string().max(65536)).max(1024).optional(),
-    env: z.record(EnvKey, z.string().max(65536)).optional(),
+    cmd: z.array(z.string().max(MAX_FIELD)).max(1024).optional(),
+    entrypoint: z.array(z.string().max(MAX_FIELD)).max(1024).optional(),
+    env: Env.optional(),
     labels: Labels.optional(),
     workingDir: z
       .string()
       .max(4096)
-      .regex(/^\/[^\0]*$/, 'an absolute path')
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: it refuses NUL, written \x00 for other validators
+      .regex(/^\/[^\x00]*$/, 'an absolute path')
       .optional(),
     tty: z.boolean().optional(),
     resources: ResourcesSchema.optional(),
@@ -128,7 +178,7 @@ export const CreateContainerBody = z
 
 export type CreateContainerBody = z.infer<typeof CreateContainerBody>
 
-export const CreateContainerQuery = z.object({
+export const CreateContainerQuery = strictQuery({
   start: QueryBoolean.optional().openapi({ description: 'Start the container once created' }),
 })
 
@@ -199,27 +249,20 @@ export const ContainerActionSchema = z
   })
   .openapi('ContainerAction')
 
-export const StopQuery = z.object({
-  timeout: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(3600)
+export const StopQuery = strictQuery({
+  timeout: QueryInteger(0, 3600)
     .optional()
     .openapi({ description: 'Seconds to wait before killing' }),
 })
 
-export const KillQuery = z.object({
+export const KillQuery = strictQuery({
   signal: z
-    .string()
-    .regex(
-      /^(?:(?:SIG)?[A-Z][A-Z0-9+-]{0,15}|[1-9][0-9]?)$/,
-      'a signal name (SIGTERM, HUP) or number',
-    )
-    .optional(),
+    .enum(SIGNALS, { error: 'a signal name (SIGTERM, TERM, RTMIN+1) or number (1-31, 34-64)' })
+    .optional()
+    .openapi({ description: 'The signal to send (default SIGKILL)' }),
 })
 
-export const DeleteQuery = z.object({
+export const DeleteQuery = strictQuery({
   force: QueryBoolean.optional().openapi({ description: 'Kill a running container first' }),
 })
 

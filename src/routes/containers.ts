@@ -1,8 +1,7 @@
 /**
  * @module `/v1/containers`: list, create, inspect, lifecycle actions, wait and remove.
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
+import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi'
 import { isAdmin } from '../auth/principal.ts'
 import type { GatewaySettings } from '../config.ts'
 import type { AppEnv } from '../context.ts'
@@ -16,7 +15,14 @@ import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
 import type { Guard } from '../policy/guard.ts'
 import { LocalQuotaReservations, type QuotaReservations } from '../policy/quota.ts'
 import { refuseSecretSelectors } from '../policy/redaction.ts'
-import { BEARER, ContainerRefParams, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
+import {
+  ContainerRefParams,
+  ENGINE_PROBLEMS,
+  NO_QUERY,
+  problems,
+  scoped,
+  validationHook,
+} from './common.ts'
 import {
   ContainerActionSchema,
   ContainerDetailSchema,
@@ -34,8 +40,8 @@ import { toDetail, toSummary } from './containers.view.ts'
 import { COMMAND_COULD_NOT_RUN, startFailure, startFailureText } from './start-failure.ts'
 
 const TAGS = ['containers']
-const read = [requireScope('containers:read')]
-const write = [requireScope('containers:write')]
+const read = scoped('containers:read')
+const write = scoped('containers:write')
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
   content: { 'application/json': { schema } },
@@ -47,8 +53,9 @@ const listRoute = createRoute({
   operationId: 'listContainers',
   tags: TAGS,
   summary: 'List containers',
-  security: BEARER,
-  middleware: read,
+  description:
+    'The containers the caller may see (its own unless admin), newest first; running ones unless `all`.',
+  ...read,
   request: { query: ListContainersQuery },
   responses: {
     200: json(ContainerListSchema, 'Containers, newest first'),
@@ -66,8 +73,7 @@ const createContainerRoute = createRoute({
     'The gateway builds the engine request itself: no network, all capabilities dropped, ' +
     'no-new-privileges, bounded memory and pids, json-file logs with a size cap. ' +
     'Unknown fields are refused, never ignored.',
-  security: BEARER,
-  middleware: write,
+  ...write,
   request: {
     query: CreateContainerQuery,
     body: { required: true, content: { 'application/json': { schema: CreateContainerBody } } },
@@ -84,9 +90,10 @@ const inspectRoute = createRoute({
   operationId: 'getContainer',
   tags: TAGS,
   summary: 'Inspect a container',
-  security: BEARER,
-  middleware: read,
-  request: { params: ContainerRefParams },
+  description:
+    'The curated view of one container; env values and secret-looking labels are redacted.',
+  ...read,
+  request: { params: ContainerRefParams, query: NO_QUERY },
   responses: {
     200: json(ContainerDetailSchema, 'The container'),
     ...problems(400, 404, ...ENGINE_PROBLEMS),
@@ -97,6 +104,7 @@ function actionRoute<Q extends z.ZodObject>(
   action: 'start' | 'stop' | 'restart' | 'kill',
   query: Q,
   summary: string,
+  description: string,
 ) {
   return createRoute({
     method: 'post',
@@ -104,20 +112,40 @@ function actionRoute<Q extends z.ZodObject>(
     operationId: `${action}Container`,
     tags: TAGS,
     summary,
-    security: BEARER,
-    middleware: write,
+    description,
+    ...write,
     request: { params: ContainerRefParams, query },
     responses: {
       200: json(ContainerActionSchema, 'Done; `changed` is false when nothing had to happen'),
-      ...problems(400, 404, 409, ...ENGINE_PROBLEMS),
+      ...problems(400, 404, 409, 413, ...ENGINE_PROBLEMS),
     },
   })
 }
 
-const startRoute = actionRoute('start', z.object({}), 'Start a container')
-const stopRoute = actionRoute('stop', StopQuery, 'Stop a container (SIGTERM, then SIGKILL)')
-const restartRoute = actionRoute('restart', StopQuery, 'Restart a container')
-const killRoute = actionRoute('kill', KillQuery, 'Send a signal to a running container')
+const startRoute = actionRoute(
+  'start',
+  NO_QUERY,
+  'Start a container',
+  'Starts it; `changed` is false when it was already running.',
+)
+const stopRoute = actionRoute(
+  'stop',
+  StopQuery,
+  'Stop a container (SIGTERM, then SIGKILL)',
+  'Sends its stop signal, then SIGKILL after `timeout` seconds; `changed` is false when it was not running.',
+)
+const restartRoute = actionRoute(
+  'restart',
+  StopQuery,
+  'Restart a container',
+  'Stops it as `stop` does (if running), then starts it.',
+)
+const killRoute = actionRoute(
+  'kill',
+  KillQuery,
+  'Send a signal to a running container',
+  'Sends `signal` (SIGKILL by default); 409 when the container is not running.',
+)
 
 const waitRoute = createRoute({
   method: 'post',
@@ -126,12 +154,11 @@ const waitRoute = createRoute({
   tags: TAGS,
   summary: 'Wait until a container stops',
   description: 'Answers once the container is not running; at once if it already is not.',
-  security: BEARER,
-  middleware: read,
-  request: { params: ContainerRefParams },
+  ...read,
+  request: { params: ContainerRefParams, query: NO_QUERY },
   responses: {
     200: json(WaitSchema, 'The exit code'),
-    ...problems(400, 404, ...ENGINE_PROBLEMS),
+    ...problems(400, 404, 413, ...ENGINE_PROBLEMS),
   },
 })
 
@@ -141,12 +168,12 @@ const deleteRoute = createRoute({
   operationId: 'deleteContainer',
   tags: TAGS,
   summary: 'Remove a container',
-  security: BEARER,
-  middleware: write,
+  description: 'Removes it with its anonymous volumes; a running one only with `force` (else 409).',
+  ...write,
   request: { params: ContainerRefParams, query: DeleteQuery },
   responses: {
     204: { description: 'Removed' },
-    ...problems(400, 404, 409, ...ENGINE_PROBLEMS),
+    ...problems(400, 404, 409, 413, ...ENGINE_PROBLEMS),
   },
 })
 

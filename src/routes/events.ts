@@ -3,7 +3,6 @@
  * resumable, all served from the gateway's one upstream (`EventHub`).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
 import { RevokedDataSchema } from '../auth/open-streams.ts'
 import { isAdmin } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
@@ -22,16 +21,17 @@ import { type RedactionSettings, redactLabels, refuseSecretSelectors } from '../
 import { concatBytes } from '../streams/demux.ts'
 import { encodeSse } from '../streams/sse.ts'
 import {
-  BEARER,
   CONTAINER_REF,
   ENGINE_PROBLEMS,
   EngineTimeParam,
   ProblemSchema,
   problems,
+  scoped,
+  strictQuery,
   TIME_HELP,
   validationHook,
 } from './common.ts'
-import { ImageRef, LabelSelector } from './containers.schemas.ts'
+import { ImageRef, LabelSelector, MAX_LABEL_SELECTORS } from './containers.schemas.ts'
 
 const EventTypeSchema = z
   .enum(EVENT_TYPES)
@@ -41,10 +41,10 @@ const ContainerRefSchema = z
   .string()
   .regex(CONTAINER_REF, 'a container id, id prefix or name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)')
 
-/** A query parameter that may be repeated; always an array after validation. */
+/** A query parameter that may be repeated (as often as a label selector); always an array after validation. */
 function repeatable<T extends z.ZodType<string>>(item: T, description: string) {
   return z
-    .union([item, z.array(item).max(32)])
+    .union([item, z.array(item).max(MAX_LABEL_SELECTORS)])
     .optional()
     .transform((value): z.output<T>[] =>
       value === undefined ? [] : Array.isArray(value) ? value : [value],
@@ -52,7 +52,7 @@ function repeatable<T extends z.ZodType<string>>(item: T, description: string) {
     .openapi({ description, param: { style: 'form', explode: true } })
 }
 
-export const EventsQuery = z.object({
+export const EventsQuery = strictQuery({
   type: repeatable(EventTypeSchema, 'Event types; repeat for several (any of them)'),
   action: repeatable(
     ActionSchema,
@@ -157,8 +157,7 @@ const eventsRoute = createRoute({
     'when the gateway stops, `event: revoked` when the credential that opened it is revoked or',
     'changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
-  security: BEARER,
-  middleware: [requireScope('events:read')],
+  ...scoped('events:read'),
   request: {
     query: EventsQuery,
     headers: z.object({

@@ -2,7 +2,6 @@
  * @module `/v1/images`: list and inspect (read-only; pulling and building are not offered).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
 import { isAdmin, type Principal } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
@@ -16,11 +15,13 @@ import { notFound, ProblemError } from '../errors.ts'
 import { globMatches } from '../policy/policy.ts'
 import { type RedactionSettings, redactLabels } from '../policy/redaction.ts'
 import {
-  BEARER,
   ENGINE_PROBLEMS,
   isoOrNull,
+  NO_QUERY,
   problems,
   QueryBoolean,
+  scoped,
+  strictQuery,
   validationHook,
 } from './common.ts'
 import { ImageRef } from './containers.schemas.ts'
@@ -69,10 +70,9 @@ const listRoute = createRoute({
   tags: ['images'],
   summary: 'List images',
   description: "Admins see every image; anyone else those its policy's `images` patterns allow.",
-  security: BEARER,
-  middleware: [requireScope('images:read')] as const,
+  ...scoped('images:read'),
   request: {
-    query: z.object({
+    query: strictQuery({
       dangling: QueryBoolean.optional().openapi({ description: 'Only untagged images' }),
     }),
   },
@@ -98,9 +98,9 @@ const inspectRoute = createRoute({
   description:
     'URL-encode the reference: `library%2Fbusybox%3Alatest`. An image the caller’s policy does not ' +
     'allow answers 404 like a missing one.',
-  security: BEARER,
-  middleware: [requireScope('images:read')] as const,
+  ...scoped('images:read'),
   request: {
+    query: NO_QUERY,
     params: z.object({
       ref: ImageRef.openapi({
         param: { name: 'ref', in: 'path' },

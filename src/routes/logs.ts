@@ -2,7 +2,6 @@
  * @module `GET /v1/containers/{id}/logs`: the log history as JSON lines, demultiplexed.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
 import { RevokedDataSchema } from '../auth/open-streams.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
@@ -29,13 +28,14 @@ import {
   RawLogStream,
 } from '../streams/index.ts'
 import {
-  BEARER,
   ContainerRefParams,
   ENGINE_PROBLEMS,
   EngineTimeParam,
   ProblemSchema,
   problems,
   QueryBoolean,
+  scoped,
+  strictQuery,
   validationHook,
 } from './common.ts'
 import { CursorIds, decodeCursor, type LogCursor } from './log-cursor.ts'
@@ -44,24 +44,32 @@ const TailParam = z
   .union([z.literal('all'), z.string().regex(/^\d{1,7}$/, 'a number of lines or "all"')])
   .openapi({ description: 'Only the last N lines (default all)', example: '100' })
 
-export const LogsQuery = z
-  .object({
-    stdout: QueryBoolean.optional().openapi({ description: 'Include stdout (default true)' }),
-    stderr: QueryBoolean.optional().openapi({ description: 'Include stderr (default true)' }),
-    since: EngineTimeParam.optional(),
-    until: EngineTimeParam.optional(),
-    tail: TailParam.optional(),
-  })
+export const LogsQuery = strictQuery({
+  stdout: QueryBoolean.optional().openapi({ description: 'Include stdout (default true)' }),
+  stderr: QueryBoolean.optional().openapi({ description: 'Include stderr (default true)' }),
+  since: EngineTimeParam.optional(),
+  until: EngineTimeParam.optional(),
+  tail: TailParam.optional(),
+})
   .refine((q) => q.stdout !== false || q.stderr !== false, {
     message: 'at least one of stdout and stderr must be true',
     path: ['stdout'],
   })
-  .refine((q) => !q.since || !q.until || compareEngineTimes(q.since, q.until) <= 0, {
-    message: 'since must not be after until',
-    path: ['since'],
-  })
+  // Compared only once both converted: an invalid one is reported as itself, not as a crash.
+  .refine(
+    (q) =>
+      !isEngineTime(q.since) || !isEngineTime(q.until) || compareEngineTimes(q.since, q.until) <= 0,
+    {
+      message: 'since must not be after until',
+      path: ['since'],
+    },
+  )
 
 export type LogsQuery = z.infer<typeof LogsQuery>
+
+/** The engine's `seconds.nanoseconds`, as EngineTimeParam converts every accepted time. */
+const isEngineTime = (time: string | undefined): time is string =>
+  time !== undefined && /^\d+\.\d{9}$/.test(time)
 
 const LogLineSchema = z
   .object({
@@ -92,8 +100,7 @@ const logsRoute = createRoute({
   summary: 'Read a container’s logs',
   description:
     'stdout and stderr demultiplexed (TTY containers too), one entry per line; lines over 16 KB are rejoined.',
-  security: BEARER,
-  middleware: [requireScope('logs:read')] as const,
+  ...scoped('logs:read'),
   request: { params: ContainerRefParams, query: LogsQuery },
   responses: {
     200: { description: 'The lines', content: { 'application/json': { schema: LogsSchema } } },
@@ -141,7 +148,7 @@ async function openLogBody(
   return response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
 }
 
-export const LogStreamQuery = z.object({
+export const LogStreamQuery = strictQuery({
   stdout: QueryBoolean.optional().openapi({ description: 'Include stdout (default true)' }),
   stderr: QueryBoolean.optional().openapi({ description: 'Include stderr (default true)' }),
   since: EngineTimeParam.optional(),
@@ -194,8 +201,7 @@ const logStreamRoute = createRoute({
     'gateway stops, `event: revoked` (`StreamRevokedData`) when the credential that opened it is',
     'revoked or changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
-  security: BEARER,
-  middleware: [requireScope('logs:read')],
+  ...scoped('logs:read'),
   request: {
     params: ContainerRefParams,
     query: LogStreamQuery,

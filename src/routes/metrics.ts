@@ -3,10 +3,9 @@
  * the whole gateway's (every tenant's requests, denials and streams).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
 import type { AppEnv } from '../context.ts'
 import type { Metrics } from '../observability/metrics.ts'
-import { BEARER, problems, validationHook } from './common.ts'
+import { NO_QUERY, problems, scoped, validationHook } from './common.ts'
 
 const metricsRoute = createRoute({
   method: 'get',
@@ -18,8 +17,8 @@ const metricsRoute = createRoute({
     'Requests by route and status, latency histograms, open event streams, engine requests in ' +
     'flight, denials by reason, and the events ring. Text format 0.0.4. Admin only (the `admin`' +
     ' scope): the counters are gateway-wide, every tenant’s traffic in them.',
-  security: BEARER,
-  middleware: [requireScope('admin')],
+  ...scoped('admin'),
+  request: { query: NO_QUERY },
   responses: {
     200: {
       description: 'The metrics',
@@ -27,7 +26,7 @@ const metricsRoute = createRoute({
         'text/plain': { schema: z.string().openapi({ example: 'dockgate_open_streams 3' }) },
       },
     },
-    ...problems(401, 403, 429),
+    ...problems(400, 401, 403, 429),
   },
 })
 

@@ -3,7 +3,7 @@
  */
 import { z } from '@hono/zod-openapi'
 import { RevokedDataSchema } from '../auth/open-streams.ts'
-import { ProblemSchema } from './common.ts'
+import { ProblemSchema, strictQuery } from './common.ts'
 
 const Bytes = z.number().int().min(0)
 const Percent = z.number().min(0)
@@ -52,7 +52,7 @@ export const ContainerStatsSchema = z
   })
   .openapi('ContainerStats', { description: 'A curated resource-usage sample of one container' })
 
-export const StatsStreamQuery = z.object({
+export const StatsStreamQuery = strictQuery({
   ticket: z.string().max(128).optional().openapi({
     description:
       'A stream ticket (POST /v1/stream-tickets), for EventSource clients that cannot send headers',

@@ -14,7 +14,6 @@
  * first zeroed frame that the container's state confirms.
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer } from '../engine/containers.ts'
@@ -30,7 +29,14 @@ import {
 } from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
 import { NdjsonStream } from '../streams/ndjson.ts'
-import { BEARER, ContainerRefParams, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
+import {
+  ContainerRefParams,
+  ENGINE_PROBLEMS,
+  NO_QUERY,
+  problems,
+  scoped,
+  validationHook,
+} from './common.ts'
 import { ContainerStatsSchema, StatsStreamEvent, StatsStreamQuery } from './stats.schemas.ts'
 
 /** A stats frame is a few KiB; many block devices or networks make it longer, not this long. */
@@ -55,9 +61,8 @@ const statsRoute = createRoute({
     'and every value 0 (at once), since a client watching a container expects a sample rather',
     'than an error when it stops.',
   ].join(' '),
-  security: BEARER,
-  middleware: [requireScope('containers:read')] as const,
-  request: { params: ContainerRefParams },
+  ...scoped('containers:read'),
+  request: { params: ContainerRefParams, query: NO_QUERY },
   responses: {
     200: {
       description: 'The sample',
@@ -83,8 +88,7 @@ const statsStreamRoute = createRoute({
     'fails mid-stream, `event: shutdown` when the gateway stops, `event: revoked` when the',
     'credential that opened it is revoked or changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
-  security: BEARER,
-  middleware: [requireScope('containers:read')] as const,
+  ...scoped('containers:read'),
   request: { params: ContainerRefParams, query: StatsStreamQuery },
   responses: {
     200: {

@@ -2,13 +2,12 @@
  * @module Health, readiness and version.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { EngineVersion, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 import { GATEWAY_VERSION } from '../version.ts'
-import { BEARER, ENGINE_PROBLEMS, problems, validationHook } from './common.ts'
+import { ENGINE_PROBLEMS, NO_QUERY, problems, scoped, validationHook } from './common.ts'
 
 const HealthSchema = z.object({ status: z.literal('ok') }).openapi('Health')
 
@@ -40,9 +39,12 @@ const healthRoute = createRoute({
   operationId: 'getHealth',
   tags: ['system'],
   summary: 'The gateway process is up',
+  description: 'A liveness probe: answers without asking the engine or a credential.',
   security: [],
+  request: { query: NO_QUERY },
   responses: {
     200: { description: 'Up', content: { 'application/json': { schema: HealthSchema } } },
+    ...problems(400),
   },
 })
 
@@ -52,10 +54,13 @@ const readyRoute = createRoute({
   operationId: 'getReadiness',
   tags: ['system'],
   summary: 'The Docker Engine answers /_ping',
+  description:
+    'A readiness probe, without a credential: 503 with Retry-After while the engine cannot be reached.',
   security: [],
+  request: { query: NO_QUERY },
   responses: {
     200: { description: 'Ready', content: { 'application/json': { schema: ReadySchema } } },
-    ...problems(503),
+    ...problems(400, 503),
   },
 })
 
@@ -65,14 +70,15 @@ const versionRoute = createRoute({
   operationId: 'getSystemVersion',
   tags: ['system'],
   summary: 'Versions of the engine and the gateway',
-  security: BEARER,
-  middleware: [requireScope('system:read')] as const,
+  description: 'The engine’s version and API version, and the gateway’s; cached for a minute.',
+  ...scoped('system:read'),
+  request: { query: NO_QUERY },
   responses: {
     200: {
       description: 'Versions',
       content: { 'application/json': { schema: SystemVersionSchema } },
     },
-    ...problems(...ENGINE_PROBLEMS),
+    ...problems(400, ...ENGINE_PROBLEMS),
   },
 })
 

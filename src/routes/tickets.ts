@@ -7,7 +7,7 @@ import { hasScope, ScopeSchema } from '../auth/principal.ts'
 import { TICKET_TTL_MS, type TicketStore } from '../auth/tickets.ts'
 import type { AppEnv } from '../context.ts'
 import { ProblemError } from '../errors.ts'
-import { BEARER, problems, validationHook } from './common.ts'
+import { BEARER, NO_QUERY, problems, validationHook } from './common.ts'
 
 const TicketRequest = z
   .strictObject({
@@ -60,11 +60,12 @@ const issueRoute = createRoute({
   ].join(' '),
   security: BEARER,
   request: {
+    query: NO_QUERY,
     body: { required: false, content: { 'application/json': { schema: TicketRequest } } },
   },
   responses: {
     201: { description: 'The ticket', content: { 'application/json': { schema: TicketSchema } } },
-    ...problems(400, 401, 403, 415, 429),
+    ...problems(400, 401, 403, 413, 415, 429),
   },
 })
 

@@ -2,8 +2,10 @@ import { createServer, type Server } from 'node:http'
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app.ts'
+import { authenticatorFromConfig } from '../../src/auth/from-config.ts'
 import { firstOf, jwtAuthenticator } from '../../src/auth/jwt.ts'
 import { TokenStore } from '../../src/auth/tokens.ts'
+import { parseConfigFile } from '../../src/config.ts'
 import { EngineClient } from '../../src/engine/client.ts'
 import { PolicySchema } from '../../src/policy/policy.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
@@ -48,15 +50,18 @@ function gateway(settings: Parameters<typeof jwtAuthenticator>[0]) {
 
 const hs256 = (
   claims: Record<string, unknown>,
-  options: { exp?: string | number; aud?: string; secret?: string } = {},
-) =>
-  new SignJWT(claims)
+  options: { exp?: string | number; aud?: string; secret?: string; iat?: number | null } = {},
+) => {
+  const jwt = new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(typeof claims.sub === 'string' ? claims.sub : 'svc-reporting')
     .setAudience(options.aud ?? 'dockgate')
-    .setIssuedAt()
     .setExpirationTime(options.exp ?? '5m')
-    .sign(new TextEncoder().encode(options.secret ?? SECRET))
+  if (options.iat !== null) jwt.setIssuedAt(options.iat)
+  return jwt.sign(new TextEncoder().encode(options.secret ?? SECRET))
+}
+
+const nowSeconds = () => Math.floor(Date.now() / 1000)
 
 async function call(app: ReturnType<typeof gateway>, path: string, token: string) {
   const response = await app.request(path, { headers: { authorization: `Bearer ${token}` } })
@@ -114,6 +119,42 @@ describe('JWT bearer tokens', () => {
     // Its key gone, it is refused whenever it is judged.
     const rotated = jwtAuthenticator({ secret: 'y'.repeat(40) })!
     await expect(rotated.authenticate(token, { at: then })).rejects.toThrow(/signature/)
+  })
+
+  it('refuse a token issued in the future, beyond a minute of clock skew', async () => {
+    const app = gateway({ secret: SECRET })
+    const future = await hs256({ scope: 'system:read' }, { iat: nowSeconds() + 3600, exp: '2h' })
+    const { status, body } = await call(app, '/v1/system/version', future)
+    expect(status).toBe(401)
+    expect(body.detail).toMatch(/issued in the future/)
+    const skewed = await hs256({ scope: 'system:read' }, { iat: nowSeconds() + 30 })
+    expect((await call(app, '/v1/system/version', skewed)).status).toBe(200)
+  })
+
+  it('refuse, with jwt.maxAgeSeconds, a token issued longer ago or saying no iat', async () => {
+    const app = gateway({ secret: SECRET, maxAgeSeconds: 3600 })
+    const old = await hs256({ scope: 'system:read' }, { iat: nowSeconds() - 7200, exp: '1h' })
+    const refused = await call(app, '/v1/system/version', old)
+    expect(refused.status).toBe(401)
+    expect(refused.body.detail).toMatch(/older than 3600 seconds/)
+    const undated = await hs256({ scope: 'system:read' }, { iat: null })
+    expect((await call(app, '/v1/system/version', undated)).body.detail).toMatch(/iat/)
+    const fresh = await hs256({ scope: 'system:read' }, { iat: nowSeconds() - 60 })
+    expect((await call(app, '/v1/system/version', fresh)).status).toBe(200)
+    // Without the setting, age alone refuses nothing.
+    expect((await call(gateway({ secret: SECRET }), '/v1/system/version', old)).status).toBe(200)
+  })
+
+  it('take the maximum age from the config file', async () => {
+    const config = parseConfigFile('{"jwt":{"maxAgeSeconds":600}}', 'dockgate.config.json')
+    const authenticator = authenticatorFromConfig(config, { jwtSecret: SECRET })
+    const old = await hs256({ scope: 'system:read' }, { iat: nowSeconds() - 601 })
+    await expect(authenticator.authenticate(old)).rejects.toMatchObject({ status: 401 })
+    const fresh = await hs256({ scope: 'system:read' })
+    expect(await authenticator.authenticate(fresh)).toMatchObject({
+      kind: 'jwt',
+      id: 'jwt::svc-reporting',
+    })
   })
 
   it('refuse a token without exp', async () => {

@@ -15,6 +15,7 @@ interface ExampleModule {
     createAndStart(body: object): Promise<{ id: string; state: { startedAt: string | null } }>
     running(label: string): Promise<unknown[]>
     wait(id: string): Promise<{ exitCode: number }>
+    followLogs(id: string): Promise<{ lines: string[]; exitCode: number | null }>
     logs(id: string): Promise<{ lines: { text: string }[] }>
     remove(id: string): Promise<undefined>
   }
@@ -63,6 +64,7 @@ describe('a client typed from the committed OpenAPI document', () => {
     ])
     expect(await client.wait(created.id)).toEqual({ exitCode: 0 })
     expect((await client.logs(created.id)).lines.map((l) => l.text)).toEqual(['typed'])
+    expect(await client.followLogs(created.id)).toEqual({ lines: ['typed'], exitCode: 0 })
     await client.remove(created.id)
     await expect(client.logs(created.id)).rejects.toThrow(/404 urn:dockgate:problem:not-found/)
   })

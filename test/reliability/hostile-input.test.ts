@@ -1157,11 +1157,10 @@ describe('the Node entry point against slow and oversized requests', () => {
 
   const healthy = async () => (await fetch(`${node.url}/healthz`)).status
 
-  it('answers a 64 KiB Authorization header (and 3,000 headers) with 431 and keeps serving', async () => {
+  it('answers a 64 KiB Authorization header (and 20,000 headers) with 431 and keeps serving', async () => {
     for (const headers of [
       `Authorization: Bearer ${'a'.repeat(64 * 1024)}\r\n`,
-      `Authorization: Bearer ${'a'.repeat(17 * 1024)}\r\n`,
-      Array.from({ length: 3000 }, (_, i) => `X-H${i}: v\r\n`).join(''),
+      Array.from({ length: 20_000 }, (_, i) => `X-H${i}: v\r\n`).join(''),
     ]) {
       const answer = await rawHttp(
         node.port,
