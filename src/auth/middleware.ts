@@ -21,10 +21,8 @@ export interface Authenticator {
 const REALM = 'Bearer realm="dockgate"'
 
 /** The event-stream routes: `/v1/events`, `…/{id}/logs/stream`, `…/{id}/stats/stream`. */
-const STREAM_PATH =
+export const STREAM_PATH =
   /^\/v1\/(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:logs|stats)\/stream)$/
-
-export const isStreamPath = (path: string) => STREAM_PATH.test(path)
 
 /** Event streams are the only place a credential may come in the URL, and only as a ticket. */
 export const isEventStream = (method: string, path: string) =>

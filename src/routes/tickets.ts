@@ -2,7 +2,7 @@
  * @module `POST /v1/stream-tickets`: a short-lived credential for one `EventSource` stream.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { isStreamPath } from '../auth/middleware.ts'
+import { STREAM_PATH } from '../auth/middleware.ts'
 import { hasScope, ScopeSchema } from '../auth/principal.ts'
 import { TICKET_TTL_MS, type TicketStore } from '../auth/tickets.ts'
 import type { AppEnv } from '../context.ts'
@@ -18,8 +18,8 @@ const TicketRequest = z
     stream: z
       .string()
       .max(200)
-      .refine(
-        isStreamPath,
+      .regex(
+        STREAM_PATH,
         'the path of an event stream: /v1/events, /v1/containers/{id}/logs/stream or /v1/containers/{id}/stats/stream',
       )
       .optional()
