@@ -5,15 +5,21 @@
  * `edge.ts`) choose the transport and the configuration and serve `app.fetch`.
  */
 import { OpenAPIHono } from '@hono/zod-openapi'
-import type { Context } from 'hono'
+import type { Context, Next } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { type AuditSink, jsonLineAudit } from './audit/audit.ts'
 import { auditRequests, guardRequests } from './audit/middleware.ts'
 import { type Authenticator, bearerAuth } from './auth/middleware.ts'
+import { OpenStreams, trackOpenStreams } from './auth/open-streams.ts'
 import { TicketStore } from './auth/tickets.ts'
-import { DEFAULT_SETTINGS, type GatewaySettings } from './config.ts'
+import {
+  type ConfigReloads,
+  DEFAULT_SETTINGS,
+  type GatewaySettings,
+  liveSettings,
+} from './config.ts'
 import type { AppEnv } from './context.ts'
 import { docsRoutes } from './docs/routes.ts'
 import type { EngineClient } from './engine/client.ts'
@@ -59,6 +65,11 @@ export interface AppDependencies {
   events?: EventHub
   /** How the request id reaches the response; through the context (Fetch headers) unless given. */
   writeRequestId?: RequestIdWriter
+  /**
+   * Config reloads: the live settings (`LIVE_SETTINGS`) change, and every open event stream's
+   * credential is judged again (a revoked one's stream ends with `event: revoked`).
+   */
+  reloads?: ConfigReloads
   /** Where container quotas are reserved; one queue per principal in this process unless given. */
   quota?: QuotaReservations
 }
@@ -100,6 +111,7 @@ export function createApp(deps: AppDependencies) {
     observeRequests(metrics, deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry)))),
   )
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }))
+  app.use((c, next) => (c.req.method === 'HEAD' ? withoutBody(c, next) : next()))
   const limitBody = bodyLimit({
     maxSize: settings.bodyLimitBytes,
     onError: () => {
@@ -116,14 +128,24 @@ export function createApp(deps: AppDependencies) {
   })
   const slots = new StreamSlots(settings.maxStreamsPerPrincipal)
   const engineBudget = new StreamSlots(settings.engineCallsPerPrincipal)
+  const openStreams = new OpenStreams()
   const authenticated = [
     auditRequests(audit),
     bearerAuth(deps.authenticator, tickets),
     guardRequests(audit),
-    limitRequests(buckets, slots, settings.maxStreamsPerPrincipal, metrics),
-    limitEngineCalls(engineBudget, settings.engineCallsPerPrincipal),
+    limitRequests(buckets, slots, metrics),
+    limitEngineCalls(engineBudget),
+    trackOpenStreams(openStreams),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
+  const stopFollowing = deps.reloads?.subscribe((next) => {
+    Object.assign(settings, liveSettings(next))
+    buckets.configure({ perSecond: settings.rateLimitPerSecond, burst: settings.rateLimitBurst })
+    slots.max = settings.maxStreamsPerPrincipal
+    engineBudget.max = settings.engineCallsPerPrincipal
+    openStreams.recheck().catch((error: unknown) => logError('revocation check failed', error))
+  })
+  if (stopFollowing) deps.shutdown?.addEventListener('abort', stopFollowing, { once: true })
   // After authentication: a stranger's oversized body gets 401, as any request of a stranger
   // does, and only a caller's own gets 413. GET and HEAD carry no body; checking one anyway
   // makes the Node adapter build a full Request.
@@ -187,6 +209,16 @@ function ownEventHub(deps: AppDependencies, settings: GatewaySettings, logError:
   })
   deps.shutdown?.addEventListener('abort', () => hub.close(), { once: true })
   return hub
+}
+
+/**
+ * HEAD runs the GET route, and Hono then drops the body unread: cancelled here, so that nothing
+ * a body holds (an engine request, a subscription) outlives the answer. Stream routes open
+ * nothing for HEAD to begin with (`eventStreamHead`); this holds for any route.
+ */
+async function withoutBody(c: Context<AppEnv>, next: Next) {
+  await next()
+  await c.res.body?.cancel().catch(() => {})
 }
 
 /** Through the context, so headers that middleware already set (the request id) are kept. */

@@ -4,7 +4,7 @@
  * demand, log as JSON lines, and say so when no engine answers.
  */
 import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
-import type { ConfigFile } from './config.ts'
+import { type ConfigFile, type ConfigReloads, configReloads, settingsFromConfig } from './config.ts'
 import {
   type ConfigFiles,
   DEFAULT_CONFIG_PATH,
@@ -34,6 +34,8 @@ export interface Credentials {
   config: ConfigFile
   configPath: string
   authenticator: SwappableAuthenticator
+  /** Each successful reload, once its credentials are in force: give it to the app. */
+  reloads: ConfigReloads
   /** Reads the config file again; on an error the previous one stays (and it is logged). */
   reload(): void
 }
@@ -59,11 +61,13 @@ export async function loadCredentials(
   const authenticator = new SwappableAuthenticator(
     authenticatorFromConfig(config, { ...authEnv, jwks: readJwks(files, config, configPath) }),
   )
+  const reloads = configReloads()
   const reload = () => {
     try {
       const next = loadConfig(files, configPath)
       const jwks = readJwks(files, next, configPath)
       authenticator.replace(authenticatorFromConfig(next, { ...authEnv, jwks }))
+      reloads.notify(settingsFromConfig(next))
       log({ level: 'info', msg: 'config reloaded', tokens: next.tokens.length })
     } catch (error) {
       log({
@@ -73,7 +77,7 @@ export async function loadCredentials(
       })
     }
   }
-  return { config, configPath, authenticator, reload }
+  return { config, configPath, authenticator, reloads, reload }
 }
 
 /** Logs whether the engine answers; if not, how to start the project's own. */

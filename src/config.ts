@@ -139,9 +139,54 @@ export function parseConfigFile(text: string, source: string): ConfigFile {
   return result.data
 }
 
+/** The settings a config reload changes in a running gateway; `readModel` needs a restart. */
+export const LIVE_SETTINGS = [
+  'exposeEnvKeys',
+  'secretLabelPatterns',
+  'rateLimitPerSecond',
+  'rateLimitBurst',
+  'maxStreamsPerPrincipal',
+  'engineCallsPerPrincipal',
+] as const satisfies readonly (keyof GatewaySettings)[]
+
+type LiveSettings = Pick<GatewaySettings, (typeof LIVE_SETTINGS)[number]>
+
+/** The live settings a reloaded config sets: what it leaves out is the default again. */
+export function liveSettings(next: Partial<GatewaySettings>): LiveSettings {
+  const live = {} as Record<(typeof LIVE_SETTINGS)[number], unknown>
+  for (const key of LIVE_SETTINGS) live[key] = next[key] ?? DEFAULT_SETTINGS[key]
+  return live as LiveSettings
+}
+
+/**
+ * A port: tells a running gateway that its config was reloaded, once the new credentials are
+ * in force, with the settings the new config sets.
+ */
+export interface ConfigReloads {
+  /** Calls `listener` after every reload; answers the function that stops it. */
+  subscribe(listener: (settings: Partial<GatewaySettings>) => void): () => void
+}
+
+/** A {@link ConfigReloads} that the entry point tells of each reload with `notify`. */
+export function configReloads(): ConfigReloads & {
+  notify(settings: Partial<GatewaySettings>): void
+} {
+  const listeners = new Set<(settings: Partial<GatewaySettings>) => void>()
+  return {
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    notify(settings) {
+      for (const listener of listeners) listener(settings)
+    },
+  }
+}
+
 /** The settings a config file sets; the rest keep their defaults. */
 export function settingsFromConfig(config: ConfigFile): Partial<GatewaySettings> {
   const settings: Partial<GatewaySettings> = { exposeEnvKeys: config.exposeEnvKeys }
+  if (config.readModel !== undefined) settings.readModel = config.readModel
   if (config.secretLabelPatterns) settings.secretLabelPatterns = config.secretLabelPatterns
   if (config.limits.requestsPerSecond) settings.rateLimitPerSecond = config.limits.requestsPerSecond
   if (config.limits.burst) settings.rateLimitBurst = config.limits.burst

@@ -1,11 +1,13 @@
 /** The typed Hono environment shared by every route and middleware. */
-import type { Principal } from './auth/principal.ts'
+import type { Credential, Principal } from './auth/principal.ts'
 import type { ProblemCode } from './errors.ts'
 import type { Guard } from './policy/guard.ts'
 
 export interface AppEnv {
   Variables: {
     principal: Principal
+    /** The credential the request came with, to judge it again when the rules change. */
+    credential: Credential
     requestId: string
     /** Policy decisions and audit records for this request (authenticated routes only). */
     guard: Guard

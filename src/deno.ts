@@ -52,7 +52,7 @@ async function main() {
   const env = Object.fromEntries(ENV_KEYS.map((key) => [key, Deno.env.get(key)]))
   const port = Number(env.PORT ?? 8080)
   const hostname = env.HOST ?? '127.0.0.1'
-  const { config, authenticator, reload } = await loadCredentials(denoFiles, env, log)
+  const { config, authenticator, reloads, reload } = await loadCredentials(denoFiles, env, log)
   Deno.addSignalListener('SIGHUP', reload)
 
   const transport = createDenoTransport(engineTargetFromEnv(env))
@@ -63,6 +63,7 @@ async function main() {
   const app = createApp({
     engine,
     authenticator,
+    reloads,
     shutdown: stopping.signal,
     settings: settingsFromConfig(config),
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),

@@ -46,7 +46,11 @@ async function main() {
   const env = process.env
   const port = Number(env.PORT ?? 8080)
   const host = env.HOST ?? '127.0.0.1'
-  const { config, configPath, authenticator, reload } = await loadCredentials(nodeFiles, env, log)
+  const { config, configPath, authenticator, reloads, reload } = await loadCredentials(
+    nodeFiles,
+    env,
+    log,
+  )
   const stopWatching = watchConfig(configPath, reload)
 
   const transport = createNodeTransport(engineTargetFromEnv(env))
@@ -60,6 +64,7 @@ async function main() {
     shutdown: stopping.signal,
     metrics,
     authenticator,
+    reloads,
     settings: settingsFromConfig(config),
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),

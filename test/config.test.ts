@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_SETTINGS, parseConfigFile, settingsFromConfig } from '../src/config.ts'
+import {
+  DEFAULT_SETTINGS,
+  LIVE_SETTINGS,
+  liveSettings,
+  parseConfigFile,
+  settingsFromConfig,
+} from '../src/config.ts'
 
 const HASH = `sha256:${'a'.repeat(64)}`
 
@@ -52,5 +58,31 @@ describe('parseConfigFile', () => {
     ],
   ])('refuses %s, naming the problem', (_what, text, message) => {
     expect(() => parseConfigFile(text, 'c.json')).toThrow(message)
+  })
+})
+
+describe('settingsFromConfig and a reload', () => {
+  it('passes readModel on (false: the engine answers every list and inspect)', () => {
+    const config = parseConfigFile('{"readModel":false}', 'test.json')
+    expect(settingsFromConfig(config).readModel).toBe(false)
+    expect(settingsFromConfig(parseConfigFile('{}', 'test.json'))).not.toHaveProperty('readModel')
+  })
+
+  it('applies the live settings a reloaded config sets, and the defaults for those it left out', () => {
+    const config = parseConfigFile(
+      '{"limits":{"streamsPerClient":3},"secretLabelPatterns":["*pin*"],"readModel":false}',
+      'test.json',
+    )
+    const live = liveSettings(settingsFromConfig(config))
+    expect(live).toEqual({
+      exposeEnvKeys: [],
+      secretLabelPatterns: ['*pin*'],
+      rateLimitPerSecond: DEFAULT_SETTINGS.rateLimitPerSecond,
+      rateLimitBurst: DEFAULT_SETTINGS.rateLimitBurst,
+      maxStreamsPerPrincipal: 3,
+      engineCallsPerPrincipal: DEFAULT_SETTINGS.engineCallsPerPrincipal,
+    })
+    // readModel needs a restart: a reload leaves it alone.
+    expect(Object.keys(live)).toEqual([...LIVE_SETTINGS])
   })
 })

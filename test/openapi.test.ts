@@ -16,9 +16,12 @@ type Operation = {
 /** A client name for a scope (token characters only). */
 const named = (prefix: string, scope: string) => `${prefix}-${scope.replace(':', '-')}`
 
-/** For each scope, a client holding every other one (admin aside), and one holding only it. */
+/**
+ * For each scope, a client holding every other one (admin aside), and one holding only it
+ * (`admin` too: `/metrics` needs it).
+ */
 const SCOPED_CLIENTS = Object.fromEntries(
-  SCOPES.filter((scope) => scope !== 'admin').flatMap((scope) => [
+  SCOPES.flatMap((scope) => [
     [named('without', scope), { scopes: SCOPES.filter((s) => s !== scope && s !== 'admin') }],
     [named('only', scope), { scopes: [scope] }],
   ]),

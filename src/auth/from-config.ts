@@ -42,7 +42,7 @@ export class SwappableAuthenticator implements Authenticator {
     this.#current = next
   }
 
-  authenticate(token: string) {
-    return this.#current.authenticate(token)
+  authenticate(token: string, options?: { at?: Date }) {
+    return this.#current.authenticate(token, options)
   }
 }

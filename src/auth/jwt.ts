@@ -66,7 +66,7 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
   const audience = settings.audience ?? 'dockgate'
 
   return {
-    async authenticate(token) {
+    async authenticate(token, options) {
       if (!looksLikeJwt(token)) return undefined
       const algorithm = headerAlgorithm(token)
       const verifier = keys.find((k) => algorithm !== undefined && k.algorithms.includes(algorithm))
@@ -74,18 +74,23 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
         throw invalid('The token is signed with an algorithm this gateway does not accept')
       let payload: JWTPayload
       try {
-        const options = { audience, issuer: settings.issuer, algorithms: verifier.algorithms }
+        const checks = {
+          audience,
+          issuer: settings.issuer,
+          algorithms: verifier.algorithms,
+          currentDate: options?.at,
+        }
         payload =
           verifier.key instanceof Uint8Array
-            ? (await jwtVerify(token, verifier.key, options)).payload
-            : (await jwtVerify(token, verifier.key, options)).payload
+            ? (await jwtVerify(token, verifier.key, checks)).payload
+            : (await jwtVerify(token, verifier.key, checks)).payload
       } catch (error) {
         throw invalid(describeFailure(error))
       }
       if (typeof payload.sub !== 'string' || payload.sub === '' || payload.exp === undefined) {
         throw invalid('The token must carry sub and exp claims')
       }
-      checkIssuedAt(payload.iat, settings.maxAgeSeconds)
+      checkIssuedAt(payload.iat, settings.maxAgeSeconds, options?.at)
       return principalOf(payload.iss, payload.sub, payload.scope, settings.policyOf?.(payload.sub))
     },
   }
@@ -93,10 +98,15 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
 
 /**
  * A token issued in the future was minted by a wrong clock or to outlive its `exp` window;
- * with a maximum age, a token must say when it was issued and be younger than that.
+ * with a maximum age, a token must say when it was issued and be younger than that. Judged as
+ * of `at` when given, as `exp` is (a re-check of a token accepted then).
  */
-function checkIssuedAt(iat: number | undefined, maxAgeSeconds: number | undefined) {
-  const now = Date.now() / 1000
+function checkIssuedAt(
+  iat: number | undefined,
+  maxAgeSeconds: number | undefined,
+  at: Date | undefined,
+) {
+  const now = (at?.getTime() ?? Date.now()) / 1000
   if (iat !== undefined && iat > now + JWT_CLOCK_SKEW_SECONDS) {
     throw invalid('The token is issued in the future (its iat claim)')
   }
@@ -160,9 +170,9 @@ const invalid = (detail: string) =>
 export function firstOf(...authenticators: (Authenticator | undefined)[]): Authenticator {
   const present = authenticators.filter((a): a is Authenticator => a !== undefined)
   return {
-    async authenticate(token) {
+    async authenticate(token, options) {
       for (const authenticator of present) {
-        const principal = await authenticator.authenticate(token)
+        const principal = await authenticator.authenticate(token, options)
         if (principal) return principal
       }
       return undefined

@@ -1,32 +1,39 @@
 /**
  * @module Bearer authentication and scope checks, as Hono middleware that throws problems.
  */
+import type { Context, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from '../context.ts'
 import { ProblemError } from '../errors.ts'
-import { hasScope, type Principal, type Scope } from './principal.ts'
-import type { TicketStore } from './tickets.ts'
+import { onBodyEnd } from '../streams/on-end.ts'
+import { type Credential, hasScope, type Principal, type Scope } from './principal.ts'
+import type { TicketRefusal, TicketStore } from './tickets.ts'
 
 /** Anything that can turn a presented bearer credential into a principal. */
 export interface Authenticator {
-  authenticate(token: string): Promise<Principal | undefined>
+  /**
+   * The credential's principal, or undefined. With `at`, judged as of that time instead of now
+   * (a JWT's expiry): how a credential accepted then is re-checked against rules changed since.
+   */
+  authenticate(token: string, options?: { at?: Date }): Promise<Principal | undefined>
 }
 
 const REALM = 'Bearer realm="dockgate"'
 
+/** The event-stream routes: `/v1/events`, `…/{id}/logs/stream`, `…/{id}/stats/stream`. */
+export const STREAM_PATH =
+  /^\/v1\/(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:logs|stats)\/stream)$/
+
 /** Event streams are the only place a credential may come in the URL, and only as a ticket. */
 export const isEventStream = (method: string, path: string) =>
-  method === 'GET' && (path === '/v1/events' || path.endsWith('/stream'))
+  method === 'GET' && STREAM_PATH.test(path)
 
 export function bearerAuth(authenticator: Authenticator, tickets?: TicketStore) {
   return createMiddleware<AppEnv>(async function bearerAuth(c, next) {
     const header = c.req.header('authorization')
     // A ticket counts only without an Authorization header: look for one only then.
     const ticket = header ? undefined : c.req.query('ticket')
-    if (ticket !== undefined) {
-      c.set('principal', await redeemTicket(ticket, c.req.method, c.req.path, tickets))
-      return next()
-    }
+    if (ticket !== undefined) return openWithTicket(c, next, ticket, tickets)
     const match = header?.match(/^Bearer[ ]+([A-Za-z0-9._~+/=-]+)[ ]*$/i)
     if (!match) {
       throw new ProblemError(401, 'unauthorized', {
@@ -36,7 +43,8 @@ export function bearerAuth(authenticator: Authenticator, tickets?: TicketStore) 
         headers: { 'www-authenticate': REALM },
       })
     }
-    const principal = await authenticator.authenticate(match[1]!)
+    const token = match[1]!
+    const principal = await authenticator.authenticate(token)
     if (!principal) {
       throw new ProblemError(401, 'unauthorized', {
         detail: 'The bearer token is not valid',
@@ -44,6 +52,9 @@ export function bearerAuth(authenticator: Authenticator, tickets?: TicketStore) 
       })
     }
     c.set('principal', principal)
+    c.set('credential', (at) =>
+      authenticator.authenticate(token, at && { at }).catch(() => undefined),
+    )
     await next()
   })
 }
@@ -62,24 +73,65 @@ export function requireScope(scope: Scope) {
   })
 }
 
-async function redeemTicket(
+const REFUSALS: Record<TicketRefusal, string> = {
+  unknown: 'The stream ticket is unknown or expired',
+  'other-stream': 'The stream ticket is bound to another stream',
+  'in-use': 'The stream ticket holds an open stream already; it opens one at a time',
+}
+
+/**
+ * A ticket opens the stream route it is bound to, one stream at a time: its lease is given back
+ * when the stream ends, so that `EventSource` can reconnect with it while it lives. The
+ * credential that asked for it is judged again each time: a revoked token's tickets open nothing.
+ */
+async function openWithTicket(
+  c: Context<AppEnv>,
+  next: Next,
   ticket: string,
-  method: string,
-  path: string,
   tickets: TicketStore | undefined,
-): Promise<Principal> {
-  if (!isEventStream(method, path)) {
+) {
+  const path = c.req.path
+  if (!isEventStream(c.req.method, path)) {
     throw new ProblemError(401, 'unauthorized', {
       detail: 'Stream tickets are accepted only by event streams; send a bearer token',
       headers: { 'www-authenticate': REALM },
     })
   }
-  const principal = tickets && ticket.length <= 128 ? await tickets.redeem(ticket) : undefined
-  if (!principal) {
-    throw new ProblemError(401, 'unauthorized', {
-      detail: 'The stream ticket is unknown, expired or already used',
-      headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
-    })
+  const redemption =
+    tickets && ticket.length <= 128
+      ? await tickets.redeem(ticket, path)
+      : { ok: false as const, refusal: 'unknown' as const }
+  if (!redemption.ok) throw invalidTicket(REFUSALS[redemption.refusal])
+  const { principal: issued, recheck, release } = redemption
+  const credential: Credential = async (at) => {
+    const current = recheck ? await recheck(at) : issued
+    return current && narrowed(current, issued.scopes)
   }
-  return principal
+  const principal = await credential()
+  if (!principal) {
+    release()
+    throw invalidTicket('The credential that asked for this stream ticket is no longer accepted')
+  }
+  c.set('principal', principal)
+  c.set('credential', credential)
+  try {
+    await next()
+  } catch (error) {
+    release()
+    throw error
+  }
+  const body = c.res.body
+  if (!body || c.res.status !== 200) release()
+  else c.res = new Response(onBodyEnd(body, release), c.res)
 }
+
+/** The principal as it is now, holding no more than the ticket's scopes. */
+function narrowed(current: Principal, scopes: ReadonlySet<Scope>): Principal {
+  return { ...current, scopes: new Set([...scopes].filter((scope) => hasScope(current, scope))) }
+}
+
+const invalidTicket = (detail: string) =>
+  new ProblemError(401, 'unauthorized', {
+    detail,
+    headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
+  })

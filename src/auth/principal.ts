@@ -33,6 +33,13 @@ export interface Principal {
   readonly policy: Policy
 }
 
+/**
+ * The credential a request came with, to be judged again under the rules in force later (a
+ * config reload): its principal then, or undefined once it is no longer accepted. With `at`,
+ * judged as of that time (a JWT's expiry) rather than now.
+ */
+export type Credential = (at?: Date) => Promise<Principal | undefined>
+
 /** `admin` holds every scope. */
 export function hasScope(principal: Principal, scope: Scope): boolean {
   return principal.scopes.has(scope) || principal.scopes.has('admin')

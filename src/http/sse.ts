@@ -61,7 +61,7 @@ export const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const
 
-/** Why a stream ended, as the `error` event's problem says. */
+/** Why a stream ended, as the `problem` event says. */
 export type ProblemMapper = (error: unknown) => ProblemError
 
 /** What every streaming route needs from the app. */
@@ -71,6 +71,13 @@ export interface StreamDependencies {
   shutdown: AbortSignal | undefined
   toProblem: ProblemMapper
 }
+
+/**
+ * What HEAD on an event stream answers, once it has been authorised and validated as GET would
+ * be: GET's status and headers, and nothing opened (no engine call, no subscription, no slot).
+ */
+export const eventStreamHead = (): Response =>
+  new Response(null, { status: 200, headers: SSE_HEADERS })
 
 /** The stream settings of a route, from the gateway's settings. */
 export const sseSettings = (deps: StreamDependencies): SseSettings => ({
@@ -108,9 +115,22 @@ export function eventStreamTakeOver(body: ReadableStream<Uint8Array>): TakeOver 
   return takeOvers.get(body)
 }
 
+const enders = new WeakMap<ReadableStream<Uint8Array>, (message: SseMessage) => void>()
+
+/**
+ * Ends an event stream of {@link sseResponse} from outside its producer (its credential was
+ * revoked): `message` is its last event. False when `body` is not such a stream.
+ */
+export function endEventStream(body: ReadableStream<Uint8Array>, message: SseMessage): boolean {
+  const end = enders.get(body)
+  end?.(message)
+  return end !== undefined
+}
+
 /**
  * Answers with an event stream and runs `produce` to fill it. When `produce` returns, the
- * stream ends; when it throws, the client gets `event: error` with a problem body first.
+ * stream ends; when it throws, the client gets `event: problem` with a problem body first (not
+ * `error`: that name is `EventSource`'s own connection-error event, which a listener cannot tell apart).
  */
 export function sseResponse(
   settings: SseSettings,
@@ -167,10 +187,12 @@ export function sseResponse(
       // Ends a takeover that is still moving the queue to its writer.
       if (!writer) closeQueue()
     })
-  const onShutdown = () => {
-    enqueue({ event: 'shutdown', data: JSON.stringify({ reason: 'The gateway is shutting down' }) })
+  const endWith = (message: SseMessage) => {
+    enqueue(message)
     close()
   }
+  const onShutdown = () =>
+    endWith({ event: 'shutdown', data: JSON.stringify({ reason: 'The gateway is shutting down' }) })
 
   const body = new ReadableStream<Uint8Array>(
     {
@@ -187,6 +209,7 @@ export function sseResponse(
 
   // Ends when the producer is done (what it sent may still be in the buffer) or the client left.
   reportsEnd(body, (listener) => (closed ? listener() : endListeners.push(listener)))
+  enders.set(body, endWith)
 
   takeOvers.set(body, async (target) => {
     takeOvers.delete(body)
@@ -261,7 +284,7 @@ export function sseResponse(
     produce(sink).then(close, (error: unknown) => {
       if (!closed) {
         const problem: ProblemBody = problemBody(toProblem(error), instance)
-        enqueue({ event: 'error', data: JSON.stringify(problem) })
+        enqueue({ event: 'problem', data: JSON.stringify(problem) })
       }
       close()
     })

@@ -86,10 +86,11 @@ export class Metrics {
   readonly #requestSeries = new Map<string, { count: string; latency: string }>()
   openStreams = 0
   engineConnections = 0
-  /** Read when rendered: the events hub's ring size and upstream state. */
-  events: () => { ringSize: number; upstreamConnected: boolean } = () => ({
+  /** Read when rendered: the events hub's ring size, upstream state and subscribers. */
+  events: () => { ringSize: number; upstreamConnected: boolean; subscribers: number } = () => ({
     ringSize: 0,
     upstreamConnected: false,
+    subscribers: 0,
   })
 
   /** Counts one answered request and its time to the response headers. */
@@ -132,6 +133,11 @@ export class Metrics {
         events.upstreamConnected ? 1 : 0,
       ),
       ...gauge('dockgate_events_ring_size', 'Engine events held for replay', events.ringSize),
+      ...gauge(
+        'dockgate_events_subscribers',
+        'Subscriptions to the events hub (event streams and the read model)',
+        events.subscribers,
+      ),
     ].join('\n')}\n`
   }
 }

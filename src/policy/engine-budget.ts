@@ -16,13 +16,13 @@ import type { StreamSlots } from './limits.ts'
 /** Seconds a client is told to wait: calls that hold the budget end in seconds, or take long. */
 const RETRY_AFTER_SECONDS = '2'
 
-export function limitEngineCalls(budget: StreamSlots, max: number) {
+export function limitEngineCalls(budget: StreamSlots) {
   return createMiddleware<AppEnv>(async function limitEngineCalls(c, next) {
     if (isEventStream(c.req.method, c.req.path)) return next()
     const id = c.get('principal').id
     if (!budget.acquire(id)) {
       throw new ProblemError(429, 'rate-limited', {
-        detail: `This client already has ${max} requests in progress`,
+        detail: `This client already has ${budget.max} requests in progress`,
         headers: { 'retry-after': RETRY_AFTER_SECONDS },
       })
     }

@@ -10,12 +10,7 @@ import type { Metrics } from '../observability/metrics.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
 import type { StreamSlots, TokenBuckets } from './limits.ts'
 
-export function limitRequests(
-  buckets: TokenBuckets,
-  slots: StreamSlots,
-  maxStreams: number,
-  metrics: Metrics,
-) {
+export function limitRequests(buckets: TokenBuckets, slots: StreamSlots, metrics: Metrics) {
   // Not async: most requests only take a token and go on, without a promise of their own.
   return createMiddleware<AppEnv>(function limitRequests(c, next) {
     const id = c.get('principal').id
@@ -27,7 +22,7 @@ export function limitRequests(
       })
     }
     if (!isEventStream(c.req.method, c.req.path)) return next()
-    return holdStreamSlot(c, next, id, slots, maxStreams, metrics)
+    return holdStreamSlot(c, next, id, slots, metrics)
   })
 }
 
@@ -37,12 +32,11 @@ async function holdStreamSlot(
   next: Next,
   id: string,
   slots: StreamSlots,
-  maxStreams: number,
   metrics: Metrics,
 ) {
   if (!slots.acquire(id)) {
     throw new ProblemError(429, 'rate-limited', {
-      detail: `This client already holds ${maxStreams} open event streams`,
+      detail: `This client already holds ${slots.max} open event streams`,
       headers: { 'retry-after': '5' },
     })
   }

@@ -26,6 +26,12 @@ export class TokenBuckets {
     this.#options = { now: Date.now, capacity: 10_000, ...options }
   }
 
+  /** New rates from now on (a config reload); buckets keep their tokens, up to the new burst. */
+  configure(rates: { perSecond: number; burst: number }): void {
+    this.#options.perSecond = rates.perSecond
+    this.#options.burst = rates.burst
+  }
+
   /** Takes a token; when none is left, answers how many seconds until one is. */
   take(key: string): { ok: true } | { ok: false; retryAfterSeconds: number } {
     const { perSecond, burst, now } = this.#options
@@ -67,15 +73,16 @@ export class TokenBuckets {
 /** Counts what each key holds at once (open streams, requests in progress) against a maximum. */
 export class StreamSlots {
   readonly #open = new Map<string, number>()
-  readonly #max: number
+  /** Streams one key may hold; lowering it (a config reload) closes none, refuses new ones. */
+  max: number
 
   constructor(max: number) {
-    this.#max = max
+    this.max = max
   }
 
   acquire(key: string): boolean {
     const open = this.#open.get(key) ?? 0
-    if (open >= this.#max) return false
+    if (open >= this.max) return false
     this.#open.set(key, open + 1)
     return true
   }

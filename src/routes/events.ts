@@ -3,11 +3,18 @@
  * resumable, all served from the gateway's one upstream (`EventHub`).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { RevokedDataSchema } from '../auth/open-streams.ts'
 import { isAdmin } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
 import { type EngineEvent, EVENT_TYPES } from '../events/event.ts'
 import type { EventHub, Subscription, SubscriptionItem } from '../events/hub.ts'
-import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
+import {
+  eventStreamHead,
+  type SseSink,
+  type StreamDependencies,
+  sseResponse,
+  sseSettings,
+} from '../http/sse.ts'
 import { canSee } from '../policy/access.ts'
 import type { Guard } from '../policy/guard.ts'
 import { type RedactionSettings, redactLabels, refuseSecretSelectors } from '../policy/redaction.ts'
@@ -62,8 +69,16 @@ export const EventsQuery = strictQuery({
       'A value on a secret-looking key (the secretLabelPatterns setting) is refused: such values are redacted',
   ),
   since: EngineTimeParam.optional().openapi({
-    description: `Replay the events the gateway holds from this time on (inclusive). ${TIME_HELP}. Last-Event-ID wins`,
+    description: `Replay the events the gateway holds from this time on (inclusive). ${TIME_HELP}. Last-Event-ID and cursor win`,
   }),
+  cursor: z
+    .string()
+    .regex(/^\d{1,20}$/, 'an event id (a timeNano: digits)')
+    .optional()
+    .openapi({
+      description:
+        'Resume after this event (its id), as Last-Event-ID does; the header wins. For a page that opens a new EventSource (with a new ticket) where the last one stopped',
+    }),
   ticket: z.string().max(128).optional().openapi({
     description:
       'A stream ticket (POST /v1/stream-tickets), for EventSource clients that cannot send headers',
@@ -114,12 +129,13 @@ const EventStreamEvent = z
   .union([
     z.object({ event: EventTypeSchema, id: z.string(), data: EngineEventSchema }),
     z.object({ event: z.literal('resync'), data: ResyncData }),
-    z.object({ event: z.literal('error'), data: ProblemSchema }),
+    z.object({ event: z.literal('problem'), data: ProblemSchema }),
     z.object({ event: z.literal('shutdown'), data: z.object({ reason: z.string() }) }),
+    z.object({ event: z.literal('revoked'), data: RevokedDataSchema }),
   ])
   .openapi('EventStreamEvent', {
     description:
-      'One server-sent event of the engine event stream: `event:` the event type (or `resync`, `error`, `shutdown`), `id:` its timeNano, `data:` JSON',
+      'One server-sent event of the engine event stream: `event:` the event type (or `resync`, `problem`, `shutdown`, `revoked`), `id:` its timeNano, `data:` JSON',
   })
 
 const eventsRoute = createRoute({
@@ -132,12 +148,14 @@ const eventsRoute = createRoute({
     'One event per engine event: `event:` its type (`container`, `image`, `network`…), `id:` its',
     '`timeNano`, `data:` an `EngineEvent`. Filters are ANDed across keys and ORed within one',
     '(`label` values must all match). Reconnect with `Last-Event-ID` to receive exactly the events',
-    'after it, or pass `since` to replay from a time: the gateway keeps far more events than the',
+    'after it (or pass `cursor`, e.g. from a new `EventSource`), or pass `since` to replay from a',
+    'time: the gateway keeps far more events than the',
     'engine’s own 256. When it cannot prove that nothing is missing (the point is older than what',
     'it holds, or the engine restarted) it sends `event: resync` with `{"reason":"gap"}` first and',
     'goes on with live events. A client that reads too slowly gets `resync` with',
-    '`{"reason":"overflow"}` and the stream ends. Also `event: error` (a `Problem`), `event: shutdown`',
-    'when the gateway stops, and `: heartbeat` comments.',
+    '`{"reason":"overflow"}` and the stream ends. Also `event: problem` (a `Problem`), `event: shutdown`',
+    'when the gateway stops, `event: revoked` when the credential that opened it is revoked or',
+    'changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
   ...scoped('events:read'),
   request: {
@@ -308,9 +326,10 @@ export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   app.openapi(eventsRoute, async (c) => {
-    const { since, ticket: _ticket, ...filter } = c.req.valid('query')
+    const { since, cursor, ticket: _ticket, ...filter } = c.req.valid('query')
     refuseSecretSelectors(filter.label ?? [], deps.settings.secretLabelPatterns, 'query.label')
-    const lastEventId = c.req.valid('header')['last-event-id'] || undefined
+    const lastEventId = c.req.valid('header')['last-event-id'] || cursor || undefined
+    if (c.req.method === 'HEAD') return eventStreamHead()
     // Subscribe first, so nothing that happens while the upstream connects is missed.
     const subscription = hub.subscribe({ filter, since, lastEventId })
     try {

@@ -2,13 +2,20 @@
  * @module `GET /v1/containers/{id}/logs`: the log history as JSON lines, demultiplexed.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { RevokedDataSchema } from '../auth/open-streams.ts'
 import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer } from '../engine/containers.ts'
 import { compareEngineTimes, shiftEngineTime, toEngineTime } from '../engine/time.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { badRequest, ProblemError } from '../errors.ts'
-import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
+import {
+  eventStreamHead,
+  type SseSink,
+  type StreamDependencies,
+  sseResponse,
+  sseSettings,
+} from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
 import {
   concatBytes,
@@ -170,8 +177,9 @@ const LogStreamEvent = z
   .union([
     z.object({ event: z.enum(['stdout', 'stderr']), id: z.string(), data: LogEventData }),
     z.object({ event: z.literal('end'), data: LogEndData }),
-    z.object({ event: z.literal('error'), data: ProblemSchema }),
+    z.object({ event: z.literal('problem'), data: ProblemSchema }),
     z.object({ event: z.literal('shutdown'), data: z.object({ reason: z.string() }) }),
+    z.object({ event: z.literal('revoked'), data: RevokedDataSchema }),
   ])
   .openapi('LogStreamEvent', {
     description:
@@ -189,8 +197,9 @@ const logStreamRoute = createRoute({
     'opaque cursor. Reconnect with `Last-Event-ID` (or `?cursor=`) to continue exactly after the last',
     'line received, with the same stdout/stderr selection. When the container stops: `event: end`',
     '(`LogEndData`), then the stream closes; a restart is not followed into the next run. Also',
-    '`event: error` (a `Problem`) when the engine fails mid-stream, `event: shutdown` when the',
-    'gateway stops, and `: heartbeat` comments.',
+    '`event: problem` (a `Problem`) when the engine fails mid-stream, `event: shutdown` when the',
+    'gateway stops, `event: revoked` (`StreamRevokedData`) when the credential that opened it is',
+    'revoked or changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
   ...scoped('logs:read'),
   request: {
@@ -442,6 +451,7 @@ export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
     }
     // Inspect before answering: a missing container is a 404, not a stream that errors.
     const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
+    if (c.req.method === 'HEAD') return eventStreamHead()
     return sseResponse(
       sseSettings(deps),
       deps.toProblem,

@@ -1,5 +1,6 @@
 /**
- * @module `GET /metrics`: the Prometheus text exposition, behind `system:read`.
+ * @module `GET /metrics`: the Prometheus text exposition, for admins only: its counters are
+ * the whole gateway's (every tenant's requests, denials and streams).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
 import type { AppEnv } from '../context.ts'
@@ -14,8 +15,9 @@ const metricsRoute = createRoute({
   summary: 'Prometheus metrics',
   description:
     'Requests by route and status, latency histograms, open event streams, engine requests in ' +
-    'flight, denials by reason, and the events ring. Text format 0.0.4.',
-  ...scoped('system:read'),
+    'flight, denials by reason, and the events ring. Text format 0.0.4. Admin only (the `admin`' +
+    ' scope): the counters are gateway-wide, every tenant’s traffic in them.',
+  ...scoped('admin'),
   request: { query: NO_QUERY },
   responses: {
     200: {

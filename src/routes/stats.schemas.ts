@@ -2,6 +2,7 @@
  * @module The schemas of the stats routes: the curated snapshot and the stream's events.
  */
 import { z } from '@hono/zod-openapi'
+import { RevokedDataSchema } from '../auth/open-streams.ts'
 import { ProblemSchema, strictQuery } from './common.ts'
 
 const Bytes = z.number().int().min(0)
@@ -78,8 +79,9 @@ export const StatsStreamEvent = z
   .union([
     z.object({ event: z.literal('stats'), data: ContainerStatsSchema }),
     z.object({ event: z.literal('end'), data: StatsEndSchema }),
-    z.object({ event: z.literal('error'), data: ProblemSchema }),
+    z.object({ event: z.literal('problem'), data: ProblemSchema }),
     z.object({ event: z.literal('shutdown'), data: z.object({ reason: z.string() }) }),
+    z.object({ event: z.literal('revoked'), data: RevokedDataSchema }),
   ])
   .openapi('StatsStreamEvent', {
     description: 'One server-sent event of the stats stream: `event:` name, `data:` JSON',

@@ -20,7 +20,13 @@ import { containerPath, inspectContainer } from '../engine/containers.ts'
 import { curateStats, hasPreviousSample, hasSample, notRunningStats } from '../engine/stats.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
-import { type SseSink, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
+import {
+  eventStreamHead,
+  type SseSink,
+  type StreamDependencies,
+  sseResponse,
+  sseSettings,
+} from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
 import { NdjsonStream } from '../streams/ndjson.ts'
 import {
@@ -78,8 +84,9 @@ const statsStreamRoute = createRoute({
     'Events carry no `id`: samples are live, and a reconnect simply starts a new series. When the',
     'container stops (or is not running to begin with): `event: end` (`StatsEndData`, with the',
     'exit code), then the stream closes; it does not follow a restart into the next run unless the',
-    'engine’s 1 s sampling missed the stop. Also `event: error` (a `Problem`) when the engine',
-    'fails mid-stream, `event: shutdown` when the gateway stops, and `: heartbeat` comments.',
+    'engine’s 1 s sampling missed the stop. Also `event: problem` (a `Problem`) when the engine',
+    'fails mid-stream, `event: shutdown` when the gateway stops, `event: revoked` when the',
+    'credential that opened it is revoked or changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
   ...scoped('containers:read'),
   request: { params: ContainerRefParams, query: StatsStreamQuery },
@@ -112,6 +119,7 @@ export function statsRoutes(engine: EngineClient, deps: StreamDependencies) {
     const { id } = c.req.valid('param')
     // Inspect before answering: a missing container is a 404, not a stream that errors.
     const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
+    if (c.req.method === 'HEAD') return eventStreamHead()
     return sseResponse(
       sseSettings(deps),
       deps.toProblem,

@@ -1,9 +1,10 @@
 /**
- * @module `POST /v1/stream-tickets`: a short-lived, single-use credential for `EventSource`.
+ * @module `POST /v1/stream-tickets`: a short-lived credential for one `EventSource` stream.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { STREAM_PATH } from '../auth/middleware.ts'
 import { hasScope, ScopeSchema } from '../auth/principal.ts'
-import type { TicketStore } from '../auth/tickets.ts'
+import { TICKET_TTL_MS, type TicketStore } from '../auth/tickets.ts'
 import type { AppEnv } from '../context.ts'
 import { ProblemError } from '../errors.ts'
 import { BEARER, NO_QUERY, problems, validationHook } from './common.ts'
@@ -14,6 +15,19 @@ const TicketRequest = z
       description:
         'Narrow the ticket to these scopes (each one the caller holds); default: all of them',
     }),
+    stream: z
+      .string()
+      .max(200)
+      .regex(
+        STREAM_PATH,
+        'the path of an event stream: /v1/events, /v1/containers/{id}/logs/stream or /v1/containers/{id}/stats/stream',
+      )
+      .optional()
+      .openapi({
+        description:
+          'The one stream the ticket opens (its path, without query); default: the first one it opens',
+        example: '/v1/containers/web/logs/stream',
+      }),
   })
   .openapi('StreamTicketRequest')
 
@@ -22,6 +36,9 @@ const TicketSchema = z
     ticket: z.string().openapi({ example: 'dgk_3f9c…' }),
     expiresAt: z.string().openapi({ format: 'date-time' }),
     scopes: z.array(ScopeSchema),
+    stream: z.string().nullable().openapi({
+      description: 'The stream path it is bound to; null: bound by the first stream it opens',
+    }),
   })
   .openapi('StreamTicket')
 
@@ -31,11 +48,16 @@ const issueRoute = createRoute({
   operationId: 'createStreamTicket',
   tags: ['streams'],
   summary: 'Get a ticket to open one event stream',
-  description:
-    'For browsers’ `EventSource`, which cannot send an Authorization header: pass the ticket as ' +
-    '`?ticket=` to an event-stream endpoint (`/v1/events`, `…/logs/stream`, `…/stats/stream`). ' +
-    'It is bound to the caller, valid for at most 60 seconds and for one stream. Long-lived ' +
-    'tokens are never accepted in a URL.',
+  description: [
+    'For browsers’ `EventSource`, which cannot send an Authorization header: pass the ticket as',
+    '`?ticket=` to an event-stream endpoint (`/v1/events`, `…/logs/stream`, `…/stats/stream`);',
+    'no other route accepts it. It is bound to the caller and to one stream path (`stream`, or',
+    `the first one it opens), and lives ${TICKET_TTL_MS / 1000} seconds. While it lives it may`,
+    'open that stream again once the previous one has ended (one open stream at a time), so an',
+    '`EventSource` that lost its connection reconnects with it (and `Last-Event-ID`). A stream it',
+    'opened is not cut when it expires. The caller’s credential is checked again each time: a',
+    'revoked token’s tickets open nothing. Long-lived tokens are never accepted in a URL.',
+  ].join(' '),
   security: BEARER,
   request: {
     query: NO_QUERY,
@@ -51,7 +73,7 @@ export function ticketRoutes(tickets: TicketStore) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   app.openapi(issueRoute, async (c) => {
-    const { scopes } = c.req.valid('json')
+    const { scopes, stream } = c.req.valid('json')
     const principal = c.var.principal
     const missing = scopes?.filter((scope) => !hasScope(principal, scope)) ?? []
     if (missing.length > 0) {
@@ -59,7 +81,11 @@ export function ticketRoutes(tickets: TicketStore) {
         detail: `A ticket cannot grant scopes the caller lacks: ${missing.join(', ')}`,
       })
     }
-    const issued = await tickets.issue(principal, scopes)
+    const issued = await tickets.issue(principal, {
+      scopes,
+      stream,
+      recheck: c.var.credential,
+    })
     return c.json({ ...issued, expiresAt: issued.expiresAt.toISOString() }, 201)
   })
 

@@ -99,6 +99,28 @@ describe('JWT bearer tokens', () => {
     expect(body.detail).toMatch(detail)
   })
 
+  it('judge a token as of a given time when asked (how open streams are re-checked at a reload)', async () => {
+    const authenticator = jwtAuthenticator({ secret: SECRET })!
+    const exp = Math.floor(Date.now() / 1000) - 60
+    // Issued 5 minutes before it expired, a minute ago: valid when a stream opened with it.
+    const token = await new SignJWT({ scope: 'events:read' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('svc-reporting')
+      .setAudience('dockgate')
+      .setIssuedAt(exp - 300)
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(SECRET))
+    await expect(authenticator.authenticate(token)).rejects.toThrow(/expired/)
+    const then = new Date((exp - 30) * 1000)
+    expect(await authenticator.authenticate(token, { at: then })).toMatchObject({
+      id: 'jwt::svc-reporting',
+      kind: 'jwt',
+    })
+    // Its key gone, it is refused whenever it is judged.
+    const rotated = jwtAuthenticator({ secret: 'y'.repeat(40) })!
+    await expect(rotated.authenticate(token, { at: then })).rejects.toThrow(/signature/)
+  })
+
   it('refuse a token issued in the future, beyond a minute of clock skew', async () => {
     const app = gateway({ secret: SECRET })
     const future = await hs256({ scope: 'system:read' }, { iat: nowSeconds() + 3600, exp: '2h' })

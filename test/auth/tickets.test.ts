@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Principal } from '../../src/auth/principal.ts'
-import { TicketStore } from '../../src/auth/tickets.ts'
+import { type Redemption, TicketStore } from '../../src/auth/tickets.ts'
 import { DEFAULT_POLICY } from '../../src/policy/policy.ts'
 
 const alice: Principal = {
@@ -10,29 +10,60 @@ const alice: Principal = {
   policy: DEFAULT_POLICY,
 }
 
+const LOGS = '/v1/containers/web/logs/stream'
+const EVENTS = '/v1/events'
+
+const opened = (redemption: Redemption) => {
+  if (!redemption.ok) throw new Error(`refused: ${redemption.refusal}`)
+  return redemption
+}
+
 describe('TicketStore', () => {
-  it('redeems a ticket once, for the principal it was issued to', async () => {
+  it('opens one stream at a time, for the principal it was issued to', async () => {
     const store = new TicketStore()
     const { ticket, scopes } = await store.issue(alice)
     expect(ticket).toMatch(/^dgk_[0-9a-f]{64}$/)
     expect(scopes.sort()).toEqual(['events:read', 'logs:read'])
-    expect(await store.redeem(ticket)).toMatchObject({ id: 'alice' })
-    expect(await store.redeem(ticket)).toBeUndefined()
+    const first = opened(await store.redeem(ticket, LOGS))
+    expect(first.principal).toMatchObject({ id: 'alice' })
+    expect(await store.redeem(ticket, LOGS)).toEqual({ ok: false, refusal: 'in-use' })
+    first.release()
+    // Its stream ended (a dropped connection): the same stream opens again, as EventSource does.
+    expect(opened(await store.redeem(ticket, LOGS)).principal.id).toBe('alice')
+  })
+
+  it('is bound to the first stream it opens, or to the one it was issued for', async () => {
+    const store = new TicketStore()
+    const unbound = await store.issue(alice)
+    expect(unbound.stream).toBeNull()
+    opened(await store.redeem(unbound.ticket, LOGS)).release()
+    expect(await store.redeem(unbound.ticket, EVENTS)).toEqual({
+      ok: false,
+      refusal: 'other-stream',
+    })
+    const bound = await store.issue(alice, { stream: EVENTS })
+    expect(bound.stream).toBe(EVENTS)
+    expect(await store.redeem(bound.ticket, LOGS)).toEqual({ ok: false, refusal: 'other-stream' })
+    expect((await store.redeem(bound.ticket, EVENTS)).ok).toBe(true)
   })
 
   it('narrows scopes when asked', async () => {
     const store = new TicketStore()
-    const { ticket } = await store.issue(alice, ['logs:read'])
-    expect([...((await store.redeem(ticket))?.scopes ?? [])]).toEqual(['logs:read'])
+    const { ticket } = await store.issue(alice, { scopes: ['logs:read'] })
+    expect([...opened(await store.redeem(ticket, LOGS)).principal.scopes]).toEqual(['logs:read'])
   })
 
-  it('expires tickets, and never lives longer than a minute', async () => {
+  it('lives 60 seconds, never longer', async () => {
     let now = 1_000
     const store = new TicketStore({ ttlMs: 10 * 60_000, now: () => now })
     const { ticket, expiresAt } = await store.issue(alice)
     expect(expiresAt.getTime()).toBe(61_000)
+    const defaults = new TicketStore({ now: () => now })
+    expect((await defaults.issue(alice)).expiresAt.getTime()).toBe(61_000)
+    now = 60_999
+    opened(await store.redeem(ticket, LOGS)).release()
     now = 61_000
-    expect(await store.redeem(ticket)).toBeUndefined()
+    expect(await store.redeem(ticket, LOGS)).toEqual({ ok: false, refusal: 'unknown' })
   })
 
   it('holds a bounded number of outstanding tickets, forgetting the oldest', async () => {
@@ -41,11 +72,14 @@ describe('TicketStore', () => {
     await store.issue(alice)
     const third = await store.issue(alice)
     expect(store.size).toBe(2)
-    expect(await store.redeem(first.ticket)).toBeUndefined()
-    expect(await store.redeem(third.ticket)).toBeDefined()
+    expect((await store.redeem(first.ticket, LOGS)).ok).toBe(false)
+    expect((await store.redeem(third.ticket, LOGS)).ok).toBe(true)
   })
 
   it('knows nothing of an unknown ticket', async () => {
-    expect(await new TicketStore().redeem('dgk_nope')).toBeUndefined()
+    expect(await new TicketStore().redeem('dgk_nope', LOGS)).toEqual({
+      ok: false,
+      refusal: 'unknown',
+    })
   })
 })

@@ -1,7 +1,8 @@
 /**
  * A real browser against a real gateway: headless Chromium (Debian's `chromium`, driven by
  * `playwright-core`) opens a page that follows a container's log with `EventSource` and a stream
- * ticket, and loads `/docs` (from the gateway alone; its "Test Request" answered).
+ * ticket, resumes it exactly after the connection is cut (through a proxy in front of the
+ * gateway), and loads `/docs` (from the gateway alone; its "Test Request" answered).
  *
  * scripts/test.sh installs Chromium when it is missing (as root). Without it these tests fail,
  * unless DOCKGATE_SKIP_BROWSER=1 skips them. DOCKGATE_DOCS_SCREENSHOT=<file.png> saves a
@@ -15,6 +16,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { docsRoutes } from '../../src/docs/routes.ts'
 import { testEngineEnv } from '../support/engine.ts'
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts'
 import { postJson, type TestGateway, testGateway, tokenOf, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
@@ -30,6 +32,7 @@ const TEST_PAGE = `<!doctype html>
   window.receivedAt = []
   window.ended = null
   window.failures = []
+  window.problems = []
   const source = new EventSource('/v1/containers/' + encodeURIComponent(q.get('container')) +
     '/logs/stream?ticket=' + encodeURIComponent(q.get('ticket')))
   source.addEventListener('stdout', (e) => {
@@ -40,18 +43,22 @@ const TEST_PAGE = `<!doctype html>
   source.addEventListener('end', (e) => {
     window.ended = JSON.parse(e.data)
     window.endedAt = performance.now()
-    // The ticket worked once: reconnecting with it would only be refused.
+    // Done: without this, EventSource would reopen the finished stream.
     source.close()
   })
-  source.addEventListener('error', (e) => {
-    window.failures.push(e.data ?? 'connection error (readyState ' + source.readyState + ')')
+  // EventSource's own event: the connection failed (it reconnects unless the answer was not 200).
+  source.addEventListener('error', () => {
+    window.failures.push('connection error (readyState ' + source.readyState + ')')
   })
+  // The gateway's: a problem mid-stream (named so that it is not taken for the one above).
+  source.addEventListener('problem', (e) => window.problems.push(JSON.parse(e.data)))
 </script></body></html>`
 
 describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
   let gw: TestGateway
   let server: ServerType | undefined
   let origin: string
+  let serverPort: number
   let browser: Browser | undefined
   /** Request headers of every log stream request the server received. */
   const streamRequests: Record<string, string>[] = []
@@ -88,6 +95,7 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
       server.once('error', reject)
     })
     origin = `http://127.0.0.1:${port}`
+    serverPort = port
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--no-sandbox', '--headless=new'],
@@ -110,14 +118,14 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
     return page
   }
 
-  it('follows live log lines with EventSource and a single-use ticket', async () => {
+  it('follows live log lines with EventSource and a stream ticket', async () => {
     const { status: created, body: container } = await gw.json(
       '/v1/containers?start=true',
       postJson({
         image: testEngineEnv().image,
         name: uniqueName('browser'),
         // The pause first: the page is listening before the first line is written.
-        cmd: ['sh', '-c', 'sleep 1; for i in 1 2 3 4 5; do echo line$i; sleep 0.3; done'],
+        cmd: ['sh', '-c', 'sleep 3; for i in $(seq 1 10); do echo line$i; sleep 0.3; done'],
         labels: { [TEST_LABEL]: TEST_RUN },
       }),
     )
@@ -135,7 +143,7 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
       const query = new URLSearchParams({ container: container.id, ticket: ticket.ticket })
       await page.goto(`${origin}/test-page.html?${query}`)
       await page.waitForFunction(
-        () => (window as any).received.length === 5 && (window as any).ended !== null,
+        () => (window as any).received.length === 10 && (window as any).ended !== null,
       )
       const seen = await page.evaluate(() => {
         const w = window as any
@@ -147,11 +155,14 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
           text: document.getElementById('log')!.textContent,
         }
       })
-      expect(seen.received).toEqual(['line1', 'line2', 'line3', 'line4', 'line5'])
-      expect(seen.text).toBe('line1\nline2\nline3\nline4\nline5\n')
+      const lines = Array.from({ length: 10 }, (_, i) => `line${i + 1}`)
+      expect(seen.received).toEqual(lines)
+      expect(seen.text).toBe(lines.map((line) => `${line}\n`).join(''))
       expect(seen.ended).toMatchObject({ exitCode: 0 })
       expect(seen.failures).toEqual([])
-      // Live, not one burst at the end: the lines are written 0.3 s apart.
+      expect(await page.evaluate(() => (window as any).problems)).toEqual([])
+      // Live, not one burst at the end: the lines are written 0.3 s apart over 2.7 s (on a busy
+      // machine the page may connect late: the lines before that come at once, the rest live).
       expect(seen.receivedAt.at(-1)! - seen.receivedAt[0]!).toBeGreaterThan(800)
     } finally {
       await page.close()
@@ -162,13 +173,60 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
     expect(streamRequests[0]!.accept).toBe('text/event-stream')
     expect(streamRequests[0]).not.toHaveProperty('authorization')
 
-    // Used once by the browser, the ticket opens nothing more.
-    const again = await fetch(
-      `${origin}/v1/containers/${container.id}/logs/stream?ticket=${ticket.ticket}`,
-    )
-    expect(again.status).toBe(401)
-    expect((await again.json()).detail).toMatch(/already used/)
+    // Bound to that stream, the ticket opens no other one.
+    const other = await fetch(`${origin}/v1/events?ticket=${ticket.ticket}`)
+    expect(other.status).toBe(401)
+    expect((await other.json()).detail).toMatch(/bound to another stream/)
   })
+
+  it('resumes exactly after the connection is cut, with the same ticket and Last-Event-ID', async () => {
+    const { status: created, body: container } = await gw.json(
+      '/v1/containers?start=true',
+      postJson({
+        image: testEngineEnv().image,
+        name: uniqueName('browser-resume'),
+        cmd: ['sh', '-c', 'sleep 1; for i in $(seq 1 15); do echo line$i; sleep 0.3; done'],
+        labels: { [TEST_LABEL]: TEST_RUN },
+      }),
+    )
+    expect(created).toBe(201)
+    const issued = await fetch(`${origin}/v1/stream-tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenOf('admin')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ scopes: ['logs:read'] }),
+    })
+    const { ticket } = (await issued.json()) as { ticket: string }
+    // The browser reaches the gateway through a proxy that can cut every connection.
+    const proxy: FaultProxy = await startFaultProxy({ host: '127.0.0.1', port: serverPort })
+    const viaProxy = proxy.dockerHost.replace('tcp://', 'http://')
+    const before = streamRequests.length
+    const page = await openPage()
+    try {
+      const query = new URLSearchParams({ container: container.id, ticket })
+      await page.goto(`${viaProxy}/test-page.html?${query}`)
+      await page.waitForFunction(() => (window as any).received.length >= 3)
+      await proxy.down()
+      await proxy.up()
+      await page.waitForFunction(() => (window as any).ended !== null, undefined, {
+        timeout: 25_000,
+      })
+      const seen = await page.evaluate(() => {
+        const w = window as any
+        return { received: w.received as string[], failures: w.failures as string[] }
+      })
+      // Every line once, in order: nothing lost at the cut, nothing sent twice after it.
+      expect(seen.received).toEqual(Array.from({ length: 15 }, (_, i) => `line${i + 1}`))
+      // The cut was seen (EventSource's error event, then its reconnect).
+      expect(seen.failures.length).toBeGreaterThanOrEqual(1)
+    } finally {
+      await page.close()
+      await proxy.close()
+    }
+    const requests = streamRequests.slice(before)
+    expect(requests.length).toBeGreaterThanOrEqual(2)
+    expect(requests[0]).not.toHaveProperty('last-event-id')
+    expect(requests.at(-1)!['last-event-id']).toMatch(/^\d+/)
+  }, 45_000)
 })
 
 /** A document whose operations need scopes, rendered by the same routes as the gateway's. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ProblemError } from '../../src/errors.ts'
-import { type SseSink, sseResponse } from '../../src/http/sse.ts'
+import { endEventStream, type SseSink, sseResponse } from '../../src/http/sse.ts'
 import { onBodyEnd } from '../../src/streams/on-end.ts'
 
 const settings = { heartbeatMs: 60_000, retryMs: 1_500 }
@@ -94,5 +94,30 @@ describe('sseResponse', () => {
     await body.cancel()
     await new Promise((resolve) => setTimeout(resolve, 0))
     expect(ends).toBe(1)
+  })
+
+  it('names a failure `problem`, not `error` (EventSource’s own connection-error event)', async () => {
+    const response = sseResponse(settings, toProblem, async () => {
+      throw new ProblemError(502, 'engine-error', { detail: 'The engine broke off' })
+    })
+    const text = await response.text()
+    expect(text).toMatch(
+      /\nevent: problem\ndata: \{[^\n]*"type":"urn:dockgate:problem:engine-error"/,
+    )
+    expect(text).not.toMatch(/event: error/)
+  })
+
+  it('ends from outside with a last event, and stops the producer (a revoked credential)', async () => {
+    let sink!: SseSink
+    const response = sseResponse(settings, toProblem, (s) => {
+      sink = s
+      return new Promise((resolve) => s.signal.addEventListener('abort', () => resolve()))
+    })
+    expect(endEventStream(response.body!, { event: 'revoked', data: '{"reason":"revoked"}' })).toBe(
+      true,
+    )
+    expect(await response.text()).toMatch(/event: revoked\ndata: \{"reason":"revoked"\}\n\n$/)
+    expect(sink.signal.aborted).toBe(true)
+    expect(endEventStream(new ReadableStream(), { event: 'revoked', data: '{}' })).toBe(false)
   })
 })

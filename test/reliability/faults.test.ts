@@ -119,8 +119,8 @@ describe.each([
         expect(ms, path).toBeLessThan(5_000)
       }
       // The open stream is told, and ends.
-      const events = await logs.until('error', 5_000)
-      expect(events.at(-1)?.event).toBe('error')
+      const events = await logs.until('problem', 5_000)
+      expect(events.at(-1)?.event).toBe('problem')
       expect(JSON.parse(events.at(-1)!.data).type).toMatch(/engine-(error|unavailable)/)
       expect(await logs.next(2_000)).toBeUndefined()
 

@@ -153,6 +153,18 @@ describe('GET /v1/events', () => {
     expect(data(live!).actor.id).toBe(id)
     await resumed.close()
 
+    // ?cursor= does what Last-Event-ID does (a new EventSource cannot set the header)...
+    const byCursor = await open(`/v1/events${query([...byRun(run), ['cursor', all[2]!.id!]])}`)
+    expect((await byCursor.take(3)).map((e) => e.id)).toEqual([all[3]!.id, all[4]!.id, live!.id])
+    await byCursor.close()
+    // ...and the header wins over it.
+    const both = await open(`/v1/events${query([...byRun(run), ['cursor', all[0]!.id!]])}`, {
+      'last-event-id': all[3]!.id!,
+    })
+    expect((await both.take(2)).map((e) => e.id)).toEqual([all[4]!.id, live!.id])
+    await both.close()
+    expect((await gw.call('/v1/events?cursor=abc')).status).toBe(400)
+
     // `since` replays from a time, inclusive; the header wins over it.
     const fromTime = await open(
       `/v1/events${query([...byRun(run), ['since', `${all[3]!.id!.slice(0, -9)}.${all[3]!.id!.slice(-9)}`]])}`,

@@ -29,27 +29,69 @@ const issue = async (body?: unknown, role: 'admin' | 'reader' | 'writer' = 'read
   )
 
 describe('stream tickets', () => {
-  it('opens one event stream without an Authorization header, once', async () => {
+  it('opens its event stream without an Authorization header, and again after it ended', async () => {
     const { status, body } = await issue({ scopes: ['logs:read'] }, 'admin')
     expect(status).toBe(201)
     expect(Date.parse(body.expiresAt) - Date.now()).toBeLessThanOrEqual(60_000)
+    expect(Date.parse(body.expiresAt) - Date.now()).toBeGreaterThan(50_000)
     const url = `/v1/containers/${containerId}/logs/stream?ticket=${body.ticket}`
     const events = await readSse(await gw.call(url, { role: null })).until('end')
-    expect(events.filter((e) => e.event === 'stdout').map((e) => JSON.parse(e.data).text)).toEqual([
-      'via-ticket',
-    ])
-    const again = await gw.json(url, { role: null })
-    expect(again.status).toBe(401)
-    expect(again.body.detail).toMatch(/already used/)
+    const lines = events.filter((e) => e.event === 'stdout')
+    expect(lines.map((e) => JSON.parse(e.data).text)).toEqual(['via-ticket'])
+    // What EventSource does after a drop: the same URL, with Last-Event-ID.
+    const resumed = await readSse(
+      await gw.call(url, { role: null, headers: { 'last-event-id': lines[0]!.id! } }),
+    ).until('end')
+    expect(resumed.filter((e) => e.event === 'stdout')).toEqual([])
+    // Bound to that stream: no other one opens with it.
+    const other = await gw.json(`/v1/events?ticket=${body.ticket}`, { role: null })
+    expect(other.status).toBe(401)
+    expect(other.body.detail).toMatch(/bound to another stream/)
   })
 
-  it('is refused outside event streams', async () => {
+  it('holds one open stream at a time', async () => {
+    const { body } = await issue({ scopes: ['events:read'] }, 'admin')
+    const url = `/v1/events?ticket=${body.ticket}`
+    const first = await gw.call(url, { role: null })
+    expect(first.status).toBe(200)
+    const second = await gw.json(url, { role: null })
+    expect(second.status).toBe(401)
+    expect(second.body.detail).toMatch(/one at a time/)
+    await first.body?.cancel()
+    const third = await gw.call(url, { role: null })
+    expect(third.status).toBe(200)
+    await third.body?.cancel()
+  })
+
+  it('opens only the stream it was issued for, when it names one', async () => {
+    const stream = `/v1/containers/${containerId}/logs/stream`
+    const { status, body } = await issue({ scopes: ['logs:read'], stream }, 'admin')
+    expect(status).toBe(201)
+    expect(body.stream).toBe(stream)
+    const elsewhere = await gw.json(
+      `/v1/containers/${containerId}/stats/stream?ticket=${body.ticket}`,
+      {
+        role: null,
+      },
+    )
+    expect(elsewhere.status).toBe(401)
+    const events = await readSse(
+      await gw.call(`${stream}?ticket=${body.ticket}`, { role: null }),
+    ).until('end')
+    expect(events.at(-1)?.event).toBe('end')
+    const notAStream = await issue({ stream: '/v1/containers' })
+    expect(notAStream.status).toBe(400)
+  })
+
+  it('is refused outside event streams, also by a GET whose path merely ends in /stream', async () => {
     const { body } = await issue()
-    const { status, body: problem } = await gw.json(`/v1/containers?ticket=${body.ticket}`, {
-      role: null,
-    })
-    expect(status).toBe(401)
-    expect(problem.detail).toMatch(/only by event streams/)
+    for (const path of ['/v1/containers', '/v1/containers/stream', '/v1/images/stream']) {
+      const { status, body: problem } = await gw.json(`${path}?ticket=${body.ticket}`, {
+        role: null,
+      })
+      expect(status).toBe(401)
+      expect(problem.detail).toMatch(/only by event streams/)
+    }
   })
 
   it('never accepts a long-lived token in the URL', async () => {
