@@ -12,13 +12,14 @@
  * - otherwise a change made around the gateway shows after its event arrives and one inspect
  *   answers: typically a few milliseconds, bounded by the engine's event delivery.
  */
+
+import { labelMatches } from '../domain/policy.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, mapConcurrently } from '../engine/containers.ts'
 import { compareEngineTimes, toEngineTime } from '../engine/time.ts'
 import { EngineContainerInspect, EngineContainerList, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 import type { EventHub, Subscription } from '../events/hub.ts'
-import { labelMatches } from '../policy/policy.ts'
 
 export interface ModelFilters {
   all?: boolean | undefined

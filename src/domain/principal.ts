@@ -5,7 +5,7 @@
  * same `Principal`, so authorization never asks how the caller proved who it is.
  */
 import { z } from '@hono/zod-openapi'
-import type { Policy } from '../policy/policy.ts'
+import type { Policy } from './policy.ts'
 
 export const SCOPES = [
   'system:read',
