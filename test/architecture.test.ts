@@ -35,13 +35,16 @@ interface Edge {
   to: string
 }
 
+/** What a file imports (static, `export … from`, dynamic), as written. */
+const importsOf = (file: string) =>
+  ts.preProcessFile(readFileSync(file, 'utf8'), true, true).importedFiles.map((f) => f.fileName)
+
 /** Every import of one part by another, from the files' own import statements. */
 function importsBetweenParts(): Edge[] {
   return sourceFiles(SRC).flatMap((file) => {
-    const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true)
-    return importedFiles
-      .filter(({ fileName }) => fileName.startsWith('.'))
-      .map(({ fileName }) => ({
+    return importsOf(file)
+      .filter((fileName) => fileName.startsWith('.'))
+      .map((fileName) => ({
         file: relative(SRC, file),
         from: partOf(file)!,
         to: partOf(resolve(dirname(file), fileName)),
@@ -98,6 +101,15 @@ describe('the layers of src/', () => {
 
   it('have no loop between parts', () => {
     expect(findLoop(edges)).toBeUndefined()
+  })
+
+  it('keep the domain free of Hono: its rules hold whatever serves them', () => {
+    const hono = sourceFiles(join(SRC, 'domain')).flatMap((file) =>
+      importsOf(file)
+        .filter((name) => /^(?:hono|@hono\/)/.test(name))
+        .map((name) => `${relative(SRC, file)} imports ${name}`),
+    )
+    expect(hono).toEqual([])
   })
 
   it('let each part import only parts of the layers below it', () => {

@@ -4,7 +4,7 @@
  * The policy narrows what the curated API allows; nothing in it can widen the locked-down
  * HostConfig the gateway builds (see `src/routes/containers.create.ts`).
  */
-import { z } from '@hono/zod-openapi'
+import { z } from 'zod'
 
 const LabelSelector = z
   .string()
