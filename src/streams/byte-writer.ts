@@ -109,8 +109,8 @@ export class ByteWriter {
     const taken = this.#buffer.subarray(this.#start, this.#length)
     this.#start = this.#length
     if (taken.length > this.#largestBatch) this.#largestBatch = taken.length
-    // A slab with less room left than an average batch of its size is not worth starting the
-    // next batch in: the next write makes a new slab
+    // Less room left than a sixteenth of the slab is not worth starting the next batch in:
+    // the next write makes a new slab
     if (this.#buffer.length - this.#start < this.#buffer.length / BATCHES_PER_SLAB) {
       this.#buffer = EMPTY
       this.#start = 0
