@@ -16,10 +16,10 @@
 import { labelMatches } from '../domain/policy.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, mapConcurrently } from '../engine/containers.ts'
-import { compareEngineTimes, toEngineTime } from '../engine/time.ts'
 import { EngineContainerInspect, EngineContainerList, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 import type { EventHub, Subscription } from '../events/hub.ts'
+import { NewestFirst } from './newest-first.ts'
 
 export interface ModelFilters {
   all?: boolean | undefined
@@ -37,7 +37,7 @@ export class ContainerModel {
   readonly #engine: EngineClient
   readonly #hub: EventHub
   readonly #logError: (message: string, error: unknown) => void
-  readonly #containers = new Map<string, EngineContainerInspect>()
+  readonly #containers = new NewestFirst()
   readonly #inflight = new Map<string, Promise<void>>()
   readonly #dirty = new Set<string>()
   /** Containers put, removed or re-inspected while a load runs: newer than its snapshot. */
@@ -89,16 +89,19 @@ export class ContainerModel {
   ): EngineContainerInspect[] {
     const everyState = filters.all || filters.status !== undefined || filters.limit !== undefined
     const name = filters.name === undefined ? undefined : new RegExp(filters.name)
-    const matches = [...this.#containers.values()].filter((c) => {
-      if (!everyState && !c.State.Running) return false
-      if (filters.status !== undefined && c.State.Status !== filters.status) return false
-      if (name && !name.test(c.Name)) return false
+    const selectors = filters.label ?? []
+    const limit = filters.limit ?? Number.POSITIVE_INFINITY
+    const matches: EngineContainerInspect[] = []
+    for (const c of this.#containers.newestFirst) {
+      if (matches.length >= limit) break
+      if (!everyState && !c.State.Running) continue
+      if (filters.status !== undefined && c.State.Status !== filters.status) continue
+      if (name && !name.test(c.Name)) continue
       const labels = c.Config.Labels ?? {}
-      if (visible && !visible(labels)) return false
-      return (filters.label ?? []).every((selector) => labelMatches(labels, selector))
-    })
-    matches.sort((a, b) => compareEngineTimes(createdOf(b), createdOf(a)))
-    return filters.limit === undefined ? matches : matches.slice(0, filters.limit)
+      if (visible && !visible(labels)) continue
+      if (selectors.every((selector) => labelMatches(labels, selector))) matches.push(c)
+    }
+    return matches
   }
 
   /**
@@ -116,8 +119,9 @@ export class ContainerModel {
     return this.#containers.get(id)
   }
 
+  /** Newest first: while a rename's event is on its way, the name's new holder is the newer one. */
   byName(name: string): EngineContainerInspect | undefined {
-    for (const c of this.#containers.values()) if (c.Name === `/${name}`) return c
+    for (const c of this.#containers.newestFirst) if (c.Name === `/${name}`) return c
     return undefined
   }
 
@@ -133,7 +137,7 @@ export class ContainerModel {
 
   #set(inspect: EngineContainerInspect): void {
     this.#touch(inspect.Id)
-    this.#containers.set(inspect.Id, inspect)
+    this.#containers.set(inspect)
   }
 
   #touch(id: string): void {
@@ -187,10 +191,10 @@ export class ContainerModel {
         if (inspect) fresh.set(inspect.Id, inspect)
       })
       const touched = this.#touchedDuringLoad
-      for (const id of this.#containers.keys()) {
+      for (const id of this.#containers.ids()) {
         if (!fresh.has(id) && !touched.has(id)) this.#containers.delete(id)
       }
-      for (const [id, inspect] of fresh) if (!touched.has(id)) this.#containers.set(id, inspect)
+      for (const [id, inspect] of fresh) if (!touched.has(id)) this.#containers.set(inspect)
       this.#loaded = true
     } finally {
       this.#loading = false
@@ -259,15 +263,4 @@ export class ContainerModel {
       throw error
     }
   }
-}
-
-/** Sort keys, parsed once per inspect answer (a list of a thousand sorts ~10,000 comparisons). */
-const createdKeys = new WeakMap<EngineContainerInspect, string>()
-function createdOf(c: EngineContainerInspect): string {
-  let key = createdKeys.get(c)
-  if (key === undefined) {
-    key = toEngineTime(c.Created) ?? '0'
-    createdKeys.set(c, key)
-  }
-  return key
 }

@@ -41,6 +41,35 @@ export function toSummary(inspect: EngineContainerInspect, redaction: RedactionS
   }
 }
 
+/**
+ * A container's summary as JSON, kept per inspect answer and redaction patterns. The read model
+ * replaces a container's answer whenever it changes, so one answer is one version of the
+ * container, and a list from the model joins what it has instead of redacting every label
+ * against every pattern and serialising every container per request. A summary depends on the
+ * container and the settings alone, never on who asks (the route decides visibility before), so
+ * no caller's view reaches another.
+ */
+const summaryJson = new WeakMap<
+  EngineContainerInspect,
+  { patterns: readonly string[]; json: string }
+>()
+
+function toSummaryJson(inspect: EngineContainerInspect, redaction: RedactionSettings): string {
+  const cached = summaryJson.get(inspect)
+  if (cached?.patterns === redaction.secretLabelPatterns) return cached.json
+  const json = JSON.stringify(toSummary(inspect, redaction))
+  summaryJson.set(inspect, { patterns: redaction.secretLabelPatterns, json })
+  return json
+}
+
+/** `JSON.stringify({ containers: summaries })`, byte for byte, from the cached summaries. */
+export function toListJson(
+  containers: readonly EngineContainerInspect[],
+  redaction: RedactionSettings,
+): string {
+  return `{"containers":[${containers.map((i) => toSummaryJson(i, redaction)).join(',')}]}`
+}
+
 export function toDetail(inspect: EngineContainerInspect, redaction: RedactionSettings): Detail {
   const { State: state, Config: config, HostConfig: host } = inspect
   return {

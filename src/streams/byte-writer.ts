@@ -9,11 +9,15 @@
  * one. The result is byte for byte the UTF-8 of `JSON.stringify` of the decoded line.
  */
 
-// Batches are cut from slabs of this size, one after the other, so that taking one neither
-// copies it nor allocates; a batch larger than what is left moves to a new slab of its own size
-const SLAB_BYTES = 256 * 1024
-// A slab with less room than this left is not worth starting the next batch in
-const MIN_ROOM = 16 * 1024
+// Batches are cut from slabs, one after the other, so that taking one neither copies it nor
+// allocates; a batch larger than what is left moves to a new slab. A slab is sized to hold
+// BATCHES_PER_SLAB of the largest batch the slab before it held, within these bounds: a busy
+// log gets 256 KiB slabs, and a followed log that stays quiet (most of them, held open by the
+// thousand) keeps 4 KiB ones instead of a 256 KiB slab each.
+const MIN_SLAB_BYTES = 4 * 1024
+const MAX_SLAB_BYTES = 256 * 1024
+const BATCHES_PER_SLAB = 16
+const EMPTY = new Uint8Array(0)
 
 // Bytes that JSON.stringify writes with a two-character escape
 const SHORT_ESCAPES = new Map<number, number>([
@@ -36,10 +40,13 @@ const SHORT_RUN = 16
  * A growing byte buffer that collects messages until they are {@link take}n as one chunk.
  */
 export class ByteWriter {
-  #buffer = new Uint8Array(SLAB_BYTES)
+  // No slab until the first write: a stream that never sends holds none
+  #buffer = EMPTY
   // The current batch is buffer[#start, #length)
   #start = 0
   #length = 0
+  // The largest batch taken from the current slab, to size the next one
+  #largestBatch = 0
   // A word view of the last input buffer scanned: the lines of one chunk share its buffer
   #wordsOf: ArrayBufferLike | undefined
   #words: Int32Array<ArrayBufferLike> = new Int32Array(0)
@@ -101,7 +108,14 @@ export class ByteWriter {
   take(): Uint8Array {
     const taken = this.#buffer.subarray(this.#start, this.#length)
     this.#start = this.#length
-    if (this.#buffer.length - this.#start < MIN_ROOM) this.#newSlab(0)
+    if (taken.length > this.#largestBatch) this.#largestBatch = taken.length
+    // Less room left than a sixteenth of the slab is not worth starting the next batch in:
+    // the next write makes a new slab
+    if (this.#buffer.length - this.#start < this.#buffer.length / BATCHES_PER_SLAB) {
+      this.#buffer = EMPTY
+      this.#start = 0
+      this.#length = 0
+    }
     return taken
   }
 
@@ -113,9 +127,8 @@ export class ByteWriter {
   #newSlab(more: number): void {
     const batch = this.#buffer.subarray(this.#start, this.#length)
     const needed = batch.length + more
-    // A batch that outgrows half a slab gets a slab of its own, doubled as it grows
-    const size = needed <= SLAB_BYTES / 2 ? SLAB_BYTES : Math.max(needed, batch.length * 2)
-    const slab = new Uint8Array(size)
+    const slab = new Uint8Array(slabSize(Math.max(needed, this.#largestBatch), batch.length))
+    this.#largestBatch = 0
     slab.set(batch)
     this.#buffer = slab
     this.#start = 0
@@ -272,4 +285,16 @@ function validSequenceLength(bytes: Uint8Array, at: number): number {
     upper = 0xbf
   }
   return needed + 1
+}
+
+/**
+ * A slab for batches of up to `batchBytes`: BATCHES_PER_SLAB of them, to the next power of two
+ * within the bounds. A batch past half the largest slab gets a slab of its own, doubled while
+ * the batch in it grows.
+ */
+function slabSize(batchBytes: number, pendingBytes: number): number {
+  if (batchBytes > MAX_SLAB_BYTES / 2) return Math.max(batchBytes, pendingBytes * 2)
+  let size = MIN_SLAB_BYTES
+  while (size < batchBytes * BATCHES_PER_SLAB && size < MAX_SLAB_BYTES) size *= 2
+  return size
 }
