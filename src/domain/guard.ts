@@ -1,7 +1,6 @@
 /**
  * @module Policy decisions for one request: enforce them, or in audit mode record and allow.
  */
-
 import type { ProblemError } from '../errors.ts'
 import { isoNow } from '../observability/iso-time.ts'
 import type { AuditEntry, AuditSink } from './audit.ts'

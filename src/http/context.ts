@@ -1,5 +1,4 @@
 /** The typed Hono environment shared by every route and middleware. */
-
 import type { Guard } from '../domain/guard.ts'
 import type { Credential, Principal } from '../domain/principal.ts'
 import type { ProblemCode } from '../errors.ts'

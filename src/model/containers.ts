@@ -12,7 +12,6 @@
  * - otherwise a change made around the gateway shows after its event arrives and one inspect
  *   answers: typically a few milliseconds, bounded by the engine's event delivery.
  */
-
 import { labelMatches } from '../domain/policy.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, mapConcurrently } from '../engine/containers.ts'

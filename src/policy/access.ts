@@ -5,7 +5,6 @@
  * and those its policy's `visibleLabels` select; an admin sees all. Anyone else's container
  * answers exactly as a missing one does, so its existence does not leak.
  */
-
 import { CONTAINER_ID_LIKE, OWNER_LABEL } from '../domain/containers.ts'
 import type { Guard } from '../domain/guard.ts'
 import { labelMatches } from '../domain/policy.ts'

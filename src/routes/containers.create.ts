@@ -5,7 +5,6 @@
  * mounts, devices, capabilities, host namespaces, networks, log drivers, restart policies) is
  * either absent from the curated schema or forced here. See engine-api-facts §4.
  */
-
 import { OWNER_LABEL, RESERVED_LABEL_PREFIX } from '../domain/containers.ts'
 import type { Guard } from '../domain/guard.ts'
 import { BASE_DEFAULTS, BUILT_IN_MAX, globMatches } from '../domain/policy.ts'
