@@ -4,8 +4,8 @@
  * Parsing is pure; reading files and the environment happens in the entry points.
  */
 import { z } from '@hono/zod-openapi'
-import { ScopeSchema } from './auth/principal.ts'
-import { PolicySchema } from './policy/policy.ts'
+import { PolicySchema } from './domain/policy.ts'
+import { ScopeSchema } from './domain/principal.ts'
 
 export const TokenEntrySchema = z.strictObject({
   name: z

@@ -5,11 +5,11 @@
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
 import { createApp } from './app.ts'
-import { jsonLineAudit } from './audit/audit.ts'
 import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
+import { jsonLineAudit } from './domain/audit.ts'
 import { EngineClient } from './engine/client.ts'
 import { createDenoTransport } from './transport/deno.ts'
 import { engineTargetFromEnv } from './transport/docker-host.ts'

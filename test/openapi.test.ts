@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { SCOPES, type Scope } from '../src/auth/principal.ts'
+import { SCOPES, type Scope } from '../src/domain/principal.ts'
 import { openApiText } from '../src/openapi.ts'
 import { type TestGateway, testGateway } from './support/gateway.ts'
 import { OPERATIONS, scopeOf } from './support/openapi.ts'

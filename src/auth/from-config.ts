@@ -4,8 +4,8 @@
 
 import type { JSONWebKeySet } from 'jose'
 import type { ConfigFile } from '../config.ts'
+import type { Authenticator } from './authenticator.ts'
 import { firstOf, jwtAuthenticator } from './jwt.ts'
-import type { Authenticator } from './middleware.ts'
 import { TokenStore } from './tokens.ts'
 
 export interface AuthEnvironment {

@@ -13,10 +13,10 @@ import {
   type JWTVerifyGetKey,
   jwtVerify,
 } from 'jose'
+import { DEFAULT_POLICY, type Policy } from '../domain/policy.ts'
+import { type Principal, principalId, SCOPES, type Scope } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
-import { DEFAULT_POLICY, type Policy } from '../policy/policy.ts'
-import type { Authenticator } from './middleware.ts'
-import { type Principal, principalId, SCOPES, type Scope } from './principal.ts'
+import type { Authenticator } from './authenticator.ts'
 
 export interface JwtSettings {
   /** HS256 shared secret (`DOCKGATE_JWT_SECRET`). */

@@ -7,7 +7,7 @@
  * holds at most one open stream at a time: while it lives, the stream it opened may be opened
  * again once it has ended, which is what `EventSource` does after a drop (with `Last-Event-ID`).
  */
-import type { Credential, Principal, Scope } from './principal.ts'
+import type { Credential, Principal, Scope } from '../domain/principal.ts'
 import { hashToken } from './tokens.ts'
 
 export const TICKET_PREFIX = 'dgk_'

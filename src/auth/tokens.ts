@@ -4,8 +4,8 @@
  * A token carries 256 random bits, so a fast hash is enough (no password stretching needed);
  * lookup hashes the presented token once and compares against every stored hash in constant time.
  */
-import { DEFAULT_POLICY, type Policy } from '../policy/policy.ts'
-import { type Principal, principalId, type Scope } from './principal.ts'
+import { DEFAULT_POLICY, type Policy } from '../domain/policy.ts'
+import { type Principal, principalId, type Scope } from '../domain/principal.ts'
 
 export const TOKEN_PREFIX = 'dgt_'
 const HASH_PREFIX = 'sha256:'

@@ -6,10 +6,10 @@
  * picks up without a restart.
  */
 import { parseArgs } from 'node:util'
-import { SCOPES, ScopeSchema } from '../auth/principal.ts'
 import { generateToken, hashToken } from '../auth/tokens.ts'
 import { TokenEntrySchema } from '../config.ts'
 import { DEFAULT_CONFIG_PATH, loadConfig } from '../config-store.ts'
+import { SCOPES, ScopeSchema } from '../domain/principal.ts'
 import { nodeFiles } from '../node/config-file.ts'
 
 const USAGE = `usage: npm run token -- --name NAME --scopes SCOPE[,SCOPE…] [--config FILE] [--write]

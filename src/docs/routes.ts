@@ -7,8 +7,8 @@
  * - `/docs/assets/<file>`: the renderer; the name changes with its content, so it is cached for good.
  */
 import { Hono } from 'hono'
-import type { AppEnv } from '../context.ts'
 import { ProblemError } from '../errors.ts'
+import type { AppEnv } from '../http/context.ts'
 import { withScopeBadges } from './scope-badges.ts'
 import {
   DOCS_ASSETS_PATH,

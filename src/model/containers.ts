@@ -12,12 +12,12 @@
  * - otherwise a change made around the gateway shows after its event arrives and one inspect
  *   answers: typically a few milliseconds, bounded by the engine's event delivery.
  */
+import { labelMatches } from '../domain/policy.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, mapConcurrently } from '../engine/containers.ts'
 import { EngineContainerInspect, EngineContainerList, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 import type { EventHub, Subscription } from '../events/hub.ts'
-import { labelMatches } from '../policy/policy.ts'
 import { NewestFirst } from './newest-first.ts'
 
 export interface ModelFilters {

@@ -9,7 +9,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
-import { isEventStream } from '../auth/middleware.ts'
+import { isEventStream } from '../http/authentication.ts'
 import { type EventStreamWriter, eventStreamTakeOver } from '../http/sse.ts'
 import { nodeResponseOf } from './request-id.ts'
 

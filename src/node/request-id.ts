@@ -12,7 +12,7 @@ import {
   REQUEST_ID_HEADER,
   type RequestIdWriter,
   requestIdThroughContext,
-} from '../observability/request-id.ts'
+} from '../http/request-id.ts'
 
 export const writeRequestIdOnNodeResponse: RequestIdWriter = (c, id) => {
   const outgoing = nodeResponseOf(c.env)

@@ -5,16 +5,15 @@
  * and those its policy's `visibleLabels` select; an admin sees all. Anyone else's container
  * answers exactly as a missing one does, so its existence does not leak.
  */
-import { isAdmin, type Principal } from '../auth/principal.ts'
+import { CONTAINER_ID_LIKE, OWNER_LABEL } from '../domain/containers.ts'
+import type { Guard } from '../domain/guard.ts'
+import { labelMatches } from '../domain/policy.ts'
+import { isAdmin, type Principal } from '../domain/principal.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { inspectContainer } from '../engine/containers.ts'
 import { type EngineContainerInspect, EngineContainerList, parseEngine } from '../engine/types.ts'
 import { notFound } from '../errors.ts'
 import type { ContainerModel } from '../model/containers.ts'
-import { CONTAINER_ID_LIKE } from '../routes/common.ts'
-import { OWNER_LABEL } from '../routes/containers.schemas.ts'
-import type { Guard } from './guard.ts'
-import { labelMatches } from './policy.ts'
 
 export function canSee(principal: Principal, labels: Readonly<Record<string, string>>): boolean {
   if (isAdmin(principal) || labels[OWNER_LABEL] === principal.id) return true

@@ -4,11 +4,11 @@
 
 import type { Hook } from '@hono/zod-openapi'
 import { z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
-import type { Scope } from '../auth/principal.ts'
-import type { AppEnv } from '../context.ts'
+import type { Scope } from '../domain/principal.ts'
 import { toEngineTime } from '../engine/time.ts'
 import { type InvalidParam, ProblemError } from '../errors.ts'
+import { requireScope } from '../http/authentication.ts'
+import type { AppEnv } from '../http/context.ts'
 
 export const ProblemSchema = z
   .object({
@@ -83,13 +83,6 @@ export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) =
     invalidParams,
   })
 }
-
-/**
- * References the gateway resolves as container ids (or id prefixes) only, never as names: the
- * engine would resolve a name first, so a container named like another's short id would shadow
- * it. Shorter hex references are resolved as the engine does (a name first).
- */
-export const CONTAINER_ID_LIKE = /^[0-9a-f]{12,64}$/
 
 /** Docker's container name alphabet; ids and id prefixes are a subset of it. */
 export const CONTAINER_REF = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/

@@ -2,6 +2,7 @@
  * @module The curated container resource: what clients send and what they get back.
  */
 import { z } from '@hono/zod-openapi'
+import { RESERVED_LABEL_PREFIX } from '../domain/containers.ts'
 import { QueryBoolean, QueryInteger, strictQuery } from './common.ts'
 import { SIGNALS } from './signals.ts'
 
@@ -40,12 +41,9 @@ const LabelValue = z.string().max(4096)
 const ENV_KEY = /^[^=\x00]+$/
 const EnvKey = z.string().min(1).max(255).regex(ENV_KEY, 'no "=" and no NUL')
 
-/** Labels under this prefix are the gateway's own (ownership); clients may not set them. */
-export const RESERVED_LABEL_PREFIX = 'dockgate.'
-export const OWNER_LABEL = 'dockgate.owner'
 /**
  * The reserved prefix as the document states it, in any case (`Dockgate.owner` too), as
- * src/policy/create.ts refuses it; JSON Schema patterns have no case-insensitive flag.
+ * src/routes/containers.create.ts refuses it; JSON Schema patterns have no case-insensitive flag.
  */
 const RESERVED_LABEL_PATTERN = `^${[...RESERVED_LABEL_PREFIX]
   .map((ch) => (ch === '.' ? '\\.' : `[${ch}${ch.toUpperCase()}]`))

@@ -3,19 +3,19 @@
  */
 import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi'
 import type { Context, TypedResponse } from 'hono'
-import { isAdmin } from '../auth/principal.ts'
 import type { GatewaySettings } from '../config.ts'
-import type { AppEnv } from '../context.ts'
+import { OWNER_LABEL } from '../domain/containers.ts'
+import type { Guard } from '../domain/guard.ts'
+import { isAdmin } from '../domain/principal.ts'
+import { refuseSecretSelectors } from '../domain/redaction.ts'
 import { type EngineClient, EngineRefusal, refusedAs } from '../engine/client.ts'
 import { containerPath, inspectContainer, listContainers } from '../engine/containers.ts'
 import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
+import type { AppEnv } from '../http/context.ts'
 import type { ContainerModel } from '../model/containers.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
-import { checkCreatePolicy, engineCreateBody } from '../policy/create.ts'
-import type { Guard } from '../policy/guard.ts'
 import { LocalQuotaReservations, type QuotaReservations } from '../policy/quota.ts'
-import { refuseSecretSelectors } from '../policy/redaction.ts'
 import {
   ContainerRefParams,
   ENGINE_PROBLEMS,
@@ -24,6 +24,7 @@ import {
   scoped,
   validationHook,
 } from './common.ts'
+import { checkCreatePolicy, engineCreateBody } from './containers.create.ts'
 import {
   ContainerActionSchema,
   ContainerDetailSchema,
@@ -33,7 +34,6 @@ import {
   DeleteQuery,
   KillQuery,
   ListContainersQuery,
-  OWNER_LABEL,
   StopQuery,
   WaitSchema,
 } from './containers.schemas.ts'

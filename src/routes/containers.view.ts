@@ -2,8 +2,8 @@
  * @module Maps the engine's container inspect answer onto the curated views.
  */
 import type { z } from '@hono/zod-openapi'
+import { type RedactionSettings, redactEnv, redactLabels } from '../domain/redaction.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
-import { type RedactionSettings, redactEnv, redactLabels } from '../policy/redaction.ts'
 import { isoOrNull } from './common.ts'
 import type { ContainerDetailSchema, ContainerSummarySchema } from './containers.schemas.ts'
 

@@ -3,11 +3,13 @@
  * resumable, all served from the gateway's one upstream (`EventHub`).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { RevokedDataSchema } from '../auth/open-streams.ts'
-import { isAdmin } from '../auth/principal.ts'
-import type { AppEnv } from '../context.ts'
+import type { Guard } from '../domain/guard.ts'
+import { isAdmin } from '../domain/principal.ts'
+import { type RedactionSettings, redactLabels, refuseSecretSelectors } from '../domain/redaction.ts'
 import { type EngineEvent, EVENT_TYPES } from '../events/event.ts'
 import type { EventHub, Subscription, SubscriptionItem } from '../events/hub.ts'
+import type { AppEnv } from '../http/context.ts'
+import { RevokedDataSchema } from '../http/open-streams.ts'
 import {
   eventStreamHead,
   type SseSink,
@@ -16,8 +18,6 @@ import {
   sseSettings,
 } from '../http/sse.ts'
 import { canSee } from '../policy/access.ts'
-import type { Guard } from '../policy/guard.ts'
-import { type RedactionSettings, redactLabels, refuseSecretSelectors } from '../policy/redaction.ts'
 import { concatBytes } from '../streams/demux.ts'
 import { encodeSse } from '../streams/sse.ts'
 import {

@@ -2,8 +2,9 @@
  * @module `/v1/images`: list and inspect (read-only; pulling and building are not offered).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { isAdmin, type Principal } from '../auth/principal.ts'
-import type { AppEnv } from '../context.ts'
+import { globMatches } from '../domain/policy.ts'
+import { isAdmin, type Principal } from '../domain/principal.ts'
+import { type RedactionSettings, redactLabels } from '../domain/redaction.ts'
 import type { EngineClient } from '../engine/client.ts'
 import {
   EngineImageInspect,
@@ -12,8 +13,7 @@ import {
   parseEngine,
 } from '../engine/types.ts'
 import { notFound, ProblemError } from '../errors.ts'
-import { globMatches } from '../policy/policy.ts'
-import { type RedactionSettings, redactLabels } from '../policy/redaction.ts'
+import type { AppEnv } from '../http/context.ts'
 import {
   ENGINE_PROBLEMS,
   isoOrNull,

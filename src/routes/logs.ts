@@ -2,13 +2,13 @@
  * @module `GET /v1/containers/{id}/logs`: the log history as JSON lines, demultiplexed.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { RevokedDataSchema } from '../auth/open-streams.ts'
-import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer } from '../engine/containers.ts'
 import { compareEngineTimes, shiftEngineTime, toEngineTime } from '../engine/time.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { badRequest, ProblemError } from '../errors.ts'
+import type { AppEnv } from '../http/context.ts'
+import { RevokedDataSchema } from '../http/open-streams.ts'
 import {
   eventStreamHead,
   type SseSink,

@@ -3,7 +3,7 @@
  * the whole gateway's (every tenant's requests, denials and streams).
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import type { AppEnv } from '../context.ts'
+import type { AppEnv } from '../http/context.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { NO_QUERY, problems, scoped, validationHook } from './common.ts'
 

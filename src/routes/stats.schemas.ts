@@ -2,7 +2,7 @@
  * @module The schemas of the stats routes: the curated snapshot and the stream's events.
  */
 import { z } from '@hono/zod-openapi'
-import { RevokedDataSchema } from '../auth/open-streams.ts'
+import { RevokedDataSchema } from '../http/open-streams.ts'
 import { ProblemSchema, strictQuery } from './common.ts'
 
 const Bytes = z.number().int().min(0)

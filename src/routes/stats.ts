@@ -14,12 +14,12 @@
  * first zeroed frame that the container's state confirms.
  */
 import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
-import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer } from '../engine/containers.ts'
 import { curateStats, hasPreviousSample, hasSample, notRunningStats } from '../engine/stats.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
+import type { AppEnv } from '../http/context.ts'
 import {
   eventStreamHead,
   type SseSink,

@@ -2,10 +2,10 @@
  * @module Health, readiness and version.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { EngineVersion, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
+import type { AppEnv } from '../http/context.ts'
 import { GATEWAY_VERSION } from '../version.ts'
 import { ENGINE_PROBLEMS, NO_QUERY, problems, scoped, validationHook } from './common.ts'
 

@@ -2,11 +2,11 @@
  * @module `POST /v1/stream-tickets`: a short-lived credential for one `EventSource` stream.
  */
 import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import { STREAM_PATH } from '../auth/middleware.ts'
-import { hasScope, ScopeSchema } from '../auth/principal.ts'
 import { TICKET_TTL_MS, type TicketStore } from '../auth/tickets.ts'
-import type { AppEnv } from '../context.ts'
+import { hasScope, ScopeSchema } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
+import { STREAM_PATH } from '../http/authentication.ts'
+import type { AppEnv } from '../http/context.ts'
 import { BEARER, NO_QUERY, problems, validationHook } from './common.ts'
 
 const TicketRequest = z

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { Principal } from '../../src/auth/principal.ts'
 import { type Redemption, TicketStore } from '../../src/auth/tickets.ts'
-import { DEFAULT_POLICY } from '../../src/policy/policy.ts'
+import { DEFAULT_POLICY } from '../../src/domain/policy.ts'
+import type { Principal } from '../../src/domain/principal.ts'
 
 const alice: Principal = {
   id: 'alice',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { RequestLogEntry } from '../../src/observability/middleware.ts'
+import type { RequestLogEntry } from '../../src/http/observability.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { AuditEntry } from '../../src/audit/audit.ts'
+import type { AuditEntry } from '../../src/domain/audit.ts'
 import { StreamSlots, TokenBuckets } from '../../src/policy/limits.ts'
 import { onBodyEnd } from '../../src/streams/on-end.ts'
 import { direct, testEngineEnv } from '../support/engine.ts'

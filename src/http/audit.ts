@@ -3,10 +3,10 @@
  * denial, written after the answer is known. Policy denials are recorded by the `Guard` itself.
  */
 import { createMiddleware } from 'hono/factory'
-import type { AppEnv } from '../context.ts'
+import type { AuditSink } from '../domain/audit.ts'
+import { Guard } from '../domain/guard.ts'
 import { isoNow } from '../observability/iso-time.ts'
-import { Guard } from '../policy/guard.ts'
-import type { AuditSink } from './audit.ts'
+import type { AppEnv } from './context.ts'
 
 const DENIED = new Set([401, 403, 429])
 

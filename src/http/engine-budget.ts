@@ -8,10 +8,10 @@
  * (`maxStreamsPerPrincipal`), so a principal holds at most the sum of both.
  */
 import { createMiddleware } from 'hono/factory'
-import { isEventStream } from '../auth/middleware.ts'
-import type { AppEnv } from '../context.ts'
 import { ProblemError } from '../errors.ts'
-import type { StreamSlots } from './limits.ts'
+import type { StreamSlots } from '../policy/limits.ts'
+import { isEventStream } from './authentication.ts'
+import type { AppEnv } from './context.ts'
 
 /** Seconds a client is told to wait: calls that hold the budget end in seconds, or take long. */
 const RETRY_AFTER_SECONDS = '2'

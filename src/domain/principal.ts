@@ -4,8 +4,8 @@
  * Every way of authenticating (config tokens, the automation token, and later JWTs) yields the
  * same `Principal`, so authorization never asks how the caller proved who it is.
  */
-import { z } from '@hono/zod-openapi'
-import type { Policy } from '../policy/policy.ts'
+import { z } from 'zod'
+import type { Policy } from './policy.ts'
 
 export const SCOPES = [
   'system:read',

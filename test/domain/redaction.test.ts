@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { redactEnv, redactLabels, refuseSecretSelectors } from '../../src/domain/redaction.ts'
 import { ProblemError } from '../../src/errors.ts'
-import { redactEnv, redactLabels, refuseSecretSelectors } from '../../src/policy/redaction.ts'
 import { engineInspect, testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'

@@ -3,12 +3,12 @@
  */
 import type { Context, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
-import { isEventStream } from '../auth/middleware.ts'
-import type { AppEnv } from '../context.ts'
 import { ProblemError } from '../errors.ts'
 import type { Metrics } from '../observability/metrics.ts'
+import type { StreamSlots, TokenBuckets } from '../policy/limits.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
-import type { StreamSlots, TokenBuckets } from './limits.ts'
+import { isEventStream } from './authentication.ts'
+import type { AppEnv } from './context.ts'
 
 export function limitRequests(buckets: TokenBuckets, slots: StreamSlots, metrics: Metrics) {
   // Not async: most requests only take a token and go on, without a promise of their own.

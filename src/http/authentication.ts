@@ -3,20 +3,12 @@
  */
 import type { Context, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
-import type { AppEnv } from '../context.ts'
+import type { Authenticator } from '../auth/authenticator.ts'
+import type { TicketRefusal, TicketStore } from '../auth/tickets.ts'
+import { type Credential, hasScope, type Principal, type Scope } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
-import { type Credential, hasScope, type Principal, type Scope } from './principal.ts'
-import type { TicketRefusal, TicketStore } from './tickets.ts'
-
-/** Anything that can turn a presented bearer credential into a principal. */
-export interface Authenticator {
-  /**
-   * The credential's principal, or undefined. With `at`, judged as of that time instead of now
-   * (a JWT's expiry): how a credential accepted then is re-checked against rules changed since.
-   */
-  authenticate(token: string, options?: { at?: Date }): Promise<Principal | undefined>
-}
+import type { AppEnv } from './context.ts'
 
 const REALM = 'Bearer realm="dockgate"'
 

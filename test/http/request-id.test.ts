@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import type { AppEnv } from '../../src/context.ts'
-import { type RequestIdWriter, requestIds } from '../../src/observability/request-id.ts'
+import type { AppEnv } from '../../src/http/context.ts'
+import { type RequestIdWriter, requestIds } from '../../src/http/request-id.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 

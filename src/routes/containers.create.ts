@@ -5,15 +5,12 @@
  * mounts, devices, capabilities, host namespaces, networks, log drivers, restart policies) is
  * either absent from the curated schema or forced here. See engine-api-facts §4.
  */
-import { isAdmin } from '../auth/principal.ts'
+import { OWNER_LABEL, RESERVED_LABEL_PREFIX } from '../domain/containers.ts'
+import type { Guard } from '../domain/guard.ts'
+import { BASE_DEFAULTS, BUILT_IN_MAX, globMatches } from '../domain/policy.ts'
+import { isAdmin } from '../domain/principal.ts'
 import { badRequest, ProblemError } from '../errors.ts'
-import {
-  type CreateContainerBody,
-  OWNER_LABEL,
-  RESERVED_LABEL_PREFIX,
-} from '../routes/containers.schemas.ts'
-import type { Guard } from './guard.ts'
-import { BASE_DEFAULTS, BUILT_IN_MAX, globMatches } from './policy.ts'
+import type { CreateContainerBody } from './containers.schemas.ts'
 
 /** What a created container gets, after the request, the policy and the gateway's defaults. */
 export interface Resources {

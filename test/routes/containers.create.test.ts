@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { AuditEntry } from '../../src/audit/audit.ts'
+import type { AuditEntry } from '../../src/domain/audit.ts'
 import { engineContainerIds, engineInspect, testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'

@@ -1,10 +1,10 @@
 /**
  * @module Policy decisions for one request: enforce them, or in audit mode record and allow.
  */
-import type { AuditEntry, AuditSink } from '../audit/audit.ts'
-import type { Principal } from '../auth/principal.ts'
 import type { ProblemError } from '../errors.ts'
 import { isoNow } from '../observability/iso-time.ts'
+import type { AuditEntry, AuditSink } from './audit.ts'
+import type { Principal } from './principal.ts'
 
 export class Guard {
   readonly principal: Principal

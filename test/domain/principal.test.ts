@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { principalId } from '../../src/auth/principal.ts'
+import { principalId } from '../../src/domain/principal.ts'
 
 describe('principal ids', () => {
   it('keep token names bare, and put JWTs and the environment admin in namespaces of their own', () => {

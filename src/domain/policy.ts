@@ -2,9 +2,9 @@
  * @module A principal's policy: which images it may run, how much it may take, what it may see.
  *
  * The policy narrows what the curated API allows; nothing in it can widen the locked-down
- * HostConfig the gateway builds (see `create.ts`).
+ * HostConfig the gateway builds (see `src/routes/containers.create.ts`).
  */
-import { z } from '@hono/zod-openapi'
+import { z } from 'zod'
 
 const LabelSelector = z
   .string()

@@ -3,12 +3,12 @@
  */
 import { createMiddleware } from 'hono/factory'
 import { routePath } from 'hono/route'
-import type { AuditSink } from '../audit/audit.ts'
-import type { AppEnv } from '../context.ts'
+import type { AuditSink } from '../domain/audit.ts'
 import type { EngineTransport } from '../engine/transport.ts'
+import { isoNow } from '../observability/iso-time.ts'
+import type { Metrics } from '../observability/metrics.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
-import { isoNow } from './iso-time.ts'
-import type { Metrics } from './metrics.ts'
+import type { AppEnv } from './context.ts'
 
 export interface RequestLogEntry {
   time: string

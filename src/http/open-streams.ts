@@ -7,11 +7,11 @@
 import { z } from '@hono/zod-openapi'
 import type { Context, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
-import type { AppEnv } from '../context.ts'
-import { endEventStream } from '../http/sse.ts'
+import type { Credential, Principal } from '../domain/principal.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
-import { isEventStream } from './middleware.ts'
-import type { Credential, Principal } from './principal.ts'
+import { isEventStream } from './authentication.ts'
+import type { AppEnv } from './context.ts'
+import { endEventStream } from './sse.ts'
 
 interface OpenStream {
   principal: Principal

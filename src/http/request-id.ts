@@ -8,7 +8,7 @@
  */
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
-import type { AppEnv } from '../context.ts'
+import type { AppEnv } from './context.ts'
 
 export const REQUEST_ID_HEADER = 'x-request-id'
 

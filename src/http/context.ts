@@ -1,7 +1,7 @@
 /** The typed Hono environment shared by every route and middleware. */
-import type { Credential, Principal } from './auth/principal.ts'
-import type { ProblemCode } from './errors.ts'
-import type { Guard } from './policy/guard.ts'
+import type { Guard } from '../domain/guard.ts'
+import type { Credential, Principal } from '../domain/principal.ts'
+import type { ProblemCode } from '../errors.ts'
 
 export interface AppEnv {
   Variables: {
