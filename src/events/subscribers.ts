@@ -423,7 +423,6 @@ export class Subscriber implements Subscription {
   }
 }
 
-
 const RESOLVED = Promise.resolve()
 
 /**
