@@ -25,6 +25,7 @@ import { docsRoutes } from './docs/routes.ts'
 import type { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
 import { EventHub } from './events/hub.ts'
+import { type EventStreamOutput, writeEventStreamsTo } from './http/event-stream-output.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
 import { ContainerModel } from './model/containers.ts'
 import { Metrics } from './observability/metrics.ts'
@@ -66,6 +67,11 @@ export interface AppDependencies {
   /** How the request id reaches the response; through the context (Fetch headers) unless given. */
   writeRequestId?: RequestIdWriter
   /**
+   * Where the runtime writes event streams itself (Node: on its `ServerResponse`) instead of
+   * reading their bodies; the bodies are sent as any other unless given.
+   */
+  eventStreamOutput?: EventStreamOutput
+  /**
    * Config reloads: the live settings (`LIVE_SETTINGS`) change, and every open event stream's
    * credential is judged again (a revoked one's stream ends with `event: revoked`).
    */
@@ -106,6 +112,8 @@ export function createApp(deps: AppDependencies) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   const metrics = deps.metrics ?? new Metrics()
+  // First: it hands over the answer every other middleware has finished with.
+  if (deps.eventStreamOutput) app.use(writeEventStreamsTo(deps.eventStreamOutput))
   app.use(requestIds(deps.writeRequestId))
   app.use(
     observeRequests(metrics, deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry)))),
