@@ -26,6 +26,7 @@ import { auditRequests, guardRequests } from './http/audit.ts'
 import { bearerAuth } from './http/authentication.ts'
 import type { AppEnv } from './http/context.ts'
 import { limitEngineCalls } from './http/engine-budget.ts'
+import { type EventStreamOutput, writeEventStreamsTo } from './http/event-stream-output.ts'
 import { limitRequests } from './http/limits.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './http/observability.ts'
 import { OpenStreams, trackOpenStreams } from './http/open-streams.ts'
@@ -67,6 +68,11 @@ export interface AppDependencies {
   /** How the request id reaches the response; through the context (Fetch headers) unless given. */
   writeRequestId?: RequestIdWriter
   /**
+   * Where the runtime writes event streams itself (Node: on its `ServerResponse`) instead of
+   * reading their bodies; the bodies are sent as any other unless given.
+   */
+  eventStreamOutput?: EventStreamOutput
+  /**
    * Config reloads: the live settings (`LIVE_SETTINGS`) change, and every open event stream's
    * credential is judged again (a revoked one's stream ends with `event: revoked`).
    */
@@ -107,6 +113,8 @@ export function createApp(deps: AppDependencies) {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
   const metrics = deps.metrics ?? new Metrics()
+  // First: it hands over the answer every other middleware has finished with.
+  if (deps.eventStreamOutput) app.use(writeEventStreamsTo(deps.eventStreamOutput))
   app.use(requestIds(deps.writeRequestId))
   app.use(
     observeRequests(metrics, deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry)))),

@@ -15,7 +15,7 @@ import { EngineClient } from './engine/client.ts'
 import { countingTransport } from './http/observability.ts'
 import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
-import { withDirectEventStreams } from './node/event-streams.ts'
+import { writeEventStreamsOnNodeResponse } from './node/event-streams.ts'
 import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
@@ -69,10 +69,11 @@ async function main() {
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
     writeRequestId: writeRequestIdOnNodeResponse,
+    eventStreamOutput: writeEventStreamsOnNodeResponse,
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 
-  const fetch = closeAfterUnreadBodies(withDirectEventStreams(app.fetch))
+  const fetch = closeAfterUnreadBodies(app.fetch)
   const server = serve({ fetch, port, hostname: host, serverOptions }, (info) => {
     log({
       level: 'info',

@@ -8,7 +8,7 @@
  */
 import { DEFAULT_SETTINGS, type GatewaySettings } from '../config.ts'
 import { type ProblemBody, type ProblemError, problemBody } from '../errors.ts'
-import { reportsEnd } from '../streams/on-end.ts'
+import { EndReportingStream } from '../streams/on-end.ts'
 import { encodeSse, type SseMessage } from '../streams/sse.ts'
 import { onAbort } from './abort-listeners.ts'
 
@@ -103,28 +103,26 @@ export interface EventStreamWriter {
   onClose(listener: () => void): void
 }
 
-type TakeOver = (writer: EventStreamWriter) => Promise<void>
-const takeOvers = new WeakMap<ReadableStream<Uint8Array>, TakeOver>()
-
 /**
  * For a body of {@link sseResponse}: the function that hands the stream to a writer (what was
  * queued goes first, in order; from then on every message is written to it directly). The body
- * must not be read otherwise. Undefined for any other body.
+ * must not be read otherwise. Undefined for any other body, or one already handed over.
  */
-export function eventStreamTakeOver(body: ReadableStream<Uint8Array>): TakeOver | undefined {
-  return takeOvers.get(body)
+export function eventStreamTakeOver(
+  body: ReadableStream<Uint8Array>,
+): ((writer: EventStreamWriter) => Promise<void>) | undefined {
+  if (!(body instanceof EventStreamBody) || !body.canTakeOver) return undefined
+  return (writer) => body.takeOver(writer)
 }
-
-const enders = new WeakMap<ReadableStream<Uint8Array>, (message: SseMessage) => void>()
 
 /**
  * Ends an event stream of {@link sseResponse} from outside its producer (its credential was
  * revoked): `message` is its last event. False when `body` is not such a stream.
  */
 export function endEventStream(body: ReadableStream<Uint8Array>, message: SseMessage): boolean {
-  const end = enders.get(body)
-  end?.(message)
-  return end !== undefined
+  if (!(body instanceof EventStreamBody)) return false
+  body.endWith(message)
+  return true
 }
 
 /**
@@ -138,157 +136,213 @@ export function sseResponse(
   produce: (sink: SseSink) => Promise<void>,
   instance?: string,
 ): Response {
-  const encoder = new TextEncoder()
-  const stop = new AbortController()
-  const bufferedBytes = settings.bufferedBytes ?? DEFAULT_SETTINGS.sseBufferBytes
-  let controller!: ReadableStreamDefaultController<Uint8Array>
+  const body = new EventStreamBody(settings)
+  body.run(toProblem, produce, instance)
+  return new Response(body, { status: 200, headers: SSE_HEADERS })
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * The body of an event stream: bytes queued for the client (or, once a runtime adapter took it
+ * over, written to its writer), heartbeats, and the end, however it comes. It tells listeners
+ * given to `onEnd` when it ends (see {@link EndReportingStream}).
+ */
+class EventStreamBody extends EndReportingStream {
+  readonly #controller: ReadableStreamDefaultController<Uint8Array>
+  readonly #settings: SseSettings
+  readonly #bufferedBytes: number
+  readonly #stop = new AbortController()
   /** Set once a runtime adapter took the stream over; until then bytes go to the body's queue. */
-  let writer: EventStreamWriter | undefined
-  let writerFull = false
-  let closed = false
-  let lastWrite = Date.now()
-  let wakeWriter: (() => void) | undefined
-  let stopListening = () => {}
-  const endListeners: (() => void)[] = []
-  const ended = () => {
-    for (const listener of endListeners.splice(0)) listener()
+  #writer: EventStreamWriter | undefined
+  #writerFull = false
+  #takenOver = false
+  #closed = false
+  #lastWrite = Date.now()
+  #wakeWriter: (() => void) | undefined
+  #stopListening = () => {}
+  #endListeners: (() => void)[] = []
+  #heartbeat: ReturnType<typeof setTimeout> | undefined
+
+  constructor(settings: SseSettings) {
+    const bufferedBytes = settings.bufferedBytes ?? DEFAULT_SETTINGS.sseBufferBytes
+    let controller!: ReadableStreamDefaultController<Uint8Array>
+    super(
+      {
+        start(c) {
+          controller = c
+        },
+        pull: () => this.#wakeWriter?.(),
+        cancel: () => this.#abandon(),
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: bufferedBytes }),
+    )
+    this.#controller = controller
+    this.#settings = settings
+    this.#bufferedBytes = bufferedBytes
   }
 
-  const hasRoom = () => (writer ? !writerFull : (controller.desiredSize ?? 0) > 0)
-  const enqueueBytes = (chunk: Uint8Array) => {
-    if (closed) return
-    if (writer) writerFull = !writer.write(chunk)
-    else controller.enqueue(chunk)
-    lastWrite = Date.now()
-  }
-  const enqueue = (message: SseMessage) => enqueueBytes(encoder.encode(encodeSse(message)))
-  /** Ends the stream once: the producer's signal aborts with `reason`, then the output ends. */
-  const finish = (reason: DOMException, endOutput: () => void) => {
-    if (closed) return
-    closed = true
-    clearTimeout(heartbeat)
-    stopListening()
-    stop.abort(reason)
-    wakeWriter?.()
-    endOutput()
-    ended()
-  }
-  const closeQueue = () => {
-    try {
-      controller.close()
-    } catch {
-      // Already cancelled by the client.
+  /** Starts the stream: its first message, the heartbeat, the shutdown, and `produce`. */
+  run(toProblem: ProblemMapper, produce: (sink: SseSink) => Promise<void>, instance?: string) {
+    this.#armHeartbeat(this.#settings.heartbeatMs)
+    const shutdown = this.#settings.shutdown
+    if (shutdown?.aborted) {
+      queueMicrotask(this.#onShutdown)
+      return
     }
-  }
-  const close = () => finish(STREAM_ENDED, () => (writer ? writer.end() : closeQueue()))
-  /** The client left: stop the producer and with it every upstream call it made. */
-  const abandon = () =>
-    finish(CLIENT_LEFT, () => {
-      // Ends a takeover that is still moving the queue to its writer.
-      if (!writer) closeQueue()
-    })
-  const endWith = (message: SseMessage) => {
-    enqueue(message)
-    close()
-  }
-  const onShutdown = () =>
-    endWith({ event: 'shutdown', data: JSON.stringify({ reason: 'The gateway is shutting down' }) })
-
-  const body = new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c
+    if (shutdown) this.#stopListening = onAbort(shutdown, this.#onShutdown)
+    this.#enqueue({ retry: this.#settings.retryMs, comment: 'stream open' })
+    produce(this.#sink()).then(
+      () => this.#close(),
+      (error: unknown) => {
+        if (!this.#closed) {
+          const problem: ProblemBody = problemBody(toProblem(error), instance)
+          this.#enqueue({ event: 'problem', data: JSON.stringify(problem) })
+        }
+        this.#close()
       },
-      pull() {
-        wakeWriter?.()
-      },
-      cancel: abandon,
-    },
-    new ByteLengthQueuingStrategy({ highWaterMark: bufferedBytes }),
-  )
+    )
+  }
 
-  // Ends when the producer is done (what it sent may still be in the buffer) or the client left.
-  reportsEnd(body, (listener) => (closed ? listener() : endListeners.push(listener)))
-  enders.set(body, endWith)
+  /** Ends when the producer is done (what it sent may still be in the buffer) or the client left. */
+  override onEnd(listener: () => void): void {
+    if (this.#closed) listener()
+    else this.#endListeners.push(listener)
+  }
 
-  takeOvers.set(body, async (target) => {
-    takeOvers.delete(body)
-    target.onClose(abandon)
+  /** Ends the stream with `message` as its last event. */
+  endWith(message: SseMessage): void {
+    this.#enqueue(message)
+    this.#close()
+  }
+
+  get canTakeOver(): boolean {
+    return !this.#takenOver
+  }
+
+  /** Hands the stream to `target`: what is queued goes first, then every write goes to it. */
+  async takeOver(target: EventStreamWriter): Promise<void> {
+    this.#takenOver = true
+    target.onClose(() => this.#abandon())
     let drained: (() => void) | undefined
     target.onDrain(() => {
-      writerFull = false
+      this.#writerFull = false
       drained?.()
-      wakeWriter?.()
+      this.#wakeWriter?.()
     })
-    const reader = body.getReader()
+    const reader = this.getReader()
     // What is queued goes first; the producer may keep queueing meanwhile.
-    while ((controller.desiredSize ?? 0) < bufferedBytes) {
+    while ((this.#controller.desiredSize ?? 0) < this.#bufferedBytes) {
       const { done, value } = await reader.read()
       if (done) return target.end()
       if (!target.write(value)) await new Promise<void>((resolve) => (drained = resolve))
     }
-    if (closed) return target.end()
-    writer = target
-  })
+    if (this.#closed) return target.end()
+    this.#writer = target
+  }
 
-  // One timer a stream, due when a heartbeat may be, not one firing every second to look: with
-  // 10,000 idle streams the gateway used 3.9-5.6 % of a core that way, 0.9-3.7 % this way
-  let heartbeat: ReturnType<typeof setTimeout> | undefined
-  const armHeartbeat = (ms: number) => {
-    heartbeat = setTimeout(beat, Math.max(10, ms))
-    ;(heartbeat as { unref?: () => void }).unref?.()
+  #sink(): SseSink {
+    const writeEncoded = (chunk: Uint8Array) => {
+      if (this.#closed) return false
+      this.#enqueueBytes(chunk)
+      return this.#hasRoom()
+    }
+    const roomForMore = () => this.#roomForMore()
+    return {
+      signal: this.#stop.signal,
+      send: (message) => {
+        if (this.#closed) return RESOLVED_FALSE
+        this.#enqueue(message)
+        return this.#roomForMore()
+      },
+      // The common case allocates nothing: one fan-out may call this 10,000 times in a row.
+      sendEncoded: (chunk) => (writeEncoded(chunk) ? RESOLVED_TRUE : this.#roomForMore()),
+      writeEncoded,
+      whenWritable: roomForMore,
+    }
   }
-  const beat = () => {
-    if (closed) return
-    const quiet = Date.now() - lastWrite
-    if (quiet < settings.heartbeatMs) return armHeartbeat(settings.heartbeatMs - quiet)
-    // A client that stopped reading gets no heartbeats piled on top of its backlog.
-    if (hasRoom()) enqueue({ comment: 'heartbeat' })
-    armHeartbeat(settings.heartbeatMs)
+
+  #hasRoom(): boolean {
+    return this.#writer ? !this.#writerFull : (this.#controller.desiredSize ?? 0) > 0
   }
-  armHeartbeat(settings.heartbeatMs)
+
+  #enqueueBytes(chunk: Uint8Array): void {
+    if (this.#closed) return
+    if (this.#writer) this.#writerFull = !this.#writer.write(chunk)
+    else this.#controller.enqueue(chunk)
+    this.#lastWrite = Date.now()
+  }
+
+  #enqueue(message: SseMessage): void {
+    this.#enqueueBytes(encoder.encode(encodeSse(message)))
+  }
 
   /** Resolves once the client has room again, or with false once the stream is over. */
-  const roomForMore = async () => {
-    while (!closed && !hasRoom()) {
+  async #roomForMore(): Promise<boolean> {
+    while (!this.#closed && !this.#hasRoom()) {
       await new Promise<void>((resolve) => {
-        wakeWriter = resolve
+        this.#wakeWriter = resolve
       })
-      wakeWriter = undefined
+      this.#wakeWriter = undefined
     }
-    return !closed
-  }
-  const writeEncoded = (chunk: Uint8Array) => {
-    if (closed) return false
-    enqueueBytes(chunk)
-    return hasRoom()
-  }
-  const sink: SseSink = {
-    signal: stop.signal,
-    send(message) {
-      if (closed) return RESOLVED_FALSE
-      enqueue(message)
-      return roomForMore()
-    },
-    // The common case allocates nothing: one fan-out may call this 10,000 times in a row.
-    sendEncoded: (chunk) => (writeEncoded(chunk) ? RESOLVED_TRUE : roomForMore()),
-    writeEncoded,
-    whenWritable: roomForMore,
+    return !this.#closed
   }
 
-  if (settings.shutdown?.aborted) {
-    queueMicrotask(onShutdown)
-  } else {
-    if (settings.shutdown) stopListening = onAbort(settings.shutdown, onShutdown)
-    enqueue({ retry: settings.retryMs, comment: 'stream open' })
-    produce(sink).then(close, (error: unknown) => {
-      if (!closed) {
-        const problem: ProblemBody = problemBody(toProblem(error), instance)
-        enqueue({ event: 'problem', data: JSON.stringify(problem) })
-      }
-      close()
+  /** Ends the stream once: the producer's signal aborts with `reason`, then the output ends. */
+  #finish(reason: DOMException, endOutput: () => void): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearTimeout(this.#heartbeat)
+    this.#stopListening()
+    this.#stop.abort(reason)
+    this.#wakeWriter?.()
+    endOutput()
+    for (const listener of this.#endListeners.splice(0)) listener()
+  }
+
+  #closeQueue(): void {
+    try {
+      this.#controller.close()
+    } catch {
+      // Already cancelled by the client.
+    }
+  }
+
+  #close(): void {
+    this.#finish(STREAM_ENDED, () => (this.#writer ? this.#writer.end() : this.#closeQueue()))
+  }
+
+  /** The client left: stop the producer and with it every upstream call it made. */
+  #abandon(): void {
+    this.#finish(CLIENT_LEFT, () => {
+      // Ends a takeover that is still moving the queue to its writer.
+      if (!this.#writer) this.#closeQueue()
     })
   }
 
-  return new Response(body, { status: 200, headers: SSE_HEADERS })
+  readonly #onShutdown = () =>
+    this.endWith({
+      event: 'shutdown',
+      data: JSON.stringify({ reason: 'The gateway is shutting down' }),
+    })
+
+  // One timer a stream, due when a heartbeat may be, not one firing every second to look: with
+  // 10,000 idle streams the gateway used 3.9-5.6 % of a core that way, 0.9-3.7 % this way
+  #armHeartbeat(ms: number): void {
+    this.#heartbeat = setTimeout(() => this.#beat(), Math.max(10, ms))
+    ;(this.#heartbeat as { unref?: () => void }).unref?.()
+  }
+
+  #beat(): void {
+    if (this.#closed) return
+    const heartbeatMs = this.#settings.heartbeatMs
+    const quiet = Date.now() - this.#lastWrite
+    if (quiet < heartbeatMs) {
+      this.#armHeartbeat(heartbeatMs - quiet)
+      return
+    }
+    // A client that stopped reading gets no heartbeats piled on top of its backlog.
+    if (this.#hasRoom()) this.#enqueue({ comment: 'heartbeat' })
+    this.#armHeartbeat(heartbeatMs)
+  }
 }

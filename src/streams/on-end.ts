@@ -2,18 +2,13 @@
  * @module Noticing when a byte stream ends, however it ends.
  */
 
-type EndSubscriber = (onEnd: () => void) => void
-
-/** Streams that report their own end (see {@link reportsEnd}). */
-const endReporters = new WeakMap<ReadableStream<Uint8Array>, EndSubscriber>()
-
 /**
- * Marks `body` as a stream that calls each listener given to `subscribe` exactly once when it
- * ends, however it ends: {@link onBodyEnd} then subscribes instead of wrapping the stream, which
- * saves a read, an enqueue and a promise per chunk on long-lived streams.
+ * A stream that calls each listener given to `onEnd` exactly once when it ends, however it ends:
+ * {@link onBodyEnd} then subscribes instead of wrapping the stream, which saves a read, an
+ * enqueue and a promise per chunk on long-lived streams.
  */
-export function reportsEnd(body: ReadableStream<Uint8Array>, subscribe: EndSubscriber): void {
-  endReporters.set(body, subscribe)
+export abstract class EndReportingStream extends ReadableStream<Uint8Array> {
+  abstract onEnd(listener: () => void): void
 }
 
 /**
@@ -24,9 +19,8 @@ export function onBodyEnd(
   body: ReadableStream<Uint8Array>,
   onEnd: () => void,
 ): ReadableStream<Uint8Array> {
-  const subscribe = endReporters.get(body)
-  if (subscribe) {
-    subscribe(onEnd)
+  if (body instanceof EndReportingStream) {
+    body.onEnd(onEnd)
     return body
   }
   const reader = body.getReader()

@@ -1,9 +1,12 @@
 /**
- * Answers that cannot be event streams pass `withDirectEventStreams` untouched: reading their
- * `body` would make @hono/node-server build a full Fetch Response for every small request.
+ * Answers that cannot be event streams pass the `eventStreamOutput` port's middleware untouched:
+ * reading their `body` would make @hono/node-server build a full Fetch Response for every small
+ * request.
  */
+import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { pathOf, withDirectEventStreams } from '../../src/node/event-streams.ts'
+import type { AppEnv } from '../../src/http/context.ts'
+import { writeEventStreamsTo } from '../../src/http/event-stream-output.ts'
 
 /** A response whose body nobody may read. */
 function untouchable(): { response: Response; reads: () => number } {
@@ -18,7 +21,21 @@ function untouchable(): { response: Response; reads: () => number } {
   return { response, reads: () => reads }
 }
 
-describe('withDirectEventStreams', () => {
+/** An app answering `response` everywhere, behind the port's middleware. */
+function appAnswering(response: Response) {
+  let handedOver = 0
+  const app = new Hono<AppEnv>()
+  app.use(
+    writeEventStreamsTo(() => {
+      handedOver++
+      return undefined
+    }),
+  )
+  app.all('*', () => response)
+  return { app, handedOver: () => handedOver }
+}
+
+describe('writeEventStreamsTo', () => {
   it('hands other answers back as they are, without reading their body', async () => {
     for (const [method, url] of [
       ['GET', 'http://127.0.0.1:8080/v1/system/version'],
@@ -26,29 +43,19 @@ describe('withDirectEventStreams', () => {
       ['POST', 'http://127.0.0.1:8080/v1/containers/abc/stream'],
     ] as const) {
       const { response, reads } = untouchable()
-      const fetch = withDirectEventStreams(() => response)
-      expect(await fetch(new Request(url, { method }), {})).toBe(response)
+      const { app, handedOver } = appAnswering(response)
+      expect(await app.fetch(new Request(url, { method }), {})).toBe(response)
       expect(reads()).toBe(0)
+      expect(handedOver()).toBe(0)
     }
   })
 
   it('looks at the answers of requests that can be event streams', async () => {
     const { response, reads } = untouchable()
-    const fetch = withDirectEventStreams(() => response)
-    expect(await fetch(new Request('http://127.0.0.1:8080/v1/events?type=container'), {})).toBe(
+    const { app } = appAnswering(response)
+    expect(await app.fetch(new Request('http://127.0.0.1:8080/v1/events?type=container'), {})).toBe(
       response,
     )
     expect(reads()).toBeGreaterThan(0)
-  })
-})
-
-describe('pathOf', () => {
-  it('is the path of an absolute URL, without its query', () => {
-    expect(pathOf('http://127.0.0.1:8080/v1/events')).toBe('/v1/events')
-    expect(pathOf('http://h/v1/containers/x/logs/stream?follow=1')).toBe(
-      '/v1/containers/x/logs/stream',
-    )
-    expect(pathOf('https://h:1/?a=/b')).toBe('/')
-    expect(pathOf('http://h')).toBe('/')
   })
 })

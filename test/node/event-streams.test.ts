@@ -1,13 +1,16 @@
 /**
- * Event streams written straight to Node's response (src/node/event-streams.ts), over real HTTP
- * through @hono/node-server, with sseResponse producers of our own: no engine involved.
+ * Event streams written straight to Node's response (src/node/event-streams.ts, handed over by
+ * the app's `eventStreamOutput` port), over real HTTP through @hono/node-server, with
+ * sseResponse producers of our own: no engine involved.
  */
 import { type AddressInfo, connect } from 'node:net'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { afterAll, describe, expect, it } from 'vitest'
+import type { AppEnv } from '../../src/http/context.ts'
+import { writeEventStreamsTo } from '../../src/http/event-stream-output.ts'
 import { type SseSink, sseResponse } from '../../src/http/sse.ts'
-import { withDirectEventStreams } from '../../src/node/event-streams.ts'
+import { writeEventStreamsOnNodeResponse } from '../../src/node/event-streams.ts'
 import { onBodyEnd } from '../../src/streams/on-end.ts'
 
 const settings = { heartbeatMs: 60_000, retryMs: 1_500, bufferedBytes: 1024 }
@@ -20,8 +23,17 @@ const encoder = new TextEncoder()
 let produce: (sink: SseSink) => Promise<void> = async () => {}
 /** How many times each stream (by `?id=`) reported its end. */
 const ends = new Map<string, number>()
-const app = new Hono()
-app.get('/stream', (c) => {
+const app = new Hono<AppEnv>()
+/** Event streams the port wrote to Node's response itself. */
+let handedOver = 0
+app.use(
+  writeEventStreamsTo((c, status, headers) => {
+    const taken = writeEventStreamsOnNodeResponse(c, status, headers)
+    if (taken) handedOver++
+    return taken
+  }),
+)
+app.get('/v1/events', (c) => {
   const id = c.req.query('id') ?? ''
   const response = sseResponse(settings, toProblem, (sink) => produce(sink))
   // As the stream limiter does: the slot comes back when the stream ends.
@@ -32,7 +44,7 @@ app.get('/stream', (c) => {
 })
 app.get('/plain', (c) => c.json({ ok: true }))
 
-const server = serve({ fetch: withDirectEventStreams(app.fetch), port: 0, hostname: '127.0.0.1' })
+const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })
 await new Promise((resolve) => server.once('listening', resolve))
 const { port } = server.address() as AddressInfo
 afterAll(() => new Promise((resolve) => server.close(resolve)))
@@ -46,7 +58,8 @@ describe('event streams written straight to Node’s response', () => {
       await new Promise((resolve) => setTimeout(resolve, 20))
       await sink.sendEncoded(encoder.encode('event: b\ndata: 2\n\n'))
     }
-    const response = await fetch(url('/stream?id=queued'))
+    const before = handedOver
+    const response = await fetch(url('/v1/events?id=queued'))
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
     expect(response.headers.get('cache-control')).toBe('no-cache')
@@ -54,6 +67,7 @@ describe('event streams written straight to Node’s response', () => {
       ': stream open\nretry: 1500\n\nevent: a\ndata: 1\n\nevent: b\ndata: 2\n\n',
     )
     expect(ends.get('queued')).toBe(1)
+    expect(handedOver).toBe(before + 1)
   })
 
   it('holds the producer while the client reads nothing, and lets it go on when it reads', async () => {
@@ -73,7 +87,7 @@ describe('event streams written straight to Node’s response', () => {
     }
     // A raw socket that reads nothing until told to: 400 × 16 KiB (6.4 MB) cannot all fit.
     const socket = connect(port, '127.0.0.1')
-    socket.write('GET /stream HTTP/1.1\r\nHost: x\r\n\r\n')
+    socket.write('GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n')
     socket.pause()
     await new Promise((resolve) => setTimeout(resolve, 300))
     expect(stalled).toBe(true)
@@ -98,7 +112,7 @@ describe('event streams written straight to Node’s response', () => {
       return new Promise((resolve) => sink.signal.addEventListener('abort', () => resolve()))
     }
     const controller = new AbortController()
-    const response = await fetch(url('/stream?id=left'), { signal: controller.signal })
+    const response = await fetch(url('/v1/events?id=left'), { signal: controller.signal })
     const reader = response.body!.getReader()
     await reader.read()
     controller.abort()

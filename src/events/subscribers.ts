@@ -1,0 +1,437 @@
+/**
+ * @module The hub's subscribers: bounded queues, filters, wake-ups and overflow.
+ *
+ * **Pushed synchronously, never waited for.** Each event is pushed into each matching
+ * subscriber's bounded queue; a subscriber whose queue is full gets `resync` (`overflow`) and is
+ * dropped; nobody else notices.
+ *
+ * **Woken in slices.** Subscribers are woken `wakeSliceSize` at a time, one slice per turn of
+ * the event loop: the sockets of a slice are written before the next slice runs (so with 10,000
+ * subscribers the first get an event at once), the upstream is read in between, and a subscriber
+ * woken later takes everything that arrived meanwhile in one batch (`takeReady`), one write.
+ *
+ * **Replays read the ring lazily**, so they need no queue room; when the ring is about to evict
+ * an event a replaying subscriber has not read, what it has left moves into its queue (and
+ * overflows it if that is more than the queue holds).
+ */
+import { type EngineEvent, type EventFilter, matchesFilter } from './event.ts'
+import { type Entry, positiveInteger, type ResumePoint, type Ring } from './ring.ts'
+
+export type ResyncReason = 'gap' | 'overflow'
+
+export type SubscriptionItem =
+  | { kind: 'event'; event: EngineEvent }
+  | { kind: 'resync'; reason: ResyncReason }
+
+export interface SubscribeOptions {
+  filter?: EventFilter
+  /** Engine time `seconds.nanoseconds`: replay the held events from this time on (inclusive). */
+  since?: string
+  /** The `timeNano` of the last event the client received: replay the held events after it. */
+  lastEventId?: string
+  /** Most undelivered events before the subscriber is dropped; the hub's default otherwise. */
+  queueLimit?: number
+}
+
+export interface Subscription {
+  /**
+   * The next item, waiting for one if need be; undefined once the subscription is over (closed,
+   * dropped after `resync` `overflow`, or the hub closed). One caller at a time.
+   */
+  next(): Promise<SubscriptionItem | undefined>
+  /**
+   * The items ready now, without waiting (at most `max`, default 256; `[]` when none): a client
+   * that fell behind gets what it missed in one write. Undefined once the subscription is over.
+   */
+  takeReady(max?: number): SubscriptionItem[] | undefined
+  /**
+   * Resolves once {@link takeReady} may have something to answer (items, or the end); it may
+   * also resolve early (a wake-up the items were already taken for), so check again.
+   */
+  whenReady(): Promise<void>
+  /**
+   * Calls `listener` whenever {@link takeReady} may have something new to answer (items, or the
+   * end), synchronously, on the hub's turn: a fan-out to 10,000 subscribers then costs no
+   * promise per subscriber. It may be called again while it runs, and early (check again). One
+   * listener per subscription; it replaces what {@link whenReady} waits for.
+   */
+  onReady(listener: () => void): void
+  /** Leaves the hub; a pending `next()` answers undefined. Safe to call twice. */
+  close(): void
+  [Symbol.asyncIterator](): AsyncIterator<SubscriptionItem, undefined>
+}
+
+const DEFAULT_BATCH = 256
+
+/** The hub's subscribers: those receiving events, those waiting to resume, and their wake-ups. */
+export class Subscribers {
+  readonly #ring: Ring
+  readonly #queueLimit: number
+  readonly #wakeSliceSize: number
+  /** Subscribers that receive events (pushed, or read from the ring while catching up). */
+  readonly #live = new Set<Subscriber>()
+  /** Subscribers with a resume point, waiting for the coverage to settle. */
+  readonly #pending = new Set<Subscriber>()
+  /** Subscribers with pushed events that are not woken yet, in the order they got them. */
+  #toWake: Subscriber[] = []
+  #waking = false
+
+  constructor(ring: Ring, queueLimit: number, wakeSliceSize: number) {
+    this.#ring = ring
+    this.#queueLimit = queueLimit
+    this.#wakeSliceSize = wakeSliceSize
+  }
+
+  /** Open subscriptions, including those waiting for the coverage to settle. */
+  get size(): number {
+    return this.#live.size + this.#pending.size
+  }
+
+  get anyPending(): boolean {
+    return this.#pending.size > 0
+  }
+
+  /** A subscriber, not yet receiving anything (see {@link add} and {@link addPending}). */
+  create(filter: EventFilter, queueLimit: number | undefined): Subscriber {
+    return new Subscriber(
+      this,
+      filter,
+      positiveInteger(queueLimit ?? this.#queueLimit, 'queueLimit'),
+    )
+  }
+
+  /** Receives events from now on; `gap` first when it asked for a point nobody can resume. */
+  add(subscriber: Subscriber, gap = false): void {
+    this.#live.add(subscriber)
+    if (gap) subscriber.push({ kind: 'resync', reason: 'gap' })
+  }
+
+  /** Waits for the coverage to settle before it resumes at `point`. */
+  addPending(subscriber: Subscriber, point: ResumePoint): void {
+    subscriber.resume = point
+    this.#pending.add(subscriber)
+  }
+
+  /** A subscriber that leaves or overflows. */
+  remove(subscriber: Subscriber): void {
+    this.#live.delete(subscriber)
+    this.#pending.delete(subscriber)
+  }
+
+  /** A subscriber with a resume point, now that the coverage is known. */
+  resume(subscriber: Subscriber, point: ResumePoint, coverage: bigint | undefined): void {
+    this.#pending.delete(subscriber)
+    subscriber.resume = undefined
+    if (subscriber.isDone) return
+    const start = this.#ring.resumeStart(point, coverage)
+    this.add(subscriber, start === 'gap')
+    if (start === 'gap') return
+    subscriber.live = false
+    subscriber.cursor = start.cursor
+    if (start.skipThrough !== undefined) subscriber.skipThrough = start.skipThrough
+    subscriber.wake()
+  }
+
+  /** Every pending subscriber resumes, now that the coverage is known. */
+  resumePending(coverage: bigint | undefined): void {
+    for (const subscriber of [...this.#pending]) {
+      this.resume(subscriber, subscriber.resume ?? { from: 0n }, coverage)
+    }
+  }
+
+  /** The engine replayed nothing: no pending resume point is covered. */
+  gapPending(): void {
+    for (const subscriber of [...this.#pending]) {
+      this.#pending.delete(subscriber)
+      subscriber.resume = undefined
+      this.add(subscriber, true)
+    }
+  }
+
+  /**
+   * The next event a catching-up subscriber accepts, read from the ring; undefined once it has
+   * caught up (it then receives pushed events) or fell out of the ring (overflow).
+   */
+  catchUp(subscriber: Subscriber): Entry | undefined {
+    for (;;) {
+      const cursor = subscriber.cursor
+      if (cursor === undefined) return undefined
+      if (cursor < this.#ring.firstSeq) {
+        subscriber.overflow()
+        return undefined
+      }
+      const entry = this.#ring.at(cursor)
+      if (entry === undefined) {
+        subscriber.cursor = undefined
+        return undefined
+      }
+      subscriber.cursor = cursor + 1
+      if (subscriber.accepts(entry, undefined)) return entry
+    }
+  }
+
+  /** Before the ring evicts its oldest event: who still has it to read takes what it has left. */
+  beforeEviction(): void {
+    for (const subscriber of this.#live) {
+      if (subscriber.cursor !== undefined && subscriber.cursor <= this.#ring.firstSeq) {
+        this.#drain(subscriber)
+      }
+    }
+  }
+
+  /**
+   * A new event in the ring, pushed to everyone it concerns (not those still reading the ring,
+   * nor, during the seed replay, those without a resume point: `seedBoundary`).
+   */
+  fanOut(entry: Entry, seedBoundary: bigint | undefined): void {
+    // One item and one filter verdict per distinct filter for everyone: many subscribers (the
+    // same dashboard, open many times) ask with the same filter.
+    const item: SubscriptionItem = { kind: 'event', event: entry.event }
+    const verdicts = new Map<string, boolean>()
+    for (const subscriber of this.#live) {
+      if (subscriber.cursor !== undefined) {
+        if (subscriber.cursor < this.#ring.firstSeq) subscriber.overflow()
+        continue
+      }
+      if (subscriber.accepts(entry, seedBoundary, verdicts)) {
+        subscriber.push(item, false)
+        this.#scheduleWake(subscriber)
+      }
+    }
+  }
+
+  /** Events may have been lost: every subscriber is told, and goes on with live events. */
+  gap(): void {
+    for (const subscriber of this.#live) {
+      // A subscriber still reading the ring gets what it has not read first.
+      this.#drain(subscriber)
+      subscriber.skipThrough = undefined
+      subscriber.live = true
+      subscriber.push({ kind: 'resync', reason: 'gap' })
+    }
+  }
+
+  /** Ends every subscription (the hub closed). */
+  endAll(): void {
+    for (const subscriber of [...this.#live, ...this.#pending]) subscriber.end()
+    this.#live.clear()
+    this.#pending.clear()
+  }
+
+  /** Moves what a replaying subscriber has left to read in the ring into its queue. */
+  #drain(subscriber: Subscriber): void {
+    for (let entry = this.catchUp(subscriber); entry; entry = this.catchUp(subscriber)) {
+      subscriber.push({ kind: 'event', event: entry.event })
+    }
+    subscriber.cursor = undefined
+  }
+
+  #scheduleWake(subscriber: Subscriber): void {
+    if (subscriber.wakeScheduled) return
+    subscriber.wakeScheduled = true
+    this.#toWake.push(subscriber)
+    if (this.#waking) return
+    this.#waking = true
+    nextTurn(() => this.#wakeSlice())
+  }
+
+  /** Wakes the next slice of subscribers; the rest wait for the next turn of the event loop. */
+  #wakeSlice(): void {
+    const slice = this.#toWake.splice(0, this.#wakeSliceSize)
+    for (const subscriber of slice) {
+      subscriber.wakeScheduled = false
+      subscriber.wake()
+    }
+    if (this.#toWake.length > 0) nextTurn(() => this.#wakeSlice())
+    else this.#waking = false
+  }
+}
+
+/** One subscription: a bounded queue of pushed items, or a cursor into the ring while replaying. */
+export class Subscriber implements Subscription {
+  readonly #group: Subscribers
+  readonly #filter: EventFilter
+  /** Equal for equal filters (they are built the same way from a query). */
+  readonly #filterKey: string
+  readonly #limit: number
+  #items: (SubscriptionItem | undefined)[] = []
+  #head = 0
+  #events = 0
+  #done = false
+  #waiter: (() => void) | undefined
+  #listener: (() => void) | undefined
+
+  /** Where a pending subscriber resumes, until the coverage is known. */
+  resume: ResumePoint | undefined
+  /** The next ring sequence number to read while replaying; undefined once events are pushed. */
+  cursor: number | undefined
+  /** Events at or before this time are skipped until a later one passes (the resume point). */
+  skipThrough: bigint | undefined
+  /** Without a resume point: the seed replay is history, not news. */
+  live = true
+  /** Waiting in the wake queue. */
+  wakeScheduled = false
+
+  constructor(group: Subscribers, filter: EventFilter, limit: number) {
+    this.#group = group
+    this.#filter = filter
+    this.#filterKey = JSON.stringify(filter)
+    this.#limit = limit
+  }
+
+  get isDone(): boolean {
+    return this.#done
+  }
+
+  /** With `verdicts`, the filter is judged once per distinct filter and entry. */
+  accepts(
+    entry: Entry,
+    seedBoundary: bigint | undefined,
+    verdicts?: Map<string, boolean>,
+  ): boolean {
+    if (this.live && seedBoundary !== undefined && entry.nano <= seedBoundary) return false
+    if (this.skipThrough !== undefined) {
+      if (entry.nano <= this.skipThrough) return false
+      this.skipThrough = undefined
+    }
+    let verdict = verdicts?.get(this.#filterKey)
+    if (verdict === undefined) {
+      verdict = matchesFilter(entry.event, this.#filter)
+      verdicts?.set(this.#filterKey, verdict)
+    }
+    return verdict
+  }
+
+  /**
+   * Queues an item; an event beyond the limit turns into `resync` `overflow` and the end. With
+   * `wake` false the reader is woken later (see `wakeSliceSize`), unless the queue is half
+   * full: a reader must never overflow only because it had not been woken yet.
+   */
+  push(item: SubscriptionItem, wake = true): void {
+    if (this.#done) return
+    if (item.kind === 'event') {
+      if (this.#events >= this.#limit) {
+        this.overflow()
+        return
+      }
+      this.#events++
+    }
+    this.#items.push(item)
+    if (wake || this.#events * 2 >= this.#limit) this.wake()
+  }
+
+  overflow(): void {
+    if (this.#done) return
+    this.#items.push({ kind: 'resync', reason: 'overflow' })
+    this.cursor = undefined
+    this.#finish()
+  }
+
+  /** Ends at once, dropping what is queued (the hub closed). */
+  end(): void {
+    this.#items = []
+    this.#head = 0
+    this.#finish()
+  }
+
+  wake(): void {
+    if (this.#listener) {
+      this.#listener()
+      return
+    }
+    const waiter = this.#waiter
+    this.#waiter = undefined
+    waiter?.()
+  }
+
+  onReady(listener: () => void): void {
+    this.#listener = listener
+  }
+
+  async next(): Promise<SubscriptionItem | undefined> {
+    for (;;) {
+      const item = this.#ready()
+      if (item !== undefined) return item
+      if (this.#done) return undefined
+      await this.whenReady()
+    }
+  }
+
+  takeReady(max = DEFAULT_BATCH): SubscriptionItem[] | undefined {
+    const batch: SubscriptionItem[] = []
+    while (batch.length < max) {
+      const item = this.#ready()
+      if (item === undefined) break
+      batch.push(item)
+    }
+    return batch.length === 0 && this.#done ? undefined : batch
+  }
+
+  whenReady(): Promise<void> {
+    if (this.#done || this.#head < this.#items.length || this.cursor !== undefined) {
+      return RESOLVED
+    }
+    return new Promise<void>((resolve) => {
+      this.#waiter = resolve
+    })
+  }
+
+  /** The next item if one is ready now, without waiting. */
+  #ready(): SubscriptionItem | undefined {
+    if (this.#head < this.#items.length) return this.#shift()
+    if (this.cursor === undefined || this.#done) return undefined
+    const entry = this.#group.catchUp(this)
+    return entry ? { kind: 'event', event: entry.event } : this.#ready()
+  }
+
+  close(): void {
+    this.end()
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<SubscriptionItem, undefined> {
+    return {
+      next: async () => {
+        const value = await this.next()
+        return value === undefined ? { done: true, value: undefined } : { done: false, value }
+      },
+      return: async () => {
+        this.close()
+        return { done: true, value: undefined }
+      },
+    }
+  }
+
+  #shift(): SubscriptionItem | undefined {
+    const item = this.#items[this.#head]
+    this.#items[this.#head] = undefined
+    this.#head++
+    if (item?.kind === 'event') this.#events--
+    if (this.#head === this.#items.length) {
+      this.#items = []
+      this.#head = 0
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
+    return item
+  }
+
+  #finish(): void {
+    this.#done = true
+    this.#group.remove(this)
+    this.wake()
+  }
+}
+
+const RESOLVED = Promise.resolve()
+
+/**
+ * Runs `callback` on a later turn of the event loop, after pending I/O: `setImmediate` where the
+ * runtime has it (Node, Deno), else a zero timeout.
+ */
+function nextTurn(callback: () => void): void {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown })
+    .setImmediate
+  if (immediate) immediate(callback)
+  else setTimeout(callback, 0)
+}

@@ -1,0 +1,307 @@
+/**
+ * @module The hub's upstream: the one engine `GET /events` stream, its reconnects and probes.
+ *
+ * **First connection (seed).** The upstream asks the engine for its clock (`/info`
+ * `SystemTime`, call it T), then opens `/events?since=0`: the engine replays its whole ring, then
+ * goes live, with no gap in between (engine-api-facts §2.4). The hub hides events at or before T
+ * from subscribers without a resume point.
+ *
+ * **Reconnects.** When the stream ends or fails (engine restart, network), the upstream
+ * reconnects with exponential backoff (100 ms doubling to 5 s, ±50 % jitter) and `since` = the
+ * last `timeNano` minus 100 ms (the engine's replay stops at the first event older than `since`,
+ * and concurrent events can be published slightly out of order). Whether the reconnect is
+ * continuous is the hub's to judge; a bounded probe (the same `since`, `until` = the last
+ * `timeNano`) tells it early when the engine no longer has the last event (a restart with no
+ * event since).
+ *
+ * Web standards only: no `node:*`, timers are unref'ed where the runtime can.
+ */
+import type { EngineClient } from '../engine/client.ts'
+import { toEngineTime } from '../engine/time.ts'
+import { ProblemError } from '../errors.ts'
+import { type NdjsonRecord, NdjsonStream } from '../streams/ndjson.ts'
+import { fromEngineTime, type ParsedEvent, parseEngineEvent, toEngineSince } from './event.ts'
+import type { Entry } from './ring.ts'
+
+/** What the upstream tells the hub, in the order it happens on a connection. */
+export interface UpstreamListener {
+  /** The last event received: where a reconnect resumes; undefined for a seed. */
+  last(): Entry | undefined
+  /** A seed connection is about to be asked for (before the engine's clock is read). */
+  seeding(): void
+  /** The stream is open: a seed (`boundary` = the engine's time) or a reconnect after `resume`. */
+  opened(resume: Entry | undefined, boundary: bigint | undefined): void
+  /** One line of the stream: an event, or undefined when it is not one. */
+  received(parsed: ParsedEvent | undefined): void
+  /** The stream ended (or failed) after it was open. */
+  ended(): void
+  /** The probe of a reconnect found that the engine no longer holds `last`. */
+  lost(last: Entry): void
+}
+
+export interface UpstreamOptions {
+  backoffInitialMs: number
+  backoffMaxMs: number
+  logError: (message: string, error: unknown) => void
+}
+
+/**
+ * A reconnect asks for events from this long before the last one received. The engine scans its
+ * ring backwards and stops at the first event older than `since`, and concurrent events can be
+ * published slightly out of `timeNano` order: asking from exactly the last `timeNano` could hide
+ * it (and what follows) behind such an event.
+ */
+const RESUME_MARGIN_NS = 100_000_000n
+
+export class Upstream {
+  readonly #engine: EngineClient
+  readonly #listener: UpstreamListener
+  readonly #options: UpstreamOptions
+
+  #started = false
+  #closed = false
+  #connected = false
+  #connecting = false
+  #connections = 0
+  #lastFailure: unknown
+  #readyWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = []
+  #abort: AbortController | undefined
+  /**
+   * The body being read. Closing cancels it directly: an abort signal does not always reach the
+   * transport (Node's `Request` follows its signal through a weak reference, so after a garbage
+   * collection the abort is lost; see nodejs/undici#1926).
+   */
+  #reader: ReadableStreamDefaultReader<NdjsonRecord> | undefined
+  #sleep: { timer: ReturnType<typeof setTimeout>; wake: () => void } | undefined
+
+  constructor(engine: EngineClient, listener: UpstreamListener, options: UpstreamOptions) {
+    this.#engine = engine
+    this.#listener = listener
+    this.#options = options
+  }
+
+  /** Whether the `/events` stream is connected now. */
+  get connected(): boolean {
+    return this.#connected
+  }
+
+  /** `/events` streams requested so far, failed attempts included (probes are not). */
+  get connections(): number {
+    return this.#connections
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  /** Connects (once), and keeps reconnecting until {@link close}. */
+  start(): void {
+    if (this.#started || this.#closed) return
+    this.#started = true
+    this.#connecting = true
+    void this.#run()
+  }
+
+  /**
+   * Resolves once connected. Rejects with the engine's problem when the current attempt fails or
+   * a retry is waiting after one.
+   */
+  ready(signal?: AbortSignal): Promise<void> {
+    this.start()
+    if (this.#closed) return Promise.reject(closedProblem())
+    if (this.#connected) return Promise.resolve()
+    if (!this.#connecting) return Promise.reject(this.#failureProblem())
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal?.reason)
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener('abort', onAbort, { once: true })
+      const done = () => signal?.removeEventListener('abort', onAbort)
+      this.#readyWaiters.push({
+        resolve: () => {
+          done()
+          resolve()
+        },
+        reject: (error) => {
+          done()
+          reject(error)
+        },
+      })
+    })
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#connected = false
+    const reason = new DOMException('The event hub closed', 'AbortError')
+    this.#abort?.abort(reason)
+    this.#reader?.cancel(reason).catch(() => {})
+    this.#sleep?.wake()
+    this.#settleReady(closedProblem())
+  }
+
+  async #run(): Promise<void> {
+    let attempt = 0
+    while (!this.#closed) {
+      this.#connecting = true
+      let opened = false
+      try {
+        opened = await this.#connect(() => {
+          attempt = 0
+        })
+      } catch (error) {
+        if (this.#closed) break
+        this.#lastFailure = error
+      }
+      this.#connected = false
+      this.#connecting = false
+      if (this.#closed) break
+      if (!opened) this.#settleReady(this.#failureProblem())
+      const { backoffInitialMs, backoffMaxMs } = this.#options
+      const base = Math.min(backoffMaxMs, backoffInitialMs * 2 ** attempt)
+      attempt = Math.min(attempt + 1, 30)
+      await this.#pause(base * (0.5 + Math.random() / 2))
+    }
+  }
+
+  /**
+   * One connection, until it ends. Answers whether it got as far as the stream; throws when it
+   * did not, with the engine's problem.
+   */
+  async #connect(onOpen: () => void): Promise<boolean> {
+    const abort = new AbortController()
+    this.#abort = abort
+    const signal = abort.signal
+    const resume = this.#listener.last()
+    let boundary: bigint | undefined
+    if (resume === undefined) {
+      this.#listener.seeding()
+      boundary = await this.#engineTime(signal)
+    }
+    this.#connections++
+    const response = await this.#engine.request('GET', '/events', {
+      query: { since: resume ? toEngineSince(resumeSince(resume.nano)) : '0' },
+      signal,
+      timeoutMs: 0,
+    })
+    if (this.#closed) {
+      await response.body?.cancel().catch(() => {})
+      return true
+    }
+    this.#connected = true
+    this.#connecting = false
+    this.#lastFailure = undefined
+    onOpen()
+    this.#listener.opened(resume, boundary)
+    if (resume) void this.#probe(resume, signal)
+    this.#settleReady(undefined)
+    await this.#read(response, signal)
+    if (!this.#closed) this.#listener.ended()
+    return true
+  }
+
+  async #read(response: Response, signal: AbortSignal): Promise<void> {
+    if (!response.body) return
+    const reader = response.body.pipeThrough(new NdjsonStream()).getReader()
+    this.#reader = reader
+    try {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) return
+        try {
+          this.#listener.received(parseEngineEvent(value))
+        } catch (error) {
+          this.#options.logError('The event hub failed on an engine event', error)
+        }
+      }
+    } catch (error) {
+      // A broken or undecodable stream: reconnect from the last event, which loses nothing.
+      if (!signal.aborted) this.#lastFailure = error
+    } finally {
+      this.#reader = undefined
+      reader.cancel().catch(() => {})
+    }
+  }
+
+  /** The engine's clock, so the seed replay can be told from news; the gateway's if unknown. */
+  async #engineTime(signal: AbortSignal): Promise<bigint> {
+    const info = await this.#engine.json('GET', '/info', { signal })
+    const systemTime =
+      info && typeof info === 'object' && 'SystemTime' in info ? info.SystemTime : undefined
+    const engineTime = typeof systemTime === 'string' ? toEngineTime(systemTime) : undefined
+    const nano = engineTime === undefined ? undefined : fromEngineTime(engineTime)
+    return nano ?? BigInt(Date.now()) * 1_000_000n + 999_999n
+  }
+
+  /**
+   * Settles a quiet reconnect: if the engine no longer holds the last event received (a restart
+   * with nothing since), the hub learns it now rather than at the next event. A positive answer
+   * proves nothing (the stream decides); a failure leaves it to the stream.
+   */
+  async #probe(last: Entry, signal: AbortSignal): Promise<void> {
+    let found = false
+    try {
+      const response = await this.#engine.request('GET', '/events', {
+        query: { since: toEngineSince(resumeSince(last.nano)), until: toEngineSince(last.nano) },
+        signal,
+        timeoutMs: 5_000,
+      })
+      const reader = response.body?.pipeThrough(new NdjsonStream()).getReader()
+      for (;;) {
+        const result = await reader?.read()
+        if (!result || result.done) break
+        if (parseEngineEvent(result.value)?.key === last.key) found = true
+      }
+    } catch {
+      return
+    }
+    if (!found && !signal.aborted) this.#listener.lost(last)
+  }
+
+  #settleReady(error: unknown): void {
+    const waiters = this.#readyWaiters
+    this.#readyWaiters = []
+    for (const waiter of waiters) {
+      if (error === undefined) waiter.resolve()
+      else waiter.reject(error)
+    }
+  }
+
+  #failureProblem(): ProblemError {
+    const failure = this.#lastFailure
+    if (failure instanceof ProblemError) return failure
+    return new ProblemError(503, 'engine-unavailable', {
+      detail: 'The Docker Engine event stream cannot be reached',
+      headers: { 'retry-after': '5' },
+      cause: failure,
+    })
+  }
+
+  #pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        this.#sleep = undefined
+        resolve()
+      }
+      const timer = unrefTimer(setTimeout(wake, ms))
+      this.#sleep = { timer, wake }
+    })
+  }
+}
+
+function closedProblem(): ProblemError {
+  return new ProblemError(503, 'engine-unavailable', {
+    detail: 'The gateway is shutting down',
+    headers: { 'retry-after': '5' },
+  })
+}
+
+function resumeSince(nano: bigint): bigint {
+  return nano > RESUME_MARGIN_NS ? nano - RESUME_MARGIN_NS : 0n
+}
+
+export function unrefTimer<T>(timer: T): T {
+  ;(timer as { unref?: () => void }).unref?.()
+  return timer
+}
