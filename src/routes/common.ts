@@ -4,7 +4,7 @@
 
 import type { Hook } from '@hono/zod-openapi'
 import { z } from '@hono/zod-openapi'
-import { requireScope } from '../auth/middleware.ts'
+import { eventStreamRoute, requireScope } from '../auth/middleware.ts'
 import type { Scope } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
 import { toEngineTime } from '../engine/time.ts'
@@ -125,10 +125,16 @@ export const BEARER = [{ Bearer: [] }]
 
 /**
  * What an operation needs, as its middleware enforces it and its document states it (OpenAPI 3.1
- * lists role names in a bearer requirement), from one value so the two cannot drift apart.
+ * lists role names in a bearer requirement), from one value so the two cannot drift apart. An
+ * event stream says so here, once: authentication (tickets), the stream limits and revocation
+ * know it by this, not by its path.
  */
-export function scoped<const S extends Scope>(scope: S) {
-  return { security: [{ Bearer: [scope] }], middleware: [requireScope(scope)] }
+export function scoped<const S extends Scope>(scope: S, kind?: { eventStream: true }) {
+  const middleware = [requireScope(scope)]
+  return {
+    security: [{ Bearer: [scope] }],
+    middleware: kind?.eventStream ? [eventStreamRoute, ...middleware] : middleware,
+  }
 }
 
 /**

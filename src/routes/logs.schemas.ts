@@ -136,7 +136,7 @@ export const logStreamRoute = createRoute({
     'gateway stops, `event: revoked` (`StreamRevokedData`) when the credential that opened it is',
     'revoked or changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
-  ...scoped('logs:read'),
+  ...scoped('logs:read', { eventStream: true }),
   request: {
     params: ContainerRefParams,
     query: LogStreamQuery,

@@ -88,7 +88,7 @@ const statsStreamRoute = createRoute({
     'fails mid-stream, `event: shutdown` when the gateway stops, `event: revoked` when the',
     'credential that opened it is revoked or changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
-  ...scoped('containers:read'),
+  ...scoped('containers:read', { eventStream: true }),
   request: { params: ContainerRefParams, query: StatsStreamQuery },
   responses: {
     200: {
