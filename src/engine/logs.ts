@@ -106,6 +106,8 @@ async function openLogBody(
     },
     signal,
     timeoutMs: query.follow ? 0 : undefined,
+    // As long as the log is (a json-file log can be 30 MB), or as the container runs
+    held: true,
   })
   return response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
 }
