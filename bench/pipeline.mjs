@@ -55,7 +55,7 @@ function source(block, totalBytes, chunkBytes) {
 }
 
 /**
- * What `deliverLines` in src/routes/logs.ts does with the engine's body, the sink's send
+ * What `deliverLines` in src/engine/logs.ts does with the engine's body, the sink's send
  * replaced by counting: items are batches of SSE messages (one per input chunk).
  */
 async function sseRoute(input, m) {
@@ -103,7 +103,7 @@ async function copyChunks(input) {
 /** The gateway's stream modules from a dist/ directory. */
 export async function loadModules(distDir) {
   const streams = await import(`${distDir}/streams/index.js`)
-  const cursor = await import(`${distDir}/routes/log-cursor.js`)
+  const cursor = await import(`${distDir}/engine/log-cursor.js`)
   return { ...streams, CursorIds: cursor.CursorIds }
 }
 

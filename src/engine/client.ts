@@ -6,7 +6,7 @@
  * `ProblemError`, so routes only ever see engine data or a problem they can rethrow.
  */
 import { ProblemError } from '../errors.ts'
-import { ENGINE_ORIGIN, type EngineTransport } from './transport.ts'
+import { ENGINE_ORIGIN, type EngineCallOptions, type EngineTransport } from './transport.ts'
 import { MIN_API_VERSION, negotiateApiVersion } from './version.ts'
 
 export type QueryValue = string | number | boolean | undefined
@@ -22,6 +22,8 @@ export interface EngineRequestOptions {
   timeoutMs?: number
   /** Non-2xx statuses that are answers rather than errors, e.g. 304 on start. */
   accept?: readonly number[]
+  /** The engine may hold the call for longer than a moment: see `EngineCallOptions`. */
+  held?: boolean
 }
 
 export interface EngineClientOptions {
@@ -139,7 +141,8 @@ export class EngineClient {
     }
     let response: Response
     try {
-      response = await this.transport.fetch(new Request(engineUrl(path, options.query), init))
+      const request = new Request(engineUrl(path, options.query), init)
+      response = await this.transport.fetch(request, options.held ? HELD : undefined)
     } catch (cause) {
       throw this.#failure(cause, method, path, options.signal)
     }
@@ -193,6 +196,8 @@ export class EngineClient {
     })
   }
 }
+
+const HELD: EngineCallOptions = { held: true }
 
 const AMBIGUOUS_PREFIX = /^Multiple IDs found with provided prefix: (.*)$/
 const OWN_REF_MISSING = /^No such (?:container|image): \S+$/

@@ -7,11 +7,20 @@
  */
 export interface EngineTransport {
   /** Send a request. The URL's origin is `http://docker`; adapters replace or ignore it. */
-  fetch(request: Request): Promise<Response>
+  fetch(request: Request, options?: EngineCallOptions): Promise<Response>
   /** Release pooled connections. Safe to call twice. */
   close(): Promise<void>
   /** Where the engine is, for logs and the readiness answer, e.g. `unix:///var/run/docker.sock`. */
   readonly description: string
+}
+
+/** What the caller knows of a call that the request does not say. */
+export interface EngineCallOptions {
+  /**
+   * The engine may hold this call for longer than a moment (a follow, a stream, a wait, a stop
+   * waiting out its timeout, a long log read): a pooled transport gives it a connection of its own.
+   */
+  held?: boolean
 }
 
 /** The origin every engine request is addressed to; socket transports ignore it. */

@@ -183,6 +183,8 @@ export class Upstream {
       query: { since: resume ? toEngineSince(resumeSince(resume.nano)) : '0' },
       signal,
       timeoutMs: 0,
+      // Without `until`, the engine holds it until something happens.
+      held: true,
     })
     if (this.#closed) {
       await response.body?.cancel().catch(() => {})

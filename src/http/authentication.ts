@@ -1,8 +1,9 @@
 /**
  * @module Bearer authentication and scope checks, as Hono middleware that throws problems.
  */
-import type { Context, Next } from 'hono'
+import type { Context, MiddlewareHandler, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
+import { matchedRoutes } from 'hono/route'
 import type { Authenticator } from '../auth/authenticator.ts'
 import type { TicketRefusal, TicketStore } from '../auth/tickets.ts'
 import { type Credential, hasScope, type Principal, type Scope } from '../domain/principal.ts'
@@ -12,13 +13,28 @@ import type { AppEnv } from './context.ts'
 
 const REALM = 'Bearer realm="dockgate"'
 
-/** The event-stream routes: `/v1/events`, `…/{id}/logs/stream`, `…/{id}/stats/stream`. */
+/**
+ * The paths of the event-stream routes, as a ticket request names the one it opens:
+ * `/v1/events`, `…/{id}/logs/stream`, `…/{id}/stats/stream`.
+ */
 export const STREAM_PATH =
   /^\/v1\/(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:logs|stats)\/stream)$/
 
-/** Event streams are the only place a credential may come in the URL, and only as a ticket. */
-export const isEventStream = (method: string, path: string) =>
-  method === 'GET' && STREAM_PATH.test(path)
+/**
+ * What an event-stream route declares itself with, as the first middleware of its route (see
+ * `scoped` in routes/common.ts): it does nothing but be found among the request's matched routes.
+ */
+export const eventStreamRoute: MiddlewareHandler = function eventStreamRoute(_c, next) {
+  return next()
+}
+
+/**
+ * Whether the request is a GET of a route declared an event stream: known from the route the
+ * router matched, before any of its own middleware runs. Event streams are the only place a
+ * credential may come in the URL, and only as a ticket.
+ */
+export const isEventStream = (c: Context): boolean =>
+  c.req.method === 'GET' && matchedRoutes(c).some((route) => route.handler === eventStreamRoute)
 
 export function bearerAuth(authenticator: Authenticator, tickets?: TicketStore) {
   return createMiddleware<AppEnv>(async function bearerAuth(c, next) {
@@ -83,7 +99,7 @@ async function openWithTicket(
   tickets: TicketStore | undefined,
 ) {
   const path = c.req.path
-  if (!isEventStream(c.req.method, path)) {
+  if (!isEventStream(c)) {
     throw new ProblemError(401, 'unauthorized', {
       detail: 'Stream tickets are accepted only by event streams; send a bearer token',
       headers: { 'www-authenticate': REALM },

@@ -18,7 +18,7 @@ const RETRY_AFTER_SECONDS = '2'
 
 export function limitEngineCalls(budget: StreamSlots) {
   return createMiddleware<AppEnv>(async function limitEngineCalls(c, next) {
-    if (isEventStream(c.req.method, c.req.path)) return next()
+    if (isEventStream(c)) return next()
     const id = c.get('principal').id
     if (!budget.acquire(id)) {
       throw new ProblemError(429, 'rate-limited', {

@@ -35,7 +35,7 @@ export function writeEventStreamsTo(output: EventStreamOutput) {
   // which doubled the CPU of a small request (50 -> 110 µs on the bench's GET). Nor does any
   // other answer wait for an extra promise of ours.
   return createMiddleware<AppEnv>(function writeEventStreams(c, next) {
-    return isEventStream(c.req.method, c.req.path) ? handOver(c, next, output) : next()
+    return isEventStream(c) ? handOver(c, next, output) : next()
   })
 }
 

@@ -21,7 +21,7 @@ export function limitRequests(buckets: TokenBuckets, slots: StreamSlots, metrics
         headers: { 'retry-after': String(taken.retryAfterSeconds) },
       })
     }
-    if (!isEventStream(c.req.method, c.req.path)) return next()
+    if (!isEventStream(c)) return next()
     return holdStreamSlot(c, next, id, slots, metrics)
   })
 }

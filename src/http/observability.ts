@@ -53,11 +53,11 @@ export function countingTransport(transport: EngineTransport, metrics: Metrics):
   return {
     description: transport.description,
     close: () => transport.close(),
-    async fetch(request) {
+    async fetch(request, options) {
       metrics.engineConnections += 1
       let response: Response
       try {
-        response = await transport.fetch(request)
+        response = await transport.fetch(request, options)
       } catch (error) {
         metrics.engineConnections -= 1
         throw error

@@ -84,7 +84,7 @@ function sameGrant(then: Principal, now: Principal): boolean {
 export function trackOpenStreams(open: OpenStreams) {
   // Not async: a request that is no event stream goes on without a promise of its own.
   return createMiddleware<AppEnv>(function trackOpenStreams(c, next) {
-    return isEventStream(c.req.method, c.req.path) ? track(c, next, open) : next()
+    return isEventStream(c) ? track(c, next, open) : next()
   })
 }
 

@@ -7,7 +7,7 @@ import { z } from '@hono/zod-openapi'
 import type { Scope } from '../domain/principal.ts'
 import { toEngineTime } from '../engine/time.ts'
 import { type InvalidParam, ProblemError } from '../errors.ts'
-import { requireScope } from '../http/authentication.ts'
+import { eventStreamRoute, requireScope } from '../http/authentication.ts'
 import type { AppEnv } from '../http/context.ts'
 
 export const ProblemSchema = z
@@ -118,10 +118,16 @@ export const BEARER = [{ Bearer: [] }]
 
 /**
  * What an operation needs, as its middleware enforces it and its document states it (OpenAPI 3.1
- * lists role names in a bearer requirement), from one value so the two cannot drift apart.
+ * lists role names in a bearer requirement), from one value so the two cannot drift apart. An
+ * event stream says so here, once: authentication (tickets), the stream limits and revocation
+ * know it by this, not by its path.
  */
-export function scoped<const S extends Scope>(scope: S) {
-  return { security: [{ Bearer: [scope] }], middleware: [requireScope(scope)] }
+export function scoped<const S extends Scope>(scope: S, kind?: { eventStream: true }) {
+  const middleware = [requireScope(scope)]
+  return {
+    security: [{ Bearer: [scope] }],
+    middleware: kind?.eventStream ? [eventStreamRoute, ...middleware] : middleware,
+  }
 }
 
 /**

@@ -305,6 +305,7 @@ export function containerRoutes(
           signal,
           // stop and restart wait for the container to end; their own timeout bounds that.
           timeoutMs: 0,
+          held: action === 'stop' || action === 'restart',
           accept: [304],
         })
         .catch(async (error: unknown) => {
@@ -361,6 +362,7 @@ export function containerRoutes(
         query: { condition: 'not-running' },
         signal: c.req.raw.signal,
         timeoutMs: 0,
+        held: true,
       }),
       'wait answer',
     )

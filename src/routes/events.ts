@@ -157,7 +157,7 @@ const eventsRoute = createRoute({
     'when the gateway stops, `event: revoked` when the credential that opened it is revoked or',
     'changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
-  ...scoped('events:read'),
+  ...scoped('events:read', { eventStream: true }),
   request: {
     query: EventsQuery,
     headers: z.object({

@@ -88,7 +88,7 @@ const statsStreamRoute = createRoute({
     'fails mid-stream, `event: shutdown` when the gateway stops, `event: revoked` when the',
     'credential that opened it is revoked or changed (a config reload), and `: heartbeat` comments.',
   ].join(' '),
-  ...scoped('containers:read'),
+  ...scoped('containers:read', { eventStream: true }),
   request: { params: ContainerRefParams, query: StatsStreamQuery },
   responses: {
     200: {
@@ -111,6 +111,8 @@ export function statsRoutes(engine: EngineClient, deps: StreamDependencies) {
     const frame = await engine.json('GET', containerPath(inspect.Id, '/stats'), {
       query: { stream: false },
       signal,
+      // A snapshot waits for the engine's next sample
+      held: true,
     })
     return c.json(curateStats(frame), 200)
   })
@@ -158,6 +160,7 @@ async function sendSamples(
     query: { stream: true },
     signal: sink.signal,
     timeoutMs: 0,
+    held: true,
   })
   const body = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
   const reader = body.pipeThrough(new NdjsonStream({ maxLineBytes: MAX_FRAME_BYTES })).getReader()

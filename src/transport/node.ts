@@ -3,7 +3,8 @@
  *
  * Ordinary calls share an undici `Agent` with a bounded pool. The calls the engine may hold (a
  * followed log, a stats stream, the events stream, a wait, a stop or restart waiting out its
- * timeout, a log read, a stats snapshot) keep their connection for as long as that lasts: in the
+ * timeout, a log read, a stats snapshot: their callers declare them `held`, by the Engine API's
+ * own rules) keep their connection for as long as that lasts: in the
  * shared pool, as many of them as it has connections, from one client, would leave every other
  * client's ordinary calls queued until they timed out. So each held call gets a connection of
  * its own, opened for it and closed when it is over; how many there are is bounded by the
@@ -39,7 +40,7 @@ export function createNodeTransport(
   let closed: Promise<void> | undefined
   return {
     description: describeTarget(target),
-    async fetch(request) {
+    async fetch(request, options) {
       const path = request.url.slice(ENGINE_ORIGIN.length)
       const body = request.body ? await request.arrayBuffer() : undefined
       const response = await undiciFetch(origin + path, {
@@ -47,9 +48,7 @@ export function createNodeTransport(
         headers: Object.fromEntries(request.headers),
         body,
         signal: request.signal,
-        dispatcher: heldOpenByEngine(request.method, path)
-          ? connectionForOneCall(origin, connect)
-          : ordinary,
+        dispatcher: options?.held ? connectionForOneCall(origin, connect) : ordinary,
       })
       // Node's Request follows its caller's abort signal only while the Request object lives
       // (nodejs/undici#1926): keep it alive as long as its body can still be read, or a client
@@ -79,31 +78,6 @@ function connectionForOneCall(origin: string, connect: ConnectOptions): Dispatch
     return queued
   })
 }
-
-/**
- * Whether the engine may hold this call for longer than a moment, by the Engine API's own rules:
- * `/events` without `until` (until something happens), a container's logs (followed: as long as
- * the container runs; read: as long as the log is, and a json-file log can be 30 MB), its stats
- * (streamed, or a snapshot that waits for the engine's next sample), `wait`, and `stop` and
- * `restart` (they wait out the stop timeout for a container that ignores SIGTERM). `path` is the
- * engine path with its query, versioned or not.
- */
-export function heldOpenByEngine(method: string, path: string): boolean {
-  const queryAt = path.indexOf('?')
-  const route = (queryAt < 0 ? path : path.slice(0, queryAt)).replace(VERSION_PREFIX, '/')
-  if (method === 'GET') {
-    // Parsed only here: this runs on every engine call.
-    if (route === '/events') {
-      return queryAt < 0 || !new URLSearchParams(path.slice(queryAt + 1)).has('until')
-    }
-    return CONTAINER_READS.test(route)
-  }
-  return method === 'POST' && CONTAINER_WAITS.test(route)
-}
-
-const VERSION_PREFIX = /^\/v[0-9.]+\//
-const CONTAINER_READS = /^\/containers\/[^/]+\/(?:logs|stats)$/
-const CONTAINER_WAITS = /^\/containers\/[^/]+\/(?:wait|stop|restart)$/
 
 type ConnectOptions = ReturnType<typeof connectOptions>
 

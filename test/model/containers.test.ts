@@ -20,9 +20,9 @@ function countingLists() {
   const transport: EngineTransport = {
     description: inner.description,
     close: () => inner.close(),
-    fetch(request) {
+    fetch(request, options) {
       if (new URL(request.url).pathname.endsWith('/containers/json')) counter.lists += 1
-      return inner.fetch(request)
+      return inner.fetch(request, options)
     },
   }
   return { transport, counter }
@@ -68,14 +68,14 @@ describe('the container read model', () => {
     const transport: EngineTransport = {
       description: inner.description,
       close: () => inner.close(),
-      fetch(request) {
+      fetch(request, options) {
         const url = new URL(request.url)
         const ref = /^(?:\/v[\d.]+)?\/containers\/([^/]+)\/json$/.exec(url.pathname)?.[1]
         if (ref) inspected.push(ref)
         // An id prefix is looked up in the engine's list, by its id filter.
         const filters = url.searchParams.get('filters')
         if (filters) inspected.push(...((JSON.parse(filters) as { id?: string[] }).id ?? []))
-        return inner.fetch(request)
+        return inner.fetch(request, options)
       },
     }
     const gw = await testGateway({ transport })
@@ -116,8 +116,8 @@ describe('the container read model', () => {
     const transport: EngineTransport = {
       description: inner.description,
       close: () => inner.close(),
-      async fetch(request) {
-        const response = await inner.fetch(request)
+      async fetch(request, options) {
+        const response = await inner.fetch(request, options)
         if (!new URL(request.url).pathname.endsWith('/containers/json')) return response
         listSent()
         await listAnswered

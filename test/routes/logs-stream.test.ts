@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
-import { decodeCursor } from '../../src/routes/log-cursor.ts'
+import { decodeCursor } from '../../src/engine/log-cursor.ts'
 import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'

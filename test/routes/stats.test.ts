@@ -157,10 +157,10 @@ describe('GET /v1/containers/{id}/stats/stream', () => {
     const split = await testGateway({
       transport: {
         description: 'stats over TCP',
-        fetch: (request) =>
+        fetch: (request, options) =>
           new URL(request.url).pathname.endsWith('/stats')
-            ? overTcp.fetch(request)
-            : overSocket.fetch(request),
+            ? overTcp.fetch(request, options)
+            : overSocket.fetch(request, options),
         close: () => overTcp.close(),
       },
     })

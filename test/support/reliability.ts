@@ -65,11 +65,11 @@ export function recordingTransport(inner?: EngineTransport): {
     transport: {
       description: target.description,
       close: () => target.close(),
-      fetch(request) {
+      fetch(request, options) {
         const url = new URL(request.url)
         const tag = requestTags.getStore()
         calls.push({ method: request.method, path: url.pathname + url.search, tag })
-        return target.fetch(request)
+        return target.fetch(request, options)
       },
     },
   }

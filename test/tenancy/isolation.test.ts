@@ -48,10 +48,10 @@ function recordingTransport(calls: string[]): EngineTransport {
   return {
     description: inner.description,
     close: () => inner.close(),
-    fetch(request) {
+    fetch(request, options) {
       const url = new URL(request.url)
       calls.push(`${request.method} ${decodeURIComponent(url.pathname + url.search)}`)
-      return inner.fetch(request)
+      return inner.fetch(request, options)
     },
   }
 }

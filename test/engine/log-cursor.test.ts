@@ -5,7 +5,7 @@ import {
   decodeCursor,
   encodeCursor,
   LineNumbering,
-} from '../../src/routes/log-cursor.ts'
+} from '../../src/engine/log-cursor.ts'
 
 const T1 = '2026-11-29T03:40:53.902667431Z'
 const T2 = '2026-11-29T03:40:54.000000000Z'

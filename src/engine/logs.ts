@@ -1,0 +1,311 @@
+/**
+ * @module Reading and following a container's log on the engine: demultiplexed lines for one
+ * answer, or event-stream messages numbered by cursor for a follow that resumes exactly where a
+ * client left and ends with the run's exit code. No HTTP framework here: a route opens one of
+ * these once and turns what it gives into its response.
+ */
+import { ProblemError } from '../errors.ts'
+import {
+  concatBytes,
+  DemuxStream,
+  LogEventEncoder,
+  type LogLine,
+  LogLineStream,
+  LogStreamError,
+  pumpLogEvents,
+  RawLogStream,
+} from '../streams/index.ts'
+import type { EngineClient } from './client.ts'
+import { containerPath, inspectContainer } from './containers.ts'
+import { CursorIds, type LogCursor } from './log-cursor.ts'
+import { compareEngineTimes, shiftEngineTime, toEngineTime } from './time.ts'
+import type { EngineContainerInspect } from './types.ts'
+
+/** Which lines of the log: the engine's own `/logs` parameters (times as `seconds.nanoseconds`). */
+export interface LogSelection {
+  /** Include stdout (default true). */
+  stdout?: boolean | undefined
+  /** Include stderr (default true). */
+  stderr?: boolean | undefined
+  since?: string | undefined
+  until?: string | undefined
+  /** The last N messages, or `all`. */
+  tail?: string | undefined
+}
+
+type EngineLogQuery = LogSelection & { follow?: boolean }
+
+/** Where a follow writes: whole event-stream messages, with backpressure. */
+export interface LogEventSink {
+  /** Resolves once there is room for more, or with false when nobody reads any more. */
+  sendEncoded(chunk: Uint8Array): Promise<boolean>
+  /** Aborts when nobody reads any more: every engine call of the follow is cancelled with it. */
+  readonly signal: AbortSignal
+}
+
+/** How the followed run ended: what the final `end` event says. */
+export interface LogEnd {
+  /** Null when the container runs again (a restart): this run's exit code is not the state's. */
+  exitCode: number | null
+  state: string
+}
+
+/**
+ * The lines of one JSON answer: at most `maxLines`, and at most `maxBytes` of line text (the
+ * first line always goes), so that however long the log, an answer and what it holds while it is
+ * read stay small. Reading stops at the bound: the engine stream is cancelled.
+ */
+export async function readLogLines(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  selection: LogSelection,
+  bounds: { maxLines: number; maxBytes: number },
+  signal: AbortSignal,
+): Promise<{ lines: LogLine[]; truncated: boolean }> {
+  const lines = await openLogLines(engine, inspect, selection, signal)
+  try {
+    return await collectLines(lines, bounds.maxLines, bounds.maxBytes)
+  } catch (error) {
+    throw logReadProblem(error)
+  }
+}
+
+/**
+ * Opens the engine's log stream as curated lines. The container's `Config.Tty` decides the
+ * format, never the bytes: API 1.41 sends no Content-Type on logs.
+ */
+async function openLogLines(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  query: EngineLogQuery,
+  signal: AbortSignal,
+): Promise<ReadableStream<LogLine>> {
+  const body = await openLogBody(engine, inspect, query, signal)
+  const frames = inspect.Config.Tty
+    ? body.pipeThrough(new RawLogStream())
+    : body.pipeThrough(new DemuxStream())
+  return frames.pipeThrough(new LogLineStream())
+}
+
+/** The engine's log body as it comes: multiplexed, or raw for a TTY container. */
+async function openLogBody(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  query: EngineLogQuery,
+  signal: AbortSignal,
+): Promise<ReadableStream<Uint8Array>> {
+  const response = await engine.request('GET', containerPath(inspect.Id, '/logs'), {
+    query: {
+      stdout: query.stdout !== false ? 1 : 0,
+      stderr: query.stderr !== false ? 1 : 0,
+      since: query.since,
+      until: query.until,
+      tail: query.tail,
+      follow: query.follow ? 1 : undefined,
+      timestamps: 1,
+    },
+    signal,
+    timeoutMs: query.follow ? 0 : undefined,
+    // As long as the log is (a json-file log can be 30 MB), or as the container runs
+    held: true,
+  })
+  return response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+}
+
+/**
+ * Follows the log into `sink` as event-stream messages, each line's id its cursor, so a
+ * reconnect can continue exactly after the last one (`resumeAfter`). Answers how the run ended,
+ * or undefined when the sink stopped reading first.
+ *
+ * The engine can end a followed log before it has written the container's last message (a line
+ * without newline flushed at exit), so once the follow ends, one plain read from the last line
+ * delivered catches up on whatever came after it.
+ */
+export async function followLog(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  selection: Omit<LogSelection, 'until'>,
+  resumeAfter: LogCursor | undefined,
+  sink: LogEventSink,
+): Promise<LogEnd | undefined> {
+  const follow = resumeAfter
+    ? { ...selection, since: toEngineTime(resumeAfter.time), tail: undefined, follow: true }
+    : { ...selection, follow: true }
+  const last = await deliverLines(engine, inspect, follow, resumeAfter, sink)
+  if (sink.signal.aborted) return undefined
+  const after = await inspectContainer(engine, inspect.Id, sink.signal)
+  const nextRun = after.State.StartedAt !== inspect.State.StartedAt || after.State.Running
+  await catchUp(engine, inspect, selection, last, endOfRun(after.State, nextRun), sink)
+  if (sink.signal.aborted) return undefined
+  return { exitCode: nextRun ? null : after.State.ExitCode, state: after.State.Status }
+}
+
+/**
+ * Where the followed run's log ends, for the catch-up read: its last message is written when its
+ * output closes, just before the engine records FinishedAt, so a short margin after FinishedAt
+ * holds it; a next run (a restart) never starts that soon, and its StartedAt bounds it anyway.
+ */
+function endOfRun(state: EngineContainerInspect['State'], nextRun: boolean): string | undefined {
+  const finished = toEngineTime(state.FinishedAt)
+  const started = toEngineTime(state.StartedAt)
+  const bounds = [
+    finished && shiftEngineTime(finished, RUN_END_MARGIN_NS),
+    nextRun && started && shiftEngineTime(started, -1n),
+  ].filter((t): t is string => typeof t === 'string')
+  return bounds.sort(compareEngineTimes)[0]
+}
+
+const RUN_END_MARGIN_NS = 50_000_000n
+
+/** The catch-up read after `last` up to `until`: from the end of the log when that is enough. */
+async function catchUp(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  selection: LogSelection,
+  last: LogCursor | undefined,
+  until: string | undefined,
+  sink: LogEventSink,
+): Promise<void> {
+  const tailed = last && (await readLogEnd(engine, inspect, selection, last, until, sink.signal))
+  if (tailed) {
+    if (tailed.length > 0) await sink.sendEncoded(tailed)
+    return
+  }
+  const plain = {
+    ...selection,
+    since: last ? toEngineTime(last.time) : selection.since,
+    tail: last ? undefined : selection.tail,
+    until,
+  }
+  await deliverLines(engine, inspect, plain, last, sink)
+}
+
+/** Log messages the catch-up reads from the end of the log before it reads the plain way. */
+const CATCH_UP_TAIL = 64
+
+/**
+ * The catch-up read from the end of the log: the events of the lines after `last` up to
+ * `until`, as the plain read (`since=<last time>&until=…`) would give them, or undefined when
+ * this read cannot tell that it holds all of them.
+ *
+ * Why: with `since`, the json-file driver decodes the whole log from its start to find the
+ * first message (as much engine CPU as the follow itself: ~13 µs per line, and a 200 MB log
+ * took seconds before `end`), while `tail=N` starts N messages before the end. The engine
+ * applies `tail` first, then `since`: if `since` left out some of the N messages, the window
+ * reached back before it (timestamps grow along the log), so it holds every message after
+ * `last`. If all N are at or after `since`, more may precede the window: undefined. `until` is
+ * applied here, as the engine does (it stops at the first message after it), because the
+ * messages of a next run would otherwise fill the window. Left to the plain read: TTY logs
+ * (their messages can only be counted where a line ends) and one stream of two (the engine
+ * counts `tail` over both and picks the stream after).
+ */
+async function readLogEnd(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  selection: LogSelection,
+  last: LogCursor,
+  until: string | undefined,
+  signal: AbortSignal,
+): Promise<Uint8Array | undefined> {
+  if (inspect.Config.Tty || selection.stdout === false || selection.stderr === false) {
+    return undefined
+  }
+  const since = toEngineTime(last.time)
+  const window = { ...selection, since, until: undefined, tail: String(CATCH_UP_TAIL) }
+  const ids = new CursorIds(last)
+  let pastUntil = false
+  const encoder = new LogEventEncoder({
+    tty: false,
+    eventId: (time) => {
+      pastUntil ||= until !== undefined && compareEngineTimes(toEngineTime(time) ?? '0', until) > 0
+      return pastUntil ? undefined : ids.next(time)
+    },
+  })
+  const batches: Uint8Array[] = []
+  const body = await openLogBody(engine, inspect, window, signal)
+  try {
+    await pumpLogEvents(body, encoder, async (messages) => batches.push(messages) > 0)
+  } catch (error) {
+    throw logReadProblem(error)
+  }
+  if (encoder.messages >= CATCH_UP_TAIL) return undefined
+  return concatBytes(batches)
+}
+
+/**
+ * Sends the lines after `resumeAfter`; answers the cursor of the last line sent (or the given
+ * one). The lines of each chunk the engine sends leave as one batch of messages: one write to
+ * the client per chunk instead of one per line.
+ */
+async function deliverLines(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  query: EngineLogQuery,
+  resumeAfter: LogCursor | undefined,
+  sink: LogEventSink,
+): Promise<LogCursor | undefined> {
+  let last = resumeAfter
+  const ids = new CursorIds(resumeAfter)
+  const encoder = new LogEventEncoder({
+    tty: inspect.Config.Tty,
+    eventId: (time) => ids.next(time),
+  })
+  const body = await openLogBody(engine, inspect, query, sink.signal)
+  try {
+    await pumpLogEvents(body, encoder, async (messages) => {
+      // The batch ends with the last line named so far
+      const batchLast = ids.last
+      const sent = await sink.sendEncoded(messages)
+      if (sent) last = batchLast
+      return sent
+    })
+    return last
+  } catch (error) {
+    if (sink.signal.aborted) return last
+    throw logReadProblem(error)
+  }
+}
+
+async function collectLines(lines: ReadableStream<LogLine>, maxLines: number, maxBytes: number) {
+  const collected: LogLine[] = []
+  let bytes = 0
+  const reader = lines.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return { lines: collected, truncated: false }
+    bytes += utf8Length(value.text)
+    if (collected.length === maxLines || (bytes > maxBytes && collected.length > 0)) {
+      await reader.cancel()
+      return { lines: collected, truncated: true }
+    }
+    collected.push(value)
+  }
+}
+
+/** The UTF-8 length of a string; a pure-ASCII line (the common case) is measured without a loop. */
+function utf8Length(text: string): number {
+  if (!NON_ASCII.test(text)) return text.length
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit < 0x80) bytes += 1
+    else if (unit < 0x800) bytes += 2
+    // A surrogate pair is 4 bytes in UTF-8: 2 for each half.
+    else if (unit >= 0xd800 && unit <= 0xdfff) bytes += 2
+    else bytes += 3
+  }
+  return bytes
+}
+
+const NON_ASCII = /[\u0080-\uffff]/
+
+/** Errors after the engine said 200 arrive in-band or as a broken stream: never echo them. */
+function logReadProblem(error: unknown): unknown {
+  if (error instanceof ProblemError) return error
+  if (error instanceof Error && error.name === 'AbortError') return error
+  const detail =
+    error instanceof LogStreamError
+      ? 'The Docker Engine reported an error while reading the logs'
+      : 'The log stream from the Docker Engine broke off'
+  return new ProblemError(502, 'engine-error', { detail, cause: error })
+}
