@@ -3,7 +3,7 @@
  * pid, and stopped by pid at the end whatever happens.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { createServer } from 'node:net'
 import { nowMs, sleep } from './util.mjs'
@@ -147,7 +147,7 @@ export async function stopAll() {
 }
 
 /** The environment of a gateway process: only what it reads, plus PATH and HOME. */
-export function gatewayEnv({ port, dockerHost, token, configPath }) {
+export function gatewayEnv({ port, dockerHost, token, configPath, root }) {
   return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? '/root',
@@ -157,8 +157,23 @@ export function gatewayEnv({ port, dockerHost, token, configPath }) {
     PORT: String(port),
     DOCKER_HOST: dockerHost,
     DOCKGATE_TOKEN: token,
-    DOCKGATE_CONFIG: configPath,
+    DOCKGATE_CONFIG: configFor(root, configPath),
   }
+}
+
+/**
+ * The bench's config as the tree at `root` (a `--compare` checkout) takes it. Its config schema
+ * is strict, so a `limits` key its commit does not know yet (`engineCallsPerClient` before
+ * issue 12) would stop it from starting: keys its `src/config.ts` never names are left out.
+ */
+function configFor(root, configPath) {
+  if (!root || root === ROOT) return configPath
+  const schema = readFileSync(`${root}/src/config.ts`, 'utf8')
+  const config = JSON.parse(readFileSync(configPath, 'utf8'))
+  const limits = Object.entries(config.limits ?? {}).filter(([key]) => schema.includes(key))
+  const path = configPath.replace(/\.json$/, '.compared.json')
+  writeFileSync(path, JSON.stringify({ ...config, limits: Object.fromEntries(limits) }))
+  return path
 }
 
 /** The Node gateway as `npm start` runs it: the bundle scripts/build-node.mjs writes. */
