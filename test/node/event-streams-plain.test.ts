@@ -5,6 +5,7 @@
  */
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
+import { eventStreamRoute } from '../../src/http/authentication.ts'
 import type { AppEnv } from '../../src/http/context.ts'
 import { writeEventStreamsTo } from '../../src/http/event-stream-output.ts'
 
@@ -31,6 +32,8 @@ function appAnswering(response: Response) {
       return undefined
     }),
   )
+  // `/v1/events` is declared an event stream, as the gateway's routes declare theirs.
+  app.get('/v1/events', eventStreamRoute, () => response)
   app.all('*', () => response)
   return { app, handedOver: () => handedOver }
 }

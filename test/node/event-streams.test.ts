@@ -7,6 +7,7 @@ import { type AddressInfo, connect } from 'node:net'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { afterAll, describe, expect, it } from 'vitest'
+import { eventStreamRoute } from '../../src/http/authentication.ts'
 import type { AppEnv } from '../../src/http/context.ts'
 import { writeEventStreamsTo } from '../../src/http/event-stream-output.ts'
 import { type SseSink, sseResponse } from '../../src/http/sse.ts'
@@ -33,7 +34,7 @@ app.use(
     return taken
   }),
 )
-app.get('/v1/events', (c) => {
+app.get('/v1/events', eventStreamRoute, (c) => {
   const id = c.req.query('id') ?? ''
   const response = sseResponse(settings, toProblem, (sink) => produce(sink))
   // As the stream limiter does: the slot comes back when the stream ends.
