@@ -2,7 +2,7 @@
  * @module Assembling log lines from timestamped frames.
  *
  * Frames are not lines: the engine splits a long line into 16 KiB partials that share one
- * timestamp, and only the last partial ends in `\n` (engine-api-facts §1.2).
+ * timestamp, and only the last partial ends in `\n` (docs/engine-notes.md#long-lines).
  */
 
 import { concatBytes, type LogFrame } from './demux.ts'

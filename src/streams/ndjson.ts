@@ -1,10 +1,10 @@
 /**
  * @module Decoding newline-delimited JSON (the `/events` and `/containers/{id}/stats` bodies).
  *
- * One JSON document per line, each ending in `\n`; HTTP chunks do not follow lines
- * (engine-api-facts §2.1, §3). Some numbers do not survive `JSON.parse`: `timeNano` and
- * `hierarchical_memory_limit` exceed `Number.MAX_SAFE_INTEGER` (§2.2), so each record keeps its
- * source text for {@link extractIntegerField}.
+ * One JSON document per line, each ending in `\n`; HTTP chunks do not follow lines. Some numbers
+ * do not survive `JSON.parse`: `timeNano` and `hierarchical_memory_limit` exceed
+ * `Number.MAX_SAFE_INTEGER`, so each record keeps its source text for {@link extractIntegerField}.
+ * See docs/engine-notes.md (event-stream, stats, large-integers).
  */
 
 /** One line of the stream, decoded. */
@@ -160,8 +160,8 @@ const BACKSLASH = 0x5c
 
 /**
  * Returns the exact digits of an integer field of the top-level object in a JSON text, such as
- * `timeNano` in an event line, which `JSON.parse` would round (engine-api-facts §2.2). Returns
- * `undefined` when the field is missing or is not an integer.
+ * `timeNano` in an event line, which `JSON.parse` would round (docs/engine-notes.md#large-integers).
+ * Returns `undefined` when the field is missing or is not an integer.
  *
  * Only keys of the outermost object count: strings are skipped whole, so a label value or a
  * nested object that holds `"timeNano":1` is not mistaken for the field. The key must be

@@ -3,7 +3,7 @@
  *
  * A message is a block of `field: value` lines ended by a blank line. A value cannot hold a line
  * break, so `data` is split into several `data:` lines, which the client joins with `\n`: a `\r`
- * does not survive (engine-api-facts §8.1). Send JSON, whose strings escape it.
+ * does not survive (docs/engine-notes.md#server-sent-events). Send JSON, whose strings escape it.
  */
 
 /** One message. Fields left out are not written. */

@@ -12,7 +12,7 @@ const encoder = new TextEncoder()
 const MiB = 1024 * 1024
 const KiB = 1024
 
-// A `die` event as dockerd 20.10.24 writes it (engine-api-facts §2.1)
+// A `die` event as dockerd 20.10.24 writes it (docs/engine-notes.md#event-stream)
 const DIE_EVENT =
   '{"status":"die","id":"b6b3c0ffee","from":"busybox:local","Type":"container","Action":"die",' +
   '"Actor":{"ID":"b6b3c0ffee","Attributes":{"exitCode":"0","image":"busybox:local","name":"rs-logs","research":"1"}},' +
