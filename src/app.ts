@@ -5,7 +5,7 @@
  * `edge.ts`) choose the transport and the configuration, start the gateway and serve `app.fetch`.
  * Building does no I/O: what runs between requests begins with `start()` and ends with `close()`.
  */
-import { OpenAPIHono } from '@hono/zod-openapi'
+import type { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context, Next } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
@@ -35,7 +35,7 @@ import { limitEngineCalls } from './policy/engine-budget.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import { limitRequests } from './policy/limits-middleware.ts'
 import type { QuotaReservations } from './policy/quota.ts'
-import { validationHook } from './routes/common.ts'
+import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
 import { imageRoutes } from './routes/images.ts'
@@ -120,7 +120,7 @@ export interface Gateway {
 export function createApp(deps: AppDependencies): Gateway {
   const settings: GatewaySettings = { ...DEFAULT_SETTINGS, ...deps.settings }
   const logError: ErrorLogger = deps.logError ?? ((message, error) => console.error(message, error))
-  const app: App = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app: App = router()
   const stopping = new AbortController()
 
   const metrics = deps.metrics ?? new Metrics()

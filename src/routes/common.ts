@@ -3,7 +3,7 @@
  */
 
 import type { Hook } from '@hono/zod-openapi'
-import { z } from '@hono/zod-openapi'
+import { OpenAPIHono, z } from '@hono/zod-openapi'
 import { requireScope } from '../auth/middleware.ts'
 import type { Scope } from '../auth/principal.ts'
 import type { AppEnv } from '../context.ts'
@@ -83,6 +83,9 @@ export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) =
     invalidParams,
   })
 }
+
+/** A router of the gateway: its validation failures answer as one problem (`validationHook`). */
+export const router = () => new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
 /**
  * References the gateway resolves as container ids (or id prefixes) only, never as names: the

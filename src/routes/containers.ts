@@ -1,10 +1,9 @@
 /**
  * @module `/v1/containers`: list, create, inspect, lifecycle actions, wait and remove.
  */
-import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi'
+import { createRoute, type z } from '@hono/zod-openapi'
 import { isAdmin } from '../auth/principal.ts'
 import type { GatewaySettings } from '../config.ts'
-import type { AppEnv } from '../context.ts'
 import { type EngineClient, EngineRefusal, refusedAs } from '../engine/client.ts'
 import { containerPath, inspectContainer, listContainers } from '../engine/containers.ts'
 import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
@@ -20,8 +19,8 @@ import {
   ENGINE_PROBLEMS,
   NO_QUERY,
   problems,
+  router,
   scoped,
-  validationHook,
 } from './common.ts'
 import {
   ContainerActionSchema,
@@ -210,7 +209,7 @@ export function containerRoutes(
   model?: ContainerModel,
   quota: QuotaReservations = new LocalQuotaReservations(),
 ) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
 
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid('query')

@@ -2,10 +2,9 @@
  * @module `GET /v1/events`: the engine's events as server-sent events, curated, filtered and
  * resumable, all served from the gateway's one upstream (`EventHub`).
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createRoute, z } from '@hono/zod-openapi'
 import { RevokedDataSchema } from '../auth/open-streams.ts'
 import { isAdmin } from '../auth/principal.ts'
-import type { AppEnv } from '../context.ts'
 import { type EngineEvent, EVENT_TYPES } from '../events/event.ts'
 import type { EventHub, Subscription, SubscriptionItem } from '../events/hub.ts'
 import {
@@ -26,10 +25,10 @@ import {
   EngineTimeParam,
   ProblemSchema,
   problems,
+  router,
   scoped,
   strictQuery,
   TIME_HELP,
-  validationHook,
 } from './common.ts'
 import { ImageRef, LabelSelector, MAX_LABEL_SELECTORS } from './containers.schemas.ts'
 
@@ -326,7 +325,7 @@ function relay(
 }
 
 export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
   const events = new EventEncoder()
 
   app.openapi(eventsRoute, async (c) => {

@@ -1,9 +1,8 @@
 /**
  * @module `/v1/images`: list and inspect (read-only; pulling and building are not offered).
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createRoute, z } from '@hono/zod-openapi'
 import { isAdmin, type Principal } from '../auth/principal.ts'
-import type { AppEnv } from '../context.ts'
 import type { EngineClient } from '../engine/client.ts'
 import {
   EngineImageInspect,
@@ -20,9 +19,9 @@ import {
   NO_QUERY,
   problems,
   QueryBoolean,
+  router,
   scoped,
   strictQuery,
-  validationHook,
 } from './common.ts'
 import { ImageRef } from './containers.schemas.ts'
 
@@ -118,7 +117,7 @@ const inspectRoute = createRoute({
 })
 
 export function imageRoutes(engine: EngineClient, redaction: RedactionSettings) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
 
   app.openapi(listRoute, async (c) => {
     const { dangling } = c.req.valid('query')
