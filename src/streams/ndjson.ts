@@ -7,6 +7,8 @@
  * See docs/engine-notes.md (event-stream, stats, large-integers).
  */
 
+import { validMaxLineBytes } from './max-line-bytes.ts'
+
 /** One line of the stream, decoded. */
 export interface NdjsonRecord {
   /** The line as `JSON.parse` returns it (so integers above 2^53 are rounded). */
@@ -24,7 +26,6 @@ export interface NdjsonStreamOptions {
   maxLineBytes?: number
 }
 
-const DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 const LINE_FEED = 0x0a
 const CARRIAGE_RETURN = 0x0d
 // How much of a bad line an error message shows: enough to recognise it, not a whole payload
@@ -49,7 +50,7 @@ const PREVIEW_CHARS = 100
  */
 export class NdjsonStream extends TransformStream<Uint8Array, NdjsonRecord> {
   constructor(options: NdjsonStreamOptions = {}) {
-    const splitter = new LineSplitter(validMaxLineBytes(options.maxLineBytes))
+    const splitter = new LineSplitter(validMaxLineBytes(options.maxLineBytes, 'NdjsonStream'))
     super({
       transform: (chunk, controller) => splitter.push(chunk, controller),
       flush: (controller) => splitter.finish(controller),
@@ -142,15 +143,6 @@ function preview(text: string): string {
   const last = text.charCodeAt(end - 1)
   if (last >= 0xd800 && last <= 0xdbff) end--
   return `${JSON.stringify(text.slice(0, end))}…`
-}
-
-function validMaxLineBytes(value = DEFAULT_MAX_LINE_BYTES): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(
-      `Cannot create NdjsonStream: maxLineBytes must be a positive integer: current value is ${value}`,
-    )
-  }
-  return value
 }
 
 // After a key: the colon, then an integer that is not the start of a fraction or exponent
