@@ -76,25 +76,3 @@ function lines(prefix: string, value: string): string {
   for (const line of value.split(LINE_BREAK)) text += `${prefix} ${line}\n`
   return text
 }
-
-const encoder = new TextEncoder()
-
-/**
- * Encodes {@link SseMessage}s as UTF-8 event-stream bytes, one chunk per message, so that a
- * flushing writer sends each message whole and at once.
- *
- * Errors with the error of {@link encodeSse} on a message it cannot encode.
- *
- * @example
- * ```ts
- * const body = messages.pipeThrough(new SseEncoderStream())
- * return new Response(body, { headers: { 'content-type': 'text/event-stream' } })
- * ```
- */
-export class SseEncoderStream extends TransformStream<SseMessage, Uint8Array> {
-  constructor() {
-    super({
-      transform: (message, controller) => controller.enqueue(encoder.encode(encodeSse(message))),
-    })
-  }
-}
