@@ -12,7 +12,7 @@ const NO_ENGINE: EngineTransport = {
   close: async () => {},
 }
 
-export function openApiDocument() {
+function openApiDocument() {
   // Built and never started: building reaches nothing.
   const { app } = createApp({
     engine: new EngineClient(NO_ENGINE),

@@ -41,7 +41,7 @@ export interface ContainerStats {
 }
 
 /** Go's zero `time.Time`, which the engine writes as `read` when it has no sample. */
-export const ZERO_TIME_PREFIX = '0001-01-01'
+const ZERO_TIME_PREFIX = '0001-01-01'
 
 /** Whether a frame carries a real sample; a stopped container's frames do not. */
 export function hasSample(frame: unknown): boolean {

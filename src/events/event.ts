@@ -98,7 +98,7 @@ export function parseEngineEvent(record: NdjsonRecord): ParsedEvent | undefined 
 }
 
 /** `exec_create: sh -c echo hi` → `exec_create`; `health_status: healthy` → `health_status`. */
-export function curateAction(action: string): string {
+function curateAction(action: string): string {
   const colon = action.indexOf(':')
   return (colon === -1 ? action : action.slice(0, colon)).trim()
 }

@@ -51,7 +51,7 @@ function repeatable<T extends z.ZodType<string>>(item: T, description: string) {
     .openapi({ description, param: { style: 'form', explode: true } })
 }
 
-export const EventsQuery = strictQuery({
+const EventsQuery = strictQuery({
   type: repeatable(EventTypeSchema, 'Event types; repeat for several (any of them)'),
   action: repeatable(
     ActionSchema,
@@ -84,7 +84,7 @@ export const EventsQuery = strictQuery({
   }),
 })
 
-export const EngineEventSchema = z
+const EngineEventSchema = z
   .object({
     type: EventTypeSchema,
     action: z.string().openapi({

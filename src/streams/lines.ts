@@ -198,7 +198,7 @@ function decodeLine(bytes: Uint8Array): string {
 }
 
 /** How every line's text is decoded; a bytes-level encoding of a line must match it. */
-export function decodeLineText(bytes: Uint8Array): string {
+function decodeLineText(bytes: Uint8Array): string {
   return decoder.decode(bytes)
 }
 

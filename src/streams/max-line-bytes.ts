@@ -4,7 +4,7 @@
  */
 
 /** The limit unless a stage is given one: 1 MiB. */
-export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+const DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
 /**
  * The limit `value` sets (the default when undefined); a `RangeError` that names `stage` unless it
