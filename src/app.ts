@@ -101,7 +101,10 @@ const AUTHENTICATED = ['/v1/*', '/metrics'] as const
 
 export type App = OpenAPIHono<AppEnv>
 
-/** A built gateway: `app` answers requests; `start()` and `close()` begin and end what runs between them. */
+/**
+ * A built gateway: `app` answers requests; `start()` begins what runs between requests (following
+ * the engine and the config) and `close()` ends it.
+ */
 export interface Gateway {
   readonly app: App
   /**
