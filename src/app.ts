@@ -2,9 +2,10 @@
  * @module Builds the runtime-free gateway: a Hono app from injected dependencies.
  *
  * Nothing here touches `process`, `Deno` or `node:*`; entry points (`node.ts`, `deno.ts`,
- * `edge.ts`) choose the transport and the configuration and serve `app.fetch`.
+ * `edge.ts`) choose the transport and the configuration, start the gateway and serve `app.fetch`.
+ * Building does no I/O: what runs between requests begins with `start()` and ends with `close()`.
  */
-import { OpenAPIHono } from '@hono/zod-openapi'
+import type { OpenAPIHono } from '@hono/zod-openapi'
 import type { Context, Next } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
@@ -36,7 +37,7 @@ import { ContainerModel } from './model/containers.ts'
 import { Metrics } from './observability/metrics.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import type { QuotaReservations } from './policy/quota.ts'
-import { validationHook } from './routes/common.ts'
+import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
 import { imageRoutes } from './routes/images.ts'
@@ -53,8 +54,6 @@ export interface AppDependencies {
   settings?: Partial<GatewaySettings>
   /** Where unexpected errors are reported; they never reach the client. */
   logError?: ErrorLogger
-  /** Aborted when the gateway shuts down: open event streams send a final event and close. */
-  shutdown?: AbortSignal
   /** Stream tickets; one store per process unless given. */
   tickets?: TicketStore
   /** Where audit records go; JSON lines on stdout unless given. */
@@ -63,7 +62,7 @@ export interface AppDependencies {
   metrics?: Metrics
   /** Where one structured line per request goes; JSON lines on stdout unless given. */
   requestLog?: RequestLogSink
-  /** The engine events hub; one per app unless given (closed on `shutdown` when created here). */
+  /** The engine events hub; one per app unless given (closed by `close()` when created here). */
   events?: EventHub
   /** How the request id reaches the response; through the context (Fetch headers) unless given. */
   writeRequestId?: RequestIdWriter
@@ -107,10 +106,32 @@ export const OPENAPI_CONFIG = {
 /** Everything but the public probes and documents needs a bearer token. */
 const AUTHENTICATED = ['/v1/*', '/metrics'] as const
 
-export function createApp(deps: AppDependencies) {
+export type App = OpenAPIHono<AppEnv>
+
+/**
+ * A built gateway: `app` answers requests; `start()` begins what runs between requests (following
+ * the engine and the config) and `close()` ends it.
+ */
+export interface Gateway {
+  readonly app: App
+  /**
+   * Starts following the engine (the container read model, with `readModel`) and the config
+   * reloads. Call it once, before serving; a second call does nothing.
+   */
+  start(): void
+  /**
+   * Open event streams send their final `shutdown` event and close; the read model and an events
+   * hub created here close; reloads are no longer followed. Idempotent.
+   */
+  close(): void
+}
+
+/** Builds the gateway; nothing reaches the engine or follows anything until `start()`. */
+export function createApp(deps: AppDependencies): Gateway {
   const settings: GatewaySettings = { ...DEFAULT_SETTINGS, ...deps.settings }
   const logError: ErrorLogger = deps.logError ?? ((message, error) => console.error(message, error))
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app: App = router()
+  const stopping = new AbortController()
 
   const metrics = deps.metrics ?? new Metrics()
   // First: it hands over the answer every other middleware has finished with.
@@ -147,14 +168,13 @@ export function createApp(deps: AppDependencies) {
     trackOpenStreams(openStreams),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
-  const stopFollowing = deps.reloads?.subscribe((next) => {
+  const applyReload = (next: Partial<GatewaySettings>) => {
     Object.assign(settings, liveSettings(next))
     buckets.configure({ perSecond: settings.rateLimitPerSecond, burst: settings.rateLimitBurst })
     slots.max = settings.maxStreamsPerPrincipal
     engineBudget.max = settings.engineCallsPerPrincipal
     openStreams.recheck().catch((error: unknown) => logError('revocation check failed', error))
-  })
-  if (stopFollowing) deps.shutdown?.addEventListener('abort', stopFollowing, { once: true })
+  }
   // After authentication: a stranger's oversized body gets 401, as any request of a stranger
   // does, and only a caller's own gets 413. GET and HEAD carry no body; checking one anyway
   // makes the Node adapter build a full Request.
@@ -163,12 +183,12 @@ export function createApp(deps: AppDependencies) {
   )
 
   app.route('/', systemRoutes(deps.engine))
-  const hub = deps.events ?? ownEventHub(deps, settings, logError)
-  const model = settings.readModel ? ownContainerModel(deps, hub, logError) : undefined
+  const hub = deps.events ?? ownEventHub(deps.engine, settings, logError)
+  const model = settings.readModel ? new ContainerModel(deps.engine, hub, logError) : undefined
   app.route('/', containerRoutes(deps.engine, settings, model, deps.quota))
   const streams = {
     settings,
-    shutdown: deps.shutdown,
+    shutdown: stopping.signal,
     toProblem: (e: unknown) => toProblem(e, logError),
   }
   app.route('/', logRoutes(deps.engine, streams))
@@ -196,28 +216,35 @@ export function createApp(deps: AppDependencies) {
     problem(c, new ProblemError(404, 'not-found', { detail: `No route for ${c.req.path}` })),
   )
   app.onError((error, c) => problem(c, toProblem(error, logError)))
-  return app
+
+  let started = false
+  let stopFollowing: (() => void) | undefined
+  return {
+    app,
+    start() {
+      if (started || stopping.signal.aborted) return
+      started = true
+      stopFollowing = deps.reloads?.subscribe(applyReload)
+      // Until loaded (or if it cannot load), routes ask the engine.
+      void model?.start()
+    },
+    close() {
+      if (stopping.signal.aborted) return
+      stopping.abort()
+      stopFollowing?.()
+      model?.close()
+      if (hub !== deps.events) hub.close()
+    },
+  }
 }
 
-export type App = ReturnType<typeof createApp>
-
-/** Follows the engine from the start; until loaded (or if it cannot load), routes ask the engine. */
-function ownContainerModel(deps: AppDependencies, hub: EventHub, logError: ErrorLogger) {
-  const model = new ContainerModel(deps.engine, hub, logError)
-  void model.start()
-  deps.shutdown?.addEventListener('abort', () => model.close(), { once: true })
-  return model
-}
-
-/** A hub for this app; it connects on the first subscriber and closes when the gateway does. */
-function ownEventHub(deps: AppDependencies, settings: GatewaySettings, logError: ErrorLogger) {
-  const hub = new EventHub(deps.engine, {
+/** A hub for this app; it connects on its first subscriber (the read model, or a client). */
+function ownEventHub(engine: EngineClient, settings: GatewaySettings, logError: ErrorLogger) {
+  return new EventHub(engine, {
     ringSize: settings.eventsRingSize,
     queueLimit: settings.eventsQueueLimit,
     logError,
   })
-  deps.shutdown?.addEventListener('abort', () => hub.close(), { once: true })
-  return hub
 }
 
 /**

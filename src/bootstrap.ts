@@ -22,8 +22,6 @@ export const jsonLogTo =
   (fields) =>
     write(JSON.stringify({ time: new Date().toISOString(), ...fields }))
 
-export const jsonLog: Log = jsonLogTo((line) => console.log(line))
-
 export interface EntryEnvironment {
   DOCKGATE_CONFIG?: string | undefined
   DOCKGATE_TOKEN?: string | undefined

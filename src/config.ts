@@ -16,7 +16,7 @@ export const TokenEntrySchema = z.strictObject({
   policy: PolicySchema.optional(),
 })
 
-export const JwtConfigSchema = z.strictObject({
+const JwtConfigSchema = z.strictObject({
   /** A JWKS file with the RS/ES public keys that sign accepted tokens. */
   jwksFile: z.string().optional(),
   /** A JWKS URL with those keys. */
@@ -27,7 +27,7 @@ export const JwtConfigSchema = z.strictObject({
   maxAgeSeconds: z.number().int().min(1).optional(),
 })
 
-export const ConfigFileSchema = z.strictObject({
+const ConfigFileSchema = z.strictObject({
   tokens: z.array(TokenEntrySchema).default([]),
   /** JWT verification; `DOCKGATE_JWT_SECRET` in the environment adds HS256. */
   jwt: JwtConfigSchema.optional(),

@@ -59,12 +59,10 @@ async function main() {
   const engine = new EngineClient(transport, {
     onEngineError: (detail) => log({ level: 'warn', msg: 'engine error', ...detail }),
   })
-  const stopping = new AbortController()
-  const app = createApp({
+  const gateway = createApp({
     engine,
     authenticator,
     reloads,
-    shutdown: stopping.signal,
     settings: settingsFromConfig(config),
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
@@ -73,11 +71,13 @@ async function main() {
 
   // Listen for signals before serving: a SIGTERM right after "listening" must end cleanly.
   let server: Deno.HttpServer | undefined
+  let stopping = false
   const shutdown = async (signal: string) => {
-    if (stopping.signal.aborted) return
+    if (stopping) return
+    stopping = true
     log({ level: 'info', msg: 'shutting down', signal })
     setTimeout(() => Deno.exit(1), 10_000)
-    stopping.abort()
+    gateway.close()
     await server?.shutdown()
     await transport.close()
     // The last lines ("shutting down" among them) leave before the process does.
@@ -87,6 +87,7 @@ async function main() {
   Deno.addSignalListener('SIGTERM', () => void shutdown('SIGTERM'))
   Deno.addSignalListener('SIGINT', () => void shutdown('SIGINT'))
 
+  gateway.start()
   server = Deno.serve(
     {
       port,
@@ -99,7 +100,7 @@ async function main() {
           engine: transport.description,
         }),
     },
-    app.fetch,
+    gateway.app.fetch,
   )
 
   reportEngine(engine, log)

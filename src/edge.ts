@@ -6,6 +6,10 @@
  * client certificates. Configuration comes from bindings (or `process.env` where it exists):
  * `DOCKER_HOST`, `DOCKGATE_TOKEN`, `DOCKGATE_JWT_SECRET` and `DOCKGATE_CONFIG_JSON` (the config
  * file's content). `scripts/build-edge.mjs` bundles this file into one ES module.
+ *
+ * Nothing runs outside a request: the gateway is built (no I/O) on the first request and never
+ * started, so the container read model is off (`readModel` is ignored; lists and inspects ask
+ * the engine) and the events hub opens its upstream inside the first `GET /v1/events`.
  */
 import { type App, createApp } from './app.ts'
 import { authenticatorFromConfig } from './auth/from-config.ts'
@@ -32,13 +36,14 @@ function appFor(bindings: EdgeBindings): App {
     )
   }
   const config = parseConfigFile(bindings.DOCKGATE_CONFIG_JSON ?? '{}', 'DOCKGATE_CONFIG_JSON')
-  const app = createApp({
+  const { app } = createApp({
     engine: new EngineClient(createFetchTransport(origin)),
     authenticator: authenticatorFromConfig(config, {
       envToken: bindings.DOCKGATE_TOKEN || undefined,
       jwtSecret: bindings.DOCKGATE_JWT_SECRET || undefined,
     }),
-    settings: settingsFromConfig(config),
+    // A read model would follow the engine between requests: an isolate runs only inside them.
+    settings: { ...settingsFromConfig(config), readModel: false },
   })
   built = { bindings, app }
   return app

@@ -25,9 +25,9 @@ export type ProblemCode =
   | 'engine-timeout'
   | 'internal-error'
 
-export const PROBLEM_TYPE_PREFIX = 'urn:dockgate:problem:'
+const PROBLEM_TYPE_PREFIX = 'urn:dockgate:problem:'
 
-export const PROBLEM_TITLES: Record<ProblemCode, string> = {
+const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'bad-request': 'Bad request',
   'validation-failed': 'Request validation failed',
   'malformed-json': 'Malformed JSON body',

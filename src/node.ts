@@ -58,10 +58,8 @@ async function main() {
   const engine = new EngineClient(countingTransport(transport, metrics), {
     onEngineError: (detail) => log({ level: 'warn', msg: 'engine error', ...detail }),
   })
-  const stopping = new AbortController()
-  const app = createApp({
+  const gateway = createApp({
     engine,
-    shutdown: stopping.signal,
     metrics,
     authenticator,
     reloads,
@@ -73,7 +71,8 @@ async function main() {
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
   })
 
-  const fetch = closeAfterUnreadBodies(app.fetch)
+  gateway.start()
+  const fetch = closeAfterUnreadBodies(gateway.app.fetch)
   const server = serve({ fetch, port, hostname: host, serverOptions }, (info) => {
     log({
       level: 'info',
@@ -86,14 +85,16 @@ async function main() {
   answerClientErrorsAsProblems(server as Server)
   reportEngine(engine, log)
 
+  let stopping = false
   const shutdown = (signal: string) => {
-    if (stopping.signal.aborted) return
+    if (stopping) return
+    stopping = true
     log({ level: 'info', msg: 'shutting down', signal })
     const forced = setTimeout(() => process.exit(1), 10_000)
     forced.unref()
     stopWatching()
     // Event streams send their final event and close, so the server can finish.
-    stopping.abort()
+    gateway.close()
     server.close(() => {
       // The last lines ("shutting down" among them) leave before the process does.
       const exit = () => stdout.drain().then(() => process.exit(0))

@@ -12,12 +12,11 @@ const NO_ENGINE: EngineTransport = {
   close: async () => {},
 }
 
-export function openApiDocument() {
-  const app = createApp({
+function openApiDocument() {
+  // Built and never started: building reaches nothing.
+  const { app } = createApp({
     engine: new EngineClient(NO_ENGINE),
     authenticator: { authenticate: async () => undefined },
-    // Nothing may follow the (absent) engine while the document is generated.
-    settings: { readModel: false },
   })
   return app.getOpenAPI31Document(OPENAPI_CONFIG)
 }

@@ -1,7 +1,12 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
+import { createApp } from '../src/app.ts'
+import { EngineClient } from '../src/engine/client.ts'
+import { Metrics } from '../src/observability/metrics.ts'
 import { engineContainerIds, testEngineEnv } from './support/engine.ts'
 import { postJson, type TestGateway, testGateway } from './support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from './support/labels.ts'
+import { recordingTransport, settle } from './support/reliability.ts'
 
 let gw: TestGateway
 
@@ -57,5 +62,41 @@ describe('errors are problem+json everywhere', () => {
       headers: { 'x-request-id': 'caller-123' },
     })
     expect(response.headers.get('x-request-id')).toBe('caller-123')
+  })
+})
+
+describe('building is not starting', () => {
+  it('builds without reaching the engine; start follows it, close lets go', async () => {
+    const recorder = recordingTransport()
+    const metrics = new Metrics()
+    const gateway = createApp({
+      engine: new EngineClient(recorder.transport),
+      authenticator: { authenticate: async () => undefined },
+      metrics,
+      audit: () => {},
+      requestLog: () => {},
+      // The read model's first load may still run when the transport closes below.
+      logError: () => {},
+    })
+    try {
+      await sleep(300)
+      expect(recorder.calls).toEqual([])
+      expect(metrics.events()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
+
+      gateway.start()
+      const followed = () => {
+        const events = metrics.events()
+        return events.upstreamConnected && events.subscribers === 1
+      }
+      expect(await settle(followed, Boolean, 10_000)).toBe(true)
+      const paths = recorder.calls.map((call) => call.path.split('?')[0])
+      expect(paths).toEqual(expect.arrayContaining([expect.stringMatching(/\/events$/)]))
+
+      gateway.close()
+      expect(metrics.events()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
+    } finally {
+      gateway.close()
+      await recorder.transport.close()
+    }
   })
 })

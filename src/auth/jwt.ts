@@ -35,7 +35,7 @@ export interface JwtSettings {
 }
 
 /** How far ahead of ours an issuer's clock may be: a token "issued" later than this is refused. */
-export const JWT_CLOCK_SKEW_SECONDS = 60
+const JWT_CLOCK_SKEW_SECONDS = 60
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 const ASYMMETRIC = [
@@ -51,7 +51,7 @@ const ASYMMETRIC = [
   'EdDSA',
 ]
 
-export const looksLikeJwt = (token: string) => JWT_SHAPE.test(token)
+const looksLikeJwt = (token: string) => JWT_SHAPE.test(token)
 
 export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefined {
   const keys: { key: Uint8Array | JWTVerifyGetKey; algorithms: string[] }[] = []

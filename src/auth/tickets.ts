@@ -10,7 +10,7 @@
 import type { Credential, Principal, Scope } from '../domain/principal.ts'
 import { hashToken } from './tokens.ts'
 
-export const TICKET_PREFIX = 'dgk_'
+const TICKET_PREFIX = 'dgk_'
 export const TICKET_TTL_MS = 60_000
 
 export interface IssuedTicket {

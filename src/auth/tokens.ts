@@ -7,7 +7,7 @@
 import { DEFAULT_POLICY, type Policy } from '../domain/policy.ts'
 import { type Principal, principalId, type Scope } from '../domain/principal.ts'
 
-export const TOKEN_PREFIX = 'dgt_'
+const TOKEN_PREFIX = 'dgt_'
 const HASH_PREFIX = 'sha256:'
 
 export interface TokenEntry {

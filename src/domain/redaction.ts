@@ -33,7 +33,7 @@ export function redactLabels(
 }
 
 /** Whether a label key's value is redacted: it matches one of the patterns, in any case. */
-export function isSecretKey(key: string, patterns: readonly string[]): boolean {
+function isSecretKey(key: string, patterns: readonly string[]): boolean {
   const lower = key.toLowerCase()
   return patterns.some((p) => globMatches(p.toLowerCase(), lower))
 }

@@ -3,8 +3,8 @@
  *
  * A line is identified by its engine timestamp and its position among the lines that share
  * that timestamp (many can: a burst, or the partials of one long line). The engine's `since`
- * is inclusive at nanosecond precision (engine-api-facts §1.5), so a resume asks for lines from
- * that timestamp and skips the ones already delivered: no duplicate, no gap.
+ * is inclusive at nanosecond precision (docs/engine-notes.md#since-and-until), so a resume asks
+ * for lines from that timestamp and skips the ones already delivered: no duplicate, no gap.
  *
  * A cursor is written as the timestamp in nanoseconds since the epoch, like the `timeNano` ids
  * of the events stream, followed by `.` and the position when it is not the first line of its

@@ -2,7 +2,7 @@
  * @module One engine stats frame (`GET /containers/{id}/stats`) curated into a small snapshot.
  *
  * Pure: no I/O. CPU% and memory follow the docker CLI exactly
- * (`docker/cli cli/command/container/stats_helpers.go`, engine-api-facts §3). Every field is
+ * (`docker/cli cli/command/container/stats_helpers.go`, docs/engine-notes.md#stats). Every field is
  * optional in the input: a stopped container's frame is zeroed (`read` is Go's zero time,
  * `memory_stats: {}`, `pids_stats: {}`, blkio lists `null`), cgroup v2 omits `percpu_usage` and
  * most blkio lists, and a host without networks has no `networks` key.
@@ -41,7 +41,7 @@ export interface ContainerStats {
 }
 
 /** Go's zero `time.Time`, which the engine writes as `read` when it has no sample. */
-export const ZERO_TIME_PREFIX = '0001-01-01'
+const ZERO_TIME_PREFIX = '0001-01-01'
 
 /** Whether a frame carries a real sample; a stopped container's frames do not. */
 export function hasSample(frame: unknown): boolean {

@@ -1,7 +1,7 @@
 /** The Engine API versions this gateway speaks, as the docker CLI negotiates them. */
 export const MIN_API_VERSION = '1.41'
 /** The newest version the curated mappings were written for; a newer engine is spoken to at this one. */
-export const MAX_API_VERSION = '1.47'
+const MAX_API_VERSION = '1.47'
 
 export function compareApiVersions(a: string, b: string): number {
   const [aMajor = 0, aMinor = 0] = a.split('.').map(Number)

@@ -1,11 +1,12 @@
 /**
  * @module The curated engine event: how one line of the engine's `/events` stream becomes one,
- * and the filters a subscriber can apply to them (engine-api-facts §2).
+ * and the filters a subscriber can apply to them (docs/engine-notes.md#event-stream).
  *
  * Curation: `Action` keeps only the part before its first `:` (`exec_start: sh -c …` →
  * `exec_start`), so exec command lines never leave the gateway; `timeNano` is an exact decimal
- * string taken from the raw line (`JSON.parse` rounds it, §2.2); `time` is the same instant as
- * an ISO 8601 string with nanoseconds. The legacy `status`/`id`/`from` fields are dropped.
+ * string taken from the raw line (`JSON.parse` rounds it: docs/engine-notes.md#large-integers);
+ * `time` is the same instant as an ISO 8601 string with nanoseconds. The legacy
+ * `status`/`id`/`from` fields are dropped.
  */
 import { z } from 'zod'
 import { extractIntegerField, type NdjsonRecord } from '../streams/ndjson.ts'
@@ -97,7 +98,7 @@ export function parseEngineEvent(record: NdjsonRecord): ParsedEvent | undefined 
 }
 
 /** `exec_create: sh -c echo hi` → `exec_create`; `health_status: healthy` → `health_status`. */
-export function curateAction(action: string): string {
+function curateAction(action: string): string {
   const colon = action.indexOf(':')
   return (colon === -1 ? action : action.slice(0, colon)).trim()
 }

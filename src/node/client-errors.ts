@@ -47,7 +47,7 @@ const MALFORMED = {
 } as const
 
 /** The raw HTTP/1.1 answer to a request Node could not take. */
-export function clientErrorAnswer(error: ClientError): string {
+function clientErrorAnswer(error: ClientError): string {
   const answer = (error.code && ANSWERS[error.code]) || MALFORMED
   const body = JSON.stringify(
     problemBody(new ProblemError(answer.status, answer.code, { detail: answer.detail })),

@@ -22,7 +22,7 @@ export function canSee(principal: Principal, labels: Readonly<Record<string, str
 }
 
 /** The engine's own words for a missing container: a hidden one must read the same. */
-export const noSuchContainer = (ref: string) => notFound(`No such container: ${ref}`)
+const noSuchContainer = (ref: string) => notFound(`No such container: ${ref}`)
 
 /**
  * Inspects a container the caller may see; any other answers 404 like a missing one.

@@ -3,7 +3,7 @@
  */
 
 import type { Hook } from '@hono/zod-openapi'
-import { z } from '@hono/zod-openapi'
+import { OpenAPIHono, z } from '@hono/zod-openapi'
 import type { Scope } from '../domain/principal.ts'
 import { toEngineTime } from '../engine/time.ts'
 import { type InvalidParam, ProblemError } from '../errors.ts'
@@ -83,6 +83,9 @@ export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) =
     invalidParams,
   })
 }
+
+/** A router of the gateway: its validation failures answer as one problem (`validationHook`). */
+export const router = () => new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
 
 /** Docker's container name alphabet; ids and id prefixes are a subset of it. */
 export const CONTAINER_REF = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/

@@ -3,7 +3,7 @@
  *
  * Clients never send a HostConfig: every field that could widen access (privileged, binds,
  * mounts, devices, capabilities, host namespaces, networks, log drivers, restart policies) is
- * either absent from the curated schema or forced here. See engine-api-facts §4.
+ * either absent from the curated schema or forced here (docs/engine-notes.md#container-create).
  */
 import { OWNER_LABEL, RESERVED_LABEL_PREFIX } from '../domain/containers.ts'
 import type { Guard } from '../domain/guard.ts'

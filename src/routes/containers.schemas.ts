@@ -7,7 +7,7 @@ import { QueryBoolean, QueryInteger, strictQuery } from './common.ts'
 import { SIGNALS } from './signals.ts'
 
 /** Docker reference grammar (domain, path components, tag, digest), or an image id. */
-export const IMAGE_REF =
+const IMAGE_REF =
   /^(?:(?:sha256:)?[a-f0-9]{12,64}|(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?)$/
 
 export const ImageRef = z
@@ -16,7 +16,7 @@ export const ImageRef = z
   .regex(IMAGE_REF, 'an image reference (name[:tag][@digest]) or image id')
   .openapi({ example: 'busybox:latest' })
 
-export const CONTAINER_STATES = [
+const CONTAINER_STATES = [
   'created',
   'restarting',
   'running',
@@ -123,7 +123,7 @@ export const ListContainersQuery = strictQuery({
   limit: QueryInteger(1, 1000).optional(),
 })
 
-export const ResourcesSchema = z
+const ResourcesSchema = z
   .strictObject({
     memory: z
       .number()

@@ -1,7 +1,7 @@
 /**
  * @module `/v1/containers`: list, create, inspect, lifecycle actions, wait and remove.
  */
-import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi'
+import { createRoute, type z } from '@hono/zod-openapi'
 import type { Context, TypedResponse } from 'hono'
 import type { GatewaySettings } from '../config.ts'
 import { OWNER_LABEL } from '../domain/containers.ts'
@@ -21,8 +21,8 @@ import {
   ENGINE_PROBLEMS,
   NO_QUERY,
   problems,
+  router,
   scoped,
-  validationHook,
 } from './common.ts'
 import { checkCreatePolicy, engineCreateBody } from './containers.create.ts'
 import {
@@ -219,7 +219,7 @@ export function containerRoutes(
   model?: ContainerModel,
   quota: QuotaReservations = new LocalQuotaReservations(),
 ) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
 
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid('query')

@@ -2,13 +2,12 @@
  * @module `GET /v1/events`: the engine's events as server-sent events, curated, filtered and
  * resumable, all served from the gateway's one upstream (`EventHub`).
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createRoute, z } from '@hono/zod-openapi'
 import type { Guard } from '../domain/guard.ts'
 import { isAdmin } from '../domain/principal.ts'
 import { type RedactionSettings, redactLabels, refuseSecretSelectors } from '../domain/redaction.ts'
 import { type EngineEvent, EVENT_TYPES } from '../events/event.ts'
 import type { EventHub, Subscription, SubscriptionItem } from '../events/hub.ts'
-import type { AppEnv } from '../http/context.ts'
 import { RevokedDataSchema } from '../http/open-streams.ts'
 import {
   eventStreamHead,
@@ -26,10 +25,10 @@ import {
   EngineTimeParam,
   ProblemSchema,
   problems,
+  router,
   scoped,
   strictQuery,
   TIME_HELP,
-  validationHook,
 } from './common.ts'
 import { ImageRef, LabelSelector, MAX_LABEL_SELECTORS } from './containers.schemas.ts'
 
@@ -52,7 +51,7 @@ function repeatable<T extends z.ZodType<string>>(item: T, description: string) {
     .openapi({ description, param: { style: 'form', explode: true } })
 }
 
-export const EventsQuery = strictQuery({
+const EventsQuery = strictQuery({
   type: repeatable(EventTypeSchema, 'Event types; repeat for several (any of them)'),
   action: repeatable(
     ActionSchema,
@@ -85,7 +84,7 @@ export const EventsQuery = strictQuery({
   }),
 })
 
-export const EngineEventSchema = z
+const EngineEventSchema = z
   .object({
     type: EventTypeSchema,
     action: z.string().openapi({
@@ -196,64 +195,68 @@ function redacted(event: EngineEvent, settings: RedactionSettings) {
 }
 
 const encoder = new TextEncoder()
-/**
- * Every subscriber receives the hub's same event object, so each event is redacted and encoded
- * once, by the first subscriber that sends it, for all (keyed by the patterns it was redacted
- * with). A WeakMap: an event leaves the cache when it leaves the hub's ring.
- */
-const encodedEvents = new WeakMap<EngineEvent, { patterns: readonly string[]; bytes: Uint8Array }>()
-
-function encodedEvent(event: EngineEvent, settings: RedactionSettings): Uint8Array {
-  const cached = encodedEvents.get(event)
-  if (cached?.patterns === settings.secretLabelPatterns) return cached.bytes
-  const data = JSON.stringify(redacted(event, settings))
-  const bytes = encoder.encode(encodeSse({ event: event.type, id: event.timeNano, data }))
-  encodedEvents.set(event, { patterns: settings.secretLabelPatterns, bytes })
-  return bytes
-}
 
 /**
- * The items of one batch as one chunk of event-stream bytes (undefined when none is visible),
- * and whether the stream ends after it (`resync` `overflow`).
+ * Encodes the hub's events as event-stream bytes for one app's subscribers. Its caches belong to
+ * the app: another app (other settings, another hub) keeps its own.
  */
-function encodeBatch(
-  items: SubscriptionItem[],
-  visible: (event: EngineEvent) => boolean,
-  settings: RedactionSettings,
-): { chunk: Uint8Array | undefined; end: boolean } {
-  const parts: Uint8Array[] = []
-  let end = false
-  for (const item of items) {
-    if (item.kind === 'event') {
-      if (visible(item.event)) parts.push(encodedEvent(item.event, settings))
-      continue
+class EventEncoder {
+  /**
+   * Every subscriber receives the hub's same event object, so each event is redacted and encoded
+   * once, by the first subscriber that sends it, for all (keyed by the patterns it was redacted
+   * with). A WeakMap: an event leaves the cache when it leaves the hub's ring.
+   */
+  readonly #encoded = new WeakMap<EngineEvent, { patterns: readonly string[]; bytes: Uint8Array }>()
+  /** Subscribers that fell equally behind send the same events: the last join is reused. */
+  #lastJoin: { parts: Uint8Array[]; bytes: Uint8Array } | undefined
+
+  /**
+   * The items of one batch as one chunk of event-stream bytes (undefined when none is visible),
+   * and whether the stream ends after it (`resync` `overflow`).
+   */
+  batch(
+    items: SubscriptionItem[],
+    visible: (event: EngineEvent) => boolean,
+    settings: RedactionSettings,
+  ): { chunk: Uint8Array | undefined; end: boolean } {
+    const parts: Uint8Array[] = []
+    let end = false
+    for (const item of items) {
+      if (item.kind === 'event') {
+        if (visible(item.event)) parts.push(this.#event(item.event, settings))
+        continue
+      }
+      const data = JSON.stringify({ reason: item.reason })
+      parts.push(encoder.encode(encodeSse({ event: 'resync', data })))
+      if (item.reason === 'overflow') {
+        end = true
+        break
+      }
     }
-    const data = JSON.stringify({ reason: item.reason })
-    parts.push(encoder.encode(encodeSse({ event: 'resync', data })))
-    if (item.reason === 'overflow') {
-      end = true
-      break
+    return { chunk: this.#join(parts), end }
+  }
+
+  #event(event: EngineEvent, settings: RedactionSettings): Uint8Array {
+    const cached = this.#encoded.get(event)
+    if (cached?.patterns === settings.secretLabelPatterns) return cached.bytes
+    const data = JSON.stringify(redacted(event, settings))
+    const bytes = encoder.encode(encodeSse({ event: event.type, id: event.timeNano, data }))
+    this.#encoded.set(event, { patterns: settings.secretLabelPatterns, bytes })
+    return bytes
+  }
+
+  /** The parts as one chunk; the last join when the parts are the same ones, not a copy. */
+  #join(parts: Uint8Array[]): Uint8Array | undefined {
+    if (parts.length <= 1) return parts[0]
+    const last = this.#lastJoin
+    if (last?.parts.length === parts.length && last.parts.every((part, i) => part === parts[i])) {
+      return last.bytes
     }
+    const bytes = concatBytes(parts)
+    this.#lastJoin = { parts, bytes }
+    return bytes
   }
-  return { chunk: joinParts(parts), end }
 }
-
-/**
- * The parts as one chunk. Subscribers that fell equally behind send the same events, so the last
- * join is kept: when the next subscriber's parts are the same ones, it is reused, not copied.
- */
-function joinParts(parts: Uint8Array[]): Uint8Array | undefined {
-  if (parts.length <= 1) return parts[0]
-  const last = lastJoin
-  if (last?.parts.length === parts.length && last.parts.every((part, i) => part === parts[i])) {
-    return last.bytes
-  }
-  const bytes = concatBytes(parts)
-  lastJoin = { parts, bytes }
-  return bytes
-}
-
-let lastJoin: { parts: Uint8Array[]; bytes: Uint8Array } | undefined
 
 /**
  * Sends the subscription's items until it ends, the client leaves or the gateway stops: what is
@@ -263,8 +266,7 @@ let lastJoin: { parts: Uint8Array[]; bytes: Uint8Array } | undefined
 function relay(
   subscription: Subscription,
   sink: SseSink,
-  visible: (event: EngineEvent) => boolean,
-  settings: RedactionSettings,
+  encode: (items: SubscriptionItem[]) => { chunk: Uint8Array | undefined; end: boolean },
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let over = false
@@ -303,7 +305,7 @@ function relay(
             const items = subscription.takeReady()
             if (items === undefined) return finish()
             if (items.length === 0) break
-            const { chunk, end } = encodeBatch(items, visible, settings)
+            const { chunk, end } = encode(items)
             const room = chunk === undefined || sink.writeEncoded(chunk)
             if (end) return finish()
             if (!room) return waitForRoom()
@@ -323,7 +325,8 @@ function relay(
 }
 
 export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
+  const events = new EventEncoder()
 
   app.openapi(eventsRoute, async (c) => {
     const { since, cursor, ticket: _ticket, ...filter } = c.req.valid('query')
@@ -343,7 +346,10 @@ export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
     return sseResponse(
       sseSettings(deps),
       deps.toProblem,
-      (sink) => relay(subscription, sink, visibleTo(c.var.guard), deps.settings),
+      (sink) => {
+        const visible = visibleTo(c.var.guard)
+        return relay(subscription, sink, (items) => events.batch(items, visible, deps.settings))
+      },
       c.req.path,
     )
   })

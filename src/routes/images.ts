@@ -1,7 +1,7 @@
 /**
  * @module `/v1/images`: list and inspect (read-only; pulling and building are not offered).
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createRoute, z } from '@hono/zod-openapi'
 import { globMatches } from '../domain/policy.ts'
 import { isAdmin, type Principal } from '../domain/principal.ts'
 import { type RedactionSettings, redactLabels } from '../domain/redaction.ts'
@@ -13,16 +13,15 @@ import {
   parseEngine,
 } from '../engine/types.ts'
 import { notFound, ProblemError } from '../errors.ts'
-import type { AppEnv } from '../http/context.ts'
 import {
   ENGINE_PROBLEMS,
   isoOrNull,
   NO_QUERY,
   problems,
   QueryBoolean,
+  router,
   scoped,
   strictQuery,
-  validationHook,
 } from './common.ts'
 import { ImageRef } from './containers.schemas.ts'
 
@@ -118,7 +117,7 @@ const inspectRoute = createRoute({
 })
 
 export function imageRoutes(engine: EngineClient, redaction: RedactionSettings) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
 
   app.openapi(listRoute, async (c) => {
     const { dangling } = c.req.valid('query')

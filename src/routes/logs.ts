@@ -2,20 +2,18 @@
  * @module `GET /v1/containers/{id}/logs` and `/logs/stream`: the log as JSON lines, or followed as
  * server-sent events. The reading and following is the engine side's (engine/logs.ts).
  */
-import { OpenAPIHono } from '@hono/zod-openapi'
 import type { EngineClient } from '../engine/client.ts'
 import { decodeCursor } from '../engine/log-cursor.ts'
 import { followLog, readLogLines } from '../engine/logs.ts'
 import { badRequest } from '../errors.ts'
-import type { AppEnv } from '../http/context.ts'
 import { eventStreamHead, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
-import { validationHook } from './common.ts'
+import { router } from './common.ts'
 import { logStreamRoute, logsRoute } from './logs.schemas.ts'
 
 export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
   const { settings } = deps
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
 
   app.openapi(logsRoute, async (c) => {
     const { id } = c.req.valid('param')

@@ -2,10 +2,9 @@
  * @module `GET /metrics`: the Prometheus text exposition, for admins only: its counters are
  * the whole gateway's (every tenant's requests, denials and streams).
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import type { AppEnv } from '../http/context.ts'
+import { createRoute, z } from '@hono/zod-openapi'
 import type { Metrics } from '../observability/metrics.ts'
-import { NO_QUERY, problems, scoped, validationHook } from './common.ts'
+import { NO_QUERY, problems, router, scoped } from './common.ts'
 
 const metricsRoute = createRoute({
   method: 'get',
@@ -31,7 +30,7 @@ const metricsRoute = createRoute({
 })
 
 export function metricsRoutes(metrics: Metrics) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
   app.openapi(metricsRoute, (c) =>
     c.text(metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }),
   )

@@ -19,7 +19,7 @@ export const COMMAND_COULD_NOT_RUN =
 export const COMMAND_NOT_RUNNABLE =
   "The container's command could not be run: it is missing from the image or not executable"
 /** Any other start failure. */
-export const COULD_NOT_START = 'The container could not be started'
+const COULD_NOT_START = 'The container could not be started'
 
 const commandCouldNotRun = (exitCode: number) => exitCode === 126 || exitCode === 127
 

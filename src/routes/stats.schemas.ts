@@ -59,7 +59,7 @@ export const StatsStreamQuery = strictQuery({
   }),
 })
 
-export const StatsEndSchema = z
+const StatsEndSchema = z
   .object({
     state: z.string().openapi({
       description:

@@ -13,13 +13,12 @@
  * sends zeroed frames (`read` = Go's zero time) every second. The stream here ends itself on the
  * first zeroed frame that the container's state confirms.
  */
-import { createRoute, OpenAPIHono } from '@hono/zod-openapi'
+import { createRoute } from '@hono/zod-openapi'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer } from '../engine/containers.ts'
 import { curateStats, hasPreviousSample, hasSample, notRunningStats } from '../engine/stats.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
-import type { AppEnv } from '../http/context.ts'
 import {
   eventStreamHead,
   type SseSink,
@@ -34,8 +33,8 @@ import {
   ENGINE_PROBLEMS,
   NO_QUERY,
   problems,
+  router,
   scoped,
-  validationHook,
 } from './common.ts'
 import { ContainerStatsSchema, StatsStreamEvent, StatsStreamQuery } from './stats.schemas.ts'
 
@@ -100,7 +99,7 @@ const statsStreamRoute = createRoute({
 })
 
 export function statsRoutes(engine: EngineClient, deps: StreamDependencies) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
 
   app.openapi(statsRoute, async (c) => {
     const { id } = c.req.valid('param')

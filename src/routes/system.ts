@@ -1,13 +1,12 @@
 /**
  * @module Health, readiness and version.
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createRoute, z } from '@hono/zod-openapi'
 import type { EngineClient } from '../engine/client.ts'
 import { EngineVersion, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
-import type { AppEnv } from '../http/context.ts'
 import { GATEWAY_VERSION } from '../version.ts'
-import { ENGINE_PROBLEMS, NO_QUERY, problems, scoped, validationHook } from './common.ts'
+import { ENGINE_PROBLEMS, NO_QUERY, problems, router, scoped } from './common.ts'
 
 const HealthSchema = z.object({ status: z.literal('ok') }).openapi('Health')
 
@@ -86,7 +85,7 @@ const versionRoute = createRoute({
 const VERSION_CACHE_MS = 60_000
 
 export function systemRoutes(engine: EngineClient) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
   let cached: { at: number; value: z.infer<typeof SystemVersionSchema> } | undefined
 
   app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200))

@@ -1,13 +1,12 @@
 /**
  * @module `POST /v1/stream-tickets`: a short-lived credential for one `EventSource` stream.
  */
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import { createRoute, z } from '@hono/zod-openapi'
 import { TICKET_TTL_MS, type TicketStore } from '../auth/tickets.ts'
 import { hasScope, ScopeSchema } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
 import { STREAM_PATH } from '../http/authentication.ts'
-import type { AppEnv } from '../http/context.ts'
-import { BEARER, NO_QUERY, problems, validationHook } from './common.ts'
+import { BEARER, NO_QUERY, problems, router } from './common.ts'
 
 const TicketRequest = z
   .strictObject({
@@ -70,7 +69,7 @@ const issueRoute = createRoute({
 })
 
 export function ticketRoutes(tickets: TicketStore) {
-  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  const app = router()
 
   app.openapi(issueRoute, async (c) => {
     const { scopes, stream } = c.req.valid('json')

@@ -4,7 +4,7 @@
  * Non-TTY logs, attach and exec bodies are a sequence of frames: an 8-byte header
  * `[streamId, 0, 0, 0, size (uint32 big-endian)]` followed by `size` payload bytes. HTTP chunks
  * do not respect frame boundaries, and frames do not respect line boundaries
- * (engine-api-facts §1.1, §1.2).
+ * (docs/engine-notes.md#log-frames).
  */
 
 /** Frame stream by stdcopy id: 0 stdin, 1 stdout, 2 stderr, 3 system (an engine error, in-band). */

@@ -12,8 +12,7 @@ export {
   type NdjsonStreamOptions,
 } from './ndjson.ts'
 export { RawLogStream } from './raw.ts'
-export { encodeSse, SseEncoderStream, type SseMessage } from './sse.ts'
-export { type ParsedSseEvent, SseParserStream } from './sse-parse.ts'
+export { encodeSse, type SseMessage } from './sse.ts'
 export {
   isTimestampPrefix,
   PARTIAL_MESSAGE_BYTES,

@@ -2,10 +2,11 @@
  * @module Assembling log lines from timestamped frames.
  *
  * Frames are not lines: the engine splits a long line into 16 KiB partials that share one
- * timestamp, and only the last partial ends in `\n` (engine-api-facts §1.2).
+ * timestamp, and only the last partial ends in `\n` (docs/engine-notes.md#long-lines).
  */
 
 import { concatBytes, type LogFrame } from './demux.ts'
+import { validMaxLineBytes } from './max-line-bytes.ts'
 import { readTimestampPrefix, TIMESTAMP_PREFIX_BYTES } from './timestamp.ts'
 
 /** One log line, decoded. */
@@ -35,7 +36,6 @@ export class LogStreamError extends Error {
   }
 }
 
-const DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 const LINE_FEED = 0x0a
 const CARRIAGE_RETURN = 0x0d
 
@@ -98,8 +98,8 @@ export class LineAssembler {
   // A Map iterates in insertion order, so flush emits partials in the order they started
   readonly #pending = new Map<LogLine['stream'], PendingLine>()
 
-  constructor(maxLineBytes: number | undefined = DEFAULT_MAX_LINE_BYTES) {
-    this.#maxLineBytes = validMaxLineBytes(maxLineBytes)
+  constructor(maxLineBytes?: number) {
+    this.#maxLineBytes = validMaxLineBytes(maxLineBytes, 'a log line stream')
   }
 
   push(frame: LogFrame, emit: LineBytesSink): void {
@@ -198,7 +198,7 @@ function decodeLine(bytes: Uint8Array): string {
 }
 
 /** How every line's text is decoded; a bytes-level encoding of a line must match it. */
-export function decodeLineText(bytes: Uint8Array): string {
+function decodeLineText(bytes: Uint8Array): string {
   return decoder.decode(bytes)
 }
 
@@ -217,13 +217,4 @@ function characterBoundary(bytes: Uint8Array, index: number): number {
     if (((bytes[cut] ?? 0) & 0xc0) !== 0x80) return cut
   }
   return index
-}
-
-function validMaxLineBytes(value = DEFAULT_MAX_LINE_BYTES): number {
-  if (!Number.isInteger(value) || value < 4) {
-    throw new RangeError(
-      `Cannot create LogLineStream: maxLineBytes must be an integer >= 4: current value is ${value}`,
-    )
-  }
-  return value
 }

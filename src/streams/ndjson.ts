@@ -1,11 +1,13 @@
 /**
  * @module Decoding newline-delimited JSON (the `/events` and `/containers/{id}/stats` bodies).
  *
- * One JSON document per line, each ending in `\n`; HTTP chunks do not follow lines
- * (engine-api-facts §2.1, §3). Some numbers do not survive `JSON.parse`: `timeNano` and
- * `hierarchical_memory_limit` exceed `Number.MAX_SAFE_INTEGER` (§2.2), so each record keeps its
- * source text for {@link extractIntegerField}.
+ * One JSON document per line, each ending in `\n`; HTTP chunks do not follow lines. Some numbers
+ * do not survive `JSON.parse`: `timeNano` and `hierarchical_memory_limit` exceed
+ * `Number.MAX_SAFE_INTEGER`, so each record keeps its source text for {@link extractIntegerField}.
+ * See docs/engine-notes.md (event-stream, stats, large-integers).
  */
+
+import { validMaxLineBytes } from './max-line-bytes.ts'
 
 /** One line of the stream, decoded. */
 export interface NdjsonRecord {
@@ -24,7 +26,6 @@ export interface NdjsonStreamOptions {
   maxLineBytes?: number
 }
 
-const DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 const LINE_FEED = 0x0a
 const CARRIAGE_RETURN = 0x0d
 // How much of a bad line an error message shows: enough to recognise it, not a whole payload
@@ -49,7 +50,7 @@ const PREVIEW_CHARS = 100
  */
 export class NdjsonStream extends TransformStream<Uint8Array, NdjsonRecord> {
   constructor(options: NdjsonStreamOptions = {}) {
-    const splitter = new LineSplitter(validMaxLineBytes(options.maxLineBytes))
+    const splitter = new LineSplitter(validMaxLineBytes(options.maxLineBytes, 'NdjsonStream'))
     super({
       transform: (chunk, controller) => splitter.push(chunk, controller),
       flush: (controller) => splitter.finish(controller),
@@ -144,15 +145,6 @@ function preview(text: string): string {
   return `${JSON.stringify(text.slice(0, end))}…`
 }
 
-function validMaxLineBytes(value = DEFAULT_MAX_LINE_BYTES): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(
-      `Cannot create NdjsonStream: maxLineBytes must be a positive integer: current value is ${value}`,
-    )
-  }
-  return value
-}
-
 // After a key: the colon, then an integer that is not the start of a fraction or exponent
 const INTEGER_VALUE = /\s*:\s*(-?\d+)(?![.eE\d])/y
 const QUOTE = 0x22
@@ -160,8 +152,8 @@ const BACKSLASH = 0x5c
 
 /**
  * Returns the exact digits of an integer field of the top-level object in a JSON text, such as
- * `timeNano` in an event line, which `JSON.parse` would round (engine-api-facts §2.2). Returns
- * `undefined` when the field is missing or is not an integer.
+ * `timeNano` in an event line, which `JSON.parse` would round (docs/engine-notes.md#large-integers).
+ * Returns `undefined` when the field is missing or is not an integer.
  *
  * Only keys of the outermost object count: strings are skipped whole, so a label value or a
  * nested object that holds `"timeNano":1` is not mistaken for the field. The key must be

@@ -2,7 +2,7 @@
  * @module Splitting a TTY container's raw log stream into the messages the engine logged.
  *
  * With `Tty: true` the body has no frame headers and stderr is merged into stdout
- * (engine-api-facts §1.3). Requested with `timestamps=1`, it is the engine's messages glued
+ * (docs/engine-notes.md#tty-logs). Requested with `timestamps=1`, it is the engine's messages glued
  * together, each with its own timestamp prefix.
  */
 

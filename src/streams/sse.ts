@@ -3,7 +3,7 @@
  *
  * A message is a block of `field: value` lines ended by a blank line. A value cannot hold a line
  * break, so `data` is split into several `data:` lines, which the client joins with `\n`: a `\r`
- * does not survive (engine-api-facts §8.1). Send JSON, whose strings escape it.
+ * does not survive (docs/engine-notes.md#server-sent-events). Send JSON, whose strings escape it.
  */
 
 /** One message. Fields left out are not written. */
@@ -75,26 +75,4 @@ function lines(prefix: string, value: string): string {
   let text = ''
   for (const line of value.split(LINE_BREAK)) text += `${prefix} ${line}\n`
   return text
-}
-
-const encoder = new TextEncoder()
-
-/**
- * Encodes {@link SseMessage}s as UTF-8 event-stream bytes, one chunk per message, so that a
- * flushing writer sends each message whole and at once.
- *
- * Errors with the error of {@link encodeSse} on a message it cannot encode.
- *
- * @example
- * ```ts
- * const body = messages.pipeThrough(new SseEncoderStream())
- * return new Response(body, { headers: { 'content-type': 'text/event-stream' } })
- * ```
- */
-export class SseEncoderStream extends TransformStream<SseMessage, Uint8Array> {
-  constructor() {
-    super({
-      transform: (message, controller) => controller.enqueue(encoder.encode(encodeSse(message))),
-    })
-  }
 }

@@ -2,7 +2,7 @@
  * @module Reading the timestamp prefix that `timestamps=1` puts in front of every log message.
  *
  * The engine formats it as `2006-01-02T15:04:05.000000000Z ` (Go `RFC3339NanoFixed` plus one
- * space): always 9 fractional digits, always UTC. See engine-api-facts §1.4.
+ * space): always 9 fractional digits, always UTC (docs/engine-notes.md#log-timestamps).
  */
 
 /** Length of the prefix, including the separating space. */
@@ -11,7 +11,7 @@ export const TIMESTAMP_PREFIX_BYTES = 31
 /**
  * Content bytes in each partial message when the engine splits a long line: the copier's
  * buffer size (`defaultBufSize = 16 * 1024` in moby `daemon/logger/copier.go`). Every partial
- * carries its own copy of the first partial's timestamp prefix. See engine-api-facts §1.2.
+ * carries its own copy of the first partial's timestamp prefix (docs/engine-notes.md#long-lines).
  */
 export const PARTIAL_MESSAGE_BYTES = 16384
 

@@ -4,7 +4,7 @@
  * `DOCKER_HOST` (`unix://`, `tcp://`, `http://`, `https://`), `DOCKER_TLS_VERIFY` and
  * `DOCKER_CERT_PATH` mean here what they mean to the docker CLI.
  */
-export const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
+const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock'
 
 export type EngineTarget =
   | { kind: 'unix'; socketPath: string }

@@ -43,9 +43,7 @@ function gateway(settings: Parameters<typeof jwtAuthenticator>[0]) {
     authenticator: firstOf(new TokenStore([]), jwtAuthenticator(settings)),
     audit: () => {},
     requestLog: () => {},
-    // These apps live for one request each: nothing should follow the engine in the background.
-    settings: { readModel: false },
-  })
+  }).app
 }
 
 const hs256 = (

@@ -38,18 +38,18 @@ Deno.test('the app on Deno, in-process, against the real engine', async (t) => {
   )
   assert(env.DOCKER_HOST, 'DOCKER_HOST is not set: run scripts/deno-test.sh (deno task test)')
   const transport = createDenoTransport(engineTargetFromEnv(env))
-  // Closes what the app started on its own (the events hub and the container read model).
-  const shutdown = new AbortController()
-  const app = createApp({
+  const gateway = createApp({
     engine: new EngineClient(transport),
     authenticator: new TokenStore([
       { name: 'admin', hash: await hashToken(TOKEN), scopes: ['admin'] },
     ]),
-    shutdown: shutdown.signal,
     audit: () => {},
     requestLog: () => {},
     logError: (message, error) => console.error(message, error),
   })
+  // Follows the engine (the container read model) until closed below.
+  gateway.start()
+  const { app } = gateway
   const call = (path: string, init: RequestInit & { token?: string | null } = {}) => {
     const { token = TOKEN, ...rest } = init
     const headers = new Headers(rest.headers)
@@ -121,7 +121,7 @@ Deno.test('the app on Deno, in-process, against the real engine', async (t) => {
       assertEquals(gone.status, 404, 'inspect after delete')
     })
   } finally {
-    shutdown.abort()
+    gateway.close()
     await transport.close()
   }
 })

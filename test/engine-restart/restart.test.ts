@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { createDirect as createOnEngine } from '../support/engine.ts'
 import { testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { readSse } from '../support/sse.ts'
+import type { ParsedSseEvent } from '../support/sse-parse.ts'
 
 const engine = (command: 'up' | 'down') =>
   execFileSync('bash', ['scripts/engine.sh', command], {

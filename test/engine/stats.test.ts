@@ -10,7 +10,7 @@ import {
 
 const ZERO = '0001-01-01T00:00:00Z'
 
-/** A cgroup v1 frame as dockerd 20.10 sends it (engine-api-facts §3), with its numbers. */
+/** A cgroup v1 frame as dockerd 20.10 sends it (docs/engine-notes.md#stats), with its numbers. */
 function v1Frame() {
   return {
     read: '2026-11-29T06:00:23.958323046Z',

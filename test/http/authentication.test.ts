@@ -59,9 +59,7 @@ describe('bearer authentication', () => {
       authenticator: new TokenStore([], 'dgt_automation-token'),
       audit: () => {},
       requestLog: () => {},
-      // A short-lived app: nothing should follow the engine in the background.
-      settings: { readModel: false },
-    })
+    }).app
     const ok = await app.request('/v1/system/version', {
       headers: { authorization: 'Bearer dgt_automation-token' },
     })

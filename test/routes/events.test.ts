@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { EventHub } from '../../src/events/hub.ts'
-import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import {
@@ -13,6 +12,7 @@ import { type TestGateway, testGateway, uniqueName } from '../support/gateway.ts
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { tcpConnectionsTo } from '../support/net.ts'
 import { readSse, type SseReader } from '../support/sse.ts'
+import type { ParsedSseEvent } from '../support/sse-parse.ts'
 
 /** Each test labels its containers with its own value of this, to see only its own events. */
 const RUN = 'dockgate-events-run'

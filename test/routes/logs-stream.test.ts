@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { decodeCursor } from '../../src/engine/log-cursor.ts'
-import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { direct, testEngineEnv } from '../support/engine.ts'
@@ -8,6 +7,7 @@ import { postJson, type TestGateway, testGateway, uniqueName } from '../support/
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { tcpConnectionsTo } from '../support/net.ts'
 import { readSse } from '../support/sse.ts'
+import type { ParsedSseEvent } from '../support/sse-parse.ts'
 
 let gw: TestGateway
 

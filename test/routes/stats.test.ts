@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { ParsedSseEvent } from '../../src/streams/sse-parse.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { direct, testEngineEnv } from '../support/engine.ts'
@@ -7,6 +6,7 @@ import { postJson, type TestGateway, testGateway, uniqueName } from '../support/
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { tcpConnectionsTo } from '../support/net.ts'
 import { readSse } from '../support/sse.ts'
+import type { ParsedSseEvent } from '../support/sse-parse.ts'
 
 const MiB = 1024 * 1024
 let gw: TestGateway

@@ -84,7 +84,7 @@ describe('RawLogStream', () => {
   })
 
   it('cuts glued 16 KiB partials into the messages the engine logged', async () => {
-    // The engine's 40 000-byte line came as frames of 16415, 16415 and 7264 bytes (facts §1.2)
+    // The engine's 40 000-byte line came as frames of 16415, 16415 and 7264 bytes (docs/engine-notes.md#long-lines)
     const line = encoder.encode(`${'a'.repeat(40000)}\r\n`)
     const wire = concatBytes([...partialsOf(TIME, line), encoder.encode(`${LATER} next\r\n`)])
     const frames = await split(chunksOf(wire, [1000]))

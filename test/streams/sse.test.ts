@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { encodeSse, SseEncoderStream, type SseMessage } from '../../src/streams/sse.ts'
-import { type ParsedSseEvent, SseParserStream } from '../../src/streams/sse-parse.ts'
+import { encodeSse, type SseMessage } from '../../src/streams/sse.ts'
+import { type ParsedSseEvent, SseParserStream } from '../support/sse-parse.ts'
 import { collect, readableOf } from '../support/streams.ts'
 
 const encoder = new TextEncoder()
@@ -124,28 +124,6 @@ describe('encodeSse', () => {
       expect(() => encodeSse({ retry })).toThrow(RangeError)
     }
     expect(encodeSse({ retry: 0 })).toBe('retry: 0\n\n')
-  })
-})
-
-describe('SseEncoderStream', () => {
-  it('emits each message as one UTF-8 chunk', async () => {
-    const chunks = await collect(
-      readableOf<SseMessage>([{ comment: 'hi' }, { event: 'é', data: '😀\n2' }]).pipeThrough(
-        new SseEncoderStream(),
-      ),
-    )
-    const decoder = new TextDecoder()
-    expect(chunks.map((chunk) => decoder.decode(chunk))).toEqual([
-      ': hi\n\n',
-      'event: é\ndata: 😀\ndata: 2\n\n',
-    ])
-  })
-
-  it('errors on a message it cannot encode', async () => {
-    const result = collect(
-      readableOf<SseMessage>([{ data: 'ok' }, { id: 'a\nb' }]).pipeThrough(new SseEncoderStream()),
-    )
-    await expect(result).rejects.toThrow(SyntaxError)
   })
 })
 

@@ -3,7 +3,7 @@
  * token per role, and helpers that read like the calls other services make.
  */
 import { afterAll } from 'vitest'
-import { createApp } from '../../src/app.ts'
+import { type App, createApp, type Gateway } from '../../src/app.ts'
 import { firstOf, jwtAuthenticator } from '../../src/auth/jwt.ts'
 import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
 import type { GatewaySettings } from '../../src/config.ts'
@@ -31,7 +31,9 @@ export type Role = keyof typeof ROLES | (string & {})
 export const tokenOf = (role: Role) => `dgt_test-token-for-${role}`
 
 export interface TestGateway {
-  app: ReturnType<typeof createApp>
+  app: App
+  /** Its start and close (started already; closed after the file's tests). */
+  gateway: Gateway
   engine: EngineClient
   metrics: Metrics
   /** A request as a client with the given role sends it (no token with `role: null`). */
@@ -47,6 +49,7 @@ export async function testGateway(
     transport?: EngineTransport
     settings?: Partial<GatewaySettings>
     errors?: unknown[]
+    /** Closes the gateway when aborted: open streams end with `shutdown`. */
     shutdown?: AbortSignal
     /** More clients, by name, with their scopes and policy. */
     clients?: Record<string, { scopes: Scope[]; policy?: Partial<Policy> }>
@@ -93,7 +96,7 @@ export async function testGateway(
     })
   // Its upstream stream would hold transport.close() open (after-hooks run last-first).
   afterAll(() => events.close())
-  const app = createApp({
+  const gateway = createApp({
     engine,
     authenticator: firstOf(
       new TokenStore(entries),
@@ -104,12 +107,15 @@ export async function testGateway(
     ),
     settings: options.settings,
     logError: (_message, error) => options.errors?.push(error),
-    shutdown: options.shutdown,
     audit: (entry) => options.audit?.push(entry),
     metrics,
     requestLog: (entry) => options.requestLog?.push(entry),
     events,
   })
+  gateway.start()
+  afterAll(() => gateway.close())
+  options.shutdown?.addEventListener('abort', () => gateway.close(), { once: true })
+  const { app } = gateway
   const call = (path: string, init: RequestInit & { role?: Role | null } = {}) => {
     const { role = 'admin', ...rest } = init
     const headers = new Headers(rest.headers)
@@ -118,6 +124,7 @@ export async function testGateway(
   }
   return {
     app,
+    gateway,
     engine,
     metrics,
     call,

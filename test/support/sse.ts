@@ -2,7 +2,7 @@
  * Reads a server-sent events response as a client would (WHATWG parsing, via the project's own
  * parser), one event at a time, and can hang up at any point.
  */
-import { type ParsedSseEvent, SseParserStream } from '../../src/streams/sse-parse.ts'
+import { type ParsedSseEvent, SseParserStream } from './sse-parse.ts'
 
 export interface SseReader {
   /** The next event, or undefined when the stream ended. Rejects after `timeoutMs`. */
