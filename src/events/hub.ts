@@ -1,6 +1,6 @@
 /**
  * @module EventHub: one upstream `GET /events` per gateway process, fanned out to every
- * subscriber, with a replay ring far larger than the engine's 256 events (engine-api-facts §2.5).
+ * subscriber, with a replay ring far larger than the engine's 256 events (docs/engine-notes.md#event-ring).
  *
  * The hub composes three parts and owns what ties them together, the coverage:
  * - `upstream.ts`: the one engine stream, read in its own loop that never waits, its seed

@@ -58,7 +58,6 @@ export interface Subscription {
   onReady(listener: () => void): void
   /** Leaves the hub; a pending `next()` answers undefined. Safe to call twice. */
   close(): void
-  [Symbol.asyncIterator](): AsyncIterator<SubscriptionItem, undefined>
 }
 
 const DEFAULT_BATCH = 256
@@ -386,19 +385,6 @@ export class Subscriber implements Subscription {
 
   close(): void {
     this.end()
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<SubscriptionItem, undefined> {
-    return {
-      next: async () => {
-        const value = await this.next()
-        return value === undefined ? { done: true, value: undefined } : { done: false, value }
-      },
-      return: async () => {
-        this.close()
-        return { done: true, value: undefined }
-      },
-    }
   }
 
   #shift(): SubscriptionItem | undefined {

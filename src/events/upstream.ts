@@ -3,7 +3,7 @@
  *
  * **First connection (seed).** The upstream asks the engine for its clock (`/info`
  * `SystemTime`, call it T), then opens `/events?since=0`: the engine replays its whole ring, then
- * goes live, with no gap in between (engine-api-facts §2.4). The hub hides events at or before T
+ * goes live, with no gap in between (docs/engine-notes.md#event-ring). The hub hides events at or before T
  * from subscribers without a resume point.
  *
  * **Reconnects.** When the stream ends or fails (engine restart, network), the upstream

@@ -3,8 +3,8 @@
  * heartbeats, a final event on shutdown and an abort signal for when the client leaves.
  *
  * Built on a plain `ReadableStream` rather than Hono's `streamSSE`: that one writes the thrown
- * error's message to the client and swallows write errors (engine-api-facts §8.1); here the
- * producer learns at once that the client left (`sink.signal`) and errors become problems.
+ * error's message to the client and swallows write errors (docs/engine-notes.md#server-sent-events);
+ * here the producer learns at once that the client left (`sink.signal`) and errors become problems.
  */
 import { DEFAULT_SETTINGS, type GatewaySettings } from '../config.ts'
 import { type ProblemBody, type ProblemError, problemBody } from '../errors.ts'
@@ -327,7 +327,7 @@ class EventStreamBody extends EndReportingStream {
     })
 
   // One timer a stream, due when a heartbeat may be, not one firing every second to look: with
-  // 10,000 idle streams the gateway used 3.9-5.6 % of a core that way, 0.9-3.7 % this way
+  // 10,000 idle streams that costs a fraction of the CPU (bench/README.md, the heartbeat row)
   #armHeartbeat(ms: number): void {
     this.#heartbeat = setTimeout(() => this.#beat(), Math.max(10, ms))
     ;(this.#heartbeat as { unref?: () => void }).unref?.()
