@@ -26,7 +26,6 @@ import { EventHub } from './events/hub.ts'
 import { auditRequests, guardRequests } from './http/audit.ts'
 import { bearerAuth } from './http/authentication.ts'
 import type { AppEnv } from './http/context.ts'
-import { limitEngineCalls } from './http/engine-budget.ts'
 import { type EventStreamOutput, writeEventStreamsTo } from './http/event-stream-output.ts'
 import { limitRequests } from './http/limits.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './http/observability.ts'
@@ -163,8 +162,7 @@ export function createApp(deps: AppDependencies): Gateway {
     auditRequests(audit),
     bearerAuth(deps.authenticator, tickets),
     guardRequests(audit),
-    limitRequests(buckets, slots, metrics),
-    limitEngineCalls(engineBudget),
+    limitRequests({ buckets, streams: slots, engineBudget, metrics }),
     trackOpenStreams(openStreams),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
