@@ -19,10 +19,10 @@ import { LocalQuotaReservations, type QuotaReservations } from '../policy/quota.
 import {
   ContainerRefParams,
   ENGINE_PROBLEMS,
-  NO_QUERY,
   problems,
   router,
   scoped,
+  strictQuery,
 } from './common.ts'
 import { checkCreatePolicy, engineCreateBody } from './containers.create.ts'
 import {
@@ -42,6 +42,7 @@ import { COMMAND_COULD_NOT_RUN, startFailure, startFailureText } from './start-f
 
 const TAGS = ['containers']
 const read = scoped('containers:read')
+const readNoQuery = scoped('containers:read', { noQuery: true })
 const write = scoped('containers:write')
 const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
@@ -101,8 +102,8 @@ const inspectRoute = createRoute({
   summary: 'Inspect a container',
   description:
     'The curated view of one container; env values and secret-looking labels are redacted.',
-  ...read,
-  request: { params: ContainerRefParams, query: NO_QUERY },
+  ...readNoQuery,
+  request: { params: ContainerRefParams },
   responses: {
     200: json(ContainerDetailSchema, 'The container'),
     ...problems(400, 404, ...ENGINE_PROBLEMS),
@@ -133,7 +134,7 @@ function actionRoute<Q extends z.ZodObject>(
 
 const startRoute = actionRoute(
   'start',
-  NO_QUERY,
+  strictQuery({}),
   'Start a container',
   'Starts it; `changed` is false when it was already running.',
 )
@@ -163,8 +164,8 @@ const waitRoute = createRoute({
   tags: TAGS,
   summary: 'Wait until a container stops',
   description: 'Answers once the container is not running; at once if it already is not.',
-  ...read,
-  request: { params: ContainerRefParams, query: NO_QUERY },
+  ...readNoQuery,
+  request: { params: ContainerRefParams },
   responses: {
     200: json(WaitSchema, 'The exit code'),
     ...problems(400, 404, 413, ...ENGINE_PROBLEMS),

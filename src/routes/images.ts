@@ -16,7 +16,6 @@ import { notFound, ProblemError } from '../errors.ts'
 import {
   ENGINE_PROBLEMS,
   isoOrNull,
-  NO_QUERY,
   problems,
   QueryBoolean,
   router,
@@ -97,9 +96,8 @@ const inspectRoute = createRoute({
   description:
     'URL-encode the reference: `library%2Fbusybox%3Alatest`. An image the caller’s policy does not ' +
     'allow answers 404 like a missing one.',
-  ...scoped('images:read'),
+  ...scoped('images:read', { noQuery: true }),
   request: {
-    query: NO_QUERY,
     params: z.object({
       ref: ImageRef.openapi({
         param: { name: 'ref', in: 'path' },

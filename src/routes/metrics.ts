@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Metrics } from '../observability/metrics.ts'
-import { NO_QUERY, problems, router, scoped } from './common.ts'
+import { problems, router, scoped } from './common.ts'
 
 const metricsRoute = createRoute({
   method: 'get',
@@ -16,8 +16,7 @@ const metricsRoute = createRoute({
     'Requests by route and status, latency histograms, open event streams, engine requests in ' +
     'flight, denials by reason, and the events ring. Text format 0.0.4. Admin only (the `admin`' +
     ' scope): the counters are gateway-wide, every tenant’s traffic in them.',
-  ...scoped('admin'),
-  request: { query: NO_QUERY },
+  ...scoped('admin', { noQuery: true }),
   responses: {
     200: {
       description: 'The metrics',

@@ -28,14 +28,7 @@ import {
 } from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
 import { NdjsonStream } from '../streams/ndjson.ts'
-import {
-  ContainerRefParams,
-  ENGINE_PROBLEMS,
-  NO_QUERY,
-  problems,
-  router,
-  scoped,
-} from './common.ts'
+import { ContainerRefParams, ENGINE_PROBLEMS, problems, router, scoped } from './common.ts'
 import { ContainerStatsSchema, StatsStreamEvent, StatsStreamQuery } from './stats.schemas.ts'
 
 /** A stats frame is a few KiB; many block devices or networks make it longer, not this long. */
@@ -60,8 +53,8 @@ const statsRoute = createRoute({
     'and every value 0 (at once), since a client watching a container expects a sample rather',
     'than an error when it stops.',
   ].join(' '),
-  ...scoped('containers:read'),
-  request: { params: ContainerRefParams, query: NO_QUERY },
+  ...scoped('containers:read', { noQuery: true }),
+  request: { params: ContainerRefParams },
   responses: {
     200: {
       description: 'The sample',

@@ -6,7 +6,7 @@ import type { EngineClient } from '../engine/client.ts'
 import { EngineVersion, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 import { GATEWAY_VERSION } from '../version.ts'
-import { ENGINE_PROBLEMS, NO_QUERY, problems, router, scoped } from './common.ts'
+import { ENGINE_PROBLEMS, problems, refuseQuery, router, scoped } from './common.ts'
 
 const HealthSchema = z.object({ status: z.literal('ok') }).openapi('Health')
 
@@ -40,7 +40,7 @@ const healthRoute = createRoute({
   summary: 'The gateway process is up',
   description: 'A liveness probe: answers without asking the engine or a credential.',
   security: [],
-  request: { query: NO_QUERY },
+  middleware: [refuseQuery],
   responses: {
     200: { description: 'Up', content: { 'application/json': { schema: HealthSchema } } },
     ...problems(400),
@@ -56,7 +56,7 @@ const readyRoute = createRoute({
   description:
     'A readiness probe, without a credential: 503 with Retry-After while the engine cannot be reached.',
   security: [],
-  request: { query: NO_QUERY },
+  middleware: [refuseQuery],
   responses: {
     200: { description: 'Ready', content: { 'application/json': { schema: ReadySchema } } },
     ...problems(400, 503),
@@ -70,8 +70,7 @@ const versionRoute = createRoute({
   tags: ['system'],
   summary: 'Versions of the engine and the gateway',
   description: 'The engine’s version and API version, and the gateway’s; cached for a minute.',
-  ...scoped('system:read'),
-  request: { query: NO_QUERY },
+  ...scoped('system:read', { noQuery: true }),
   responses: {
     200: {
       description: 'Versions',

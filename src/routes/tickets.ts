@@ -6,7 +6,7 @@ import { TICKET_TTL_MS, type TicketStore } from '../auth/tickets.ts'
 import { hasScope, ScopeSchema } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
 import { STREAM_PATH } from '../http/authentication.ts'
-import { BEARER, NO_QUERY, problems, router } from './common.ts'
+import { BEARER, problems, refuseQuery, router } from './common.ts'
 
 const TicketRequest = z
   .strictObject({
@@ -58,8 +58,8 @@ const issueRoute = createRoute({
     'revoked token’s tickets open nothing. Long-lived tokens are never accepted in a URL.',
   ].join(' '),
   security: BEARER,
+  middleware: [refuseQuery],
   request: {
-    query: NO_QUERY,
     body: { required: false, content: { 'application/json': { schema: TicketRequest } } },
   },
   responses: {
