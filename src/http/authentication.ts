@@ -33,8 +33,16 @@ export const eventStreamRoute: MiddlewareHandler = function eventStreamRoute(_c,
  * router matched, before any of its own middleware runs. Event streams are the only place a
  * credential may come in the URL, and only as a ticket.
  */
-export const isEventStream = (c: Context): boolean =>
-  c.req.method === 'GET' && matchedRoutes(c).some((route) => route.handler === eventStreamRoute)
+export function isEventStream(c: Context<AppEnv>): boolean {
+  // Asked by several middleware of every request: the matched routes are scanned once.
+  let known: boolean | undefined = c.get('eventStream')
+  if (known === undefined) {
+    known =
+      c.req.method === 'GET' && matchedRoutes(c).some((route) => route.handler === eventStreamRoute)
+    c.set('eventStream', known)
+  }
+  return known
+}
 
 export function bearerAuth(authenticator: Authenticator, tickets?: TicketStore) {
   return createMiddleware<AppEnv>(async function bearerAuth(c, next) {

@@ -13,5 +13,7 @@ export interface AppEnv {
     guard: Guard
     /** The code of the problem this request answered with, for the audit record. */
     problemCode: ProblemCode
+    /** Whether the matched route is a declared event stream, once known (`isEventStream`). */
+    eventStream: boolean
   }
 }
