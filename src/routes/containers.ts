@@ -367,6 +367,9 @@ export function containerRoutes(
       }),
       'wait answer',
     )
+    // The caller has seen the container stop here: a list or inspect it makes next must say so,
+    // even before the engine's `die` event reaches the read model.
+    if (model) model.put(await inspectContainer(engine, id, c.req.raw.signal))
     // The engine's Error is why the container's start failed: the caller's own container's
     // state, answered in fixed words (never runc's).
     if (answer.Error?.Message) {
