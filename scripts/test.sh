@@ -34,7 +34,18 @@ stop_engine() {
     bash scripts/engine.sh down
   fi
 }
-trap stop_engine EXIT
+# The shared state store's tests (and the cluster's) need a Redis: the project's own, on loopback.
+redis_was_up=0
+bash scripts/redis.sh status 2>/dev/null && redis_was_up=1
+redis_env=$(bash scripts/redis.sh up)
+set -a
+eval "$redis_env"
+set +a
+stop_parts() {
+  stop_engine
+  if [ "$redis_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/redis.sh down; fi
+}
+trap stop_parts EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 step lint && npx biome ci .
