@@ -9,12 +9,25 @@
  *
  * Nothing runs outside a request: the gateway is built (no I/O) on the first request and never
  * started, so the container read model is off (`readModel` is ignored; lists and inspects ask
- * the engine) and the events hub opens its upstream inside the first `GET /v1/events`.
+ * the engine), and each `GET /v1/events` opens an upstream of its own, inside that request, and
+ * closes it with the stream (see {@link EventHubPerSubscription}).
+ *
+ * Bindings arrive as the handler's `env` on Workers-style runtimes (workerd: text bindings; see
+ * scripts/workerd-config.mjs), else from `process.env` where there is one (Deno Deploy, Bun).
+ * Bad bindings answer every request with a 500 problem that says what is wrong.
  */
 import { type App, createApp } from './app.ts'
 import { authenticatorFromConfig } from './auth/from-config.ts'
-import { parseConfigFile, settingsFromConfig } from './config.ts'
+import { DEFAULT_SETTINGS, parseConfigFile, settingsFromConfig } from './config.ts'
 import { EngineClient } from './engine/client.ts'
+import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
+import {
+  EventHub,
+  type EventHubOptions,
+  type EventHubStats,
+  type SubscribeOptions,
+  type Subscription,
+} from './events/hub.ts'
 import { createFetchTransport } from './transport/fetch.ts'
 
 export interface EdgeBindings {
@@ -36,14 +49,20 @@ function appFor(bindings: EdgeBindings): App {
     )
   }
   const config = parseConfigFile(bindings.DOCKGATE_CONFIG_JSON ?? '{}', 'DOCKGATE_CONFIG_JSON')
+  const settings = { ...settingsFromConfig(config), readModel: false }
+  const engine = new EngineClient(createFetchTransport(origin))
   const { app } = createApp({
-    engine: new EngineClient(createFetchTransport(origin)),
+    engine,
+    events: new EventHubPerSubscription(engine, {
+      ringSize: settings.eventsRingSize ?? DEFAULT_SETTINGS.eventsRingSize,
+      queueLimit: settings.eventsQueueLimit ?? DEFAULT_SETTINGS.eventsQueueLimit,
+    }),
     authenticator: authenticatorFromConfig(config, {
       envToken: bindings.DOCKGATE_TOKEN || undefined,
       jwtSecret: bindings.DOCKGATE_JWT_SECRET || undefined,
     }),
     // A read model would follow the engine between requests: an isolate runs only inside them.
-    settings: { ...settingsFromConfig(config), readModel: false },
+    settings,
   })
   built = { bindings, app }
   return app
@@ -56,9 +75,107 @@ function bindingsOf(env: unknown): EdgeBindings {
   return processEnv ?? {}
 }
 
+/**
+ * The events hub of an isolate: one `EventHub` per subscription, opened inside the request that
+ * subscribes and closed when its stream ends. A hub shared by requests would keep an engine stream
+ * open between them, and on workerd that stream belongs to the request that opened it (I/O
+ * objects are per request: the runtime cancels it when that request ends, and another request may
+ * not read it). A resume (`Last-Event-ID`, `since`) still works: each hub's first connection
+ * replays the engine's own ring (`since=0`), so a point the engine still holds resumes with no gap
+ * and no repeat, and one it no longer holds gets `resync` (`gap`), as on any instance.
+ *
+ * `GET /v1/events` asks `connected` and `ready()` right after `subscribe()`, in the same turn, so
+ * they answer for the hub of the subscription just made.
+ */
+class EventHubPerSubscription extends EventHub {
+  readonly #engine: EngineClient
+  readonly #options: EventHubOptions
+  readonly #open = new Set<EventHub>()
+  #latest: EventHub | undefined
+  /** Upstream connections of the hubs already closed, so the count never goes down. */
+  #closedConnections = 0
+
+  constructor(engine: EngineClient, options: EventHubOptions) {
+    super(engine, options)
+    this.#engine = engine
+    this.#options = options
+  }
+
+  override subscribe(options: SubscribeOptions = {}): Subscription {
+    const hub = new EventHub(this.#engine, this.#options)
+    const subscription = hub.subscribe(options)
+    this.#open.add(hub)
+    this.#latest = hub
+    return {
+      next: () => subscription.next(),
+      takeReady: (max) => subscription.takeReady(max),
+      whenReady: () => subscription.whenReady(),
+      onReady: (listener) => subscription.onReady(listener),
+      close: () => {
+        subscription.close()
+        hub.close()
+        if (this.#open.delete(hub)) this.#closedConnections += hub.stats().upstreamConnections
+        if (this.#latest === hub) this.#latest = undefined
+      },
+    }
+  }
+
+  override get connected(): boolean {
+    return this.#latest?.connected ?? false
+  }
+
+  override ready(signal?: AbortSignal): Promise<void> {
+    return this.#latest ? this.#latest.ready(signal) : Promise.resolve()
+  }
+
+  override start(): void {}
+
+  /** The hubs together: connections (closed hubs' too) and the open ones' subscribers add up. */
+  override stats(): EventHubStats {
+    const all = [...this.#open].map((hub) => hub.stats())
+    return {
+      upstreamConnected: all.some((s) => s.upstreamConnected),
+      upstreamConnections: all.reduce(
+        (sum, s) => sum + s.upstreamConnections,
+        this.#closedConnections,
+      ),
+      subscribers: all.reduce((sum, s) => sum + s.subscribers, 0),
+      ringSize: all.reduce((sum, s) => sum + s.ringSize, 0),
+      coverageFrom: null,
+      malformed: all.reduce((sum, s) => sum + s.malformed, 0),
+    }
+  }
+
+  override close(): void {
+    for (const hub of this.#open) {
+      hub.close()
+      this.#closedConnections += hub.stats().upstreamConnections
+    }
+    this.#open.clear()
+  }
+}
+
+/** Bad bindings, as a problem: an isolate has no start-up to refuse, and no one reads its stderr first. */
+function misconfigured(request: Request, error: unknown): Response {
+  const reason = error instanceof Error ? error.message : String(error)
+  console.error(JSON.stringify({ level: 'error', msg: 'misconfigured', reason }))
+  const problem = new ProblemError(500, 'internal-error', {
+    detail: `The gateway is misconfigured: ${reason}`,
+  })
+  return new Response(JSON.stringify(problemBody(problem, new URL(request.url).pathname)), {
+    status: 500,
+    headers: { 'content-type': PROBLEM_CONTENT_TYPE },
+  })
+}
+
 const handler = {
   fetch(request: Request, env?: unknown, context?: unknown): Response | Promise<Response> {
-    const app = appFor(bindingsOf(env))
+    let app: App
+    try {
+      app = appFor(bindingsOf(env))
+    } catch (error) {
+      return misconfigured(request, error)
+    }
     return app.fetch(request, env, context as never)
   },
 }

@@ -8,6 +8,7 @@ const port = Number(Deno.env.get('PORT') ?? 8787)
 const bindings = {
   DOCKER_HOST: Deno.env.get('DOCKER_HOST'),
   DOCKGATE_TOKEN: Deno.env.get('DOCKGATE_TOKEN'),
+  DOCKGATE_CONFIG_JSON: Deno.env.get('DOCKGATE_CONFIG_JSON'),
 }
 Deno.serve({ port, hostname: '127.0.0.1', onListen: () => console.log('"listening"') }, (request) =>
   handler.fetch(request, bindings),
