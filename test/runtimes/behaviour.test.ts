@@ -42,6 +42,12 @@ interface Target {
    * or a 200 on `/healthz` (workerd prints nothing when its socket is up).
    */
   ready: 'output' | 'probe'
+  /**
+   * The engine's `/events` stream: one per process, held between requests (`shared`: a server
+   * that was started), or one per event stream, opened in its request and closed with it
+   * (`per-stream`: the edge entry, which does no work outside a request).
+   */
+  eventsUpstream: 'shared' | 'per-stream'
   /** Builds what the command runs (once per run, shared by the targets that run the same build). */
   build(): void
   command(env: { port: number; configPath: string; dir: string }): {
@@ -94,6 +100,7 @@ const NO_SHUTDOWN_HOOK =
 const TARGETS: Target[] = [
   {
     name: 'node',
+    eventsUpstream: 'shared',
     slug: 'node',
     limits: {},
     ready: 'output',
@@ -110,6 +117,7 @@ const TARGETS: Target[] = [
   },
   {
     name: 'deno',
+    eventsUpstream: 'shared',
     slug: 'deno',
     limits: {},
     ready: 'output',
@@ -129,6 +137,7 @@ const TARGETS: Target[] = [
     // Bun runs the Node bundle as it is (its Node compatibility: node:http, undici over the
     // engine's Unix socket), as a Hono user on Bun would run `npm start`'s file.
     name: 'bun',
+    eventsUpstream: 'shared',
     slug: 'bun',
     limits: {},
     ready: 'output',
@@ -145,6 +154,7 @@ const TARGETS: Target[] = [
   },
   {
     name: 'edge bundle on deno',
+    eventsUpstream: 'per-stream',
     slug: 'edge',
     // test/deno/serve-edge.ts serves the bundle as Deno Deploy would: no signal reaches the handler.
     limits: { gracefulShutdown: NO_SHUTDOWN_HOOK },
@@ -173,6 +183,7 @@ const TARGETS: Target[] = [
     // Cloudflare's runtime, from the config scripts/workerd-config.mjs writes: the bundle as an
     // ES module, the bindings as text bindings, fetch allowed to loopback only.
     name: 'edge bundle on workerd',
+    eventsUpstream: 'per-stream',
     slug: 'workerd',
     limits: { gracefulShutdown: NO_SHUTDOWN_HOOK },
     ready: 'probe',
@@ -561,6 +572,41 @@ ${lines.slice(-60).join('\n')}`)
     // Nothing else happened to these containers: nothing more arrives (no repeat of A's create).
     await expect(reader.next(500)).rejects.toThrow(/no event within/)
     await reader.close()
+  })
+
+  it('holds the engine’s events stream as its runtime should once a client leaves', async () => {
+    const gauges = async () => {
+      const metrics = await call('/metrics')
+      expect(metrics.status).toBe(200)
+      const text = await metrics.text()
+      const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1])
+      return {
+        upstream: value('dockgate_events_upstream_connected'),
+        subscribers: value('dockgate_events_subscribers'),
+      }
+    }
+    const before = await gauges()
+    const caseValue = unique('held')
+    const response = await call(
+      `/v1/events?${new URLSearchParams([['label', `${CASE_LABEL}=${caseValue}`]])}`,
+    )
+    expect(response.status).toBe(200)
+    const reader = readSse(response)
+    const open = await gauges()
+    expect(open.upstream).toBe(1)
+    expect(open.subscribers).toBe(before.subscribers + 1)
+    await reader.close()
+    // workerd learns that a client left only when it next writes to it (a heartbeat, 15 s, at the
+    // latest): an event for this stream makes that write now, on every runtime alike.
+    await createContainer({ cmd: ['true'], start: false, caseValue })
+    let after = await gauges()
+    for (let i = 0; i < 60 && after.subscribers !== before.subscribers; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      after = await gauges()
+    }
+    expect(after.subscribers).toBe(before.subscribers)
+    // A server keeps its one upstream for the next client; the edge keeps nothing between requests.
+    expect(after.upstream).toBe(target.eventsUpstream === 'shared' ? 1 : 0)
   })
 
   it('survives a client that hangs up on a logs stream', async () => {
