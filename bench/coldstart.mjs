@@ -1,26 +1,34 @@
 /**
- * 5. Cold start: from spawn to the first 200 on /healthz, the gateway on Node and on Deno,
- * each against the smallest HTTP server its runtime can run (the same-run baseline). One
- * unmeasured start of each warms the file cache and Deno's transpile cache first.
+ * 5. Cold start: from spawn to the first 200 on /healthz, the gateway on Node, Deno, Bun and
+ * workerd, each against the smallest HTTP server its runtime can run (the same-run baseline; on
+ * workerd a minimal worker). One unmeasured start of each warms the file cache and Deno's
+ * transpile cache first.
  */
+import { dirname } from 'node:path'
 import {
+  startBareBun,
   startBareDeno,
   startBareNode,
+  startBareWorkerd,
+  startBunGateway,
   startDenoGateway,
   startNodeGateway,
+  startWorkerdGateway,
   stopProcess,
 } from './lib/processes.mjs'
 import { log, median, round } from './lib/util.mjs'
 
 /**
- * The runtimes measured, each with its smallest HTTP server (the baseline) and the gateway of a
- * variant (`{ root, entry }`: this tree, or a `--compare` checkout) on it. Bun and workerd come
- * with the instances issue: they go here, as `{ name, gateway, bare }` like these two, and the
- * target (≤ 4× the bare server) applies to them unchanged.
+ * The runtimes measured, each with its smallest HTTP server (the baseline, `bareName` in the
+ * report) and the gateway of a variant (`{ root, entry }`: this tree, or a `--compare` checkout)
+ * on it; the target (≤ 4× the bare server) applies to each alike. Bun runs the Node bundle
+ * against the engine's Unix socket; workerd runs the edge bundle (`dist/edge.js`) against its TCP
+ * port (`ctx.tcpHost`), as test/runtimes does.
  */
 export function runtimes(ctx, timeoutMs) {
   const gatewayOptions = (variant) => ({
     dockerHost: ctx.dockerHost,
+    tcpHost: ctx.tcpHost,
     token: ctx.token,
     configPath: ctx.configPath,
     entry: variant.entry,
@@ -37,6 +45,18 @@ export function runtimes(ctx, timeoutMs) {
       name: 'deno',
       gateway: (variant) => startDenoGateway(gatewayOptions(variant)),
       bare: () => startBareDeno(timeoutMs()),
+    },
+    {
+      name: 'bun',
+      gateway: (variant) => startBunGateway(gatewayOptions(variant)),
+      bare: () => startBareBun(timeoutMs()),
+    },
+    {
+      name: 'workerd',
+      bareName: 'a minimal worker',
+      // The edge bundle: the variant's dist/edge.js, not its Node entry.
+      gateway: (variant) => startWorkerdGateway({ ...gatewayOptions(variant), entry: undefined }),
+      bare: () => startBareWorkerd(dirname(ctx.configPath), timeoutMs()),
     },
   ]
 }
@@ -110,6 +130,7 @@ export async function runColdStart(ctx, { reps, deadline, variants }) {
     )
     const first = byVariant[variants[0].key]
     result[runtime.name] = {
+      bareName: runtime.bareName ?? `bare ${runtime.name} server`,
       gatewayMs: first.gatewayMs,
       bareMs,
       ratio: first.ratio,

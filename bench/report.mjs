@@ -220,7 +220,7 @@ export function evaluate(results, targets) {
     if (name === 'error') continue
     row(
       `cold start on ${name} ≤ ${targets.coldStartToBare}× the runtime's smallest HTTP server`,
-      c.error ? 'failed' : `bare ${name} server: ${fmt(c.bareMs, 0)} ms`,
+      c.error ? 'failed' : `${c.bareName ?? `bare ${name} server`}: ${fmt(c.bareMs, 0)} ms`,
       (key) => {
         const v = c.variants?.[key]
         return (

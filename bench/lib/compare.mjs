@@ -4,7 +4,7 @@
  * build` there), so that the bench runs it beside this tree's in the same run.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
+import { existsSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ROOT } from './processes.mjs'
@@ -29,6 +29,13 @@ export function buildCompareVariant(ref) {
       cwd: root,
       stdio: ['ignore', 'ignore', 'inherit'],
     })
+    // Its edge bundle too, for workerd's cold start (a commit without one fails that row alone).
+    if (existsSync(join(root, 'scripts/build-edge.mjs'))) {
+      execFileSync(process.execPath, ['scripts/build-edge.mjs'], {
+        cwd: root,
+        stdio: ['ignore', 'ignore', 'inherit'],
+      })
+    }
   } catch (error) {
     remove()
     throw new Error(`--compare=${ref}: could not build it: ${error.message}`)

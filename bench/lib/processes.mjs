@@ -6,10 +6,13 @@ import { spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
+import { workerdCommand, writeWorkerdConfig } from '../../scripts/workerd-config.mjs'
 import { nowMs, sleep } from './util.mjs'
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '')
 export const DENO = `${ROOT}/node_modules/.bin/deno`
+export const BUN = `${ROOT}/node_modules/.bin/bun`
 
 const children = new Set()
 
@@ -63,6 +66,7 @@ export async function startServer({
   timeoutMs,
   quiet = false,
   cwd = ROOT,
+  probeEveryMs = 20,
 }) {
   const url = `http://127.0.0.1:${port}`
   const t0 = nowMs()
@@ -100,7 +104,7 @@ export async function startServer({
     if (status === 200) break
     await new Promise((resolve) => {
       wake = resolve
-      setTimeout(resolve, 20)
+      setTimeout(resolve, probeEveryMs)
     })
     wake = undefined
   }
@@ -215,6 +219,60 @@ export async function startDenoGateway(options) {
   })
 }
 
+/** The Node bundle (`npm start`'s file) of the tree at `options.root`, run by Bun. */
+export async function startBunGateway(options) {
+  const port = await freePort()
+  return startServer({
+    file: BUN,
+    args: [options.entry ?? NODE_ENTRY],
+    cwd: options.root ?? ROOT,
+    env: gatewayEnv({ ...options, port }),
+    port,
+    timeoutMs: options.timeoutMs ?? 20_000,
+    quiet: options.quiet ?? false,
+  })
+}
+
+/**
+ * The edge bundle (`dist/edge.js` of the tree at `options.root`) on workerd, from a config that
+ * scripts/workerd-config.mjs writes next to the bench's config: the engine over its TCP port
+ * (`options.tcpHost`), the token and the bench's config file as bindings. workerd prints nothing
+ * when it listens: the start is found by probing, every 5 ms.
+ */
+export async function startWorkerdGateway(options) {
+  if (!options.tcpHost) {
+    throw new Error(
+      'workerd needs the engine on TCP: DOCKGATE_TEST_TCP_HOST (scripts/engine.sh env)',
+    )
+  }
+  const port = await freePort()
+  const config = gatewayEnv({ ...options, port }).DOCKGATE_CONFIG
+  const capnp = writeWorkerdConfig({
+    modulePath: join(options.root ?? ROOT, 'dist/edge.js'),
+    configPath: join(dirname(options.configPath), `workerd-gateway-${port}.capnp`),
+    port,
+    bindings: {
+      DOCKER_HOST: options.tcpHost,
+      DOCKGATE_TOKEN: options.token,
+      DOCKGATE_CONFIG_JSON: readFileSync(config, 'utf8'),
+    },
+  })
+  return startWorkerd(capnp, port, '/healthz', options.timeoutMs ?? 20_000)
+}
+
+function startWorkerd(capnp, port, readyPath, timeoutMs) {
+  const { file, args } = workerdCommand(capnp)
+  return startServer({
+    file,
+    args,
+    env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' },
+    port,
+    readyPath,
+    timeoutMs,
+    probeEveryMs: 5,
+  })
+}
+
 /** The smallest HTTP server each runtime can run: the cold-start baseline. */
 export async function startBareNode(timeoutMs = 10_000) {
   const port = await freePort()
@@ -247,6 +305,33 @@ export async function startBareDeno(timeoutMs = 20_000) {
     readyPath: '/',
     timeoutMs,
   })
+}
+
+export async function startBareBun(timeoutMs = 10_000) {
+  const port = await freePort()
+  const code =
+    "Bun.serve({ port: Number(process.env.PORT), hostname: '127.0.0.1', fetch: () => new Response('ok') }); console.log('listening')"
+  return startServer({
+    file: BUN,
+    args: ['-e', code],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', PORT: String(port) },
+    port,
+    readyPath: '/',
+    timeoutMs,
+  })
+}
+
+/** A minimal worker (one module that answers `ok`) on workerd; `dir` holds its module and config. */
+export async function startBareWorkerd(dir, timeoutMs = 10_000) {
+  const port = await freePort()
+  const modulePath = join(dir, 'minimal-worker.mjs')
+  writeFileSync(modulePath, "export default { fetch: () => new Response('ok') }\n")
+  const capnp = writeWorkerdConfig({
+    modulePath,
+    configPath: join(dir, `workerd-bare-${port}.capnp`),
+    port,
+  })
+  return startWorkerd(capnp, port, '/', timeoutMs)
 }
 
 /** The events fan-out floor: a bare node:http event-stream server (bench/lib/sse-floor.mjs). */
