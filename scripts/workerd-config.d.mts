@@ -2,6 +2,8 @@
 export declare const ROOT: string
 export declare const WORKERD: string
 export declare const EDGE_BUNDLE: string
+export declare const EDGE_ASSETS: string
+export declare const EDGE_DIRECTORIES: Record<string, string>
 export declare const COMPATIBILITY_DATE: string
 export declare const CONFIG_NAME: string
 
@@ -14,6 +16,8 @@ export interface WorkerdConfigOptions {
   port: number
   /** Text bindings, the worker's `env`; undefined values are left out. */
   bindings?: Record<string, string | undefined>
+  /** Read-only directories, each a disk service bound under its name (a `Fetcher` in `env`). */
+  directories?: Record<string, string>
   /** What the worker's global fetch may reach (default `['local']`). */
   allow?: string[]
   compatibilityDate?: string

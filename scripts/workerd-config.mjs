@@ -17,6 +17,9 @@
  *   file (workerd resolves `embed` that way);
  * - its bindings as text bindings: the edge entry reads them from `env` (DOCKER_HOST,
  *   DOCKGATE_TOKEN, DOCKGATE_JWT_SECRET, DOCKGATE_CONFIG_JSON);
+ * - `directories`, each a read-only disk service bound by name: the gateway's DOCS_ASSETS is
+ *   dist/edge-assets, where scripts/build-edge.mjs puts the /docs renderer (about 5 MB) so that
+ *   workerd reads it on the first /docs request instead of compiling it as a module at start;
  * - its global `fetch` through a network service that allows `local` addresses only: workerd's
  *   default outbound refuses private and loopback addresses (SSRF protection), and the gateway's
  *   one outbound is the engine, here on 127.0.0.1. Give `allow: ['public', 'local']` (or CIDRs) for
@@ -32,6 +35,10 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const WORKERD = resolve(ROOT, 'node_modules/.bin/workerd')
 /** The edge bundle scripts/build-edge.mjs writes. */
 export const EDGE_BUNDLE = resolve(ROOT, 'dist/edge.js')
+/** Its assets (the /docs renderer as JSON), the DOCS_ASSETS binding on workerd. */
+export const EDGE_ASSETS = resolve(ROOT, 'dist/edge-assets')
+/** The directories the gateway's worker reads: `directories` for {@link workerdConfigText}. */
+export const EDGE_DIRECTORIES = { DOCS_ASSETS: EDGE_ASSETS }
 /** Not newer than the installed workerd's own date (`workerd --version`), which refuses later ones. */
 export const COMPATIBILITY_DATE = '2026-11-01'
 /** The name of the config constant in the file: `workerd serve FILE config`. */
@@ -59,6 +66,7 @@ export function workerdConfigText({
   configPath,
   port,
   bindings = {},
+  directories = {},
   allow = ['local'],
   compatibilityDate = COMPATIBILITY_DATE,
   compatibilityFlags = [],
@@ -67,14 +75,23 @@ export function workerdConfigText({
   const list = (items) => `[${items.join(', ')}]`
   const textBindings = Object.entries(bindings)
     .filter(([, value]) => value !== undefined)
-    .map(([name, value]) => `\n        (name = ${capnpString(name)}, text = ${capnpString(value)})`)
+    .map(([name, value]) => `\n    (name = ${capnpString(name)}, text = ${capnpString(value)})`)
+  const dirs = Object.entries(directories).map(([name, path]) => ({
+    name,
+    service: capnpString(`dir-${name}`),
+    path: capnpString(resolve(path)),
+  }))
+  const dirBindings = dirs.map(
+    (d) => `\n    (name = ${capnpString(d.name)}, service = ${d.service})`,
+  )
+  const dirServices = dirs.map((d) => `\n    (name = ${d.service}, disk = (path = ${d.path})),`)
   return `# Written by scripts/workerd-config.mjs. Run: workerd serve <this file> ${CONFIG_NAME}
 using Workerd = import "/workerd/workerd.capnp";
 
 const ${CONFIG_NAME} :Workerd.Config = (
   services = [
     (name = "main", worker = .worker),
-    (name = "outbound", network = (allow = ${list(allow.map(capnpString))})),
+    (name = "outbound", network = (allow = ${list(allow.map(capnpString))})),${dirServices.join('')}
   ],
   sockets = [(name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main")],
 );
@@ -83,7 +100,7 @@ const worker :Workerd.Worker = (
   modules = [(name = "worker.js", esModule = embed ${capnpString(embedded)})],
   compatibilityDate = ${capnpString(compatibilityDate)},
   compatibilityFlags = ${list(compatibilityFlags.map(capnpString))},
-  bindings = [${textBindings.join(',')}
+  bindings = [${[...textBindings, ...dirBindings].join(',')}
   ],
   globalOutbound = "outbound",
 );
@@ -118,6 +135,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       return [name, process.env[name]]
     }),
   )
-  writeWorkerdConfig({ modulePath, configPath, port, bindings })
+  const directories = modulePath === EDGE_BUNDLE ? EDGE_DIRECTORIES : {}
+  writeWorkerdConfig({ modulePath, configPath, port, bindings, directories })
   console.log(`${configPath}: run ${WORKERD} serve ${configPath} ${CONFIG_NAME}`)
 }

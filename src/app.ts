@@ -18,7 +18,7 @@ import {
   type GatewaySettings,
   liveSettings,
 } from './config.ts'
-import { docsRoutes } from './docs/routes.ts'
+import { type DocsRendererLoader, docsRoutes } from './docs/routes.ts'
 import { type AuditSink, jsonLineAudit } from './domain/audit.ts'
 import type { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
@@ -77,6 +77,11 @@ export interface AppDependencies {
   reloads?: ConfigReloads
   /** Where container quotas are reserved; one queue per principal in this process unless given. */
   quota?: QuotaReservations
+  /**
+   * Where `/docs` gets its renderer (about 5 MB); a dynamic import of the generated module unless
+   * given (workerd: a disk service, so that starting compiles none of it; see src/edge.ts).
+   */
+  docsRenderer?: DocsRendererLoader
 }
 
 export const OPENAPI_CONFIG = {
@@ -207,7 +212,7 @@ export function createApp(deps: AppDependencies): Gateway {
   app.doc31('/openapi.json', OPENAPI_CONFIG)
   app.route(
     '/',
-    docsRoutes(() => app.getOpenAPI31Document(OPENAPI_CONFIG)),
+    docsRoutes(() => app.getOpenAPI31Document(OPENAPI_CONFIG), deps.docsRenderer),
   )
 
   app.notFound((c) =>

@@ -19,6 +19,7 @@
 import { type App, createApp } from './app.ts'
 import { authenticatorFromConfig } from './auth/from-config.ts'
 import { DEFAULT_SETTINGS, parseConfigFile, settingsFromConfig } from './config.ts'
+import type { DocsRenderer, DocsRendererLoader } from './docs/routes.ts'
 import { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
 import {
@@ -35,6 +36,12 @@ export interface EdgeBindings {
   DOCKGATE_TOKEN?: string
   DOCKGATE_JWT_SECRET?: string
   DOCKGATE_CONFIG_JSON?: string
+  /**
+   * Where `/docs` reads its renderer, `docs-renderer.json` (scripts/build-edge.mjs writes it to
+   * dist/edge-assets): a service binding (workerd: a disk service). Unset: the module beside the
+   * bundle, imported on the first `/docs` request.
+   */
+  DOCS_ASSETS?: { fetch(input: string): Promise<Response> }
 }
 
 /** Built once per set of bindings: isolates are reused across requests. */
@@ -63,9 +70,30 @@ function appFor(bindings: EdgeBindings): App {
     }),
     // A read model would follow the engine between requests: an isolate runs only inside them.
     settings,
+    ...(bindings.DOCS_ASSETS ? { docsRenderer: rendererFrom(bindings.DOCS_ASSETS) } : {}),
   })
   built = { bindings, app }
   return app
+}
+
+/**
+ * The /docs renderer from an assets binding. workerd compiles every module of its config when it
+ * starts, and the renderer as one cost a cold start about 250 ms (bench/README.md): read as data
+ * on the first request that needs it instead, and kept.
+ */
+function rendererFrom(assets: NonNullable<EdgeBindings['DOCS_ASSETS']>): DocsRendererLoader {
+  let renderer: DocsRenderer | undefined
+  return async () => {
+    if (renderer) return renderer
+    const response = await assets.fetch('http://assets/docs-renderer.json')
+    if (!response.ok) {
+      await response.body?.cancel()
+      throw new Error(`DOCS_ASSETS answered ${response.status} for docs-renderer.json`)
+    }
+    const { file, script } = (await response.json()) as DocsRenderer
+    renderer = { file, script }
+    return renderer
+  }
 }
 
 /** Bindings from the platform, else from `process.env` (Node-compatible runtimes). */

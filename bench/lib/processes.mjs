@@ -3,7 +3,7 @@
  * pid, and stopped by pid at the end whatever happens.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
@@ -247,7 +247,10 @@ export async function startWorkerdGateway(options) {
   }
   const port = await freePort()
   const config = gatewayEnv({ ...options, port }).DOCKGATE_CONFIG
+  // A tree from before the renderer moved out of the bundle has no dist/edge-assets.
+  const assets = join(options.root ?? ROOT, 'dist/edge-assets')
   const capnp = writeWorkerdConfig({
+    directories: existsSync(assets) ? { DOCS_ASSETS: assets } : {},
     modulePath: join(options.root ?? ROOT, 'dist/edge.js'),
     configPath: join(dirname(options.configPath), `workerd-gateway-${port}.capnp`),
     port,

@@ -17,8 +17,17 @@ import {
   docsShell,
 } from './shell.ts'
 
+/** The renderer `/docs` serves: the file name it goes by, and the script. */
+export interface DocsRenderer {
+  file: string
+  script: string
+}
+
+/** Where the renderer comes from; read on the first request that needs it, never at build. */
+export type DocsRendererLoader = () => Promise<DocsRenderer>
+
 /** About 5 MB that starting does not need: imported on the first request that does. */
-const loadRenderer = () => import('./renderer.generated.js')
+const importRenderer: DocsRendererLoader = () => import('./renderer.generated.js')
 
 interface DocumentLike {
   info: { title: string }
@@ -38,7 +47,10 @@ const ASSET_HEADERS = {
 }
 
 /** Each response is built on its first request and kept: building the app does none of it. */
-export function docsRoutes(document: () => DocumentLike) {
+export function docsRoutes(
+  document: () => DocumentLike,
+  loadRenderer: DocsRendererLoader = importRenderer,
+) {
   const routes = new Hono<AppEnv>()
   let page: string | undefined
   let badgedDocument: string | undefined
