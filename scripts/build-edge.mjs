@@ -8,7 +8,7 @@
 //   start there): a disk service serves it to the worker as the DOCS_ASSETS binding
 //   (scripts/workerd-config.mjs), read on the first /docs request.
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
-import { pathToFileURL } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
 import { RENDERER_MODULE, writeRendererModule } from './docs-renderer.mjs'
 
@@ -26,10 +26,26 @@ const rendererBeside = {
   },
 }
 
+/**
+ * zod's `locales` namespace with English only, as in the Node bundle (scripts/build-node.mjs,
+ * scripts/node-bundle/zod-locales.mjs): the full one is some 60 unused locales that a cold start
+ * would compile and evaluate.
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /\/node_modules\/zod\/v4\//.test(args.importer)
+        ? { path: fileURLToPath(new URL('node-bundle/zod-locales.mjs', import.meta.url)) }
+        : undefined,
+    )
+  },
+}
+
 const result = await build({
   entryPoints: ['src/edge.ts'],
   outfile: 'dist/edge.js',
-  plugins: [rendererBeside],
+  plugins: [rendererBeside, zodEnglishOnly],
   bundle: true,
   format: 'esm',
   platform: 'neutral',
