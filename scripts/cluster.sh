@@ -305,10 +305,13 @@ defaults
     timeout server-fin 5s
     timeout queue 5s
     # A request whose instance refused the connection (killed, restarting) goes to another one
-    # at once: only connection failures are retried, so no request is ever sent twice.
+    # at once. So does a GET or HEAD sent on a kept-alive connection to an instance that has just
+    # died (an empty response): without that retry HAProxy closes the client's connection with
+    # no answer. Other methods are only retried when the connection failed (disable-l7-retry
+    # below): a create or a stop is never sent twice.
     retries 3
     option redispatch 1
-    retry-on conn-failure
+    retry-on conn-failure empty-response
 
 frontend dockgate
     # Loopback only.
@@ -317,6 +320,7 @@ frontend dockgate
 
 backend instances
     balance roundrobin
+    http-request disable-l7-retry if !METH_GET
     # Each answer says which instance made it (the tests check the spread with it).
     http-response set-header X-Dockgate-Instance %[srv_name]
     # /readyz answers 200 only when the instance reaches the engine; a dead or unready instance
