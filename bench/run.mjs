@@ -34,7 +34,17 @@ import {
 import { Budget, listenerPid, log, mapLimit, round, sleep } from './lib/util.mjs'
 
 const argv = new Set(process.argv.slice(2))
-const PHASES = ['throughput', 'cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cold']
+const PHASES = [
+  'throughput',
+  'cpu',
+  'logs',
+  'pipeline',
+  'latency',
+  'memory',
+  'events',
+  'cluster',
+  'cold',
+]
 const only = onlyPhases(process.argv.slice(2))
 if (argv.has('--help') || argv.has('-h')) {
   console.log(
@@ -96,6 +106,7 @@ const PROFILE = QUICK
       eventLevels: [100, 1_000],
       directEventLevels: [100],
       floorEventLevels: [1_000],
+      clusterSubscribers: 1_000,
       bursts: 3,
       burstSize: 5,
       coldReps: 3,
@@ -108,6 +119,7 @@ const PROFILE = QUICK
         latency: 6_000,
         memory: 7_000,
         events: 22_000,
+        cluster: 16_000,
         cold: 8_000,
       },
     }
@@ -129,6 +141,7 @@ const PROFILE = QUICK
       eventLevels: [100, 1_000, 10_000],
       directEventLevels: [100, 1_000],
       floorEventLevels: [10_000],
+      clusterSubscribers: 10_000,
       bursts: 3,
       burstSize: 5,
       coldReps: 5,
@@ -141,6 +154,7 @@ const PROFILE = QUICK
         latency: 12_000,
         memory: 30_000,
         events: 80_000,
+        cluster: 45_000,
         cold: 25_000,
       },
     }
@@ -176,6 +190,8 @@ const configPath = join(workDir, 'config.json')
 const resultsDir = join(ROOT, 'bench', 'results')
 
 let engine
+/** The cluster of phase 4d while it runs (scripts/cluster.sh; stopped on the way out too). */
+let clusterRun
 let cleaning
 let compareVariant
 const errors = []
@@ -184,6 +200,11 @@ async function cleanup() {
   cleaning ??= (async () => {
     await Promise.race([stopAll(), sleep(5_000)])
     killAll()
+    try {
+      clusterRun?.stop()
+    } catch (error) {
+      console.error('cleanup: scripts/cluster.sh down failed:', error.message)
+    }
     if (engine) {
       try {
         const ids = await engine.containerIds(`dockgate-bench=${runId}`)
@@ -296,10 +317,13 @@ function engineEnv() {
   }
 }
 
-/** Waits until the gateway's read model lists `size` bench containers and its engine calls settle. */
-async function waitSettled(gateway, sizes, timeoutMs) {
+/**
+ * Waits until the gateway's read model lists `size` bench containers and its engine calls settle
+ * (`bearer`: the token it takes; a cluster has its own).
+ */
+async function waitSettled(gateway, sizes, timeoutMs, bearer = token) {
   const deadline = Date.now() + timeoutMs
-  const auth = { authorization: `Bearer ${token}` }
+  const auth = { authorization: `Bearer ${bearer}` }
   for (const size of sizes) {
     const label = encodeURIComponent(`dockgate-bench-list${size}=${runId}`)
     for (;;) {
@@ -315,7 +339,7 @@ async function waitSettled(gateway, sizes, timeoutMs) {
   // The read model loads every container of the engine: wait until only the events upstream is left.
   let quiet = 0
   while (Date.now() < deadline && quiet < 3) {
-    const gauges = await gatewayGauges(gateway.url, token)
+    const gauges = await gatewayGauges(gateway.url, bearer)
     quiet = (gauges.dockgate_engine_connections ?? 0) <= 1 ? quiet + 1 : 0
     await sleep(100)
   }
@@ -342,6 +366,7 @@ const PHASE_KEYS = {
   '4a. added event latency, one subscriber': 'latency',
   '4b. memory per open stream': 'memory',
   '4c. events fan-out': 'events',
+  '4d. events fan-out through the balancer': 'cluster',
   '5. cold start': 'cold',
 }
 
@@ -515,7 +540,7 @@ async function main() {
       reps: PROFILE.reps,
       budget: phaseBudget(
         'throughput',
-        reserveAfter(['cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cold']),
+        reserveAfter(['cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
       ),
     })
   })
@@ -531,7 +556,7 @@ async function main() {
       extras: PROFILE.cpuExtras,
       budget: phaseBudget(
         'cpu',
-        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cold']),
+        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
       ),
     })
   })
@@ -540,7 +565,10 @@ async function main() {
     const { runLogs, LOG_LINE_BYTES, SHORT_LINE_BYTES } = await import('./logs.mjs')
     const out = {}
     // One budget for both logs: the long one may take 3/4 of it, the short one what is left.
-    const b = phaseBudget('logs', reserveAfter(['pipeline', 'latency', 'memory', 'events', 'cold']))
+    const b = phaseBudget(
+      'logs',
+      reserveAfter(['pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
+    )
     for (const [name, lineBytes, mb, share] of [
       ['long', LOG_LINE_BYTES, PROFILE.logMb, 0.75],
       ['short', SHORT_LINE_BYTES, PROFILE.shortLogMb, 1],
@@ -565,7 +593,7 @@ async function main() {
 
   results.latency = await phase('4a. added event latency, one subscriber', async () => {
     const { runLatency } = await import('./latency.mjs')
-    const b = phaseBudget('latency', reserveAfter(['memory', 'events', 'cold']))
+    const b = phaseBudget('latency', reserveAfter(['memory', 'events', 'cluster', 'cold']))
     return runLatency(ctx, {
       gateways: gateways(),
       passThrough: hono,
@@ -580,7 +608,7 @@ async function main() {
 
   results.memory = await phase('4b. memory per open stream', async () => {
     const { runMemory } = await import('./memory.mjs')
-    const b = phaseBudget('memory', reserveAfter(['events', 'cold']))
+    const b = phaseBudget('memory', reserveAfter(['events', 'cluster', 'cold']))
     const out = {}
     for (const [i, v] of variants.entries()) {
       const left = b.deadline - Date.now()
@@ -600,7 +628,7 @@ async function main() {
 
   results.events = await phase('4c. events fan-out', async () => {
     const { runEventsLevel } = await import('./events.mjs')
-    const b = phaseBudget('events', reserveAfter(['cold']))
+    const b = phaseBudget('events', reserveAfter(['cluster', 'cold']))
     const levels = [
       ...PROFILE.directEventLevels.map((count) => ({ target: 'direct', count })),
       ...PROFILE.eventLevels.flatMap((count) =>
@@ -650,6 +678,57 @@ async function main() {
       await sleep(500)
     }
     return out
+  })
+
+  results.cluster = await phase('4d. events fan-out through the balancer', async () => {
+    const { runEventsLevel } = await import('./events.mjs')
+    const { startCluster } = await import('./lib/cluster.mjs')
+    const b = phaseBudget('cluster', reserveAfter(['cold']))
+    const count = PROFILE.clusterSubscribers
+    const level = {
+      bursts: PROFILE.bursts,
+      burstSize: PROFILE.burstSize,
+      containers: listed,
+      count,
+    }
+    // The floor at the same count in this run: the events phase's, else one measured here.
+    let floor = (Array.isArray(results.events) ? results.events : []).find(
+      (e) => e.target === 'floor' && e.requested === count && !e.error && !e.skipped,
+    )
+    if (!floor) {
+      const server = await startSseFloor()
+      try {
+        const deadline = Date.now() + b.leftForPhase() * 0.4
+        floor = await runEventsLevel(ctx, { ...level, target: 'floor', deadline, gateway: server })
+      } finally {
+        await stopProcess(server.child)
+      }
+      await sleep(500)
+    }
+    clusterRun = startCluster({ workDir, dockerHost, configPath, clients: count })
+    log(
+      `cluster: ${clusterRun.url} (${clusterRun.balancers} HAProxy process(es), pids ${clusterRun.haproxyPids.join(', ')}), instances ${clusterRun.pids.join(', ')}`,
+    )
+    try {
+      const clusterCtx = {
+        ...ctx,
+        token: clusterRun.token,
+        gauges: (g) => gatewayGauges(g.url, clusterRun.token),
+      }
+      // Each instance's read model loaded: only its events upstream left in flight.
+      for (const instance of clusterRun.instances)
+        await waitSettled(instance, [], 15_000, clusterRun.token)
+      const measured = await runEventsLevel(clusterCtx, {
+        ...level,
+        target: 'cluster',
+        deadline: b.deadline - 1_000,
+        gateway: clusterRun,
+      })
+      return { floor, cluster: measured, balancers: clusterRun.balancers, instances: 3 }
+    } finally {
+      clusterRun.stop()
+      clusterRun = undefined
+    }
   })
 
   results.coldStart = await phase('5. cold start', async () => {
