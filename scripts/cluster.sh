@@ -209,8 +209,9 @@ instance_port() {
 # Instances
 # ---------------------------------------------------------------------------
 
-start_instance() {
-	local n=$1 port pid flags
+# Starts instance N unless it runs (answers at once; await_instance waits for it).
+launch_instance() {
+	local n=$1 port flags
 	port=$(instance_port "$n")
 	[[ -n $(instance_pid "$n") ]] && return
 	flags=$(node -p "require('$REPO_ROOT/package.json').config?.nodeFlags ?? ''")
@@ -222,8 +223,14 @@ start_instance() {
 		DOCKGATE_CONFIG="$CONFIG" DOCKGATE_TOKEN="$DOCKGATE_TOKEN" \
 		DOCKGATE_SECRET="$DOCKGATE_SECRET" DOCKGATE_STORE="$STORE" DOCKGATE_INSTANCE="dockgate-$n" \
 		setsid node $flags "$REPO_ROOT/dist/dockgate.mjs" </dev/null >>"$DIR/instance-$n.log" 2>&1 9>&- &
-	pid=$!
-	echo "$pid" >"$DIR/instance-$n.pid"
+	echo "$!" >"$DIR/instance-$n.pid"
+}
+
+# Waits until instance N answers /healthz (it dies or takes too long: the end of its log).
+await_instance() {
+	local n=$1 port pid
+	port=$(instance_port "$n")
+	pid=$(read_pid "$DIR/instance-$n.pid")
 	local deadline=$((SECONDS + START_TIMEOUT_S))
 	until healthy "$port"; do
 		if ! kill -0 "$pid" 2>/dev/null; then
@@ -433,7 +440,9 @@ cmd_up() {
 	} >"$DIR/run.env"
 	chmod 600 "$DIR/run.env"
 	local n k balancers=${DOCKGATE_CLUSTER_BALANCERS:-1}
-	for ((n = 1; n <= INSTANCES; n++)); do start_instance "$n"; done
+	# All three start at once; a start is mostly Node reading the bundle.
+	for ((n = 1; n <= INSTANCES; n++)); do launch_instance "$n"; done
+	for ((n = 1; n <= INSTANCES; n++)); do await_instance "$n"; done
 	write_haproxy_cfg
 	for ((k = 1; k <= balancers; k++)); do start_haproxy "$k"; done
 	wait_all_in_rotation
@@ -499,7 +508,8 @@ main() {
 		load_file "$DIR/run.env"
 		load_file "$DIR/ports.env"
 		load_file "$DIR/secrets.env"
-		start_instance "$2"
+		launch_instance "$2"
+		await_instance "$2"
 		wait_all_in_rotation
 		emit "DOCKGATE_CLUSTER_INSTANCE_${2}_PID" "$(instance_pid "$2")"
 		;;
