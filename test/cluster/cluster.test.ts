@@ -5,11 +5,13 @@
  *
  * Tests marked `[waits for …]` need work of another branch (the shared state store, the shared
  * events ring); they are written, and skipped until it is merged (see WAITS_FOR).
+ * `DOCKGATE_CLUSTER_ENABLE=store,events` runs them anyway (to try a merge before enabling them).
  */
 import { execFileSync, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { hashToken } from '../../src/auth/tokens.ts'
 import { type Cluster, startCluster } from '../support/cluster.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
@@ -20,15 +22,23 @@ import { readSse } from '../support/sse.ts'
 const CASE_LABEL = 'dockgate-cluster-case'
 
 /**
- * What a skipped test waits for: the branch whose merge makes it pass. Set to `false` (or
- * delete the skip) once that branch is in.
+ * What a skipped test waits for: the branch whose merge makes it pass. Once that branch is in,
+ * replace `waiting(…)` by a plain `it(…)`.
  */
 const WAITS_FOR = {
   store: 'the Redis state store branch (DOCKGATE_STORE, signed tickets any instance redeems)',
   events: 'the shared events branch (events ring in the store, read-your-writes, revocation)',
 } as const
-const waiting = (what: keyof typeof WAITS_FOR, name: string) =>
-  `${name} [waits for ${WAITS_FOR[what]}]`
+const ENABLED = new Set((process.env.DOCKGATE_CLUSTER_ENABLE ?? '').split(','))
+function waiting(
+  what: keyof typeof WAITS_FOR,
+  name: string,
+  fn: () => Promise<void>,
+  timeout?: number,
+) {
+  if (ENABLED.has(what)) it(name, fn, timeout)
+  else it.skip(`${name} [waits for ${WAITS_FOR[what]}]`, fn, timeout)
+}
 
 let cluster: Cluster
 let counter = 0
@@ -334,45 +344,90 @@ describe('a cluster of three instances behind HAProxy', () => {
     await resumed.close()
   })
 
-  it.skip(
-    waiting(
-      'events',
-      'events resume with no gap on an instance started after they happened (the shared ring)',
-    ),
-    async () => {
-      const caseValue = unique('ring')
-      const path = `/v1/events?${new URLSearchParams([
-        ['type', 'container'],
-        ['label', `${CASE_LABEL}=${caseValue}`],
-      ])}`
-      const live = readSse(await call(path, { base: cluster.instances[0] }))
-      const first = await createContainer({ cmd: ['true'], start: false, caseValue })
-      const [createFirst] = await live.take(1)
-      await live.close()
-      // Instance 2 restarts: its memory is empty. What happens meanwhile is only in the store.
-      cluster.kill(2)
-      const second = await createContainer({ cmd: ['true'], start: false, caseValue })
-      cluster.start(2)
-      const resumed = readSse(
-        await call(path, {
-          base: cluster.instances[1],
-          headers: { 'last-event-id': createFirst!.id! },
+  it('a token removed from the shared config stops working on every instance, and its streams end', async () => {
+    // Every instance watches the same file (the cluster's config): each reloads it itself.
+    const configPath = join(cluster.dir, 'cluster', 'config.json')
+    const original = readFileSync(configPath, 'utf8')
+    const token = `dgt_cluster-revoked-${unique('t')}`
+    const withToken = {
+      tokens: [{ name: 'leaving', hash: await hashToken(token), scopes: ['events:read'] }],
+    }
+    const rewrite = (text: string) => {
+      writeFileSync(`${configPath}.tmp`, text)
+      renameSync(`${configPath}.tmp`, configPath)
+    }
+    rewrite(JSON.stringify(withToken))
+    try {
+      for (const base of cluster.instances) {
+        await eventually(async () => {
+          expect(
+            (await json('/v1/events?type=container', { base, token, method: 'HEAD' })).status,
+          ).toBe(200)
+        })
+      }
+      const streams = await Promise.all(
+        cluster.instances.map(async (base) => {
+          const response = await call(
+            `/v1/events?${new URLSearchParams([['label', `${CASE_LABEL}=${unique('rv')}`]])}`,
+            { base, token },
+          )
+          expect(response.status).toBe(200)
+          return readSse(response)
         }),
       )
-      const after = await resumed.take(1)
-      expect(after.map((e) => JSON.parse(e.data).actor.id)).toEqual([second.id])
-      expect(after[0]!.event).toBe('container')
-      void first
-      await expect(resumed.next(500)).rejects.toThrow(/no event within/)
-      await resumed.close()
-    },
-  )
+      rewrite(original)
+      for (const stream of streams) {
+        const last = (await stream.until('revoked', 5_000)).at(-1)
+        expect(last?.event).toBe('revoked')
+        expect(await stream.next(2_000)).toBeUndefined()
+      }
+      for (const base of cluster.instances)
+        expect((await json('/v1/events', { base, token, method: 'HEAD' })).status).toBe(401)
+    } finally {
+      rewrite(original)
+    }
+  })
 
-  it.skip(
-    waiting(
-      'events',
-      'a container created through one instance is in the list another answers at once',
-    ),
+  // Today the restarted instance asks the engine for what its empty ring lacks (the engine keeps
+  // 256 events); the shared ring of the events branch holds more.
+  it('events resume with no gap on an instance restarted after they happened', async () => {
+    const caseValue = unique('ring')
+    const path = `/v1/events?${new URLSearchParams([
+      ['type', 'container'],
+      ['label', `${CASE_LABEL}=${caseValue}`],
+    ])}`
+    const [a] = cluster.instances
+    const live = readSse(await call(path, { base: a }))
+    const first = await createContainer({ cmd: ['true'], start: false, caseValue, base: a })
+    const [createFirst] = await live.take(1)
+    await live.close()
+    // Instance 2 restarts: its memory is empty, and it missed what happened meanwhile.
+    // (Straight to instance 1: HAProxy does not resend a POST that met the dead instance.)
+    cluster.kill(2)
+    let second: { id: string }
+    try {
+      second = await createContainer({ cmd: ['true'], start: false, caseValue, base: a })
+    } finally {
+      cluster.start(2)
+    }
+    const resumed = readSse(
+      await call(path, {
+        base: cluster.instances[1],
+        headers: { 'last-event-id': createFirst!.id! },
+      }),
+    )
+    const after = await resumed.take(1)
+    expect(after.map((e) => JSON.parse(e.data).actor.id)).toEqual([second.id])
+    expect(after[0]!.event).toBe('container')
+    expect(JSON.parse(after[0]!.data).actor.id).not.toBe(first.id)
+    await expect(resumed.next(500)).rejects.toThrow(/no event within/)
+    await resumed.close()
+  })
+
+  // Today this passes only when B's read model has the engine's `create` event first: a race.
+  waiting(
+    'events',
+    'a container created through one instance is in the list another answers at once',
     async () => {
       const [a, b, c] = cluster.instances
       const caseValue = unique('ryw')
@@ -387,8 +442,9 @@ describe('a cluster of three instances behind HAProxy', () => {
     },
   )
 
-  it.skip(
-    waiting('store', 'a stream ticket issued on one instance opens its stream on another, once'),
+  waiting(
+    'store',
+    'a stream ticket issued on one instance opens its stream on another',
     async () => {
       const [a, b, c] = cluster.instances
       const { id } = await createContainer({ cmd: ['sh', '-c', 'echo via-ticket'] })
@@ -403,7 +459,7 @@ describe('a cluster of three instances behind HAProxy', () => {
       expect(
         events.filter((e) => e.event === 'stdout').map((e) => JSON.parse(e.data).text),
       ).toEqual(['via-ticket'])
-      // A ticket from another secret (another instance's own, before the store) is refused.
+      // A tampered ticket opens nothing, on any instance.
       const forged = await json(`${stream}?ticket=${issued.body.ticket}x`, { base: c, token: null })
       expect(forged.status).toBe(401)
     },
@@ -463,71 +519,73 @@ function follow(id: string) {
 }
 
 describe('Redis restarted under a cluster', () => {
-  it.skip(waiting(
+  waiting(
     'store',
     'the instances recover: ready again, new tickets work across instances, outstanding ones are lost',
-  ), async () => {
-    // A Redis of this test's own (never the suite's shared one), restarted by its PID.
-    const port = await freePort()
-    const startRedis = () => {
-      const child = spawn(
-        'redis-server',
-        ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'],
-        { stdio: 'ignore' },
-      )
-      return child
-    }
-    let redis = startRedis()
-    const store = `redis://127.0.0.1:${port}/0`
-    await eventually(async () => {
-      execFileSync('redis-cli', ['-p', String(port), 'PING'])
-    })
-    const own = startCluster({ store })
-    try {
-      const [a, b] = own.instances
-      const auth = { token: own.token }
-      const { id } = await createContainer({ cmd: ['sh', '-c', 'echo after-restart'] })
-      await json(`/v1/containers/${id}/wait`, { method: 'POST' })
-      const stream = `/v1/containers/${id}/logs/stream`
-      const before = await json('/v1/stream-tickets', {
-        ...post({ scopes: ['logs:read'], stream }, a),
-        ...auth,
-      })
-      expect(before.status).toBe(201)
-
-      redis.kill('SIGKILL')
-      await new Promise((resolve) => redis.once('exit', resolve))
-      // While it is away: 503 with Retry-After, and /readyz says why.
-      const away = await json('/v1/stream-tickets', {
-        ...post({ scopes: ['logs:read'], stream }, a),
-        ...auth,
-      })
-      expect(away.status).toBe(503)
-      expect(away.response.headers.get('retry-after')).toMatch(/^\d+$/)
-      const notReady = await json('/readyz', { base: b, token: null })
-      expect(notReady.status).toBe(503)
-
-      redis = startRedis()
-      for (const base of own.instances) {
-        await eventually(async () => {
-          const ready = await json('/readyz', { base, token: null })
-          expect(ready.status).toBe(200)
-        }, 15_000)
+    async () => {
+      // A Redis of this test's own (never the suite's shared one), restarted by its PID.
+      const port = await freePort()
+      const startRedis = () => {
+        const child = spawn(
+          'redis-server',
+          ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'],
+          { stdio: 'ignore' },
+        )
+        return child
       }
-      // What the store held is gone: the outstanding ticket no longer opens anything.
-      const lost = await json(`${stream}?ticket=${before.body.ticket}`, { base: b, token: null })
-      expect(lost.status).toBe(401)
-      const after = await json('/v1/stream-tickets', {
-        ...post({ scopes: ['logs:read'], stream }, a),
-        ...auth,
+      let redis = startRedis()
+      const store = `redis://127.0.0.1:${port}/0`
+      await eventually(async () => {
+        execFileSync('redis-cli', ['-p', String(port), 'PING'])
       })
-      expect(after.status).toBe(201)
-      const opened = await call(`${stream}?ticket=${after.body.ticket}`, { base: b, token: null })
-      expect(opened.status).toBe(200)
-      await opened.body?.cancel()
-    } finally {
-      own.stop()
-      redis.kill('SIGKILL')
-    }
-  }, 120_000)
+      const own = startCluster({ store })
+      try {
+        const [a, b] = own.instances
+        const auth = { token: own.token }
+        const { id } = await createContainer({ cmd: ['sh', '-c', 'echo after-restart'] })
+        await json(`/v1/containers/${id}/wait`, { method: 'POST' })
+        const stream = `/v1/containers/${id}/logs/stream`
+        const before = await json('/v1/stream-tickets', {
+          ...post({ scopes: ['logs:read'], stream }, a),
+          ...auth,
+        })
+        expect(before.status).toBe(201)
+
+        redis.kill('SIGKILL')
+        await new Promise((resolve) => redis.once('exit', resolve))
+        // While it is away: 503 with Retry-After, and /readyz says why.
+        const away = await json('/v1/stream-tickets', {
+          ...post({ scopes: ['logs:read'], stream }, a),
+          ...auth,
+        })
+        expect(away.status).toBe(503)
+        expect(away.response.headers.get('retry-after')).toMatch(/^\d+$/)
+        const notReady = await json('/readyz', { base: b, token: null })
+        expect(notReady.status).toBe(503)
+
+        redis = startRedis()
+        for (const base of own.instances) {
+          await eventually(async () => {
+            const ready = await json('/readyz', { base, token: null })
+            expect(ready.status).toBe(200)
+          }, 15_000)
+        }
+        // What the store held is gone: the outstanding ticket no longer opens anything.
+        const lost = await json(`${stream}?ticket=${before.body.ticket}`, { base: b, token: null })
+        expect(lost.status).toBe(401)
+        const after = await json('/v1/stream-tickets', {
+          ...post({ scopes: ['logs:read'], stream }, a),
+          ...auth,
+        })
+        expect(after.status).toBe(201)
+        const opened = await call(`${stream}?ticket=${after.body.ticket}`, { base: b, token: null })
+        expect(opened.status).toBe(200)
+        await opened.body?.cancel()
+      } finally {
+        own.stop()
+        redis.kill('SIGKILL')
+      }
+    },
+    120_000,
+  )
 })
