@@ -63,7 +63,7 @@ die() {
 pid_alive() {
 	local pid=${1:-} pattern=$2 cmdline
 	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+	cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
 	[[ $cmdline == *"$pattern"* ]]
 }
 read_pid() { [[ -f $1 ]] && cat "$1" 2>/dev/null || true; }
@@ -320,6 +320,12 @@ defaults
     option redispatch 1
     retry-on conn-failure empty-response
 
+    # HAProxy's own answers (no instance up, an instance gone in the middle of an answer, one too
+    # slow) are problems like the gateway's: application/problem+json, Retry-After on 503.
+    http-error status 502 content-type application/problem+json string '{"type":"urn:dockgate:problem:bad-gateway","title":"Bad Gateway","status":502,"detail":"A gateway instance failed while answering"}'
+    http-error status 503 content-type application/problem+json string '{"type":"urn:dockgate:problem:unavailable","title":"Service Unavailable","status":503,"detail":"No gateway instance is available"}' hdr Retry-After 1
+    http-error status 504 content-type application/problem+json string '{"type":"urn:dockgate:problem:gateway-timeout","title":"Gateway Timeout","status":504,"detail":"A gateway instance did not answer in time"}'
+
 frontend dockgate
     # Loopback only.
     bind 127.0.0.1:$BALANCER_PORT
@@ -330,10 +336,13 @@ backend instances
     http-request disable-l7-retry if !METH_GET
     # Each answer says which instance made it (the tests check the spread with it).
     http-response set-header X-Dockgate-Instance %[srv_name]
-    # /readyz answers 200 only when the instance reaches the engine; a dead or unready instance
-    # is out after two failed checks (~0.5 s apart once one failed) and back after two good ones.
+    # Liveness (/healthz), not /readyz: the engine and the store are the same for every instance,
+    # so when they are away all instances are unready together, and the gateway's own 503 (with
+    # the reason and Retry-After) says more than HAProxy's "no server". A dead or hung instance is
+    # out after two failed checks (~0.5 s apart once one failed) and back after two good ones; a
+    # refused connection takes it out at once (observe layer4).
     option httpchk
-    http-check send meth GET uri /readyz
+    http-check send meth GET uri /healthz
     http-check expect status 200
     default-server check inter 1s fastinter 250ms downinter 500ms fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down
 EOF
@@ -362,18 +371,21 @@ start_haproxy() {
 	done
 }
 
-# Every instance is in the rotation: as many answers in a row name each instance.
-wait_all_in_rotation() {
-	local deadline=$((SECONDS + 15)) seen
+# Waits until HAProxy sends requests to each of the instances named (dockgate-N): as many answers
+# in a row as there are instances name them (round robin), or it warns after 15 s.
+wait_in_rotation() {
+	local deadline=$((SECONDS + 15)) seen name missing
 	while ((SECONDS < deadline)); do
 		seen=$(for _ in $(seq 1 $((INSTANCES * 2))); do
 			curl -s --max-time 2 -o /dev/null -D - "http://127.0.0.1:$BALANCER_PORT/healthz" |
 				sed -n 's/^[Xx]-[Dd]ockgate-[Ii]nstance: *\([^[:space:]]*\).*/\1/p'
-		done | sort -u | wc -l)
-		((seen >= INSTANCES)) && return
+		done)
+		missing=
+		for name in "$@"; do grep -qx "$name" <<<"$seen" || missing+=" $name"; done
+		[[ -z $missing ]] && return
 		sleep 0.25
 	done
-	log "warning: not every instance is in HAProxy's rotation yet"
+	log "warning: not in HAProxy's rotation yet:$missing"
 }
 
 # ---------------------------------------------------------------------------
@@ -445,7 +457,7 @@ cmd_up() {
 	for ((n = 1; n <= INSTANCES; n++)); do await_instance "$n"; done
 	write_haproxy_cfg
 	for ((k = 1; k <= balancers; k++)); do start_haproxy "$k"; done
-	wait_all_in_rotation
+	wait_in_rotation $(for ((n = 1; n <= INSTANCES; n++)); do echo "dockgate-$n"; done)
 	summary
 	print_env
 }
@@ -510,7 +522,7 @@ main() {
 		load_file "$DIR/secrets.env"
 		launch_instance "$2"
 		await_instance "$2"
-		wait_all_in_rotation
+		wait_in_rotation "dockgate-$2"
 		emit "DOCKGATE_CLUSTER_INSTANCE_${2}_PID" "$(instance_pid "$2")"
 		;;
 	down) cmd_down ;;

@@ -313,6 +313,21 @@ describe('a cluster of three instances behind HAProxy', () => {
     expect(back).toEqual(new Set(['dockgate-1', 'dockgate-2', 'dockgate-3']))
   })
 
+  it('answers a problem+json 503 with Retry-After while no instance is up', async () => {
+    for (const n of [1, 2, 3]) cluster.kill(n)
+    try {
+      const { status, body, response, instance } = await json('/v1/system/version')
+      expect(status).toBe(503)
+      expect(response.headers.get('content-type')).toBe('application/problem+json')
+      expect(response.headers.get('retry-after')).toBe('1')
+      expect(body).toMatchObject({ type: 'urn:dockgate:problem:unavailable', status: 503 })
+      expect(instance).toBeNull()
+    } finally {
+      for (const n of [1, 2, 3]) cluster.start(n)
+    }
+    expect((await json('/v1/system/version')).status).toBe(200)
+  })
+
   it('events read on one instance resume on another with Last-Event-ID (both rings hold them)', async () => {
     const [a, b] = cluster.instances
     const caseValue = unique('ev')

@@ -4,11 +4,41 @@
  * developer runs), on the suite's engine and Redis. `stop()` ends only what `start()` started.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const SCRIPT = new URL('../../scripts/cluster.sh', import.meta.url).pathname
+const PREFIX = 'dockgate-cluster-'
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Stops the clusters of test runs that died before their `stop()` (their instances and HAProxy
+ * run in sessions of their own and outlive them): those whose owner process is gone.
+ */
+function stopOrphans() {
+  for (const name of readdirSync(tmpdir()).filter((n) => n.startsWith(PREFIX))) {
+    const dir = join(tmpdir(), name)
+    const ownerFile = join(dir, 'owner')
+    if (!existsSync(ownerFile) || alive(Number(readFileSync(ownerFile, 'utf8')))) continue
+    try {
+      execFileSync('bash', [SCRIPT, 'down'], {
+        env: { ...process.env, DOCKGATE_CLUSTER_DIR: join(dir, 'cluster') },
+        stdio: 'ignore',
+        timeout: 60_000,
+      })
+    } catch {}
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
 
 export interface Cluster {
   dir: string
@@ -35,7 +65,9 @@ export function parseEnvLines(text: string): Record<string, string> {
 }
 
 export function startCluster(options: { store?: string; config?: string } = {}): Cluster {
-  const dir = mkdtempSync(join(tmpdir(), 'dockgate-cluster-'))
+  stopOrphans()
+  const dir = mkdtempSync(join(tmpdir(), PREFIX))
+  writeFileSync(join(dir, 'owner'), String(process.pid))
   const env: NodeJS.ProcessEnv = { ...process.env, DOCKGATE_CLUSTER_DIR: join(dir, 'cluster') }
   // The suite's Redis (scripts/test.sh starts it); otherwise cluster.sh brings one up itself.
   const store = options.store ?? process.env.DOCKGATE_TEST_STORE
