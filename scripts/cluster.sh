@@ -429,7 +429,7 @@ summary() {
 			printf '  instance %s http://127.0.0.1:%s  pid %s  log %s\n' "$n" "$(instance_port "$n")" \
 				"$(instance_pid "$n" || echo '-')" "$DIR/instance-$n.log"
 		done
-		printf '  engine %s, store %s, config %s\n' "$ENGINE_HOST" "${STORE//:*@/:***@}" "$CONFIG"
+		printf '  engine %s, store %s, config %s\n' "$ENGINE_HOST" "$(sed -E 's#(//[^:/@]*):[^@]*@#\1:***@#' <<<"$STORE")" "$CONFIG"
 		printf '  token in %s (DOCKGATE_CLUSTER_TOKEN); stop with: scripts/cluster.sh down\n' "$DIR/secrets.env"
 	} >&2
 }
@@ -487,7 +487,7 @@ need_n() {
 
 main() {
 	local cmd=${1:-}
-	case $cmd in up | down | kill | start) mkdir -p "$DIR" ;; esac
+	[[ $cmd == up ]] && mkdir -p "$DIR"
 	# One change at a time per cluster (parallel test files may all call `up`); the children
 	# close the lock's descriptor, so it is free again when this script ends.
 	if [[ $cmd != env && $cmd != status && -d $DIR ]]; then
