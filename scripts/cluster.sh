@@ -132,7 +132,8 @@ ensure_engine() {
 	fi
 	local was_up=0 out
 	DOCKGATE_PRIVATE_ENGINE=${DOCKGATE_PRIVATE_ENGINE:-1} bash "$REPO_ROOT/scripts/engine.sh" status 2>/dev/null && was_up=1
-	out=$(DOCKGATE_PRIVATE_ENGINE=${DOCKGATE_PRIVATE_ENGINE:-1} bash "$REPO_ROOT/scripts/engine.sh" up)
+	# 9>&-: what it starts (dockerd, socat) must not hold this script's lock.
+	out=$(DOCKGATE_PRIVATE_ENGINE=${DOCKGATE_PRIVATE_ENGINE:-1} bash "$REPO_ROOT/scripts/engine.sh" up 9>&-)
 	ENGINE_HOST=$(sed -n 's/^DOCKER_HOST=//p' <<<"$out")
 	FIXTURE_IMAGE=$(sed -n 's/^DOCKGATE_FIXTURE_IMAGE=//p' <<<"$out")
 	FIXTURE_IMAGE=${FIXTURE_IMAGE:-dockgate-fixture:busybox}
@@ -147,7 +148,7 @@ ensure_store() {
 	fi
 	local was_up=0 out
 	bash "$REPO_ROOT/scripts/redis.sh" status 2>/dev/null && was_up=1
-	out=$(bash "$REPO_ROOT/scripts/redis.sh" up)
+	out=$(bash "$REPO_ROOT/scripts/redis.sh" up 9>&-)
 	STORE=$(sed -n 's/^DOCKGATE_TEST_STORE=//p' <<<"$out")
 	[[ -n $STORE ]] || die 'scripts/redis.sh up printed no store URL'
 	[[ $was_up == 1 ]] || own redis
@@ -160,7 +161,7 @@ ensure_bundle() {
 		return
 	fi
 	log 'building the Node bundle (dist/dockgate.mjs)'
-	(cd "$REPO_ROOT" && node scripts/build-node.mjs) >&2
+	(cd "$REPO_ROOT" && node scripts/build-node.mjs) >&2 9>&-
 }
 
 ensure_secrets() {
@@ -233,7 +234,7 @@ await_instance() {
 	pid=$(read_pid "$DIR/instance-$n.pid")
 	local deadline=$((SECONDS + START_TIMEOUT_S))
 	until healthy "$port"; do
-		if ! kill -0 "$pid" 2>/dev/null; then
+		if ! running "$pid"; then
 			die "instance $n exited before it answered; the end of $DIR/instance-$n.log:
 $(tail -n 20 "$DIR/instance-$n.log")"
 		fi
@@ -243,12 +244,21 @@ $(tail -n 20 "$DIR/instance-$n.log")"
 	log "instance $n answers on http://127.0.0.1:$port (pid $pid)"
 }
 
+# running PID — the process exists and has not exited. Ours are reparented when the script that
+# started them ends, and a parent that does not reap leaves a zombie, which `kill -0` still finds.
+running() {
+	local state
+	state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' 2>/dev/null <"/proc/$1/status") || return 1
+	[[ -n $state && $state != Z && $state != X ]]
+}
+
+# SIGTERM (a gateway ends its streams with `shutdown` and exits), SIGKILL after 10 s.
 stop_pid() {
 	local pid=$1
 	[[ -n $pid ]] || return 0
 	kill "$pid" 2>/dev/null || return 0
 	for _ in $(seq 1 100); do
-		kill -0 "$pid" 2>/dev/null || return 0
+		running "$pid" || return 0
 		sleep 0.1
 	done
 	kill -9 "$pid" 2>/dev/null || true
@@ -365,7 +375,7 @@ start_haproxy() {
 	echo "$pid" >"$DIR/haproxy-$k.pid"
 	local deadline=$((SECONDS + 10))
 	until curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$BALANCER_PORT/healthz"; do
-		kill -0 "$pid" 2>/dev/null || die "haproxy exited; see $DIR/haproxy-$k.log"
+		running "$pid" || die "haproxy exited; see $DIR/haproxy-$k.log"
 		((SECONDS < deadline)) || die "haproxy does not answer on 127.0.0.1:$BALANCER_PORT; see $DIR/haproxy-$k.log"
 		sleep 0.1
 	done
