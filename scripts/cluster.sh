@@ -176,16 +176,22 @@ ensure_secrets() {
 	mv "$DIR/secrets.env.tmp" "$DIR/secrets.env"
 }
 
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The ports of the last `up` again (a restarted instance keeps its place in HAProxy's config),
+# unless nothing of the cluster runs and someone else has taken one meanwhile.
 ensure_ports() {
 	load_file "$DIR/ports.env"
-	local changed=0 n var
-	if [[ -z ${BALANCER_PORT:-} ]]; then
+	local changed=0 n var fresh=1
+	for ((n = 1; n <= INSTANCES; n++)); do [[ -n $(instance_pid "$n") ]] && fresh=0; done
+	[[ -n $(haproxy_pids) ]] && fresh=0
+	if [[ -z ${BALANCER_PORT:-} ]] || { [[ $fresh == 1 ]] && port_busy "$BALANCER_PORT"; }; then
 		BALANCER_PORT=$(free_port)
 		changed=1
 	fi
 	for ((n = 1; n <= INSTANCES; n++)); do
 		var=INSTANCE_${n}_PORT
-		if [[ -z ${!var:-} ]]; then
+		if [[ -z ${!var:-} ]] || { [[ $fresh == 1 ]] && port_busy "${!var}"; }; then
 			printf -v "$var" '%s' "$(free_port)"
 			changed=1
 		fi
