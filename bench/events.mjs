@@ -9,6 +9,11 @@
  * and the count of its connected Unix sockets. Floor: N subscribers on a bare node:http server
  * (bench/lib/sse-floor.mjs) that writes a burst to each in one write: what Node itself needs on
  * this machine to reach that many sockets, whatever the gateway does.
+ *
+ * Through the balancer ('cluster'): the same subscribers on HAProxy in front of three gateway
+ * instances (scripts/cluster.sh), which spreads them round robin; each instance should still
+ * hold one upstream connection (its own gauge, asked directly), CPU and RSS are the instances'
+ * sum (HAProxy's own cost is in the latency, not in these).
  */
 import http from 'node:http'
 import net from 'node:net'
@@ -138,18 +143,18 @@ const floorBurst = (port) => (size) =>
  * Makes a burst of `size` events (`trigger`) and waits until every live subscriber has received
  * them (or `waitMs` passes). Answers the latencies of this burst.
  */
-async function burst({ trigger, live, state, size, round: n, waitMs, pid }) {
+async function burst({ trigger, live, state, size, round: n, waitMs, pids }) {
   for (const s of live) s.count = 0
   const latencies = new Samples()
   state.latencies = latencies
-  const cpu0 = pid ? cpuMs(pid) : null
+  const cpu0 = sumOf(pids, cpuMs)
   const t0 = nowMs()
   await trigger(size, n)
   const issueMs = nowMs() - t0
   const deadline = Date.now() + waitMs
   while (Date.now() < deadline && live.some((s) => s.count < size)) await sleep(10)
   state.latencies = null
-  const cpu1 = pid ? cpuMs(pid) : null
+  const cpu1 = sumOf(pids, cpuMs)
   const values = latencies.values()
   const complete = live.filter((s) => s.count >= size).length
   return {
@@ -168,10 +173,44 @@ async function burst({ trigger, live, state, size, round: n, waitMs, pid }) {
   }
 }
 
+/** The sum of `measure(pid)` over `pids`, or null when there is none or one is unknown. */
+function sumOf(pids, measure) {
+  if (pids.length === 0) return null
+  let sum = 0
+  for (const pid of pids) {
+    const value = measure(pid)
+    if (value === null) return null
+    sum += value
+  }
+  return sum
+}
+
 /**
- * One level: `count` subscribers on `target` ('gateway', 'direct' or 'floor'), `bursts` bursts.
- * For the gateway and the floor, `gateway` is a fresh process (its memory is measured from a
- * clean start).
+ * A gateway's engine connections: the lowest of its engine requests in flight over a few
+ * samples (the long-lived ones, the events upstream, not an inspection the read model happens to
+ * be making), with its other gauges and its connected Unix sockets.
+ */
+async function upstreamOf(ctx, gateway) {
+  let gauges
+  let lowest = Number.POSITIVE_INFINITY
+  for (let i = 0; i < 5; i++) {
+    gauges = await ctx.gauges(gateway)
+    lowest = Math.min(lowest, gauges.dockgate_engine_connections ?? Number.POSITIVE_INFINITY)
+    await sleep(50)
+  }
+  return {
+    engineRequestsInFlight: Number.isFinite(lowest) ? lowest : null,
+    upstreamConnected: gauges.dockgate_events_upstream_connected ?? null,
+    openStreams: gauges.dockgate_open_streams ?? null,
+    unixSockets: gateway.pid ? connectedUnixSockets(gateway.pid) : null,
+  }
+}
+
+/**
+ * One level: `count` subscribers on `target` ('gateway', 'direct', 'floor' or 'cluster'),
+ * `bursts` bursts. For the gateway and the floor, `gateway` is a fresh process (its memory is
+ * measured from a clean start); for the cluster it is `{ port, pids, instances: [{ url, pid }] }`
+ * (the balancer's port, the instances).
  */
 export async function runEventsLevel(
   ctx,
@@ -182,14 +221,16 @@ export async function runEventsLevel(
     target === 'direct'
       ? () => net.connect({ path: ctx.socketPath })
       : () => net.connect({ host: '127.0.0.1', port: gateway.port })
+  const gatewayRequest = `GET /v1/events?type=container&label=${encodeURIComponent(label)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ctx.token}\r\nAccept: text/event-stream\r\n\r\n`
   const request = {
-    gateway: `GET /v1/events?type=container&label=${encodeURIComponent(label)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ctx.token}\r\nAccept: text/event-stream\r\n\r\n`,
+    gateway: gatewayRequest,
+    cluster: gatewayRequest,
     floor: 'GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n',
     direct: `GET /events?filters=${encodeURIComponent(JSON.stringify({ type: ['container'], label: [label] }))} HTTP/1.1\r\nHost: docker\r\n\r\n`,
   }[target]
   const trigger = target === 'floor' ? floorBurst(gateway.port) : renames(ctx.engine, containers)
-  const pid = gateway?.pid
-  const rssBefore = pid ? rssBytes(pid) : null
+  const pids = gateway?.pids ?? (gateway?.pid ? [gateway.pid] : [])
+  const rssBefore = sumOf(pids, rssBytes)
   const t0 = nowMs()
   // Leave time for the bursts after connecting.
   const connectDeadline = t0 + Math.max(1_000, (deadline - Date.now()) * 0.6)
@@ -203,23 +244,17 @@ export async function runEventsLevel(
   const connectSeconds = (nowMs() - t0) / 1000
   try {
     await sleep(300)
-    const rssAfter = pid ? rssBytes(pid) : null
+    const rssAfter = sumOf(pids, rssBytes)
     let upstream = null
-    if (target === 'gateway') {
-      // Engine requests in flight, at their lowest over a few samples: the long-lived ones (the
-      // events upstream), not an inspection the read model happens to be making.
-      let gauges
-      let lowest = Number.POSITIVE_INFINITY
-      for (let i = 0; i < 5; i++) {
-        gauges = await ctx.gauges(gateway)
-        lowest = Math.min(lowest, gauges.dockgate_engine_connections ?? Number.POSITIVE_INFINITY)
-        await sleep(50)
-      }
+    if (target === 'gateway') upstream = await upstreamOf(ctx, gateway)
+    if (target === 'cluster') {
+      const instances = await Promise.all(gateway.instances.map((i) => upstreamOf(ctx, i)))
+      const inFlight = instances.map((i) => i.engineRequestsInFlight)
       upstream = {
-        engineRequestsInFlight: Number.isFinite(lowest) ? lowest : null,
-        upstreamConnected: gauges.dockgate_events_upstream_connected ?? null,
-        openStreams: gauges.dockgate_open_streams ?? null,
-        unixSockets: connectedUnixSockets(pid),
+        // The most any instance holds: 1 when each has its one events upstream and no more.
+        engineRequestsInFlight: inFlight.includes(null) ? null : Math.max(...inFlight),
+        unixSockets: instances.reduce((n, i) => n + (i.unixSockets ?? 0), 0),
+        instances,
       }
     }
     log(
@@ -241,7 +276,7 @@ export async function runEventsLevel(
         size: burstSize,
         round: `${target[0]}${count}-${n}`,
         waitMs: Math.max(1_000, Math.min(10_000, left - 500)),
-        pid: target === 'direct' ? ctx.enginePid : pid,
+        pids: target === 'direct' ? [ctx.enginePid] : pids,
       })
       results.push(r)
       lastMs = Date.now() - started

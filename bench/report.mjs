@@ -215,6 +215,37 @@ export function evaluate(results, targets) {
       }
     },
   )
+  // 4d. Fan-out through the balancer (this tree only: the cluster runs this tree's bundle)
+  const cl = results.cluster && !results.cluster.error ? results.cluster : undefined
+  if (results.cluster) {
+    const f = cl?.floor
+    row(
+      `through HAProxy with three instances, ${fmt(targets.subscribers, 0)} subscribers: p99 ≤ ${targets.subscriberP99ToFloor}× a bare node:http server, one upstream per instance`,
+      f && !f.error
+        ? `node:http, ${fmt(f.subscribed, 0)} clients: p99 ${fmt(f.p99Ms, 1)} ms`
+        : 'no floor',
+      (key) => {
+        if (key !== 'this' || !cl?.cluster || cl.cluster.error) return undefined
+        const e = cl.cluster
+        const perInstance = e.upstream?.instances?.map((i) => i.engineRequestsInFlight) ?? []
+        const r = f?.p99Ms ? e.p99Ms / f.p99Ms : null
+        const pass =
+          r !== null &&
+          r <= targets.subscriberP99ToFloor &&
+          perInstance.length === 3 &&
+          perInstance.every((n) => n === 1)
+        let status = verdict(r === null ? null : pass)
+        if (e.subscribed < e.requested || f.subscribed < f.requested)
+          status = 'N/A (not all subscribed)'
+        else if (e.requested < targets.subscribers && r !== null)
+          status = `${status} at ${fmt(e.requested, 0)} only`
+        return {
+          measured: `${x(r)} (${fmt(e.subscribed, 0)} subscribed: p99 ${fmt(e.p99Ms, 1)} ms; upstreams per instance ${perInstance.join(', ') || '?'}; ${cl.balancers} HAProxy process(es))`,
+          status,
+        }
+      },
+    )
+  }
   // 5. Cold start
   for (const [name, c] of Object.entries(results.coldStart ?? {})) {
     if (name === 'error') continue
@@ -536,6 +567,50 @@ export function renderMarkdown(results) {
                     : '–',
               ]
         }),
+      ),
+      '',
+    )
+  }
+  if (results.cluster?.error) {
+    out.push(`**4d. Events fan-out through the balancer**: failed: ${results.cluster.error}`, '')
+  } else if (results.cluster) {
+    const { floor, cluster, balancers } = results.cluster
+    out.push(
+      `**4d. Events fan-out through the balancer** (the same subscribers and bursts as 4c, on HAProxy in front of three gateway instances, scripts/cluster.sh, ${balancers} HAProxy process(es) on one port; CPU and RSS: the three instances together; floor: 4c's at this count, or one measured here)`,
+      '',
+      table(
+        [
+          'Subscribers',
+          'On',
+          'Subscribed',
+          'p50 ms',
+          'p99 ms',
+          'max ms',
+          'Delivered',
+          'CPU µs / delivery',
+          'RSS / subscriber',
+          'Per instance: streams, engine requests in flight',
+        ],
+        [floor, cluster].map((e) =>
+          !e || e.error
+            ? ['', e?.target ?? '', e?.error ?? 'not measured', '', '', '', '', '', '', '']
+            : [
+                fmt(e.requested, 0),
+                e.target,
+                `${fmt(e.subscribed, 0)} in ${fmt(e.connectSeconds, 1)} s`,
+                fmt(e.p50Ms, 1),
+                fmt(e.p99Ms, 1),
+                fmt(e.maxMs, 1),
+                `${fmt(e.deliveries, 0)} / ${fmt(e.expectedDeliveries, 0)}`,
+                fmt(e.cpuUsPerDelivery, 1),
+                kib(e.bytesPerSubscriber),
+                e.upstream?.instances
+                  ? e.upstream.instances
+                      .map((i) => `${fmt(i.openStreams, 0)}, ${i.engineRequestsInFlight}`)
+                      .join('; ')
+                  : '–',
+              ],
+        ),
       ),
       '',
     )

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * dockgate's benchmark: `npm run bench` (≤ 5½ min) or `npm run bench:quick` (≤ 100 s).
+ * dockgate's benchmark: `npm run bench` (≤ 7½ min) or `npm run bench:quick` (≤ 130 s).
  *
  * Brings up what it needs against the real engine (scripts/engine.sh when DOCKER_HOST is not
  * set), measures the gateway beside its baselines in one run (the engine's own socket, a bare
@@ -34,13 +34,23 @@ import {
 import { Budget, listenerPid, log, mapLimit, round, sleep } from './lib/util.mjs'
 
 const argv = new Set(process.argv.slice(2))
-const PHASES = ['throughput', 'cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cold']
+const PHASES = [
+  'throughput',
+  'cpu',
+  'logs',
+  'pipeline',
+  'latency',
+  'memory',
+  'events',
+  'cluster',
+  'cold',
+]
 const only = onlyPhases(process.argv.slice(2))
 if (argv.has('--help') || argv.has('-h')) {
   console.log(
     [
       'usage: node bench/run.mjs [--quick] [--no-build] [--cpu-prof] [--only=PHASE,…] [--compare=REF]',
-      '  --quick     ≤ 100 s: smaller sizes (CI)',
+      '  --quick     ≤ 130 s: smaller sizes (CI)',
       '  --no-build  use dist/ as it is',
       `  --only=…    run only these phases (${PHASES.join(', ')}); the report goes to`,
       '              bench/results/partial.{json,md}, leaving latest.* to whole runs',
@@ -80,7 +90,7 @@ const PARTIAL = only.size < PHASES.length
 const PROFILE = QUICK
   ? {
       mode: 'quick',
-      boundMs: 110_000,
+      boundMs: 130_000,
       sizes: [20],
       connections: [1, 10],
       durationS: 0.6,
@@ -96,6 +106,7 @@ const PROFILE = QUICK
       eventLevels: [100, 1_000],
       directEventLevels: [100],
       floorEventLevels: [1_000],
+      clusterSubscribers: 1_000,
       bursts: 3,
       burstSize: 5,
       coldReps: 3,
@@ -108,12 +119,13 @@ const PROFILE = QUICK
         latency: 6_000,
         memory: 7_000,
         events: 22_000,
+        cluster: 18_000,
         cold: 16_000,
       },
     }
   : {
       mode: 'full',
-      boundMs: 355_000,
+      boundMs: 445_000,
       sizes: [20, 200],
       connections: [1, 10, 50],
       durationS: 1.5,
@@ -129,6 +141,7 @@ const PROFILE = QUICK
       eventLevels: [100, 1_000, 10_000],
       directEventLevels: [100, 1_000],
       floorEventLevels: [10_000],
+      clusterSubscribers: 10_000,
       bursts: 3,
       burstSize: 5,
       coldReps: 5,
@@ -141,6 +154,8 @@ const PROFILE = QUICK
         latency: 12_000,
         memory: 30_000,
         events: 80_000,
+        // Its own floor when 4c did not measure one, three instances and HAProxy to start.
+        cluster: 80_000,
         cold: 50_000,
       },
     }
@@ -176,6 +191,8 @@ const configPath = join(workDir, 'config.json')
 const resultsDir = join(ROOT, 'bench', 'results')
 
 let engine
+/** The cluster of phase 4d while it runs (scripts/cluster.sh; stopped on the way out too). */
+let clusterRun
 let cleaning
 let compareVariant
 const errors = []
@@ -184,6 +201,11 @@ async function cleanup() {
   cleaning ??= (async () => {
     await Promise.race([stopAll(), sleep(5_000)])
     killAll()
+    try {
+      clusterRun?.stop()
+    } catch (error) {
+      console.error('cleanup: scripts/cluster.sh down failed:', error.message)
+    }
     if (engine) {
       try {
         const ids = await engine.containerIds(`dockgate-bench=${runId}`)
@@ -303,10 +325,13 @@ function engineEnv() {
   }
 }
 
-/** Waits until the gateway's read model lists `size` bench containers and its engine calls settle. */
-async function waitSettled(gateway, sizes, timeoutMs) {
+/**
+ * Waits until the gateway's read model lists `size` bench containers and its engine calls settle
+ * (`bearer`: the token it takes; a cluster has its own).
+ */
+async function waitSettled(gateway, sizes, timeoutMs, bearer = token) {
   const deadline = Date.now() + timeoutMs
-  const auth = { authorization: `Bearer ${token}` }
+  const auth = { authorization: `Bearer ${bearer}` }
   for (const size of sizes) {
     const label = encodeURIComponent(`dockgate-bench-list${size}=${runId}`)
     for (;;) {
@@ -322,7 +347,7 @@ async function waitSettled(gateway, sizes, timeoutMs) {
   // The read model loads every container of the engine: wait until only the events upstream is left.
   let quiet = 0
   while (Date.now() < deadline && quiet < 3) {
-    const gauges = await gatewayGauges(gateway.url, token)
+    const gauges = await gatewayGauges(gateway.url, bearer)
     quiet = (gauges.dockgate_engine_connections ?? 0) <= 1 ? quiet + 1 : 0
     await sleep(100)
   }
@@ -349,6 +374,7 @@ const PHASE_KEYS = {
   '4a. added event latency, one subscriber': 'latency',
   '4b. memory per open stream': 'memory',
   '4c. events fan-out': 'events',
+  '4d. events fan-out through the balancer': 'cluster',
   '5. cold start': 'cold',
 }
 
@@ -523,7 +549,7 @@ async function main() {
       reps: PROFILE.reps,
       budget: phaseBudget(
         'throughput',
-        reserveAfter(['cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cold']),
+        reserveAfter(['cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
       ),
     })
   })
@@ -539,7 +565,7 @@ async function main() {
       extras: PROFILE.cpuExtras,
       budget: phaseBudget(
         'cpu',
-        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cold']),
+        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
       ),
     })
   })
@@ -548,7 +574,10 @@ async function main() {
     const { runLogs, LOG_LINE_BYTES, SHORT_LINE_BYTES } = await import('./logs.mjs')
     const out = {}
     // One budget for both logs: the long one may take 3/4 of it, the short one what is left.
-    const b = phaseBudget('logs', reserveAfter(['pipeline', 'latency', 'memory', 'events', 'cold']))
+    const b = phaseBudget(
+      'logs',
+      reserveAfter(['pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
+    )
     for (const [name, lineBytes, mb, share] of [
       ['long', LOG_LINE_BYTES, PROFILE.logMb, 0.75],
       ['short', SHORT_LINE_BYTES, PROFILE.shortLogMb, 1],
@@ -573,7 +602,7 @@ async function main() {
 
   results.latency = await phase('4a. added event latency, one subscriber', async () => {
     const { runLatency } = await import('./latency.mjs')
-    const b = phaseBudget('latency', reserveAfter(['memory', 'events', 'cold']))
+    const b = phaseBudget('latency', reserveAfter(['memory', 'events', 'cluster', 'cold']))
     return runLatency(ctx, {
       gateways: gateways(),
       passThrough: hono,
@@ -588,7 +617,7 @@ async function main() {
 
   results.memory = await phase('4b. memory per open stream', async () => {
     const { runMemory } = await import('./memory.mjs')
-    const b = phaseBudget('memory', reserveAfter(['events', 'cold']))
+    const b = phaseBudget('memory', reserveAfter(['events', 'cluster', 'cold']))
     const out = {}
     for (const [i, v] of variants.entries()) {
       const left = b.deadline - Date.now()
@@ -608,7 +637,7 @@ async function main() {
 
   results.events = await phase('4c. events fan-out', async () => {
     const { runEventsLevel } = await import('./events.mjs')
-    const b = phaseBudget('events', reserveAfter(['cold']))
+    const b = phaseBudget('events', reserveAfter(['cluster', 'cold']))
     const levels = [
       ...PROFILE.directEventLevels.map((count) => ({ target: 'direct', count })),
       ...PROFILE.eventLevels.flatMap((count) =>
@@ -658,6 +687,57 @@ async function main() {
       await sleep(500)
     }
     return out
+  })
+
+  results.cluster = await phase('4d. events fan-out through the balancer', async () => {
+    const { runEventsLevel } = await import('./events.mjs')
+    const { startCluster } = await import('./lib/cluster.mjs')
+    const b = phaseBudget('cluster', reserveAfter(['cold']))
+    const count = PROFILE.clusterSubscribers
+    const level = {
+      bursts: PROFILE.bursts,
+      burstSize: PROFILE.burstSize,
+      containers: listed,
+      count,
+    }
+    // The floor at the same count in this run: the events phase's, else one measured here.
+    let floor = (Array.isArray(results.events) ? results.events : []).find(
+      (e) => e.target === 'floor' && e.requested === count && !e.error && !e.skipped,
+    )
+    if (!floor) {
+      const server = await startSseFloor()
+      try {
+        const deadline = Date.now() + b.leftForPhase() * 0.4
+        floor = await runEventsLevel(ctx, { ...level, target: 'floor', deadline, gateway: server })
+      } finally {
+        await stopProcess(server.child)
+      }
+      await sleep(500)
+    }
+    clusterRun = startCluster({ workDir, dockerHost, configPath, clients: count })
+    log(
+      `cluster: ${clusterRun.url} (${clusterRun.balancers} HAProxy process(es), pids ${clusterRun.haproxyPids.join(', ')}), instances ${clusterRun.pids.join(', ')}`,
+    )
+    try {
+      const clusterCtx = {
+        ...ctx,
+        token: clusterRun.token,
+        gauges: (g) => gatewayGauges(g.url, clusterRun.token),
+      }
+      // Each instance's read model loaded: only its events upstream left in flight.
+      for (const instance of clusterRun.instances)
+        await waitSettled(instance, [], 15_000, clusterRun.token)
+      const measured = await runEventsLevel(clusterCtx, {
+        ...level,
+        target: 'cluster',
+        deadline: b.deadline - 1_000,
+        gateway: clusterRun,
+      })
+      return { floor, cluster: measured, balancers: clusterRun.balancers, instances: 3 }
+    } finally {
+      clusterRun.stop()
+      clusterRun = undefined
+    }
   })
 
   results.coldStart = await phase('5. cold start', async () => {
