@@ -1,0 +1,228 @@
+#!/usr/bin/env node
+/**
+ * Instructions per request: the one CPU figure a busy machine does not move.
+ *
+ * CPU time per request moves 2–4× between runs on these shared machines, and a change of 10–20 %
+ * hides in it (bench/README.md, Findings). Valgrind's callgrind counts the instructions a process
+ * executes (user space, every thread: JIT code, GC, libuv), whatever else the machine is doing.
+ * It is not exact either: V8 compiles on background threads, which valgrind runs one at a time, so
+ * when optimised code arrives depends on the schedule (bench/README.md, Findings, has runs of one
+ * bundle agreeing within 1.5 % and one 1.7× apart): run it twice before believing a difference. It
+ * does not see the kernel (each request is one `read` and one `writev`: `strace -c` says so) nor
+ * cache misses.
+ *
+ * Each server runs under callgrind in turn: warmed up with `--warmup` requests (JIT tiers settle),
+ * counters zeroed, `--requests` requests at 10 connections, counters dumped. Servers: this tree's
+ * gateway (dist/dockgate.mjs, or `--entry=FILE`), with `--compare=REF` that commit's gateway too,
+ * and the framework's floor (a bare Hono app's constant JSON route, bench/lib/hono-baseline.mjs).
+ * Paths: the small authenticated request (`/v1/system/version`, answered from its cache) and,
+ * with `--list`, a list of 20 containers from the read model.
+ *
+ *   node bench/instructions.mjs [--compare=REF] [--entry=FILE] [--requests=2000] [--warmup=2000] [--list]
+ *
+ * Needs valgrind (Debian's `valgrind`) and DOCKER_HOST=unix://… (`scripts/engine.sh env`). Under
+ * callgrind a server runs ~50× slower: one server takes 1–3 minutes. Not part of `npm run bench`.
+ */
+import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Agent, request } from 'undici'
+import { buildCompareVariant } from './lib/compare.mjs'
+import { Engine } from './lib/engine.mjs'
+import {
+  freePort,
+  gatewayEnv,
+  getText,
+  NODE_ENTRY,
+  NODE_FLAGS,
+  nodeFlagsOf,
+  ROOT,
+  startServer,
+  stopProcess,
+} from './lib/processes.mjs'
+import { log, mapLimit, round } from './lib/util.mjs'
+
+const args = process.argv.slice(2)
+const option = (name, fallback) =>
+  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
+const requests = Number(option('requests', 2000))
+const warmup = Number(option('warmup', 2000))
+const compareRef = option('compare', undefined)
+const entry = option('entry', `${ROOT}/${NODE_ENTRY}`)
+const withList = args.includes('--list')
+const dockerHost = process.env.DOCKER_HOST ?? ''
+if (!dockerHost.startsWith('unix://')) {
+  console.error('instructions: needs DOCKER_HOST=unix://… (eval "$(bash scripts/engine.sh env)")')
+  process.exit(2)
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'dockgate-instructions-'))
+const token = `dgt_bench-${randomBytes(18).toString('base64url')}`
+const configPath = join(dir, 'config.json')
+writeFileSync(
+  configPath,
+  JSON.stringify({ limits: { requestsPerSecond: 1e6, burst: 1e6, streamsPerClient: 1e5 } }),
+)
+const label = `dockgate-bench-instructions=${process.pid}`
+const listPath = `/v1/containers?all=true&label=${encodeURIComponent(label)}`
+const engine = new Engine(dockerHost.slice('unix://'.length))
+const image = process.env.DOCKGATE_FIXTURE_IMAGE ?? 'dockgate-fixture:busybox'
+
+/** vgdb names its pipes after USER and HOST: the server and callgrind_control must agree. */
+const VGDB_ENV = { USER: 'root', LOGNAME: 'root', HOST: '127.0.0.1' }
+
+/** Starts `file args` under callgrind, counting nothing until told. */
+async function underCallgrind({ file, args: fileArgs, env, port, readyPath, name }) {
+  const out = join(dir, `callgrind-${name}.out`)
+  const server = await startServer({
+    file: 'valgrind',
+    args: [
+      '--tool=callgrind',
+      // V8 writes the code it runs: callgrind must see it change.
+      '--smc-check=all-non-file',
+      `--callgrind-out-file=${out}`,
+      file,
+      ...fileArgs,
+    ],
+    env: { ...env, ...VGDB_ENV },
+    port,
+    readyPath,
+    timeoutMs: 600_000,
+    quiet: true,
+  })
+  return { ...server, out }
+}
+
+const control = (flag, pid) =>
+  execFileSync('callgrind_control', [...flag, String(pid)], {
+    env: { ...process.env, ...VGDB_ENV },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+
+/** Instructions per request of `url` on the server `server` (under callgrind). */
+async function measure(server, url, headers) {
+  const agent = new Agent({ connections: 10 })
+  const get = async () => {
+    // A server this slow may close a connection that idled past its keep-alive: ask again.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const answer = await request(url, { dispatcher: agent, headers })
+        await answer.body.text()
+        if (answer.statusCode !== 200) throw new Error(`GET ${url}: ${answer.statusCode}`)
+        return
+      } catch (error) {
+        if (attempt >= 5 || String(error.message).startsWith('GET ')) throw error
+      }
+    }
+  }
+  const load = async (count) => {
+    let left = count
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        while (left-- > 0) await get()
+      }),
+    )
+  }
+  await load(warmup)
+  control(['-z'], server.pid)
+  await load(requests)
+  const before = new Set(readdirSync(dir))
+  control(['-d', 'measured'], server.pid)
+  await agent.close()
+  const dumps = readdirSync(dir).filter((f) => !before.has(f) && f.startsWith('callgrind-'))
+  const totals = dumps.map((f) => {
+    const match = /^totals: (\d+)/m.exec(readFileSync(join(dir, f), 'utf8'))
+    return match ? Number(match[1]) : 0
+  })
+  for (const f of dumps) rmSync(join(dir, f))
+  return totals.reduce((a, b) => a + b, 0) / requests
+}
+
+const ids = []
+const rows = []
+let compared
+try {
+  if (withList) {
+    ids.push(
+      ...(await mapLimit(
+        Array.from({ length: 20 }, (_, i) => i),
+        4,
+        (i) =>
+          engine.createContainer({
+            name: `dockgate-instructions-${process.pid}-${i}`,
+            image,
+            cmd: ['true'],
+            labels: { 'dockgate-bench-instructions': String(process.pid) },
+          }),
+      )),
+    )
+  }
+  const gateways = [{ name: 'this tree', entry, root: ROOT }]
+  if (compareRef) {
+    compared = buildCompareVariant(compareRef)
+    gateways.push({ name: compared.label, entry: compared.entry, root: compared.root })
+  }
+  const auth = { authorization: `Bearer ${token}` }
+  for (const gateway of gateways) {
+    const port = await freePort()
+    log(`instructions: ${gateway.name} under callgrind…`)
+    const server = await underCallgrind({
+      file: process.execPath,
+      args: [...nodeFlagsOf(gateway.root), gateway.entry],
+      env: gatewayEnv({ port, dockerHost, token, configPath, root: gateway.root }),
+      port,
+      name: `g${rows.length}`,
+    })
+    try {
+      const row = { server: gateway.name }
+      row.version = await measure(server, `${server.url}/v1/system/version`, auth)
+      if (withList) {
+        const { text } = await getText(`${server.url}${listPath}`, auth, 120_000)
+        if (JSON.parse(text).containers?.length !== 20)
+          throw new Error(`the list has not 20: ${text}`)
+        row.list20 = await measure(server, `${server.url}${listPath}`, auth)
+      }
+      rows.push(row)
+    } finally {
+      await stopProcess(server.child)
+    }
+  }
+  const port = await freePort()
+  log('instructions: the bare Hono app under callgrind…')
+  const hono = await underCallgrind({
+    file: process.execPath,
+    args: [...NODE_FLAGS, `${ROOT}/bench/lib/hono-baseline.mjs`],
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), DOCKER_HOST: dockerHost },
+    port,
+    name: 'hono',
+  })
+  try {
+    rows.push({
+      server: 'bare Hono, constant route',
+      version: await measure(hono, `${hono.url}/const`),
+    })
+  } finally {
+    await stopProcess(hono.child)
+  }
+  const floor = rows.at(-1).version
+  console.log(
+    `\ninstructions per request (callgrind; ${requests} requests after ${warmup} unmeasured):`,
+  )
+  for (const row of rows) {
+    const list = row.list20
+      ? `, list of 20 ${round(row.list20 / 1000, 1)}k (${round(row.list20 / floor, 2)}× Hono)`
+      : ''
+    console.log(
+      `  ${row.server}: small request ${round(row.version / 1000, 1)}k (${round(row.version / floor, 2)}× Hono)${list}`,
+    )
+  }
+  if (rows.length === 3) {
+    console.log(`  this tree / ${compared.label}: ${round(rows[0].version / rows[1].version, 3)}×`)
+  }
+} finally {
+  await Promise.all(ids.map((id) => engine.remove(id).catch(() => {})))
+  compared?.remove()
+  rmSync(dir, { recursive: true, force: true })
+}
