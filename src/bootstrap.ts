@@ -13,6 +13,7 @@ import {
   readJwks,
 } from './config-store.ts'
 import type { EngineClient } from './engine/client.ts'
+import type { ReloadSignal } from './reload-signal.ts'
 
 export type Log = (fields: Record<string, unknown>) => void
 
@@ -76,6 +77,35 @@ export async function loadCredentials(
     }
   }
   return { config, configPath, authenticator, reloads, reload }
+}
+
+/**
+ * Reloads on every instance: a reload here tells the others (`signal`), and one asked for by
+ * another instance reloads here. Answers the reload to call on SIGHUP or a config change, and
+ * the function that stops listening.
+ */
+export async function shareReloads(
+  credentials: Pick<Credentials, 'reload'>,
+  signal: ReloadSignal,
+  log: Log,
+): Promise<{ reload(): void; stop(): Promise<void> }> {
+  const stop = await signal.listen(() => {
+    log({ level: 'info', msg: 'config reload asked for by another instance' })
+    credentials.reload()
+  })
+  return {
+    reload() {
+      credentials.reload()
+      signal.publish().catch((error: unknown) =>
+        log({
+          level: 'error',
+          msg: 'the other instances could not be told to reload',
+          error: String(error),
+        }),
+      )
+    },
+    stop,
+  }
 }
 
 /** Logs whether the engine answers; if not, how to start the project's own. */

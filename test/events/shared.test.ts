@@ -27,7 +27,7 @@ let lonely: TestGateway
 const hubs: EventHub[] = []
 
 beforeAll(async () => {
-  redis = createClient({ url: STORE }) as RedisClient
+  redis = createClient({ url: STORE })
   await redis.connect()
   const shared = () => redisSharedRing(redis, { prefix, capacity: 1_000 })
   const gateway = (ringSize: number, withShared = true) =>
