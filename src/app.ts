@@ -34,6 +34,7 @@ import { OpenStreams, trackOpenStreams } from './http/open-streams.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
 import { type RequestIdWriter, requestIds } from './http/request-id.ts'
 import { ContainerModel } from './model/containers.ts'
+import type { WritePositions } from './model/positions.ts'
 import { Metrics } from './observability/metrics.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import type { QuotaReservations } from './policy/quota.ts'
@@ -84,6 +85,12 @@ export interface AppDependencies {
   reloads?: ConfigReloads
   /** Where container quotas are reserved; one queue per principal in this process unless given. */
   quota?: QuotaReservations
+  /**
+   * Where the instances learn of each other's container changes (`model/positions.ts`; Redis:
+   * `model/positions-redis.ts`), so that a read on any instance reflects a change made on
+   * another. None: one instance, whose own changes are in its model before it answers.
+   */
+  positions?: WritePositions
 }
 
 export const OPENAPI_CONFIG = {
@@ -190,7 +197,7 @@ export function createApp(deps: AppDependencies): Gateway {
   app.route('/', systemRoutes(deps.engine))
   const hub = deps.events ?? ownEventHub(deps.engine, settings, logError, deps.sharedEvents)
   const model = settings.readModel ? new ContainerModel(deps.engine, hub, logError) : undefined
-  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota))
+  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota, deps.positions))
   const streams = {
     settings,
     shutdown: stopping.signal,
