@@ -3,6 +3,8 @@
  * first admin token when there is no credential at all), build the authenticator, reload it on
  * demand, log as JSON lines, and say so when no engine answers.
  */
+
+import type { RedisClientType } from '@redis/client'
 import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
 import { type ConfigFile, type ConfigReloads, configReloads, settingsFromConfig } from './config.ts'
 import {
@@ -13,7 +15,11 @@ import {
   readJwks,
 } from './config-store.ts'
 import type { EngineClient } from './engine/client.ts'
-import type { ReloadSignal } from './reload-signal.ts'
+import type { SharedRing } from './events/shared.ts'
+import { redisSharedRing } from './events/shared-redis.ts'
+import type { WritePositions } from './model/positions.ts'
+import { redisWritePositions } from './model/positions-redis.ts'
+import { type ReloadSignal, redisReloadSignal } from './reload-signal.ts'
 
 export type Log = (fields: Record<string, unknown>) => void
 
@@ -105,6 +111,41 @@ export async function shareReloads(
       )
     },
     stop,
+  }
+}
+
+export interface SharedInstancePorts {
+  /** For `createApp`: the events replay ring every instance shares. */
+  sharedEvents: SharedRing
+  /** For `createApp`: the positions of every instance's changes. */
+  positions: WritePositions
+  /** For {@link shareReloads}. */
+  reloadSignal: ReloadSignal
+  /** Closes the connection the reload signal listens on (not `client`). */
+  close(): Promise<void>
+}
+
+/**
+ * What instances share through Redis beyond the state store: the events ring, the write
+ * positions and the reload signal, from one connected client (and one more connection, of its
+ * own, that the reload signal listens on). Every key starts with `prefix`.
+ */
+export async function sharedInstancePorts(
+  client: RedisClientType,
+  options: {
+    prefix: string
+    ringSize: number
+    logError: (message: string, error: unknown) => void
+  },
+): Promise<SharedInstancePorts> {
+  const listener = client.duplicate()
+  await listener.connect()
+  const { prefix, logError } = options
+  return {
+    sharedEvents: redisSharedRing(client, { prefix, capacity: options.ringSize, logError }),
+    positions: redisWritePositions(client, { prefix, logError }),
+    reloadSignal: redisReloadSignal(client, listener, { channel: `${prefix}reload` }),
+    close: () => listener.close(),
   }
 }
 
