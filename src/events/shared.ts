@@ -18,8 +18,16 @@
  * newest id's time with the next `n`. So ids only grow and an entry's id is never earlier than
  * its event.
  *
- * **Resume.** The held entries after the point (see {@link replayFrom}); `gap` when the point is
- * older than the first one held, or a `gap` entry follows it.
+ * **Instances disagree on order.** The engine publishes concurrent events to each of its
+ * subscribers in its own order (`daemon/events` publishes outside its lock), so two instances can
+ * receive two events the other way round. An instance that receives a held event right after
+ * `prev` although it is placed before `prev` records it as **late** after `prev`. A client that
+ * read `prev` last on that instance has not seen it: the resume replays it too.
+ *
+ * **Resume.** The late entries after the point (and theirs), then the held entries after it
+ * (see {@link replayFrom}); `gap` when the point is older than the first one held, or a `gap`
+ * entry follows it. No gap; a repeat only of an event the instances received in different
+ * orders, and only when the client read from the one whose order the ring does not follow.
  *
  * `memorySharedRing` keeps it in one process (two hubs in one process, tests); the Redis
  * adapter (`shared-redis.ts`) keeps it in a capped stream shared by every instance.
@@ -48,16 +56,18 @@ export interface SharedEntry {
 }
 
 /**
- * The events after `point`, given the first entry held (`first`) and, in order, every entry
- * whose id is not earlier than the point's time (`entries`, which hold every event that is).
- * A held `after` point continues after the first entry with that `timeNano` (as the local ring
- * does: a repeat is possible among events sharing one nanosecond, a loss is not); a point not
- * held skips to the first later event.
+ * The events after `point`, given the first entry held (`first`), in order every entry whose id
+ * is not earlier than the point's time (`entries`, which hold every event that is), and what
+ * was late after the point's own entry (`late`, see {@link pointEntry}). A held `after` point
+ * continues after the first entry with that `timeNano` (as the local ring does: a repeat is
+ * possible among events sharing one nanosecond, a loss is not); a point not held skips to the
+ * first later event.
  */
 export function replayFrom(
   point: ResumePoint,
   first: SharedEntry | undefined,
   entries: readonly SharedEntry[],
+  late: readonly SharedEntry[] = [],
 ): ParsedEvent[] | 'gap' {
   if (first === undefined) return 'gap'
   const coverage = first.parsed.nano
@@ -70,10 +80,23 @@ export function replayFrom(
   } else {
     start = entries.findIndex((e) => e.parsed.nano >= point.from)
   }
-  if (start === -1) return []
-  const after = entries.slice(start)
-  return after.some((e) => e.gap) ? 'gap' : after.map((e) => e.parsed)
+  const after = start === -1 ? [] : entries.slice(start)
+  if (after.some((e) => e.gap)) return 'gap'
+  const keys = new Set(after.map((e) => e.parsed.key))
+  const before = late.filter((e) => !keys.has(e.parsed.key)).map((e) => e.parsed)
+  return [...before, ...after.map((e) => e.parsed)]
 }
+
+/** The entry a held `after` point continues after (the first with its `timeNano`). */
+export function pointEntry<T extends SharedEntry>(
+  point: ResumePoint,
+  entries: readonly T[],
+): T | undefined {
+  return 'after' in point ? entries.find((e) => e.parsed.event.timeNano === point.id) : undefined
+}
+
+/** Most late entries a resume follows (late after late after …). */
+export const LATE_LIMIT = 64
 
 /** Where an append goes: `skip` (held already, or history with no place), or its entry. */
 export function placeAppend(
@@ -85,31 +108,59 @@ export function placeAppend(
   return continuous ? { ms: last.ms, n: last.n + 1 } : 'skip'
 }
 
+type Placed = { ms: bigint; n: number }
+
+const placedBefore = (a: Placed, b: Placed) => a.ms < b.ms || (a.ms === b.ms && a.n < b.n)
+
 /** A shared ring in this process's memory, capped at `capacity` entries. */
 export function memorySharedRing(capacity: number): SharedRing {
-  const entries: (SharedEntry & { ms: bigint; n: number })[] = []
-  const held = new Set<string>()
+  const entries: (SharedEntry & Placed)[] = []
+  const held = new Map<string, SharedEntry & Placed>()
+  /** Key → the entries received right after it by some instance, though placed before it. */
+  const lateAfter = new Map<string, (SharedEntry & Placed)[]>()
   return {
     append(parsed, prev) {
-      if (held.has(parsed.key)) return
-      const continuous = prev !== undefined && held.has(prev)
-      const place = placeAppend(entries.at(-1), parsed, continuous)
+      const known = held.get(parsed.key)
+      const before = prev === undefined ? undefined : held.get(prev)
+      if (known) {
+        if (before && prev !== undefined && placedBefore(known, before)) {
+          const late = lateAfter.get(prev) ?? []
+          if (!late.includes(known)) lateAfter.set(prev, [...late, known])
+        }
+        return
+      }
+      const place = placeAppend(entries.at(-1), parsed, before !== undefined)
       if (place === 'skip') return
       if (entries.length >= capacity) {
         const oldest = entries.shift()
-        if (oldest) held.delete(oldest.parsed.key)
+        if (oldest) {
+          held.delete(oldest.parsed.key)
+          lateAfter.delete(oldest.parsed.key)
+        }
       }
-      entries.push({ parsed, gap: !continuous, ...place })
-      held.add(parsed.key)
+      const entry = { parsed, gap: before === undefined, ...place }
+      entries.push(entry)
+      held.set(parsed.key, entry)
     },
     flushed: () => Promise.resolve(),
     async replay(point) {
       const time = 'after' in point ? point.after : point.from
-      return replayFrom(
-        point,
-        entries[0],
-        entries.filter((e) => e.ms >= time),
-      )
+      const from = entries.filter((e) => e.ms >= time)
+      const at = pointEntry(point, from)
+      const late: SharedEntry[] = []
+      const queue = at ? [at.parsed.key] : []
+      for (
+        let key = queue.shift();
+        key !== undefined && late.length < LATE_LIMIT;
+        key = queue.shift()
+      ) {
+        for (const entry of lateAfter.get(key) ?? []) {
+          if (late.includes(entry)) continue
+          late.push(entry)
+          queue.push(entry.parsed.key)
+        }
+      }
+      return replayFrom(point, entries[0], from, late)
     },
   }
 }
