@@ -68,6 +68,11 @@ export interface RedisSharedRingOptions {
   prefix: string
   /** Entries kept (the ring's size). */
   capacity: number
+  /**
+   * How long a replay (with the flush before it) may take before it fails (default 2 000 ms): a
+   * client whose connection waits for Redis to come back must not hold a resume forever.
+   */
+  timeoutMs?: number
   /** Failed appends (Redis unreachable); the hub goes on, and the next append starts a stretch. */
   logError?: (message: string, error: unknown) => void
 }
@@ -79,6 +84,7 @@ export function redisSharedRing(client: RedisClient, options: RedisSharedRingOpt
   const keys = `${options.prefix}events:keys`
   const lateKeys = `${options.prefix}events:late`
   const capacity = String(options.capacity)
+  const timeoutMs = options.timeoutMs ?? 2_000
   const logError = options.logError ?? ((message, error) => console.error(message, error))
   let tail: Promise<void> = Promise.resolve()
   let failing = false
@@ -103,36 +109,48 @@ export function redisSharedRing(client: RedisClient, options: RedisSharedRingOpt
       )
       tail = sent
     },
-    flushed: () => tail,
-    async replay(point: ResumePoint) {
-      const [first] = await range('-', '+', 1)
-      const entries: SharedEntry[] = []
-      let start = `${'after' in point ? point.after : point.from}-0`
-      for (;;) {
-        const page = await range(start, '+', PAGE)
-        for (const raw of page) entries.push(toEntry(raw))
-        if (page.length < PAGE) break
-        start = `(${page[page.length - 1]![0]}`
-      }
-      const at = pointEntry(point, entries)
-      const late: SharedEntry[] = []
-      const queue = at ? [at.parsed.key] : []
-      const taken = new Set<string>()
-      for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
-        const ids = ((await client.hGet(lateKeys, key)) ?? '').split(' ').filter(Boolean)
-        for (const id of ids) {
-          if (taken.has(id) || late.length >= LATE_LIMIT) continue
-          taken.add(id)
-          const [raw] = await range(id, id, 1)
-          if (!raw) continue
-          const entry = toEntry(raw)
-          late.push(entry)
-          queue.push(entry.parsed.key)
-        }
-      }
-      return replayFrom(point, first && toEntry(first), entries, late)
-    },
+    flushed: () => within(tail, timeoutMs, 'flushing the shared events ring'),
+    replay: (point: ResumePoint) =>
+      within(replay(point), timeoutMs, 'reading the shared events ring'),
   }
+
+  async function replay(point: ResumePoint): Promise<ParsedEvent[] | 'gap'> {
+    const [first] = await range('-', '+', 1)
+    const entries: SharedEntry[] = []
+    let start = `${'after' in point ? point.after : point.from}-0`
+    for (;;) {
+      const page = await range(start, '+', PAGE)
+      for (const raw of page) entries.push(toEntry(raw))
+      if (page.length < PAGE) break
+      start = `(${page[page.length - 1]![0]}`
+    }
+    const at = pointEntry(point, entries)
+    const late: SharedEntry[] = []
+    const queue = at ? [at.parsed.key] : []
+    const taken = new Set<string>()
+    for (let key = queue.shift(); key !== undefined; key = queue.shift()) {
+      const ids = ((await client.hGet(lateKeys, key)) ?? '').split(' ').filter(Boolean)
+      for (const id of ids) {
+        if (taken.has(id) || late.length >= LATE_LIMIT) continue
+        taken.add(id)
+        const [raw] = await range(id, id, 1)
+        if (!raw) continue
+        const entry = toEntry(raw)
+        late.push(entry)
+        queue.push(entry.parsed.key)
+      }
+    }
+    return replayFrom(point, first && toEntry(first), entries, late)
+  }
+}
+
+/** `promise`, or a rejection after `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms} ms`)), ms)
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }
 
 function toEntry([, fields]: RawEntry): SharedEntry {
