@@ -4,9 +4,15 @@
  * demand, log as JSON lines, and say so when no engine answers.
  */
 
-import type { RedisClientType } from '@redis/client'
+import { createClient, type RedisClientType } from '@redis/client'
 import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
-import { type ConfigFile, type ConfigReloads, configReloads, settingsFromConfig } from './config.ts'
+import {
+  type ConfigFile,
+  type ConfigReloads,
+  configReloads,
+  DEFAULT_SETTINGS,
+  settingsFromConfig,
+} from './config.ts'
 import {
   type ConfigFiles,
   DEFAULT_CONFIG_PATH,
@@ -139,6 +145,15 @@ export async function sharedInstancePorts(
   },
 ): Promise<SharedInstancePorts> {
   const listener = client.duplicate()
+  // Without a listener, a connection error would end the process; the client reconnects itself.
+  let failing = false
+  listener.on('error', (error: unknown) => {
+    if (!failing) options.logError('reload signal connection failed', error)
+    failing = true
+  })
+  listener.on('ready', () => {
+    failing = false
+  })
   await listener.connect()
   const { prefix, logError } = options
   return {
@@ -146,6 +161,39 @@ export async function sharedInstancePorts(
     positions: redisWritePositions(client, { prefix, logError }),
     reloadSignal: redisReloadSignal(client, listener, { channel: `${prefix}reload` }),
     close: () => listener.close(),
+  }
+}
+
+/**
+ * A Redis client for what the instances share, and the ports on it. (The state store's own
+ * client can take its place once both are in.)
+ */
+export async function connectShared(
+  url: string,
+  ringSize: number | undefined,
+  logError: (message: string, error: unknown) => void,
+): Promise<SharedInstancePorts> {
+  const client = createClient({ url })
+  let failing = false
+  client.on('error', (error: unknown) => {
+    if (!failing) logError('shared store connection failed', error)
+    failing = true
+  })
+  client.on('ready', () => {
+    failing = false
+  })
+  await client.connect()
+  const ports = await sharedInstancePorts(client, {
+    prefix: 'dockgate:',
+    ringSize: ringSize ?? DEFAULT_SETTINGS.eventsRingSize,
+    logError,
+  })
+  return {
+    ...ports,
+    async close() {
+      await ports.close()
+      await client.close()
+    },
   }
 }
 
