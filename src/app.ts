@@ -23,6 +23,7 @@ import { type AuditSink, jsonLineAudit } from './domain/audit.ts'
 import type { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
 import { EventHub } from './events/hub.ts'
+import type { SharedRing } from './events/shared.ts'
 import { auditRequests, guardRequests } from './http/audit.ts'
 import { bearerAuth } from './http/authentication.ts'
 import type { AppEnv } from './http/context.ts'
@@ -33,6 +34,7 @@ import { OpenStreams, trackOpenStreams } from './http/open-streams.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
 import { type RequestIdWriter, requestIds } from './http/request-id.ts'
 import { ContainerModel } from './model/containers.ts'
+import type { WritePositions } from './model/positions.ts'
 import { Metrics } from './observability/metrics.ts'
 import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import type { QuotaReservations } from './policy/quota.ts'
@@ -63,6 +65,12 @@ export interface AppDependencies {
   requestLog?: RequestLogSink
   /** The engine events hub; one per app unless given (closed by `close()` when created here). */
   events?: EventHub
+  /**
+   * The events replay ring shared by every instance (`events/shared.ts`; Redis:
+   * `events/shared-redis.ts`), for the hub created here: a client resumes on any instance.
+   * None: this instance's own ring.
+   */
+  sharedEvents?: SharedRing
   /** How the request id reaches the response; through the context (Fetch headers) unless given. */
   writeRequestId?: RequestIdWriter
   /**
@@ -82,6 +90,12 @@ export interface AppDependencies {
    * given (workerd: a disk service, so that starting compiles none of it; see src/edge.ts).
    */
   docsRenderer?: DocsRendererLoader
+  /**
+   * Where the instances learn of each other's container changes (`model/positions.ts`; Redis:
+   * `model/positions-redis.ts`), so that a read on any instance reflects a change made on
+   * another. None: one instance, whose own changes are in its model before it answers.
+   */
+  positions?: WritePositions
 }
 
 export const OPENAPI_CONFIG = {
@@ -186,9 +200,9 @@ export function createApp(deps: AppDependencies): Gateway {
   )
 
   app.route('/', systemRoutes(deps.engine))
-  const hub = deps.events ?? ownEventHub(deps.engine, settings, logError)
+  const hub = deps.events ?? ownEventHub(deps.engine, settings, logError, deps.sharedEvents)
   const model = settings.readModel ? new ContainerModel(deps.engine, hub, logError) : undefined
-  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota))
+  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota, deps.positions))
   const streams = {
     settings,
     shutdown: stopping.signal,
@@ -242,11 +256,17 @@ export function createApp(deps: AppDependencies): Gateway {
 }
 
 /** A hub for this app; it connects on its first subscriber (the read model, or a client). */
-function ownEventHub(engine: EngineClient, settings: GatewaySettings, logError: ErrorLogger) {
+function ownEventHub(
+  engine: EngineClient,
+  settings: GatewaySettings,
+  logError: ErrorLogger,
+  shared: SharedRing | undefined,
+) {
   return new EventHub(engine, {
     ringSize: settings.eventsRingSize,
     queueLimit: settings.eventsQueueLimit,
     logError,
+    ...(shared ? { shared } : {}),
   })
 }
 

@@ -2,13 +2,20 @@
  * @module The Node entry point: `npm start`.
  *
  * Environment: `PORT` (8080), `HOST` (127.0.0.1), `DOCKGATE_CONFIG` (./dockgate.config.json),
- * `DOCKGATE_TOKEN` (an admin token for automation), and the docker CLI's `DOCKER_HOST`,
- * `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
+ * `DOCKGATE_TOKEN` (an admin token for automation), `DOCKGATE_STORE` (a Redis URL: instances
+ * share the events ring, write positions and reloads through it), and the docker CLI's
+ * `DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
  */
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
-import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
+import {
+  connectShared,
+  jsonLogTo,
+  loadCredentials,
+  reportEngine,
+  shareReloads,
+} from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import { jsonLineAudit } from './domain/audit.ts'
 import { EngineClient } from './engine/client.ts'
@@ -51,7 +58,14 @@ async function main() {
     env,
     log,
   )
-  const stopWatching = watchConfig(configPath, reload)
+  const logError = (message: string, error: unknown) =>
+    log({ level: 'error', msg: message, error: String(error) })
+  // Several instances: what they share beyond the state store (see README, Several instances).
+  const shared = env.DOCKGATE_STORE
+    ? await connectShared(env.DOCKGATE_STORE, settingsFromConfig(config).eventsRingSize, logError)
+    : undefined
+  const everywhere = shared ? await shareReloads({ reload }, shared.reloadSignal, log) : undefined
+  const stopWatching = watchConfig(configPath, everywhere?.reload ?? reload)
 
   const transport = createNodeTransport(engineTargetFromEnv(env))
   const metrics = new Metrics()
@@ -68,7 +82,8 @@ async function main() {
     audit: jsonLineAudit(stdout.line),
     writeRequestId: writeRequestIdOnNodeResponse,
     eventStreamOutput: writeEventStreamsOnNodeResponse,
-    logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
+    logError,
+    ...(shared ? { sharedEvents: shared.sharedEvents, positions: shared.positions } : {}),
   })
 
   gateway.start()
@@ -93,6 +108,8 @@ async function main() {
     const forced = setTimeout(() => process.exit(1), 10_000)
     forced.unref()
     stopWatching()
+    void everywhere?.stop()
+    void shared?.close()
     // Event streams send their final event and close, so the server can finish.
     gateway.close()
     server.close(() => {

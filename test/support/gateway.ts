@@ -3,7 +3,7 @@
  * token per role, and helpers that read like the calls other services make.
  */
 import { afterAll } from 'vitest'
-import { type App, createApp, type Gateway } from '../../src/app.ts'
+import { type App, type AppDependencies, createApp, type Gateway } from '../../src/app.ts'
 import { firstOf, jwtAuthenticator } from '../../src/auth/jwt.ts'
 import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
 import type { GatewaySettings } from '../../src/config.ts'
@@ -59,6 +59,8 @@ export async function testGateway(
     requestLog?: RequestLogEntry[]
     /** Builds the gateway's events hub (to watch it); one from the settings otherwise. */
     events?: (engine: EngineClient) => EventHub
+    /** More of the app's ports (shared by instances: positions, …). */
+    dependencies?: Partial<AppDependencies>
     /** Options of the engine client (timeouts), beyond the tests' `retryAfterSeconds: 5`. */
     engineOptions?: EngineClientOptions
     /** Also accept HS256 JWTs signed with this secret (policies by `sub` from `clients`). */
@@ -111,6 +113,7 @@ export async function testGateway(
     metrics,
     requestLog: (entry) => options.requestLog?.push(entry),
     events,
+    ...options.dependencies,
   })
   gateway.start()
   afterAll(() => gateway.close())
