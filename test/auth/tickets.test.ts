@@ -22,7 +22,8 @@ describe('TicketStore', () => {
   it('opens one stream at a time, for the principal it was issued to', async () => {
     const store = new TicketStore()
     const { ticket, scopes } = await store.issue(alice)
-    expect(ticket).toMatch(/^dgk_[0-9a-f]{64}$/)
+    // Signed: a base64url payload and its HMAC-SHA-256 (43 characters).
+    expect(ticket).toMatch(/^dgk_[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/)
     expect(scopes.sort()).toEqual(['events:read', 'logs:read'])
     const first = opened(await store.redeem(ticket, LOGS))
     expect(first.principal).toMatchObject({ id: 'alice' })
