@@ -13,6 +13,11 @@ import {
   readJwks,
 } from './config-store.ts'
 import type { EngineClient } from './engine/client.ts'
+import { type StoreEnvironment, storeSettingsFromEnv } from './store/config.ts'
+import { MemoryStore } from './store/memory.ts'
+import type { StateStore } from './store/port.ts'
+import { RedisStore } from './store/redis.ts'
+import { openRedisConnection, type RedisConnection } from './store/redis-connection.ts'
 
 export type Log = (fields: Record<string, unknown>) => void
 
@@ -22,7 +27,7 @@ export const jsonLogTo =
   (fields) =>
     write(JSON.stringify({ time: new Date().toISOString(), ...fields }))
 
-export interface EntryEnvironment {
+export interface EntryEnvironment extends StoreEnvironment {
   DOCKGATE_CONFIG?: string | undefined
   DOCKGATE_TOKEN?: string | undefined
   DOCKGATE_JWT_SECRET?: string | undefined
@@ -89,4 +94,45 @@ export function reportEngine(engine: EngineClient, log: Log): void {
         hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
       }),
   )
+}
+
+/** The state store an entry gives the app, and what it closes on shutdown. */
+export interface EntryStore {
+  store: StateStore
+  /** `DOCKGATE_SECRET`, for the app's `ticketSecret`. */
+  secret: string | undefined
+  /** The one Redis connection of the process (none with the memory store), for whatever else needs Redis. */
+  redis: RedisConnection | undefined
+  /** The store as logs may show it: `memory`, or its URL without the password. */
+  display: string
+  close(): Promise<void>
+}
+
+/**
+ * The store `DOCKGATE_STORE` names (memory unless set) and the ticket secret. Throws a one-line
+ * reason for a malformed URL, or Redis without `DOCKGATE_SECRET`: the entry refuses to start.
+ * No I/O: the Redis connection opens on first use.
+ */
+export function storeFromEnv(env: StoreEnvironment, log: Log): EntryStore {
+  const { store: target, secret } = storeSettingsFromEnv(env)
+  if (target.kind === 'memory') {
+    const store = new MemoryStore()
+    return { store, secret, redis: undefined, display: target.display, close: () => store.close() }
+  }
+  const redis = openRedisConnection(target, (message) => log({ level: 'warn', msg: message }))
+  const store = new RedisStore(redis, {
+    logError: (message, error) =>
+      log({
+        level: 'warn',
+        msg: message,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+  })
+  return {
+    store,
+    secret,
+    redis,
+    display: target.display,
+    close: () => store.close().then(() => redis.close()),
+  }
 }

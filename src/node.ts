@@ -2,13 +2,14 @@
  * @module The Node entry point: `npm start`.
  *
  * Environment: `PORT` (8080), `HOST` (127.0.0.1), `DOCKGATE_CONFIG` (./dockgate.config.json),
- * `DOCKGATE_TOKEN` (an admin token for automation), and the docker CLI's `DOCKER_HOST`,
+ * `DOCKGATE_TOKEN` (an admin token for automation), `DOCKGATE_STORE` and `DOCKGATE_SECRET` (the
+ * state store shared with other instances), and the docker CLI's `DOCKER_HOST`,
  * `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
  */
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
-import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
+import { jsonLogTo, loadCredentials, reportEngine, storeFromEnv } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import { jsonLineAudit } from './domain/audit.ts'
 import { EngineClient } from './engine/client.ts'
@@ -46,6 +47,8 @@ async function main() {
   const env = process.env
   const port = Number(env.PORT ?? 8080)
   const host = env.HOST ?? '127.0.0.1'
+  // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
+  const shared = storeFromEnv(env, log)
   const { config, configPath, authenticator, reloads, reload } = await loadCredentials(
     nodeFiles,
     env,
@@ -64,6 +67,8 @@ async function main() {
     authenticator,
     reloads,
     settings: settingsFromConfig(config),
+    store: shared.store,
+    ticketSecret: shared.secret,
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
     writeRequestId: writeRequestIdOnNodeResponse,
@@ -79,6 +84,7 @@ async function main() {
       msg: 'listening',
       url: `http://${info.address}:${info.port}`,
       engine: transport.description,
+      store: shared.display,
     })
   })
 
@@ -98,7 +104,7 @@ async function main() {
     server.close(() => {
       // The last lines ("shutting down" among them) leave before the process does.
       const exit = () => stdout.drain().then(() => process.exit(0))
-      transport.close().then(exit, exit)
+      Promise.all([transport.close(), shared.close()]).then(exit, exit)
     })
     // Idle keep-alive sockets would hold close() open, also those whose event stream has just
     // sent its final event: close them as they become idle.

@@ -82,7 +82,7 @@ export function parseStoreUrl(text: string | undefined): StoreTarget {
     db,
     username,
     password,
-    display: `redis://${credentials}${url.host}/${db}`,
+    display: `redis://${credentials}${url.hostname}:${port}/${db}`,
   }
 }
 
