@@ -210,13 +210,14 @@ export class RedisStore implements StateStore {
 
   async health(): Promise<StoreHealth> {
     try {
-      const client = await this.#redis.ready()
-      await client.sendCommand(['PING'], { timeout: this.#timeoutMs })
+      const client = await this.#client()
+      await this.#call(() => client.sendCommand(['PING'], { timeout: this.#timeoutMs }))
       return { ok: true }
     } catch (error) {
+      const why = error instanceof ProblemError ? error.cause : error
       return {
         ok: false,
-        reason: `the state store ${this.#redis.display} does not answer: ${message(error)}`,
+        reason: `the state store ${this.#redis.display} does not answer: ${message(why)}`,
       }
     }
   }
@@ -327,18 +328,33 @@ export class RedisStore implements StateStore {
     })
   }
 
+  /**
+   * A command, failed as unavailable when Redis fails it or has not answered within the
+   * timeout: the client's own timeout stops only commands not yet written, and a Redis that
+   * hangs (paused, overloaded) answers nothing it was sent.
+   */
   async #call<T>(command: () => Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${this.#timeoutMs} ms`)),
+        this.#timeoutMs,
+      )
+    })
     try {
-      return await command()
+      return await Promise.race([command(), timeout])
     } catch (error) {
       throw error instanceof ProblemError ? error : this.#unavailable(error)
+    } finally {
+      clearTimeout(timer)
     }
   }
 
   #unavailable(error: unknown) {
-    return storeUnavailable(
+    const problem = storeUnavailable(
       `The shared state store does not answer (${message(error)}); try again shortly`,
     )
+    return Object.assign(problem, { cause: error })
   }
 }
 
