@@ -45,6 +45,8 @@ if [[ ${DOCKGATE_STORE:-} == redis://* ]]; then
   store=${store%%/*}
   [[ $store == *:* ]] || store+=:6379
   net+=",$store"
+  # @redis/client reads these two of its own (debug switches) when it connects.
+  extra_env_keys=,REDIS_DEBUG_MAINTENANCE,REDIS_EMIT_DIAGNOSTICS
 fi
 env_keys=PORT,HOST,DOCKGATE_CONFIG,DOCKGATE_TOKEN,DOCKGATE_JWT_SECRET,DOCKGATE_STORE,DOCKGATE_SECRET,DOCKER_HOST,DOCKER_TLS_VERIFY,DOCKER_TLS,DOCKER_CERT_PATH,HOME
 
@@ -54,5 +56,5 @@ env_keys=PORT,HOST,DOCKGATE_CONFIG,DOCKGATE_TOKEN,DOCKGATE_JWT_SECRET,DOCKGATE_S
 v8_flags=--initial-old-space-size=128
 
 exec "$deno" run --no-prompt --unstable-no-legacy-abort --v8-flags="$v8_flags" \
-  --allow-read="$read" --allow-write="$write" --allow-net="$net" --allow-env="$env_keys" \
+  --allow-read="$read" --allow-write="$write" --allow-net="$net" --allow-env="$env_keys${extra_env_keys:-}" \
   src/deno.ts
