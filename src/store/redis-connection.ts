@@ -42,6 +42,9 @@ export function openRedisConnection(
     password: target.password,
     database: target.db,
     disableOfflineQueue: true,
+    // No per-command timer (by default each command gets an AbortSignal.timeout, a fifth of its
+    // CPU cost): whoever sends commands times them out (the store: one watchdog for all).
+    commandOptions: { timeout: 0 },
   }) as RedisClientType
   let lastError = ''
   // Without a listener an error event would throw; a reconnect loop reports each failure once.

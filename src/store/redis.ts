@@ -94,14 +94,29 @@ return 'ok'`
 const RENEW = `${NOW}
 local ttl = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  if redis.call('ZADD', key, 'XX', 'CH', now + ttl, ARGV[i + 1]) >= 0 then
-    redis.call('PEXPIRE', key, ttl)
-  end
+  redis.call('ZADD', key, 'XX', now + ttl, ARGV[i + 1])
+  redis.call('PEXPIRE', key, ttl)
 end
 return #KEYS`
 
+/**
+ * A script that first gives back the leases released since the last command: ARGV[1] is how
+ * many (R), KEYS[1..R] their slot sets and ARGV[2..R+1] the leases; the script's own keys and
+ * arguments follow. A release so rides on the next command instead of costing one of its own
+ * (a request's release and the next request's admission are one round trip), and this
+ * instance's release always reaches Redis before its next acquire of the same slots.
+ */
+const withReleases = (body: string) => `local R = tonumber(ARGV[1])
+for i = 1, R do redis.call('ZREM', KEYS[i], ARGV[1 + i]) end
+${body.replace(/KEYS\[(\d+)\]/g, 'KEYS[R + $1]').replace(/ARGV\[(\d+)\]/g, 'ARGV[R + 1 + $1]')}`
+
+/** Only the releases (when no other command comes along soon). */
+const RELEASE = withReleases('return R')
+
 interface Script {
   source: string
+  /** Its SHA-1, once computed (WebCrypto digests are promises). */
+  digest: string | undefined
   sha: Promise<string>
 }
 
@@ -110,7 +125,19 @@ async function sha1(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-const script = (source: string): Script => ({ source, sha: sha1(source) })
+function script(source: string): Script {
+  const made: Script = { source, digest: undefined, sha: sha1(source) }
+  made.sha.then((digest) => {
+    made.digest = digest
+  })
+  return made
+}
+
+/** A command sent and not answered yet, for the watchdog. */
+interface Pending {
+  at: number
+  reject: (error: unknown) => void
+}
 
 export class RedisStore implements StateStore {
   readonly kind = 'redis'
@@ -121,17 +148,24 @@ export class RedisStore implements StateStore {
   readonly #exclusiveWaitMs: number
   readonly #logError: (message: string, error: unknown) => void
   readonly #scripts = {
-    admit: script(ADMIT),
-    acquire: script(ACQUIRE),
-    openTicket: script(OPEN_TICKET),
+    admit: script(withReleases(ADMIT)),
+    acquire: script(withReleases(ACQUIRE)),
+    openTicket: script(withReleases(OPEN_TICKET)),
+    release: script(RELEASE),
     renew: script(RENEW),
   }
+  /** Released leases not yet given back: slot set, lease, slot set, lease… */
+  #releases: string[] = []
+  #releaseTimer: ReturnType<typeof setTimeout> | undefined
   /** Leases this instance holds: lease id → the slot set it is in. */
   readonly #held = new Map<string, string>()
   readonly #instance = crypto.randomUUID()
   #leases = 0
   #renewer: ReturnType<typeof setInterval> | undefined
   #closed = false
+  /** Commands sent and not yet answered, oldest first. */
+  readonly #pending = new Set<Pending>()
+  #watchdog: ReturnType<typeof setInterval> | undefined
 
   constructor(redis: RedisConnection, options: RedisStoreOptions = {}) {
     this.#redis = redis
@@ -145,7 +179,7 @@ export class RedisStore implements StateStore {
   async admit(key: string, rates: Rates, kind: SlotKind, max: number): Promise<Release | Refusal> {
     const slots = this.#slotKey(kind, key)
     const lease = this.#newLease()
-    const answer = await this.#run(
+    const answer = await this.#runReleasing(
       this.#scripts.admit,
       [`${this.#prefix}b:${key}`, slots],
       [rates.perSecond, rates.burst, max, lease, this.#leaseTtlMs],
@@ -159,7 +193,11 @@ export class RedisStore implements StateStore {
   async acquire(kind: SlotKind, key: string, max: number): Promise<Release | undefined> {
     const slots = this.#slotKey(kind, key)
     const lease = this.#newLease()
-    const answer = await this.#run(this.#scripts.acquire, [slots], [max, lease, this.#leaseTtlMs])
+    const answer = await this.#runReleasing(
+      this.#scripts.acquire,
+      [slots],
+      [max, lease, this.#leaseTtlMs],
+    )
     return Number(answer) === 1 ? this.#hold(slots, lease) : undefined
   }
 
@@ -184,20 +222,21 @@ export class RedisStore implements StateStore {
   }
 
   async recordTicket(id: string, stream: string | null, expiresAt: number): Promise<void> {
-    const client = await this.#client()
-    await this.#call(() =>
-      client.sendCommand(
-        ['SET', `${this.#prefix}t:${id}`, stream ?? '', 'PXAT', String(expiresAt), 'NX'],
-        { timeout: this.#timeoutMs },
-      ),
-    )
+    await this.#send([
+      'SET',
+      `${this.#prefix}t:${id}`,
+      stream ?? '',
+      'PXAT',
+      String(expiresAt),
+      'NX',
+    ])
   }
 
   async openTicket(id: string, stream: string): Promise<TicketClaim> {
     const slots = this.#slotKey('ticket', id)
     const lease = this.#newLease()
     const answer = String(
-      await this.#run(
+      await this.#runReleasing(
         this.#scripts.openTicket,
         [`${this.#prefix}t:${id}`, slots],
         [stream, lease, this.#leaseTtlMs],
@@ -210,8 +249,7 @@ export class RedisStore implements StateStore {
 
   async health(): Promise<StoreHealth> {
     try {
-      const client = await this.#client()
-      await this.#call(() => client.sendCommand(['PING'], { timeout: this.#timeoutMs }))
+      await this.#send(['PING'])
       return { ok: true }
     } catch (error) {
       const why = error instanceof ProblemError ? error.cause : error
@@ -226,23 +264,26 @@ export class RedisStore implements StateStore {
     this.#closed = true
     clearInterval(this.#renewer)
     this.#renewer = undefined
-    // Leases still held are given back; what cannot be, expires.
-    const held = [...this.#held]
+    clearTimeout(this.#releaseTimer)
+    this.#releaseTimer = undefined
+    // Leases still held are given back with those released; what cannot be, expires.
+    for (const [lease, slots] of this.#held) this.#releases.push(slots, lease)
     this.#held.clear()
-    if (held.length > 0 && this.#redis.client.isReady) {
-      await Promise.all(
-        held.map(([lease, slots]) =>
-          this.#redis.client.sendCommand(['ZREM', slots, lease], { timeout: this.#timeoutMs }),
-        ),
-      ).catch(() => {})
+    if (this.#releases.length > 0 && this.#redis.client.isReady) {
+      await this.#runReleasing(this.#scripts.release, [], []).catch(() => {})
     }
+    this.#releases = []
+    clearInterval(this.#watchdog)
+    this.#watchdog = undefined
   }
 
   /** Forgets the leases held without giving them back: what a killed instance leaves (tests). */
   abandon(): void {
     this.#closed = true
     clearInterval(this.#renewer)
+    clearTimeout(this.#releaseTimer)
     this.#held.clear()
+    this.#releases = []
   }
 
   /** Leases this instance holds (tests). */
@@ -276,12 +317,10 @@ export class RedisStore implements StateStore {
         clearInterval(this.#renewer)
         this.#renewer = undefined
       }
-      // Not awaited: a release that fails (Redis away) leaves a lease that expires by itself.
-      if (this.#redis.client.isReady) {
-        this.#redis.client
-          .sendCommand(['ZREM', slots, lease], { timeout: this.#timeoutMs })
-          .catch((error: unknown) => this.#logError('state store: a release failed', error))
-      }
+      // Given back with the next command, or within a moment: a release that fails (Redis
+      // away) leaves a lease that expires by itself.
+      this.#releases.push(slots, lease)
+      this.#releaseTimer ??= setTimeout(() => this.#flushReleases(), 1)
     }
   }
 
@@ -298,56 +337,90 @@ export class RedisStore implements StateStore {
     )
   }
 
-  async #client() {
-    try {
-      return await this.#redis.ready()
-    } catch (error) {
-      throw this.#unavailable(error)
+  #flushReleases() {
+    this.#releaseTimer = undefined
+    if (this.#releases.length === 0) return
+    this.#runReleasing(this.#scripts.release, [], []).catch((error: unknown) =>
+      this.#logError('state store: a release failed', error),
+    )
+  }
+
+  /** Runs a script written `withReleases`, giving back the leases released meanwhile. */
+  #runReleasing(script: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const releases = this.#releases
+    if (releases.length === 0) return this.#run(script, keys, ['0', ...args])
+    this.#releases = []
+    const releaseKeys: string[] = []
+    const leases: string[] = []
+    for (let i = 0; i < releases.length; i += 2) {
+      releaseKeys.push(releases[i]!)
+      leases.push(releases[i + 1]!)
     }
+    return this.#run(script, [...releaseKeys, ...keys], [leases.length, ...leases, ...args])
   }
 
   /** Runs a script by its digest, loading it when Redis does not know it (a restarted Redis). */
-  async #run(script: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
-    const client = await this.#client()
+  #run(script: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+    const digest = script.digest
+    if (digest === undefined) return script.sha.then(() => this.#run(script, keys, args))
     const argv = args.map(String)
-    const sha = await script.sha
-    return this.#call(async () => {
-      const options = { timeout: this.#timeoutMs }
-      try {
-        return await client.sendCommand(
-          ['EVALSHA', sha, String(keys.length), ...keys, ...argv],
-          options,
-        )
-      } catch (error) {
-        if (!message(error).startsWith('NOSCRIPT')) throw error
-        return client.sendCommand(
-          ['EVAL', script.source, String(keys.length), ...keys, ...argv],
-          options,
-        )
-      }
-    })
+    return this.#send(['EVALSHA', digest, String(keys.length), ...keys, ...argv]).catch(
+      (error: unknown) => {
+        const cause = error instanceof ProblemError ? error.cause : error
+        if (!message(cause).startsWith('NOSCRIPT')) throw error
+        return this.#send(['EVAL', script.source, String(keys.length), ...keys, ...argv])
+      },
+    )
   }
 
   /**
-   * A command, failed as unavailable when Redis fails it or has not answered within the
-   * timeout: the client's own timeout stops only commands not yet written, and a Redis that
-   * hangs (paused, overloaded) answers nothing it was sent.
+   * Sends a command; a 503 problem when Redis cannot be reached, fails it, or has not answered
+   * within the timeout. The client's own timeout stops only commands not yet written, and a
+   * Redis that hangs (paused, overloaded) answers nothing it was sent: one watchdog for all
+   * commands, rather than a timer for each, keeps the cost of a command low.
    */
-  async #call<T>(command: () => Promise<T>): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer within ${this.#timeoutMs} ms`)),
-        this.#timeoutMs,
+  #send(args: string[]): Promise<unknown> {
+    const client = this.#redis.client
+    if (!client.isReady) {
+      return this.#redis.ready().then(
+        () => this.#send(args),
+        (error: unknown) => {
+          throw this.#unavailable(error)
+        },
+      )
+    }
+    this.#watchdog ??= this.#startWatchdog()
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { at: Date.now(), reject }
+      this.#pending.add(pending)
+      client.sendCommand(args).then(
+        (value) => {
+          this.#pending.delete(pending)
+          resolve(value)
+        },
+        (error: unknown) => {
+          this.#pending.delete(pending)
+          reject(this.#unavailable(error))
+        },
       )
     })
-    try {
-      return await Promise.race([command(), timeout])
-    } catch (error) {
-      throw error instanceof ProblemError ? error : this.#unavailable(error)
-    } finally {
-      clearTimeout(timer)
-    }
+  }
+
+  #startWatchdog() {
+    const watchdog = setInterval(
+      () => {
+        const now = Date.now()
+        // Oldest first: stop at the first command still within its time.
+        for (const pending of this.#pending) {
+          if (now - pending.at < this.#timeoutMs) break
+          this.#pending.delete(pending)
+          pending.reject(this.#unavailable(new Error(`no answer within ${this.#timeoutMs} ms`)))
+        }
+      },
+      Math.max(10, this.#timeoutMs / 8),
+    )
+    ;(watchdog as { unref?: () => void }).unref?.()
+    return watchdog
   }
 
   #unavailable(error: unknown) {
