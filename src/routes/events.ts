@@ -2,7 +2,6 @@
  * @module `GET /v1/events`: the engine's events as server-sent events, curated, filtered and
  * resumable, all served from the gateway's one upstream (`EventHub`).
  */
-
 import { createRoute, z } from '@hono/zod-openapi'
 import { TICKET_MAX_LENGTH } from '../auth/tickets.ts'
 import type { Guard } from '../domain/guard.ts'

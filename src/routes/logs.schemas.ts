@@ -1,7 +1,6 @@
 /**
  * @module The log routes' contract: the queries they accept and the lines and events they answer.
  */
-
 import { createRoute, z } from '@hono/zod-openapi'
 import { TICKET_MAX_LENGTH } from '../auth/tickets.ts'
 import { compareEngineTimes } from '../engine/time.ts'
