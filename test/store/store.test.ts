@@ -110,6 +110,18 @@ describe.each(adapters)('%s store', (_name, pair) => {
   })
 })
 
+describe('memory store', () => {
+  it('answers the hot path at once: no promise for a token and a slot, nor for a ticket', () => {
+    const store = new MemoryStore()
+    const admitted = store.admit('alice', RATES, 'budget', 1)
+    expect(typeof admitted).toBe('function')
+    expect(store.admit('alice', RATES, 'budget', 1)).toEqual({ limit: 'slots' })
+    ;(admitted as Release)()
+    expect(store.recordTicket('t', null, Date.now() + 1_000)).toBeUndefined()
+    expect(store.openTicket('t', '/v1/events')).toMatchObject({ ok: true })
+  })
+})
+
 describe('redis store', () => {
   it('frees the slots of an instance that died once their leases expire, and renews held ones', async () => {
     const prefix = randomPrefix()
