@@ -63,6 +63,19 @@ export function evaluate(results, targets) {
       )
     },
   )
+  const store = results.storeCpu && !results.storeCpu.error ? results.storeCpu : undefined
+  row(
+    `gateway CPU per small authenticated request with the Redis store ≤ ${targets.redisStoreCpuToMemory ?? 1.5}× with the memory store`,
+    store ? `memory store: ${fmt(store.memory.us, 1)} µs` : '–',
+    (key) =>
+      key === 'this' && store
+        ? ratioCell(
+            store.redisToMemory,
+            `${fmt(store.redis.us, 1)} µs`,
+            store.redisToMemory <= (targets.redisStoreCpuToMemory ?? 1.5),
+          )
+        : undefined,
+  )
   row(
     `gateway CPU per small authenticated request ≤ ${targets.cpuToPing}× the engine's /_ping`,
     cpu ? `dockerd /_ping: ${fmt(cpu.enginePingUs, 1)} µs` : '–',

@@ -28,7 +28,7 @@ import { auditRequests, guardRequests } from './http/audit.ts'
 import { bearerAuth } from './http/authentication.ts'
 import type { AppEnv } from './http/context.ts'
 import { type EventStreamOutput, writeEventStreamsTo } from './http/event-stream-output.ts'
-import { limitRequests } from './http/limits.ts'
+import { type LimitSettings, limitRequests } from './http/limits.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './http/observability.ts'
 import { OpenStreams, trackOpenStreams } from './http/open-streams.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
@@ -36,7 +36,6 @@ import { type RequestIdWriter, requestIds } from './http/request-id.ts'
 import { ContainerModel } from './model/containers.ts'
 import type { WritePositions } from './model/positions.ts'
 import { Metrics } from './observability/metrics.ts'
-import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import type { QuotaReservations } from './policy/quota.ts'
 import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
@@ -47,6 +46,8 @@ import { metricsRoutes } from './routes/metrics.ts'
 import { statsRoutes } from './routes/stats.ts'
 import { systemRoutes } from './routes/system.ts'
 import { ticketRoutes } from './routes/tickets.ts'
+import { MemoryStore } from './store/memory.ts'
+import type { StateStore } from './store/port.ts'
 import { GATEWAY_VERSION } from './version.ts'
 
 export interface AppDependencies {
@@ -83,7 +84,7 @@ export interface AppDependencies {
    * credential is judged again (a revoked one's stream ends with `event: revoked`).
    */
   reloads?: ConfigReloads
-  /** Where container quotas are reserved; one queue per principal in this process unless given. */
+  /** Where container quotas are reserved; through the state store unless given. */
   quota?: QuotaReservations
   /**
    * Where `/docs` gets its renderer (about 5 MB); a dynamic import of the generated module unless
@@ -96,6 +97,13 @@ export interface AppDependencies {
    * another. None: one instance, whose own changes are in its model before it answers.
    */
   positions?: WritePositions
+  /**
+   * What instances share (rate limits, stream and engine-budget slots, quotas, stream tickets):
+   * this process's memory unless given (`src/store/`); the caller closes one it gives.
+   */
+  store?: StateStore
+  /** The key that signs stream tickets (`DOCKGATE_SECRET`); a random one per process unless given. */
+  ticketSecret?: string | undefined
 }
 
 export const OPENAPI_CONFIG = {
@@ -168,28 +176,28 @@ export function createApp(deps: AppDependencies): Gateway {
       })
     },
   })
-  const tickets = deps.tickets ?? new TicketStore()
+  const store = deps.store ?? new MemoryStore()
+  const tickets =
+    deps.tickets ??
+    new TicketStore({
+      store,
+      secret: deps.ticketSecret,
+      rejudge: (issued) => deps.authenticator.principalOf?.(issued) ?? Promise.resolve(undefined),
+    })
   const audit = countDenials(deps.audit ?? jsonLineAudit((line) => console.log(line)), metrics)
-  const buckets = new TokenBuckets({
-    perSecond: settings.rateLimitPerSecond,
-    burst: settings.rateLimitBurst,
-  })
-  const slots = new StreamSlots(settings.maxStreamsPerPrincipal)
-  const engineBudget = new StreamSlots(settings.engineCallsPerPrincipal)
+  const limits = limitSettings(settings)
   const openStreams = new OpenStreams()
   const authenticated = [
     auditRequests(audit),
     bearerAuth(deps.authenticator, tickets),
     guardRequests(audit),
-    limitRequests({ buckets, streams: slots, engineBudget, metrics }),
+    limitRequests({ store, limits, metrics }),
     trackOpenStreams(openStreams),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
   const applyReload = (next: Partial<GatewaySettings>) => {
     Object.assign(settings, liveSettings(next))
-    buckets.configure({ perSecond: settings.rateLimitPerSecond, burst: settings.rateLimitBurst })
-    slots.max = settings.maxStreamsPerPrincipal
-    engineBudget.max = settings.engineCallsPerPrincipal
+    Object.assign(limits, limitSettings(settings))
     openStreams.recheck().catch((error: unknown) => logError('revocation check failed', error))
   }
   // After authentication: a stranger's oversized body gets 401, as any request of a stranger
@@ -199,10 +207,10 @@ export function createApp(deps: AppDependencies): Gateway {
     c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
   )
 
-  app.route('/', systemRoutes(deps.engine))
+  app.route('/', systemRoutes(deps.engine, store))
   const hub = deps.events ?? ownEventHub(deps.engine, settings, logError, deps.sharedEvents)
   const model = settings.readModel ? new ContainerModel(deps.engine, hub, logError) : undefined
-  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota, deps.positions))
+  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota ?? store, deps.positions))
   const streams = {
     settings,
     shutdown: stopping.signal,
@@ -268,6 +276,15 @@ function ownEventHub(
     logError,
     ...(shared ? { shared } : {}),
   })
+}
+
+/** The limits the settings set; each reload hands the store new `rates` (the memory store notices). */
+function limitSettings(settings: GatewaySettings): LimitSettings {
+  return {
+    rates: { perSecond: settings.rateLimitPerSecond, burst: settings.rateLimitBurst },
+    maxStreams: settings.maxStreamsPerPrincipal,
+    engineBudget: settings.engineCallsPerPrincipal,
+  }
 }
 
 /**

@@ -3,16 +3,8 @@
  * first admin token when there is no credential at all), build the authenticator, reload it on
  * demand, log as JSON lines, and say so when no engine answers.
  */
-
-import { createClient, type RedisClientType } from '@redis/client'
 import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
-import {
-  type ConfigFile,
-  type ConfigReloads,
-  configReloads,
-  DEFAULT_SETTINGS,
-  settingsFromConfig,
-} from './config.ts'
+import { type ConfigFile, type ConfigReloads, configReloads, settingsFromConfig } from './config.ts'
 import {
   type ConfigFiles,
   DEFAULT_CONFIG_PATH,
@@ -26,6 +18,11 @@ import { redisSharedRing } from './events/shared-redis.ts'
 import type { WritePositions } from './model/positions.ts'
 import { redisWritePositions } from './model/positions-redis.ts'
 import { type ReloadSignal, redisReloadSignal } from './reload-signal.ts'
+import { type StoreEnvironment, storeSettingsFromEnv } from './store/config.ts'
+import { MemoryStore } from './store/memory.ts'
+import type { StateStore } from './store/port.ts'
+import { RedisStore } from './store/redis.ts'
+import { openRedisConnection, type RedisConnection } from './store/redis-connection.ts'
 
 export type Log = (fields: Record<string, unknown>) => void
 
@@ -35,7 +32,7 @@ export const jsonLogTo =
   (fields) =>
     write(JSON.stringify({ time: new Date().toISOString(), ...fields }))
 
-export interface EntryEnvironment {
+export interface EntryEnvironment extends StoreEnvironment {
   DOCKGATE_CONFIG?: string | undefined
   DOCKGATE_TOKEN?: string | undefined
   DOCKGATE_JWT_SECRET?: string | undefined
@@ -94,17 +91,24 @@ export async function loadCredentials(
 /**
  * Reloads on every instance: a reload here tells the others (`signal`), and one asked for by
  * another instance reloads here. Answers the reload to call on SIGHUP or a config change, and
- * the function that stops listening.
+ * the function that stops listening. Listening begins in the background: while Redis is
+ * unreachable the instance still starts (and its store-bound requests answer 503), and it listens
+ * once Redis answers.
  */
-export async function shareReloads(
+export function shareReloads(
   credentials: Pick<Credentials, 'reload'>,
   signal: ReloadSignal,
   log: Log,
-): Promise<{ reload(): void; stop(): Promise<void> }> {
-  const stop = await signal.listen(() => {
+): { reload(): void; stop(): Promise<void> } {
+  const listening = signal.listen(() => {
     log({ level: 'info', msg: 'config reload asked for by another instance' })
     credentials.reload()
   })
+  listening.then(
+    () => log({ level: 'info', msg: "listening for the other instances' reloads" }),
+    (error: unknown) =>
+      log({ level: 'error', msg: 'cannot listen for reloads', error: String(error) }),
+  )
   return {
     reload() {
       credentials.reload()
@@ -116,7 +120,7 @@ export async function shareReloads(
         }),
       )
     },
-    stop,
+    stop: () => listening.then((stop) => stop()).catch(() => {}),
   }
 }
 
@@ -127,72 +131,43 @@ export interface SharedInstancePorts {
   positions: WritePositions
   /** For {@link shareReloads}. */
   reloadSignal: ReloadSignal
-  /** Closes the connection the reload signal listens on (not `client`). */
+  /** Closes the connection the reload signal listens on (not the store's). */
   close(): Promise<void>
 }
 
 /**
- * What instances share through Redis beyond the state store: the events ring, the write
- * positions and the reload signal, from one connected client (and one more connection, of its
- * own, that the reload signal listens on). Every key starts with `prefix`.
+ * What instances share through Redis beyond the state store: the events ring and the write
+ * positions on the store's one connection, and the reload signal, which listens on a connection
+ * of its own (a subscribed connection sends nothing else). Every key starts with `prefix`.
+ * No I/O: the listening connection opens when the signal first listens.
  */
-export async function sharedInstancePorts(
-  client: RedisClientType,
+export function sharedInstancePorts(
+  redis: RedisConnection,
   options: {
     prefix: string
     ringSize: number
     logError: (message: string, error: unknown) => void
   },
-): Promise<SharedInstancePorts> {
+): SharedInstancePorts {
+  const { client } = redis
   const listener = client.duplicate()
   // Without a listener, a connection error would end the process; the client reconnects itself.
   let failing = false
   listener.on('error', (error: unknown) => {
-    if (!failing) options.logError('reload signal connection failed', error)
+    if (!failing) options.logError(`reload signal connection to ${redis.display} failed`, error)
     failing = true
   })
   listener.on('ready', () => {
     failing = false
   })
-  await listener.connect()
   const { prefix, logError } = options
   return {
     sharedEvents: redisSharedRing(client, { prefix, capacity: options.ringSize, logError }),
     positions: redisWritePositions(client, { prefix, logError }),
     reloadSignal: redisReloadSignal(client, listener, { channel: `${prefix}reload` }),
-    close: () => listener.close(),
-  }
-}
-
-/**
- * A Redis client for what the instances share, and the ports on it. (The state store's own
- * client can take its place once both are in.)
- */
-export async function connectShared(
-  url: string,
-  ringSize: number | undefined,
-  logError: (message: string, error: unknown) => void,
-): Promise<SharedInstancePorts> {
-  const client = createClient({ url })
-  let failing = false
-  client.on('error', (error: unknown) => {
-    if (!failing) logError('shared store connection failed', error)
-    failing = true
-  })
-  client.on('ready', () => {
-    failing = false
-  })
-  await client.connect()
-  const ports = await sharedInstancePorts(client, {
-    prefix: 'dockgate:',
-    ringSize: ringSize ?? DEFAULT_SETTINGS.eventsRingSize,
-    logError,
-  })
-  return {
-    ...ports,
-    async close() {
-      await ports.close()
-      await client.close()
+    close: async () => {
+      if (listener.isReady) await listener.close()
+      else if (listener.isOpen) listener.destroy()
     },
   }
 }
@@ -208,4 +183,45 @@ export function reportEngine(engine: EngineClient, log: Log): void {
         hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
       }),
   )
+}
+
+/** The state store an entry gives the app, and what it closes on shutdown. */
+export interface EntryStore {
+  store: StateStore
+  /** `DOCKGATE_SECRET`, for the app's `ticketSecret`. */
+  secret: string | undefined
+  /** The one Redis connection of the process (none with the memory store), for whatever else needs Redis. */
+  redis: RedisConnection | undefined
+  /** The store as logs may show it: `memory`, or its URL without the password. */
+  display: string
+  close(): Promise<void>
+}
+
+/**
+ * The store `DOCKGATE_STORE` names (memory unless set) and the ticket secret. Throws a one-line
+ * reason for a malformed URL, or Redis without `DOCKGATE_SECRET`: the entry refuses to start.
+ * No I/O: the Redis connection opens on first use.
+ */
+export function storeFromEnv(env: StoreEnvironment, log: Log): EntryStore {
+  const { store: target, secret } = storeSettingsFromEnv(env)
+  if (target.kind === 'memory') {
+    const store = new MemoryStore()
+    return { store, secret, redis: undefined, display: target.display, close: () => store.close() }
+  }
+  const redis = openRedisConnection(target, (message) => log({ level: 'warn', msg: message }))
+  const store = new RedisStore(redis, {
+    logError: (message, error) =>
+      log({
+        level: 'warn',
+        msg: message,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+  })
+  return {
+    store,
+    secret,
+    redis,
+    display: target.display,
+    close: () => store.close().then(() => redis.close()),
+  }
 }

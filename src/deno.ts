@@ -5,7 +5,7 @@
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
 import { createApp } from './app.ts'
-import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
+import { jsonLogTo, loadCredentials, reportEngine, storeFromEnv } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
@@ -40,6 +40,8 @@ const ENV_KEYS = [
   'DOCKGATE_CONFIG',
   'DOCKGATE_TOKEN',
   'DOCKGATE_JWT_SECRET',
+  'DOCKGATE_STORE',
+  'DOCKGATE_SECRET',
   'DOCKER_HOST',
   'DOCKER_TLS_VERIFY',
   'DOCKER_TLS',
@@ -52,6 +54,8 @@ async function main() {
   const env = Object.fromEntries(ENV_KEYS.map((key) => [key, Deno.env.get(key)]))
   const port = Number(env.PORT ?? 8080)
   const hostname = env.HOST ?? '127.0.0.1'
+  // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
+  const shared = storeFromEnv(env, log)
   const { config, authenticator, reloads, reload } = await loadCredentials(denoFiles, env, log)
   Deno.addSignalListener('SIGHUP', reload)
 
@@ -64,6 +68,8 @@ async function main() {
     authenticator,
     reloads,
     settings: settingsFromConfig(config),
+    store: shared.store,
+    ticketSecret: shared.secret,
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
@@ -79,7 +85,7 @@ async function main() {
     setTimeout(() => Deno.exit(1), 10_000)
     gateway.close()
     await server?.shutdown()
-    await transport.close()
+    await Promise.all([transport.close(), shared.close()])
     // The last lines ("shutting down" among them) leave before the process does.
     await stdout.drain()
     Deno.exit(0)
@@ -98,6 +104,7 @@ async function main() {
           msg: 'listening',
           url: `http://${host}:${bound}`,
           engine: transport.description,
+          store: shared.display,
         }),
     },
     gateway.app.fetch,

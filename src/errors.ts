@@ -23,6 +23,7 @@ export type ProblemCode =
   | 'engine-error'
   | 'engine-unavailable'
   | 'engine-timeout'
+  | 'store-unavailable'
   | 'internal-error'
 
 const PROBLEM_TYPE_PREFIX = 'urn:dockgate:problem:'
@@ -44,6 +45,7 @@ const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'engine-error': 'Docker Engine error',
   'engine-unavailable': 'Docker Engine unavailable',
   'engine-timeout': 'Docker Engine timed out',
+  'store-unavailable': 'Shared state store unavailable',
   'internal-error': 'Internal error',
 }
 

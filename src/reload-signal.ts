@@ -64,6 +64,8 @@ export function redisReloadSignal(
       const onMessage = (message: string) => {
         if (message !== self) listener()
       }
+      // Opened here, not before: connecting waits (retrying) until Redis answers.
+      if (!subscriber.isOpen) await subscriber.connect()
       await subscriber.subscribe(options.channel, onMessage)
       return () => subscriber.unsubscribe(options.channel, onMessage)
     },

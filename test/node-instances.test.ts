@@ -26,7 +26,11 @@ const created: string[] = []
 
 beforeAll(async () => {
   dir = scratchDir('dockgate-node-instances')
-  const env = { DOCKGATE_STORE: url, DOCKGATE_TOKEN: TOKEN }
+  const env = {
+    DOCKGATE_STORE: url,
+    DOCKGATE_SECRET: 'node-instances-test-secret',
+    DOCKGATE_TOKEN: TOKEN,
+  }
   one = await spawnGateway({ dir, config: { tokens: [] }, env })
   two = await spawnGateway({ dir, config: { tokens: [] }, env })
 }, 60_000)

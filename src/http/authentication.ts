@@ -5,7 +5,7 @@ import type { Context, MiddlewareHandler, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { matchedRoutes } from 'hono/route'
 import type { Authenticator } from '../auth/authenticator.ts'
-import type { TicketRefusal, TicketStore } from '../auth/tickets.ts'
+import { TICKET_MAX_LENGTH, type TicketRefusal, type TicketStore } from '../auth/tickets.ts'
 import { type Credential, hasScope, type Principal, type Scope } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
@@ -114,7 +114,7 @@ async function openWithTicket(
     })
   }
   const redemption =
-    tickets && ticket.length <= 128
+    tickets && ticket.length <= TICKET_MAX_LENGTH
       ? await tickets.redeem(ticket, path)
       : { ok: false as const, refusal: 'unknown' as const }
   if (!redemption.ok) throw invalidTicket(REFUSALS[redemption.refusal])

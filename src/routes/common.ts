@@ -36,7 +36,7 @@ const PROBLEM_DESCRIPTIONS = {
   415: 'The request body is not application/json',
   429: 'Too many requests or open streams for this client (see Retry-After)',
   502: 'The Docker Engine failed',
-  503: 'The Docker Engine cannot be reached (see Retry-After)',
+  503: 'The Docker Engine, or the shared state store (Redis) the gateway is configured with, cannot be reached (see Retry-After)',
   504: 'The Docker Engine did not answer in time',
 } as const
 

@@ -64,7 +64,7 @@ const issueRoute = createRoute({
   },
   responses: {
     201: { description: 'The ticket', content: { 'application/json': { schema: TicketSchema } } },
-    ...problems(400, 401, 403, 413, 415, 429),
+    ...problems(400, 401, 403, 413, 415, 429, 503),
   },
 })
 

@@ -15,6 +15,7 @@ import type { EngineTransport } from '../../src/engine/transport.ts'
 import { EventHub } from '../../src/events/hub.ts'
 import { countingTransport, type RequestLogEntry } from '../../src/http/observability.ts'
 import { Metrics } from '../../src/observability/metrics.ts'
+import type { StateStore } from '../../src/store/port.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { testEngineEnv } from './engine.ts'
@@ -65,6 +66,10 @@ export async function testGateway(
     engineOptions?: EngineClientOptions
     /** Also accept HS256 JWTs signed with this secret (policies by `sub` from `clients`). */
     jwtSecret?: string
+    /** The state store (gateways given stores on one Redis prefix share their limits). */
+    store?: StateStore
+    /** The key that signs stream tickets (`DOCKGATE_SECRET`). */
+    ticketSecret?: string
   } = {},
 ): Promise<TestGateway> {
   const transport =
@@ -113,6 +118,8 @@ export async function testGateway(
     metrics,
     requestLog: (entry) => options.requestLog?.push(entry),
     events,
+    store: options.store,
+    ticketSecret: options.ticketSecret,
     ...options.dependencies,
   })
   gateway.start()
