@@ -38,8 +38,8 @@
  * is a gap: the engine's ring was empty).
  *
  * **Shared ring** (`shared`, several instances: `shared.ts`). Each event received is also
- * appended to the shared ring. A resume point the local ring covers is served from it as above,
- * with no shared read; any other is served from the shared ring: the subscriber's pushed events
+ * appended to the shared ring, and every resume is served from it (a client may have read on
+ * another instance, whose order of concurrent events only the shared ring knows): the subscriber's pushed events
  * are held back while this instance's appends are flushed and the shared events after the point
  * are read, then it gets those, then the held events the replay did not already hold. Each
  * instance still holds its one upstream.
@@ -200,10 +200,11 @@ export class EventHub {
     const point = resumePoint(options)
     if (point === undefined) {
       this.#subscribers.add(subscriber)
-    } else if (
-      this.#shared &&
-      (this.#coverage === undefined || this.#ring.resumeStart(point, this.#coverage) === 'gap')
-    ) {
+    } else if (this.#shared) {
+      // Always the shared ring, even when this instance's covers the point: the client may have
+      // read on another instance, which can have received concurrent events in another order
+      // (README, "Several instances"), and only the shared ring knows both orders. It may repeat an
+      // event then; it never skips one.
       this.#resumeShared(this.#shared, subscriber, point)
     } else if (this.#coverage !== undefined) {
       this.#subscribers.resume(subscriber, point, this.#coverage)
@@ -239,7 +240,7 @@ export class EventHub {
     this.#subscribers.endAll()
   }
 
-  /** Serves a resume point this instance's ring does not cover from the shared ring. */
+  /** Serves a resume point from the shared ring. */
   #resumeShared(shared: SharedRing, subscriber: Subscriber, point: ResumePoint): void {
     this.#subscribers.addHeld(subscriber)
     const replay = shared
