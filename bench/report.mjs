@@ -76,6 +76,18 @@ export function evaluate(results, targets) {
           )
         : undefined,
   )
+  const across = store?.ticketsAcross
+  row(
+    `a stream ticket issued on one instance and opened on another adds ≤ ${targets.ticketAcrossAddedMs ?? 1} ms at the median`,
+    across ? `issued and opened on one: ${fmt(across.sameMs, 2)} ms` : '–',
+    (key) =>
+      key === 'this' && across
+        ? {
+            measured: `${fmt(across.acrossMs, 2)} ms (+${fmt(across.addedMs, 2)} ms)`,
+            status: verdict(across.addedMs <= (targets.ticketAcrossAddedMs ?? 1)),
+          }
+        : undefined,
+  )
   row(
     `gateway CPU per small authenticated request ≤ ${targets.cpuToPing}× the engine's /_ping`,
     cpu ? `dockerd /_ping: ${fmt(cpu.enginePingUs, 1)} µs` : '–',

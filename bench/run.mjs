@@ -167,6 +167,7 @@ const TARGETS = {
   cpuToHono: 1.5,
   cpuToPing: 3,
   redisStoreCpuToMemory: 1.5,
+  ticketAcrossAddedMs: 1,
   list20ToHono: 2,
   containersRatioAt10: 1.0,
   sseLogRatio: 0.8,

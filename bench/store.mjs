@@ -3,13 +3,27 @@
  * `GET /v1/system/version` (answered from its cache; every request takes a rate-limit token
  * and a place in its engine budget, one Lua script in Redis, and gives the place back) with
  * `DOCKGATE_STORE` on the project's Redis (scripts/redis.sh), beside the same gateway with the
- * memory store, rep by rep in turn.
+ * memory store, rep by rep in turn. Then a stream ticket across instances: a second Redis
+ * gateway beside the first, each ticket issued on the first and its stream opened on the first
+ * or the second in turn; the time from the issue's request to the stream's headers, medians.
+ * A Redis this phase started (none was up) is stopped at its end.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import http from 'node:http'
 import { ROOT, startNodeGateway, stopProcess } from './lib/processes.mjs'
-import { log, median, round } from './lib/util.mjs'
+import { log, median, nowMs, round } from './lib/util.mjs'
 import { load } from './throughput.mjs'
+
+/** Whether the project's Redis answers now. */
+function redisUp() {
+  try {
+    execFileSync('bash', ['scripts/redis.sh', 'status'], { cwd: ROOT, stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
 
 /** The project's Redis (started when it is not up), as `DOCKGATE_STORE` names it. */
 export function benchRedisUrl() {
@@ -23,12 +37,15 @@ export function benchRedisUrl() {
   return url
 }
 
-export async function runStoreCpu(ctx, { memory, gatewayOptions, durationS, reps, budget }) {
+export async function runStoreCpu(
+  ctx,
+  { memory, gatewayOptions, durationS, reps, budget, tickets = 40 },
+) {
+  const wasUp = redisUp()
   const url = benchRedisUrl()
-  const redis = await startNodeGateway({
-    ...gatewayOptions,
-    env: { DOCKGATE_STORE: url, DOCKGATE_SECRET: randomBytes(24).toString('base64url') },
-  })
+  const env = { DOCKGATE_STORE: url, DOCKGATE_SECRET: randomBytes(24).toString('base64url') }
+  const redis = await startNodeGateway({ ...gatewayOptions, env })
+  let other
   try {
     const auth = { authorization: `Bearer ${ctx.token}` }
     const targets = [
@@ -68,8 +85,75 @@ export async function runStoreCpu(ctx, { memory, gatewayOptions, durationS, reps
     log(
       `  store cpu: memory ${round(memoryRuns.us, 1)} µs, redis ${round(redisRuns.us, 1)} µs per small request (${round(redisToMemory, 2)}×)`,
     )
-    return { connections: 10, memory: memoryRuns, redis: redisRuns, redisToMemory }
+    other = await startNodeGateway({ ...gatewayOptions, env })
+    const ticketsAcross = await ticketLatency(ctx.token, redis.url, other.url, tickets)
+    return { connections: 10, memory: memoryRuns, redis: redisRuns, redisToMemory, ticketsAcross }
   } finally {
     await stopProcess(redis.child)
+    if (other) await stopProcess(other.child)
+    if (!wasUp) execFileSync('bash', ['scripts/redis.sh', 'down'], { cwd: ROOT, stdio: 'ignore' })
   }
+}
+
+/**
+ * Tickets issued on `issuer`, their stream (`/v1/events`) opened on `issuer` and on `other` in
+ * turn: the time from the issue's request to the stream's response headers, in ms.
+ */
+async function ticketLatency(token, issuer, other, count) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+  const same = []
+  const across = []
+  try {
+    for (let i = 0; i < count + 4; i++) {
+      const target = i % 2 === 0 ? issuer : other
+      const t0 = nowMs()
+      const issued = await send(`${issuer}/v1/stream-tickets`, {
+        method: 'POST',
+        agent,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ stream: '/v1/events' }),
+      })
+      if (issued.status !== 201) throw new Error(`ticket: ${issued.status} ${issued.text}`)
+      const { ticket } = JSON.parse(issued.text)
+      const opened = await openStream(`${target}/v1/events?ticket=${encodeURIComponent(ticket)}`)
+      if (opened !== 200) throw new Error(`stream with a ticket: ${opened}`)
+      // The first two of each: unmeasured (connections, JIT).
+      if (i >= 4) (target === issuer ? same : across).push(nowMs() - t0)
+    }
+  } finally {
+    agent.destroy()
+  }
+  const sameMs = median(same)
+  const acrossMs = median(across)
+  log(
+    `  tickets: issued and opened on one instance ${round(sameMs, 2)} ms, opened on another ${round(acrossMs, 2)} ms (median; +${round(acrossMs - sameMs, 2)} ms)`,
+  )
+  return { count, sameMs, acrossMs, addedMs: acrossMs - sameMs }
+}
+
+function send(url, { method, agent, headers, body }) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, agent, headers }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk) => {
+        text += chunk
+      })
+      res.on('end', () => resolve({ status: res.statusCode, text }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+/** Opens an event stream, answers its status once the headers arrive, and closes it. */
+function openStream(url) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false }, (res) => {
+      resolve(res.statusCode)
+      req.destroy()
+    })
+    req.on('error', (error) => (error.code === 'ECONNRESET' ? undefined : reject(error)))
+  })
 }
