@@ -5,8 +5,15 @@
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
 import { createApp } from './app.ts'
-import { jsonLogTo, loadCredentials, reportEngine, storeFromEnv } from './bootstrap.ts'
-import { settingsFromConfig } from './config.ts'
+import {
+  jsonLogTo,
+  loadCredentials,
+  reportEngine,
+  sharedInstancePorts,
+  shareReloads,
+  storeFromEnv,
+} from './bootstrap.ts'
+import { DEFAULT_SETTINGS, settingsFromConfig } from './config.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
 import { jsonLineAudit } from './domain/audit.ts'
@@ -57,7 +64,19 @@ async function main() {
   // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
   const shared = storeFromEnv(env, log)
   const { config, authenticator, reloads, reload } = await loadCredentials(denoFiles, env, log)
-  Deno.addSignalListener('SIGHUP', reload)
+  const logError = (message: string, error: unknown) =>
+    log({ level: 'error', msg: message, error: String(error) })
+  // Several instances: what they share beyond the state store (README, "Several instances").
+  const instances = shared.redis
+    ? sharedInstancePorts(shared.redis, {
+        prefix: 'dockgate:',
+        ringSize: settingsFromConfig(config).eventsRingSize ?? DEFAULT_SETTINGS.eventsRingSize,
+        logError,
+      })
+    : undefined
+  await shared.redis?.ready().catch(() => {})
+  const everywhere = instances ? shareReloads({ reload }, instances.reloadSignal, log) : undefined
+  Deno.addSignalListener('SIGHUP', everywhere?.reload ?? reload)
 
   const transport = createDenoTransport(engineTargetFromEnv(env))
   const engine = new EngineClient(transport, {
@@ -72,7 +91,8 @@ async function main() {
     ticketSecret: shared.secret,
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
-    logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
+    logError,
+    ...(instances ? { sharedEvents: instances.sharedEvents, positions: instances.positions } : {}),
   })
 
   // Listen for signals before serving: a SIGTERM right after "listening" must end cleanly.
@@ -84,6 +104,8 @@ async function main() {
     log({ level: 'info', msg: 'shutting down', signal })
     setTimeout(() => Deno.exit(1), 10_000)
     gateway.close()
+    await everywhere?.stop()
+    await instances?.close()
     await server?.shutdown()
     await Promise.all([transport.close(), shared.close()])
     // The last lines ("shutting down" among them) leave before the process does.
