@@ -22,7 +22,7 @@ import { type StoreEnvironment, storeSettingsFromEnv } from './store/config.ts'
 import { MemoryStore } from './store/memory.ts'
 import type { StateStore } from './store/port.ts'
 import { RedisStore } from './store/redis.ts'
-import { openRedisConnection, type RedisConnection } from './store/redis-connection.ts'
+import type { RedisConnection } from './store/redis-connection.ts'
 
 export type Log = (fields: Record<string, unknown>) => void
 
@@ -198,16 +198,20 @@ export interface EntryStore {
 }
 
 /**
- * The store `DOCKGATE_STORE` names (memory unless set) and the ticket secret. Throws a one-line
- * reason for a malformed URL, or Redis without `DOCKGATE_SECRET`: the entry refuses to start.
+ * The store `DOCKGATE_STORE` names (memory unless set) and the ticket secret. Rejects with a
+ * one-line reason for a malformed URL, or Redis without `DOCKGATE_SECRET`: the entry refuses to
+ * start.
  * No I/O: the Redis connection opens on first use.
  */
-export function storeFromEnv(env: StoreEnvironment, log: Log): EntryStore {
+export async function storeFromEnv(env: StoreEnvironment, log: Log): Promise<EntryStore> {
   const { store: target, secret } = storeSettingsFromEnv(env)
   if (target.kind === 'memory') {
     const store = new MemoryStore()
     return { store, secret, redis: undefined, display: target.display, close: () => store.close() }
   }
+  // Imported only for Redis: a start with the memory store never evaluates @redis/client
+  // (esbuild keeps a dynamically imported module's evaluation lazy in the Node bundle).
+  const { openRedisConnection } = await import('./store/redis-connection.ts')
   const redis = openRedisConnection(target, (message) => log({ level: 'warn', msg: message }))
   const store = new RedisStore(redis, {
     logError: (message, error) =>

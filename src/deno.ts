@@ -62,7 +62,7 @@ async function main() {
   const port = Number(env.PORT ?? 8080)
   const hostname = env.HOST ?? '127.0.0.1'
   // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
-  const shared = storeFromEnv(env, log)
+  const shared = await storeFromEnv(env, log)
   const { config, authenticator, reloads, reload } = await loadCredentials(denoFiles, env, log)
   const logError = (message: string, error: unknown) =>
     log({ level: 'error', msg: message, error: String(error) })

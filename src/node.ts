@@ -55,7 +55,7 @@ async function main() {
   const port = Number(env.PORT ?? 8080)
   const host = env.HOST ?? '127.0.0.1'
   // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
-  const shared = storeFromEnv(env, log)
+  const shared = await storeFromEnv(env, log)
   const { config, configPath, authenticator, reloads, reload } = await loadCredentials(
     nodeFiles,
     env,

@@ -70,7 +70,7 @@ beforeAll(async () => {
   port = await freePort()
   await startRedis()
   url = `redis://:${PASSWORD}@127.0.0.1:${port}/0`
-  const entry = storeFromEnv({ DOCKGATE_STORE: url, DOCKGATE_SECRET: SECRET }, (fields) =>
+  const entry = await storeFromEnv({ DOCKGATE_STORE: url, DOCKGATE_SECRET: SECRET }, (fields) =>
     logged.push(JSON.stringify(fields)),
   )
   afterAll(() => entry.close())
