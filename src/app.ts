@@ -39,6 +39,7 @@ import type { QuotaReservations } from './policy/quota.ts'
 import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
+import { execRoutes } from './routes/exec.ts'
 import { imageRoutes } from './routes/images.ts'
 import { logRoutes } from './routes/logs.ts'
 import { metricsRoutes } from './routes/metrics.ts'
@@ -104,6 +105,7 @@ export const OPENAPI_CONFIG = {
     { name: 'events', description: 'Docker Engine events, live and resumable' },
     { name: 'images', description: 'Images (read-only)' },
     { name: 'streams', description: 'Tickets for browser event streams' },
+    { name: 'exec', description: 'Commands in running containers (policy `exec`)' },
   ],
 }
 
@@ -196,6 +198,7 @@ export function createApp(deps: AppDependencies): Gateway {
   }
   app.route('/', logRoutes(deps.engine, streams))
   app.route('/', statsRoutes(deps.engine, streams))
+  app.route('/', execRoutes(deps.engine, streams, model))
   metrics.events = () => hub.stats()
   app.route('/', eventRoutes(hub, streams))
   app.route('/', metricsRoutes(metrics))
