@@ -10,6 +10,7 @@ import type { Context, Next } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { UpgradeWebSocket } from 'hono/ws'
 import type { Authenticator } from './auth/authenticator.ts'
 import { TicketStore } from './auth/tickets.ts'
 import {
@@ -40,6 +41,7 @@ import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
 import { execRoutes } from './routes/exec.ts'
+import { execSessionRoutes } from './routes/exec-session.ts'
 import { imageRoutes } from './routes/images.ts'
 import { logRoutes } from './routes/logs.ts'
 import { metricsRoutes } from './routes/metrics.ts'
@@ -83,6 +85,11 @@ export interface AppDependencies {
    * given (workerd: a disk service, so that starting compiles none of it; see src/edge.ts).
    */
   docsRenderer?: DocsRendererLoader
+  /**
+   * The runtime's WebSocket upgrade (`hono/deno` on Deno), for the exec session; without it that
+   * route answers 501.
+   */
+  upgradeWebSocket?: UpgradeWebSocket
 }
 
 export const OPENAPI_CONFIG = {
@@ -199,6 +206,10 @@ export function createApp(deps: AppDependencies): Gateway {
   app.route('/', logRoutes(deps.engine, streams))
   app.route('/', statsRoutes(deps.engine, streams))
   app.route('/', execRoutes(deps.engine, streams, model))
+  app.route(
+    '/',
+    execSessionRoutes(deps.engine, { ...streams, upgradeWebSocket: deps.upgradeWebSocket }, model),
+  )
   metrics.events = () => hub.stats()
   app.route('/', eventRoutes(hub, streams))
   app.route('/', metricsRoutes(metrics))

@@ -4,6 +4,7 @@
  * The same app as on Node, served by `Deno.serve`, reaching the engine through Deno's own HTTP
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
+import { upgradeWebSocket } from 'hono/deno'
 import { createApp } from './app.ts'
 import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
@@ -67,6 +68,7 @@ async function main() {
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
     logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
+    upgradeWebSocket,
   })
 
   // Listen for signals before serving: a SIGTERM right after "listening" must end cleanly.

@@ -24,6 +24,8 @@ export type ProblemCode =
   | 'engine-unavailable'
   | 'engine-timeout'
   | 'internal-error'
+  | 'upgrade-required'
+  | 'not-implemented'
 
 const PROBLEM_TYPE_PREFIX = 'urn:dockgate:problem:'
 
@@ -45,6 +47,8 @@ const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'engine-unavailable': 'Docker Engine unavailable',
   'engine-timeout': 'Docker Engine timed out',
   'internal-error': 'Internal error',
+  'upgrade-required': 'Upgrade required',
+  'not-implemented': 'Not implemented',
 }
 
 /** One invalid input, as reported in a `validation-failed` problem. */

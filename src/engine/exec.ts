@@ -12,6 +12,7 @@
 import { z } from 'zod'
 import type { EngineClient } from './client.ts'
 import { containerPath } from './containers.ts'
+import type { EngineConnection } from './transport.ts'
 import { parseEngine } from './types.ts'
 
 /** The environment variable that tags an exec's processes; requests may not set it. */
@@ -48,6 +49,27 @@ export async function startExec(
   spec: ExecSpec,
   signal: AbortSignal,
 ): Promise<StartedExec> {
+  const created = await createExec(engine, containerId, spec, { stdin: false, tty: false }, signal)
+  // Without `Upgrade: tcp` the engine answers 200 and writes the output on the hijacked
+  // connection until the process ends, then closes it: an ordinary body, read to its end.
+  const response = await engine.request('POST', `/exec/${encodeURIComponent(created.id)}/start`, {
+    body: { Detach: false, Tty: false },
+    signal,
+    timeoutMs: 0,
+    held: true,
+  })
+  const output = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+  return { ...created, output }
+}
+
+/** The exec as the engine keeps it: tagged, as the policy's user, never privileged. */
+async function createExec(
+  engine: EngineClient,
+  containerId: string,
+  spec: ExecSpec,
+  attach: { stdin: boolean; tty: boolean },
+  signal: AbortSignal,
+): Promise<{ id: string; tag: string }> {
   const tag = `${EXEC_TAG_KEY}=${randomHex(16)}`
   const created = parseEngine(
     EngineExecCreated,
@@ -58,25 +80,52 @@ export async function startExec(
         WorkingDir: spec.workingDir,
         User: spec.user,
         Privileged: false,
-        AttachStdin: false,
+        AttachStdin: attach.stdin,
         AttachStdout: true,
         AttachStderr: true,
-        Tty: false,
+        Tty: attach.tty,
       },
       signal,
     }),
     'exec create answer',
   )
-  // Without `Upgrade: tcp` the engine answers 200 and writes the output on the hijacked
-  // connection until the process ends, then closes it: an ordinary body, read to its end.
-  const response = await engine.request('POST', `/exec/${encodeURIComponent(created.Id)}/start`, {
-    body: { Detach: false, Tty: false },
+  return { id: created.Id, tag }
+}
+
+export interface ExecSession {
+  id: string
+  tag: string
+  /**
+   * stdin goes in, output comes out: multiplexed (stdout 1, stderr 2) without a TTY, raw with
+   * one. Ending what is written ends the command's stdin.
+   */
+  connection: EngineConnection
+}
+
+/** Creates an exec with stdin attached and opens it as an upgraded connection (a session). */
+export async function openExecSession(
+  engine: EngineClient,
+  containerId: string,
+  spec: ExecSpec & { tty: boolean },
+  signal: AbortSignal,
+): Promise<ExecSession> {
+  const id = await createExec(engine, containerId, spec, { stdin: true, tty: spec.tty }, signal)
+  const connection = await engine.upgrade('POST', `/exec/${encodeURIComponent(id.id)}/start`, {
+    body: { Detach: false, Tty: spec.tty },
     signal,
-    timeoutMs: 0,
-    held: true,
   })
-  const output = response.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
-  return { id: created.Id, tag, output }
+  return { ...id, connection }
+}
+
+/** Resizes a session's TTY; the engine refuses (409/500) an exec without one. */
+export async function resizeExec(
+  engine: EngineClient,
+  execId: string,
+  size: { rows: number; cols: number },
+): Promise<void> {
+  await engine.status('POST', `/exec/${encodeURIComponent(execId)}/resize`, {
+    query: { h: size.rows, w: size.cols },
+  })
 }
 
 export async function inspectExec(
@@ -102,7 +151,7 @@ const KILL_TAGGED =
 export async function killExec(
   engine: EngineClient,
   containerId: string,
-  started: StartedExec,
+  started: { tag: string },
   user: string,
 ): Promise<boolean> {
   try {

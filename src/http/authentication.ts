@@ -15,10 +15,11 @@ const REALM = 'Bearer realm="dockgate"'
 
 /**
  * The paths of the event-stream routes, as a ticket request names the one it opens:
- * `/v1/events`, `…/{id}/logs/stream`, `…/{id}/stats/stream`.
+ * `/v1/events`, `…/{id}/logs/stream`, `…/{id}/stats/stream`, and the exec WebSocket
+ * `…/{id}/exec/session`.
  */
 export const STREAM_PATH =
-  /^\/v1\/(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:logs|stats)\/stream)$/
+  /^\/v1\/(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:(?:logs|stats)\/stream|exec\/session))$/
 
 /**
  * What an event-stream route declares itself with, as the first middleware of its route (see

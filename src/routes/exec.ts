@@ -4,6 +4,7 @@
  * engine side (start, stop, exit code) is engine/exec-run.ts.
  */
 import type { Context } from 'hono'
+import type { ExecAuditDetail } from '../domain/audit.ts'
 import type { Guard } from '../domain/guard.ts'
 import { redactEnv } from '../domain/redaction.ts'
 import { type EngineClient, refusedAs } from '../engine/client.ts'
@@ -21,7 +22,7 @@ import { type ExecBody, execRoute } from './exec.schemas.ts'
 /** Most bytes of stdout and stderr together one JSON answer holds; the rest is read and dropped. */
 export const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024
 
-const EXEC_REFUSED = {
+export const EXEC_REFUSED = {
   409: 'The container is not running',
   400: 'The Docker Engine refused the exec',
 }
@@ -89,7 +90,7 @@ export function execRoutes(engine: EngineClient, deps: StreamDependencies, model
  * Whether the principal may exec at all, and for how long: the request's timeout, at most the
  * policy's (403 above it), by default the policy's. Before anything reaches the engine.
  */
-function checkExecPolicy(guard: Guard, body: ExecBody): number {
+export function checkExecPolicy(guard: Guard, body: Pick<ExecBody, 'timeoutSeconds'>): number {
   const { exec } = guard.principal.policy
   if (!exec.allowed) {
     guard.deny(
@@ -112,15 +113,24 @@ function checkExecPolicy(guard: Guard, body: ExecBody): number {
 }
 
 function recordExec(c: Context<AppEnv>, container: string, spec: ExecSpec, timeout: number) {
+  c.set('execAudit', execAuditDetail(container, spec, timeout))
+}
+
+/** What the audit line says an exec ran: its env keys only, each value null. */
+export function execAuditDetail(
+  container: string,
+  spec: ExecSpec,
+  timeoutSeconds: number,
+): ExecAuditDetail {
   const keys = Object.keys(spec.env).map((key) => `${key}=`)
-  c.set('execAudit', {
+  return {
     container,
     cmd: spec.cmd,
     env: redactEnv(keys, []) as Record<string, null>,
     user: spec.user,
     workingDir: spec.workingDir ?? null,
-    timeoutSeconds: timeout,
-  })
+    timeoutSeconds,
+  }
 }
 
 const wantsEventStream = (c: Context<AppEnv>) =>

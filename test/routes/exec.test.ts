@@ -200,6 +200,20 @@ describe('POST /v1/containers/{id}/exec as an event stream', () => {
   })
 })
 
+describe('GET /v1/containers/{id}/exec/session on a runtime without WebSockets', () => {
+  it('answers 426 to a plain GET and 501 to an upgrade (the Node entry has no ws package)', async () => {
+    const path = `/v1/containers/${box}/exec/session`
+    const plain = await gw.json(path, { role: 'runner' })
+    expect(plain.status).toBe(426)
+    const upgrade = await gw.json(path, {
+      role: 'runner',
+      headers: { connection: 'Upgrade', upgrade: 'websocket' },
+    })
+    expect(upgrade.status).toBe(501)
+    expect(upgrade.response.headers.get('content-type')).toBe('application/problem+json')
+  })
+})
+
 describe('who may exec', () => {
   it('answers 404 for another client’s container, as for a missing one', async () => {
     const { status, body } = await exec({ cmd: ['true'] }, 'stranger')
