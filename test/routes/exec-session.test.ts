@@ -9,6 +9,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { chromium } from 'playwright-core'
 import { WebSocket } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../../src/auth/tokens.ts'
@@ -84,6 +85,17 @@ const call = (path: string, role: string, init: RequestInit = {}) =>
     headers: { authorization: `Bearer ${token(role)}`, ...(init.headers ?? {}) },
   })
 
+/** A stream ticket bound to this container's session. */
+async function ticketFor(role: string, id: string): Promise<string> {
+  const issued = await call('/v1/stream-tickets', role, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ stream: `/v1/containers/${id}/exec/session` }),
+  })
+  expect(issued.status).toBe(201)
+  return ((await issued.json()) as { ticket: string }).ticket
+}
+
 async function create(role: string) {
   const response = await call('/v1/containers?start=true', role, {
     method: 'POST',
@@ -111,13 +123,7 @@ interface Session {
 
 /** Opens a session as a browser would: with a stream ticket in the URL. */
 async function open(role = 'runner', id = box): Promise<Session> {
-  const issued = await call('/v1/stream-tickets', role, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ stream: `/v1/containers/${id}/exec/session` }),
-  })
-  expect(issued.status).toBe(201)
-  const { ticket } = (await issued.json()) as { ticket: string }
+  const ticket = await ticketFor(role, id)
   const ws = new WebSocket(`ws://${base}/v1/containers/${id}/exec/session?ticket=${ticket}`)
   const messages: any[] = []
   let wake = () => {}
@@ -277,3 +283,45 @@ describe('the exec WebSocket on Deno', () => {
     expect(forbidden.status).toBe(403)
   })
 })
+
+describe.skipIf(process.env.DOCKGATE_SKIP_BROWSER === '1')(
+  'the exec WebSocket from headless Chromium',
+  () => {
+    it('runs an interactive TTY shell from a page: stdin, resize, exit', async () => {
+      const browser = await chromium.launch({
+        executablePath: '/usr/bin/chromium',
+        args: ['--no-sandbox', '--headless=new'],
+        timeout: 20_000,
+      })
+      try {
+        const page = await browser.newPage()
+        // Any page of the gateway's origin; the WebSocket carries the ticket, as a browser app's would.
+        await page.goto(`http://${base}/healthz`)
+        const ticket = await ticketFor('runner', box)
+        // As text: this module's own `WebSocket` (undici's) must not stand in for the page's.
+        const url = `ws://${base}/v1/containers/${box}/exec/session?ticket=${ticket}`
+        const result = (await page.evaluate(`new Promise((resolve) => {
+        const ws = new WebSocket(${JSON.stringify(url)})
+        let output = ''
+        let exit = null
+        ws.onopen = () => {
+          ws.send(JSON.stringify({ type: 'start', cmd: ['sh'], tty: true }))
+          ws.send(JSON.stringify({ type: 'resize', rows: 42, cols: 131 }))
+          ws.send(JSON.stringify({ type: 'stdin', data: 'stty size; exit 6\\r' }))
+        }
+        ws.onmessage = (event) => {
+          const message = JSON.parse(event.data)
+          if (message.type === 'stdout') output += message.data
+          if (message.type === 'exit') exit = message
+        }
+        ws.onclose = (event) => resolve({ output, exit, code: event.code })
+      })`)) as { output: string; exit: unknown; code: number }
+        expect(result.output).toContain('42 131')
+        expect(result.exit).toEqual({ type: 'exit', exitCode: 6, timedOut: false })
+        expect(result.code).toBe(1000)
+      } finally {
+        await browser.close()
+      }
+    }, 60_000)
+  },
+)
