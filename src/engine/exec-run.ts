@@ -59,31 +59,24 @@ export async function runExec(
     killed ??= killExec(engine, containerId, started, spec.user)
     return killed
   }
-  const stopped = new Promise<'stop'>((resolve) => {
-    if (stop.aborted) resolve('stop')
-    else stop.addEventListener('abort', () => resolve('stop'), { once: true })
-  })
+  const cancel = () => void reader.cancel().catch(() => {})
+  let giveUp: ReturnType<typeof setTimeout> | undefined
+  // Not a race per read: one listener. The caller gone, reading stops at once; a timeout kills
+  // the command, whose output then ends (or reading stops after a while if it cannot be killed).
+  const onStop = () => {
+    void kill().then((ok) => {
+      if (options.signal.aborted || !ok) cancel()
+      else giveUp = setTimeout(cancel, AFTER_KILL_MS)
+    })
+    if (options.signal.aborted) cancel()
+  }
+  if (stop.aborted) onStop()
+  else stop.addEventListener('abort', onStop, { once: true })
   const decoder = new FrameDecoder()
   const frames: LogFrame[] = []
-  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined
-  let giveUp: ReturnType<typeof setTimeout> | undefined
   try {
     for (;;) {
-      pending ??= reader.read()
-      const next = killed ? await pending : await Promise.race([pending, stopped])
-      if (next === 'stop') {
-        if (options.signal.aborted) {
-          void kill()
-          await reader.cancel().catch(() => {})
-          throw options.signal.reason
-        }
-        // Killed, its output ends soon; if it cannot be killed, stop reading after a while.
-        if (!(await kill())) break
-        giveUp = setTimeout(() => reader.cancel().catch(() => {}), AFTER_KILL_MS)
-        continue
-      }
-      pending = undefined
-      const { done, value } = next
+      const { done, value } = await reader.read()
       if (done) break
       decoder.push(value, (frame) => frames.push(frame))
       for (const frame of frames.splice(0)) {
@@ -93,10 +86,7 @@ export async function runExec(
       }
     }
   } catch (error) {
-    if (options.signal.aborted) {
-      void kill()
-      throw options.signal.reason ?? error
-    }
+    if (options.signal.aborted) throw options.signal.reason ?? error
     if (error instanceof ProblemError) throw error
     throw new ProblemError(502, 'engine-error', {
       detail: "The exec's output stream from the Docker Engine broke off",
@@ -104,12 +94,12 @@ export async function runExec(
     })
   } finally {
     clearTimeout(giveUp)
+    stop.removeEventListener('abort', onStop)
   }
+  // Cancelled reads end as `done`: a caller that left gets nothing more.
+  if (options.signal.aborted) throw options.signal.reason
   const timedOut = timeout.aborted
-  if (timedOut && !(await kill())) {
-    await reader.cancel().catch(() => {})
-    return { exitCode: null, timedOut }
-  }
+  if (timedOut && !(await kill())) return { exitCode: null, timedOut }
   const inspect = await inspectExec(engine, started.id, options.signal)
   if (neverRan(inspect) && !timedOut) {
     throw new ProblemError(400, 'bad-request', { detail: EXEC_COULD_NOT_RUN })

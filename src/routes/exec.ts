@@ -19,6 +19,8 @@ import type { LogFrame } from '../streams/demux.ts'
 import { router } from './common.ts'
 import { type ExecBody, execRoute } from './exec.schemas.ts'
 
+const encoder = new TextEncoder()
+
 /** Most bytes of stdout and stderr together one JSON answer holds; the rest is read and dropped. */
 export const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024
 
@@ -52,8 +54,12 @@ export function execRoutes(engine: EngineClient, deps: StreamDependencies, model
           const text = textPerStream()
           let known = false
           const held: LogFrame[] = []
-          const send = (frame: LogFrame) =>
-            sink.send({ event: frame.stream, data: JSON.stringify({ text: text(frame) }) })
+          // One write per frame, and a promise only when the client has no room (backpressure).
+          const send = async (frame: LogFrame) => {
+            const data = JSON.stringify({ text: text(frame) })
+            const message = encoder.encode(`event: ${frame.stream}\ndata: ${data}\n\n`)
+            if (!sink.writeEncoded(message)) await sink.whenWritable()
+          }
           const end = await runExec(engine, inspect.Id, spec, {
             timeoutMs,
             signal: sink.signal,
