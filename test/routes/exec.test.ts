@@ -234,6 +234,16 @@ describe('who may exec', () => {
     })
   })
 
+  it('takes no stream ticket: a POST carries its bearer token (401 with ?ticket=)', async () => {
+    const issued = await gw.json('/v1/stream-tickets', postJson({}, 'runner'))
+    expect(issued.status).toBe(201)
+    const answer = await gw.json(`/v1/containers/${box}/exec?ticket=${issued.body.ticket}`, {
+      ...postJson({ cmd: ['true'] }, null),
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    })
+    expect(answer.status).toBe(401)
+  })
+
   it('answers 403 for a timeout above the policy’s maximum', async () => {
     const { status, body } = await exec({ cmd: ['true'], timeoutSeconds: 21 })
     expect(status).toBe(403)
