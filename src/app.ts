@@ -10,6 +10,7 @@ import type { Context, Next } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { UpgradeWebSocket } from 'hono/ws'
 import type { Authenticator } from './auth/authenticator.ts'
 import { TicketStore } from './auth/tickets.ts'
 import {
@@ -40,6 +41,8 @@ import type { QuotaReservations } from './policy/quota.ts'
 import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
+import { execRoutes } from './routes/exec.ts'
+import { execSessionRoutes } from './routes/exec-session.ts'
 import { imageRoutes } from './routes/images.ts'
 import { logRoutes } from './routes/logs.ts'
 import { metricsRoutes } from './routes/metrics.ts'
@@ -104,6 +107,11 @@ export interface AppDependencies {
   store?: StateStore
   /** The key that signs stream tickets (`DOCKGATE_SECRET`); a random one per process unless given. */
   ticketSecret?: string | undefined
+  /**
+   * The runtime's WebSocket upgrade (`hono/deno` on Deno), for the exec session; without it that
+   * route answers 501.
+   */
+  upgradeWebSocket?: UpgradeWebSocket
 }
 
 export const OPENAPI_CONFIG = {
@@ -126,6 +134,7 @@ export const OPENAPI_CONFIG = {
     { name: 'events', description: 'Docker Engine events, live and resumable' },
     { name: 'images', description: 'Images (read-only)' },
     { name: 'streams', description: 'Tickets for browser event streams' },
+    { name: 'exec', description: 'Commands in running containers (policy `exec`)' },
   ],
 }
 
@@ -218,6 +227,11 @@ export function createApp(deps: AppDependencies): Gateway {
   }
   app.route('/', logRoutes(deps.engine, streams))
   app.route('/', statsRoutes(deps.engine, streams))
+  app.route('/', execRoutes(deps.engine, streams, model))
+  app.route(
+    '/',
+    execSessionRoutes(deps.engine, { ...streams, upgradeWebSocket: deps.upgradeWebSocket }, model),
+  )
   metrics.events = () => hub.stats()
   app.route('/', eventRoutes(hub, streams))
   app.route('/', metricsRoutes(metrics))

@@ -4,6 +4,7 @@
  * The same app as on Node, served by `Deno.serve`, reaching the engine through Deno's own HTTP
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
+import { upgradeWebSocket } from 'hono/deno'
 import { createApp } from './app.ts'
 import {
   jsonLogTo,
@@ -93,6 +94,7 @@ async function main() {
     audit: jsonLineAudit(stdout.line),
     logError,
     ...(instances ? { sharedEvents: instances.sharedEvents, positions: instances.positions } : {}),
+    upgradeWebSocket,
   })
 
   // Listen for signals before serving: a SIGTERM right after "listening" must end cleanly.

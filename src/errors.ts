@@ -25,6 +25,8 @@ export type ProblemCode =
   | 'engine-timeout'
   | 'store-unavailable'
   | 'internal-error'
+  | 'upgrade-required'
+  | 'not-implemented'
 
 const PROBLEM_TYPE_PREFIX = 'urn:dockgate:problem:'
 
@@ -47,6 +49,8 @@ const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'engine-timeout': 'Docker Engine timed out',
   'store-unavailable': 'Shared state store unavailable',
   'internal-error': 'Internal error',
+  'upgrade-required': 'Upgrade required',
+  'not-implemented': 'Not implemented',
 }
 
 /** One invalid input, as reported in a `validation-failed` problem. */

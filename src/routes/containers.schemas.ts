@@ -83,7 +83,7 @@ const Labels = keyedRecord(LabelKey, LabelValue, {
   not: { pattern: RESERVED_LABEL_PATTERN },
 })
 
-const Env = keyedRecord(EnvKey, z.string().max(MAX_FIELD), {
+export const Env = keyedRecord(EnvKey, z.string().max(MAX_FIELD), {
   minLength: 1,
   maxLength: 255,
   pattern: ENV_KEY.source,

@@ -19,7 +19,7 @@ const TicketRequest = z
       .max(200)
       .regex(
         STREAM_PATH,
-        'the path of an event stream: /v1/events, /v1/containers/{id}/logs/stream or /v1/containers/{id}/stats/stream',
+        'the path of an event stream: /v1/events, /v1/containers/{id}/logs/stream, /v1/containers/{id}/stats/stream or /v1/containers/{id}/exec/session',
       )
       .optional()
       .openapi({
