@@ -108,8 +108,8 @@ export interface AppDependencies {
   /** The key that signs stream tickets (`DOCKGATE_SECRET`); a random one per process unless given. */
   ticketSecret?: string | undefined
   /**
-   * The runtime's WebSocket upgrade (`hono/deno` on Deno), for the exec session; without it that
-   * route answers 501.
+   * The runtime's WebSocket upgrade (`@hono/node-server`'s on Node, `hono/deno`'s on Deno), for
+   * the exec session; without it (the edge) that route answers 501.
    */
   upgradeWebSocket?: UpgradeWebSocket
 }

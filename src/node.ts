@@ -7,7 +7,8 @@
  * reloads), and the docker CLI's `DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
  */
 import type { Server } from 'node:http'
-import { serve } from '@hono/node-server'
+import { serve, upgradeWebSocket } from '@hono/node-server'
+import { WebSocketServer } from 'ws'
 import { createApp } from './app.ts'
 import {
   jsonLogTo,
@@ -96,11 +97,14 @@ async function main() {
     eventStreamOutput: writeEventStreamsOnNodeResponse,
     logError,
     ...(instances ? { sharedEvents: instances.sharedEvents, positions: instances.positions } : {}),
+    upgradeWebSocket,
   })
 
   gateway.start()
   const fetch = closeAfterUnreadBodies(gateway.app.fetch)
-  const server = serve({ fetch, port, hostname: host, serverOptions }, (info) => {
+  // The exec session's WebSockets: `ws` takes the upgraded sockets the adapter hands it.
+  const websocket = { server: new WebSocketServer({ noServer: true }) }
+  const server = serve({ fetch, port, hostname: host, serverOptions, websocket }, (info) => {
     log({
       level: 'info',
       msg: 'listening',

@@ -75,6 +75,8 @@ export function countingTransport(transport: EngineTransport, metrics: Metrics):
         headers: response.headers,
       })
     },
+    // An upgraded connection (an exec session) is the caller's until it closes: not counted.
+    ...(transport.upgrade ? { upgrade: transport.upgrade.bind(transport) } : {}),
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * @module `GET /v1/containers/{id}/exec/session`: an interactive exec over a WebSocket (stdin,
  * stdout, stderr, resize, exit), through the runtime's WebSocket helper (`upgradeWebSocket` from
- * `hono/deno` on Deno; none on Node yet: 501). Who may open it is decided over HTTP before the
+ * `@hono/node-server` with `ws` on Node, `hono/deno` on Deno; none on the edge: 501). Who may open it is decided over HTTP before the
  * upgrade (scope, policy, ownership); the command comes in the first message, checked against the
  * same strict schema as `POST …/exec`, so that its env never travels in a URL.
  */
@@ -74,7 +74,8 @@ export function execSessionRoutes(
     }
     if (!deps.upgradeWebSocket) {
       throw new ProblemError(501, 'not-implemented', {
-        detail: 'This runtime serves no WebSockets (the Node entry needs the `ws` package)',
+        detail:
+          'This runtime serves no WebSockets (the edge entry cannot reach the engine but through fetch)',
       })
     }
     const session = new Session(engine, inspect.Id, deps, guard, ref)

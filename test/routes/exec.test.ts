@@ -201,7 +201,7 @@ describe('POST /v1/containers/{id}/exec as an event stream', () => {
 })
 
 describe('GET /v1/containers/{id}/exec/session on a runtime without WebSockets', () => {
-  it('answers 426 to a plain GET and 501 to an upgrade (the Node entry has no ws package)', async () => {
+  it('answers 426 to a plain GET and 501 to an upgrade (an app built without a WebSocket helper, as on the edge)', async () => {
     const path = `/v1/containers/${box}/exec/session`
     const plain = await gw.json(path, { role: 'runner' })
     expect(plain.status).toBe(426)
