@@ -40,6 +40,7 @@ import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
 import { imageRoutes } from './routes/images.ts'
+import { imageWriteRoutes } from './routes/images.write.ts'
 import { logRoutes } from './routes/logs.ts'
 import { metricsRoutes } from './routes/metrics.ts'
 import { statsRoutes } from './routes/stats.ts'
@@ -102,7 +103,7 @@ export const OPENAPI_CONFIG = {
     { name: 'logs', description: 'Container logs' },
     { name: 'stats', description: 'Container resource use: snapshots and live streams' },
     { name: 'events', description: 'Docker Engine events, live and resumable' },
-    { name: 'images', description: 'Images (read-only)' },
+    { name: 'images', description: 'Images: list, inspect, pull, remove' },
     { name: 'streams', description: 'Tickets for browser event streams' },
   ],
 }
@@ -200,6 +201,7 @@ export function createApp(deps: AppDependencies): Gateway {
   app.route('/', eventRoutes(hub, streams))
   app.route('/', metricsRoutes(metrics))
   app.route('/', imageRoutes(deps.engine, settings))
+  app.route('/', imageWriteRoutes(deps.engine, streams, logError))
   app.route('/', ticketRoutes(tickets))
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {

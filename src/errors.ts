@@ -23,6 +23,9 @@ export type ProblemCode =
   | 'engine-error'
   | 'engine-unavailable'
   | 'engine-timeout'
+  | 'registry-denied'
+  | 'registry-unavailable'
+  | 'registry-timeout'
   | 'internal-error'
 
 const PROBLEM_TYPE_PREFIX = 'urn:dockgate:problem:'
@@ -44,6 +47,9 @@ const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'engine-error': 'Docker Engine error',
   'engine-unavailable': 'Docker Engine unavailable',
   'engine-timeout': 'Docker Engine timed out',
+  'registry-denied': 'The registry refused the credentials',
+  'registry-unavailable': 'The registry cannot be reached',
+  'registry-timeout': 'The registry did not answer in time',
   'internal-error': 'Internal error',
 }
 
