@@ -218,7 +218,7 @@ export function imageWriteRoutes(
           return sink.send({ event: 'progress', data: JSON.stringify(tracker.progress()) })
         }
         await readPull(body, tracker, target, sink.signal, async () => {
-          if (Date.now() - last >= PROGRESS_INTERVAL_MS) await send()
+          if (tracker.version !== sent && Date.now() - last >= PROGRESS_INTERVAL_MS) await send()
         })
         if (sent !== tracker.version && tracker.version > 0) await send()
         await sink.send({ event: 'end', data: JSON.stringify(await finish(sink.signal)) })
