@@ -105,7 +105,7 @@ const pullRoute = createRoute({
     'refuses the credentials (`registry-denied`); 502 `registry-unavailable` and 504',
     '`registry-timeout` when the registry cannot be reached.',
   ].join(' '),
-  ...scoped('images:write'),
+  ...scoped('images:write', { noQuery: true }),
   request: {
     body: { required: true, content: { 'application/json': { schema: PullBody } } },
   },
