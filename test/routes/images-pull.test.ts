@@ -3,14 +3,23 @@
  * open, one with basic auth). Each run pushes an image of its own (a fresh random layer) under a
  * repository name of its own, so a pull really downloads, and parallel runs never share a name.
  */
+import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/domain/audit.ts'
 import type { RequestLogEntry } from '../../src/http/observability.ts'
 import { direct, testEngineEnv } from '../support/engine.ts'
-import { postJson, type TestGateway, testGateway } from '../support/gateway.ts'
+import { postJson, type TestGateway, testGateway, tokenOf } from '../support/gateway.ts'
 import { freePort } from '../support/net.ts'
 import { pushUniqueImage, type TestRegistries, testRegistries } from '../support/registry.ts'
-import { engineEvents, engineNow, recordingTransport, tagged } from '../support/reliability.ts'
+import {
+  engineEvents,
+  engineNow,
+  recordingTransport,
+  type SpawnedGateway,
+  scratchDir,
+  spawnGateway,
+  tagged,
+} from '../support/reliability.ts'
 import { readSse } from '../support/sse.ts'
 
 const RUN = `pull-${process.pid}-${Date.now().toString(36)}`
@@ -360,4 +369,57 @@ describe('DELETE /v1/images/{ref}', () => {
     expect(status).toBe(403)
     expect(await engineHas(authRef)).toBe(true)
   })
+})
+
+describe('the Node entry, configured from a file', () => {
+  let node: SpawnedGateway | undefined
+  let dir: string | undefined
+  const WRONG_PASSWORD = `wrong-in-file-${RUN}`
+  afterAll(() => {
+    node?.kill()
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('pulls with the credentials of its config file, and its output never holds a password', async () => {
+    dir = scratchDir('dockgate-pull')
+    const closed = await freePort()
+    node = await spawnGateway({
+      dir,
+      config: {
+        registries: {
+          [registries.open]: {},
+          [registries.auth]: { username: registries.user, password: WRONG_PASSWORD },
+          [`127.0.0.1:${closed}`]: { username: registries.user, password: registries.password },
+        },
+      },
+      env: { DOCKGATE_TOKEN: tokenOf('admin') },
+    })
+    const pullThere = async (ref: string) => {
+      const response = await fetch(`${node!.url}/v1/images/pull`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${tokenOf('admin')}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ ref }),
+      })
+      return { status: response.status, text: await response.text() }
+    }
+    const denied = await pullThere(`${registries.auth}/${REPOSITORY}:${TAG}`)
+    expect(denied.status, denied.text).toBe(403)
+    const unreachable = await pullThere(`127.0.0.1:${closed}/${REPOSITORY}:${TAG}`)
+    expect(unreachable.status, unreachable.text).toBe(502)
+    const missing = await pullThere(`${registries.open}/${REPOSITORY}:absent`)
+    expect(missing.status, missing.text).toBe(404)
+    await new Promise((r) => setTimeout(r, 200))
+    const output = node.output()
+    // Its request and audit lines are there, and the failures' causes are logged …
+    expect(output).toContain('/v1/images/pull')
+    expect(output).toMatch(/pull of .* failed/)
+    // … but no password, wrong or right, in any of it, nor in an answer.
+    for (const text of [output, denied.text, unreachable.text, missing.text]) {
+      expect(text).not.toContain(WRONG_PASSWORD)
+      expect(text).not.toContain(registries.password)
+    }
+  }, 60_000)
 })
