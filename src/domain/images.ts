@@ -31,9 +31,9 @@ export function parseImageRef(ref: string): ParsedImageRef {
   const tag = hasTag ? named.slice(colon + 1) : undefined
   const slash = repository.indexOf('/')
   const first = slash === -1 ? '' : repository.slice(0, slash)
-  // Docker's rule: the first component is a registry host if it has a dot or a port, or is localhost.
-  const isHost =
-    first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost')
+  // Docker's rule (`splitDockerDomain`): the first component is a registry host if it has a dot,
+  // a port or an upper-case letter, or is localhost.
+  const isHost = first !== '' && (/[.:A-Z]/.test(first) || first === 'localhost')
   return { registry: isHost ? first : DOCKER_HUB, repository, tag, digest }
 }
 

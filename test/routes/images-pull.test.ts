@@ -76,6 +76,7 @@ beforeAll(async () => {
       },
     },
     clients: {
+      auditor: { scopes: ['images:write'], policy: { mode: 'audit', images: [] } },
       puller: {
         scopes: ['images:read', 'images:write'],
         policy: {
@@ -199,6 +200,26 @@ describe('POST /v1/images/pull', () => {
       }),
     )
   })
+
+  it('in audit mode, records would_deny and pulls; an unconfigured registry is refused all the same', async () => {
+    const answer = await pull(openRef, 'auditor')
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200)
+    expect(audit).toContainEqual(
+      expect.objectContaining({ principal: 'auditor', decision: 'would_deny', target: openRef }),
+    )
+    await nothingReachedTheEngine(async () => {
+      const refused = await pull(`127.0.0.1:9/${REPOSITORY}:${TAG}`, 'auditor')
+      expect(refused.status).toBe(403)
+      expect(refused.calls).toEqual([])
+    })
+    expect(audit).toContainEqual(
+      expect.objectContaining({
+        principal: 'auditor',
+        decision: 'deny',
+        reason: 'registry-not-configured',
+      }),
+    )
+  }, 60_000)
 
   it('refuses a digest the policy does not allow, and nothing reaches the engine', async () => {
     await nothingReachedTheEngine(async () => {
