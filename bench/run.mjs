@@ -150,7 +150,7 @@ const PROFILE = QUICK
       burstSize: 5,
       coldReps: 5,
       pullMb: 30,
-      pullReps: 5,
+      pullReps: 7,
       marginMs: 6_000,
       plan: {
         pull: 25_000,
