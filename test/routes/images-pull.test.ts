@@ -444,3 +444,44 @@ describe('the Node entry, configured from a file', () => {
     }
   }, 60_000)
 })
+
+describe('POST /v1/images/pull: a client that leaves', () => {
+  const BIG = 'big'
+  let bigRef: string
+
+  beforeAll(async () => {
+    bigRef = `${registries.open}/${REPOSITORY}:${BIG}`
+    await pushUniqueImage({
+      registries: [{ host: registries.open, auth: {} }],
+      repository: REPOSITORY,
+      tag: BIG,
+      bytes: 40_000_000,
+    })
+  }, 120_000)
+
+  afterAll(async () => {
+    await direct(`/images/${bigRef}`, { method: 'DELETE' })
+  })
+
+  it('closes the engine call when the event-stream client hangs up, and the engine stops the pull', async () => {
+    const before = gw.metrics.engineConnections
+    const response = await gw.call('/v1/images/pull', {
+      ...postJson({ ref: bigRef }, 'puller'),
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    })
+    expect(response.status).toBe(200)
+    const reader = readSse(response)
+    const first = await reader.next(30_000)
+    expect(first?.event).toBe('progress')
+    await reader.close()
+    const deadline = Date.now() + 5_000
+    while (gw.metrics.engineConnections > before && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    expect(gw.metrics.engineConnections).toBe(before)
+    // The engine stops a pull whose caller hung up (docs/engine-notes.md#image-pull): 40 MB were
+    // far from done one event in, and nothing of it is left as an image.
+    await new Promise((r) => setTimeout(r, 2_000))
+    expect(await engineHas(bigRef)).toBe(false)
+  }, 60_000)
+})
