@@ -46,6 +46,17 @@ export async function pushPullImage(engine, { image, runId, registry, mb }) {
   return `${repository}:v1`
 }
 
+/** Its manifest deleted from the registry, so runs leave no names there (blobs stay until a restart). */
+async function deleteFromRegistry(ref) {
+  const slash = ref.indexOf('/')
+  const at = ref.lastIndexOf(':')
+  const url = `http://${ref.slice(0, slash)}/v2/${ref.slice(slash + 1, at)}/manifests`
+  const accept = { accept: 'application/vnd.docker.distribution.manifest.v2+json' }
+  const head = await fetch(`${url}/${ref.slice(at + 1)}`, { method: 'HEAD', headers: accept })
+  const digest = head.headers.get('docker-content-digest')
+  if (digest) await fetch(`${url}/${digest}`, { method: 'DELETE', headers: accept })
+}
+
 async function removeImage(engine, ref) {
   const answer = await engine.request('DELETE', `/images/${ref}`)
   if (answer.status !== 200 && answer.status !== 404)
@@ -84,6 +95,7 @@ export async function runPull(ctx, { ref, gateways, reps, deadline }) {
     await measure()
   } finally {
     await removeImage(ctx.engine, ref).catch(() => {})
+    await deleteFromRegistry(ref).catch(() => {})
   }
   async function measure() {
     for (let i = 0; i < reps; i++) {

@@ -21,6 +21,8 @@
 # Debian's docker-registry (distribution 2.8) is installed with apt when it is missing (root
 # only). Everything lives under ${DOCKGATE_STATE_DIR:-<repo>/.state}/registry: one directory per
 # instance (config.yml, registry.pid, registry.log, storage/), ports.env, htpasswd, password.
+# `up` starts them with empty storage (then pushes the fixture): tests and the bench push images of
+# their own and delete their tags afterwards, but a registry frees blobs only by garbage collection.
 # The engine pulls from 127.0.0.1 over plain HTTP: dockerd treats loopback registries as
 # insecure by default, so no TLS is needed. Only 127.0.0.1 is bound.
 # The push needs the engine up (scripts/engine.sh up; DOCKER_HOST from its env or the same state
@@ -189,7 +191,11 @@ up)
 	if ! all_answer; then
 		ensure_installed
 		mkdir -p "$STATE_DIR"
-		for name in "${INSTANCES[@]}"; do stop_one "$name"; done
+		for name in "${INSTANCES[@]}"; do
+			stop_one "$name"
+			# Afresh: what earlier runs pushed (tests and the bench delete their tags, not the blobs) goes.
+			rm -rf "${STATE_DIR:?}/$name/storage"
+		done
 		choose_ports
 		make_htpasswd
 		for name in "${INSTANCES[@]}"; do start_one "$name"; done

@@ -10,7 +10,12 @@ import type { RequestLogEntry } from '../../src/http/observability.ts'
 import { direct, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, tokenOf } from '../support/gateway.ts'
 import { freePort } from '../support/net.ts'
-import { pushUniqueImage, type TestRegistries, testRegistries } from '../support/registry.ts'
+import {
+  deleteFromRegistry,
+  pushUniqueImage,
+  type TestRegistries,
+  testRegistries,
+} from '../support/registry.ts'
 import {
   engineEvents,
   engineNow,
@@ -89,6 +94,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const ref of [openRef, authRef]) await direct(`/images/${ref}`, { method: 'DELETE' })
+  await deleteFromRegistry(registries.open, REPOSITORY, TAG)
+  await deleteFromRegistry(registries.auth, REPOSITORY, TAG, registries)
 })
 
 /** A pull as `role`, with the engine calls made for it. */
@@ -455,12 +462,13 @@ describe('POST /v1/images/pull: a client that leaves', () => {
       registries: [{ host: registries.open, auth: {} }],
       repository: REPOSITORY,
       tag: BIG,
-      bytes: 40_000_000,
+      bytes: 20_000_000,
     })
   }, 120_000)
 
   afterAll(async () => {
     await direct(`/images/${bigRef}`, { method: 'DELETE' })
+    await deleteFromRegistry(registries.open, REPOSITORY, BIG)
   })
 
   it('closes the engine call when the event-stream client hangs up, and the engine stops the pull', async () => {
@@ -479,8 +487,8 @@ describe('POST /v1/images/pull: a client that leaves', () => {
       await new Promise((r) => setTimeout(r, 50))
     }
     expect(gw.metrics.engineConnections).toBe(before)
-    // The engine stops a pull whose caller hung up (docs/engine-notes.md#image-pull): 40 MB were
-    // far from done one event in, and nothing of it is left as an image.
+    // The engine stops a pull whose caller hung up (docs/engine-notes.md#image-pull): one event
+    // into a 20 MB layer it is far from done, and nothing of it is left as an image.
     await new Promise((r) => setTimeout(r, 2_000))
     expect(await engineHas(bigRef)).toBe(false)
   }, 60_000)

@@ -121,3 +121,25 @@ export async function pushUniqueImage(options: {
     await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
   }
 }
+
+/**
+ * Deletes a tag's manifest from a registry (its storage allows deletes), so runs leave no names
+ * behind; the blobs stay until scripts/registry.sh starts the registries afresh.
+ */
+export async function deleteFromRegistry(
+  host: string,
+  repository: string,
+  tag: string,
+  basic?: { user: string; password: string },
+): Promise<void> {
+  const headers: Record<string, string> = {
+    accept: 'application/vnd.docker.distribution.manifest.v2+json',
+  }
+  if (basic)
+    headers.authorization = `Basic ${Buffer.from(`${basic.user}:${basic.password}`).toString('base64')}`
+  const url = `http://${host}/v2/${repository}/manifests`
+  const head = await fetch(`${url}/${tag}`, { method: 'HEAD', headers })
+  const digest = head.headers.get('docker-content-digest')
+  if (!head.ok || !digest) return
+  await fetch(`${url}/${digest}`, { method: 'DELETE', headers })
+}
