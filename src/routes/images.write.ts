@@ -139,7 +139,8 @@ const deleteRoute = createRoute({
   description: [
     'URL-encode the reference. By tag or digest the engine removes that name, and the image once',
     'no name is left; by id, the image with every name. The caller’s policy must allow the name',
-    '(by id: every name of the image); an image it allows none of answers 404 like a missing one.',
+    '(by id: every name of the image, a `repo@sha256:…` name counting as allowed when a tag of that',
+    'repository on the image is); otherwise 404, as for a missing image.',
     'An image a container uses answers 409.',
   ].join(' '),
   ...scoped('images:write', { noQuery: true }),
@@ -240,12 +241,20 @@ export function imageWriteRoutes(
       'image',
     )
     if (!isAdmin(guard.principal)) {
-      const names = [...(image.RepoTags ?? []), ...(image.RepoDigests ?? [])]
+      const tags = image.RepoTags ?? []
       const allowed = (name: string) =>
         guard.principal.policy.images.some((pattern) => globMatches(pattern, name))
+      // A `repo@sha256:…` name is another handle on a repository: the caller's when the name
+      // itself is allowed, or one of that repository's tags on this image is.
+      const digestAllowed = (name: string) => {
+        const repository = name.slice(0, name.indexOf('@'))
+        return allowed(name) || tags.some((t) => t.startsWith(`${repository}:`) && allowed(t))
+      }
       // By id the engine removes every name: each must be the caller's to remove.
       const byName = !image.Id.replace('sha256:', '').startsWith(ref.replace('sha256:', ''))
-      const ok = byName ? policyAllowsRef(guard.principal, ref) : names.every(allowed)
+      const ok = byName
+        ? policyAllowsRef(guard.principal, ref)
+        : tags.every(allowed) && (image.RepoDigests ?? []).every(digestAllowed)
       if (!ok) guard.deny('image-not-allowed', ref, missing())
     }
     const answer = await engine.json('DELETE', `/images/${ref}`, { signal }).catch(

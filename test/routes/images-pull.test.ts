@@ -9,6 +9,7 @@ import type { AuditEntry } from '../../src/domain/audit.ts'
 import type { RequestLogEntry } from '../../src/http/observability.ts'
 import { direct, testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, tokenOf } from '../support/gateway.ts'
+import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { freePort } from '../support/net.ts'
 import {
   deleteFromRegistry,
@@ -396,6 +397,42 @@ describe('DELETE /v1/images/{ref}', () => {
     })
     expect(status).toBe(403)
     expect(await engineHas(authRef)).toBe(true)
+  })
+
+  it('answers 409 for an image a container uses, in the caller’s words', async () => {
+    const created = await direct(`/containers/create?name=uses-${RUN}`, {
+      method: 'POST',
+      body: { Image: authRef, Cmd: ['true'], Labels: { [TEST_LABEL]: TEST_RUN } },
+    })
+    expect(created.status, created.text).toBe(201)
+    const id = (created.json() as { Id: string }).Id
+    try {
+      const { status, body } = await gw.json(`/v1/images/${encodeURIComponent(authRef)}`, {
+        method: 'DELETE',
+        role: 'puller',
+      })
+      expect(status).toBe(409)
+      expect(body.detail).toMatch(/^The image is in use by a container/)
+      expect(JSON.stringify(body)).not.toContain(id.slice(0, 12))
+      expect(await engineHas(authRef)).toBe(true)
+    } finally {
+      await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+    }
+  })
+
+  it('removes by id an image whose every name the policy allows (its digest names by their tags)', async () => {
+    const image = (await direct(`/images/${authRef}/json`)).json() as {
+      Id: string
+      RepoDigests: string[]
+    }
+    expect(image.RepoDigests.length).toBeGreaterThan(0)
+    const { status, body } = await gw.json(`/v1/images/${image.Id.slice(7, 19)}`, {
+      method: 'DELETE',
+      role: 'puller',
+    })
+    expect(status, JSON.stringify(body)).toBe(200)
+    expect(body.deleted).toContain(image.Id)
+    expect(await engineHas(authRef)).toBe(false)
   })
 })
 
