@@ -3,7 +3,8 @@
  * open, one with basic auth). Each run pushes an image of its own (a fresh random layer) under a
  * repository name of its own, so a pull really downloads, and parallel runs never share a name.
  */
-import { rmSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/domain/audit.ts'
 import type { RequestLogEntry } from '../../src/http/observability.ts'
@@ -445,7 +446,7 @@ describe('the Node entry, configured from a file', () => {
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  it('pulls with the credentials of its config file, and its output never holds a password', async () => {
+  it('pulls with the credentials of its config file, takes new ones on a reload, and its output never holds a password', async () => {
     dir = scratchDir('dockgate-pull')
     const closed = await freePort()
     node = await spawnGateway({
@@ -476,13 +477,28 @@ describe('the Node entry, configured from a file', () => {
     expect(unreachable.status, unreachable.text).toBe(502)
     const missing = await pullThere(`${registries.open}/${REPOSITORY}:absent`)
     expect(missing.status, missing.text).toBe(404)
+    // A reload with the right password: registries are a live setting.
+    const config = {
+      registries: {
+        [registries.open]: {},
+        [registries.auth]: { username: registries.user, password: registries.password },
+      },
+    }
+    writeFileSync(join(dir, `config-${node.port}.json`), JSON.stringify(config), { mode: 0o600 })
+    const reloaded = Date.now() + 10_000
+    while (!node.output().includes('config reloaded') && Date.now() < reloaded) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const pulled = await pullThere(`${registries.auth}/${REPOSITORY}:${TAG}`)
+    expect(pulled.status, pulled.text).toBe(200)
+    await direct(`/images/${registries.auth}/${REPOSITORY}:${TAG}`, { method: 'DELETE' })
     await new Promise((r) => setTimeout(r, 200))
     const output = node.output()
     // Its request and audit lines are there, and the failures' causes are logged …
     expect(output).toContain('/v1/images/pull')
     expect(output).toMatch(/pull of .* failed/)
     // … but no password, wrong or right, in any of it, nor in an answer.
-    for (const text of [output, denied.text, unreachable.text, missing.text]) {
+    for (const text of [output, denied.text, unreachable.text, missing.text, pulled.text]) {
       expect(text).not.toContain(WRONG_PASSWORD)
       expect(text).not.toContain(registries.password)
     }
