@@ -30,7 +30,11 @@ import {
 import { readSse } from '../support/sse.ts'
 
 const RUN = `pull-${process.pid}-${Date.now().toString(36)}`
-const REPOSITORY = `dockgate-test/${RUN}`
+/**
+ * Not under a `dockgate` name: test/reliability/hostile-input.test.ts, running beside this file,
+ * counts every image event that names "dockgate" as one of its own.
+ */
+const REPOSITORY = `gw-images-test/${RUN}`
 const TAG = 'v1'
 const LAYER_BYTES = 3_000_000
 const HEX64 = 'a'.repeat(64)
@@ -196,7 +200,7 @@ describe('POST /v1/images/pull', () => {
 
   it('refuses an image the policy does not allow, and nothing reaches the engine', async () => {
     await nothingReachedTheEngine(async () => {
-      const answer = await pull(`${registries.open}/dockgate-test/other-${RUN}:${TAG}`)
+      const answer = await pull(`${registries.open}/gw-images-test/other-${RUN}:${TAG}`)
       expect(answer.status).toBe(403)
       expect(answer.body.type).toBe('urn:dockgate:problem:forbidden')
       expect(answer.calls).toEqual([])
