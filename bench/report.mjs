@@ -63,6 +63,31 @@ export function evaluate(results, targets) {
       )
     },
   )
+  const store = results.storeCpu && !results.storeCpu.error ? results.storeCpu : undefined
+  row(
+    `gateway CPU per small authenticated request with the Redis store ≤ ${targets.redisStoreCpuToMemory ?? 1.5}× with the memory store`,
+    store ? `memory store: ${fmt(store.memory.us, 1)} µs` : '–',
+    (key) =>
+      key === 'this' && store
+        ? ratioCell(
+            store.redisToMemory,
+            `${fmt(store.redis.us, 1)} µs`,
+            store.redisToMemory <= (targets.redisStoreCpuToMemory ?? 1.5),
+          )
+        : undefined,
+  )
+  const across = store?.ticketsAcross
+  row(
+    `a stream ticket issued on one instance and opened on another adds ≤ ${targets.ticketAcrossAddedMs ?? 1} ms at the median`,
+    across ? `issued and opened on one: ${fmt(across.sameMs, 2)} ms` : '–',
+    (key) =>
+      key === 'this' && across
+        ? {
+            measured: `${fmt(across.acrossMs, 2)} ms (+${fmt(across.addedMs, 2)} ms)`,
+            status: verdict(across.addedMs <= (targets.ticketAcrossAddedMs ?? 1)),
+          }
+        : undefined,
+  )
   row(
     `gateway CPU per small authenticated request ≤ ${targets.cpuToPing}× the engine's /_ping`,
     cpu ? `dockerd /_ping: ${fmt(cpu.enginePingUs, 1)} µs` : '–',

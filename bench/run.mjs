@@ -118,6 +118,7 @@ const PROFILE = QUICK
         pull: 8_000,
         throughput: 12_000,
         cpu: 10_000,
+        storeCpu: 5_000,
         logs: 10_000,
         pipeline: 4_000,
         latency: 6_000,
@@ -156,6 +157,7 @@ const PROFILE = QUICK
         pull: 25_000,
         throughput: 65_000,
         cpu: 25_000,
+        storeCpu: 12_000,
         logs: 50_000,
         pipeline: 12_000,
         latency: 12_000,
@@ -171,6 +173,8 @@ const PROFILE = QUICK
 const TARGETS = {
   cpuToHono: 1.5,
   cpuToPing: 3,
+  redisStoreCpuToMemory: 1.5,
+  ticketAcrossAddedMs: 1,
   list20ToHono: 2,
   containersRatioAt10: 1.0,
   sseLogRatio: 0.8,
@@ -394,6 +398,7 @@ async function phase(name, fn) {
 const PHASE_KEYS = {
   '1. throughput and latency': 'throughput',
   '2. gateway CPU per request': 'cpu',
+  '2b. gateway CPU per request: Redis store vs memory': 'cpu',
   '3a. logs: SSE vs raw': 'logs',
   '3b. in-process pipeline': 'pipeline',
   '3c. image pull': 'pull',
@@ -603,6 +608,20 @@ async function main() {
       budget: phaseBudget(
         'cpu',
         reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
+      ),
+    })
+  })
+
+  results.storeCpu = await phase('2b. gateway CPU per request: Redis store vs memory', async () => {
+    const { runStoreCpu } = await import('./store.mjs')
+    return runStoreCpu(ctx, {
+      memory: gateway,
+      gatewayOptions: { ...gatewayOptions, entry: variants[0].entry, root: variants[0].root },
+      durationS: PROFILE.durationS,
+      reps: PROFILE.reps,
+      budget: phaseBudget(
+        'storeCpu',
+        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cold']),
       ),
     })
   })

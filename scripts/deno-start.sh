@@ -38,7 +38,17 @@ case $engine in
     fi
     ;;
 esac
-env_keys=PORT,HOST,DOCKGATE_CONFIG,DOCKGATE_TOKEN,DOCKGATE_JWT_SECRET,DOCKER_HOST,DOCKER_TLS_VERIFY,DOCKER_TLS,DOCKER_CERT_PATH,HOME
+# The shared state store (DOCKGATE_STORE=redis://[user:password@]host[:port][/db]): net on its host:port.
+if [[ ${DOCKGATE_STORE:-} == redis://* ]]; then
+  store=${DOCKGATE_STORE#redis://}
+  store=${store##*@}
+  store=${store%%/*}
+  [[ $store == *:* ]] || store+=:6379
+  net+=",$store"
+  # @redis/client reads these two of its own (debug switches) when it connects.
+  extra_env_keys=,REDIS_DEBUG_MAINTENANCE,REDIS_EMIT_DIAGNOSTICS
+fi
+env_keys=PORT,HOST,DOCKGATE_CONFIG,DOCKGATE_TOKEN,DOCKGATE_JWT_SECRET,DOCKGATE_STORE,DOCKGATE_SECRET,DOCKER_HOST,DOCKER_TLS_VERIFY,DOCKER_TLS,DOCKER_CERT_PATH,HOME
 
 # The heap may grow to 128 MB before V8 sizes it by what is live, as on Node (package.json
 # config.nodeFlags, README): after a burst of requests a log stream otherwise ran major collections
@@ -46,5 +56,5 @@ env_keys=PORT,HOST,DOCKGATE_CONFIG,DOCKGATE_TOKEN,DOCKGATE_JWT_SECRET,DOCKER_HOS
 v8_flags=--initial-old-space-size=128
 
 exec "$deno" run --no-prompt --unstable-no-legacy-abort --v8-flags="$v8_flags" \
-  --allow-read="$read" --allow-write="$write" --allow-net="$net" --allow-env="$env_keys" \
+  --allow-read="$read" --allow-write="$write" --allow-net="$net" --allow-env="$env_keys${extra_env_keys:-}" \
   src/deno.ts

@@ -10,6 +10,7 @@ import type { Context, Next } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { UpgradeWebSocket } from 'hono/ws'
 import type { Authenticator } from './auth/authenticator.ts'
 import { TicketStore } from './auth/tickets.ts'
 import {
@@ -23,22 +24,25 @@ import { type AuditSink, jsonLineAudit } from './domain/audit.ts'
 import type { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
 import { EventHub } from './events/hub.ts'
+import type { SharedRing } from './events/shared.ts'
 import { auditRequests, guardRequests } from './http/audit.ts'
 import { bearerAuth } from './http/authentication.ts'
 import type { AppEnv } from './http/context.ts'
 import { type EventStreamOutput, writeEventStreamsTo } from './http/event-stream-output.ts'
-import { limitRequests } from './http/limits.ts'
+import { type LimitSettings, limitRequests } from './http/limits.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './http/observability.ts'
 import { OpenStreams, trackOpenStreams } from './http/open-streams.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
 import { type RequestIdWriter, requestIds } from './http/request-id.ts'
 import { ContainerModel } from './model/containers.ts'
+import type { WritePositions } from './model/positions.ts'
 import { Metrics } from './observability/metrics.ts'
-import { StreamSlots, TokenBuckets } from './policy/limits.ts'
 import type { QuotaReservations } from './policy/quota.ts'
 import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
+import { execRoutes } from './routes/exec.ts'
+import { execSessionRoutes } from './routes/exec-session.ts'
 import { imageRoutes } from './routes/images.ts'
 import { imageWriteRoutes } from './routes/images.write.ts'
 import { logRoutes } from './routes/logs.ts'
@@ -46,6 +50,8 @@ import { metricsRoutes } from './routes/metrics.ts'
 import { statsRoutes } from './routes/stats.ts'
 import { systemRoutes } from './routes/system.ts'
 import { ticketRoutes } from './routes/tickets.ts'
+import { MemoryStore } from './store/memory.ts'
+import type { StateStore } from './store/port.ts'
 import { GATEWAY_VERSION } from './version.ts'
 
 export interface AppDependencies {
@@ -64,6 +70,12 @@ export interface AppDependencies {
   requestLog?: RequestLogSink
   /** The engine events hub; one per app unless given (closed by `close()` when created here). */
   events?: EventHub
+  /**
+   * The events replay ring shared by every instance (`events/shared.ts`; Redis:
+   * `events/shared-redis.ts`), for the hub created here: a client resumes on any instance.
+   * None: this instance's own ring.
+   */
+  sharedEvents?: SharedRing
   /** How the request id reaches the response; through the context (Fetch headers) unless given. */
   writeRequestId?: RequestIdWriter
   /**
@@ -76,13 +88,31 @@ export interface AppDependencies {
    * credential is judged again (a revoked one's stream ends with `event: revoked`).
    */
   reloads?: ConfigReloads
-  /** Where container quotas are reserved; one queue per principal in this process unless given. */
+  /** Where container quotas are reserved; through the state store unless given. */
   quota?: QuotaReservations
   /**
    * Where `/docs` gets its renderer (about 5 MB); a dynamic import of the generated module unless
    * given (workerd: a disk service, so that starting compiles none of it; see src/edge.ts).
    */
   docsRenderer?: DocsRendererLoader
+  /**
+   * Where the instances learn of each other's container changes (`model/positions.ts`; Redis:
+   * `model/positions-redis.ts`), so that a read on any instance reflects a change made on
+   * another. None: one instance, whose own changes are in its model before it answers.
+   */
+  positions?: WritePositions
+  /**
+   * What instances share (rate limits, stream and engine-budget slots, quotas, stream tickets):
+   * this process's memory unless given (`src/store/`); the caller closes one it gives.
+   */
+  store?: StateStore
+  /** The key that signs stream tickets (`DOCKGATE_SECRET`); a random one per process unless given. */
+  ticketSecret?: string | undefined
+  /**
+   * The runtime's WebSocket upgrade (`hono/deno` on Deno), for the exec session; without it that
+   * route answers 501.
+   */
+  upgradeWebSocket?: UpgradeWebSocket
 }
 
 export const OPENAPI_CONFIG = {
@@ -105,6 +135,7 @@ export const OPENAPI_CONFIG = {
     { name: 'events', description: 'Docker Engine events, live and resumable' },
     { name: 'images', description: 'Images: list, inspect, pull, remove' },
     { name: 'streams', description: 'Tickets for browser event streams' },
+    { name: 'exec', description: 'Commands in running containers (policy `exec`)' },
   ],
 }
 
@@ -155,28 +186,28 @@ export function createApp(deps: AppDependencies): Gateway {
       })
     },
   })
-  const tickets = deps.tickets ?? new TicketStore()
+  const store = deps.store ?? new MemoryStore()
+  const tickets =
+    deps.tickets ??
+    new TicketStore({
+      store,
+      secret: deps.ticketSecret,
+      rejudge: (issued) => deps.authenticator.principalOf?.(issued) ?? Promise.resolve(undefined),
+    })
   const audit = countDenials(deps.audit ?? jsonLineAudit((line) => console.log(line)), metrics)
-  const buckets = new TokenBuckets({
-    perSecond: settings.rateLimitPerSecond,
-    burst: settings.rateLimitBurst,
-  })
-  const slots = new StreamSlots(settings.maxStreamsPerPrincipal)
-  const engineBudget = new StreamSlots(settings.engineCallsPerPrincipal)
+  const limits = limitSettings(settings)
   const openStreams = new OpenStreams()
   const authenticated = [
     auditRequests(audit),
     bearerAuth(deps.authenticator, tickets),
     guardRequests(audit),
-    limitRequests({ buckets, streams: slots, engineBudget, metrics }),
+    limitRequests({ store, limits, metrics }),
     trackOpenStreams(openStreams),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
   const applyReload = (next: Partial<GatewaySettings>) => {
     Object.assign(settings, liveSettings(next))
-    buckets.configure({ perSecond: settings.rateLimitPerSecond, burst: settings.rateLimitBurst })
-    slots.max = settings.maxStreamsPerPrincipal
-    engineBudget.max = settings.engineCallsPerPrincipal
+    Object.assign(limits, limitSettings(settings))
     openStreams.recheck().catch((error: unknown) => logError('revocation check failed', error))
   }
   // After authentication: a stranger's oversized body gets 401, as any request of a stranger
@@ -186,10 +217,10 @@ export function createApp(deps: AppDependencies): Gateway {
     c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
   )
 
-  app.route('/', systemRoutes(deps.engine))
-  const hub = deps.events ?? ownEventHub(deps.engine, settings, logError)
+  app.route('/', systemRoutes(deps.engine, store))
+  const hub = deps.events ?? ownEventHub(deps.engine, settings, logError, deps.sharedEvents)
   const model = settings.readModel ? new ContainerModel(deps.engine, hub, logError) : undefined
-  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota))
+  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota ?? store, deps.positions))
   const streams = {
     settings,
     shutdown: stopping.signal,
@@ -197,6 +228,11 @@ export function createApp(deps: AppDependencies): Gateway {
   }
   app.route('/', logRoutes(deps.engine, streams))
   app.route('/', statsRoutes(deps.engine, streams))
+  app.route('/', execRoutes(deps.engine, streams, model))
+  app.route(
+    '/',
+    execSessionRoutes(deps.engine, { ...streams, upgradeWebSocket: deps.upgradeWebSocket }, model),
+  )
   metrics.events = () => hub.stats()
   app.route('/', eventRoutes(hub, streams))
   app.route('/', metricsRoutes(metrics))
@@ -244,12 +280,27 @@ export function createApp(deps: AppDependencies): Gateway {
 }
 
 /** A hub for this app; it connects on its first subscriber (the read model, or a client). */
-function ownEventHub(engine: EngineClient, settings: GatewaySettings, logError: ErrorLogger) {
+function ownEventHub(
+  engine: EngineClient,
+  settings: GatewaySettings,
+  logError: ErrorLogger,
+  shared: SharedRing | undefined,
+) {
   return new EventHub(engine, {
     ringSize: settings.eventsRingSize,
     queueLimit: settings.eventsQueueLimit,
     logError,
+    ...(shared ? { shared } : {}),
   })
+}
+
+/** The limits the settings set; each reload hands the store new `rates` (the memory store notices). */
+function limitSettings(settings: GatewaySettings): LimitSettings {
+  return {
+    rates: { perSecond: settings.rateLimitPerSecond, burst: settings.rateLimitBurst },
+    maxStreams: settings.maxStreamsPerPrincipal,
+    engineBudget: settings.engineCallsPerPrincipal,
+  }
 }
 
 /**

@@ -13,6 +13,16 @@ import {
   readJwks,
 } from './config-store.ts'
 import type { EngineClient } from './engine/client.ts'
+import type { SharedRing } from './events/shared.ts'
+import { redisSharedRing } from './events/shared-redis.ts'
+import type { WritePositions } from './model/positions.ts'
+import { redisWritePositions } from './model/positions-redis.ts'
+import { type ReloadSignal, redisReloadSignal } from './reload-signal.ts'
+import { type StoreEnvironment, storeSettingsFromEnv } from './store/config.ts'
+import { MemoryStore } from './store/memory.ts'
+import type { StateStore } from './store/port.ts'
+import { RedisStore } from './store/redis.ts'
+import type { RedisConnection } from './store/redis-connection.ts'
 
 export type Log = (fields: Record<string, unknown>) => void
 
@@ -22,7 +32,7 @@ export const jsonLogTo =
   (fields) =>
     write(JSON.stringify({ time: new Date().toISOString(), ...fields }))
 
-export interface EntryEnvironment {
+export interface EntryEnvironment extends StoreEnvironment {
   DOCKGATE_CONFIG?: string | undefined
   DOCKGATE_TOKEN?: string | undefined
   DOCKGATE_JWT_SECRET?: string | undefined
@@ -78,6 +88,90 @@ export async function loadCredentials(
   return { config, configPath, authenticator, reloads, reload }
 }
 
+/**
+ * Reloads on every instance: a reload here tells the others (`signal`), and one asked for by
+ * another instance reloads here. Answers the reload to call on SIGHUP or a config change, and
+ * the function that stops listening. Listening begins in the background: while Redis is
+ * unreachable the instance still starts (and its store-bound requests answer 503), and it listens
+ * once Redis answers.
+ */
+export function shareReloads(
+  credentials: Pick<Credentials, 'reload'>,
+  signal: ReloadSignal,
+  log: Log,
+): { reload(): void; stop(): Promise<void> } {
+  const listening = signal.listen(() => {
+    log({ level: 'info', msg: 'config reload asked for by another instance' })
+    credentials.reload()
+  })
+  listening.then(
+    () => log({ level: 'info', msg: "listening for the other instances' reloads" }),
+    (error: unknown) =>
+      log({ level: 'error', msg: 'cannot listen for reloads', error: String(error) }),
+  )
+  return {
+    reload() {
+      credentials.reload()
+      signal.publish().catch((error: unknown) =>
+        log({
+          level: 'error',
+          msg: 'the other instances could not be told to reload',
+          error: String(error),
+        }),
+      )
+    },
+    stop: () => listening.then((stop) => stop()).catch(() => {}),
+  }
+}
+
+export interface SharedInstancePorts {
+  /** For `createApp`: the events replay ring every instance shares. */
+  sharedEvents: SharedRing
+  /** For `createApp`: the positions of every instance's changes. */
+  positions: WritePositions
+  /** For {@link shareReloads}. */
+  reloadSignal: ReloadSignal
+  /** Closes the connection the reload signal listens on (not the store's). */
+  close(): Promise<void>
+}
+
+/**
+ * What instances share through Redis beyond the state store: the events ring and the write
+ * positions on the store's one connection, and the reload signal, which listens on a connection
+ * of its own (a subscribed connection sends nothing else). Every key starts with `prefix`.
+ * No I/O: the listening connection opens when the signal first listens.
+ */
+export function sharedInstancePorts(
+  redis: RedisConnection,
+  options: {
+    prefix: string
+    ringSize: number
+    logError: (message: string, error: unknown) => void
+  },
+): SharedInstancePorts {
+  const { client } = redis
+  const listener = client.duplicate()
+  // Without a listener, a connection error would end the process; the client reconnects itself.
+  let failing = false
+  listener.on('error', (error: unknown) => {
+    if (!failing) options.logError(`reload signal connection to ${redis.display} failed`, error)
+    failing = true
+  })
+  listener.on('ready', () => {
+    failing = false
+  })
+  const { prefix, logError } = options
+  return {
+    sharedEvents: redisSharedRing(client, { prefix, capacity: options.ringSize, logError }),
+    positions: redisWritePositions(client, { prefix, logError }),
+    reloadSignal: redisReloadSignal(client, listener, { channel: `${prefix}reload` }),
+    close: async () => {
+      if (listener.isReady) await listener.close()
+      else if (listener.isOpen) listener.destroy()
+    },
+  }
+}
+
 /** Logs whether the engine answers; if not, how to start the project's own. */
 export function reportEngine(engine: EngineClient, log: Log): void {
   engine.ping().then(
@@ -89,4 +183,49 @@ export function reportEngine(engine: EngineClient, log: Log): void {
         hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
       }),
   )
+}
+
+/** The state store an entry gives the app, and what it closes on shutdown. */
+export interface EntryStore {
+  store: StateStore
+  /** `DOCKGATE_SECRET`, for the app's `ticketSecret`. */
+  secret: string | undefined
+  /** The one Redis connection of the process (none with the memory store), for whatever else needs Redis. */
+  redis: RedisConnection | undefined
+  /** The store as logs may show it: `memory`, or its URL without the password. */
+  display: string
+  close(): Promise<void>
+}
+
+/**
+ * The store `DOCKGATE_STORE` names (memory unless set) and the ticket secret. Rejects with a
+ * one-line reason for a malformed URL, or Redis without `DOCKGATE_SECRET`: the entry refuses to
+ * start.
+ * No I/O: the Redis connection opens on first use.
+ */
+export async function storeFromEnv(env: StoreEnvironment, log: Log): Promise<EntryStore> {
+  const { store: target, secret } = storeSettingsFromEnv(env)
+  if (target.kind === 'memory') {
+    const store = new MemoryStore()
+    return { store, secret, redis: undefined, display: target.display, close: () => store.close() }
+  }
+  // Imported only for Redis: a start with the memory store never evaluates @redis/client
+  // (esbuild keeps a dynamically imported module's evaluation lazy in the Node bundle).
+  const { openRedisConnection } = await import('./store/redis-connection.ts')
+  const redis = openRedisConnection(target, (message) => log({ level: 'warn', msg: message }))
+  const store = new RedisStore(redis, {
+    logError: (message, error) =>
+      log({
+        level: 'warn',
+        msg: message,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+  })
+  return {
+    store,
+    secret,
+    redis,
+    display: target.display,
+    close: () => store.close().then(() => redis.close()),
+  }
 }

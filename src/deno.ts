@@ -4,9 +4,17 @@
  * The same app as on Node, served by `Deno.serve`, reaching the engine through Deno's own HTTP
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
+import { upgradeWebSocket } from 'hono/deno'
 import { createApp } from './app.ts'
-import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
-import { settingsFromConfig } from './config.ts'
+import {
+  jsonLogTo,
+  loadCredentials,
+  reportEngine,
+  sharedInstancePorts,
+  shareReloads,
+  storeFromEnv,
+} from './bootstrap.ts'
+import { DEFAULT_SETTINGS, settingsFromConfig } from './config.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
 import { jsonLineAudit } from './domain/audit.ts'
@@ -40,6 +48,8 @@ const ENV_KEYS = [
   'DOCKGATE_CONFIG',
   'DOCKGATE_TOKEN',
   'DOCKGATE_JWT_SECRET',
+  'DOCKGATE_STORE',
+  'DOCKGATE_SECRET',
   'DOCKER_HOST',
   'DOCKER_TLS_VERIFY',
   'DOCKER_TLS',
@@ -52,8 +62,22 @@ async function main() {
   const env = Object.fromEntries(ENV_KEYS.map((key) => [key, Deno.env.get(key)]))
   const port = Number(env.PORT ?? 8080)
   const hostname = env.HOST ?? '127.0.0.1'
+  // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
+  const shared = await storeFromEnv(env, log)
   const { config, authenticator, reloads, reload } = await loadCredentials(denoFiles, env, log)
-  Deno.addSignalListener('SIGHUP', reload)
+  const logError = (message: string, error: unknown) =>
+    log({ level: 'error', msg: message, error: String(error) })
+  // Several instances: what they share beyond the state store (README, "Several instances").
+  const instances = shared.redis
+    ? sharedInstancePorts(shared.redis, {
+        prefix: 'dockgate:',
+        ringSize: settingsFromConfig(config).eventsRingSize ?? DEFAULT_SETTINGS.eventsRingSize,
+        logError,
+      })
+    : undefined
+  await shared.redis?.ready().catch(() => {})
+  const everywhere = instances ? shareReloads({ reload }, instances.reloadSignal, log) : undefined
+  Deno.addSignalListener('SIGHUP', everywhere?.reload ?? reload)
 
   const transport = createDenoTransport(engineTargetFromEnv(env))
   const engine = new EngineClient(transport, {
@@ -64,9 +88,13 @@ async function main() {
     authenticator,
     reloads,
     settings: settingsFromConfig(config),
+    store: shared.store,
+    ticketSecret: shared.secret,
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
-    logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
+    logError,
+    ...(instances ? { sharedEvents: instances.sharedEvents, positions: instances.positions } : {}),
+    upgradeWebSocket,
   })
 
   // Listen for signals before serving: a SIGTERM right after "listening" must end cleanly.
@@ -78,8 +106,10 @@ async function main() {
     log({ level: 'info', msg: 'shutting down', signal })
     setTimeout(() => Deno.exit(1), 10_000)
     gateway.close()
+    await everywhere?.stop()
+    await instances?.close()
     await server?.shutdown()
-    await transport.close()
+    await Promise.all([transport.close(), shared.close()])
     // The last lines ("shutting down" among them) leave before the process does.
     await stdout.drain()
     Deno.exit(0)
@@ -98,6 +128,7 @@ async function main() {
           msg: 'listening',
           url: `http://${host}:${bound}`,
           engine: transport.description,
+          store: shared.display,
         }),
     },
     gateway.app.fetch,

@@ -23,10 +23,13 @@ export type ProblemCode =
   | 'engine-error'
   | 'engine-unavailable'
   | 'engine-timeout'
+  | 'store-unavailable'
   | 'registry-denied'
   | 'registry-unavailable'
   | 'registry-timeout'
   | 'internal-error'
+  | 'upgrade-required'
+  | 'not-implemented'
 
 const PROBLEM_TYPE_PREFIX = 'urn:dockgate:problem:'
 
@@ -47,10 +50,13 @@ const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'engine-error': 'Docker Engine error',
   'engine-unavailable': 'Docker Engine unavailable',
   'engine-timeout': 'Docker Engine timed out',
+  'store-unavailable': 'Shared state store unavailable',
   'registry-denied': 'The registry refused the credentials',
   'registry-unavailable': 'The registry cannot be reached',
   'registry-timeout': 'The registry did not answer in time',
   'internal-error': 'Internal error',
+  'upgrade-required': 'Upgrade required',
+  'not-implemented': 'Not implemented',
 }
 
 /** One invalid input, as reported in a `validation-failed` problem. */

@@ -2,14 +2,22 @@
  * @module The Node entry point: `npm start`.
  *
  * Environment: `PORT` (8080), `HOST` (127.0.0.1), `DOCKGATE_CONFIG` (./dockgate.config.json),
- * `DOCKGATE_TOKEN` (an admin token for automation), and the docker CLI's `DOCKER_HOST`,
- * `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
+ * `DOCKGATE_TOKEN` (an admin token for automation), `DOCKGATE_STORE` and `DOCKGATE_SECRET` (the
+ * state store shared with other instances: limits, tickets, the events ring, write positions and
+ * reloads), and the docker CLI's `DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
  */
 import type { Server } from 'node:http'
 import { serve } from '@hono/node-server'
 import { createApp } from './app.ts'
-import { jsonLogTo, loadCredentials, reportEngine } from './bootstrap.ts'
-import { settingsFromConfig } from './config.ts'
+import {
+  jsonLogTo,
+  loadCredentials,
+  reportEngine,
+  sharedInstancePorts,
+  shareReloads,
+  storeFromEnv,
+} from './bootstrap.ts'
+import { DEFAULT_SETTINGS, settingsFromConfig } from './config.ts'
 import { jsonLineAudit } from './domain/audit.ts'
 import { EngineClient } from './engine/client.ts'
 import { countingTransport } from './http/observability.ts'
@@ -46,12 +54,28 @@ async function main() {
   const env = process.env
   const port = Number(env.PORT ?? 8080)
   const host = env.HOST ?? '127.0.0.1'
+  // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
+  const shared = await storeFromEnv(env, log)
   const { config, configPath, authenticator, reloads, reload } = await loadCredentials(
     nodeFiles,
     env,
     log,
   )
-  const stopWatching = watchConfig(configPath, reload)
+  const logError = (message: string, error: unknown) =>
+    log({ level: 'error', msg: message, error: String(error) })
+  // Several instances: what they share beyond the state store (README, "Several instances").
+  const instances = shared.redis
+    ? sharedInstancePorts(shared.redis, {
+        prefix: 'dockgate:',
+        ringSize: settingsFromConfig(config).eventsRingSize ?? DEFAULT_SETTINGS.eventsRingSize,
+        logError,
+      })
+    : undefined
+  // Connected before the events hub starts, so that its first events reach the shared ring; an
+  // unreachable Redis is logged by the connection and the instance starts all the same.
+  await shared.redis?.ready().catch(() => {})
+  const everywhere = instances ? shareReloads({ reload }, instances.reloadSignal, log) : undefined
+  const stopWatching = watchConfig(configPath, everywhere?.reload ?? reload)
 
   const transport = createNodeTransport(engineTargetFromEnv(env))
   const metrics = new Metrics()
@@ -64,11 +88,14 @@ async function main() {
     authenticator,
     reloads,
     settings: settingsFromConfig(config),
+    store: shared.store,
+    ticketSecret: shared.secret,
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
     writeRequestId: writeRequestIdOnNodeResponse,
     eventStreamOutput: writeEventStreamsOnNodeResponse,
-    logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
+    logError,
+    ...(instances ? { sharedEvents: instances.sharedEvents, positions: instances.positions } : {}),
   })
 
   gateway.start()
@@ -79,6 +106,7 @@ async function main() {
       msg: 'listening',
       url: `http://${info.address}:${info.port}`,
       engine: transport.description,
+      store: shared.display,
     })
   })
 
@@ -93,12 +121,14 @@ async function main() {
     const forced = setTimeout(() => process.exit(1), 10_000)
     forced.unref()
     stopWatching()
+    void everywhere?.stop()
+    void instances?.close()
     // Event streams send their final event and close, so the server can finish.
     gateway.close()
     server.close(() => {
       // The last lines ("shutting down" among them) leave before the process does.
       const exit = () => stdout.drain().then(() => process.exit(0))
-      transport.close().then(exit, exit)
+      Promise.all([transport.close(), shared.close()]).then(exit, exit)
     })
     // Idle keep-alive sockets would hold close() open, also those whose event stream has just
     // sent its final event: close them as they become idle.

@@ -200,6 +200,54 @@ describe('the Node entry point', () => {
     ).toThrow()
   })
 
+  it.each([
+    [
+      'a malformed DOCKGATE_STORE',
+      { DOCKGATE_STORE: 'redis//:hunter2@127.0.0.1:6379' },
+      /^DOCKGATE_STORE is not a URL/,
+    ],
+    [
+      'Redis without DOCKGATE_SECRET',
+      { DOCKGATE_STORE: 'redis://:hunter2@127.0.0.1:6379/0' },
+      /^DOCKGATE_STORE is redis:\/\/\*\*\*@127\.0\.0\.1:6379\/0 but DOCKGATE_SECRET is not set/,
+    ],
+  ])('refuses to start with %s, in one line that shows no password', (_what, env, reason) => {
+    let failure: { status: number; stderr: Buffer } | undefined
+    try {
+      execFileSync(process.execPath, [ENTRY], {
+        env: { PATH: process.env.PATH, DOCKGATE_CONFIG: configPath, PORT: '0', ...env },
+        stdio: 'pipe',
+        timeout: 10_000,
+      })
+    } catch (error) {
+      failure = error as { status: number; stderr: Buffer }
+    }
+    expect(failure?.status).toBe(1)
+    const message = String(failure?.stderr).trim()
+    expect(message).toMatch(reason)
+    expect(message.split('\n')).toHaveLength(1)
+    expect(message).not.toContain('hunter2')
+  })
+
+  it('with an unreachable Redis store: serves, /readyz says why, and the password shows nowhere', async () => {
+    const port = await freePort()
+    const gateway = await startGateway({
+      DOCKER_HOST: testEngineEnv().dockerHost,
+      DOCKGATE_STORE: `redis://:hunter2@127.0.0.1:${port}/0`,
+      DOCKGATE_SECRET: 'node-test-secret-0123456789abcdef',
+    })
+    const ready = await fetch(`${gateway.url}/readyz`)
+    expect(ready.status).toBe(503)
+    const body = await ready.text()
+    expect(body).toContain(`the state store redis://***@127.0.0.1:${port}/0 does not answer`)
+    expect(body).not.toContain('hunter2')
+    expect(gateway.output()).toContain(`"store":"redis://***@127.0.0.1:${port}/0"`)
+    expect(gateway.output()).not.toContain('hunter2')
+    gateway.child.kill('SIGTERM')
+    expect(await exited(gateway.child)).toBe(0)
+    expect(gateway.output()).not.toContain('hunter2')
+  })
+
   it('refuses to start with an invalid config file and says which field is wrong', () => {
     const bad = join(dir, 'bad.json')
     execFileSync('sh', [

@@ -16,16 +16,22 @@ type Operation = {
 /** A client name for a scope (token characters only). */
 const named = (prefix: string, scope: string) => `${prefix}-${scope.replace(':', '-')}`
 
+/** A policy that allows exec, so that only the scope decides (the default policy refuses exec). */
+const EXEC_ALLOWED = { exec: { allowed: true, user: '65534:65534', maxTimeoutSeconds: 60 } }
+
 /**
  * For each scope, a client holding every other one (admin aside), and one holding only it
  * (`admin` too: `/metrics` needs it).
  */
 const SCOPED_CLIENTS = Object.fromEntries(
   SCOPES.flatMap((scope) => [
-    [named('without', scope), { scopes: SCOPES.filter((s) => s !== scope && s !== 'admin') }],
-    [named('only', scope), { scopes: [scope] }],
+    [
+      named('without', scope),
+      { scopes: SCOPES.filter((s) => s !== scope && s !== 'admin'), policy: EXEC_ALLOWED },
+    ],
+    [named('only', scope), { scopes: [scope], policy: EXEC_ALLOWED }],
   ]),
-) as Record<string, { scopes: Scope[] }>
+) as Record<string, { scopes: Scope[]; policy: typeof EXEC_ALLOWED }>
 
 beforeAll(async () => {
   gw = await testGateway({ clients: SCOPED_CLIENTS })

@@ -198,7 +198,7 @@ export async function startNodeGateway(options) {
       ...(options.nodeArgs ?? []),
       options.entry ?? NODE_ENTRY,
     ],
-    env: gatewayEnv({ ...options, port }),
+    env: { ...gatewayEnv({ ...options, port }), ...options.env },
     port,
     timeoutMs: options.timeoutMs ?? 20_000,
     quiet: options.quiet ?? false,

@@ -2,7 +2,7 @@
  * @module What every way of authenticating provides (config tokens, the automation token, JWTs),
  * so the HTTP layer asks one interface and never how the caller proved who it is.
  */
-import type { Principal } from '../domain/principal.ts'
+import type { Principal, Scope } from '../domain/principal.ts'
 
 /** Anything that can turn a presented bearer credential into a principal. */
 export interface Authenticator {
@@ -11,4 +11,16 @@ export interface Authenticator {
    * (a JWT's expiry): how a credential accepted then is re-checked against rules changed since.
    */
   authenticate(token: string, options?: { at?: Date }): Promise<Principal | undefined>
+  /**
+   * The principal now of one this authenticator accepted before, by its id (a stream ticket
+   * redeemed on another instance, which never saw the credential): undefined when no credential
+   * of that id is accepted now. A config token is judged as a request with it would be; a JWT
+   * cannot be verified again without it: its principal (with `scopes`, which the JWT granted)
+   * counts while its issuer is accepted, with the policy the config gives its `sub` now.
+   */
+  principalOf?(issued: {
+    id: string
+    kind: Principal['kind']
+    scopes: ReadonlySet<Scope>
+  }): Promise<Principal | undefined>
 }

@@ -45,4 +45,8 @@ export class SwappableAuthenticator implements Authenticator {
   authenticate(token: string, options?: { at?: Date }) {
     return this.#current.authenticate(token, options)
   }
+
+  principalOf(issued: Parameters<NonNullable<Authenticator['principalOf']>>[0]) {
+    return this.#current.principalOf?.(issued) ?? Promise.resolve(undefined)
+  }
 }

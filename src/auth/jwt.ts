@@ -93,8 +93,25 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
       checkIssuedAt(payload.iat, settings.maxAgeSeconds, options?.at)
       return principalOf(payload.iss, payload.sub, payload.scope, settings.policyOf?.(payload.sub))
     },
+    async principalOf(issued) {
+      if (issued.kind !== 'jwt') return undefined
+      const parts = /^jwt:([^:]*):([^:]*)$/.exec(issued.id)
+      if (!parts) return undefined
+      const issuer = unescapeIdPart(parts[1]!)
+      const subject = unescapeIdPart(parts[2]!)
+      // Its issuer must still be the configured one (any, when none is configured).
+      if (settings.issuer !== undefined && issuer !== settings.issuer) return undefined
+      return {
+        id: issued.id,
+        kind: 'jwt',
+        scopes: new Set(issued.scopes),
+        policy: settings.policyOf?.(subject) ?? DEFAULT_POLICY,
+      }
+    },
   }
 }
+
+const unescapeIdPart = (part: string) => part.replaceAll('%3A', ':').replaceAll('%25', '%')
 
 /**
  * A token issued in the future was minted by a wrong clock or to outlive its `exp` window;
@@ -173,6 +190,13 @@ export function firstOf(...authenticators: (Authenticator | undefined)[]): Authe
     async authenticate(token, options) {
       for (const authenticator of present) {
         const principal = await authenticator.authenticate(token, options)
+        if (principal) return principal
+      }
+      return undefined
+    },
+    async principalOf(issued) {
+      for (const authenticator of present) {
+        const principal = await authenticator.principalOf?.(issued)
         if (principal) return principal
       }
       return undefined

@@ -1,17 +1,44 @@
 /**
- * @module Stream tickets: short-lived credentials for `EventSource` clients.
+ * @module Stream tickets: short-lived credentials for `EventSource` clients, which any instance
+ * of the gateway redeems.
  *
  * Browsers' `EventSource` cannot send an Authorization header, and a long-lived token must never
  * travel in a URL (it ends up in logs and histories). A ticket is bound to the principal that
- * asked for it (and may narrow its scopes) and to one stream route, lives at most a minute, and
- * holds at most one open stream at a time: while it lives, the stream it opened may be opened
- * again once it has ended, which is what `EventSource` does after a drop (with `Last-Event-ID`).
+ * asked for it (and may narrow its scopes) and to one stream route (the one asked for, or else
+ * the first it opens), lives at most a minute, and holds at most one open stream at a time: while
+ * it lives, the stream it opened may be opened again once it has ended, which is what
+ * `EventSource` does after a drop (with `Last-Event-ID`). The credential that asked for it is
+ * judged again at each open.
+ *
+ * A ticket is a signed token: `dgk_<payload>.<HMAC-SHA-256>` (WebCrypto), the payload naming a
+ * random id, the principal's id and kind, its (narrowed) scopes, the stream it is bound to, and
+ * the expiry. The key is `DOCKGATE_SECRET`, shared by the instances; without it, a random key of
+ * this process (one instance: tickets of another process are forged to it). What the signature
+ * cannot say lives in the state store under the ticket's id: that it was issued and not forgotten
+ * (an outstanding ticket is recorded until it expires), the stream an unbound ticket bound at its
+ * first open, and its one open stream (a lease: an instance that dies holding it frees it within
+ * the store's lease time). So a ticket issued on one instance opens a stream on any other.
+ *
+ * Judged again where it is redeemed: on the instance that issued it, by the credential that asked
+ * for it (exactly as a request with that credential would be). On another instance, which never
+ * saw that credential, by the principal's id (`rejudge`, from the authenticator every instance
+ * loads from the same config): a config token or `DOCKGATE_TOKEN` that is gone, or holds other
+ * scopes now, counts as such there too. A JWT cannot be verified again without the JWT, which
+ * the ticket does not carry: elsewhere a JWT principal counts as accepted when the ticket was
+ * issued (its JWT was verified then, at most a minute before), with its policy from the config
+ * now (`principals.<sub>`); a JWT whose issuer is no longer configured opens nothing.
  */
+
+import { DEFAULT_POLICY } from '../domain/policy.ts'
 import type { Credential, Principal, Scope } from '../domain/principal.ts'
-import { hashToken } from './tokens.ts'
+import { SCOPES } from '../domain/principal.ts'
+import { MemoryStore } from '../store/memory.ts'
+import type { StateStore } from '../store/port.ts'
 
 const TICKET_PREFIX = 'dgk_'
 export const TICKET_TTL_MS = 60_000
+/** A ticket longer than this is not one (a JWT principal's id is the longest part). */
+export const TICKET_MAX_LENGTH = 2048
 
 export interface IssuedTicket {
   ticket: string
@@ -27,18 +54,35 @@ export interface TicketRequest {
   /** The one stream path it may open; the first one it opens unless given. */
   stream?: string | undefined
   /**
-   * Re-checks the credential that asked for the ticket (each time it opens a stream): the
-   * principal it is now, or undefined once it is no longer accepted (revoked).
+   * Re-checks the credential that asked for the ticket (each time it opens a stream on this
+   * instance): the principal it is now, or undefined once it is no longer accepted (revoked).
    */
   recheck?: Credential | undefined
+}
+
+/** What a ticket says of its principal: enough for another instance to judge it again. */
+export interface TicketPrincipal {
+  id: string
+  kind: Principal['kind']
+  scopes: ReadonlySet<Scope>
 }
 
 export interface TicketStoreOptions {
   /** Lifetime of a ticket; at most (and by default) a minute. */
   ttlMs?: number
-  /** Outstanding tickets held at most; the oldest are forgotten first. */
+  /** Outstanding tickets held at most (memory store); the oldest are forgotten first. */
   capacity?: number
   now?: () => number
+  /** Where issued tickets and their open streams are recorded; this process's memory unless given. */
+  store?: StateStore
+  /** The signing key (`DOCKGATE_SECRET`); a random key of this process unless given. */
+  secret?: string | undefined
+  /**
+   * The principal now of a ticket issued on another instance (whose credential this one never
+   * saw), judged by its id; undefined once it is no longer accepted. Without it such tickets
+   * open nothing.
+   */
+  rejudge?: (issued: TicketPrincipal) => Promise<Principal | undefined>
 }
 
 /** Why a ticket opens nothing: unknown or expired, bound to another stream, or its stream is open. */
@@ -55,48 +99,75 @@ export type Redemption =
     }
   | { ok: false; refusal: TicketRefusal }
 
-interface Entry {
-  principal: Principal
-  recheck: Credential | undefined
-  expires: number
-  stream: string | undefined
-  open: boolean
+/** The signed payload: short keys, for a short URL. */
+interface Payload {
+  /** Random id: the ticket's key in the store. */
+  i: string
+  /** Principal id and kind. */
+  p: string
+  k: Principal['kind']
+  /** Scopes, as a bit set over SCOPES. */
+  s: number
+  /** Bound stream, or null. */
+  r: string | null
+  /** Expiry, ms since the epoch. */
+  e: number
 }
 
+const KINDS: readonly Principal['kind'][] = ['token', 'env-token', 'jwt']
+const UNKNOWN = { ok: false, refusal: 'unknown' } as const
+
 export class TicketStore {
-  readonly #tickets = new Map<string, Entry>()
+  /** Principals and credentials of the tickets issued here, for the issuing instance's rechecks. */
+  readonly #issued = new Map<
+    string,
+    { principal: Principal; recheck: Credential | undefined; expires: number }
+  >()
   readonly #ttlMs: number
   readonly #capacity: number
   readonly #now: () => number
+  readonly #store: StateStore
+  readonly #key: Promise<CryptoKey>
+  readonly #rejudge: TicketStoreOptions['rejudge']
 
   constructor(options: TicketStoreOptions = {}) {
     this.#ttlMs = Math.min(options.ttlMs ?? TICKET_TTL_MS, TICKET_TTL_MS)
     this.#capacity = options.capacity ?? 10_000
     this.#now = options.now ?? Date.now
+    this.#store =
+      options.store ?? new MemoryStore({ now: this.#now, ticketCapacity: this.#capacity })
+    this.#rejudge = options.rejudge
+    const secret = options.secret
+      ? new TextEncoder().encode(options.secret)
+      : crypto.getRandomValues(new Uint8Array(32))
+    this.#key = crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'sign',
+      'verify',
+    ])
   }
 
   /** Issues a ticket for `principal`, with `scopes` (a subset of its own) or all of them. */
   async issue(principal: Principal, request: TicketRequest = {}): Promise<IssuedTicket> {
-    this.#sweep()
     const granted = request.scopes ? [...new Set(request.scopes)] : [...principal.scopes]
-    const random = crypto.getRandomValues(new Uint8Array(32))
-    const ticket =
-      TICKET_PREFIX + Array.from(random, (b) => b.toString(16).padStart(2, '0')).join('')
     const expires = this.#now() + this.#ttlMs
-    this.#tickets.set(await hashToken(ticket), {
+    const payload: Payload = {
+      i: toBase64Url(crypto.getRandomValues(new Uint8Array(16))),
+      p: principal.id,
+      k: principal.kind,
+      s: scopeBits(granted),
+      r: request.stream ?? null,
+      e: expires,
+    }
+    const body = toBase64Url(new TextEncoder().encode(JSON.stringify(payload)))
+    const signature = await crypto.subtle.sign('HMAC', await this.#key, bytesOf(body))
+    await this.#store.recordTicket(payload.i, payload.r, expires)
+    this.#remember(payload.i, {
       principal: { ...principal, scopes: new Set(granted) },
       recheck: request.recheck,
       expires,
-      stream: request.stream,
-      open: false,
     })
-    while (this.#tickets.size > this.#capacity) {
-      const oldest = this.#tickets.keys().next().value
-      if (oldest === undefined) break
-      this.#tickets.delete(oldest)
-    }
     return {
-      ticket,
+      ticket: `${TICKET_PREFIX}${body}.${toBase64Url(new Uint8Array(signature))}`,
       expiresAt: new Date(expires),
       scopes: granted,
       stream: request.stream ?? null,
@@ -104,33 +175,107 @@ export class TicketStore {
   }
 
   /**
-   * Opens `stream` with the ticket: refused when it is unknown or expired, bound to another
-   * stream, or holds an open stream already. The first stream opened binds an unbound ticket.
+   * Opens `stream` with the ticket: refused when it is forged, unknown or expired, bound to
+   * another stream, or holds an open stream already. The first stream opened binds an unbound
+   * ticket.
    */
   async redeem(ticket: string, stream: string): Promise<Redemption> {
-    const entry = this.#tickets.get(await hashToken(ticket))
-    if (!entry || entry.expires <= this.#now()) return { ok: false, refusal: 'unknown' }
-    if (entry.stream !== undefined && entry.stream !== stream) {
-      return { ok: false, refusal: 'other-stream' }
+    const payload = await this.#verify(ticket)
+    if (!payload || payload.e <= this.#now()) return UNKNOWN
+    if (payload.r !== null && payload.r !== stream) return { ok: false, refusal: 'other-stream' }
+    const local = this.#issued.get(payload.i)
+    if (!local && !this.#rejudge) return UNKNOWN
+    const claim = await this.#store.openTicket(payload.i, stream)
+    if (!claim.ok) return claim
+    if (local) {
+      return {
+        ok: true,
+        principal: local.principal,
+        recheck: local.recheck,
+        release: claim.release,
+      }
     }
-    if (entry.open) return { ok: false, refusal: 'in-use' }
-    entry.stream = stream
-    entry.open = true
-    let released = false
-    const release = () => {
-      if (released) return
-      released = true
-      entry.open = false
+    const issued: TicketPrincipal = { id: payload.p, kind: payload.k, scopes: scopesOf(payload.s) }
+    const rejudge = this.#rejudge!
+    return {
+      ok: true,
+      principal: { ...issued, policy: DEFAULT_POLICY },
+      recheck: () => rejudge(issued),
+      release: claim.release,
     }
-    return { ok: true, principal: entry.principal, recheck: entry.recheck, release }
   }
 
+  /** Tickets issued here and still remembered (their credentials, for rechecks). */
   get size(): number {
-    return this.#tickets.size
+    return this.#issued.size
   }
 
-  #sweep() {
+  #remember(
+    id: string,
+    entry: { principal: Principal; recheck: Credential | undefined; expires: number },
+  ) {
     const now = this.#now()
-    for (const [key, entry] of this.#tickets) if (entry.expires <= now) this.#tickets.delete(key)
+    for (const [key, old] of this.#issued) if (old.expires <= now) this.#issued.delete(key)
+    this.#issued.set(id, entry)
+    while (this.#issued.size > this.#capacity) {
+      const oldest = this.#issued.keys().next().value
+      if (oldest === undefined) break
+      this.#issued.delete(oldest)
+    }
+  }
+
+  /** The payload of a ticket this key signed, or undefined (malformed, forged). */
+  async #verify(ticket: string): Promise<Payload | undefined> {
+    if (!ticket.startsWith(TICKET_PREFIX) || ticket.length > TICKET_MAX_LENGTH) return undefined
+    const [body, signature, extra] = ticket.slice(TICKET_PREFIX.length).split('.')
+    if (!body || !signature || extra !== undefined) return undefined
+    const mac = fromBase64Url(signature)
+    if (!mac) return undefined
+    // verify compares in constant time.
+    const valid = await crypto.subtle.verify('HMAC', await this.#key, mac, bytesOf(body))
+    if (!valid) return undefined
+    try {
+      const bytes = fromBase64Url(body)
+      const payload: unknown = bytes && JSON.parse(new TextDecoder().decode(bytes))
+      return isPayload(payload) ? payload : undefined
+    } catch {
+      return undefined
+    }
+  }
+}
+
+function isPayload(value: unknown): value is Payload {
+  if (!value || typeof value !== 'object') return false
+  const p = value as Record<string, unknown>
+  return (
+    typeof p.i === 'string' &&
+    typeof p.p === 'string' &&
+    KINDS.includes(p.k as Principal['kind']) &&
+    typeof p.s === 'number' &&
+    (p.r === null || typeof p.r === 'string') &&
+    typeof p.e === 'number'
+  )
+}
+
+const scopeBits = (scopes: readonly Scope[]) =>
+  scopes.reduce((bits, scope) => bits | (1 << SCOPES.indexOf(scope)), 0)
+
+const scopesOf = (bits: number) => new Set(SCOPES.filter((_, index) => (bits & (1 << index)) !== 0))
+
+const bytesOf = (text: string) => new TextEncoder().encode(text)
+
+function toBase64Url(bytes: Uint8Array): string {
+  let binary = ''
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
+}
+
+function fromBase64Url(text: string): Uint8Array<ArrayBuffer> | undefined {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return undefined
+  try {
+    const binary = atob(text.replaceAll('-', '+').replaceAll('_', '/'))
+    return Uint8Array.from(binary, (c) => c.charCodeAt(0))
+  } catch {
+    return undefined
   }
 }

@@ -59,6 +59,19 @@ export class TokenStore {
     return this.#hashThenFind(token)
   }
 
+  /** The token (or `DOCKGATE_TOKEN`) of that principal id, as it is configured now. */
+  principalOf(issued: { id: string; kind: Principal['kind'] }): Promise<Principal | undefined> {
+    if (issued.kind === 'env-token') {
+      return Promise.resolve(
+        this.#envToken && issued.id === ENV_PRINCIPAL.id ? ENV_PRINCIPAL : undefined,
+      )
+    }
+    if (issued.kind !== 'token') return Promise.resolve(undefined)
+    return Promise.resolve(
+      this.#entries.find((entry) => entry.principal.id === issued.id)?.principal,
+    )
+  }
+
   async #hashThenFind(token: string): Promise<Principal | undefined> {
     const presented = await digestOf(token)
     if (this.#envToken) this.#envDigest ??= await digestOf(this.#envToken)

@@ -17,6 +17,19 @@ export interface AuditEntry {
   /** A stable reason code for denials and failures (a problem code or a policy reason). */
   reason: string | null
   status: number | null
+  /** For an exec: what ran, where and as whom; env values are never recorded. */
+  exec?: ExecAuditDetail
+}
+
+export interface ExecAuditDetail {
+  /** The container's full id. */
+  container: string
+  cmd: readonly string[]
+  /** The env keys it set, each value null (redacted). */
+  env: Readonly<Record<string, null>>
+  user: string
+  workingDir: string | null
+  timeoutSeconds: number
 }
 
 export type AuditSink = (entry: AuditEntry) => void

@@ -46,7 +46,9 @@ export class Guard {
     if (!this.auditMode) throw error
   }
 
-  record(entry: Pick<AuditEntry, 'outcome' | 'decision' | 'reason' | 'target' | 'status'>): void {
+  record(
+    entry: Pick<AuditEntry, 'outcome' | 'decision' | 'reason' | 'target' | 'status' | 'exec'>,
+  ): void {
     this.#sink({
       time: isoNow(),
       requestId: this.#requestId,

@@ -21,6 +21,29 @@ const Limits = z.strictObject({
   pids: z.number().int().min(1).optional(),
 })
 
+/**
+ * Who may run commands in its containers, for how long, as whom. Off unless the policy says so:
+ * exec runs a process inside a container with the container's own reach, whatever its command.
+ */
+const ExecPolicy = z.strictObject({
+  /** Whether this principal may exec at all (with the `exec` scope too). */
+  allowed: z.boolean().default(false),
+  /**
+   * The user every exec runs as (`name`, `uid` or `uid:gid`, as the engine takes it): the
+   * gateway never takes one from the request. Root only when it says `root` or `0` itself.
+   */
+  user: z
+    .string()
+    .max(65)
+    .regex(
+      /^[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,31}(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,31})?$/,
+      '`user` or `uid[:gid]`',
+    )
+    .default('65534:65534'),
+  /** The longest an exec may run, in seconds; a request asks for as long or shorter. */
+  maxTimeoutSeconds: z.number().int().min(1).max(86_400).default(60),
+})
+
 export const PolicySchema = z.strictObject({
   /** `audit`: a denial is logged as `would_deny` and the request goes through. */
   mode: z.enum(['enforce', 'audit']).default('enforce'),
@@ -34,6 +57,8 @@ export const PolicySchema = z.strictObject({
   maxContainers: z.number().int().min(0).max(100_000).default(20),
   /** Besides its own, the containers this principal may see and act on (all selectors match). */
   visibleLabels: z.array(LabelSelector).max(16).default([]),
+  /** Exec in its own containers: off unless allowed (see `ExecPolicy`). */
+  exec: ExecPolicy.default({ allowed: false, user: '65534:65534', maxTimeoutSeconds: 60 }),
 })
 
 export type Policy = z.infer<typeof PolicySchema>

@@ -6,7 +6,12 @@
  * `ProblemError`, so routes only ever see engine data or a problem they can rethrow.
  */
 import { ProblemError } from '../errors.ts'
-import { ENGINE_ORIGIN, type EngineCallOptions, type EngineTransport } from './transport.ts'
+import {
+  ENGINE_ORIGIN,
+  type EngineCallOptions,
+  type EngineConnection,
+  type EngineTransport,
+} from './transport.ts'
 import { MIN_API_VERSION, negotiateApiVersion } from './version.ts'
 
 export type QueryValue = string | number | boolean | undefined
@@ -121,6 +126,37 @@ export class EngineClient {
     const response = await this.request(method, path, options)
     await this.#readText(response, method, path, options.signal)
     return response.status
+  }
+
+  /**
+   * A versioned call the engine takes over after `101 UPGRADED` (an exec's session): the
+   * connection, or the engine's refusal as a problem as any call's. 501 where the transport
+   * cannot hand out a raw connection.
+   */
+  async upgrade(
+    method: string,
+    path: string,
+    options: Pick<EngineRequestOptions, 'body' | 'signal'> = {},
+  ): Promise<EngineConnection> {
+    const upgrade = this.transport.upgrade?.bind(this.transport)
+    if (!upgrade) {
+      throw new ProblemError(501, 'not-implemented', {
+        detail: 'This runtime cannot open an interactive session with the Docker Engine',
+      })
+    }
+    const version = await this.apiVersion(options.signal)
+    const versioned = `/v${version}${path}`
+    const request = new Request(engineUrl(versioned, undefined), {
+      method,
+      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      headers: { 'content-type': 'application/json' },
+    })
+    try {
+      return await upgrade(request)
+    } catch (cause) {
+      if (cause instanceof Response) throw await this.#engineError(cause, method, versioned)
+      throw this.#failure(cause, method, versioned, options.signal)
+    }
   }
 
   async #readText(response: Response, method: string, path: string, signal?: AbortSignal) {

@@ -8,10 +8,29 @@
 export interface EngineTransport {
   /** Send a request. The URL's origin is `http://docker`; adapters replace or ignore it. */
   fetch(request: Request, options?: EngineCallOptions): Promise<Response>
+  /**
+   * Sends a request the engine answers with `101 UPGRADED` and then takes the connection over
+   * (hijacks it): bytes both ways, e.g. an exec's stdin and its output (docs/engine-notes.md#exec).
+   * Absent where the runtime's client cannot hand out the raw connection (fetch on the edge).
+   * Rejects with the engine's answer as a `Response` when it does not upgrade (a 404, a 409).
+   */
+  upgrade?(request: Request): Promise<EngineConnection>
   /** Release pooled connections. Safe to call twice. */
   close(): Promise<void>
   /** Where the engine is, for logs and the readiness answer, e.g. `unix:///var/run/docker.sock`. */
   readonly description: string
+}
+
+/** A connection the engine took over: what it writes, and a way to write to it. */
+export interface EngineConnection {
+  /** What the engine writes, until it closes the connection. */
+  readonly readable: ReadableStream<Uint8Array>
+  /** Writes bytes; resolves once they are handed to the connection. */
+  write(chunk: Uint8Array): Promise<void>
+  /** Ends what we write (the engine sees end of input), reading goes on. */
+  closeWrite(): Promise<void>
+  /** Closes the connection both ways. Safe to call twice. */
+  close(): void
 }
 
 /** What the caller knows of a call that the request does not say. */

@@ -37,12 +37,32 @@
  * settles the coverage, or `settleMs` after the connection when the engine stays silent (then it
  * is a gap: the engine's ring was empty).
  *
+ * **Shared ring** (`shared`, several instances: `shared.ts`). Each event received is also
+ * appended to the shared ring, and every resume is served from it (a client may have read on
+ * another instance, whose order of concurrent events only the shared ring knows): the subscriber's pushed events
+ * are held back while this instance's appends are flushed and the shared events after the point
+ * are read, then it gets those, then the held events the replay did not already hold. Each
+ * instance still holds its one upstream.
+ *
  * Web standards only: no `node:*`, timers are unref'ed where the runtime can.
  */
 import type { EngineClient } from '../engine/client.ts'
 import type { ParsedEvent } from './event.ts'
-import { type Entry, positiveInteger, RecentKeys, Ring, resumePoint } from './ring.ts'
-import { type SubscribeOptions, Subscribers, type Subscription } from './subscribers.ts'
+import {
+  type Entry,
+  positiveInteger,
+  RecentKeys,
+  type ResumePoint,
+  Ring,
+  resumePoint,
+} from './ring.ts'
+import type { SharedRing } from './shared.ts'
+import {
+  type SubscribeOptions,
+  type Subscriber,
+  Subscribers,
+  type Subscription,
+} from './subscribers.ts'
 import { Upstream, unrefTimer } from './upstream.ts'
 
 export type {
@@ -69,6 +89,10 @@ export interface EventHubOptions {
    * subscribers get an event early and the later ones get what arrived meanwhile in one write.
    */
   wakeSliceSize?: number
+  /**
+   * The replay ring shared with other instances (`shared.ts`); none: this instance's ring alone.
+   */
+  shared?: SharedRing
   /** Unexpected errors (bugs), never engine failures: the engine client reports those. */
   logError?: (message: string, error: unknown) => void
 }
@@ -97,6 +121,10 @@ export class EventHub {
   readonly #upstream: Upstream
   readonly #settleMs: number
   readonly #recent = new RecentKeys()
+  readonly #shared: SharedRing | undefined
+  readonly #logError: (message: string, error: unknown) => void
+  /** The key of the last event received on the current unbroken connection: the next's `prev`. */
+  #sharedPrev: string | undefined
 
   #malformed = 0
   #settleTimer: ReturnType<typeof setTimeout> | undefined
@@ -118,6 +146,8 @@ export class EventHub {
       positiveInteger(options.wakeSliceSize ?? DEFAULT_WAKE_SLICE_SIZE, 'wakeSliceSize'),
     )
     this.#settleMs = options.settleMs ?? 1_000
+    this.#shared = options.shared
+    this.#logError = options.logError ?? ((message, error) => console.error(message, error))
     this.#upstream = new Upstream(
       engine,
       {
@@ -141,7 +171,7 @@ export class EventHub {
       {
         backoffInitialMs: options.backoffInitialMs ?? 100,
         backoffMaxMs: options.backoffMaxMs ?? 5_000,
-        logError: options.logError ?? ((message, error) => console.error(message, error)),
+        logError: this.#logError,
       },
     )
   }
@@ -170,6 +200,12 @@ export class EventHub {
     const point = resumePoint(options)
     if (point === undefined) {
       this.#subscribers.add(subscriber)
+    } else if (this.#shared) {
+      // Always the shared ring, even when this instance's covers the point: the client may have
+      // read on another instance, which can have received concurrent events in another order
+      // (README, "Several instances"), and only the shared ring knows both orders. It may repeat an
+      // event then; it never skips one.
+      this.#resumeShared(this.#shared, subscriber, point)
     } else if (this.#coverage !== undefined) {
       this.#subscribers.resume(subscriber, point, this.#coverage)
     } else if (this.#settled) {
@@ -204,12 +240,26 @@ export class EventHub {
     this.#subscribers.endAll()
   }
 
+  /** Serves a resume point from the shared ring. */
+  #resumeShared(shared: SharedRing, subscriber: Subscriber, point: ResumePoint): void {
+    this.#subscribers.addHeld(subscriber)
+    const replay = shared
+      .flushed()
+      .then(() => shared.replay(point))
+      .catch((error: unknown): 'gap' => {
+        this.#logError('shared events ring: replay failed', error)
+        return 'gap'
+      })
+    void replay.then((events) => this.#subscribers.release(subscriber, events))
+  }
+
   #opened(resume: Entry | undefined, boundary: bigint | undefined): void {
     if (resume) {
       this.#verify = resume.key
       return
     }
     this.#seedBoundary = boundary
+    this.#sharedPrev = undefined
     this.#settled = false
     clearTimeout(this.#settleTimer)
     this.#settleTimer = unrefTimer(setTimeout(() => this.#settle(), this.#settleMs))
@@ -236,6 +286,8 @@ export class EventHub {
       this.#coverage = evicted.nano
     }
     this.#recent.add(parsed.key)
+    this.#shared?.append(parsed, this.#sharedPrev)
+    this.#sharedPrev = parsed.key
     this.#last = entry
     if (!this.#settled || this.#subscribers.anyPending) {
       this.#settled = true
@@ -251,6 +303,7 @@ export class EventHub {
   #gap(from: bigint | undefined): void {
     this.#coverage = from
     this.#seedBoundary = undefined
+    this.#sharedPrev = undefined
     this.#subscribers.gap()
   }
 

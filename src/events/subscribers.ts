@@ -14,7 +14,7 @@
  * an event a replaying subscriber has not read, what it has left moves into its queue (and
  * overflows it if that is more than the queue holds).
  */
-import { type EngineEvent, type EventFilter, matchesFilter } from './event.ts'
+import { type EngineEvent, type EventFilter, matchesFilter, type ParsedEvent } from './event.ts'
 import { type Entry, positiveInteger, type ResumePoint, type Ring } from './ring.ts'
 
 export type ResyncReason = 'gap' | 'overflow'
@@ -111,6 +111,39 @@ export class Subscribers {
     this.#pending.add(subscriber)
   }
 
+  /**
+   * Resumes from the shared ring: events pushed meanwhile are held back until {@link release}
+   * hands over the shared replay.
+   */
+  addHeld(subscriber: Subscriber): void {
+    subscriber.live = false
+    subscriber.held = []
+    this.#live.add(subscriber)
+  }
+
+  /**
+   * The shared replay is in: it goes first (read from memory, needing no queue room), then the
+   * events held meanwhile that it does not already hold, in order. A `gap` replay is `resync`
+   * first, then the held events.
+   */
+  release(subscriber: Subscriber, replay: ParsedEvent[] | 'gap'): void {
+    const held = subscriber.held ?? []
+    subscriber.held = undefined
+    if (subscriber.isDone) return
+    if (replay === 'gap') {
+      subscriber.push({ kind: 'resync', reason: 'gap' }, false)
+    } else {
+      subscriber.replayed = new Set(replay.map((p) => p.key))
+      subscriber.replay(replay.filter((p) => subscriber.wants(p.event)).map((p) => p.event))
+    }
+    for (const entry of held) {
+      if (entry === 'gap') subscriber.push({ kind: 'resync', reason: 'gap' }, false)
+      else if (subscriber.unseen(entry.key))
+        subscriber.push({ kind: 'event', event: entry.event }, false)
+    }
+    subscriber.wake()
+  }
+
   /** A subscriber that leaves or overflows. */
   remove(subscriber: Subscriber): void {
     this.#live.delete(subscriber)
@@ -192,6 +225,10 @@ export class Subscribers {
         if (subscriber.cursor < this.#ring.firstSeq) subscriber.overflow()
         continue
       }
+      if (subscriber.held !== undefined) {
+        if (subscriber.accepts(entry, seedBoundary, verdicts)) subscriber.hold(entry)
+        continue
+      }
       if (subscriber.accepts(entry, seedBoundary, verdicts)) {
         subscriber.push(item, false)
         this.#scheduleWake(subscriber)
@@ -202,6 +239,10 @@ export class Subscribers {
   /** Events may have been lost: every subscriber is told, and goes on with live events. */
   gap(): void {
     for (const subscriber of this.#live) {
+      if (subscriber.held !== undefined) {
+        subscriber.held.push('gap')
+        continue
+      }
       // A subscriber still reading the ring gets what it has not read first.
       this.#drain(subscriber)
       subscriber.skipThrough = undefined
@@ -255,6 +296,9 @@ export class Subscriber implements Subscription {
   readonly #limit: number
   #items: (SubscriptionItem | undefined)[] = []
   #head = 0
+  /** The shared replay, delivered before {@link #items}; it needs no queue room. */
+  #replay: EngineEvent[] = []
+  #replayHead = 0
   #events = 0
   #done = false
   #waiter: (() => void) | undefined
@@ -266,6 +310,13 @@ export class Subscriber implements Subscription {
   cursor: number | undefined
   /** Events at or before this time are skipped until a later one passes (the resume point). */
   skipThrough: bigint | undefined
+  /** Resuming from the shared ring: what is pushed meanwhile (`gap` for a resync), in order. */
+  held: (Entry | 'gap')[] | undefined
+  /**
+   * The keys of the shared replay, until a pushed event is not among them: the replay may hold
+   * events this instance has not received yet, which must not come twice.
+   */
+  replayed: Set<string> | undefined
   /** Without a resume point: the seed replay is history, not news. */
   live = true
   /** Waiting in the wake queue. */
@@ -289,6 +340,7 @@ export class Subscriber implements Subscription {
     verdicts?: Map<string, boolean>,
   ): boolean {
     if (this.live && seedBoundary !== undefined && entry.nano <= seedBoundary) return false
+    if (!this.unseen(entry.key)) return false
     if (this.skipThrough !== undefined) {
       if (entry.nano <= this.skipThrough) return false
       this.skipThrough = undefined
@@ -299,6 +351,32 @@ export class Subscriber implements Subscription {
       verdicts?.set(this.#filterKey, verdict)
     }
     return verdict
+  }
+
+  /** Whether the filter takes `event`. */
+  wants(event: EngineEvent): boolean {
+    return matchesFilter(event, this.#filter)
+  }
+
+  /** False for an event the shared replay held; the first that it did not ends the check. */
+  unseen(key: string): boolean {
+    if (this.replayed === undefined) return true
+    if (this.replayed.has(key)) return false
+    this.replayed = undefined
+    return true
+  }
+
+  /** Holds a pushed event until the shared replay is in; past the queue's limit, overflow. */
+  hold(entry: Entry): void {
+    if (this.#done || this.held === undefined) return
+    if (this.held.length >= this.#limit) this.overflow()
+    else this.held.push(entry)
+  }
+
+  /** The shared replay, read before anything queued. */
+  replay(events: EngineEvent[]): void {
+    this.#replay = events
+    this.#replayHead = 0
   }
 
   /**
@@ -323,6 +401,7 @@ export class Subscriber implements Subscription {
     if (this.#done) return
     this.#items.push({ kind: 'resync', reason: 'overflow' })
     this.cursor = undefined
+    this.held = undefined
     this.#finish()
   }
 
@@ -330,6 +409,8 @@ export class Subscriber implements Subscription {
   end(): void {
     this.#items = []
     this.#head = 0
+    this.#replay = []
+    this.held = undefined
     this.#finish()
   }
 
@@ -367,7 +448,17 @@ export class Subscriber implements Subscription {
   }
 
   whenReady(): Promise<void> {
-    if (this.#done || this.#head < this.#items.length || this.cursor !== undefined) {
+    if (this.held !== undefined && !this.#done) {
+      return new Promise<void>((resolve) => {
+        this.#waiter = resolve
+      })
+    }
+    if (
+      this.#done ||
+      this.#head < this.#items.length ||
+      this.cursor !== undefined ||
+      this.#replayHead < this.#replay.length
+    ) {
       return RESOLVED
     }
     return new Promise<void>((resolve) => {
@@ -377,6 +468,15 @@ export class Subscriber implements Subscription {
 
   /** The next item if one is ready now, without waiting. */
   #ready(): SubscriptionItem | undefined {
+    if (this.held !== undefined) return undefined
+    if (this.#replayHead < this.#replay.length) {
+      const event = this.#replay[this.#replayHead++]!
+      if (this.#replayHead === this.#replay.length) {
+        this.#replay = []
+        this.#replayHead = 0
+      }
+      return { kind: 'event', event }
+    }
     if (this.#head < this.#items.length) return this.#shift()
     if (this.cursor === undefined || this.#done) return undefined
     const entry = this.#group.catchUp(this)

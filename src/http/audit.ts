@@ -17,6 +17,7 @@ export function auditRequests(sink: AuditSink) {
     const mutating = c.req.method !== 'GET' && c.req.method !== 'HEAD'
     const denied = DENIED.has(status)
     if ((!mutating && !denied) || c.get('guard')?.recordedDenial) return
+    const exec = c.get('execAudit')
     sink({
       time: isoNow(),
       requestId: c.get('requestId'),
@@ -27,6 +28,7 @@ export function auditRequests(sink: AuditSink) {
       decision: denied ? 'deny' : 'allow',
       reason: c.get('problemCode') ?? null,
       status,
+      ...(exec ? { exec } : {}),
     })
   })
 }

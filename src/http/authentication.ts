@@ -5,7 +5,7 @@ import type { Context, MiddlewareHandler, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { matchedRoutes } from 'hono/route'
 import type { Authenticator } from '../auth/authenticator.ts'
-import type { TicketRefusal, TicketStore } from '../auth/tickets.ts'
+import { TICKET_MAX_LENGTH, type TicketRefusal, type TicketStore } from '../auth/tickets.ts'
 import { type Credential, hasScope, type Principal, type Scope } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
@@ -15,10 +15,11 @@ const REALM = 'Bearer realm="dockgate"'
 
 /**
  * The paths of the event-stream routes, as a ticket request names the one it opens:
- * `/v1/events`, `…/{id}/logs/stream`, `…/{id}/stats/stream`.
+ * `/v1/events`, `…/{id}/logs/stream`, `…/{id}/stats/stream`, and the exec WebSocket
+ * `…/{id}/exec/session`.
  */
 export const STREAM_PATH =
-  /^\/v1\/(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:logs|stats)\/stream)$/
+  /^\/v1\/(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:(?:logs|stats)\/stream|exec\/session))$/
 
 /**
  * What an event-stream route declares itself with, as the first middleware of its route (see
@@ -29,7 +30,8 @@ export const eventStreamRoute: MiddlewareHandler = function eventStreamRoute(_c,
 }
 
 /**
- * Whether the request is a GET of a route declared an event stream: known from the route the
+ * Whether the request is a GET of a route declared an event stream (or a POST of one that asks
+ * for `text/event-stream`): known from the route the
  * router matched, before any of its own middleware runs. Event streams are the only place a
  * credential may come in the URL, and only as a ticket.
  */
@@ -37,8 +39,12 @@ export function isEventStream(c: Context<AppEnv>): boolean {
   // Asked by several middleware of every request: the matched routes are scanned once.
   let known: boolean | undefined = c.get('eventStream')
   if (known === undefined) {
+    // A POST declared an event stream (an exec) is one only when the client asks for events.
+    const method = c.req.method
     known =
-      c.req.method === 'GET' && matchedRoutes(c).some((route) => route.handler === eventStreamRoute)
+      (method === 'GET' ||
+        (method === 'POST' && (c.req.header('accept') ?? '').includes('text/event-stream'))) &&
+      matchedRoutes(c).some((route) => route.handler === eventStreamRoute)
     c.set('eventStream', known)
   }
   return known
@@ -107,14 +113,15 @@ async function openWithTicket(
   tickets: TicketStore | undefined,
 ) {
   const path = c.req.path
-  if (!isEventStream(c)) {
+  // Tickets are for EventSource, which only GETs: never for a POST (an exec) in a URL.
+  if (c.req.method !== 'GET' || !isEventStream(c)) {
     throw new ProblemError(401, 'unauthorized', {
       detail: 'Stream tickets are accepted only by event streams; send a bearer token',
       headers: { 'www-authenticate': REALM },
     })
   }
   const redemption =
-    tickets && ticket.length <= 128
+    tickets && ticket.length <= TICKET_MAX_LENGTH
       ? await tickets.redeem(ticket, path)
       : { ok: false as const, refusal: 'unknown' as const }
   if (!redemption.ok) throw invalidTicket(REFUSALS[redemption.refusal])

@@ -1,4 +1,5 @@
 /** The typed Hono environment shared by every route and middleware. */
+import type { ExecAuditDetail } from '../domain/audit.ts'
 import type { Guard } from '../domain/guard.ts'
 import type { Credential, Principal } from '../domain/principal.ts'
 import type { ProblemCode } from '../errors.ts'
@@ -15,5 +16,7 @@ export interface AppEnv {
     problemCode: ProblemCode
     /** Whether the matched route is a declared event stream, once known (`isEventStream`). */
     eventStream: boolean
+    /** What an exec ran, for its audit record (routes/exec.ts). */
+    execAudit: ExecAuditDetail
   }
 }

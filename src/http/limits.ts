@@ -8,12 +8,22 @@
  * that waits out its timeout, a log read), so a principal with dozens in progress would hold
  * dozens of connections and the engine's attention; past the budget it gets 429 at once, before
  * anything reaches the engine. A principal holds at most the sum of both limits.
+ *
+ * The token and the slot are one step of the state store, so the limits hold across every
+ * instance that shares it; the memory store answers at once, and then so does this middleware.
+ * A store that does not answer makes the request a 503 (never a per-instance limit instead).
  */
 import type { Context, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { ProblemError } from '../errors.ts'
 import type { Metrics } from '../observability/metrics.ts'
-import type { StreamSlots, TokenBuckets } from '../policy/limits.ts'
+import {
+  isRefusal,
+  type Rates,
+  type Refusal,
+  type Release,
+  type StateStore,
+} from '../store/port.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
 import { isEventStream } from './authentication.ts'
 import type { AppEnv } from './context.ts'
@@ -21,73 +31,102 @@ import type { AppEnv } from './context.ts'
 /** Seconds a client is told to wait: calls that hold the budget end in seconds, or take long. */
 const BUDGET_RETRY_AFTER_SECONDS = '2'
 
-export interface RequestLimits {
-  buckets: TokenBuckets
+/** The limits in force; a config reload replaces `rates` and changes the maxima. */
+export interface LimitSettings {
+  rates: Rates
   /** Open event streams per principal. */
-  streams: StreamSlots
+  maxStreams: number
   /** Requests in progress per principal (every request but an event stream). */
-  engineBudget: StreamSlots
+  engineBudget: number
+}
+
+export interface RequestLimits {
+  store: StateStore
+  limits: LimitSettings
   metrics: Metrics
 }
 
-export function limitRequests(limits: RequestLimits) {
-  // Not async: most requests take a token and a place in the budget, and go on with one promise.
+export function limitRequests({ store, limits, metrics }: RequestLimits) {
+  // Not async: with the memory store most requests take a token and a place in the budget,
+  // and go on with one promise.
   return createMiddleware<AppEnv>(function limitRequests(c, next) {
     const id = c.get('principal').id
-    const taken = limits.buckets.take(id)
-    if (!taken.ok) {
-      throw new ProblemError(429, 'rate-limited', {
-        detail: 'This client sends requests faster than its rate limit',
-        headers: { 'retry-after': String(taken.retryAfterSeconds) },
-      })
+    const stream = isEventStream(c)
+    const answer = stream
+      ? store.admit(id, limits.rates, 'streams', limits.maxStreams)
+      : store.admit(id, limits.rates, 'budget', limits.engineBudget)
+    if (answer instanceof Promise) {
+      return answer.then((settled) =>
+        stream
+          ? holdStreamSlot(c, next, settled, limits, metrics)
+          : holdEngineBudget(next, settled, limits),
+      )
     }
-    return isEventStream(c)
-      ? holdStreamSlot(c, next, id, limits)
-      : holdEngineBudget(next, id, limits.engineBudget)
+    return stream
+      ? holdStreamSlot(c, next, answer, limits, metrics)
+      : holdEngineBudget(next, answer, limits)
+  })
+}
+
+function refuse(refusal: Refusal, slots: string, retryAfter: string): never {
+  if (refusal.limit === 'rate') {
+    throw new ProblemError(429, 'rate-limited', {
+      detail: 'This client sends requests faster than its rate limit',
+      headers: { 'retry-after': String(refusal.retryAfterSeconds) },
+    })
+  }
+  throw new ProblemError(429, 'rate-limited', {
+    detail: slots,
+    headers: { 'retry-after': retryAfter },
   })
 }
 
 /** A request holds a place in its principal's engine budget until it is answered. */
-function holdEngineBudget(next: Next, id: string, budget: StreamSlots): Promise<void> {
-  if (!budget.acquire(id)) {
-    throw new ProblemError(429, 'rate-limited', {
-      detail: `This client already has ${budget.max} requests in progress`,
-      headers: { 'retry-after': BUDGET_RETRY_AFTER_SECONDS },
-    })
+function holdEngineBudget(next: Next, answer: Release | Refusal, limits: LimitSettings) {
+  if (isRefusal(answer)) {
+    refuse(
+      answer,
+      `This client already has ${limits.engineBudget} requests in progress`,
+      BUDGET_RETRY_AFTER_SECONDS,
+    )
   }
-  const release = () => budget.release(id)
   try {
-    return next().finally(release)
+    return next().finally(answer)
   } catch (error) {
-    release()
+    answer()
     throw error
   }
 }
 
 /** An event stream holds one of its client's slots until its body ends. */
-async function holdStreamSlot(c: Context<AppEnv>, next: Next, id: string, limits: RequestLimits) {
-  const { streams, metrics } = limits
-  if (!streams.acquire(id)) {
-    throw new ProblemError(429, 'rate-limited', {
-      detail: `This client already holds ${streams.max} open event streams`,
-      headers: { 'retry-after': '5' },
-    })
+async function holdStreamSlot(
+  c: Context<AppEnv>,
+  next: Next,
+  answer: Release | Refusal,
+  limits: LimitSettings,
+  metrics: Metrics,
+) {
+  if (isRefusal(answer)) {
+    refuse(answer, `This client already holds ${limits.maxStreams} open event streams`, '5')
   }
+  const release = answer
   try {
     await next()
   } catch (error) {
-    streams.release(id)
+    release()
     throw error
   }
   const body = c.res.body
   if (!body || c.res.status !== 200) {
-    streams.release(id)
+    release()
     return
   }
   metrics.openStreams += 1
-  const release = () => {
-    metrics.openStreams -= 1
-    streams.release(id)
-  }
-  c.res = new Response(onBodyEnd(body, release), c.res)
+  c.res = new Response(
+    onBodyEnd(body, () => {
+      metrics.openStreams -= 1
+      release()
+    }),
+    c.res,
+  )
 }

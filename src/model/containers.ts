@@ -10,15 +10,23 @@
  * - a gap in the events (an upstream reconnect that cannot prove continuity, or the model's
  *   queue overflowing) rebuilds the whole model from the engine;
  * - otherwise a change made around the gateway shows after its event arrives and one inspect
- *   answers: typically a few milliseconds, bounded by the engine's event delivery.
+ *   answers: typically a few milliseconds, bounded by the engine's event delivery;
+ * - across instances (`positions.ts`): a read that asks for a position is answered from memory
+ *   once {@link ContainerModel.caughtUp} proves the model has taken in every engine event up to
+ *   it: the engine's own events up to that time (one bounded `/events` call) are all among those
+ *   received, and their re-inspections are done.
  */
 import { labelMatches } from '../domain/policy.ts'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, mapConcurrently } from '../engine/containers.ts'
 import { EngineContainerInspect, EngineContainerList, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
+import { type EngineEvent, parseEngineEvent, toEngineSince } from '../events/event.ts'
 import type { EventHub, Subscription } from '../events/hub.ts'
+import { RecentKeys } from '../events/ring.ts'
+import { NdjsonStream } from '../streams/ndjson.ts'
 import { NewestFirst } from './newest-first.ts'
+import { writePosition } from './positions.ts'
 
 export interface ModelFilters {
   all?: boolean | undefined
@@ -31,6 +39,15 @@ export interface ModelFilters {
 /** The model's own queue in the hub: far above any burst; past it, the model rebuilds. */
 const QUEUE_LIMIT = 100_000
 const LOAD_CONCURRENCY = 4
+/** How long a read waits for the model to catch up with a position before it asks the engine. */
+const CATCH_UP_MS = 250
+/** Concurrent events can be published slightly out of `timeNano` order (see `events/upstream.ts`). */
+const MARGIN_NS = 100_000_000n
+/** Positions this instance answered itself, remembered: its own writes are in the model. */
+const ISSUED = 1_024
+
+/** What tells two container events apart (curated, as the model receives them). */
+const eventKey = (e: EngineEvent) => `${e.timeNano}\0${e.action}\0${e.actor.id}`
 
 export class ContainerModel {
   readonly #engine: EngineClient
@@ -46,6 +63,16 @@ export class ContainerModel {
   #loaded = false
   #closed = false
   #subscription: Subscription | undefined
+  /** Keys of the events taken in lately, the newest one's time, and who waits for the next. */
+  readonly #received = new RecentKeys()
+  #newestReceived: bigint | undefined
+  #progress: (() => void)[] = []
+  /** When the model began following the engine (the gateway's clock, in ns). */
+  #followingSince: bigint | undefined
+  /** The model holds every engine event up to this position. */
+  #provenThrough = 0n
+  readonly #issued = new Set<bigint>()
+  #proof: { position: bigint; result: Promise<boolean> } | undefined
 
   constructor(
     engine: EngineClient,
@@ -143,12 +170,95 @@ export class ContainerModel {
     if (this.#loading) this.#touchedDuringLoad.add(id)
   }
 
+  /**
+   * The position of a write this instance just put into the model (see `positions.ts`): a read
+   * here that asks for it needs no proof.
+   */
+  stamp(): bigint {
+    const position = writePosition(this.#newestReceived)
+    this.#issued.add(position)
+    if (this.#issued.size > ISSUED) this.#issued.delete(this.#issued.values().next().value!)
+    return position
+  }
+
+  /**
+   * Whether the model holds every engine event up to `position` (and their re-inspections);
+   * proving it may take one bounded engine call and a short wait. False: ask the engine.
+   */
+  caughtUp(position: bigint): Promise<boolean> {
+    if (!this.ready) return Promise.resolve(false)
+    if (position <= this.#provenThrough || this.#issued.has(position)) return Promise.resolve(true)
+    const running = this.#proof
+    if (running && running.position >= position) return running.result
+    const result = this.#prove(position).catch((error: unknown) => {
+      this.#logError('container model: catching up failed', error)
+      return false
+    })
+    this.#proof = { position, result }
+    void result.then(() => {
+      if (this.#proof?.result === result) this.#proof = undefined
+    })
+    return result
+  }
+
+  async #prove(position: bigint): Promise<boolean> {
+    const deadline = Date.now() + CATCH_UP_MS
+    const newest = this.#newestReceived
+    // Events come in the engine's order, give or take the margin: one taken in well after the
+    // position says every event up to it was; only their re-inspections may be under way.
+    if (newest === undefined || newest <= position + MARGIN_NS) {
+      if (!(await this.#allReceived(position, deadline))) return false
+    }
+    const idle = await Promise.race([this.idle().then(() => true), sleepUntil(deadline)])
+    if (!idle || !this.ready) return false
+    if (position > this.#provenThrough) this.#provenThrough = position
+    return true
+  }
+
+  /** Whether every container event the engine has up to `position` has been taken in. */
+  async #allReceived(position: bigint, deadline: number): Promise<boolean> {
+    let from = this.#newestReceived ?? this.#followingSince ?? position
+    if (from > position) from = position
+    const since = from > MARGIN_NS ? from - MARGIN_NS : 0n
+    const response = await this.#engine.request('GET', '/events', {
+      query: {
+        since: toEngineSince(since),
+        until: toEngineSince(position),
+        filters: JSON.stringify({ type: ['container'] }),
+      },
+      timeoutMs: 2_000,
+    })
+    const keys: string[] = []
+    const reader = response.body?.pipeThrough(new NdjsonStream()).getReader()
+    for (;;) {
+      const result = await reader?.read()
+      if (!result || result.done) break
+      const parsed = parseEngineEvent(result.value)
+      if (parsed) keys.push(eventKey(parsed.event))
+    }
+    for (const key of keys) {
+      while (!this.#received.has(key)) {
+        if (!(await this.#nextProgress(deadline))) return false
+      }
+    }
+    return true
+  }
+
+  /** Resolves true when the model takes in its next event, false at `deadline`. */
+  #nextProgress(deadline: number): Promise<boolean> {
+    return Promise.race([
+      new Promise<boolean>((resolve) => this.#progress.push(() => resolve(true))),
+      sleepUntil(deadline),
+    ])
+  }
+
   /** Resolves once no re-inspection is under way (for tests that wait for the model to settle). */
   async idle(): Promise<void> {
     while (this.#inflight.size > 0) await Promise.all(this.#inflight.values())
   }
 
   async #follow(): Promise<void> {
+    this.#followingSince ??= BigInt(Date.now()) * 1_000_000n
     // Subscribe before listing, so nothing that happens during the load is missed.
     const subscription = this.#hub.subscribe({
       filter: { type: ['container'] },
@@ -212,7 +322,20 @@ export class ContainerModel {
         continue
       }
       this.#refresh(item.event.actor.id)
+      this.#taken(item.event)
     }
+  }
+
+  /** An event taken in (its re-inspection under way): a proof waiting for it goes on. */
+  #taken(event: EngineEvent): void {
+    this.#received.add(eventKey(event))
+    const nano = BigInt(event.timeNano)
+    if (this.#newestReceived === undefined || nano > this.#newestReceived) {
+      this.#newestReceived = nano
+    }
+    const waiting = this.#progress
+    this.#progress = []
+    for (const wake of waiting) wake()
   }
 
   /** The model fell behind and was dropped: subscribe anew and reload. */
@@ -262,4 +385,12 @@ export class ContainerModel {
       throw error
     }
   }
+}
+
+/** Resolves false at `deadline` (a `Date.now()` time). */
+function sleepUntil(deadline: number): Promise<false> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))
+    ;(timer as { unref?: () => void }).unref?.()
+  })
 }

@@ -34,9 +34,11 @@ const PROBLEM_DESCRIPTIONS = {
   409: 'The resource is in a state that conflicts with the request',
   413: 'The request body is too large (any body, on every POST and DELETE: at most 64 KiB)',
   415: 'The request body is not application/json',
+  426: 'This endpoint is a WebSocket: open it with a WebSocket client',
   429: 'Too many requests or open streams for this client (see Retry-After)',
+  501: 'This runtime does not serve this endpoint',
   502: 'The Docker Engine failed',
-  503: 'The Docker Engine cannot be reached (see Retry-After)',
+  503: 'The Docker Engine, or the shared state store (Redis) the gateway is configured with, cannot be reached (see Retry-After)',
   504: 'The Docker Engine did not answer in time',
 } as const
 

@@ -83,7 +83,7 @@ const Labels = keyedRecord(LabelKey, LabelValue, {
   not: { pattern: RESERVED_LABEL_PATTERN },
 })
 
-const Env = keyedRecord(EnvKey, z.string().max(MAX_FIELD), {
+export const Env = keyedRecord(EnvKey, z.string().max(MAX_FIELD), {
   minLength: 1,
   maxLength: 255,
   pattern: ENV_KEY.source,
@@ -275,3 +275,26 @@ export const WaitSchema = z
     }),
   })
   .openapi('ContainerExit')
+
+/** Read-your-writes across instances (`model/positions.ts`). */
+export const POSITION_HEADER = 'dockgate-position'
+
+export const PositionHeaders = z.object({
+  [POSITION_HEADER]: z
+    .string()
+    .regex(/^\d{1,20}$/, 'a position (digits, as a change answered it)')
+    .optional()
+    .openapi({
+      description:
+        'The newest `Dockgate-Position` a change answered this client (on any instance): the answer reflects that change and everything before it',
+    }),
+})
+
+/** The position a change answers, for `PositionHeaders` of later reads on any instance. */
+export const POSITION_RESPONSE_HEADER = {
+  'Dockgate-Position': {
+    description:
+      'This change’s position (an engine time in ns): send it back as `Dockgate-Position` and any instance answers reads that reflect it',
+    schema: { type: 'string' as const, pattern: '^\\d{1,20}$' },
+  },
+}

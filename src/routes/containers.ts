@@ -14,6 +14,12 @@ import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 import type { AppEnv } from '../http/context.ts'
 import type { ContainerModel } from '../model/containers.ts'
+import {
+  laterPosition,
+  parsePosition,
+  type WritePositions,
+  writePosition,
+} from '../model/positions.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import { LocalQuotaReservations, type QuotaReservations } from '../policy/quota.ts'
 import {
@@ -34,6 +40,9 @@ import {
   DeleteQuery,
   KillQuery,
   ListContainersQuery,
+  POSITION_HEADER,
+  POSITION_RESPONSE_HEADER,
+  PositionHeaders,
   StopQuery,
   WaitSchema,
 } from './containers.schemas.ts'
@@ -58,7 +67,7 @@ const listRoute = createRoute({
   description:
     'The containers the caller may see (its own unless admin), newest first; running ones unless `all`.',
   ...read,
-  request: { query: ListContainersQuery },
+  request: { query: ListContainersQuery, headers: PositionHeaders },
   responses: {
     200: json(ContainerListSchema, 'Containers, newest first'),
     ...problems(400, ...ENGINE_PROBLEMS),
@@ -89,7 +98,10 @@ const createContainerRoute = createRoute({
     body: { required: true, content: { 'application/json': { schema: CreateContainerBody } } },
   },
   responses: {
-    201: json(ContainerDetailSchema, 'Created (and started, with ?start=true)'),
+    201: {
+      ...json(ContainerDetailSchema, 'Created (and started, with ?start=true)'),
+      headers: POSITION_RESPONSE_HEADER,
+    },
     ...problems(400, 404, 409, 413, 415, ...ENGINE_PROBLEMS),
   },
 })
@@ -103,7 +115,7 @@ const inspectRoute = createRoute({
   description:
     'The curated view of one container; env values and secret-looking labels are redacted.',
   ...readNoQuery,
-  request: { params: ContainerRefParams },
+  request: { params: ContainerRefParams, headers: PositionHeaders },
   responses: {
     200: json(ContainerDetailSchema, 'The container'),
     ...problems(400, 404, ...ENGINE_PROBLEMS),
@@ -126,7 +138,10 @@ function actionRoute<Q extends z.ZodObject>(
     ...write,
     request: { params: ContainerRefParams, query },
     responses: {
-      200: json(ContainerActionSchema, 'Done; `changed` is false when nothing had to happen'),
+      200: {
+        ...json(ContainerActionSchema, 'Done; `changed` is false when nothing had to happen'),
+        headers: POSITION_RESPONSE_HEADER,
+      },
       ...problems(400, 404, 409, 413, ...ENGINE_PROBLEMS),
     },
   })
@@ -167,7 +182,7 @@ const waitRoute = createRoute({
   ...readNoQuery,
   request: { params: ContainerRefParams },
   responses: {
-    200: json(WaitSchema, 'The exit code'),
+    200: { ...json(WaitSchema, 'The exit code'), headers: POSITION_RESPONSE_HEADER },
     ...problems(400, 404, 413, ...ENGINE_PROBLEMS),
   },
 })
@@ -182,7 +197,7 @@ const deleteRoute = createRoute({
   ...write,
   request: { params: ContainerRefParams, query: DeleteQuery },
   responses: {
-    204: { description: 'Removed' },
+    204: { description: 'Removed', headers: POSITION_RESPONSE_HEADER },
     ...problems(400, 404, 409, 413, ...ENGINE_PROBLEMS),
   },
 })
@@ -213,14 +228,40 @@ const DELETE_REFUSED = {
  * @param model the read model; lists and inspects are answered from it when it is ready, and
  * every change made here is put into it before the answer (read-your-writes).
  * @param quota where a principal's container count and its create are made one step.
+ * @param positions where instances learn of each other's changes (read-your-writes across
+ * instances): every change records its position; a read is answered from the model once it has
+ * caught up with the newest one and the caller's `Dockgate-Position`, else from the engine.
  */
 export function containerRoutes(
   engine: EngineClient,
   settings: GatewaySettings,
   model?: ContainerModel,
   quota: QuotaReservations = new LocalQuotaReservations(),
+  positions?: WritePositions,
 ) {
   const app = router()
+
+  /** The model, if it reflects every change the read must see; undefined: ask the engine. */
+  const modelFor = async (c: Context<AppEnv>) => {
+    if (!model?.ready) return undefined
+    let recorded: bigint | undefined
+    try {
+      recorded = await positions?.latest()
+    } catch {
+      // Unknown: the engine knows.
+      return undefined
+    }
+    const position = laterPosition(parsePosition(c.req.header(POSITION_HEADER)), recorded)
+    if (position === undefined) return model
+    c.header(POSITION_HEADER, position.toString())
+    return (await model.caughtUp(position)) ? model : undefined
+  }
+  /** After a change is in the model: its position, recorded for every instance and answered. */
+  const stamp = async (c: Context<AppEnv>) => {
+    const position = model?.stamp() ?? writePosition(undefined)
+    await positions?.record(position)
+    c.header(POSITION_HEADER, position.toString())
+  }
 
   app.openapi(listRoute, async (c) => {
     const query = c.req.valid('query')
@@ -235,8 +276,9 @@ export function containerRoutes(
       isAdmin(principal) || auditMode
         ? undefined
         : (labels: Readonly<Record<string, string>>) => canSee(principal, labels)
-    const containers = model?.ready
-      ? model.list(filters, visible)
+    const memory = await modelFor(c)
+    const containers = memory
+      ? memory.list(filters, visible)
       : await listContainers(engine, filters, c.req.raw.signal, visible)
     if (auditMode && containers.some((i) => !canSee(principal, i.Config.Labels ?? {}))) {
       c.var.guard.record({
@@ -287,13 +329,15 @@ export function containerRoutes(
     }
     const inspect = await inspectContainer(engine, created.Id, signal)
     model?.put(inspect)
+    await stamp(c)
     c.header('location', `/v1/containers/${inspect.Id}`)
     return c.json(toDetail(inspect, settings), 201)
   })
 
   app.openapi(inspectRoute, async (c) => {
     const { id } = c.req.valid('param')
-    const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal, model)
+    const memory = await modelFor(c)
+    const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal, memory)
     return c.json(toDetail(inspect, settings), 200)
   })
 
@@ -333,25 +377,33 @@ export function containerRoutes(
 
   app.openapi(startRoute, async (c) => {
     const { id } = c.req.valid('param')
-    return c.json(await act('start', {})(c.var.guard, id, c.req.raw.signal), 200)
+    const done = await act('start', {})(c.var.guard, id, c.req.raw.signal)
+    await stamp(c)
+    return c.json(done, 200)
   })
 
   app.openapi(stopRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { timeout } = c.req.valid('query')
-    return c.json(await act('stop', { t: timeout })(c.var.guard, id, c.req.raw.signal), 200)
+    const done = await act('stop', { t: timeout })(c.var.guard, id, c.req.raw.signal)
+    await stamp(c)
+    return c.json(done, 200)
   })
 
   app.openapi(restartRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { timeout } = c.req.valid('query')
-    return c.json(await act('restart', { t: timeout })(c.var.guard, id, c.req.raw.signal), 200)
+    const done = await act('restart', { t: timeout })(c.var.guard, id, c.req.raw.signal)
+    await stamp(c)
+    return c.json(done, 200)
   })
 
   app.openapi(killRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { signal } = c.req.valid('query')
-    return c.json(await act('kill', { signal })(c.var.guard, id, c.req.raw.signal), 200)
+    const done = await act('kill', { signal })(c.var.guard, id, c.req.raw.signal)
+    await stamp(c)
+    return c.json(done, 200)
   })
 
   app.openapi(waitRoute, async (c) => {
@@ -370,6 +422,7 @@ export function containerRoutes(
     // The caller has seen the container stop here: a list or inspect it makes next must say so,
     // even before the engine's `die` event reaches the read model.
     if (model) model.put(await inspectContainer(engine, id, c.req.raw.signal))
+    await stamp(c)
     // The engine's Error is why the container's start failed: the caller's own container's
     // state, answered in fixed words (never runc's).
     if (answer.Error?.Message) {
@@ -392,6 +445,7 @@ export function containerRoutes(
       })
       .catch(refusedAs(DELETE_REFUSED))
     model?.remove(id)
+    await stamp(c)
     return c.body(null, 204)
   })
 

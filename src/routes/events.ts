@@ -3,6 +3,7 @@
  * resumable, all served from the gateway's one upstream (`EventHub`).
  */
 import { createRoute, z } from '@hono/zod-openapi'
+import { TICKET_MAX_LENGTH } from '../auth/tickets.ts'
 import type { Guard } from '../domain/guard.ts'
 import { isAdmin } from '../domain/principal.ts'
 import { type RedactionSettings, redactLabels, refuseSecretSelectors } from '../domain/redaction.ts'
@@ -78,7 +79,7 @@ const EventsQuery = strictQuery({
       description:
         'Resume after this event (its id), as Last-Event-ID does; the header wins. For a page that opens a new EventSource (with a new ticket) where the last one stopped',
     }),
-  ticket: z.string().max(128).optional().openapi({
+  ticket: z.string().max(TICKET_MAX_LENGTH).optional().openapi({
     description:
       'A stream ticket (POST /v1/stream-tickets), for EventSource clients that cannot send headers',
   }),

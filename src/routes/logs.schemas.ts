@@ -2,6 +2,7 @@
  * @module The log routes' contract: the queries they accept and the lines and events they answer.
  */
 import { createRoute, z } from '@hono/zod-openapi'
+import { TICKET_MAX_LENGTH } from '../auth/tickets.ts'
 import { compareEngineTimes } from '../engine/time.ts'
 import { RevokedDataSchema } from '../http/open-streams.ts'
 import {
@@ -91,7 +92,7 @@ export const LogStreamQuery = strictQuery({
   cursor: z.string().max(80).optional().openapi({
     description: 'Resume after this line (an event id); the Last-Event-ID header wins',
   }),
-  ticket: z.string().max(128).optional().openapi({
+  ticket: z.string().max(TICKET_MAX_LENGTH).optional().openapi({
     description:
       'A stream ticket (POST /v1/stream-tickets), for EventSource clients that cannot send headers',
   }),

@@ -24,7 +24,7 @@ const metricsRoute = createRoute({
         'text/plain': { schema: z.string().openapi({ example: 'dockgate_open_streams 3' }) },
       },
     },
-    ...problems(400, 401, 403, 429),
+    ...problems(400, 401, 403, 429, 503),
   },
 })
 

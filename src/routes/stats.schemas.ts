@@ -1,7 +1,9 @@
 /**
  * @module The schemas of the stats routes: the curated snapshot and the stream's events.
  */
+
 import { z } from '@hono/zod-openapi'
+import { TICKET_MAX_LENGTH } from '../auth/tickets.ts'
 import { RevokedDataSchema } from '../http/open-streams.ts'
 import { ProblemSchema, strictQuery } from './common.ts'
 
@@ -53,7 +55,7 @@ export const ContainerStatsSchema = z
   .openapi('ContainerStats', { description: 'A curated resource-usage sample of one container' })
 
 export const StatsStreamQuery = strictQuery({
-  ticket: z.string().max(128).optional().openapi({
+  ticket: z.string().max(TICKET_MAX_LENGTH).optional().openapi({
     description:
       'A stream ticket (POST /v1/stream-tickets), for EventSource clients that cannot send headers',
   }),

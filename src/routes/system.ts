@@ -5,6 +5,7 @@ import { createRoute, z } from '@hono/zod-openapi'
 import type { EngineClient } from '../engine/client.ts'
 import { EngineVersion, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
+import { type StateStore, storeUnavailable } from '../store/port.ts'
 import { GATEWAY_VERSION } from '../version.ts'
 import { ENGINE_PROBLEMS, problems, refuseQuery, router, scoped } from './common.ts'
 
@@ -52,9 +53,9 @@ const readyRoute = createRoute({
   path: '/readyz',
   operationId: 'getReadiness',
   tags: ['system'],
-  summary: 'The Docker Engine answers /_ping',
+  summary: 'The Docker Engine answers /_ping (and the shared state store, when there is one)',
   description:
-    'A readiness probe, without a credential: 503 with Retry-After while the engine cannot be reached.',
+    'A readiness probe, without a credential: 503 with Retry-After while the engine, or the shared state store (Redis) the gateway is configured with, cannot be reached; the problem says which.',
   security: [],
   middleware: [refuseQuery],
   responses: {
@@ -83,13 +84,18 @@ const versionRoute = createRoute({
 /** `/version` costs the engine real work (it runs runc), so one answer serves for a while. */
 const VERSION_CACHE_MS = 60_000
 
-export function systemRoutes(engine: EngineClient) {
+export function systemRoutes(engine: EngineClient, store?: StateStore) {
   const app = router()
   let cached: { at: number; value: z.infer<typeof SystemVersionSchema> } | undefined
 
   app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200))
 
   app.openapi(readyRoute, async (c) => {
+    // The memory store is always there: only a shared one is asked.
+    if (store && store.kind !== 'memory') {
+      const health = await store.health()
+      if (!health.ok) throw storeUnavailable(`Not ready: ${health.reason}`)
+    }
     try {
       const { apiVersion } = await engine.ping(c.req.raw.signal)
       return c.json({ status: 'ready' as const, engineApiVersion: apiVersion }, 200)

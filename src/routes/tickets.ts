@@ -19,7 +19,7 @@ const TicketRequest = z
       .max(200)
       .regex(
         STREAM_PATH,
-        'the path of an event stream: /v1/events, /v1/containers/{id}/logs/stream or /v1/containers/{id}/stats/stream',
+        'the path of an event stream: /v1/events, /v1/containers/{id}/logs/stream, /v1/containers/{id}/stats/stream or /v1/containers/{id}/exec/session',
       )
       .optional()
       .openapi({
@@ -64,7 +64,7 @@ const issueRoute = createRoute({
   },
   responses: {
     201: { description: 'The ticket', content: { 'application/json': { schema: TicketSchema } } },
-    ...problems(400, 401, 403, 413, 415, 429),
+    ...problems(400, 401, 403, 413, 415, 429, 503),
   },
 })
 

@@ -6,12 +6,29 @@
  */
 import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
+import { upgradeOver } from './upgrade.ts'
 
 /** The few members of the `Deno` namespace this adapter uses, so the core compiles without Deno's typings. */
 interface DenoHttpClientLike {
   close(): void
 }
+interface DenoConnLike {
+  readable: ReadableStream<Uint8Array>
+  writable: WritableStream<Uint8Array>
+  closeWrite(): Promise<void>
+  close(): void
+}
 interface DenoLike {
+  connect(
+    options: { transport: 'unix'; path: string } | { hostname: string; port: number },
+  ): Promise<DenoConnLike>
+  connectTls(options: {
+    hostname: string
+    port: number
+    caCerts?: string[]
+    cert?: string
+    key?: string
+  }): Promise<DenoConnLike>
   createHttpClient(options: {
     proxy?: { transport: 'unix'; path: string }
     caCerts?: string[]
@@ -38,6 +55,22 @@ export function createDenoTransport(target: EngineTarget): EngineTransport {
       const url = origin + request.url.slice(ENGINE_ORIGIN.length)
       return fetch(new Request(url, request), { client } as RequestInit)
     },
+    async upgrade(request) {
+      const conn = await connectRaw(target)
+      let open = true
+      return upgradeOver(
+        {
+          readable: conn.readable,
+          writable: conn.writable,
+          closeWrite: () => conn.closeWrite(),
+          close: () => {
+            if (open) conn.close()
+            open = false
+          },
+        },
+        request,
+      )
+    },
     async close() {
       if (!closed) client.close()
       closed = true
@@ -51,4 +84,14 @@ function clientOptions(target: EngineTarget) {
   if (target.kind === 'tcp') return {}
   const file = (name: string) => deno().readTextFileSync(`${target.certPath}/${name}`)
   return { caCerts: [file('ca.pem')], cert: file('cert.pem'), key: file('key.pem') }
+}
+
+/** A raw connection to the engine of its own, for a call the engine takes over (an exec session). */
+function connectRaw(target: EngineTarget): Promise<DenoConnLike> {
+  if (target.kind === 'unix') return deno().connect({ transport: 'unix', path: target.socketPath })
+  const url = new URL(target.origin)
+  const hostname = url.hostname.replace(/^\[|\]$/g, '')
+  const port = Number(url.port || (target.kind === 'tls' ? 2376 : 2375))
+  if (target.kind === 'tcp') return deno().connect({ hostname, port })
+  return deno().connectTls({ hostname, port, ...clientOptions(target) })
 }

@@ -13,10 +13,14 @@
  * for as long as they like; ordinary calls are bounded by the engine client's own timeout.
  */
 import { readFileSync } from 'node:fs'
+import { connect as netConnect, type Socket } from 'node:net'
 import { join } from 'node:path'
+import { Duplex } from 'node:stream'
+import { connect as tlsConnect } from 'node:tls'
 import { Agent, Client, type Dispatcher, fetch as undiciFetch } from 'undici'
 import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
+import { upgradeOver } from './upgrade.ts'
 
 export interface NodeTransportOptions {
   /** Upper bound on pooled connections per origin for ordinary calls (not for held ones). */
@@ -57,12 +61,53 @@ export function createNodeTransport(
       // undici's Response is structurally a Web Response; the core only uses the standard surface.
       return response as unknown as Response
     },
+    async upgrade(request) {
+      const socket = await openSocket(target, connect)
+      const web = Duplex.toWeb(socket) as unknown as {
+        readable: ReadableStream<Uint8Array>
+        writable: WritableStream<Uint8Array>
+      }
+      return upgradeOver(
+        {
+          readable: web.readable,
+          writable: web.writable,
+          closeWrite: () => new Promise<void>((resolve) => socket.end(resolve)),
+          close: () => socket.destroy(),
+        },
+        request,
+      )
+    },
     close() {
       closed ??= ordinary.close()
       return closed
     },
   }
 }
+
+/** A connection of its own to the engine, for a call the engine takes over (an exec's session). */
+function openSocket(target: EngineTarget, options: ConnectOptions): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    let socket: Socket
+    if (target.kind === 'unix') socket = netConnect({ path: target.socketPath })
+    else {
+      const url = new URL(target.origin)
+      const host = url.hostname.replace(/^\[|\]$/g, '')
+      const port = Number(url.port || (target.kind === 'tls' ? 2376 : 2375))
+      socket =
+        target.kind === 'tls'
+          ? tlsConnect({ host, port, ...options, servername: isIp(host) ? undefined : host })
+          : netConnect({ host, port })
+    }
+    const ready = target.kind === 'tls' ? 'secureConnect' : 'connect'
+    socket.once(ready, () => {
+      socket.off('error', reject)
+      resolve(socket)
+    })
+    socket.once('error', reject)
+  })
+}
+
+const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(':')
 
 /**
  * A connection for one call, closed once that call is over: its answer read to the end, or the

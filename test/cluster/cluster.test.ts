@@ -2,10 +2,8 @@
  * The cluster `scripts/cluster.sh up` starts: three gateway processes (the Node bundle) behind
  * Debian's HAProxy, driven over HTTP through the balancer against the real engine. Each answer
  * names the instance that made it (`X-Dockgate-Instance`, set by HAProxy).
- *
- * Tests marked `[waits for …]` need work of another branch (the shared state store, the shared
- * events ring); they are written, and skipped until it is merged (see WAITS_FOR).
- * `DOCKGATE_CLUSTER_ENABLE=store,events` runs them anyway (to try a merge before enabling them).
+ * The instances share Redis (`DOCKGATE_STORE`, `DOCKGATE_SECRET`): tickets, limits, the events
+ * ring, write positions and reloads hold across them.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
@@ -20,25 +18,6 @@ import { readSse } from '../support/sse.ts'
 
 /** This file's containers carry this label too, with a value per case. */
 const CASE_LABEL = 'dockgate-cluster-case'
-
-/**
- * What a skipped test waits for: the branch whose merge makes it pass. Once that branch is in,
- * replace `waiting(…)` by a plain `it(…)`.
- */
-const WAITS_FOR = {
-  store: 'the Redis state store branch (DOCKGATE_STORE, signed tickets any instance redeems)',
-  events: 'the shared events branch (events ring in the store, read-your-writes, revocation)',
-} as const
-const ENABLED = new Set((process.env.DOCKGATE_CLUSTER_ENABLE ?? '').split(','))
-function waiting(
-  what: keyof typeof WAITS_FOR,
-  name: string,
-  fn: () => Promise<void>,
-  timeout?: number,
-) {
-  if (ENABLED.has(what)) it(name, fn, timeout)
-  else it.skip(`${name} [waits for ${WAITS_FOR[what]}]`, fn, timeout)
-}
 
 let cluster: Cluster
 let counter = 0
@@ -439,46 +418,38 @@ describe('a cluster of three instances behind HAProxy', () => {
     await resumed.close()
   })
 
-  // Today this passes only when B's read model has the engine's `create` event first: a race.
-  waiting(
-    'events',
-    'a container created through one instance is in the list another answers at once',
-    async () => {
-      const [a, b, c] = cluster.instances
-      const caseValue = unique('ryw')
-      const { id } = await createContainer({ cmd: ['true'], start: false, caseValue, base: a })
-      for (const base of [b, c]) {
-        const listed = await json(
-          `/v1/containers?all=true&${new URLSearchParams([['label', `${CASE_LABEL}=${caseValue}`]])}`,
-          { base },
-        )
-        expect(listed.body.containers.map((x: { id: string }) => x.id)).toEqual([id])
-      }
-    },
-  )
+  // B's read model may not have the engine's `create` event yet: the shared write position says so.
+  it('a container created through one instance is in the list another answers at once', async () => {
+    const [a, b, c] = cluster.instances
+    const caseValue = unique('ryw')
+    const { id } = await createContainer({ cmd: ['true'], start: false, caseValue, base: a })
+    for (const base of [b, c]) {
+      const listed = await json(
+        `/v1/containers?all=true&${new URLSearchParams([['label', `${CASE_LABEL}=${caseValue}`]])}`,
+        { base },
+      )
+      expect(listed.body.containers.map((x: { id: string }) => x.id)).toEqual([id])
+    }
+  })
 
-  waiting(
-    'store',
-    'a stream ticket issued on one instance opens its stream on another',
-    async () => {
-      const [a, b, c] = cluster.instances
-      const { id } = await createContainer({ cmd: ['sh', '-c', 'echo via-ticket'] })
-      await json(`/v1/containers/${id}/wait`, { method: 'POST' })
-      const stream = `/v1/containers/${id}/logs/stream`
-      const issued = await json('/v1/stream-tickets', post({ scopes: ['logs:read'], stream }, a))
-      expect(issued.status).toBe(201)
-      const url = `${stream}?ticket=${issued.body.ticket}`
-      const opened = await call(url, { base: b, token: null })
-      expect(opened.status).toBe(200)
-      const events = await readSse(opened).until('end')
-      expect(
-        events.filter((e) => e.event === 'stdout').map((e) => JSON.parse(e.data).text),
-      ).toEqual(['via-ticket'])
-      // A tampered ticket opens nothing, on any instance.
-      const forged = await json(`${stream}?ticket=${issued.body.ticket}x`, { base: c, token: null })
-      expect(forged.status).toBe(401)
-    },
-  )
+  it('a stream ticket issued on one instance opens its stream on another', async () => {
+    const [a, b, c] = cluster.instances
+    const { id } = await createContainer({ cmd: ['sh', '-c', 'echo via-ticket'] })
+    await json(`/v1/containers/${id}/wait`, { method: 'POST' })
+    const stream = `/v1/containers/${id}/logs/stream`
+    const issued = await json('/v1/stream-tickets', post({ scopes: ['logs:read'], stream }, a))
+    expect(issued.status).toBe(201)
+    const url = `${stream}?ticket=${issued.body.ticket}`
+    const opened = await call(url, { base: b, token: null })
+    expect(opened.status).toBe(200)
+    const events = await readSse(opened).until('end')
+    expect(events.filter((e) => e.event === 'stdout').map((e) => JSON.parse(e.data).text)).toEqual([
+      'via-ticket',
+    ])
+    // A tampered ticket opens nothing, on any instance.
+    const forged = await json(`${stream}?ticket=${issued.body.ticket}x`, { base: c, token: null })
+    expect(forged.status).toBe(401)
+  })
 })
 
 /**
@@ -534,77 +505,72 @@ function follow(id: string) {
 }
 
 describe('Redis restarted under a cluster', () => {
-  waiting(
-    'store',
-    'the instances recover: ready again, new tickets work across instances, outstanding ones are lost',
-    async () => {
-      // A Redis of this test's own (never the suite's shared one), restarted by its PID.
-      const port = await freePort()
-      const startRedis = () => {
-        const child = spawn(
-          'redis-server',
-          ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'],
-          { stdio: 'ignore' },
-        )
-        return child
-      }
-      let redis = startRedis()
-      const store = `redis://127.0.0.1:${port}/0`
-      await eventually(async () => {
-        execFileSync('redis-cli', ['-p', String(port), 'PING'])
+  it('the instances recover: ready again, new tickets work across instances, outstanding ones are lost', async () => {
+    // A Redis of this test's own (never the suite's shared one), restarted by its PID.
+    const port = await freePort()
+    const startRedis = () => {
+      const child = spawn(
+        'redis-server',
+        ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'],
+        { stdio: 'ignore' },
+      )
+      return child
+    }
+    let redis = startRedis()
+    const store = `redis://127.0.0.1:${port}/0`
+    await eventually(async () => {
+      execFileSync('redis-cli', ['-p', String(port), 'PING'])
+    })
+    const own = startCluster({ store })
+    try {
+      const [a, b] = own.instances
+      const auth = { token: own.token }
+      const { id } = await createContainer({ cmd: ['sh', '-c', 'echo after-restart'] })
+      await json(`/v1/containers/${id}/wait`, { method: 'POST' })
+      const stream = `/v1/containers/${id}/logs/stream`
+      const before = await json('/v1/stream-tickets', {
+        ...post({ scopes: ['logs:read'], stream }, a),
+        ...auth,
       })
-      const own = startCluster({ store })
-      try {
-        const [a, b] = own.instances
-        const auth = { token: own.token }
-        const { id } = await createContainer({ cmd: ['sh', '-c', 'echo after-restart'] })
-        await json(`/v1/containers/${id}/wait`, { method: 'POST' })
-        const stream = `/v1/containers/${id}/logs/stream`
-        const before = await json('/v1/stream-tickets', {
-          ...post({ scopes: ['logs:read'], stream }, a),
-          ...auth,
-        })
-        expect(before.status).toBe(201)
+      expect(before.status).toBe(201)
 
-        redis.kill('SIGKILL')
-        await new Promise((resolve) => redis.once('exit', resolve))
-        // While it is away, a request that needs it (every authenticated one: the rate limit is
-        // in the store) answers 503 with Retry-After, never falling back to per-instance limits;
-        // /readyz says why. Each instance answers this itself (HAProxy checks /healthz only).
-        for (const base of own.instances) {
-          const away = await json('/v1/system/version', { base, ...auth })
-          expect(away.status).toBe(503)
-          expect(away.response.headers.get('content-type')).toBe('application/problem+json')
-          expect(away.response.headers.get('retry-after')).toMatch(/^\d+$/)
-          expect(JSON.stringify(away.body)).not.toContain(store)
-        }
-        const notReady = await json('/readyz', { base: b, token: null })
-        expect(notReady.status).toBe(503)
-
-        redis = startRedis()
-        for (const base of own.instances) {
-          await eventually(async () => {
-            const ready = await json('/readyz', { base, token: null })
-            expect(ready.status).toBe(200)
-          }, 15_000)
-        }
-        // What the store held is gone: the outstanding ticket no longer opens anything (so the
-        // issue's README wording has it; adjust to what the store branch's README says is lost).
-        const lost = await json(`${stream}?ticket=${before.body.ticket}`, { base: b, token: null })
-        expect(lost.status).toBe(401)
-        const after = await json('/v1/stream-tickets', {
-          ...post({ scopes: ['logs:read'], stream }, a),
-          ...auth,
-        })
-        expect(after.status).toBe(201)
-        const opened = await call(`${stream}?ticket=${after.body.ticket}`, { base: b, token: null })
-        expect(opened.status).toBe(200)
-        await opened.body?.cancel()
-      } finally {
-        own.stop()
-        redis.kill('SIGKILL')
+      redis.kill('SIGKILL')
+      await new Promise((resolve) => redis.once('exit', resolve))
+      // While it is away, a request that needs it (every authenticated one: the rate limit is
+      // in the store) answers 503 with Retry-After, never falling back to per-instance limits;
+      // /readyz says why. Each instance answers this itself (HAProxy checks /healthz only).
+      for (const base of own.instances) {
+        const away = await json('/v1/system/version', { base, ...auth })
+        expect(away.status).toBe(503)
+        expect(away.response.headers.get('content-type')).toBe('application/problem+json')
+        expect(away.response.headers.get('retry-after')).toMatch(/^\d+$/)
+        expect(JSON.stringify(away.body)).not.toContain(store)
       }
-    },
-    120_000,
-  )
+      const notReady = await json('/readyz', { base: b, token: null })
+      expect(notReady.status).toBe(503)
+
+      redis = startRedis()
+      for (const base of own.instances) {
+        await eventually(async () => {
+          const ready = await json('/readyz', { base, token: null })
+          expect(ready.status).toBe(200)
+        }, 15_000)
+      }
+      // What the store held is gone: the outstanding ticket no longer opens anything (so the
+      // issue's README wording has it; adjust to what the store branch's README says is lost).
+      const lost = await json(`${stream}?ticket=${before.body.ticket}`, { base: b, token: null })
+      expect(lost.status).toBe(401)
+      const after = await json('/v1/stream-tickets', {
+        ...post({ scopes: ['logs:read'], stream }, a),
+        ...auth,
+      })
+      expect(after.status).toBe(201)
+      const opened = await call(`${stream}?ticket=${after.body.ticket}`, { base: b, token: null })
+      expect(opened.status).toBe(200)
+      await opened.body?.cancel()
+    } finally {
+      own.stop()
+      redis.kill('SIGKILL')
+    }
+  }, 120_000)
 })

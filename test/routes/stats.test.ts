@@ -195,7 +195,7 @@ describe('GET /v1/containers/{id}/stats/stream', () => {
     })
     expect(forbidden.status).toBe(403)
     const tooLong = await gw.json(
-      `/v1/containers/dockgate-missing/stats/stream?ticket=${'a'.repeat(129)}`,
+      `/v1/containers/dockgate-missing/stats/stream?ticket=${'a'.repeat(2049)}`,
     )
     expect(tooLong.status).toBe(400)
   })

@@ -3,7 +3,7 @@
  * token per role, and helpers that read like the calls other services make.
  */
 import { afterAll } from 'vitest'
-import { type App, createApp, type Gateway } from '../../src/app.ts'
+import { type App, type AppDependencies, createApp, type Gateway } from '../../src/app.ts'
 import { firstOf, jwtAuthenticator } from '../../src/auth/jwt.ts'
 import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
 import type { GatewaySettings } from '../../src/config.ts'
@@ -15,6 +15,7 @@ import type { EngineTransport } from '../../src/engine/transport.ts'
 import { EventHub } from '../../src/events/hub.ts'
 import { countingTransport, type RequestLogEntry } from '../../src/http/observability.ts'
 import { Metrics } from '../../src/observability/metrics.ts'
+import type { StateStore } from '../../src/store/port.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { testEngineEnv } from './engine.ts'
@@ -59,10 +60,16 @@ export async function testGateway(
     requestLog?: RequestLogEntry[]
     /** Builds the gateway's events hub (to watch it); one from the settings otherwise. */
     events?: (engine: EngineClient) => EventHub
+    /** More of the app's ports (shared by instances: positions, …). */
+    dependencies?: Partial<AppDependencies>
     /** Options of the engine client (timeouts), beyond the tests' `retryAfterSeconds: 5`. */
     engineOptions?: EngineClientOptions
     /** Also accept HS256 JWTs signed with this secret (policies by `sub` from `clients`). */
     jwtSecret?: string
+    /** The state store (gateways given stores on one Redis prefix share their limits). */
+    store?: StateStore
+    /** The key that signs stream tickets (`DOCKGATE_SECRET`). */
+    ticketSecret?: string
   } = {},
 ): Promise<TestGateway> {
   const transport =
@@ -111,6 +118,9 @@ export async function testGateway(
     metrics,
     requestLog: (entry) => options.requestLog?.push(entry),
     events,
+    store: options.store,
+    ticketSecret: options.ticketSecret,
+    ...options.dependencies,
   })
   gateway.start()
   afterAll(() => gateway.close())

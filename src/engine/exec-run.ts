@@ -1,0 +1,108 @@
+/**
+ * @module One exec from start to end: its output as demultiplexed frames to a consumer, bounded
+ * in time (stopped when its timeout passes or the caller leaves), and how it ended.
+ */
+import { ProblemError } from '../errors.ts'
+import { FrameDecoder, type LogFrame } from '../streams/demux.ts'
+import type { EngineClient } from './client.ts'
+import { type EngineExecInspect, type ExecSpec, inspectExec, killExec, startExec } from './exec.ts'
+
+export interface ExecEnd {
+  /** Null when it was stopped but could not be killed (see `killExec`): it may still run. */
+  exitCode: number | null
+  /** Its timeout passed and it was stopped. */
+  timedOut: boolean
+}
+
+export interface ExecRunOptions {
+  timeoutMs: number
+  /** The caller's: when it aborts, the exec is stopped and nothing more is read. */
+  signal: AbortSignal
+  /**
+   * Each stdout or stderr frame as it comes; resolves when the consumer can take more (the
+   * engine is not read meanwhile, so a slow consumer slows the command, never the gateway's
+   * memory). Until the command is known to run (`running()`, one engine call), a frame may be
+   * the engine's own error text (a command or user that does not exist), not for the caller.
+   */
+  onFrame(frame: LogFrame, running: () => Promise<boolean>): void | Promise<void>
+}
+
+/** How long a stopped exec's output may take to end once its processes were killed. */
+const AFTER_KILL_MS = 5_000
+
+/** The fixed words for an exec whose command never ran; the engine's own text names runc internals. */
+export const EXEC_COULD_NOT_RUN =
+  'The command could not be run: it is missing from the image, not executable, or the policy\u2019s user or the workingDir does not exist in the container'
+
+/**
+ * Whether the engine could not start the command: it then sets 126 or 127 and Running false
+ * before it writes its error text to the output, and the process never had a pid. A running
+ * command's output can come before the engine has recorded its pid (verified on 20.10).
+ */
+const neverRan = (inspect: EngineExecInspect) =>
+  inspect.Pid === 0 && !inspect.Running && (inspect.ExitCode === 126 || inspect.ExitCode === 127)
+
+/** Runs the exec; throws a 400 problem when its command never ran. */
+export async function runExec(
+  engine: EngineClient,
+  containerId: string,
+  spec: ExecSpec,
+  options: ExecRunOptions,
+): Promise<ExecEnd> {
+  const started = await startExec(engine, containerId, spec, options.signal)
+  const running = async () => !neverRan(await inspectExec(engine, started.id, options.signal))
+  const timeout = AbortSignal.timeout(options.timeoutMs)
+  const stop = AbortSignal.any([options.signal, timeout])
+  const reader = started.output.getReader()
+  let killed: Promise<boolean> | undefined
+  const kill = () => {
+    killed ??= killExec(engine, containerId, started, spec.user)
+    return killed
+  }
+  const cancel = () => void reader.cancel().catch(() => {})
+  let giveUp: ReturnType<typeof setTimeout> | undefined
+  // Not a race per read: one listener. The caller gone, reading stops at once; a timeout kills
+  // the command, whose output then ends (or reading stops after a while if it cannot be killed).
+  const onStop = () => {
+    void kill().then((ok) => {
+      if (options.signal.aborted || !ok) cancel()
+      else giveUp = setTimeout(cancel, AFTER_KILL_MS)
+    })
+    if (options.signal.aborted) cancel()
+  }
+  if (stop.aborted) onStop()
+  else stop.addEventListener('abort', onStop, { once: true })
+  const decoder = new FrameDecoder()
+  const frames: LogFrame[] = []
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      decoder.push(value, (frame) => frames.push(frame))
+      for (const frame of frames.splice(0)) {
+        if (frame.stream === 'stdout' || frame.stream === 'stderr') {
+          await options.onFrame(frame, running)
+        }
+      }
+    }
+  } catch (error) {
+    if (options.signal.aborted) throw options.signal.reason ?? error
+    if (error instanceof ProblemError) throw error
+    throw new ProblemError(502, 'engine-error', {
+      detail: "The exec's output stream from the Docker Engine broke off",
+      cause: error,
+    })
+  } finally {
+    clearTimeout(giveUp)
+    stop.removeEventListener('abort', onStop)
+  }
+  // Cancelled reads end as `done`: a caller that left gets nothing more.
+  if (options.signal.aborted) throw options.signal.reason
+  const timedOut = timeout.aborted
+  if (timedOut && !(await kill())) return { exitCode: null, timedOut }
+  const inspect = await inspectExec(engine, started.id, options.signal)
+  if (neverRan(inspect) && !timedOut) {
+    throw new ProblemError(400, 'bad-request', { detail: EXEC_COULD_NOT_RUN })
+  }
+  return { exitCode: inspect.Running ? null : inspect.ExitCode, timedOut }
+}

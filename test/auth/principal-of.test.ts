@@ -1,0 +1,53 @@
+/**
+ * `principalOf`: how an instance that never saw a credential judges the principal of a stream
+ * ticket another instance issued (by its id, against the config every instance loads).
+ */
+import { describe, expect, it } from 'vitest'
+import { firstOf, jwtAuthenticator } from '../../src/auth/jwt.ts'
+import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
+import { principalId } from '../../src/domain/principal.ts'
+
+const scopes = new Set(['logs:read'] as const)
+
+describe('principalOf', () => {
+  it('finds a config token by name as configured now, and DOCKGATE_TOKEN while it is set', async () => {
+    const tokens = new TokenStore(
+      [{ name: 'ci', hash: await hashToken('dgt_x'), scopes: ['events:read', 'logs:read'] }],
+      'dgt_env',
+    )
+    expect(await tokens.principalOf({ id: 'ci', kind: 'token' })).toMatchObject({
+      id: 'ci',
+      scopes: new Set(['events:read', 'logs:read']),
+    })
+    expect(await tokens.principalOf({ id: 'gone', kind: 'token' })).toBeUndefined()
+    expect(await tokens.principalOf({ id: 'env:admin', kind: 'env-token' })).toMatchObject({
+      id: 'env:admin',
+    })
+    expect(
+      await new TokenStore([]).principalOf({ id: 'env:admin', kind: 'env-token' }),
+    ).toBeUndefined()
+    // A JWT principal named like a token is not that token.
+    expect(await tokens.principalOf({ id: 'ci', kind: 'jwt' })).toBeUndefined()
+  })
+
+  it('takes a JWT principal with the scopes it was issued, its policy from the config now, while its issuer is accepted', async () => {
+    const policy = { mode: 'enforce', images: ['busybox:*'] } as never
+    const jwt = jwtAuthenticator({
+      secret: 'jwt-secret',
+      issuer: 'https://idp.example',
+      policyOf: (sub) => (sub === 'a:b' ? policy : undefined),
+    })!
+    const id = principalId.jwt('https://idp.example', 'a:b')
+    expect(await jwt.principalOf?.({ id, kind: 'jwt', scopes })).toEqual({
+      id,
+      kind: 'jwt',
+      scopes,
+      policy,
+    })
+    const elsewhere = principalId.jwt('https://other.example', 'a:b')
+    expect(await jwt.principalOf?.({ id: elsewhere, kind: 'jwt', scopes })).toBeUndefined()
+    // No JWT is accepted at all: none of their tickets opens.
+    const none = firstOf(new TokenStore([]), jwtAuthenticator({}))
+    expect(await none.principalOf?.({ id, kind: 'jwt', scopes })).toBeUndefined()
+  })
+})

@@ -1,0 +1,149 @@
+/**
+ * The state store's contract, for both adapters: the memory one, and the Redis one against the
+ * project's real Redis (two stores on two connections with one prefix stand for two instances).
+ */
+import { describe, expect, it } from 'vitest'
+import { MemoryStore } from '../../src/store/memory.ts'
+import { isRefusal, type Release, type StateStore } from '../../src/store/port.ts'
+import { randomPrefix, testRedisConnection, testRedisStore } from '../support/store.ts'
+
+const RATES = { perSecond: 1, burst: 3 }
+
+const released = (answer: unknown): Release => {
+  if (typeof answer !== 'function') throw new Error(`refused: ${JSON.stringify(answer)}`)
+  return answer as Release
+}
+
+/** Two views of one store: the same memory store twice, or two Redis stores sharing a prefix. */
+const adapters: [string, () => [StateStore, StateStore]][] = [
+  [
+    'memory',
+    () => {
+      const store = new MemoryStore()
+      return [store, store]
+    },
+  ],
+  [
+    'redis',
+    () => {
+      const prefix = randomPrefix()
+      return [testRedisStore({ prefix }), testRedisStore({ prefix })]
+    },
+  ],
+]
+
+describe.each(adapters)('%s store', (_name, pair) => {
+  it('takes tokens from one bucket per key, the burst at most, and says when to retry', async () => {
+    const [a, b] = pair()
+    const answers = await Promise.all(
+      [a, b, a, b, a].map((store) => store.admit('alice', RATES, 'budget', 100)),
+    )
+    expect(answers.filter((answer) => !isRefusal(answer))).toHaveLength(3)
+    expect(answers.filter(isRefusal)).toEqual([
+      { limit: 'rate', retryAfterSeconds: 1 },
+      { limit: 'rate', retryAfterSeconds: 1 },
+    ])
+    // Another key has its own bucket.
+    expect(isRefusal(await a.admit('bob', RATES, 'budget', 100))).toBe(false)
+  })
+
+  it('holds at most max slots of a key at once, across both views', async () => {
+    const [a, b] = pair()
+    const first = released(await a.admit('carol', { perSecond: 100, burst: 100 }, 'streams', 2))
+    released(await b.admit('carol', { perSecond: 100, burst: 100 }, 'streams', 2))
+    expect(await a.admit('carol', { perSecond: 100, burst: 100 }, 'streams', 2)).toEqual({
+      limit: 'slots',
+    })
+    // Another kind of slot is counted apart.
+    released(await b.acquire('budget', 'carol', 1))
+    first()
+    first()
+    await settle()
+    released(await b.acquire('streams', 'carol', 2))
+    expect(await a.acquire('streams', 'carol', 2)).toBeUndefined()
+  })
+
+  it('runs one step of a key at a time, whichever view runs it', async () => {
+    const [a, b] = pair()
+    let running = 0
+    let most = 0
+    const step = async () => {
+      running += 1
+      most = Math.max(most, running)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      running -= 1
+      return 'done'
+    }
+    const results = await Promise.all([a, b, a, b].map((store) => store.exclusive('dave', step)))
+    expect(results).toEqual(['done', 'done', 'done', 'done'])
+    expect(most).toBe(1)
+  })
+
+  it('opens a recorded ticket once at a time, bound to the first stream it opens', async () => {
+    const [a, b] = pair()
+    const id = crypto.randomUUID()
+    expect(await b.openTicket(id, '/v1/events')).toEqual({ ok: false, refusal: 'unknown' })
+    await a.recordTicket(id, null, Date.now() + 60_000)
+    const open = await b.openTicket(id, '/v1/events')
+    if (!open.ok) throw new Error(open.refusal)
+    expect(await a.openTicket(id, '/v1/events')).toEqual({ ok: false, refusal: 'in-use' })
+    open.release()
+    await settle()
+    expect(await a.openTicket(id, '/v1/containers/x/logs/stream')).toEqual({
+      ok: false,
+      refusal: 'other-stream',
+    })
+    expect((await a.openTicket(id, '/v1/events')).ok).toBe(true)
+  })
+
+  it('forgets a ticket when it expires', async () => {
+    const [a, b] = pair()
+    const id = crypto.randomUUID()
+    await a.recordTicket(id, '/v1/events', Date.now() + 150)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    expect(await b.openTicket(id, '/v1/events')).toEqual({ ok: false, refusal: 'unknown' })
+  })
+
+  it('is healthy', async () => {
+    const [a] = pair()
+    expect(await a.health()).toEqual({ ok: true })
+  })
+})
+
+describe('memory store', () => {
+  it('answers the hot path at once: no promise for a token and a slot, nor for a ticket', () => {
+    const store = new MemoryStore()
+    const admitted = store.admit('alice', RATES, 'budget', 1)
+    expect(typeof admitted).toBe('function')
+    expect(store.admit('alice', RATES, 'budget', 1)).toEqual({ limit: 'slots' })
+    ;(admitted as Release)()
+    expect(store.recordTicket('t', null, Date.now() + 1_000)).toBeUndefined()
+    expect(store.openTicket('t', '/v1/events')).toMatchObject({ ok: true })
+  })
+})
+
+describe('redis store', () => {
+  it('frees the slots of an instance that died once their leases expire, and renews held ones', async () => {
+    const prefix = randomPrefix()
+    const dying = testRedisStore({ prefix, leaseTtlMs: 300 })
+    const living = testRedisStore({ prefix, leaseTtlMs: 300 })
+    released(await dying.acquire('streams', 'erin', 2))
+    released(await living.acquire('streams', 'erin', 2))
+    expect(await living.acquire('streams', 'erin', 2)).toBeUndefined()
+    dying.abandon()
+    // Three lease lifetimes: the living instance's lease is renewed, the dead one's is not.
+    await new Promise((resolve) => setTimeout(resolve, 900))
+    released(await living.acquire('streams', 'erin', 2))
+    expect(await living.acquire('streams', 'erin', 2)).toBeUndefined()
+    expect(living.held).toBe(2)
+  })
+
+  it('connects on first use only', async () => {
+    const connection = testRedisConnection()
+    testRedisStore({ connection })
+    expect(connection.client.isOpen).toBe(false)
+  })
+})
+
+/** A Redis release is sent without waiting for it: let it arrive. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 30))
