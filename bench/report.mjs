@@ -271,6 +271,23 @@ export function evaluate(results, targets) {
       },
     )
   }
+  // 3c. Image pull
+  const pull = results.pull && !results.pull.error ? results.pull : undefined
+  row(
+    `an image pull through the gateway (JSON) ≤ ${targets.pullToDirect ?? 1.05}× the same pull from the engine`,
+    pull
+      ? `direct: ${fmt(pull.directMs, 0)} ms (median of ${pull.reps})`
+      : results.pull?.error
+        ? 'failed'
+        : '–',
+    (key) => {
+      const v = pull?.variants?.[key]
+      return (
+        v &&
+        ratioCell(v.ratio, `${fmt(v.gatewayMs, 0)} ms`, v.ratio <= (targets.pullToDirect ?? 1.05))
+      )
+    },
+  )
   // 5. Cold start
   for (const [name, c] of Object.entries(results.coldStart ?? {})) {
     if (name === 'error') continue
@@ -636,6 +653,25 @@ export function renderMarkdown(results) {
                   : '–',
               ],
         ),
+      ),
+      '',
+    )
+  }
+  if (results.pull && !results.pull.error) {
+    const p = results.pull
+    out.push(
+      `**3c. Image pull** (\`${p.ref}\` from the open loopback registry, a fresh layer each time; gateway and direct pulls alternate)`,
+      '',
+      table(
+        ['Gateway', 'Gateway ms', 'Direct ms', 'Ratio', 'Gateway runs ms', 'Direct runs ms'],
+        Object.entries(p.variants).map(([key, v]) => [
+          key,
+          fmt(v.gatewayMs, 0),
+          fmt(p.directMs, 0),
+          x(v.ratio),
+          v.runsMs.join(', '),
+          p.directRunsMs.join(', '),
+        ]),
       ),
       '',
     )

@@ -39,6 +39,7 @@ const PHASES = [
   'cpu',
   'logs',
   'pipeline',
+  'pull',
   'latency',
   'memory',
   'events',
@@ -110,8 +111,11 @@ const PROFILE = QUICK
       bursts: 3,
       burstSize: 5,
       coldReps: 3,
+      pullMb: 5,
+      pullReps: 2,
       marginMs: 2_500,
       plan: {
+        pull: 8_000,
         throughput: 12_000,
         cpu: 10_000,
         storeCpu: 5_000,
@@ -146,8 +150,11 @@ const PROFILE = QUICK
       bursts: 3,
       burstSize: 5,
       coldReps: 5,
+      pullMb: 30,
+      pullReps: 7,
       marginMs: 6_000,
       plan: {
+        pull: 25_000,
         throughput: 65_000,
         cpu: 25_000,
         storeCpu: 12_000,
@@ -176,6 +183,7 @@ const TARGETS = {
   subscriberP99ToFloor: 1.3,
   coldStartToBare: 4,
   addedLatencyToPassThrough: 1,
+  pullToDirect: 1.05,
 }
 // With --compare every phase measures two gateways: more time.
 if (COMPARE) {
@@ -329,6 +337,23 @@ function engineEnv() {
   }
 }
 
+/** The loopback registries (scripts/registry.sh up: started unless they run, the fixture pushed). */
+function registryEnv() {
+  const text = execFileSync('bash', ['scripts/registry.sh', 'up'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 300_000,
+  })
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2]]),
+  )
+}
+
 /**
  * Waits until the gateway's read model lists `size` bench containers and its engine calls settle
  * (`bearer`: the token it takes; a cluster has its own).
@@ -376,6 +401,7 @@ const PHASE_KEYS = {
   '2b. gateway CPU per request: Redis store vs memory': 'cpu',
   '3a. logs: SSE vs raw': 'logs',
   '3b. in-process pipeline': 'pipeline',
+  '3c. image pull': 'pull',
   '4a. added event latency, one subscriber': 'latency',
   '4b. memory per open stream': 'memory',
   '4c. events fan-out': 'events',
@@ -439,9 +465,20 @@ async function main() {
   }
   const stale = await removeStaleBenchContainers(engine)
   if (stale) log(`removed ${stale} containers left by earlier bench runs`)
+  // The pull phase pulls from the open loopback registry (scripts/registry.sh), which the config lists.
+  let pullRegistry
+  let pullSetupError
+  if (only.has('pull')) {
+    try {
+      pullRegistry = registryEnv().DOCKGATE_TEST_REGISTRY
+    } catch (error) {
+      pullSetupError = `scripts/registry.sh up failed: ${error.message}`
+    }
+  }
   writeFileSync(
     configPath,
     JSON.stringify({
+      ...(pullRegistry ? { registries: { [pullRegistry]: {} } } : {}),
       limits: {
         requestsPerSecond: 1_000_000,
         burst: 1_000_000,
@@ -617,6 +654,24 @@ async function main() {
   results.pipeline = await phase('3b. in-process pipeline', async () => {
     const { runPipeline } = await import('./pipeline.mjs')
     return runPipeline({ totalMb: PROFILE.pipelineMb, reps: PROFILE.pipelineReps, variants })
+  })
+
+  results.pull = await phase('3c. image pull', async () => {
+    if (!pullRegistry) throw new Error(pullSetupError ?? 'no registry')
+    const { pushPullImage, runPull } = await import('./pull.mjs')
+    const b = phaseBudget('pull', reserveAfter(['latency', 'memory', 'events', 'cluster', 'cold']))
+    const ref = await pushPullImage(engine, {
+      image,
+      runId,
+      registry: pullRegistry,
+      mb: PROFILE.pullMb,
+    })
+    return runPull(ctx, {
+      ref,
+      gateways: gateways(),
+      reps: PROFILE.pullReps,
+      deadline: b.deadline - 1_000,
+    })
   })
 
   results.latency = await phase('4a. added event latency, one subscriber', async () => {

@@ -41,9 +41,17 @@ redis_env=$(bash scripts/redis.sh up)
 set -a
 eval "$redis_env"
 set +a
+# The image tests pull from two loopback registries (scripts/registry.sh; the fixture pushed to both).
+registry_was_up=0
+bash scripts/registry.sh status 2>/dev/null && registry_was_up=1
+registry_env=$(bash scripts/registry.sh up)
+set -a
+eval "$registry_env"
+set +a
 stop_parts() {
   stop_engine
   if [ "$redis_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/redis.sh down; fi
+  if [ "$registry_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/registry.sh down; fi
 }
 trap stop_parts EXIT
 

@@ -44,6 +44,7 @@ import { eventRoutes } from './routes/events.ts'
 import { execRoutes } from './routes/exec.ts'
 import { execSessionRoutes } from './routes/exec-session.ts'
 import { imageRoutes } from './routes/images.ts'
+import { imageWriteRoutes } from './routes/images.write.ts'
 import { logRoutes } from './routes/logs.ts'
 import { metricsRoutes } from './routes/metrics.ts'
 import { statsRoutes } from './routes/stats.ts'
@@ -132,7 +133,7 @@ export const OPENAPI_CONFIG = {
     { name: 'logs', description: 'Container logs' },
     { name: 'stats', description: 'Container resource use: snapshots and live streams' },
     { name: 'events', description: 'Docker Engine events, live and resumable' },
-    { name: 'images', description: 'Images (read-only)' },
+    { name: 'images', description: 'Images: list, inspect, pull, remove' },
     { name: 'streams', description: 'Tickets for browser event streams' },
     { name: 'exec', description: 'Commands in running containers (policy `exec`)' },
   ],
@@ -236,6 +237,7 @@ export function createApp(deps: AppDependencies): Gateway {
   app.route('/', eventRoutes(hub, streams))
   app.route('/', metricsRoutes(metrics))
   app.route('/', imageRoutes(deps.engine, settings))
+  app.route('/', imageWriteRoutes(deps.engine, streams, logError))
   app.route('/', ticketRoutes(tickets))
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {

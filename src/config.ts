@@ -27,6 +27,30 @@ const JwtConfigSchema = z.strictObject({
   maxAgeSeconds: z.number().int().min(1).optional(),
 })
 
+/** A registry host as image references name it: `registry.example.com`, `127.0.0.1:5000`, `docker.io`. */
+export const RegistryHostSchema = z
+  .string()
+  .max(255)
+  .regex(
+    /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::[0-9]{1,5})?$/,
+    'a registry host, host[:port]',
+  )
+
+/**
+ * How the engine signs in to one registry: both or neither. The password is a secret: it goes to
+ * the engine only (as `X-Registry-Auth`), never into an answer, a log line, an audit line or a problem.
+ */
+const RegistryAccessSchema = z
+  .strictObject({
+    username: z.string().min(1).max(255).optional(),
+    password: z.string().min(1).max(4096).optional(),
+  })
+  .refine((entry) => (entry.username === undefined) === (entry.password === undefined), {
+    message: 'username and password go together',
+  })
+
+export type RegistryAccess = z.infer<typeof RegistryAccessSchema>
+
 const ConfigFileSchema = z.strictObject({
   tokens: z.array(TokenEntrySchema).default([]),
   /** JWT verification; `DOCKGATE_JWT_SECRET` in the environment adds HS256. */
@@ -48,6 +72,8 @@ const ConfigFileSchema = z.strictObject({
     .default({}),
   /** false: ask the engine on every container list and inspect instead of the read model. */
   readModel: z.boolean().optional(),
+  /** The registries images may be pulled from, by host, with their credentials if they need any. */
+  registries: z.record(RegistryHostSchema, RegistryAccessSchema).default({}),
 })
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>
@@ -89,6 +115,8 @@ export interface GatewaySettings {
   eventsRingSize: number
   /** Engine events queued for a slow event-stream client before it gets `resync` and is dropped. */
   eventsQueueLimit: number
+  /** The registries pulls may use, by host (`docker.io` for Docker Hub), with their credentials. */
+  registries: Readonly<Record<string, RegistryAccess>>
 }
 
 export const DEFAULT_SETTINGS: GatewaySettings = {
@@ -115,6 +143,7 @@ export const DEFAULT_SETTINGS: GatewaySettings = {
   readModel: true,
   eventsRingSize: 10_000,
   eventsQueueLimit: 1_000,
+  registries: {},
 }
 
 /** Parses the config file's JSON text; the error names the file and the offending field. */
@@ -147,6 +176,7 @@ export const LIVE_SETTINGS = [
   'rateLimitBurst',
   'maxStreamsPerPrincipal',
   'engineCallsPerPrincipal',
+  'registries',
 ] as const satisfies readonly (keyof GatewaySettings)[]
 
 type LiveSettings = Pick<GatewaySettings, (typeof LIVE_SETTINGS)[number]>
@@ -185,7 +215,10 @@ export function configReloads(): ConfigReloads & {
 
 /** The settings a config file sets; the rest keep their defaults. */
 export function settingsFromConfig(config: ConfigFile): Partial<GatewaySettings> {
-  const settings: Partial<GatewaySettings> = { exposeEnvKeys: config.exposeEnvKeys }
+  const settings: Partial<GatewaySettings> = {
+    exposeEnvKeys: config.exposeEnvKeys,
+    registries: config.registries,
+  }
   if (config.readModel !== undefined) settings.readModel = config.readModel
   if (config.secretLabelPatterns) settings.secretLabelPatterns = config.secretLabelPatterns
   if (config.limits.requestsPerSecond) settings.rateLimitPerSecond = config.limits.requestsPerSecond

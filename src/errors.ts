@@ -24,6 +24,9 @@ export type ProblemCode =
   | 'engine-unavailable'
   | 'engine-timeout'
   | 'store-unavailable'
+  | 'registry-denied'
+  | 'registry-unavailable'
+  | 'registry-timeout'
   | 'internal-error'
   | 'upgrade-required'
   | 'not-implemented'
@@ -48,6 +51,9 @@ const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'engine-unavailable': 'Docker Engine unavailable',
   'engine-timeout': 'Docker Engine timed out',
   'store-unavailable': 'Shared state store unavailable',
+  'registry-denied': 'The registry refused the credentials',
+  'registry-unavailable': 'The registry cannot be reached',
+  'registry-timeout': 'The registry did not answer in time',
   'internal-error': 'Internal error',
   'upgrade-required': 'Upgrade required',
   'not-implemented': 'Not implemented',

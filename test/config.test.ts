@@ -16,6 +16,7 @@ describe('parseConfigFile', () => {
       principals: {},
       exposeEnvKeys: [],
       limits: {},
+      registries: {},
     })
     const config = parseConfigFile(
       JSON.stringify({
@@ -61,6 +62,40 @@ describe('parseConfigFile', () => {
   })
 })
 
+describe('registries', () => {
+  it('takes hosts with credentials or none, and passes them to the settings', () => {
+    const config = parseConfigFile(
+      JSON.stringify({
+        registries: {
+          '127.0.0.1:5000': {},
+          'registry.example.com': { username: 'ci', password: 's3cret' },
+          'docker.io': {},
+        },
+      }),
+      'test.json',
+    )
+    expect(settingsFromConfig(config).registries).toEqual({
+      '127.0.0.1:5000': {},
+      'registry.example.com': { username: 'ci', password: 's3cret' },
+      'docker.io': {},
+    })
+  })
+
+  it.each([
+    [{ 'https://r.example.com': {} }, 'registries.https://r.example.com'],
+    [{ 'r.example.com': { username: 'ci' } }, 'username and password go together'],
+    [{ 'r.example.com': { token: 'x' } }, 'token'],
+  ])('refuses %j, and never shows a password in the error', (registries, message) => {
+    const text = JSON.stringify({ registries })
+    expect(() => parseConfigFile(text, 'c.json')).toThrow(message)
+  })
+
+  it('does not echo a password when the entry is refused', () => {
+    const text = JSON.stringify({ registries: { 'r.example.com': { password: 'hunter2-xyz' } } })
+    expect(() => parseConfigFile(text, 'c.json')).toThrow(/^(?!.*hunter2-xyz)/s)
+  })
+})
+
 describe('settingsFromConfig and a reload', () => {
   it('passes readModel on (false: the engine answers every list and inspect)', () => {
     const config = parseConfigFile('{"readModel":false}', 'test.json')
@@ -81,6 +116,7 @@ describe('settingsFromConfig and a reload', () => {
       rateLimitBurst: DEFAULT_SETTINGS.rateLimitBurst,
       maxStreamsPerPrincipal: 3,
       engineCallsPerPrincipal: DEFAULT_SETTINGS.engineCallsPerPrincipal,
+      registries: {},
     })
     // readModel needs a restart: a reload leaves it alone.
     expect(Object.keys(live)).toEqual([...LIVE_SETTINGS])

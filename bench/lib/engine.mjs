@@ -13,7 +13,7 @@ export class Engine {
     this.agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
   }
 
-  request(method, path, body, timeoutMs = 30_000) {
+  request(method, path, body, timeoutMs = 30_000, extraHeaders = {}) {
     return new Promise((resolve, reject) => {
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
       const req = http.request(
@@ -22,9 +22,12 @@ export class Engine {
           path,
           method,
           agent: this.agent,
-          headers: payload
-            ? { 'content-type': 'application/json', 'content-length': payload.length }
-            : {},
+          headers: {
+            ...(payload
+              ? { 'content-type': 'application/json', 'content-length': payload.length }
+              : {}),
+            ...extraHeaders,
+          },
           timeout: timeoutMs,
         },
         (res) => {

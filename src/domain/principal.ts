@@ -14,6 +14,8 @@ export const SCOPES = [
   'logs:read',
   'events:read',
   'images:read',
+  /** Pull and delete images (under the policy's `images` patterns and the configured registries). */
+  'images:write',
   'exec',
   'admin',
 ] as const

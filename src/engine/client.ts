@@ -21,6 +21,8 @@ export interface EngineRequestOptions {
   query?: Query
   /** Sent as JSON. */
   body?: unknown
+  /** More request headers (`X-Registry-Auth`). */
+  headers?: Record<string, string>
   /** The incoming request's signal: when the client leaves, the engine call is cancelled. */
   signal?: AbortSignal
   /** Milliseconds for the whole call including the body; 0 for streams that run indefinitely. */
@@ -175,6 +177,7 @@ export class EngineClient {
       init.body = JSON.stringify(options.body)
       init.headers = { 'content-type': 'application/json' }
     }
+    if (options.headers) init.headers = { ...init.headers, ...options.headers }
     let response: Response
     try {
       const request = new Request(engineUrl(path, options.query), init)

@@ -1,5 +1,5 @@
 /**
- * @module `/v1/images`: list and inspect (read-only; pulling and building are not offered).
+ * @module `/v1/images`: list and inspect (pulls and removals: images.write.ts; building is not offered).
  */
 import { createRoute, z } from '@hono/zod-openapi'
 import { globMatches } from '../domain/policy.ts'

@@ -390,7 +390,7 @@ describe('what is not there, and credentials where they do not belong', () => {
         ['POST', `${c}/rename?name=x`],
         ['POST', '/v1/images/create?fromImage=busybox'],
         ['POST', '/v1/build'],
-        ['DELETE', `/v1/images/${encodeURIComponent(IMAGE)}`],
+        ['DELETE', '/v1/images'],
         ['POST', '/v1/volumes/create'],
         ['GET', '/v1/networks'],
         ['PUT', '/v1/containers'],
