@@ -107,10 +107,14 @@ export const ContainerRefParams = z.object({
     }),
 })
 
-/** Query booleans as the docker CLI and browsers send them. */
+/**
+ * Query booleans: `true` or `false`, as the document says (`type: boolean`); Docker's `1`/`0` are
+ * refused with 400 like any value the document does not allow (the conformance test found
+ * `force=0` answered where the document refuses it).
+ */
 export const QueryBoolean = z
-  .enum(['true', 'false', '1', '0'])
-  .transform((value) => value === 'true' || value === '1')
+  .enum(['true', 'false'])
+  .transform((value) => value === 'true')
   .openapi({ type: 'boolean' })
 
 /** Docker's zero time means "never". */

@@ -183,7 +183,7 @@ describe('GET /v1/containers', () => {
     const run = uniqueName('labels')
     const both = await create({ cmd: ['true'], labels: { run, tier: 'a' } })
     await create({ cmd: ['true'], labels: { run } })
-    const { body } = await gw.json(`/v1/containers?all=1&label=run=${run}&label=tier`)
+    const { body } = await gw.json(`/v1/containers?all=true&label=run=${run}&label=tier`)
     expect(body.containers.map((c: { id: string }) => c.id)).toEqual([both.body.id])
   })
 
