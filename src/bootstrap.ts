@@ -4,7 +4,13 @@
  * demand, log as JSON lines, and say so when no engine answers.
  */
 import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
-import { type ConfigFile, type ConfigReloads, configReloads, settingsFromConfig } from './config.ts'
+import {
+  type ConfigFile,
+  type ConfigReloads,
+  configReloads,
+  DEFAULT_SETTINGS,
+  settingsFromConfig,
+} from './config.ts'
 import {
   type ConfigFiles,
   DEFAULT_CONFIG_PATH,
@@ -169,6 +175,43 @@ export function sharedInstancePorts(
       if (listener.isReady) await listener.close()
       else if (listener.isOpen) listener.destroy()
     },
+  }
+}
+
+/** What several instances share beyond the state store, for an entry to give the app. */
+export interface InstanceSharing {
+  /** For `createApp`: none with the memory store (one instance). */
+  ports: { sharedEvents?: SharedRing; positions?: WritePositions }
+  /** The reload to call on SIGHUP or a config change: with Redis, every instance reloads. */
+  reload(): void
+  /** Stops listening for the other instances and closes the listening connection. */
+  stop(): Promise<void>
+}
+
+/**
+ * With a Redis store: the shared events ring, write positions and reloads on its connection
+ * (README, "Several instances"); with the memory store, the plain reload and nothing shared.
+ * Waits for the connection once (an unreachable Redis is logged by it and the instance starts
+ * all the same), so that the events hub's first events reach the shared ring.
+ */
+export async function shareBetweenInstances(
+  shared: EntryStore,
+  config: ConfigFile,
+  credentials: Pick<Credentials, 'reload'>,
+  log: Log,
+): Promise<InstanceSharing> {
+  if (!shared.redis) return { ports: {}, reload: credentials.reload, stop: async () => {} }
+  const instances = sharedInstancePorts(shared.redis, {
+    prefix: 'dockgate:',
+    ringSize: settingsFromConfig(config).eventsRingSize ?? DEFAULT_SETTINGS.eventsRingSize,
+    logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
+  })
+  await shared.redis.ready().catch(() => {})
+  const everywhere = shareReloads(credentials, instances.reloadSignal, log)
+  return {
+    ports: { sharedEvents: instances.sharedEvents, positions: instances.positions },
+    reload: everywhere.reload,
+    stop: () => everywhere.stop().then(() => instances.close()),
   }
 }
 

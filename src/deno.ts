@@ -10,11 +10,10 @@ import {
   jsonLogTo,
   loadCredentials,
   reportEngine,
-  sharedInstancePorts,
-  shareReloads,
+  shareBetweenInstances,
   storeFromEnv,
 } from './bootstrap.ts'
-import { DEFAULT_SETTINGS, settingsFromConfig } from './config.ts'
+import { settingsFromConfig } from './config.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
 import { jsonLineAudit } from './domain/audit.ts'
@@ -67,17 +66,8 @@ async function main() {
   const { config, authenticator, reloads, reload } = await loadCredentials(denoFiles, env, log)
   const logError = (message: string, error: unknown) =>
     log({ level: 'error', msg: message, error: String(error) })
-  // Several instances: what they share beyond the state store (README, "Several instances").
-  const instances = shared.redis
-    ? sharedInstancePorts(shared.redis, {
-        prefix: 'dockgate:',
-        ringSize: settingsFromConfig(config).eventsRingSize ?? DEFAULT_SETTINGS.eventsRingSize,
-        logError,
-      })
-    : undefined
-  await shared.redis?.ready().catch(() => {})
-  const everywhere = instances ? shareReloads({ reload }, instances.reloadSignal, log) : undefined
-  Deno.addSignalListener('SIGHUP', everywhere?.reload ?? reload)
+  const instances = await shareBetweenInstances(shared, config, { reload }, log)
+  Deno.addSignalListener('SIGHUP', instances.reload)
 
   const transport = createDenoTransport(engineTargetFromEnv(env))
   const engine = new EngineClient(transport, {
@@ -93,7 +83,7 @@ async function main() {
     requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
     logError,
-    ...(instances ? { sharedEvents: instances.sharedEvents, positions: instances.positions } : {}),
+    ...instances.ports,
     upgradeWebSocket,
   })
 
@@ -106,8 +96,7 @@ async function main() {
     log({ level: 'info', msg: 'shutting down', signal })
     setTimeout(() => Deno.exit(1), 10_000)
     gateway.close()
-    await everywhere?.stop()
-    await instances?.close()
+    await instances.stop()
     await server?.shutdown()
     await Promise.all([transport.close(), shared.close()])
     // The last lines ("shutting down" among them) leave before the process does.

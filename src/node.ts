@@ -14,11 +14,10 @@ import {
   jsonLogTo,
   loadCredentials,
   reportEngine,
-  sharedInstancePorts,
-  shareReloads,
+  shareBetweenInstances,
   storeFromEnv,
 } from './bootstrap.ts'
-import { DEFAULT_SETTINGS, settingsFromConfig } from './config.ts'
+import { settingsFromConfig } from './config.ts'
 import { jsonLineAudit } from './domain/audit.ts'
 import { EngineClient } from './engine/client.ts'
 import { countingTransport } from './http/observability.ts'
@@ -64,19 +63,8 @@ async function main() {
   )
   const logError = (message: string, error: unknown) =>
     log({ level: 'error', msg: message, error: String(error) })
-  // Several instances: what they share beyond the state store (README, "Several instances").
-  const instances = shared.redis
-    ? sharedInstancePorts(shared.redis, {
-        prefix: 'dockgate:',
-        ringSize: settingsFromConfig(config).eventsRingSize ?? DEFAULT_SETTINGS.eventsRingSize,
-        logError,
-      })
-    : undefined
-  // Connected before the events hub starts, so that its first events reach the shared ring; an
-  // unreachable Redis is logged by the connection and the instance starts all the same.
-  await shared.redis?.ready().catch(() => {})
-  const everywhere = instances ? shareReloads({ reload }, instances.reloadSignal, log) : undefined
-  const stopWatching = watchConfig(configPath, everywhere?.reload ?? reload)
+  const instances = await shareBetweenInstances(shared, config, { reload }, log)
+  const stopWatching = watchConfig(configPath, instances.reload)
 
   const transport = createNodeTransport(engineTargetFromEnv(env))
   const metrics = new Metrics()
@@ -96,7 +84,7 @@ async function main() {
     writeRequestId: writeRequestIdOnNodeResponse,
     eventStreamOutput: writeEventStreamsOnNodeResponse,
     logError,
-    ...(instances ? { sharedEvents: instances.sharedEvents, positions: instances.positions } : {}),
+    ...instances.ports,
     upgradeWebSocket,
   })
 
@@ -125,8 +113,7 @@ async function main() {
     const forced = setTimeout(() => process.exit(1), 10_000)
     forced.unref()
     stopWatching()
-    void everywhere?.stop()
-    void instances?.close()
+    void instances.stop()
     // Event streams send their final event and close, so the server can finish.
     gateway.close()
     server.close(() => {
