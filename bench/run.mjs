@@ -292,10 +292,12 @@ function build() {
   try {
     // dist/node.js and the rest of dist/ (tsc) for the pipeline phase; the bundle for the gateway;
     // the edge bundle for workerd's cold start.
-    const built = ['dist/node.js', 'dist/dockgate.mjs', 'dist/edge.js'].map(
-      (f) => statSync(join(ROOT, f)).mtimeMs,
-    )
-    fresh = Math.min(...built) >= newestMtime(join(ROOT, 'src'))
+    const mtime = (f) => statSync(join(ROOT, f)).mtimeMs
+    const built = ['dist/node.js', 'dist/dockgate.mjs', 'dist/edge.js'].map(mtime)
+    // tsc writes its own dist/edge.js (src/edge.ts compiled, not bundled) over the bundle: the
+    // bundle is the one written before dist/edge-assets/, which only scripts/build-edge.mjs writes.
+    const edgeBundled = mtime('dist/edge.js') <= mtime('dist/edge-assets/docs-renderer.json')
+    fresh = edgeBundled && Math.min(...built) >= newestMtime(join(ROOT, 'src'))
   } catch {
     fresh = false
   }
