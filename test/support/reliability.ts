@@ -220,10 +220,13 @@ export async function spawnGateway(options: {
   config: unknown
   env?: Record<string, string>
   dir: string
-  /** Expose a heap measurement after a full GC (see `heapAfterGc`). */
+  /** Expose a heap measurement after a full GC (see `heapAfterGc`; Node only). */
   gcProbe?: boolean
+  /** The Node bundle (the default) or the Deno entry as `scripts/deno-start.sh` runs it. */
+  runtime?: 'node' | 'deno'
 }): Promise<SpawnedGateway> {
-  const entry = await nodeEntry()
+  const deno = options.runtime === 'deno'
+  const entry = deno ? undefined : await nodeEntry()
   const port = await freePort()
   const configPath = join(options.dir, `config-${port}.json`)
   writeFileSync(configPath, JSON.stringify(options.config), { mode: 0o600 })
@@ -233,7 +236,11 @@ export async function spawnGateway(options: {
   // busy with a thousand requests would stall the gateway's event loop by reading them late.
   const logPath = join(options.dir, `gateway-${port}.log`)
   const log = openSync(logPath, 'w')
-  const child = spawn(process.execPath, [...NODE_FLAGS, entry], {
+  // deno-start.sh ends in `exec deno …`: the child's pid is the gateway's either way.
+  const [file, args] = entry
+    ? [process.execPath, [...NODE_FLAGS, entry]]
+    : ['bash', ['scripts/deno-start.sh']]
+  const child = spawn(file, args, {
     env: {
       PATH: process.env.PATH,
       HOME: options.dir,
@@ -264,7 +271,8 @@ export async function spawnGateway(options: {
   const reap = () => child.kill('SIGKILL')
   process.once('exit', reap)
   void exited.then(() => process.off('exit', reap))
-  const deadline = Date.now() + 20_000
+  // Deno type-checks nothing here but may fill its module cache on a first start.
+  const deadline = Date.now() + (deno ? 60_000 : 20_000)
   while (!output().includes('"listening"')) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL')

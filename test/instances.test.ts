@@ -1,0 +1,107 @@
+/**
+ * Two entries of each long-running runtime (the Node bundle; the Deno entry as
+ * `scripts/deno-start.sh` runs it), spawned with the same `DOCKGATE_STORE`: a container created
+ * through one is in the list the other answers at once, a stream ticket issued by one opens its
+ * stream on the other, and a SIGHUP on one makes the other reload too. They use a database of
+ * the project's Redis of their own (keys deleted after).
+ */
+import { rmSync } from 'node:fs'
+import { createClient } from '@redis/client'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { direct, testEngineEnv } from './support/engine.ts'
+import { uniqueName } from './support/gateway.ts'
+import { TEST_LABEL, TEST_RUN } from './support/labels.ts'
+import { type SpawnedGateway, scratchDir, settle, spawnGateway } from './support/reliability.ts'
+
+const STORE = process.env.DOCKGATE_TEST_STORE
+if (!STORE) throw new Error('DOCKGATE_TEST_STORE is not set: run scripts/redis.sh env')
+/** Database 9 of the project's Redis: the instances' fixed `dockgate:` keys stay out of db 0. */
+const url = STORE.replace(/\/\d*$/, '/9')
+const TOKEN = 'dgt_instances-test-token'
+const RUN = 'dockgate-instances'
+const run = `${process.pid}-${Date.now().toString(36)}`
+
+let dir: string
+let one: SpawnedGateway
+let two: SpawnedGateway
+const created: string[] = []
+
+const call = (gateway: SpawnedGateway, path: string, init: RequestInit = {}) =>
+  fetch(`${gateway.url}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${TOKEN}`, ...init.headers },
+  })
+
+describe.each(['node', 'deno'] as const)('%s', (runtime) => {
+  beforeAll(async () => {
+    dir = scratchDir('dockgate-instances')
+    const env = {
+      DOCKGATE_STORE: url,
+      DOCKGATE_SECRET: 'instances-test-secret-0123',
+      DOCKGATE_TOKEN: TOKEN,
+    }
+    one = await spawnGateway({ dir, config: { tokens: [] }, env, runtime })
+    two = await spawnGateway({ dir, config: { tokens: [] }, env, runtime })
+  }, 120_000)
+
+  afterAll(async () => {
+    one?.kill()
+    two?.kill()
+    for (const id of created.splice(0))
+      await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+    const redis = createClient({ url })
+    await redis.connect()
+    const keys = await redis.keys('dockgate:*')
+    if (keys.length > 0) await redis.del(keys)
+    redis.destroy()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  describe('instances sharing DOCKGATE_STORE', () => {
+    it('a container created through one is in the list the other answers at once', async () => {
+      for (let i = 0; i < 3; i++) {
+        const made = await call(one, '/v1/containers', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            image: testEngineEnv().image,
+            name: uniqueName('ni'),
+            cmd: ['true'],
+            labels: { [TEST_LABEL]: TEST_RUN, [RUN]: run },
+          }),
+        })
+        expect(made.status).toBe(201)
+        const { id } = (await made.json()) as { id: string }
+        created.push(id)
+        const listed = await call(
+          two,
+          `/v1/containers?all=true&label=${encodeURIComponent(`${RUN}=${run}`)}`,
+        )
+        const body = (await listed.json()) as { containers: { id: string }[] }
+        expect(body.containers.map((c) => c.id)).toContain(id)
+      }
+    })
+
+    it('a stream ticket issued by one opens its stream on the other', async () => {
+      const issued = await call(one, '/v1/stream-tickets', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ stream: '/v1/events' }),
+      })
+      expect(issued.status).toBe(201)
+      const { ticket } = (await issued.json()) as { ticket: string }
+      const opened = await fetch(`${two.url}/v1/events?ticket=${encodeURIComponent(ticket)}`)
+      expect(opened.status).toBe(200)
+      expect(opened.headers.get('content-type')).toContain('text/event-stream')
+      await opened.body?.cancel()
+    })
+
+    it('a SIGHUP on one reloads the other too', async () => {
+      const asked = () =>
+        two.output().split('config reload asked for by another instance').length - 1
+      const before = asked()
+      process.kill(one.pid, 'SIGHUP')
+      expect(await settle(asked, (n) => n > before, 5_000)).toBeGreaterThan(before)
+    })
+  })
+})
