@@ -34,6 +34,16 @@ stop_engine() {
     bash scripts/engine.sh down
   fi
 }
+# Stops what this run started, also when a later part fails to start: a part counts as this
+# run's only once it was found down before its `up`.
+redis_was_up=1
+registry_was_up=1
+stop_parts() {
+  stop_engine
+  if [ "$redis_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/redis.sh down; fi
+  if [ "$registry_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/registry.sh down; fi
+}
+trap stop_parts EXIT
 # The shared state store's tests (and the cluster's) need a Redis: the project's own, on loopback.
 redis_was_up=0
 bash scripts/redis.sh status 2>/dev/null && redis_was_up=1
@@ -48,12 +58,6 @@ registry_env=$(bash scripts/registry.sh up)
 set -a
 eval "$registry_env"
 set +a
-stop_parts() {
-  stop_engine
-  if [ "$redis_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/redis.sh down; fi
-  if [ "$registry_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/registry.sh down; fi
-}
-trap stop_parts EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 step lint && npx biome ci .
