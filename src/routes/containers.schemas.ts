@@ -16,6 +16,14 @@ export const ImageRef = z
   .regex(IMAGE_REF, 'an image reference (name[:tag][@digest]) or image id')
   .openapi({ example: 'busybox:latest' })
 
+/** `{ref}` in an image route's path: inspect and delete take the same. */
+export const ImageRefParams = z.object({
+  ref: ImageRef.openapi({
+    param: { name: 'ref', in: 'path' },
+    description: 'Image reference or id, URL-encoded',
+  }),
+})
+
 const CONTAINER_STATES = [
   'created',
   'restarting',

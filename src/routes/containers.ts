@@ -21,7 +21,8 @@ import {
   writePosition,
 } from '../model/positions.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
-import { LocalQuotaReservations, type QuotaReservations } from '../policy/quota.ts'
+import type { QuotaReservations } from '../policy/quota.ts'
+import { MemoryStore } from '../store/memory.ts'
 import {
   ContainerRefParams,
   ENGINE_PROBLEMS,
@@ -236,7 +237,7 @@ export function containerRoutes(
   engine: EngineClient,
   settings: GatewaySettings,
   model?: ContainerModel,
-  quota: QuotaReservations = new LocalQuotaReservations(),
+  quota: QuotaReservations = new MemoryStore(),
   positions?: WritePositions,
 ) {
   const app = router()

@@ -22,7 +22,7 @@ import {
   scoped,
   strictQuery,
 } from './common.ts'
-import { ImageRef } from './containers.schemas.ts'
+import { ImageRefParams } from './containers.schemas.ts'
 
 const ImageLabels = z.record(z.string(), z.string().nullable()).openapi({
   description: 'Values of secret-looking keys (the secretLabelPatterns setting) are null',
@@ -98,12 +98,7 @@ const inspectRoute = createRoute({
     'allow answers 404 like a missing one.',
   ...scoped('images:read', { noQuery: true }),
   request: {
-    params: z.object({
-      ref: ImageRef.openapi({
-        param: { name: 'ref', in: 'path' },
-        description: 'Image reference or id, URL-encoded',
-      }),
-    }),
+    params: ImageRefParams,
   },
   responses: {
     200: {

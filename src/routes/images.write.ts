@@ -21,7 +21,7 @@ import type { ErrorLogger } from '../http/problems.ts'
 import { type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import { NdjsonStream } from '../streams/ndjson.ts'
 import { ENGINE_PROBLEMS, ProblemSchema, problems, router, scoped } from './common.ts'
-import { ImageRef } from './containers.schemas.ts'
+import { ImageRef, ImageRefParams } from './containers.schemas.ts'
 
 /** The longest a pull may take, stream included: a stalled registry must not hold it for ever. */
 const PULL_TIMEOUT_MS = 10 * 60_000
@@ -145,12 +145,7 @@ const deleteRoute = createRoute({
   ].join(' '),
   ...scoped('images:write', { noQuery: true }),
   request: {
-    params: z.object({
-      ref: ImageRef.openapi({
-        param: { name: 'ref', in: 'path' },
-        description: 'Image reference or id, URL-encoded',
-      }),
-    }),
+    params: ImageRefParams,
   },
   responses: {
     200: { description: 'Removed', content: { 'application/json': { schema: DeletedSchema } } },

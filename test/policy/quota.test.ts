@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest'
-import { LocalQuotaReservations } from '../../src/policy/quota.ts'
+import { MemoryStore } from '../../src/store/memory.ts'
 
 const tick = () => new Promise((r) => setTimeout(r, 5))
 
-describe('LocalQuotaReservations', () => {
+describe('quota reservations in one process (MemoryStore)', () => {
   it('runs the steps of one key one at a time, in order', async () => {
-    const reservations = new LocalQuotaReservations()
+    const reservations = new MemoryStore()
     let running = 0
     let most = 0
     const order: number[] = []
@@ -26,7 +26,7 @@ describe('LocalQuotaReservations', () => {
   })
 
   it('never makes one key wait for another', async () => {
-    const reservations = new LocalQuotaReservations()
+    const reservations = new MemoryStore()
     let release!: () => void
     const held = reservations.exclusive('a', () => new Promise<void>((r) => (release = r)))
     await expect(reservations.exclusive('b', async () => 'b ran')).resolves.toBe('b ran')
@@ -35,7 +35,7 @@ describe('LocalQuotaReservations', () => {
   })
 
   it('goes on after a step that failed', async () => {
-    const reservations = new LocalQuotaReservations()
+    const reservations = new MemoryStore()
     const failed = reservations.exclusive('a', async () => {
       throw new Error('over quota')
     })
