@@ -288,6 +288,46 @@ export function evaluate(results, targets) {
       )
     },
   )
+  // 3d. Exec
+  const exec = results.exec && !results.exec.error ? results.exec : undefined
+  row(
+    `an exec answered as JSON ≤ ${targets.execJsonToDirect ?? 1.2}× a direct exec create + start + inspect`,
+    exec
+      ? `direct: ${fmt(exec.json.directMs, 1)} ms (median of ${exec.json.execs})`
+      : results.exec?.error
+        ? 'failed'
+        : '–',
+    (key) => {
+      const v = exec?.json.variants?.[key]
+      return (
+        v &&
+        ratioCell(
+          v.ratio,
+          `${fmt(v.gatewayMs, 1)} ms`,
+          v.ratio <= (targets.execJsonToDirect ?? 1.2),
+        )
+      )
+    },
+  )
+  row(
+    `an exec's output as SSE ≥ ${targets.execSseToRaw ?? 0.8}× the raw attach rate (${exec?.sse.mb ?? '?'} MB, median of pair ratios)`,
+    exec
+      ? `raw: ${fmt(exec.sse.rawMBps, 0)} MB/s (median of ${exec.sse.reps})`
+      : results.exec?.error
+        ? 'failed'
+        : '–',
+    (key) => {
+      const v = exec?.sse.variants?.[key]
+      return (
+        v &&
+        ratioCell(
+          v.ratio,
+          `${fmt(v.gatewayMBps, 0)} MB/s`,
+          v.ratio >= (targets.execSseToRaw ?? 0.8),
+        )
+      )
+    },
+  )
   // 5. Cold start
   for (const [name, c] of Object.entries(results.coldStart ?? {})) {
     if (name === 'error') continue
@@ -672,6 +712,44 @@ export function renderMarkdown(results) {
           v.runsMs.join(', '),
           p.directRunsMs.join(', '),
         ]),
+      ),
+      '',
+    )
+  }
+  if (results.exec && !results.exec.error) {
+    const e = results.exec
+    out.push(
+      `**3d. Exec** (JSON: an exec of \`true\`, ${e.json.execs} each way, alternating; SSE: \`cat\` of a ${e.sse.mb} MB file in the container, rate from the first output byte to the last, pairs in alternating order after one uncounted rep each way)`,
+      '',
+      table(
+        [
+          'Gateway',
+          'JSON ms',
+          'Direct ms',
+          'Ratio',
+          'SSE MB/s',
+          'Raw MB/s',
+          'Ratio (pairs)',
+          'Pair ratios',
+          'Whole-call ratio',
+          'Gateway CPU ms/MB',
+        ],
+        Object.keys(e.json.variants).map((key) => {
+          const j = e.json.variants[key]
+          const v = e.sse.variants[key] ?? {}
+          return [
+            key,
+            fmt(j.gatewayMs, 1),
+            fmt(e.json.directMs, 1),
+            x(j.ratio),
+            fmt(v.gatewayMBps, 1),
+            fmt(e.sse.rawMBps, 1),
+            x(v.ratio),
+            (v.pairRatios ?? []).join(', '),
+            x(v.wholeRatio),
+            fmt(v.cpuMsPerMb, 2),
+          ]
+        }),
       ),
       '',
     )

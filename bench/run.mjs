@@ -40,6 +40,7 @@ const PHASES = [
   'logs',
   'pipeline',
   'pull',
+  'exec',
   'latency',
   'memory',
   'events',
@@ -113,9 +114,13 @@ const PROFILE = QUICK
       coldReps: 3,
       pullMb: 5,
       pullReps: 2,
+      execs: 15,
+      execMb: 20,
+      execReps: 4,
       marginMs: 2_500,
       plan: {
         pull: 8_000,
+        exec: 12_000,
         throughput: 12_000,
         cpu: 10_000,
         storeCpu: 5_000,
@@ -152,9 +157,13 @@ const PROFILE = QUICK
       coldReps: 5,
       pullMb: 30,
       pullReps: 7,
+      execs: 40,
+      execMb: 50,
+      execReps: 7,
       marginMs: 6_000,
       plan: {
         pull: 25_000,
+        exec: 30_000,
         throughput: 65_000,
         cpu: 25_000,
         storeCpu: 12_000,
@@ -184,6 +193,8 @@ const TARGETS = {
   coldStartToBare: 4,
   addedLatencyToPassThrough: 1,
   pullToDirect: 1.05,
+  execJsonToDirect: 1.2,
+  execSseToRaw: 0.8,
 }
 // With --compare every phase measures two gateways: more time.
 if (COMPARE) {
@@ -198,6 +209,8 @@ let budget = new Budget(PROFILE.boundMs - 4_000)
 let watchdog
 const runId = `${process.pid}-${Date.now().toString(36)}`
 const token = `dgt_bench-${randomBytes(18).toString('base64url')}`
+/** A config token that may exec in this run's containers (phase 3d). */
+const execToken = `dgt_bench-exec-${randomBytes(18).toString('base64url')}`
 const workDir = mkdtempSync(join(tmpdir(), 'dockgate-bench-'))
 const configPath = join(workDir, 'config.json')
 const resultsDir = join(ROOT, 'bench', 'results')
@@ -404,6 +417,7 @@ const PHASE_KEYS = {
   '3a. logs: SSE vs raw': 'logs',
   '3b. in-process pipeline': 'pipeline',
   '3c. image pull': 'pull',
+  '3d. exec: JSON and SSE beside the engine': 'exec',
   '4a. added event latency, one subscriber': 'latency',
   '4b. memory per open stream': 'memory',
   '4c. events fan-out': 'events',
@@ -477,9 +491,11 @@ async function main() {
       pullSetupError = `scripts/registry.sh up failed: ${error.message}`
     }
   }
+  const { execTokenEntry } = await import('./exec.mjs')
   writeFileSync(
     configPath,
     JSON.stringify({
+      tokens: [await execTokenEntry(execToken, runId)],
       ...(pullRegistry ? { registries: { [pullRegistry]: {} } } : {}),
       limits: {
         requestsPerSecond: 1_000_000,
@@ -673,6 +689,20 @@ async function main() {
       gateways: gateways(),
       reps: PROFILE.pullReps,
       deadline: b.deadline - 1_000,
+    })
+  })
+
+  results.exec = await phase('3d. exec: JSON and SSE beside the engine', async () => {
+    const { runExec } = await import('./exec.mjs')
+    const b = phaseBudget('exec', reserveAfter(['latency', 'memory', 'events', 'cluster', 'cold']))
+    return runExec(ctx, {
+      image,
+      gateways: gateways(),
+      execToken,
+      execs: PROFILE.execs,
+      mb: PROFILE.execMb,
+      reps: PROFILE.execReps,
+      deadline: b.deadline,
     })
   })
 

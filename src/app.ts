@@ -42,7 +42,7 @@ import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
 import { eventRoutes } from './routes/events.ts'
 import { execRoutes } from './routes/exec.ts'
-import { execSessionRoutes } from './routes/exec-session.ts'
+import { execSessionRoutes, LiveSessions } from './routes/exec-session.ts'
 import { imageRoutes } from './routes/images.ts'
 import { imageWriteRoutes } from './routes/images.write.ts'
 import { logRoutes } from './routes/logs.ts'
@@ -156,10 +156,12 @@ export interface Gateway {
    */
   start(): void
   /**
-   * Open event streams send their final `shutdown` event and close; the read model and an events
-   * hub created here close; reloads are no longer followed. Idempotent.
+   * Open event streams send their final `shutdown` event and close; exec sessions send `shutdown`,
+   * stop their commands and close (1001); the read model and an events hub created here close;
+   * reloads are no longer followed. Idempotent. Resolves once the exec sessions have ended: an
+   * entry whose server does not wait for upgraded sockets (Deno) waits for this before it exits.
    */
-  close(): void
+  close(): Promise<void>
 }
 
 /** Builds the gateway; nothing reaches the engine or follows anything until `start()`. */
@@ -229,9 +231,14 @@ export function createApp(deps: AppDependencies): Gateway {
   app.route('/', logRoutes(deps.engine, streams))
   app.route('/', statsRoutes(deps.engine, streams))
   app.route('/', execRoutes(deps.engine, streams, model))
+  const sessions = new LiveSessions()
   app.route(
     '/',
-    execSessionRoutes(deps.engine, { ...streams, upgradeWebSocket: deps.upgradeWebSocket }, model),
+    execSessionRoutes(
+      deps.engine,
+      { ...streams, upgradeWebSocket: deps.upgradeWebSocket, live: sessions },
+      model,
+    ),
   )
   metrics.events = () => hub.stats()
   app.route('/', eventRoutes(hub, streams))
@@ -270,11 +277,13 @@ export function createApp(deps: AppDependencies): Gateway {
       void model?.start()
     },
     close() {
-      if (stopping.signal.aborted) return
-      stopping.abort()
-      stopFollowing?.()
-      model?.close()
-      if (hub !== deps.events) hub.close()
+      if (!stopping.signal.aborted) {
+        stopping.abort()
+        stopFollowing?.()
+        model?.close()
+        if (hub !== deps.events) hub.close()
+      }
+      return sessions.ended()
     },
   }
 }

@@ -3,6 +3,7 @@ import type { ExecAuditDetail } from '../domain/audit.ts'
 import type { Guard } from '../domain/guard.ts'
 import type { Credential, Principal } from '../domain/principal.ts'
 import type { ProblemCode } from '../errors.ts'
+import type { HeldSession } from './held-streams.ts'
 
 export interface AppEnv {
   Variables: {
@@ -18,5 +19,7 @@ export interface AppEnv {
     eventStream: boolean
     /** What an exec ran, for its audit record (routes/exec.ts). */
     execAudit: ExecAuditDetail
+    /** The WebSocket session this request's upgrade opened: what its stream slot follows. */
+    session: HeldSession
   }
 }
