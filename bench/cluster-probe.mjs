@@ -31,13 +31,15 @@ const ROUNDS = Number(arg('rounds', '3'))
 const BURSTS = Number(arg('bursts', '3'))
 const ROWS = arg('rows', 'floor,floor+haproxy,direct,cluster:default,cluster:nbthread1').split(',')
 
-/** HAProxy variants: global lines added to the cluster's own config. */
+/** HAProxy variants: lines added to the global (and defaults) section of the cluster's config. */
 const VARIANTS = {
-  default: [],
-  nbthread1: ['nbthread 1'],
-  nbthread2: ['nbthread 2'],
-  bufsize64k: ['tune.bufsize 65536'],
-  'nbthread1+bufsize64k': ['nbthread 1', 'tune.bufsize 65536'],
+  default: { global: [] },
+  nbthread1: { global: ['nbthread 1'] },
+  nbthread2: { global: ['nbthread 2'] },
+  bufsize64k: { global: ['tune.bufsize 65536'] },
+  maxpollevents: { global: ['tune.maxpollevents 1000'] },
+  splice: { defaults: ['option splice-auto'] },
+  'no-http-no-delay': { defaults: ['no option http-no-delay'] },
 }
 
 // `--events=FILE`: another copy of events.mjs (e.g. the bench's client as it was), for an A/B.
@@ -183,7 +185,7 @@ try {
               cfgPath: clusterCfg,
               servers: cluster.instances.map((i) => Number(new URL(i.url).port)),
               balancers: cluster.balancers,
-              global: VARIANTS[variant],
+              ...VARIANTS[variant],
               name: variant,
             })
             balancers.push(balancer)
