@@ -16,7 +16,7 @@
  * stopped by pid on the way out, and its containers removed.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startBalancer, startCluster } from './lib/cluster.mjs'
@@ -84,6 +84,15 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => cleanup().finally(() => process.exit(130)))
 }
 
+/** A process's main thread and its other threads (V8's workers, libuv's pool) as two parts. */
+function threadsOf(pid) {
+  const others = readdirSync(`/proc/${pid}/task`).filter((tid) => tid !== String(pid))
+  return {
+    'main thread': [`${pid}/task/${pid}`],
+    'other threads': others.map((tid) => `${pid}/task/${tid}`),
+  }
+}
+
 const results = {}
 const record = (row, r) => {
   results[row] ??= []
@@ -134,7 +143,7 @@ try {
               count: Math.round(COUNT / 3),
               target: 'gateway',
               deadline,
-              gateway: { ...g, parts: { gateway: [g.pid] } },
+              gateway: { ...g, parts: { gateway: [g.pid], ...threadsOf(g.pid) } },
             },
           )
           record(row, { ...r, load: loadavg()[0] })
