@@ -656,9 +656,9 @@ export function renderMarkdown(results) {
   if (results.cluster?.error) {
     out.push(`**4d. Events fan-out through the balancer**: failed: ${results.cluster.error}`, '')
   } else if (results.cluster) {
-    const { floor, cluster, balancers } = results.cluster
+    const { floor, cluster, floorBehindBalancer, balancers } = results.cluster
     out.push(
-      `**4d. Events fan-out through the balancer** (the same subscribers and bursts as 4c, on HAProxy in front of three gateway instances, scripts/cluster.sh, ${balancers} HAProxy process(es) on one port; CPU and RSS: the three instances together; floor: 4c's at this count, or one measured here)`,
+      `**4d. Events fan-out through the balancer** (the same subscribers and bursts as 4c, on HAProxy in front of three gateway instances, scripts/cluster.sh, ${balancers} HAProxy process(es) on one port; CPU and RSS: the three instances together; floor: 4c's at this count, or one measured here. Not a target: the floor behind the same HAProxy, which shows HAProxy's own share. CPU by part: the client is the bench process reading every subscriber's socket)`,
       '',
       table(
         [
@@ -672,10 +672,23 @@ export function renderMarkdown(results) {
           'CPU µs / delivery',
           'RSS / subscriber',
           'Per instance: streams, engine requests in flight',
+          'CPU µs / delivery by part',
         ],
-        [floor, cluster].map((e) =>
-          !e || e.error
-            ? ['', e?.target ?? '', e?.error ?? 'not measured', '', '', '', '', '', '', '']
+        [floor, cluster, floorBehindBalancer].filter(Boolean).map((e) =>
+          !e || e.error || e.skipped
+            ? [
+                '',
+                e?.target ?? '',
+                e?.error ?? e?.skipped ?? 'not measured',
+                '',
+                '',
+                '',
+                '',
+                '',
+                '',
+                '',
+                '',
+              ]
             : [
                 fmt(e.requested, 0),
                 e.target,
@@ -691,6 +704,10 @@ export function renderMarkdown(results) {
                       .map((i) => `${fmt(i.openStreams, 0)}, ${i.engineRequestsInFlight}`)
                       .join('; ')
                   : '–',
+                Object.entries(e.cpuPartsUsPerDelivery ?? {})
+                  .filter(([name]) => !name.endsWith('(sys)'))
+                  .map(([name, us]) => `${name} ${fmt(us, 1)}`)
+                  .join(', ') || '–',
               ],
         ),
       ),
