@@ -393,6 +393,9 @@ class Session implements HeldSession {
 
   /** A problem message, then the close: bad input (1008) or a failure (1011). */
   #fail(ws: WSContext, error: unknown) {
+    // The gateway is ending the session (revoked, shutdown): what failed is its own doing, and
+    // its message and close are on the way.
+    if (this.#ending) return
     const problem = this.deps.toProblem(error)
     const body = problemBody(problem)
     try {

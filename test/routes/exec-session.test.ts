@@ -305,9 +305,21 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
       session.send({ type: 'start', cmd: ['sh', '-c', 'echo up; sleep 303'] })
       await session.next('stdout')
       expect((await processes(box)).some((p) => p.includes('sleep 303'))).toBe(true)
+      const closedAt = engineNow()
       session.ws.close()
       const until = Date.now() + 10_000
       while ((await processes(box)).some((p) => p.includes('sleep 303'))) {
+        expect(Date.now()).toBeLessThan(until)
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      // The kill is an exec of its own (exit 0): it has ended before the next test watches the
+      // engine's exec events.
+      const killerEnded = async () =>
+        (await engineEvents(closedAt, engineNow())).some(
+          (e) =>
+            e.Action === 'exec_die' && e.Actor.ID === box && e.Actor.Attributes?.exitCode === '0',
+        )
+      while (!(await killerEnded())) {
         expect(Date.now()).toBeLessThan(until)
         await new Promise((r) => setTimeout(r, 100))
       }

@@ -4,7 +4,7 @@
  * repository name of its own, so a pull really downloads, and parallel runs never share a name.
  */
 import { rmSync, writeFileSync } from 'node:fs'
-import { createServer, type Server, type Socket } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/domain/audit.ts'
@@ -561,7 +561,12 @@ describe('POST /v1/images/pull: a client that leaves', () => {
 describe('POST /v1/images/pull: a registry that stalls, or fails mid-pull', () => {
   const SHORT_PULL_MS = 3_000
   const BROKEN = 'broken'
+  const STALLED = 'stalled'
+  /** Bytes a relayed connection carries before it stalls: past the manifest, into the layer. */
+  const STALL_AFTER = 256 * 1024
   let silent: Server
+  let stalling: Server
+  let stallingHost: string
   const held: Socket[] = []
   let silentHost: string
   let quick: TestGateway
@@ -579,8 +584,34 @@ describe('POST /v1/images/pull: a registry that stalls, or fails mid-pull', () =
     })
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
     silentHost = `127.0.0.1:${(silent.address() as { port: number }).port}`
+    // The open registry behind a loopback relay of this test's that stops passing its answers on
+    // once a connection has carried STALL_AFTER bytes: the manifest and config pass, the layer
+    // stalls part-way (the registry itself is untouched).
+    stalling = createServer((client) => {
+      const [host, port] = registries.open.split(':')
+      const upstream = connect(Number(port), host)
+      held.push(client, upstream)
+      let passed = 0
+      client.on('error', () => {})
+      upstream.on('error', () => {})
+      client.pipe(upstream)
+      upstream.on('data', (chunk: Buffer) => {
+        const room = STALL_AFTER - passed
+        if (room > 0) client.write(room >= chunk.length ? chunk : chunk.subarray(0, room))
+        passed += chunk.length
+      })
+    })
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve))
+    stallingHost = `127.0.0.1:${(stalling.address() as { port: number }).port}`
+    await pushUniqueImage({
+      registries: [{ host: registries.open, auth: {} }],
+      repository: REPOSITORY,
+      tag: STALLED,
+      bytes: LAYER_BYTES,
+    })
     const registriesConfig = {
       [silentHost]: {},
+      [stallingHost]: {},
       [registries.auth]: { username: registries.user, password: registries.password },
     }
     quick = await testGateway({
@@ -617,6 +648,9 @@ describe('POST /v1/images/pull: a registry that stalls, or fails mid-pull', () =
   afterAll(async () => {
     for (const socket of held) socket.destroy()
     await new Promise((resolve) => silent?.close(resolve))
+    await new Promise((resolve) => stalling?.close(resolve))
+    await direct(`/images/${stallingHost}/${REPOSITORY}:${STALLED}`, { method: 'DELETE' })
+    await deleteFromRegistry(registries.open, REPOSITORY, STALLED)
     await direct(`/images/${brokenRef}`, { method: 'DELETE' })
     await deleteFromRegistry(registries.auth, REPOSITORY, BROKEN, registries)
   })
@@ -660,6 +694,34 @@ describe('POST /v1/images/pull: a registry that stalls, or fails mid-pull', () =
     expect(patientErrors.map((e) => String((e as Error).message)).join('\n')).toMatch(
       /deadline exceeded|timeout/i,
     )
+  }, 60_000)
+
+  it('ends an event stream whose registry stalls mid-layer with a 504 problem event once pullTimeoutMs passes', async () => {
+    const ref = `${stallingHost}/${REPOSITORY}:${STALLED}`
+    const response = await quick.call('/v1/images/pull', {
+      ...postJson({ ref }),
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    })
+    expect(response.status).toBe(200)
+    const reader = readSse(response)
+    const events = []
+    for (;;) {
+      const event = await reader.next(15_000)
+      if (!event) break
+      events.push(event)
+    }
+    const names = events.map((e) => e.event)
+    expect(names[0], JSON.stringify(events)).toBe('progress')
+    expect(names.at(-1), JSON.stringify(events)).toBe('problem')
+    expect(names).not.toContain('end')
+    expect(JSON.parse(events.at(-1)!.data)).toMatchObject({
+      type: 'urn:dockgate:problem:registry-timeout',
+      status: 504,
+      detail: `The registry of ${ref} did not answer in time`,
+    })
+    // The gateway hung up on the engine, which stops the pull: no image is left.
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect(await engineHas(ref)).toBe(false)
   }, 60_000)
 
   it('ends an event stream whose registry fails mid-pull with one problem event, no end, and no image', async () => {
