@@ -13,7 +13,7 @@
  * 1 when the setup or a phase failed, or the time bound was hit.
  */
 import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -41,6 +41,7 @@ const PHASES = [
   'pipeline',
   'pull',
   'latency',
+  'engines',
   'memory',
   'events',
   'cluster',
@@ -103,6 +104,8 @@ const PROFILE = QUICK
       pipelineMb: 32,
       pipelineReps: 2,
       latencyEvents: 50,
+      engineEvents: 30,
+      engineReps: 2,
       memoryStreams: 200,
       eventLevels: [100, 1_000],
       directEventLevels: [100],
@@ -122,6 +125,7 @@ const PROFILE = QUICK
         logs: 10_000,
         pipeline: 4_000,
         latency: 6_000,
+        engines: 7_000,
         memory: 7_000,
         events: 22_000,
         cluster: 18_000,
@@ -142,6 +146,8 @@ const PROFILE = QUICK
       pipelineMb: 256,
       pipelineReps: 3,
       latencyEvents: 100,
+      engineEvents: 100,
+      engineReps: 4,
       memoryStreams: 1_000,
       eventLevels: [100, 1_000, 10_000],
       directEventLevels: [100, 1_000],
@@ -161,6 +167,7 @@ const PROFILE = QUICK
         logs: 50_000,
         pipeline: 12_000,
         latency: 12_000,
+        engines: 25_000,
         memory: 30_000,
         events: 80_000,
         // Its own floor when 4c did not measure one, three instances and HAProxy to start.
@@ -184,6 +191,8 @@ const TARGETS = {
   coldStartToBare: 4,
   addedLatencyToPassThrough: 1,
   pullToDirect: 1.05,
+  mergedEventsAddedMs: 1,
+  prefixedListRatio: 1.05,
 }
 // With --compare every phase measures two gateways: more time.
 if (COMPARE) {
@@ -203,6 +212,8 @@ const configPath = join(workDir, 'config.json')
 const resultsDir = join(ROOT, 'bench', 'results')
 
 let engine
+/** Phase 4e's second engine: its socket's client, and how to stop it if this run started it. */
+let engineB
 /** The cluster of phase 4d while it runs (scripts/cluster.sh; stopped on the way out too). */
 let clusterRun
 let cleaning
@@ -227,6 +238,20 @@ async function cleanup() {
         console.error('cleanup: could not remove the bench containers:', error.message)
       }
       engine.close()
+    }
+    if (engineB) {
+      try {
+        const ids = await engineB.engine.containerIds(`dockgate-bench=${runId}`)
+        await Promise.race([engineB.engine.removeAll(ids.map((c) => c.id)), sleep(15_000)])
+      } catch (error) {
+        console.error('cleanup: could not remove the bench containers on engine b:', error.message)
+      }
+      engineB.engine.close()
+      try {
+        engineB.stop()
+      } catch (error) {
+        console.error('cleanup: scripts/engine.sh down (engine b) failed:', error.message)
+      }
     }
     rmSync(workDir, { recursive: true, force: true })
     compareVariant?.remove()
@@ -339,6 +364,46 @@ function engineEnv() {
   }
 }
 
+/**
+ * The second engine of phase 4e: another private dockerd with its own state dir
+ * (`.state/engine-b`, as scripts/test.sh uses it), brought up before the clock like the main one
+ * and stopped on the way out when this run started it. Its socket (for the bench's own renames)
+ * and its TLS endpoint (the gateway's way to it).
+ */
+function engineBEnv() {
+  const state = join(process.env.DOCKGATE_STATE_DIR || join(ROOT, '.state'), 'engine-b')
+  const env = { ...process.env, DOCKGATE_STATE_DIR: state, DOCKGATE_PRIVATE_ENGINE: '1' }
+  let wasUp = true
+  try {
+    execFileSync('bash', ['scripts/engine.sh', 'status'], { cwd: ROOT, env, stdio: 'ignore' })
+  } catch {
+    wasUp = false
+  }
+  const text = execFileSync('bash', ['scripts/engine.sh', 'up'], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 600_000,
+  })
+  const vars = Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2]]),
+  )
+  return {
+    socketPath: vars.DOCKER_HOST.slice('unix://'.length),
+    tlsHost: vars.DOCKGATE_TEST_TLS_HOST,
+    certPath: vars.DOCKGATE_TEST_TLS_CERT_PATH,
+    stop: wasUp
+      ? () => {}
+      : () =>
+          execFileSync('bash', ['scripts/engine.sh', 'down'], { cwd: ROOT, env, stdio: 'ignore' }),
+  }
+}
+
 /** The loopback registries (scripts/registry.sh up: started unless they run, the fixture pushed). */
 function registryEnv() {
   const text = execFileSync('bash', ['scripts/registry.sh', 'up'], {
@@ -405,6 +470,7 @@ const PHASE_KEYS = {
   '3b. in-process pipeline': 'pipeline',
   '3c. image pull': 'pull',
   '4a. added event latency, one subscriber': 'latency',
+  '4e. several engines: merged events, prefixed routes': 'engines',
   '4b. memory per open stream': 'memory',
   '4c. events fan-out': 'events',
   '4d. events fan-out through the balancer': 'cluster',
@@ -443,6 +509,16 @@ async function main() {
       ref: COMPARE,
       sha: compareVariant.sha,
       buildSeconds: round((Date.now() - started) / 1000, 1),
+    }
+  }
+  // Phase 4e's second engine, like the main one, before the clock.
+  let engineBError
+  if (only.has('engines')) {
+    try {
+      const b = engineBEnv()
+      engineB = { ...b, engine: new Engine(b.socketPath) }
+    } catch (error) {
+      engineBError = `the second engine (scripts/engine.sh, .state/engine-b) did not come up: ${error.message}`
     }
   }
   startClock()
@@ -593,7 +669,17 @@ async function main() {
       reps: PROFILE.reps,
       budget: phaseBudget(
         'throughput',
-        reserveAfter(['cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
+        reserveAfter([
+          'cpu',
+          'logs',
+          'pipeline',
+          'latency',
+          'engines',
+          'memory',
+          'events',
+          'cluster',
+          'cold',
+        ]),
       ),
     })
   })
@@ -609,7 +695,16 @@ async function main() {
       extras: PROFILE.cpuExtras,
       budget: phaseBudget(
         'cpu',
-        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
+        reserveAfter([
+          'logs',
+          'pipeline',
+          'latency',
+          'engines',
+          'memory',
+          'events',
+          'cluster',
+          'cold',
+        ]),
       ),
     })
   })
@@ -623,7 +718,7 @@ async function main() {
       reps: PROFILE.reps,
       budget: phaseBudget(
         'storeCpu',
-        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cold']),
+        reserveAfter(['logs', 'pipeline', 'latency', 'engines', 'memory', 'events', 'cold']),
       ),
     })
   })
@@ -634,7 +729,7 @@ async function main() {
     // One budget for both logs: the long one may take 3/4 of it, the short one what is left.
     const b = phaseBudget(
       'logs',
-      reserveAfter(['pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
+      reserveAfter(['pipeline', 'latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
     )
     for (const [name, lineBytes, mb, share] of [
       ['long', LOG_LINE_BYTES, PROFILE.logMb, 0.75],
@@ -661,7 +756,10 @@ async function main() {
   results.pull = await phase('3c. image pull', async () => {
     if (!pullRegistry) throw new Error(pullSetupError ?? 'no registry')
     const { pushPullImage, runPull } = await import('./pull.mjs')
-    const b = phaseBudget('pull', reserveAfter(['latency', 'memory', 'events', 'cluster', 'cold']))
+    const b = phaseBudget(
+      'pull',
+      reserveAfter(['latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
+    )
     const ref = await pushPullImage(engine, {
       image,
       runId,
@@ -678,7 +776,10 @@ async function main() {
 
   results.latency = await phase('4a. added event latency, one subscriber', async () => {
     const { runLatency } = await import('./latency.mjs')
-    const b = phaseBudget('latency', reserveAfter(['memory', 'events', 'cluster', 'cold']))
+    const b = phaseBudget(
+      'latency',
+      reserveAfter(['engines', 'memory', 'events', 'cluster', 'cold']),
+    )
     return runLatency(ctx, {
       gateways: gateways(),
       passThrough: hono,
@@ -688,6 +789,67 @@ async function main() {
       deadline: b.deadline - 2_500,
     })
   })
+  results.engines = await phase('4e. several engines: merged events, prefixed routes', async () => {
+    if (!engineB) throw new Error(engineBError ?? 'no second engine')
+    const { runEngines } = await import('./engines.mjs')
+    const b = phaseBudget('engines', reserveAfter(['memory', 'events', 'cluster', 'cold']))
+    // A config of its own: engine b, and a token whose policy may use every engine.
+    const enginesToken = `dgt_bench-engines-${randomBytes(18).toString('base64url')}`
+    const enginesConfig = join(workDir, 'engines-config.json')
+    writeFileSync(
+      enginesConfig,
+      JSON.stringify({
+        engines: { b: { host: engineB.tlsHost, tlsVerify: true, certPath: engineB.certPath } },
+        tokens: [
+          {
+            name: 'bench-engines',
+            hash: `sha256:${createHash('sha256').update(enginesToken).digest('hex')}`,
+            scopes: ['admin'],
+            policy: { engines: ['*'] },
+          },
+        ],
+        limits: {
+          requestsPerSecond: 1_000_000,
+          burst: 1_000_000,
+          streamsPerClient: 100_000,
+          engineCallsPerClient: 100_000,
+        },
+      }),
+    )
+    const onB = await mapLimit([0, 1], 2, async (i) => {
+      const name = `dockgate-bench-${runId}-b${i}`
+      const id = await engineB.engine.createContainer({
+        name,
+        image,
+        cmd: ['true'],
+        labels: { 'dockgate-bench': runId },
+      })
+      return { id, name }
+    })
+    const renamer = (on, c) => ({
+      rename: (n) =>
+        on.json('POST', `/containers/${c.id}/rename?name=${encodeURIComponent(`${c.name}-e${n}`)}`),
+    })
+    const g = await startNodeGateway({ ...gatewayOptions, configPath: enginesConfig })
+    try {
+      await waitSettled(g, [20], 30_000)
+      return await runEngines(ctx, {
+        gateway: g,
+        token: enginesToken,
+        renamesA: listed.slice(2, 4).map((c) => renamer(engine, c)),
+        renamesB: onB.map((c) => renamer(engineB.engine, c)),
+        listLabel: `dockgate-bench-list20=${runId}`,
+        events: PROFILE.engineEvents,
+        gapMs: 20,
+        durationS: PROFILE.durationS,
+        reps: PROFILE.engineReps,
+        deadline: b.deadline - 1_000,
+      })
+    } finally {
+      await stopProcess(g.child)
+    }
+  })
+
   for (const v of variants) await stopProcess(v.gateway.child)
   if (hono) await stopProcess(hono.child)
 

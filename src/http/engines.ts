@@ -10,11 +10,11 @@
 import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { getPath } from 'hono/utils/url'
-import { DEFAULT_ENGINE } from '../config.ts'
+import { DEFAULT_ENGINE, ENGINE_NAME } from '../config.ts'
 import { mayUseEngine } from '../domain/policy.ts'
 import type { Principal } from '../domain/principal.ts'
 import type { EngineClient } from '../engine/client.ts'
-import { ProblemError } from '../errors.ts'
+import { badRequest, ProblemError } from '../errors.ts'
 import type { EventHub } from '../events/hub.ts'
 import type { ContainerModel } from '../model/containers.ts'
 import type { WritePositions } from '../model/positions.ts'
@@ -76,6 +76,12 @@ export const mayUse = (principal: Principal, name: string) => mayUseEngine(princ
 export function selectEngine(scopes: EngineScopes) {
   return createMiddleware<AppEnv>(function selectEngine(c, next) {
     const named = engineNamed(sentPath(c))
+    if (named !== undefined && !ENGINE_NAME.test(named)) {
+      // Not a name at all (as the document's `engine` parameter says): like any invalid input.
+      throw badRequest('Invalid param: param.engine', [
+        { name: 'param.engine', reason: 'an engine name ([a-z0-9][a-z0-9_-]*, at most 63)' },
+      ])
+    }
     const scope = scopes.get(named ?? DEFAULT_ENGINE)
     if (scope && mayUse(c.var.principal, scope.name)) c.set('engine', scope)
     else if (named !== undefined) throw noSuchEngine(named)

@@ -140,16 +140,23 @@ const EngineParams = z.object({
     }),
 })
 
+/** Operations that use no engine: no engine to be refused (404) on their plain path. */
+const ENGINE_FREE = new Set(['/v1/stream-tickets'])
+
 /**
  * Adds every `/v1/…` operation again as `/v1/engines/{engine}/…` (operation id `…OnEngine`),
  * as the router serves it: the same route, on the engine the path names. `/v1/events`' `engine`
- * query parameter, which merges engines, is not on an engine's own path.
+ * query parameter, which merges engines, is not on an engine's own path. Every operation that
+ * uses an engine may answer 404: an engine the caller may not use (`default` too) is unknown.
  */
 export function documentEnginePrefixes(registry: OpenAPIHono<AppEnv>['openAPIRegistry']) {
   for (const definition of [...registry.definitions]) {
     if (definition.type !== 'route') continue
     const route: RouteConfig = definition.route
     if (!route.path.startsWith('/v1/') || route.path.startsWith('/v1/engines')) continue
+    if (!ENGINE_FREE.has(route.path) && !route.responses[404]) {
+      Object.assign(route.responses, problems(404))
+    }
     const request = route.request ?? {}
     const params = request.params as z.ZodObject | undefined
     const query = request.query as z.ZodObject | undefined
