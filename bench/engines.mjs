@@ -94,9 +94,11 @@ export async function runEngines(
     await sleep(300)
     received.clear()
     // Renames on `default` and on `b` in turn: the merged stream carries both engines' events.
-    const half = Math.max(10, Math.floor(events / 2))
+    const pairs = Math.max(10, Math.floor(events / 2))
+    // What the CPU comparison after this needs: its warm-up and its reps.
+    const renamesUntil = deadline - (1_500 + reps * 2 * durationS * 1000)
     let made = 0
-    for (let n = 0; n < half && Date.now() < deadline - 4_000; n++) {
+    for (let n = 0; n < pairs && (n < 5 || Date.now() < renamesUntil); n++) {
       await Promise.all([renamesA[n % 2].rename(n), renamesB[n % 2].rename(n)])
       made += 1
       await sleep(gapMs)

@@ -125,7 +125,7 @@ const PROFILE = QUICK
         logs: 10_000,
         pipeline: 4_000,
         latency: 6_000,
-        engines: 7_000,
+        engines: 10_000,
         memory: 7_000,
         events: 22_000,
         cluster: 18_000,
@@ -423,9 +423,10 @@ function registryEnv() {
 
 /**
  * Waits until the gateway's read model lists `size` bench containers and its engine calls settle
- * (`bearer`: the token it takes; a cluster has its own).
+ * (`bearer`: the token it takes; a cluster has its own; `upstreams`: its engines, each holding
+ * one events upstream).
  */
-async function waitSettled(gateway, sizes, timeoutMs, bearer = token) {
+async function waitSettled(gateway, sizes, timeoutMs, bearer = token, upstreams = 1) {
   const deadline = Date.now() + timeoutMs
   const auth = { authorization: `Bearer ${bearer}` }
   for (const size of sizes) {
@@ -444,7 +445,7 @@ async function waitSettled(gateway, sizes, timeoutMs, bearer = token) {
   let quiet = 0
   while (Date.now() < deadline && quiet < 3) {
     const gauges = await gatewayGauges(gateway.url, bearer)
-    quiet = (gauges.dockgate_engine_connections ?? 0) <= 1 ? quiet + 1 : 0
+    quiet = (gauges.dockgate_engine_connections ?? 0) <= upstreams ? quiet + 1 : 0
     await sleep(100)
   }
 }
@@ -832,7 +833,8 @@ async function main() {
     })
     const g = await startNodeGateway({ ...gatewayOptions, configPath: enginesConfig })
     try {
-      await waitSettled(g, [20], 30_000)
+      // Two engines: two events upstreams once both read models are loaded.
+      await waitSettled(g, [20], 30_000, token, 2)
       return await runEngines(ctx, {
         gateway: g,
         token: enginesToken,
