@@ -372,7 +372,12 @@ function engineEnv() {
  */
 function engineBEnv() {
   const state = join(process.env.DOCKGATE_STATE_DIR || join(ROOT, '.state'), 'engine-b')
-  const env = { ...process.env, DOCKGATE_STATE_DIR: state, DOCKGATE_PRIVATE_ENGINE: '1' }
+  const env = {
+    ...process.env,
+    DOCKGATE_STATE_DIR: state,
+    DOCKGATE_PRIVATE_ENGINE: '1',
+    DOCKGATE_CONTAINERD_NAMESPACE: 'dockgate-b',
+  }
   let wasUp = true
   try {
     execFileSync('bash', ['scripts/engine.sh', 'status'], { cwd: ROOT, env, stdio: 'ignore' })

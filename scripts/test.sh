@@ -38,7 +38,9 @@ stop_engine() {
 # (data, exec root, ports, TLS material; its own managed containerd), which the gateway reaches
 # over TLS while the main one is reached over its Unix socket.
 ENGINE_B_STATE="${DOCKGATE_STATE_DIR:-$PWD/.state}/engine-b"
-engine_b() { DOCKGATE_STATE_DIR="$ENGINE_B_STATE" bash scripts/engine.sh "$@"; }
+engine_b() {
+  DOCKGATE_STATE_DIR="$ENGINE_B_STATE" DOCKGATE_CONTAINERD_NAMESPACE=dockgate-b bash scripts/engine.sh "$@"
+}
 # Stops what this run started, also when a later part fails to start: a part counts as this
 # run's only once it was found down before its `up`.
 redis_was_up=1
