@@ -30,7 +30,7 @@ beforeAll(async () => {
   const clientOf = (host: string, extra: { tlsVerify?: boolean; certPath?: string } = {}) => {
     const transport = createNodeTransport(engineTargetFromEntry({ host, ...extra }, undefined))
     afterAll(() => transport.close())
-    return new EngineClient(transport, { retryAfterSeconds: 5, pingTimeoutMs: 1_000 })
+    return new EngineClient(transport, { retryAfterSeconds: 5 })
   }
   gw = await testGateway({
     clients: {
@@ -237,6 +237,26 @@ describe('/v1/engines/{engine}/…', () => {
       { name: 'b', ready: true, apiVersion: '1.41' },
       { name: 'gone', ready: false, apiVersion: null },
     ])
+  })
+})
+
+describe('stream tickets', () => {
+  it('bind to the path as sent: a ticket for one engine’s stream opens no other engine’s', async () => {
+    const asked = await gw.json(
+      '/v1/stream-tickets',
+      postJson({ stream: '/v1/engines/b/events' }, 'everywhere'),
+    )
+    expect(asked.status).toBe(201)
+    const { ticket } = asked.body
+    const elsewhere = await gw.json(`/v1/events?ticket=${encodeURIComponent(ticket)}`, {
+      role: null,
+    })
+    expect(elsewhere.status).toBe(401)
+    const opened = await gw.call(`/v1/engines/b/events?ticket=${encodeURIComponent(ticket)}`, {
+      role: null,
+    })
+    expect(opened.status).toBe(200)
+    await opened.body?.cancel()
   })
 })
 
