@@ -15,8 +15,10 @@
  * hold one upstream connection (its own gauge, asked directly), CPU and RSS are the instances'
  * sum (HAProxy's own cost is in the latency, not in these).
  */
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
+import { IdScanner } from './lib/id-scanner.mjs'
 import {
   connectedUnixSockets,
   cpuMs,
@@ -30,11 +32,15 @@ import {
   sleep,
 } from './lib/util.mjs'
 
-const GATEWAY_ID = /(?:^|\n)id: (\d+)\r?\n/g
-const ENGINE_ID = /"timeNano":(\d+)[,}]/g
-
-/** Milliseconds since the epoch of a nanosecond timestamp string, with µs precision. */
-const nanosToMs = (text) => Number(BigInt(text) / 1000n) / 1000
+/** Where an event's id is: a gateway's `id:` line (its timeNano), the engine's `"timeNano":`. */
+const GATEWAY_ID = { marker: 'id: ', lineStart: true }
+const ENGINE_ID = { marker: '"timeNano":', lineStart: false }
+const STATUS_OK = Buffer.from('HTTP/1.1 200', 'latin1')
+/**
+ * One buffer every subscriber socket reads into (`onread`): the client is one process reading
+ * 10,000 sockets, and a fresh buffer per read was part of its cost (each read is scanned at once).
+ */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
 
 /**
  * Opens `count` subscribers. Resolves once each has its response headers (a subscription in
@@ -51,41 +57,40 @@ async function openSubscribers({ count, connect, request, idPattern, deadline, i
     wakeOpener?.()
   }
   const open = () => {
-    const sub = { socket: null, subscribed: false, count: 0, carry: '', failed: false }
-    const socket = connect()
-    sub.socket = socket
-    socket.setNoDelay(true)
-    socket.on('connect', () => socket.write(request))
-    socket.on('data', (chunk) => {
-      const t = nowMs()
-      let text = sub.carry + chunk.toString('latin1')
+    const sub = { socket: null, subscribed: false, count: 0, head: null, failed: false }
+    const scanner = new IdScanner(idPattern.marker, { lineStart: idPattern.lineStart })
+    const found = (ms) => {
+      sub.count += 1
+      state.latencies?.push(receivedAt - ms)
+    }
+    let receivedAt = 0
+    const onBytes = (length, buffer) => {
+      receivedAt = nowMs()
+      let bytes = buffer.subarray(0, length)
       if (!sub.subscribed) {
-        if (!text.startsWith('HTTP/1.1 200')) {
-          if (text.length < 12) {
-            sub.carry = text
-            return
-          }
+        if (sub.head) bytes = Buffer.concat([sub.head, bytes])
+        if (bytes.length < STATUS_OK.length) {
+          sub.head = Buffer.from(bytes)
+          return true
+        }
+        sub.head = null
+        if (!bytes.subarray(0, STATUS_OK.length).equals(STATUS_OK)) {
           sub.failed = true
           state.failures += 1
           socket.destroy()
           onSubscribed()
-          return
+          return false
         }
         sub.subscribed = true
         onSubscribed()
       }
-      idPattern.lastIndex = 0
-      let lastEnd = 0
-      for (let m = idPattern.exec(text); m; m = idPattern.exec(text)) {
-        sub.count += 1
-        state.latencies?.push(t - nanosToMs(m[1]))
-        lastEnd = idPattern.lastIndex
-      }
-      // Keep what may be the start of an id split across reads (short: a line at most).
-      const cut = Math.max(lastEnd, text.lastIndexOf('\n'))
-      text = text.slice(cut)
-      sub.carry = text.length > 200 ? text.slice(-200) : text
-    })
+      scanner.scan(bytes, found)
+      return true
+    }
+    const socket = connect({ buffer: READ_BUFFER, callback: onBytes })
+    sub.socket = socket
+    socket.setNoDelay(true)
+    socket.on('connect', () => socket.write(request))
     socket.on('error', () => {
       if (!sub.subscribed && !sub.failed) {
         sub.failed = true
@@ -143,11 +148,13 @@ const floorBurst = (port) => (size) =>
  * Makes a burst of `size` events (`trigger`) and waits until every live subscriber has received
  * them (or `waitMs` passes). Answers the latencies of this burst.
  */
-async function burst({ trigger, live, state, size, round: n, waitMs, pids }) {
+async function burst({ trigger, live, state, size, round: n, waitMs, pids, parts = {} }) {
   for (const s of live) s.count = 0
   const latencies = new Samples()
   state.latencies = latencies
   const cpu0 = sumOf(pids, cpuMs)
+  const parts0 = partsCpu(parts)
+  const io0 = partsIo(parts)
   const t0 = nowMs()
   await trigger(size, n)
   const issueMs = nowMs() - t0
@@ -155,6 +162,8 @@ async function burst({ trigger, live, state, size, round: n, waitMs, pids }) {
   while (Date.now() < deadline && live.some((s) => s.count < size)) await sleep(10)
   state.latencies = null
   const cpu1 = sumOf(pids, cpuMs)
+  const parts1 = partsCpu(parts)
+  const io1 = partsIo(parts)
   const values = latencies.values()
   const complete = live.filter((s) => s.count >= size).length
   return {
@@ -170,6 +179,72 @@ async function burst({ trigger, live, state, size, round: n, waitMs, pids }) {
       cpu0 === null || cpu1 === null || values.length === 0
         ? null
         : ((cpu1 - cpu0) * 1000) / values.length,
+    // Every part's read and write system calls per subscriber over the same time.
+    ioPerSubscriber: Object.fromEntries(
+      Object.keys(io1).map((name) => [
+        name,
+        io0[name] && io1[name]
+          ? `${round((io1[name].reads - io0[name].reads) / live.length, 2)}r/${round((io1[name].writes - io0[name].writes) / live.length, 2)}w`
+          : null,
+      ]),
+    ),
+    // Every part's CPU (the client: this process) over the same time, per delivery.
+    cpuPartsUsPerDelivery: Object.fromEntries(
+      Object.keys(parts1).map((name) => [
+        name,
+        parts0[name] === null || parts1[name] === null || values.length === 0
+          ? null
+          : round(((parts1[name] - parts0[name]) * 1000) / values.length, 2),
+      ]),
+    ),
+  }
+}
+
+/** CPU milliseconds of each named group of pids, and of this process (the subscribers' client). */
+function partsCpu(parts) {
+  const own = process.cpuUsage()
+  const out = { client: (own.user + own.system) / 1000 }
+  for (const [name, pids] of Object.entries(parts)) {
+    out[name] = sumOf(pids, cpuMs)
+    out[`${name} (sys)`] = sumOf(pids, systemCpuMs)
+  }
+  return out
+}
+
+/** The system (kernel) part of a process's CPU time in milliseconds. */
+function systemCpuMs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[12]) * 1000) / 100
+  } catch {
+    return null
+  }
+}
+
+/** Read and write system calls of each named group of pids and of this process (/proc/PID/io). */
+function partsIo(parts) {
+  const out = { client: ioCalls(process.pid) }
+  for (const [name, pids] of Object.entries(parts)) {
+    const each = pids.map(ioCalls)
+    out[name] = each.includes(null)
+      ? null
+      : {
+          reads: each.reduce((n, x) => n + x.reads, 0),
+          writes: each.reduce((n, x) => n + x.writes, 0),
+        }
+  }
+  return out
+}
+
+function ioCalls(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/io`, 'utf8')
+    return {
+      reads: Number(/^syscr: (\d+)/m.exec(text)?.[1]),
+      writes: Number(/^syscw: (\d+)/m.exec(text)?.[1]),
+    }
+  } catch {
+    return null
   }
 }
 
@@ -217,10 +292,14 @@ export async function runEventsLevel(
   { target, count, bursts, burstSize, containers, deadline, gateway },
 ) {
   const label = `dockgate-bench=${ctx.runId}`
+  // `ports`: subscribers spread round robin over these instead (the instances, bypassing HAProxy).
+  const ports = gateway?.ports ?? [gateway?.port]
+  let nextPort = 0
   const connect =
     target === 'direct'
-      ? () => net.connect({ path: ctx.socketPath })
-      : () => net.connect({ host: '127.0.0.1', port: gateway.port })
+      ? (onread) => net.connect({ path: ctx.socketPath, onread })
+      : (onread) =>
+          net.connect({ host: '127.0.0.1', port: ports[nextPort++ % ports.length], onread })
   const gatewayRequest = `GET /v1/events?type=container&label=${encodeURIComponent(label)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ctx.token}\r\nAccept: text/event-stream\r\n\r\n`
   const request = {
     gateway: gatewayRequest,
@@ -228,7 +307,11 @@ export async function runEventsLevel(
     floor: 'GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n',
     direct: `GET /events?filters=${encodeURIComponent(JSON.stringify({ type: ['container'], label: [label] }))} HTTP/1.1\r\nHost: docker\r\n\r\n`,
   }[target]
-  const trigger = target === 'floor' ? floorBurst(gateway.port) : renames(ctx.engine, containers)
+  // The floor's bursts are asked of the floor itself, also when its subscribers go through HAProxy.
+  const trigger =
+    target === 'floor'
+      ? floorBurst(gateway.burstPort ?? gateway.port)
+      : renames(ctx.engine, containers)
   const pids = gateway?.pids ?? (gateway?.pid ? [gateway.pid] : [])
   const rssBefore = sumOf(pids, rssBytes)
   const t0 = nowMs()
@@ -277,11 +360,17 @@ export async function runEventsLevel(
         round: `${target[0]}${count}-${n}`,
         waitMs: Math.max(1_000, Math.min(10_000, left - 500)),
         pids: target === 'direct' ? [ctx.enginePid] : pids,
+        parts: gateway?.parts,
       })
       results.push(r)
       lastMs = Date.now() - started
       log(
-        `    burst ${n + 1}: ${burstSize} events → p50 ${round(r.p50Ms, 1)} ms, p99 ${round(r.p99Ms, 1)} ms, max ${round(r.maxMs, 1)} ms; ${r.deliveries}/${r.expected} deliveries; ${round(r.cpuUsPerDelivery, 1)} µs CPU per delivery`,
+        `    burst ${n + 1}: ${burstSize} events → p50 ${round(r.p50Ms, 1)} ms, p99 ${round(r.p99Ms, 1)} ms, max ${round(r.maxMs, 1)} ms; ${r.deliveries}/${r.expected} deliveries; ${round(r.cpuUsPerDelivery, 1)} µs CPU per delivery` +
+          ` (${Object.entries(r.cpuPartsUsPerDelivery)
+            .map(([name, us]) => `${name} ${us}`)
+            .join(', ')}; syscalls per subscriber ${Object.entries(r.ioPerSubscriber)
+            .map(([name, io]) => `${name} ${io}`)
+            .join(', ')})`,
       )
       await sleep(200)
     }
@@ -295,6 +384,12 @@ export async function runEventsLevel(
       p99Ms: median(results.map((r) => r.p99Ms)),
       maxMs: median(results.map((r) => r.maxMs)),
       cpuUsPerDelivery: median(results.map((r) => r.cpuUsPerDelivery)),
+      cpuPartsUsPerDelivery: Object.fromEntries(
+        Object.keys(results[0]?.cpuPartsUsPerDelivery ?? {}).map((name) => [
+          name,
+          median(results.map((r) => r.cpuPartsUsPerDelivery[name])),
+        ]),
+      ),
       deliveries: results.reduce((n, r) => n + r.deliveries, 0),
       expectedDeliveries: results.reduce((n, r) => n + r.expected, 0),
       bursts: results.length,

@@ -313,6 +313,46 @@ export function evaluate(results, targets) {
       )
     },
   )
+  // 3d. Exec
+  const exec = results.exec && !results.exec.error ? results.exec : undefined
+  row(
+    `an exec answered as JSON ≤ ${targets.execJsonToDirect ?? 1.2}× a direct exec create + start + inspect`,
+    exec
+      ? `direct: ${fmt(exec.json.directMs, 1)} ms (median of ${exec.json.execs})`
+      : results.exec?.error
+        ? 'failed'
+        : '–',
+    (key) => {
+      const v = exec?.json.variants?.[key]
+      return (
+        v &&
+        ratioCell(
+          v.ratio,
+          `${fmt(v.gatewayMs, 1)} ms`,
+          v.ratio <= (targets.execJsonToDirect ?? 1.2),
+        )
+      )
+    },
+  )
+  row(
+    `an exec's output as SSE ≥ ${targets.execSseToRaw ?? 0.8}× the raw attach rate (${exec?.sse.mb ?? '?'} MB, median of pair ratios)`,
+    exec
+      ? `raw: ${fmt(exec.sse.rawMBps, 0)} MB/s (median of ${exec.sse.reps})`
+      : results.exec?.error
+        ? 'failed'
+        : '–',
+    (key) => {
+      const v = exec?.sse.variants?.[key]
+      return (
+        v &&
+        ratioCell(
+          v.ratio,
+          `${fmt(v.gatewayMBps, 0)} MB/s`,
+          v.ratio >= (targets.execSseToRaw ?? 0.8),
+        )
+      )
+    },
+  )
   // 5. Cold start
   for (const [name, c] of Object.entries(results.coldStart ?? {})) {
     if (name === 'error') continue
@@ -666,9 +706,9 @@ export function renderMarkdown(results) {
   if (results.cluster?.error) {
     out.push(`**4d. Events fan-out through the balancer**: failed: ${results.cluster.error}`, '')
   } else if (results.cluster) {
-    const { floor, cluster, balancers } = results.cluster
+    const { floor, cluster, floorBehindBalancer, balancers } = results.cluster
     out.push(
-      `**4d. Events fan-out through the balancer** (the same subscribers and bursts as 4c, on HAProxy in front of three gateway instances, scripts/cluster.sh, ${balancers} HAProxy process(es) on one port; CPU and RSS: the three instances together; floor: 4c's at this count, or one measured here)`,
+      `**4d. Events fan-out through the balancer** (the same subscribers and bursts as 4c, on HAProxy in front of three gateway instances, scripts/cluster.sh, ${balancers} HAProxy process(es) on one port; CPU and RSS: the three instances together; floor: 4c's at this count, or one measured here. Not a target: the floor behind the same HAProxy, which shows HAProxy's own share. CPU by part: the client is the bench process reading every subscriber's socket)`,
       '',
       table(
         [
@@ -682,10 +722,23 @@ export function renderMarkdown(results) {
           'CPU µs / delivery',
           'RSS / subscriber',
           'Per instance: streams, engine requests in flight',
+          'CPU µs / delivery by part',
         ],
-        [floor, cluster].map((e) =>
-          !e || e.error
-            ? ['', e?.target ?? '', e?.error ?? 'not measured', '', '', '', '', '', '', '']
+        [floor, cluster, floorBehindBalancer].filter(Boolean).map((e) =>
+          !e || e.error || e.skipped
+            ? [
+                '',
+                e?.target ?? '',
+                e?.error ?? e?.skipped ?? 'not measured',
+                '',
+                '',
+                '',
+                '',
+                '',
+                '',
+                '',
+                '',
+              ]
             : [
                 fmt(e.requested, 0),
                 e.target,
@@ -701,6 +754,10 @@ export function renderMarkdown(results) {
                       .map((i) => `${fmt(i.openStreams, 0)}, ${i.engineRequestsInFlight}`)
                       .join('; ')
                   : '–',
+                Object.entries(e.cpuPartsUsPerDelivery ?? {})
+                  .filter(([name]) => !name.endsWith('(sys)'))
+                  .map(([name, us]) => `${name} ${fmt(us, 1)}`)
+                  .join(', ') || '–',
               ],
         ),
       ),
@@ -722,6 +779,44 @@ export function renderMarkdown(results) {
           v.runsMs.join(', '),
           p.directRunsMs.join(', '),
         ]),
+      ),
+      '',
+    )
+  }
+  if (results.exec && !results.exec.error) {
+    const e = results.exec
+    out.push(
+      `**3d. Exec** (JSON: an exec of \`true\`, ${e.json.execs} each way, alternating; SSE: \`cat\` of a ${e.sse.mb} MB file in the container, rate from the first output byte to the last, pairs in alternating order after one uncounted rep each way)`,
+      '',
+      table(
+        [
+          'Gateway',
+          'JSON ms',
+          'Direct ms',
+          'Ratio',
+          'SSE MB/s',
+          'Raw MB/s',
+          'Ratio (pairs)',
+          'Pair ratios',
+          'Whole-call ratio',
+          'Gateway CPU ms/MB',
+        ],
+        Object.keys(e.json.variants).map((key) => {
+          const j = e.json.variants[key]
+          const v = e.sse.variants[key] ?? {}
+          return [
+            key,
+            fmt(j.gatewayMs, 1),
+            fmt(e.json.directMs, 1),
+            x(j.ratio),
+            fmt(v.gatewayMBps, 1),
+            fmt(e.sse.rawMBps, 1),
+            x(v.ratio),
+            (v.pairRatios ?? []).join(', '),
+            x(v.wholeRatio),
+            fmt(v.cpuMsPerMb, 2),
+          ]
+        }),
       ),
       '',
     )

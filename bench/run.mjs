@@ -40,6 +40,7 @@ const PHASES = [
   'logs',
   'pipeline',
   'pull',
+  'exec',
   'latency',
   'engines',
   'memory',
@@ -116,16 +117,20 @@ const PROFILE = QUICK
       coldReps: 3,
       pullMb: 5,
       pullReps: 2,
+      execs: 15,
+      execMb: 20,
+      execReps: 4,
       marginMs: 2_500,
       plan: {
         pull: 8_000,
+        exec: 12_000,
         throughput: 12_000,
         cpu: 10_000,
         storeCpu: 5_000,
         logs: 10_000,
         pipeline: 4_000,
         latency: 6_000,
-        engines: 10_000,
+        engines: 7_000,
         memory: 7_000,
         events: 22_000,
         cluster: 18_000,
@@ -158,9 +163,13 @@ const PROFILE = QUICK
       coldReps: 5,
       pullMb: 30,
       pullReps: 7,
+      execs: 40,
+      execMb: 50,
+      execReps: 7,
       marginMs: 6_000,
       plan: {
         pull: 25_000,
+        exec: 30_000,
         throughput: 65_000,
         cpu: 25_000,
         storeCpu: 12_000,
@@ -191,6 +200,8 @@ const TARGETS = {
   coldStartToBare: 4,
   addedLatencyToPassThrough: 1,
   pullToDirect: 1.05,
+  execJsonToDirect: 1.2,
+  execSseToRaw: 0.8,
   mergedEventsAddedMs: 1,
   prefixedListRatio: 1.05,
 }
@@ -207,6 +218,8 @@ let budget = new Budget(PROFILE.boundMs - 4_000)
 let watchdog
 const runId = `${process.pid}-${Date.now().toString(36)}`
 const token = `dgt_bench-${randomBytes(18).toString('base64url')}`
+/** A config token that may exec in this run's containers (phase 3d). */
+const execToken = `dgt_bench-exec-${randomBytes(18).toString('base64url')}`
 const workDir = mkdtempSync(join(tmpdir(), 'dockgate-bench-'))
 const configPath = join(workDir, 'config.json')
 const resultsDir = join(ROOT, 'bench', 'results')
@@ -216,13 +229,15 @@ let engine
 let engineB
 /** The cluster of phase 4d while it runs (scripts/cluster.sh; stopped on the way out too). */
 let clusterRun
+/** Phase 4d's HAProxy in front of the floor while it runs (stopped on the way out too). */
+let balancerRun
 let cleaning
 let compareVariant
 const errors = []
 
 async function cleanup() {
   cleaning ??= (async () => {
-    await Promise.race([stopAll(), sleep(5_000)])
+    await Promise.race([Promise.all([stopAll(), balancerRun?.stop()]), sleep(5_000)])
     killAll()
     try {
       clusterRun?.stop()
@@ -475,6 +490,7 @@ const PHASE_KEYS = {
   '3a. logs: SSE vs raw': 'logs',
   '3b. in-process pipeline': 'pipeline',
   '3c. image pull': 'pull',
+  '3d. exec: JSON and SSE beside the engine': 'exec',
   '4a. added event latency, one subscriber': 'latency',
   '4e. several engines: merged events, prefixed routes': 'engines',
   '4b. memory per open stream': 'memory',
@@ -559,9 +575,11 @@ async function main() {
       pullSetupError = `scripts/registry.sh up failed: ${error.message}`
     }
   }
+  const { execTokenEntry } = await import('./exec.mjs')
   writeFileSync(
     configPath,
     JSON.stringify({
+      tokens: [await execTokenEntry(execToken, runId)],
       ...(pullRegistry ? { registries: { [pullRegistry]: {} } } : {}),
       limits: {
         requestsPerSecond: 1_000_000,
@@ -780,6 +798,23 @@ async function main() {
     })
   })
 
+  results.exec = await phase('3d. exec: JSON and SSE beside the engine', async () => {
+    const { runExec } = await import('./exec.mjs')
+    const b = phaseBudget(
+      'exec',
+      reserveAfter(['latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
+    )
+    return runExec(ctx, {
+      image,
+      gateways: gateways(),
+      execToken,
+      execs: PROFILE.execs,
+      mb: PROFILE.execMb,
+      reps: PROFILE.execReps,
+      deadline: b.deadline,
+    })
+  })
+
   results.latency = await phase('4a. added event latency, one subscriber', async () => {
     const { runLatency } = await import('./latency.mjs')
     const b = phaseBudget(
@@ -936,7 +971,7 @@ async function main() {
 
   results.cluster = await phase('4d. events fan-out through the balancer', async () => {
     const { runEventsLevel } = await import('./events.mjs')
-    const { startCluster } = await import('./lib/cluster.mjs')
+    const { startBalancer, startCluster } = await import('./lib/cluster.mjs')
     const b = phaseBudget('cluster', reserveAfter(['cold']))
     const count = PROFILE.clusterSubscribers
     const level = {
@@ -953,16 +988,23 @@ async function main() {
       const server = await startSseFloor()
       try {
         const deadline = Date.now() + b.leftForPhase() * 0.4
-        floor = await runEventsLevel(ctx, { ...level, target: 'floor', deadline, gateway: server })
+        floor = await runEventsLevel(ctx, {
+          ...level,
+          target: 'floor',
+          deadline,
+          gateway: { ...server, parts: { floor: [server.pid] } },
+        })
       } finally {
         await stopProcess(server.child)
       }
       await sleep(500)
     }
     clusterRun = startCluster({ workDir, dockerHost, configPath, clients: count })
+    const { balancers } = clusterRun
     log(
-      `cluster: ${clusterRun.url} (${clusterRun.balancers} HAProxy process(es), pids ${clusterRun.haproxyPids.join(', ')}), instances ${clusterRun.pids.join(', ')}`,
+      `cluster: ${clusterRun.url} (${balancers} HAProxy process(es), pids ${clusterRun.haproxyPids.join(', ')}), instances ${clusterRun.pids.join(', ')}`,
     )
+    let measured
     try {
       const clusterCtx = {
         ...ctx,
@@ -972,17 +1014,58 @@ async function main() {
       // Each instance's read model loaded: only its events upstream left in flight.
       for (const instance of clusterRun.instances)
         await waitSettled(instance, [], 15_000, clusterRun.token)
-      const measured = await runEventsLevel(clusterCtx, {
+      measured = await runEventsLevel(clusterCtx, {
         ...level,
         target: 'cluster',
-        deadline: b.deadline - 1_000,
-        gateway: clusterRun,
+        // Leave time for the floor behind HAProxy, when the phase has time enough for both (a
+        // quick run's cluster keeps all of it: the target comes first).
+        deadline:
+          b.deadline - (b.leftForPhase() > 45_000 ? Math.min(20_000, b.leftForPhase() * 0.3) : 0),
+        gateway: {
+          ...clusterRun,
+          parts: { instances: clusterRun.pids, haproxy: clusterRun.haproxyPids },
+        },
       })
-      return { floor, cluster: measured, balancers: clusterRun.balancers, instances: 3 }
     } finally {
       clusterRun.stop()
       clusterRun = undefined
     }
+    // Not a target: the floor behind the same HAProxy (the cluster's haproxy.cfg, as many
+    // processes), which shows HAProxy's own share of the cluster's figure.
+    let floorBehindBalancer
+    if (b.leftForPhase() < 8_000) {
+      floorBehindBalancer = { target: 'floor behind HAProxy', skipped: 'time budget' }
+    } else {
+      await sleep(500)
+      const server = await startSseFloor()
+      try {
+        balancerRun = await startBalancer({
+          cfgPath: join(workDir, 'cluster', 'haproxy.cfg'),
+          servers: [server.port],
+          balancers,
+          name: 'floor',
+        })
+        floorBehindBalancer = await runEventsLevel(ctx, {
+          ...level,
+          target: 'floor',
+          deadline: b.deadline - 500,
+          gateway: {
+            port: balancerRun.port,
+            burstPort: server.port,
+            pids: [server.pid],
+            parts: { floor: [server.pid], haproxy: balancerRun.pids },
+          },
+        })
+        floorBehindBalancer.target = 'floor behind HAProxy'
+      } catch (error) {
+        floorBehindBalancer = { target: 'floor behind HAProxy', error: String(error.message) }
+      } finally {
+        await balancerRun?.stop()
+        balancerRun = undefined
+        await stopProcess(server.child)
+      }
+    }
+    return { floor, cluster: measured, floorBehindBalancer, balancers, instances: 3 }
   })
 
   results.coldStart = await phase('5. cold start', async () => {

@@ -52,7 +52,7 @@ import { containerRoutes } from './routes/containers.ts'
 import { documentEnginePrefixes, engineRoutes } from './routes/engines.ts'
 import { eventRoutes } from './routes/events.ts'
 import { execRoutes } from './routes/exec.ts'
-import { execSessionRoutes } from './routes/exec-session.ts'
+import { execSessionRoutes, LiveSessions } from './routes/exec-session.ts'
 import { imageRoutes } from './routes/images.ts'
 import { imageWriteRoutes } from './routes/images.write.ts'
 import { logRoutes } from './routes/logs.ts'
@@ -184,10 +184,12 @@ export interface Gateway {
    */
   start(): void
   /**
-   * Open event streams send their final `shutdown` event and close; the read model and an events
-   * hub created here close; reloads are no longer followed. Idempotent.
+   * Open event streams send their final `shutdown` event and close; exec sessions send `shutdown`,
+   * stop their commands and close (1001); the read model and an events hub created here close;
+   * reloads are no longer followed. Idempotent. Resolves once the exec sessions have ended: an
+   * entry whose server does not wait for upgraded sockets (Deno) waits for this before it exits.
    */
-  close(): void
+  close(): Promise<void>
 }
 
 /** Builds the gateway; nothing reaches the engine or follows anything until `start()`. */
@@ -259,7 +261,11 @@ export function createApp(deps: AppDependencies): Gateway {
   app.route('/', logRoutes(streams))
   app.route('/', statsRoutes(streams))
   app.route('/', execRoutes(streams))
-  app.route('/', execSessionRoutes({ ...streams, upgradeWebSocket: deps.upgradeWebSocket }))
+  const sessions = new LiveSessions()
+  app.route(
+    '/',
+    execSessionRoutes({ ...streams, upgradeWebSocket: deps.upgradeWebSocket, live: sessions }),
+  )
   const defaultScope = scopes.get(DEFAULT_ENGINE)!
   metrics.events = () => defaultScope.hub.stats()
   app.route('/', eventRoutes(scopes, streams))
@@ -300,13 +306,15 @@ export function createApp(deps: AppDependencies): Gateway {
       for (const scope of scopes.values()) void scope.model?.start()
     },
     close() {
-      if (stopping.signal.aborted) return
-      stopping.abort()
-      stopFollowing?.()
-      for (const scope of scopes.values()) {
-        scope.model?.close()
-        if (scope.hub !== deps.events) scope.hub.close()
+      if (!stopping.signal.aborted) {
+        stopping.abort()
+        stopFollowing?.()
+        for (const scope of scopes.values()) {
+          scope.model?.close()
+          if (scope.hub !== deps.events) scope.hub.close()
+        }
       }
+      return sessions.ended()
     },
   }
 }

@@ -153,10 +153,17 @@ export interface GatewaySettings {
   eventsQueueLimit: number
   /** The registries pulls may use, by host (`docker.io` for Docker Hub), with their credentials. */
   registries: Readonly<Record<string, RegistryAccess>>
+  /**
+   * The longest a pull may take, its progress stream included: a registry that accepts and then
+   * stalls must not hold a pull (and the caller's engine budget) for ever. The engine's own
+   * bounds cover only part of it (docs/engine-notes.md#image-pull).
+   */
+  pullTimeoutMs: number
 }
 
 export const DEFAULT_SETTINGS: GatewaySettings = {
   bodyLimitBytes: 64 * 1024,
+  pullTimeoutMs: 10 * 60_000,
   logsMaxLines: 10_000,
   logsMaxBytes: 1024 * 1024,
   exposeEnvKeys: [],

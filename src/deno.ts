@@ -108,7 +108,8 @@ async function main() {
     stopping = true
     log({ level: 'info', msg: 'shutting down', signal })
     setTimeout(() => Deno.exit(1), 10_000)
-    gateway.close()
+    // Exec sessions stop their commands and close first: Deno's shutdown does not wait for them.
+    await gateway.close()
     await instances.stop()
     await server?.shutdown()
     const transports = [engine, ...Object.values(engines)].map((e) => e.transport.close())

@@ -27,6 +27,7 @@ export type ProblemCode =
   | 'registry-denied'
   | 'registry-unavailable'
   | 'registry-timeout'
+  | 'registry-error'
   | 'internal-error'
   | 'upgrade-required'
   | 'not-implemented'
@@ -54,6 +55,7 @@ const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'registry-denied': 'The registry refused the credentials',
   'registry-unavailable': 'The registry cannot be reached',
   'registry-timeout': 'The registry did not answer in time',
+  'registry-error': 'The registry failed during the pull',
   'internal-error': 'Internal error',
   'upgrade-required': 'Upgrade required',
   'not-implemented': 'Not implemented',

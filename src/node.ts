@@ -128,8 +128,9 @@ async function main() {
     forced.unref()
     stopWatching()
     void instances.stop()
-    // Event streams send their final event and close, so the server can finish.
-    gateway.close()
+    // Event streams send their final event and close, so the server can finish; so do exec
+    // sessions, once their commands are stopped (the server waits for their sockets).
+    void gateway.close()
     server.close(() => {
       // The last lines ("shutting down" among them) leave before the process does.
       const exit = () => stdout.drain().then(() => process.exit(0))

@@ -2,12 +2,15 @@
  * Two entries of each long-running runtime (the Node bundle; the Deno entry as
  * `scripts/deno-start.sh` runs it), spawned with the same `DOCKGATE_STORE`: a container created
  * through one is in the list the other answers at once, a stream ticket issued by one opens its
- * stream on the other, and a SIGHUP on one makes the other reload too. They use a database of
- * the project's Redis of their own (keys deleted after).
+ * stream on the other, an exec session open on one takes its principal's stream slot on the
+ * other, and a SIGHUP on one makes the other reload too. They use a database of the project's
+ * Redis of their own (keys deleted after).
  */
 import { rmSync } from 'node:fs'
 import { createClient } from '@redis/client'
+import { WebSocket } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hashToken } from '../src/auth/tokens.ts'
 import { direct, testEngineEnv } from './support/engine.ts'
 import { uniqueName } from './support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from './support/labels.ts'
@@ -18,6 +21,8 @@ if (!STORE) throw new Error('DOCKGATE_TEST_STORE is not set: run scripts/redis.s
 /** Database 9 of the project's Redis: the instances' fixed `dockgate:` keys stay out of db 0. */
 const url = STORE.replace(/\/\d*$/, '/9')
 const TOKEN = 'dgt_instances-test-token'
+/** A client that may exec in this run's containers, at most one open stream at a time. */
+const SHELL_TOKEN = 'dgt_instances-test-shell'
 const RUN = 'dockgate-instances'
 const run = `${process.pid}-${Date.now().toString(36)}`
 
@@ -40,8 +45,22 @@ describe.each(['node', 'deno'] as const)('%s', (runtime) => {
       DOCKGATE_SECRET: 'instances-test-secret-0123',
       DOCKGATE_TOKEN: TOKEN,
     }
-    one = await spawnGateway({ dir, config: { tokens: [] }, env, runtime })
-    two = await spawnGateway({ dir, config: { tokens: [] }, env, runtime })
+    const config = {
+      tokens: [
+        {
+          name: 'shell',
+          hash: await hashToken(SHELL_TOKEN),
+          scopes: ['containers:read', 'exec'],
+          policy: {
+            exec: { allowed: true, user: '65534:65534', maxTimeoutSeconds: 30 },
+            visibleLabels: [`${RUN}=${run}`],
+          },
+        },
+      ],
+      limits: { streamsPerClient: 1 },
+    }
+    one = await spawnGateway({ dir, config, env, runtime })
+    two = await spawnGateway({ dir, config, env, runtime })
   }, 120_000)
 
   afterAll(async () => {
@@ -94,6 +113,50 @@ describe.each(['node', 'deno'] as const)('%s', (runtime) => {
       expect(opened.status).toBe(200)
       expect(opened.headers.get('content-type')).toContain('text/event-stream')
       await opened.body?.cancel()
+    })
+
+    it("an exec session open on one holds its principal's stream slot on the other too", async () => {
+      const made = await direct('/containers/create', {
+        method: 'POST',
+        body: {
+          Image: testEngineEnv().image,
+          Cmd: ['sleep', '120'],
+          Labels: { [TEST_LABEL]: TEST_RUN, [RUN]: run },
+        },
+      })
+      const { Id: id } = made.json() as { Id: string }
+      created.push(id)
+      await direct(`/containers/${id}/start`, { method: 'POST' })
+      const session = (gateway: SpawnedGateway) =>
+        new WebSocket(`${gateway.url.replace('http', 'ws')}/v1/containers/${id}/exec/session`, {
+          headers: { authorization: `Bearer ${SHELL_TOKEN}` },
+        })
+      const opened = (ws: WebSocket) =>
+        new Promise<boolean>((resolve) => {
+          ws.addEventListener('open', () => resolve(true))
+          ws.addEventListener('error', () => resolve(false))
+        })
+      const held = session(one)
+      expect(await opened(held)).toBe(true)
+      // The slot is one, held through Redis: the other instance refuses the handshake.
+      const refused = await fetch(`${two.url}/v1/containers/${id}/exec/session`, {
+        headers: { authorization: `Bearer ${SHELL_TOKEN}` },
+      })
+      expect(refused.status).toBe(429)
+      expect(refused.headers.get('content-type')).toBe('application/problem+json')
+      await refused.body?.cancel()
+      held.close()
+      // Closed, the slot is free again for either instance.
+      const deadline = Date.now() + 5_000
+      for (;;) {
+        const next = session(two)
+        if (await opened(next)) {
+          next.close()
+          break
+        }
+        expect(Date.now()).toBeLessThan(deadline)
+        await new Promise((r) => setTimeout(r, 100))
+      }
     })
 
     it('a SIGHUP on one reloads the other too', async () => {

@@ -66,3 +66,64 @@ export function startCluster({ workDir, dockerHost, configPath, clients }) {
     stop: () => run('down'),
   }
 }
+
+/**
+ * HAProxy as the cluster runs it (its generated haproxy.cfg, `cfgPath`), in front of other
+ * servers (`servers`: loopback ports) on a port of its own: e.g. the node:http floor behind the
+ * same balancer, which separates HAProxy's share of the cluster's figure from the instances'.
+ * `global` and `defaults` lines are added to those sections of the config. Answers `{ port, pids, stop }`.
+ */
+export async function startBalancer({
+  cfgPath,
+  servers,
+  balancers = 1,
+  global = [],
+  defaults = [],
+  name,
+}) {
+  const { readFileSync, writeFileSync } = await import('node:fs')
+  const { spawn } = await import('node:child_process')
+  const { freePort, probe } = await import('./processes.mjs')
+  const port = await freePort()
+  const lines = readFileSync(cfgPath, 'utf8')
+    .split('\n')
+    .filter((line) => !/^\s+server /.test(line))
+    .map((line) => line.replace(/^(\s+bind 127\.0\.0\.1:)\d+/, `$1${port}`))
+  const at = lines.indexOf('global') + 1
+  lines.splice(at, 0, ...global.map((g) => `    ${g}`))
+  lines.splice(lines.indexOf('defaults') + 1, 0, ...defaults.map((d) => `    ${d}`))
+  for (const [i, p] of servers.entries()) lines.push(`    server ${name}-${i + 1} 127.0.0.1:${p}`)
+  const path = cfgPath.replace(/haproxy\.cfg$/, `haproxy-${name}.cfg`)
+  writeFileSync(path, `${lines.join('\n')}\n`)
+  execFileSync('/usr/sbin/haproxy', ['-c', '-q', '-f', path])
+  const children = []
+  for (let k = 0; k < balancers; k++) {
+    children.push(
+      spawn('bash', ['-c', `ulimit -n "$(ulimit -Hn)"; exec /usr/sbin/haproxy -db -f "$0"`, path], {
+        stdio: 'ignore',
+      }),
+    )
+  }
+  const deadline = Date.now() + 10_000
+  while ((await probe(`http://127.0.0.1:${port}/healthz`)) !== 200) {
+    if (Date.now() > deadline) {
+      for (const c of children) c.kill('SIGKILL')
+      throw new Error(`HAProxy (${path}) does not answer`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  // Every server in rotation (two good checks, 1 s apart).
+  await new Promise((r) => setTimeout(r, 2_500))
+  return {
+    port,
+    pids: children.map((c) => c.pid),
+    stop: async () => {
+      for (const c of children) c.kill('SIGTERM')
+      await Promise.all(
+        children.map((c) =>
+          c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined,
+        ),
+      )
+    },
+  }
+}

@@ -27,6 +27,9 @@ export interface ExecRunOptions {
   onFrame(frame: LogFrame, running: () => Promise<boolean>): void | Promise<void>
 }
 
+/** How much of the engine's output is read before the consumer asks for it. */
+const READ_AHEAD_BYTES = 256 * 1024
+
 /** How long a stopped exec's output may take to end once its processes were killed. */
 const AFTER_KILL_MS = 5_000
 
@@ -53,7 +56,17 @@ export async function runExec(
   const running = async () => !neverRan(await inspectExec(engine, started.id, options.signal))
   const timeout = AbortSignal.timeout(options.timeoutMs)
   const stop = AbortSignal.any([options.signal, timeout])
-  const reader = started.output.getReader()
+  // Read ahead of the consumer: while it formats and writes one chunk, the engine's next ones
+  // keep arriving (the engine's body alone is read only when asked, so it stood still meanwhile).
+  const reader = started.output
+    .pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>(
+        undefined,
+        undefined,
+        new ByteLengthQueuingStrategy({ highWaterMark: READ_AHEAD_BYTES }),
+      ),
+    )
+    .getReader()
   let killed: Promise<boolean> | undefined
   const kill = () => {
     killed ??= killExec(engine, containerId, started, spec.user)

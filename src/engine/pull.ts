@@ -153,6 +153,13 @@ export function pullFailure(message: string, ref: string): ProblemError {
       cause,
     })
   }
+  if (/unknown blob|blob unknown|unexpected EOF|digest|verification failed/i.test(message)) {
+    // The registry listed a layer and then did not serve it whole: its failure, not the engine's.
+    return new ProblemError(502, 'registry-error', {
+      detail: `The registry of ${ref} failed during the pull`,
+      cause,
+    })
+  }
   if (/timeout|deadline exceeded/i.test(message)) {
     return new ProblemError(504, 'registry-timeout', {
       detail: `The registry of ${ref} did not answer in time`,

@@ -8,9 +8,9 @@ import type { Authenticator } from '../auth/authenticator.ts'
 import { TICKET_MAX_LENGTH, type TicketRefusal, type TicketStore } from '../auth/tickets.ts'
 import { type Credential, hasScope, type Principal, type Scope } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
-import { onBodyEnd } from '../streams/on-end.ts'
 import type { AppEnv } from './context.ts'
 import { sentPath } from './engines.ts'
+import { holdUntilStreamEnds } from './held-streams.ts'
 
 const REALM = 'Bearer realm="dockgate"'
 
@@ -145,9 +145,7 @@ async function openWithTicket(
     release()
     throw error
   }
-  const body = c.res.body
-  if (!body || c.res.status !== 200) release()
-  else c.res = new Response(onBodyEnd(body, release), c.res)
+  holdUntilStreamEnds(c, release)
 }
 
 /** The principal as it is now, holding no more than the ticket's scopes. */

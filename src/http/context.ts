@@ -4,6 +4,7 @@ import type { Guard } from '../domain/guard.ts'
 import type { Credential, Principal } from '../domain/principal.ts'
 import type { ProblemCode } from '../errors.ts'
 import type { EngineScope } from './engines.ts'
+import type { HeldSession } from './held-streams.ts'
 
 export interface AppEnv {
   Variables: {
@@ -24,5 +25,7 @@ export interface AppEnv {
     engine: EngineScope
     /** What an exec ran, for its audit record (routes/exec.ts). */
     execAudit: ExecAuditDetail
+    /** The WebSocket session this request's upgrade opened: what its stream slot follows. */
+    session: HeldSession
   }
 }

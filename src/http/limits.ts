@@ -3,7 +3,7 @@
  * `Retry-After`.
  *
  * Every request takes a token from its principal's bucket. An event stream then holds one of its
- * principal's stream slots until its body ends. Any other request counts against the principal's
+ * principal's stream slots until its body ends (a WebSocket session: until its socket closes). Any other request counts against the principal's
  * engine budget while it runs: it may hold an engine connection all that time (a wait, a stop
  * that waits out its timeout, a log read), so a principal with dozens in progress would hold
  * dozens of connections and the engine's attention; past the budget it gets 429 at once, before
@@ -24,9 +24,9 @@ import {
   type Release,
   type StateStore,
 } from '../store/port.ts'
-import { onBodyEnd } from '../streams/on-end.ts'
 import { isEventStream } from './authentication.ts'
 import type { AppEnv } from './context.ts'
+import { holdUntilStreamEnds } from './held-streams.ts'
 
 /** Seconds a client is told to wait: calls that hold the budget end in seconds, or take long. */
 const BUDGET_RETRY_AFTER_SECONDS = '2'
@@ -116,17 +116,10 @@ async function holdStreamSlot(
     release()
     throw error
   }
-  const body = c.res.body
-  if (!body || c.res.status !== 200) {
-    release()
-    return
-  }
+  // Counted first: an answer that holds nothing gives it back at once.
   metrics.openStreams += 1
-  c.res = new Response(
-    onBodyEnd(body, () => {
-      metrics.openStreams -= 1
-      release()
-    }),
-    c.res,
-  )
+  holdUntilStreamEnds(c, () => {
+    metrics.openStreams -= 1
+    release()
+  })
 }

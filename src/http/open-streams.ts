@@ -2,15 +2,15 @@
  * @module Revocation of open event streams: each open stream remembers the credential that
  * opened it; when the credentials change (a config reload), every one is judged again, and a
  * stream whose credential is no longer accepted, or now grants other scopes or another policy,
- * ends with a final `event: revoked`.
+ * ends with a final `event: revoked` (a WebSocket session: a `revoked` message and a close).
  */
 import { z } from '@hono/zod-openapi'
 import type { Context, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { Credential, Principal } from '../domain/principal.ts'
-import { onBodyEnd } from '../streams/on-end.ts'
 import { isEventStream } from './authentication.ts'
 import type { AppEnv } from './context.ts'
+import { holdUntilStreamEnds } from './held-streams.ts'
 import { endEventStream } from './sse.ts'
 
 interface OpenStream {
@@ -18,7 +18,8 @@ interface OpenStream {
   credential: Credential
   /** When it opened: a JWT is judged as of then (its expiry alone ends no stream). */
   openedAt: Date
-  body: ReadableStream<Uint8Array>
+  /** Ends it with the reason (an event stream's last event, a session's close). */
+  end(why: RevokedData): void
 }
 
 /** The data of `event: revoked`, the last event of a stream whose credential was revoked. */
@@ -32,7 +33,7 @@ export const RevokedDataSchema = z
   })
   .openapi('StreamRevokedData')
 
-type RevokedData = z.infer<typeof RevokedDataSchema>
+export type RevokedData = z.infer<typeof RevokedDataSchema>
 
 const REVOKED: RevokedData = {
   reason: 'revoked',
@@ -61,7 +62,7 @@ export class OpenStreams {
         const why = now === undefined ? REVOKED : sameGrant(stream.principal, now) ? null : CHANGED
         if (why === null || !this.#streams.has(stream)) return 0
         this.#streams.delete(stream)
-        endEventStream(stream.body, { event: 'revoked', data: JSON.stringify(why) })
+        stream.end(why)
         return 1
       }),
     )
@@ -80,7 +81,7 @@ function sameGrant(then: Principal, now: Principal): boolean {
   )
 }
 
-/** Tracks every event stream answered, with the credential that opened it. */
+/** Tracks every event stream and WebSocket session answered, with the credential that opened it. */
 export function trackOpenStreams(open: OpenStreams) {
   // Not async: a request that is no event stream goes on without a promise of its own.
   return createMiddleware<AppEnv>(function trackOpenStreams(c, next) {
@@ -91,9 +92,14 @@ export function trackOpenStreams(open: OpenStreams) {
 async function track(c: Context<AppEnv>, next: Next, open: OpenStreams) {
   const openedAt = new Date()
   await next()
-  const body = c.res.body
-  if (!body || c.res.status !== 200) return
   const { principal, credential } = c.var
-  const forget = open.add({ principal, credential, openedAt, body })
-  c.res = new Response(onBodyEnd(body, forget), c.res)
+  const session = c.get('session')
+  const body = c.res.body
+  const end = session
+    ? (why: RevokedData) => session.revoke(why)
+    : body && c.res.status === 200
+      ? (why: RevokedData) => endEventStream(body, { event: 'revoked', data: JSON.stringify(why) })
+      : undefined
+  if (!end) return
+  holdUntilStreamEnds(c, open.add({ principal, credential, openedAt, end }))
 }

@@ -23,6 +23,11 @@ export const execSessionRoute = createRoute({
     '(with a TTY, all output is `stdout`), then `{"type":"exit","exitCode":0,"timedOut":false}`',
     'and closes (1000). Bad input or a refusal: `{"type":"problem","problem":{…}}` (a `Problem`), then close',
     '1008 (1011 on an engine failure). Closing the socket kills the command.',
+    'A session counts as one of its principal’s open streams (`limits.streamsPerClient`) from the',
+    'upgrade until its socket closes: at the cap the handshake is answered 429. A config reload',
+    'that revokes its credential sends `{"type":"revoked","reason":"revoked"|"changed","detail"}`,',
+    'stops the command, then closes 4001 (`revoked`) or 4002 (`changed`: its scopes or policy',
+    'changed); the gateway’s shutdown sends `{"type":"shutdown",…}`, stops it and closes 1001.',
   ].join(' '),
   ...scoped('exec', { eventStream: true }),
   request: {

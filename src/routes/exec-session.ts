@@ -19,6 +19,8 @@ import {
 } from '../engine/exec.ts'
 import { ProblemError, problemBody } from '../errors.ts'
 import { engineScope } from '../http/engines.ts'
+import type { HeldSession } from '../http/held-streams.ts'
+import type { RevokedData } from '../http/open-streams.ts'
 import type { ProblemMapper } from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
 import { FrameDecoder } from '../streams/demux.ts'
@@ -40,10 +42,31 @@ const Stdin = z.strictObject({ type: z.literal('stdin'), data: z.string().max(64
 const Eof = z.strictObject({ type: z.literal('eof') })
 const ClientMessage = z.discriminatedUnion('type', [Start, Resize, Stdin, Eof])
 
-/** WebSocket close codes (RFC 6455): normal, policy violation (bad input), server error. */
+/**
+ * WebSocket close codes: RFC 6455's normal, going away (the gateway shuts down), policy
+ * violation (bad input) and server error; and this gateway's own (4000–4999 are the
+ * application's): the credential was revoked, or its scopes or policy changed (as the `reason`
+ * of an event stream's `event: revoked`).
+ */
 const NORMAL = 1000
+const GOING_AWAY = 1001
 const POLICY = 1008
 const FAILED = 1011
+export const REVOKED = 4001
+export const CHANGED = 4002
+
+/** How the gateway ends a session: a last message, then the close. */
+interface Ending {
+  message: { type: 'revoked' | 'shutdown'; reason: string; detail: string }
+  code: number
+  reason: string
+}
+
+const SHUTDOWN: Ending = {
+  message: { type: 'shutdown', reason: 'shutdown', detail: 'The gateway is shutting down' },
+  code: GOING_AWAY,
+  reason: 'shutdown',
+}
 
 const encoder = new TextEncoder()
 
@@ -51,6 +74,24 @@ export interface SessionDependencies {
   upgradeWebSocket: UpgradeWebSocket | undefined
   toProblem: ProblemMapper
   shutdown: AbortSignal | undefined
+  /** Where the open sessions are, so that a shutdown can wait for them to end. */
+  live: LiveSessions
+}
+
+/** The open sessions of one gateway: a shutdown ends each, then waits for their sockets to close. */
+export class LiveSessions {
+  readonly #ending = new Set<Promise<void>>()
+
+  add(session: HeldSession): void {
+    const ended = new Promise<void>((resolve) => session.onEnd(resolve))
+    this.#ending.add(ended)
+    void ended.then(() => this.#ending.delete(ended))
+  }
+
+  /** Resolves once every session open now has ended (each stops its command first, then closes). */
+  ended(): Promise<void> {
+    return Promise.all(this.#ending).then(() => {})
+  }
 }
 
 export function execSessionRoutes(deps: SessionDependencies) {
@@ -78,19 +119,43 @@ export function execSessionRoutes(deps: SessionDependencies) {
     const session = new Session(engine, inspect.Id, deps, guard, ref)
     const policy = c.var.principal.policy.exec
     const upgraded = await deps.upgradeWebSocket(c, {
+      onOpen: (_event, ws) => session.opened(ws),
       onMessage: (event, ws) => session.receive(event.data, ws, policy),
-      onClose: () => session.abandon(),
-      onError: () => session.abandon(),
+      onClose: () => session.closed(),
+      onError: () => session.closed(),
     })
-    return (upgraded ?? c.body(null, 500)) as never
+    if (!upgraded) return c.body(null, 500) as never
+    // From here the session holds its stream slot (and its ticket) until its socket closes, and
+    // a config reload judges its credential again, as for any event stream (http/held-streams.ts).
+    session.waitForOpen()
+    deps.live.add(session)
+    c.set('session', session)
+    return upgraded as never
   })
 
   return app
 }
 
-/** One WebSocket's exec: waiting for `start`, running, or over. */
-class Session {
+/** How long an answered upgrade may take to become an open socket before the session gives up. */
+const OPEN_TIMEOUT_MS = 10_000
+/** How long a session the gateway ends waits for its command to be killed before it closes. */
+const STOP_WAIT_MS = 5_000
+
+/**
+ * One WebSocket's exec: waiting for `start`, running, or over (`#over`: its command is stopped or
+ * ended); the session itself ends when its socket closes (`#ended`), which gives back its slot.
+ */
+class Session implements HeldSession {
   #exec: ExecSession | undefined
+  #ws: WSContext | undefined
+  /** Why the gateway ends the session, when it does before the socket opened. */
+  #ending: Ending | undefined
+  #ended = false
+  readonly #endListeners: (() => void)[] = []
+  #openTimer: ReturnType<typeof setTimeout> | undefined
+  /** The kill of its command, once it was stopped (`killExec`). */
+  #stopped: Promise<unknown> = Promise.resolve()
+  #stopListening: (() => void) | undefined
   #spec: ExecSpec | undefined
   #starting = false
   #over = false
@@ -122,7 +187,7 @@ class Session {
     ws: WSContext,
     policy: { user: string; maxTimeoutSeconds: number },
   ): Promise<void> {
-    if (this.#over) return
+    if (this.#over || this.#ending) return
     try {
       if (typeof data !== 'string') {
         // Binary messages are stdin as they are.
@@ -141,6 +206,89 @@ class Session {
     }
   }
 
+  /** The upgrade was answered: the socket must open soon, and the gateway's shutdown ends it. */
+  waitForOpen(): void {
+    // A handshake the client abandons fires none of the socket's events (Node: no `close`).
+    this.#openTimer = setTimeout(() => this.closed(), OPEN_TIMEOUT_MS)
+    ;(this.#openTimer as { unref?: () => void }).unref?.()
+    const shutdown = this.deps.shutdown
+    if (!shutdown) return
+    const onShutdown = () => this.#endWith(SHUTDOWN)
+    if (shutdown.aborted) onShutdown()
+    else {
+      shutdown.addEventListener('abort', onShutdown, { once: true })
+      this.#stopListening = () => shutdown.removeEventListener('abort', onShutdown)
+    }
+  }
+
+  opened(ws: WSContext): void {
+    clearTimeout(this.#openTimer)
+    this.#ws = ws
+    if (this.#ended) ws.close(GOING_AWAY, 'ended')
+    else if (this.#ending) {
+      ws.send(JSON.stringify(this.#ending.message))
+      this.#close(ws, this.#ending)
+    }
+  }
+
+  /** The socket closed (or failed, or never opened): the command is killed, the slot given back. */
+  closed(): void {
+    this.abandon()
+    if (this.#ended) return
+    this.#ended = true
+    clearTimeout(this.#openTimer)
+    this.#stopListening?.()
+    for (const listener of this.#endListeners.splice(0)) listener()
+  }
+
+  onEnd(listener: () => void): void {
+    if (this.#ended) listener()
+    else this.#endListeners.push(listener)
+  }
+
+  /** A config reload no longer accepts the credential that opened it, or grants otherwise now. */
+  revoke(why: RevokedData): void {
+    this.#endWith({
+      message: { type: 'revoked', ...why },
+      code: why.reason === 'revoked' ? REVOKED : CHANGED,
+      reason: why.reason,
+    })
+  }
+
+  /** The gateway ends the session: its command is stopped, the client told why, the socket closed. */
+  #endWith(ending: Ending): void {
+    if (this.#ended || this.#ending) return
+    this.#ending = ending
+    this.abandon()
+    // Told at once; the close follows.
+    try {
+      this.#ws?.send(JSON.stringify(ending.message))
+    } catch {
+      // The socket is gone already.
+    }
+    // Closed once its command is stopped (or could not be): after the close, nothing of it runs.
+    // A `start` under way is part of the queue, and the kill of what it started part of `#stopped`.
+    const stopped = this.#queue.then(() => this.#stopped)
+    const bounded = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, STOP_WAIT_MS)
+      void stopped.finally(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+    void bounded.then(() => {
+      if (this.#ws && !this.#ended) this.#close(this.#ws, ending)
+    })
+  }
+
+  #close(ws: WSContext, ending: Ending): void {
+    try {
+      ws.close(ending.code, ending.reason)
+    } catch {
+      // The socket is gone already: its close event ends the session.
+    }
+  }
+
   /** The client left (or the socket failed): a running command is killed. */
   abandon(): void {
     if (this.#over) return
@@ -150,7 +298,7 @@ class Session {
     const exec = this.#exec
     if (exec && this.#spec) {
       exec.connection.close()
-      void killExec(this.engine, this.containerId, exec, this.#spec.user)
+      this.#stopped = killExec(this.engine, this.containerId, exec, this.#spec.user)
     }
   }
 
@@ -193,7 +341,7 @@ class Session {
     ).catch(refusedAs(EXEC_REFUSED))
     if (this.#over) {
       exec.connection.close()
-      void killExec(this.engine, this.containerId, exec, spec.user)
+      this.#stopped = killExec(this.engine, this.containerId, exec, spec.user)
       return
     }
     this.#exec = exec

@@ -16,6 +16,7 @@ import { engineScope, sentPath } from '../http/engines.ts'
 import { type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
 import type { LogFrame } from '../streams/demux.ts'
+import { Utf8Chunks } from '../streams/utf8-chunks.ts'
 import { router } from './common.ts'
 import { type ExecBody, execRoute } from './exec.schemas.ts'
 
@@ -57,8 +58,9 @@ export function execRoutes(deps: StreamDependencies) {
           const held: LogFrame[] = []
           // One write per frame, and a promise only when the client has no room (backpressure).
           const send = async (frame: LogFrame) => {
-            const data = JSON.stringify({ text: text(frame) })
-            const message = encoder.encode(`event: ${frame.stream}\ndata: ${data}\n\n`)
+            // `{"text":…}` built around the one JSON string: no object to make and walk.
+            const data = JSON.stringify(text(frame))
+            const message = encoder.encode(`event: ${frame.stream}\ndata: {"text":${data}}\n\n`)
             if (!sink.writeEncoded(message)) await sink.whenWritable()
           }
           const end = await runExec(engine, inspect.Id, spec, {
@@ -143,13 +145,14 @@ export function execAuditDetail(
 const wantsEventStream = (c: Context<AppEnv>) =>
   (c.req.header('accept') ?? '').includes('text/event-stream')
 
-/** Decodes each stream's frames as UTF-8, a character split between frames kept whole. */
+/**
+ * Decodes each stream's frames as UTF-8, a character split between frames kept whole (a byte
+ * order mark is kept as U+FEFF: it is the command's output).
+ */
 function textPerStream() {
-  const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() }
+  const decoders = { stdout: new Utf8Chunks(), stderr: new Utf8Chunks() }
   return (frame: LogFrame) =>
-    decoders[frame.stream === 'stderr' ? 'stderr' : 'stdout'].decode(frame.payload, {
-      stream: true,
-    })
+    decoders[frame.stream === 'stderr' ? 'stderr' : 'stdout'].decode(frame.payload)
 }
 
 /** stdout and stderr kept apart, at most `maxBytes` of both together, cut at a character. */

@@ -25,8 +25,6 @@ import { NdjsonStream } from '../streams/ndjson.ts'
 import { ENGINE_PROBLEMS, ProblemSchema, problems, router, scoped } from './common.ts'
 import { ImageRef, ImageRefParams } from './containers.schemas.ts'
 
-/** The longest a pull may take, stream included: a stalled registry must not hold it for ever. */
-const PULL_TIMEOUT_MS = 10 * 60_000
 /** Progress events at most this often: a few a second, however fast the engine reports. */
 const PROGRESS_INTERVAL_MS = 250
 /** A pull's records are short; a line this long is not the engine's. */
@@ -105,7 +103,9 @@ const pullRoute = createRoute({
     'most four a second), then `end` with the image id and digest, or `problem`; otherwise JSON',
     'once the pull is done. 404: the registry has no such image; 403 also when the registry',
     'refuses the credentials (`registry-denied`); 502 `registry-unavailable` and 504',
-    '`registry-timeout` when the registry cannot be reached.',
+    '`registry-timeout` when the registry cannot be reached or does not answer in time;',
+    '502 `registry-error` when it fails once the pull has begun (a layer not served). A failure',
+    'after the event stream began is its last event, `problem`, with no `end`: no image is left.',
   ].join(' '),
   ...scoped('images:write', { noQuery: true }),
   request: {
@@ -170,14 +170,22 @@ export function imageWriteRoutes(deps: StreamDependencies, logError: ErrorLogger
       return error
     }
     const { repository, tag, digest } = parseImageRef(ref)
-    const response = await engine.request('POST', '/images/create', {
-      query: { fromImage: repository, tag: digest ?? tag ?? 'latest' },
-      headers: auth === undefined ? undefined : { 'x-registry-auth': auth },
-      signal: c.req.raw.signal,
-      timeoutMs: PULL_TIMEOUT_MS,
-      held: true,
-      accept: [404, 500],
-    })
+    const response = await engine
+      .request('POST', '/images/create', {
+        query: { fromImage: repository, tag: digest ?? tag ?? 'latest' },
+        headers: auth === undefined ? undefined : { 'x-registry-auth': auth },
+        signal: c.req.raw.signal,
+        timeoutMs: deps.settings.pullTimeoutMs,
+        held: true,
+        accept: [404, 500],
+      })
+      .catch((error: unknown) => {
+        // The engine answers a pull once the registry gave it the manifest: its silence until the
+        // timeout is the registry's.
+        throw error instanceof ProblemError && error.code === 'engine-timeout'
+          ? failed(pullTimedOut(target, error))
+          : error
+      })
     if (!response.ok) throw failed(pullFailure(await errorMessage(response), target))
     const body = response.body
     const tracker = new PullTracker()
@@ -325,7 +333,9 @@ async function readPull(
   const reader = body.pipeThrough(new NdjsonStream({ maxLineBytes: MAX_RECORD_BYTES })).getReader()
   try {
     for (;;) {
-      const { done, value } = await reader.read()
+      const { done, value } = await reader.read().catch((error: unknown) => {
+        throw signal?.aborted ? error : brokenOff(error, ref)
+      })
       if (done || signal?.aborted) return
       tracker.take(value.value, ref)
       await onRecord?.()
@@ -334,6 +344,24 @@ async function readPull(
     // The client left or the pull failed in-band: the engine connection goes now, not later.
     await reader.cancel().catch(() => {})
   }
+}
+
+/** The pull's time (`pullTimeoutMs`) ran out: a registry that stalls, as the engine waits on it. */
+function pullTimedOut(ref: string, cause: unknown): ProblemError {
+  return new ProblemError(504, 'registry-timeout', {
+    detail: `The registry of ${ref} did not answer in time`,
+    cause,
+  })
+}
+
+/** The engine's progress stream failed before its end: timed out, or the connection broke. */
+function brokenOff(error: unknown, ref: string): unknown {
+  if (error instanceof ProblemError) return error
+  if ((error as { name?: unknown } | null)?.name === 'TimeoutError') return pullTimedOut(ref, error)
+  return new ProblemError(502, 'engine-error', {
+    detail: `The pull of ${ref} broke off: the Docker Engine's progress stream ended early`,
+    cause: error,
+  })
 }
 
 async function errorMessage(response: Response): Promise<string> {

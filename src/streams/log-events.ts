@@ -189,6 +189,8 @@ class LogEventPump {
   readonly #coalesceBytes: number
   #lastSend = Number.NEGATIVE_INFINITY
   #finished = false
+  // The coalescing window that is open, if any: one timer per window rather than one per read
+  #window: CoalescingWindow | undefined
 
   constructor(
     reader: ReadableStreamDefaultReader<Uint8Array>,
@@ -214,6 +216,7 @@ class LogEventPump {
 
   /** Stops reading: cancels the body unless it was read to its end. */
   async release(): Promise<void> {
+    this.#closeWindow()
     if (!this.#finished) await this.#reader.cancel().catch(() => {})
     this.#reader.releaseLock()
   }
@@ -225,9 +228,9 @@ class LogEventPump {
   async #nextChunk(): Promise<ReadResult | typeof CLIENT_LEFT> {
     const read = this.#reader.read()
     try {
-      const windowLeft = this.#waiting() ? this.#lastSend + this.#coalesceMs - Date.now() : 0
-      if (windowLeft > 0) {
-        const first = await orIdle(read, windowLeft)
+      const window = this.#waiting() ? this.#openWindow() : undefined
+      if (window) {
+        const first = await Promise.race([read, window.closed])
         if (first !== IDLE) return first
       }
       if (this.#waiting() && !(await this.#flush())) return CLIENT_LEFT
@@ -262,9 +265,27 @@ class LogEventPump {
     return this.#encoder.pending > 0
   }
 
+  /**
+   * The window the waiting messages are held in, opened at the first read that finds them
+   * waiting; none when it has passed already.
+   */
+  #openWindow(): CoalescingWindow | undefined {
+    if (this.#window) return this.#window
+    const left = this.#lastSend + this.#coalesceMs - Date.now()
+    if (left <= 0) return undefined
+    this.#window = coalescingWindow(left)
+    return this.#window
+  }
+
+  #closeWindow(): void {
+    if (this.#window) clearTimeout(this.#window.timer)
+    this.#window = undefined
+  }
+
   /** Sends what waits; false when the client left. */
   async #flush(): Promise<boolean> {
     if (!this.#waiting()) return true
+    this.#closeWindow()
     this.#lastSend = Date.now()
     return this.#send(this.#encoder.take())
   }
@@ -273,11 +294,20 @@ class LogEventPump {
 const IDLE = Symbol('idle')
 const CLIENT_LEFT = Symbol('client left')
 
-/** The read's result, or IDLE if it has not come within `ms`. */
-function orIdle<T>(read: Promise<T>, ms: number): Promise<T | typeof IDLE> {
+interface CoalescingWindow {
+  /** Resolves with IDLE when the window has passed. */
+  readonly closed: Promise<typeof IDLE>
+  readonly timer: ReturnType<typeof setTimeout>
+}
+
+/**
+ * A window of `ms`. Reads race its `closed`: while lines keep coming, every read of the window
+ * shares its one timer (a timer set and cleared per read cost more than encoding a short line).
+ */
+function coalescingWindow(ms: number): CoalescingWindow {
   let timer: ReturnType<typeof setTimeout> | undefined
-  const idle = new Promise<typeof IDLE>((resolve) => {
+  const closed = new Promise<typeof IDLE>((resolve) => {
     timer = setTimeout(() => resolve(IDLE), ms)
   })
-  return Promise.race([read, idle]).finally(() => clearTimeout(timer))
+  return { closed, timer: timer as ReturnType<typeof setTimeout> }
 }

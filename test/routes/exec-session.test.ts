@@ -3,7 +3,9 @@
  * `upgradeWebSocket`), started as `deno task start` runs it, and on the Node entry (the bundle
  * `npm start` runs: `@hono/node-server`'s `upgradeWebSocket` with `ws`), driven by a real WebSocket client
  * (undici's) against the real engine: stdin echo, a resized TTY, exit codes, bad messages, a
- * client that leaves, and the refusals made over HTTP before the upgrade.
+ * client that leaves, and the refusals made over HTTP before the upgrade; a session holds one of
+ * its principal's stream slots while it lives, and a revoked credential or the gateway's shutdown
+ * ends it and stops its command.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -26,8 +28,20 @@ const LABELS = { [TEST_LABEL]: TEST_RUN, 'dockgate-probe': PROBE }
 const token = (name: string) => `dgt_exec-session-${name}-token`
 const SCOPES = ['containers:read', 'containers:write', 'exec']
 const EXEC = { allowed: true, user: '65534:65534', maxTimeoutSeconds: 20 }
+/** `limits.streamsPerClient` of these gateways: the cap a session counts against. */
+const STREAMS_PER_CLIENT = 3
+const ROLES: [string, object][] = [
+  ['runner', { images: ['*'], exec: EXEC }],
+  ['stranger', { images: ['*'], exec: EXEC }],
+  ['forbidden', { images: ['*'] }],
+  // These act on the runner's container: it carries the labels they may see.
+  ['capped', { images: ['*'], exec: EXEC, visibleLabels: [`dockgate-probe=${PROBE}`] }],
+  ['revocable', { images: ['*'], exec: EXEC, visibleLabels: [`dockgate-probe=${PROBE}`] }],
+  ['changeling', { images: ['*'], exec: EXEC, visibleLabels: [`dockgate-probe=${PROBE}`] }],
+]
 
 let dir: string
+let configPath: string
 let child: ChildProcess
 let base: string
 let box: string
@@ -69,6 +83,8 @@ interface Session {
   messages: any[]
   /** Resolves with the close code. */
   closed: Promise<number>
+  /** The close's reason, once closed. */
+  closeReason(): string
   /** The next message of this type (waiting for it). */
   next(type: string, ms?: number): Promise<any>
   send(message: unknown): void
@@ -80,12 +96,14 @@ async function open(role = 'runner', id = box): Promise<Session> {
   const ws = new WebSocket(`ws://${base}/v1/containers/${id}/exec/session?ticket=${ticket}`)
   const messages: any[] = []
   let wake = () => {}
+  let reason = ''
   ws.addEventListener('message', (event) => {
     messages.push(JSON.parse(String(event.data)))
     wake()
   })
   const closed = new Promise<number>((resolve) =>
     ws.addEventListener('close', (event) => {
+      reason = event.reason
       resolve(event.code)
       wake()
     }),
@@ -99,6 +117,7 @@ async function open(role = 'runner', id = box): Promise<Session> {
     ws,
     messages,
     closed,
+    closeReason: () => reason,
     send: (message) => ws.send(JSON.stringify(message)),
     async next(type, ms = 10_000) {
       const until = Date.now() + ms
@@ -126,7 +145,11 @@ const output = (messages: any[], type = 'stdout') =>
 
 /** A WebSocket handshake that is refused: its HTTP status (fetch cannot send `upgrade`). */
 function upgradeRefusal(path: string, role: string) {
-  return new Promise<{ status: number; contentType: string | undefined }>((resolve, reject) => {
+  return new Promise<{
+    status: number
+    contentType: string | undefined
+    retryAfter: string | undefined
+  }>((resolve, reject) => {
     const [host, port] = base.split(':')
     const req = httpRequest({
       host,
@@ -142,7 +165,11 @@ function upgradeRefusal(path: string, role: string) {
     })
     req.on('response', (res) => {
       res.resume()
-      resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] })
+      resolve({
+        status: res.statusCode ?? 0,
+        contentType: res.headers['content-type'],
+        retryAfter: res.headers['retry-after'],
+      })
     })
     req.on('upgrade', (_res, socket) => {
       socket.destroy()
@@ -158,6 +185,42 @@ async function processes(id: string): Promise<string[]> {
   return (answer.json() as { Processes: string[][] }).Processes.map((p) => p.join(' '))
 }
 
+/** Waits until no process of the container's runs `command` (the engine's own `top`). */
+async function gone(command: string, ms = 10_000) {
+  const until = Date.now() + ms
+  while ((await processes(box)).some((p) => p.includes(command))) {
+    expect(Date.now(), `${command} still runs`).toBeLessThan(until)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
+/** The gateways' config file: these roles and policies, at most a few streams per client. */
+async function writeConfig(roles: [string, object][]) {
+  const tokens = await Promise.all(
+    roles.map(async ([name, policy]) => ({
+      name,
+      hash: await hashToken(token(name)),
+      scopes: SCOPES,
+      policy,
+    })),
+  )
+  const limits = { streamsPerClient: STREAMS_PER_CLIENT }
+  writeFileSync(configPath, JSON.stringify({ tokens, limits }), { mode: 0o600 })
+}
+
+/** Opens a session as `role`, asking again while its slots are still being given back. */
+async function openWhenFree(role: string, ms = 5_000): Promise<Session> {
+  const until = Date.now() + ms
+  for (;;) {
+    try {
+      return await open(role)
+    } catch (error) {
+      if (Date.now() > until) throw error
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}
+
 /** Both long-running entries, each started as a process of its own. */
 const RUNTIMES = ['deno', 'node'] as const
 
@@ -166,20 +229,8 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
     if (runtime === 'node')
       execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
     dir = mkdtempSync(join(tmpdir(), 'dockgate-exec-ws-'))
-    const tokens = await Promise.all(
-      [
-        ['runner', { images: ['*'], exec: EXEC }],
-        ['stranger', { images: ['*'], exec: EXEC }],
-        ['forbidden', { images: ['*'] }],
-      ].map(async ([name, policy]) => ({
-        name,
-        hash: await hashToken(token(name as string)),
-        scopes: SCOPES,
-        policy,
-      })),
-    )
-    const configPath = join(dir, 'config.json')
-    writeFileSync(configPath, JSON.stringify({ tokens }), { mode: 0o600 })
+    configPath = join(dir, 'config.json')
+    await writeConfig(ROLES)
     const port = await freePort()
     const logPath = join(dir, 'gateway.log')
     const log = openSync(logPath, 'w')
@@ -337,4 +388,94 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
       }, 60_000)
     },
   )
+
+  describe('a session counts as an open stream, and the gateway can end it', () => {
+    it("holds one of its principal's stream slots while it lives: at the cap, 429 before the upgrade", async () => {
+      const path = `/v1/containers/${box}/exec/session`
+      const held = [] as Session[]
+      for (let i = 0; i < STREAMS_PER_CLIENT; i++) held.push(await openWhenFree('capped'))
+      // One runs a command, the others have sent nothing yet: each holds its slot all the same.
+      held[0]!.send({ type: 'start', cmd: ['sh', '-c', 'echo up; sleep 306'] })
+      await held[0]!.next('stdout')
+      const refused = await upgradeRefusal(path, 'capped')
+      expect(refused.status).toBe(429)
+      expect(refused.contentType).toBe('application/problem+json')
+      expect(refused.retryAfter).toBe('5')
+      // Nothing of the refused one reached the engine, and other principals are not held back.
+      const other = await open('runner')
+      other.ws.close()
+      await other.closed
+      // A session whose command ends gives its slot back with its close …
+      held[1]!.send({ type: 'start', cmd: ['true'] })
+      expect((await held[1]!.next('exit')).exitCode).toBe(0)
+      expect(await held[1]!.closed).toBe(1000)
+      const third = await openWhenFree('capped')
+      expect(await upgradeRefusal(path, 'capped')).toMatchObject({ status: 429 })
+      // … and so does one the client closes.
+      for (const session of [held[0]!, held[2]!, third]) session.ws.close()
+      await Promise.all([held[0]!.closed, held[2]!.closed, third.closed])
+      await gone('sleep 306')
+      const again = [] as Session[]
+      for (let i = 0; i < STREAMS_PER_CLIENT; i++) again.push(await openWhenFree('capped'))
+      for (const session of again) session.ws.close()
+      await Promise.all(again.map((session) => session.closed))
+    }, 60_000)
+
+    it('ends on a reload that revokes its token (4001) or changes its policy (4002), and stops the command', async () => {
+      const revoked = await open('revocable')
+      revoked.send({ type: 'start', cmd: ['sh', '-c', 'echo up; sleep 304'] })
+      await revoked.next('stdout')
+      const waiting = await open('revocable')
+      const changed = await open('changeling')
+      changed.send({ type: 'start', cmd: ['sh', '-c', 'echo up; sleep 307'] })
+      await changed.next('stdout')
+      const kept = await open('runner')
+      // The token of `revocable` removed, the policy of `changeling` changed; a reload (SIGHUP).
+      await writeConfig([
+        ...ROLES.filter(([name]) => name !== 'revocable' && name !== 'changeling'),
+        [
+          'changeling',
+          {
+            images: ['*'],
+            exec: { ...EXEC, maxTimeoutSeconds: 19 },
+            visibleLabels: [`dockgate-probe=${PROBE}`],
+          },
+        ],
+      ])
+      child.kill('SIGHUP')
+      expect(await revoked.next('revoked')).toEqual({
+        type: 'revoked',
+        reason: 'revoked',
+        detail: 'The credential that opened this stream is no longer accepted',
+      })
+      expect(await revoked.closed).toBe(4001)
+      expect(revoked.closeReason()).toBe('revoked')
+      expect(await waiting.closed).toBe(4001)
+      expect((await changed.next('revoked')).reason).toBe('changed')
+      expect(await changed.closed).toBe(4002)
+      expect(changed.closeReason()).toBe('changed')
+      // The close comes once the command is stopped.
+      const running = await processes(box)
+      expect(running.some((p) => p.includes('sleep 304') || p.includes('sleep 307'))).toBe(false)
+      // A session of a credential that still counts as it did goes on.
+      kept.send({ type: 'start', cmd: ['sh', '-c', 'echo still here'] })
+      expect((await kept.next('exit')).exitCode).toBe(0)
+      expect(output(kept.messages)).toBe('still here\n')
+      const refused = await upgradeRefusal(`/v1/containers/${box}/exec/session`, 'revocable')
+      expect(refused.status).toBe(401)
+    }, 60_000)
+
+    it('ends with the gateway: a shutdown message, close 1001, the command stopped, a clean exit', async () => {
+      const session = await open('runner')
+      session.send({ type: 'start', cmd: ['sh', '-c', 'echo up; sleep 305'] })
+      await session.next('stdout')
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+      child.kill('SIGTERM')
+      expect(await session.next('shutdown')).toMatchObject({ type: 'shutdown', reason: 'shutdown' })
+      expect(await session.closed).toBe(1001)
+      expect((await processes(box)).some((p) => p.includes('sleep 305'))).toBe(false)
+      // Not the forced exit (1) after 10 s: the session let the server finish.
+      expect(await exited).toBe(0)
+    }, 30_000)
+  })
 })

@@ -4,6 +4,7 @@
  * repository name of its own, so a pull really downloads, and parallel runs never share a name.
  */
 import { rmSync, writeFileSync } from 'node:fs'
+import { createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/domain/audit.ts'
@@ -14,6 +15,7 @@ import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { freePort } from '../support/net.ts'
 import {
   deleteFromRegistry,
+  deleteLastLayerBlob,
   pushUniqueImage,
   type TestRegistries,
   testRegistries,
@@ -549,4 +551,159 @@ describe('POST /v1/images/pull: a client that leaves', () => {
     await new Promise((r) => setTimeout(r, 2_000))
     expect(await engineHas(bigRef)).toBe(false)
   }, 60_000)
+})
+
+/**
+ * A registry that stalls: a loopback listener (this test's own) that accepts every connection and
+ * never answers a byte, and a registry that fails in the middle of a pull: the real one, missing a
+ * blob its manifest lists.
+ */
+describe('POST /v1/images/pull: a registry that stalls, or fails mid-pull', () => {
+  const SHORT_PULL_MS = 3_000
+  const BROKEN = 'broken'
+  let silent: Server
+  const held: Socket[] = []
+  let silentHost: string
+  let quick: TestGateway
+  let patient: TestGateway
+  const quickErrors: unknown[] = []
+  const patientErrors: unknown[] = []
+  const patientLog: RequestLogEntry[] = []
+  const patientAudit: AuditEntry[] = []
+  let brokenRef: string
+
+  beforeAll(async () => {
+    silent = createServer((socket) => {
+      held.push(socket)
+      socket.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    silentHost = `127.0.0.1:${(silent.address() as { port: number }).port}`
+    const registriesConfig = {
+      [silentHost]: {},
+      [registries.auth]: { username: registries.user, password: registries.password },
+    }
+    quick = await testGateway({
+      errors: quickErrors,
+      settings: { registries: registriesConfig, pullTimeoutMs: SHORT_PULL_MS },
+    })
+    patient = await testGateway({
+      errors: patientErrors,
+      requestLog: patientLog,
+      audit: patientAudit,
+      settings: { registries: registriesConfig },
+    })
+    // An image of this run on the registry with basic auth, whose own layer's blob is then
+    // deleted: the manifest is served, the layer is not.
+    brokenRef = `${registries.auth}/${REPOSITORY}:${BROKEN}`
+    await pushUniqueImage({
+      registries: [
+        {
+          host: registries.auth,
+          auth: {
+            username: registries.user,
+            password: registries.password,
+            serveraddress: registries.auth,
+          },
+        },
+      ],
+      repository: REPOSITORY,
+      tag: BROKEN,
+      bytes: LAYER_BYTES,
+    })
+    await deleteLastLayerBlob(registries.auth, REPOSITORY, BROKEN, registries)
+  }, 60_000)
+
+  afterAll(async () => {
+    for (const socket of held) socket.destroy()
+    await new Promise((resolve) => silent?.close(resolve))
+    await direct(`/images/${brokenRef}`, { method: 'DELETE' })
+    await deleteFromRegistry(registries.auth, REPOSITORY, BROKEN, registries)
+  })
+
+  it('answers 504 registry-timeout when the pull outlasts pullTimeoutMs, and keeps nothing', async () => {
+    const ref = `${silentHost}/${REPOSITORY}:${TAG}`
+    const response = await quick.call('/v1/images/pull', postJson({ ref }))
+    const text = await response.text()
+    expect(response.status, text).toBe(504)
+    expect(response.headers.get('content-type')).toBe('application/problem+json')
+    expect(JSON.parse(text)).toMatchObject({
+      type: 'urn:dockgate:problem:registry-timeout',
+      detail: `The registry of ${ref} did not answer in time`,
+    })
+    expect(text).not.toMatch(/deadline|\/v2\/|http:/)
+    // The gateway's own bound answered (the engine's comes later, below), and it was logged.
+    expect(quickErrors.map((e) => String((e as Error).message))).toContain(
+      'The Docker Engine did not answer in time',
+    )
+    expect(held.length).toBeGreaterThan(0)
+    expect(await engineHas(ref)).toBe(false)
+    // As an event stream too: the problem answer comes before any event.
+    const streamed = await quick.call('/v1/images/pull', {
+      ...postJson({ ref }),
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    })
+    expect(streamed.status).toBe(504)
+    expect(streamed.headers.get('content-type')).toBe('application/problem+json')
+    await streamed.body?.cancel()
+  }, 30_000)
+
+  it("answers 504 registry-timeout when the engine's own wait for the registry runs out", async () => {
+    // dockerd gives a registry that accepts and never answers about 25 s (its TLS attempt, then
+    // its /v2/ ping over HTTP), then answers 500 `… context deadline exceeded`.
+    const ref = `${silentHost}/${REPOSITORY}:${TAG}`
+    const response = await patient.call('/v1/images/pull', postJson({ ref }))
+    const text = await response.text()
+    expect(response.status, text).toBe(504)
+    expect(JSON.parse(text).type).toBe('urn:dockgate:problem:registry-timeout')
+    expect(text).not.toMatch(/deadline|\/v2\/|http:/)
+    expect(patientErrors.map((e) => String((e as Error).message)).join('\n')).toMatch(
+      /deadline exceeded|timeout/i,
+    )
+  }, 60_000)
+
+  it('ends an event stream whose registry fails mid-pull with one problem event, no end, and no image', async () => {
+    const response = await patient.call('/v1/images/pull', {
+      ...postJson({ ref: brokenRef }),
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    })
+    // The manifest was served: the pull streams, and fails on the layer.
+    expect(response.status).toBe(200)
+    const reader = readSse(response)
+    const events = []
+    for (;;) {
+      const event = await reader.next(30_000)
+      if (!event) break
+      events.push(event)
+    }
+    const names = events.map((e) => e.event)
+    expect(names[0], JSON.stringify(events)).toBe('progress')
+    expect(names.at(-1), JSON.stringify(events)).toBe('problem')
+    expect(names).not.toContain('end')
+    expect(names.filter((name) => name === 'problem')).toHaveLength(1)
+    const problem = JSON.parse(events.at(-1)!.data)
+    expect(problem).toMatchObject({
+      type: 'urn:dockgate:problem:registry-error',
+      status: 502,
+      detail: `The registry of ${brokenRef} failed during the pull`,
+    })
+    // No registry internals: no blob digest, URL or the registry's words.
+    const everything = events.map((e) => e.data).join('\n')
+    expect(everything).not.toMatch(/blob|sha256:|\/v2\/|http:|unknown/i)
+    // Nothing of it is left that an answer would call an image.
+    expect(await engineHas(brokenRef)).toBe(false)
+    const images = (await direct('/images/json')).json() as { RepoTags: string[] | null }[]
+    expect(images.flatMap((i) => i.RepoTags ?? [])).not.toContain(brokenRef)
+  }, 60_000)
+
+  it('shows the password of neither registry anywhere', () => {
+    const everything = JSON.stringify({
+      patientAudit,
+      patientLog,
+      errors: [...quickErrors, ...patientErrors].map(
+        (e) => `${String(e)} ${String((e as Error).cause ?? '')}`,
+      ),
+    })
+    expect(everything).not.toContain(registries.password)
+  })
 })

@@ -270,6 +270,33 @@ describe('pumpLogEvents', () => {
     expect(await pumped).toBe(true)
   })
 
+  it('holds the lines of every read within one window, whenever they come in it', async () => {
+    const upstream = controlledBody()
+    const sent: number[] = []
+    const events = new LogEventEncoder({ tty: false, eventId: () => 'i' })
+    const pumped = pumpLogEvents(
+      upstream.body,
+      events,
+      async (messages) => {
+        sent.push(messageCount(decoder.decode(messages)))
+        return true
+      },
+      { coalesceMs: 400 },
+    )
+    upstream.push(lineFrame('first'))
+    await sleep(5)
+    // Each a read of its own, spread over the window: none of them starts a window anew
+    for (const text of ['a', 'b', 'c', 'd']) {
+      upstream.push(lineFrame(text))
+      await sleep(10)
+    }
+    expect(sent).toEqual([1])
+    await sleep(450)
+    expect(sent).toEqual([1, 4])
+    upstream.end()
+    expect(await pumped).toBe(true)
+  })
+
   it('sends every chunk at once with a window of 0', async () => {
     const { body } = recordingBody([lineFrame('a'), lineFrame('b'), lineFrame('c')])
     let sends = 0

@@ -143,3 +143,30 @@ export async function deleteFromRegistry(
   if (!head.ok || !digest) return
   await fetch(`${url}/${digest}`, { method: 'DELETE', headers })
 }
+
+/**
+ * Deletes the blob of a tag's last layer (the one `pushUniqueImage` made) from a registry: its
+ * manifest is still served, and a pull then fails on that layer, after it began streaming.
+ */
+export async function deleteLastLayerBlob(
+  host: string,
+  repository: string,
+  tag: string,
+  basic?: { user: string; password: string },
+): Promise<void> {
+  const headers: Record<string, string> = {
+    accept: 'application/vnd.docker.distribution.manifest.v2+json',
+  }
+  if (basic)
+    headers.authorization = `Basic ${Buffer.from(`${basic.user}:${basic.password}`).toString('base64')}`
+  const manifest = await fetch(`http://${host}/v2/${repository}/manifests/${tag}`, { headers })
+  if (!manifest.ok) throw new Error(`manifest: ${manifest.status}`)
+  const { layers } = (await manifest.json()) as { layers: { digest: string }[] }
+  const digest = layers.at(-1)?.digest
+  if (!digest) throw new Error('the manifest lists no layer')
+  const deleted = await fetch(`http://${host}/v2/${repository}/blobs/${digest}`, {
+    method: 'DELETE',
+    headers,
+  })
+  if (deleted.status !== 202) throw new Error(`blob delete: ${deleted.status}`)
+}
