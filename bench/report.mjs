@@ -199,6 +199,31 @@ export function evaluate(results, targets) {
       }
     },
   )
+  // 4e. Several engines (this tree only: one gateway with a second engine configured)
+  const eng = results.engines && !results.engines.error ? results.engines : undefined
+  row(
+    `merged events of two engines (\`/v1/events?engine=*\`) add ≤ ${targets.mergedEventsAddedMs ?? 1} ms at the median over one engine's stream`,
+    eng?.merged ? `one engine's stream (\`/v1/events\`), same events` : '–',
+    (key) =>
+      key === 'this' && eng?.merged && eng.merged.paired > 0
+        ? {
+            measured: `+${fmt(eng.merged.addedP50Ms, 3)} ms (p99 +${fmt(eng.merged.addedP99Ms, 2)}; ${eng.merged.paired} events)`,
+            status: verdict(eng.merged.addedP50Ms <= (targets.mergedEventsAddedMs ?? 1)),
+          }
+        : undefined,
+  )
+  row(
+    `gateway CPU per \`GET /v1/engines/{engine}/containers\` ≤ ${targets.prefixedListRatio ?? 1.05}× \`GET /v1/containers\` (list of 20)`,
+    eng?.prefixed ? `\`/v1/containers\`: ${fmt(eng.prefixed.plainUs, 1)} µs` : '–',
+    (key) =>
+      key === 'this' && eng?.prefixed
+        ? ratioCell(
+            eng.prefixed.ratio,
+            `${fmt(eng.prefixed.prefixedUs, 1)} µs`,
+            eng.prefixed.ratio <= (targets.prefixedListRatio ?? 1.05),
+          )
+        : undefined,
+  )
   // 4c. Fan-out
   const events = Array.isArray(results.events) ? results.events : []
   const ok = (e) => !e.skipped && !e.error
@@ -577,6 +602,31 @@ export function renderMarkdown(results) {
     )
   } else if (lat?.error) {
     out.push(`**4a. Added latency**: failed: ${lat.error}`, '')
+  }
+  const eng = results.engines
+  if (eng && !eng.error) {
+    out.push(
+      `**4e. Several engines** (a second private dockerd over TLS as engine \`b\`; ${eng.merged.renamesPerEngine} renames on each engine in turn; added = the merged stream's receipt − \`/v1/events\`' receipt of the same \`default\` event)`,
+      '',
+      table(
+        ['Measure', 'Value'],
+        [
+          [
+            'merged events added, p50 / p99 ms',
+            `${fmt(eng.merged.addedP50Ms, 3)} / ${fmt(eng.merged.addedP99Ms, 2)}`,
+          ],
+          ['events paired', fmt(eng.merged.paired, 0)],
+          ['CPU per list of 20, `/v1/containers`', `${fmt(eng.prefixed.plainUs, 1)} µs`],
+          [
+            'CPU per list of 20, `/v1/engines/default/containers`',
+            `${fmt(eng.prefixed.prefixedUs, 1)} µs (${x(eng.prefixed.ratio)})`,
+          ],
+        ],
+      ),
+      '',
+    )
+  } else if (eng?.error) {
+    out.push(`**4e. Several engines**: failed: ${eng.error}`, '')
   }
   const mem = results.memory
   if (mem && !mem.error) {

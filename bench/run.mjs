@@ -13,7 +13,7 @@
  * 1 when the setup or a phase failed, or the time bound was hit.
  */
 import { execFileSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -42,6 +42,7 @@ const PHASES = [
   'pull',
   'exec',
   'latency',
+  'engines',
   'memory',
   'events',
   'cluster',
@@ -104,6 +105,8 @@ const PROFILE = QUICK
       pipelineMb: 32,
       pipelineReps: 2,
       latencyEvents: 50,
+      engineEvents: 30,
+      engineReps: 2,
       memoryStreams: 200,
       eventLevels: [100, 1_000],
       directEventLevels: [100],
@@ -127,6 +130,7 @@ const PROFILE = QUICK
         logs: 10_000,
         pipeline: 4_000,
         latency: 6_000,
+        engines: 7_000,
         memory: 7_000,
         events: 22_000,
         cluster: 18_000,
@@ -147,6 +151,8 @@ const PROFILE = QUICK
       pipelineMb: 256,
       pipelineReps: 3,
       latencyEvents: 100,
+      engineEvents: 100,
+      engineReps: 4,
       memoryStreams: 1_000,
       eventLevels: [100, 1_000, 10_000],
       directEventLevels: [100, 1_000],
@@ -170,6 +176,7 @@ const PROFILE = QUICK
         logs: 50_000,
         pipeline: 12_000,
         latency: 12_000,
+        engines: 25_000,
         memory: 30_000,
         events: 80_000,
         // Its own floor when 4c did not measure one, three instances and HAProxy to start.
@@ -195,6 +202,8 @@ const TARGETS = {
   pullToDirect: 1.05,
   execJsonToDirect: 1.2,
   execSseToRaw: 0.8,
+  mergedEventsAddedMs: 1,
+  prefixedListRatio: 1.05,
 }
 // With --compare every phase measures two gateways: more time.
 if (COMPARE) {
@@ -216,6 +225,8 @@ const configPath = join(workDir, 'config.json')
 const resultsDir = join(ROOT, 'bench', 'results')
 
 let engine
+/** Phase 4e's second engine: its socket's client, and how to stop it if this run started it. */
+let engineB
 /** The cluster of phase 4d while it runs (scripts/cluster.sh; stopped on the way out too). */
 let clusterRun
 /** Phase 4d's HAProxy in front of the floor while it runs (stopped on the way out too). */
@@ -242,6 +253,20 @@ async function cleanup() {
         console.error('cleanup: could not remove the bench containers:', error.message)
       }
       engine.close()
+    }
+    if (engineB) {
+      try {
+        const ids = await engineB.engine.containerIds(`dockgate-bench=${runId}`)
+        await Promise.race([engineB.engine.removeAll(ids.map((c) => c.id)), sleep(15_000)])
+      } catch (error) {
+        console.error('cleanup: could not remove the bench containers on engine b:', error.message)
+      }
+      engineB.engine.close()
+      try {
+        engineB.stop()
+      } catch (error) {
+        console.error('cleanup: scripts/engine.sh down (engine b) failed:', error.message)
+      }
     }
     rmSync(workDir, { recursive: true, force: true })
     compareVariant?.remove()
@@ -354,6 +379,51 @@ function engineEnv() {
   }
 }
 
+/**
+ * The second engine of phase 4e: another private dockerd with its own state dir
+ * (`.state/engine-b`, as scripts/test.sh uses it), brought up before the clock like the main one
+ * and stopped on the way out when this run started it. Its socket (for the bench's own renames)
+ * and its TLS endpoint (the gateway's way to it).
+ */
+function engineBEnv() {
+  const state = join(process.env.DOCKGATE_STATE_DIR || join(ROOT, '.state'), 'engine-b')
+  const env = {
+    ...process.env,
+    DOCKGATE_STATE_DIR: state,
+    DOCKGATE_PRIVATE_ENGINE: '1',
+    DOCKGATE_CONTAINERD_NAMESPACE: 'dockgate-b',
+  }
+  let wasUp = true
+  try {
+    execFileSync('bash', ['scripts/engine.sh', 'status'], { cwd: ROOT, env, stdio: 'ignore' })
+  } catch {
+    wasUp = false
+  }
+  const text = execFileSync('bash', ['scripts/engine.sh', 'up'], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 600_000,
+  })
+  const vars = Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2]]),
+  )
+  return {
+    socketPath: vars.DOCKER_HOST.slice('unix://'.length),
+    tlsHost: vars.DOCKGATE_TEST_TLS_HOST,
+    certPath: vars.DOCKGATE_TEST_TLS_CERT_PATH,
+    stop: wasUp
+      ? () => {}
+      : () =>
+          execFileSync('bash', ['scripts/engine.sh', 'down'], { cwd: ROOT, env, stdio: 'ignore' }),
+  }
+}
+
 /** The loopback registries (scripts/registry.sh up: started unless they run, the fixture pushed). */
 function registryEnv() {
   const text = execFileSync('bash', ['scripts/registry.sh', 'up'], {
@@ -373,9 +443,10 @@ function registryEnv() {
 
 /**
  * Waits until the gateway's read model lists `size` bench containers and its engine calls settle
- * (`bearer`: the token it takes; a cluster has its own).
+ * (`bearer`: the token it takes; a cluster has its own; `upstreams`: its engines, each holding
+ * one events upstream).
  */
-async function waitSettled(gateway, sizes, timeoutMs, bearer = token) {
+async function waitSettled(gateway, sizes, timeoutMs, bearer = token, upstreams = 1) {
   const deadline = Date.now() + timeoutMs
   const auth = { authorization: `Bearer ${bearer}` }
   for (const size of sizes) {
@@ -394,7 +465,7 @@ async function waitSettled(gateway, sizes, timeoutMs, bearer = token) {
   let quiet = 0
   while (Date.now() < deadline && quiet < 3) {
     const gauges = await gatewayGauges(gateway.url, bearer)
-    quiet = (gauges.dockgate_engine_connections ?? 0) <= 1 ? quiet + 1 : 0
+    quiet = (gauges.dockgate_engine_connections ?? 0) <= upstreams ? quiet + 1 : 0
     await sleep(100)
   }
 }
@@ -421,6 +492,7 @@ const PHASE_KEYS = {
   '3c. image pull': 'pull',
   '3d. exec: JSON and SSE beside the engine': 'exec',
   '4a. added event latency, one subscriber': 'latency',
+  '4e. several engines: merged events, prefixed routes': 'engines',
   '4b. memory per open stream': 'memory',
   '4c. events fan-out': 'events',
   '4d. events fan-out through the balancer': 'cluster',
@@ -459,6 +531,16 @@ async function main() {
       ref: COMPARE,
       sha: compareVariant.sha,
       buildSeconds: round((Date.now() - started) / 1000, 1),
+    }
+  }
+  // Phase 4e's second engine, like the main one, before the clock.
+  let engineBError
+  if (only.has('engines')) {
+    try {
+      const b = engineBEnv()
+      engineB = { ...b, engine: new Engine(b.socketPath) }
+    } catch (error) {
+      engineBError = `the second engine (scripts/engine.sh, .state/engine-b) did not come up: ${error.message}`
     }
   }
   startClock()
@@ -611,7 +693,17 @@ async function main() {
       reps: PROFILE.reps,
       budget: phaseBudget(
         'throughput',
-        reserveAfter(['cpu', 'logs', 'pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
+        reserveAfter([
+          'cpu',
+          'logs',
+          'pipeline',
+          'latency',
+          'engines',
+          'memory',
+          'events',
+          'cluster',
+          'cold',
+        ]),
       ),
     })
   })
@@ -627,7 +719,16 @@ async function main() {
       extras: PROFILE.cpuExtras,
       budget: phaseBudget(
         'cpu',
-        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
+        reserveAfter([
+          'logs',
+          'pipeline',
+          'latency',
+          'engines',
+          'memory',
+          'events',
+          'cluster',
+          'cold',
+        ]),
       ),
     })
   })
@@ -641,7 +742,7 @@ async function main() {
       reps: PROFILE.reps,
       budget: phaseBudget(
         'storeCpu',
-        reserveAfter(['logs', 'pipeline', 'latency', 'memory', 'events', 'cold']),
+        reserveAfter(['logs', 'pipeline', 'latency', 'engines', 'memory', 'events', 'cold']),
       ),
     })
   })
@@ -652,7 +753,7 @@ async function main() {
     // One budget for both logs: the long one may take 3/4 of it, the short one what is left.
     const b = phaseBudget(
       'logs',
-      reserveAfter(['pipeline', 'latency', 'memory', 'events', 'cluster', 'cold']),
+      reserveAfter(['pipeline', 'latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
     )
     for (const [name, lineBytes, mb, share] of [
       ['long', LOG_LINE_BYTES, PROFILE.logMb, 0.75],
@@ -679,7 +780,10 @@ async function main() {
   results.pull = await phase('3c. image pull', async () => {
     if (!pullRegistry) throw new Error(pullSetupError ?? 'no registry')
     const { pushPullImage, runPull } = await import('./pull.mjs')
-    const b = phaseBudget('pull', reserveAfter(['latency', 'memory', 'events', 'cluster', 'cold']))
+    const b = phaseBudget(
+      'pull',
+      reserveAfter(['latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
+    )
     const ref = await pushPullImage(engine, {
       image,
       runId,
@@ -696,7 +800,10 @@ async function main() {
 
   results.exec = await phase('3d. exec: JSON and SSE beside the engine', async () => {
     const { runExec } = await import('./exec.mjs')
-    const b = phaseBudget('exec', reserveAfter(['latency', 'memory', 'events', 'cluster', 'cold']))
+    const b = phaseBudget(
+      'exec',
+      reserveAfter(['latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
+    )
     return runExec(ctx, {
       image,
       gateways: gateways(),
@@ -710,7 +817,10 @@ async function main() {
 
   results.latency = await phase('4a. added event latency, one subscriber', async () => {
     const { runLatency } = await import('./latency.mjs')
-    const b = phaseBudget('latency', reserveAfter(['memory', 'events', 'cluster', 'cold']))
+    const b = phaseBudget(
+      'latency',
+      reserveAfter(['engines', 'memory', 'events', 'cluster', 'cold']),
+    )
     return runLatency(ctx, {
       gateways: gateways(),
       passThrough: hono,
@@ -720,6 +830,68 @@ async function main() {
       deadline: b.deadline - 2_500,
     })
   })
+  results.engines = await phase('4e. several engines: merged events, prefixed routes', async () => {
+    if (!engineB) throw new Error(engineBError ?? 'no second engine')
+    const { runEngines } = await import('./engines.mjs')
+    const b = phaseBudget('engines', reserveAfter(['memory', 'events', 'cluster', 'cold']))
+    // A config of its own: engine b, and a token whose policy may use every engine.
+    const enginesToken = `dgt_bench-engines-${randomBytes(18).toString('base64url')}`
+    const enginesConfig = join(workDir, 'engines-config.json')
+    writeFileSync(
+      enginesConfig,
+      JSON.stringify({
+        engines: { b: { host: engineB.tlsHost, tlsVerify: true, certPath: engineB.certPath } },
+        tokens: [
+          {
+            name: 'bench-engines',
+            hash: `sha256:${createHash('sha256').update(enginesToken).digest('hex')}`,
+            scopes: ['admin'],
+            policy: { engines: ['*'] },
+          },
+        ],
+        limits: {
+          requestsPerSecond: 1_000_000,
+          burst: 1_000_000,
+          streamsPerClient: 100_000,
+          engineCallsPerClient: 100_000,
+        },
+      }),
+    )
+    const onB = await mapLimit([0, 1], 2, async (i) => {
+      const name = `dockgate-bench-${runId}-b${i}`
+      const id = await engineB.engine.createContainer({
+        name,
+        image,
+        cmd: ['true'],
+        labels: { 'dockgate-bench': runId },
+      })
+      return { id, name }
+    })
+    const renamer = (on, c) => ({
+      rename: (n) =>
+        on.json('POST', `/containers/${c.id}/rename?name=${encodeURIComponent(`${c.name}-e${n}`)}`),
+    })
+    const g = await startNodeGateway({ ...gatewayOptions, configPath: enginesConfig })
+    try {
+      // Two engines: two events upstreams once both read models are loaded.
+      await waitSettled(g, [20], 30_000, token, 2)
+      return await runEngines(ctx, {
+        gateway: g,
+        token: enginesToken,
+        renamesA: listed.slice(2, 4).map((c) => renamer(engine, c)),
+        renamesB: onB.map((c) => renamer(engineB.engine, c)),
+        listLabel: `dockgate-bench-list20=${runId}`,
+        events: PROFILE.engineEvents,
+        gapMs: 20,
+        durationS: PROFILE.durationS,
+        reps: PROFILE.engineReps,
+        deadline: b.deadline - 1_000,
+      })
+    } finally {
+      await stopProcess(g.child)
+    }
+  })
+
   for (const v of variants) await stopProcess(v.gateway.child)
   if (hono) await stopProcess(hono.child)
 

@@ -501,6 +501,10 @@ stop_private() {
 	return 0
 }
 
+# A second private engine (another DOCKGATE_STATE_DIR) that may share a system containerd
+# with the first gets a namespace of its own (scripts/test.sh: dockgate-b).
+CONTAINERD_NS=${DOCKGATE_CONTAINERD_NAMESPACE:-dockgate}
+
 # launch_dockerd [extra args...] — start dockerd detached; prints its pid.
 launch_dockerd() {
 	[[ -f $DAEMON_JSON ]] || printf '{}\n' >"$DAEMON_JSON"
@@ -518,8 +522,8 @@ launch_dockerd() {
 		--tlscacert "$TLS_DIR/ca.pem" \
 		--tlscert "$TLS_DIR/server-cert.pem" \
 		--tlskey "$TLS_DIR/server-key.pem" \
-		--containerd-namespace dockgate \
-		--containerd-plugins-namespace dockgate-plugins \
+		--containerd-namespace "$CONTAINERD_NS" \
+		--containerd-plugins-namespace "$CONTAINERD_NS-plugins" \
 		--bridge=none --iptables=false --ip-forward=false --ip-masq=false \
 		"$@" \
 		</dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &

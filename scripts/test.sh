@@ -34,12 +34,21 @@ stop_engine() {
     bash scripts/engine.sh down
   fi
 }
+# The multi-engine tests' second engine: a separate private dockerd with its own state
+# (data, exec root, ports, TLS material; its own managed containerd), which the gateway reaches
+# over TLS while the main one is reached over its Unix socket.
+ENGINE_B_STATE="${DOCKGATE_STATE_DIR:-$PWD/.state}/engine-b"
+engine_b() {
+  DOCKGATE_STATE_DIR="$ENGINE_B_STATE" DOCKGATE_CONTAINERD_NAMESPACE=dockgate-b bash scripts/engine.sh "$@"
+}
 # Stops what this run started, also when a later part fails to start: a part counts as this
 # run's only once it was found down before its `up`.
 redis_was_up=1
 registry_was_up=1
+engine_b_was_up=1
 stop_parts() {
   stop_engine
+  if [ "$engine_b_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then engine_b down; fi
   if [ "$redis_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/redis.sh down; fi
   if [ "$registry_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/registry.sh down; fi
 }
@@ -58,6 +67,15 @@ registry_env=$(bash scripts/registry.sh up)
 set -a
 eval "$registry_env"
 set +a
+
+engine_b_was_up=0
+engine_b status 2>/dev/null && engine_b_was_up=1
+engine_b_env=$(engine_b up)
+# Only what the tests need of it, under names of their own (its DOCKER_HOST is not ours).
+export DOCKGATE_TEST_ENGINE_B_TLS_HOST DOCKGATE_TEST_ENGINE_B_CERT_PATH DOCKGATE_TEST_ENGINE_B_SOCKET
+DOCKGATE_TEST_ENGINE_B_TLS_HOST=$(printf '%s\n' "$engine_b_env" | sed -n 's/^DOCKGATE_TEST_TLS_HOST=//p')
+DOCKGATE_TEST_ENGINE_B_CERT_PATH=$(printf '%s\n' "$engine_b_env" | sed -n 's/^DOCKGATE_TEST_TLS_CERT_PATH=//p')
+DOCKGATE_TEST_ENGINE_B_SOCKET=$(printf '%s\n' "$engine_b_env" | sed -n 's|^DOCKER_HOST=unix://||p')
 
 step() { printf '\n== %s\n' "$*"; }
 step lint && npx biome ci .

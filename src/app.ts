@@ -15,7 +15,9 @@ import type { Authenticator } from './auth/authenticator.ts'
 import { TicketStore } from './auth/tickets.ts'
 import {
   type ConfigReloads,
+  DEFAULT_ENGINE,
   DEFAULT_SETTINGS,
+  ENGINE_NAME,
   type GatewaySettings,
   liveSettings,
 } from './config.ts'
@@ -28,6 +30,13 @@ import type { SharedRing } from './events/shared.ts'
 import { auditRequests, guardRequests } from './http/audit.ts'
 import { bearerAuth } from './http/authentication.ts'
 import type { AppEnv } from './http/context.ts'
+import {
+  type EngineScope,
+  type EngineScopes,
+  routingPath,
+  selectEngine,
+  sentPath,
+} from './http/engines.ts'
 import { type EventStreamOutput, writeEventStreamsTo } from './http/event-stream-output.ts'
 import { type LimitSettings, limitRequests } from './http/limits.ts'
 import { countDenials, observeRequests, type RequestLogSink } from './http/observability.ts'
@@ -40,6 +49,7 @@ import { Metrics } from './observability/metrics.ts'
 import type { QuotaReservations } from './policy/quota.ts'
 import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
+import { documentEnginePrefixes, engineRoutes } from './routes/engines.ts'
 import { eventRoutes } from './routes/events.ts'
 import { execRoutes } from './routes/exec.ts'
 import { execSessionRoutes, LiveSessions } from './routes/exec-session.ts'
@@ -55,7 +65,18 @@ import type { StateStore } from './store/port.ts'
 import { GATEWAY_VERSION } from './version.ts'
 
 export interface AppDependencies {
+  /** The `default` engine: what every `/v1/…` route without an engine prefix uses. */
   engine: EngineClient
+  /**
+   * The other engines, by name (`/v1/engines/<name>/…`), each with its own transport and API
+   * version; not `default`. Each gets its own events hub and read model here.
+   */
+  engines?: Readonly<Record<string, EngineClient>>
+  /**
+   * What instances share for an engine other than `default` (its events ring, its write
+   * positions), by name; `sharedEvents` and `positions` are the `default` engine's.
+   */
+  engineSharing?: (name: string) => EngineSharing
   authenticator: Authenticator
   settings?: Partial<GatewaySettings>
   /** Where unexpected errors are reported; they never reach the client. */
@@ -115,6 +136,12 @@ export interface AppDependencies {
   upgradeWebSocket?: UpgradeWebSocket
 }
 
+/** What instances share for one engine (see `AppDependencies.engineSharing`). */
+export interface EngineSharing {
+  sharedEvents?: SharedRing | undefined
+  positions?: WritePositions | undefined
+}
+
 export const OPENAPI_CONFIG = {
   openapi: '3.1.0',
   info: {
@@ -136,6 +163,7 @@ export const OPENAPI_CONFIG = {
     { name: 'images', description: 'Images: list, inspect, pull, remove' },
     { name: 'streams', description: 'Tickets for browser event streams' },
     { name: 'exec', description: 'Commands in running containers (policy `exec`)' },
+    { name: 'engines', description: 'The engines this gateway reaches (policy `engines`)' },
   ],
 }
 
@@ -168,7 +196,8 @@ export interface Gateway {
 export function createApp(deps: AppDependencies): Gateway {
   const settings: GatewaySettings = { ...DEFAULT_SETTINGS, ...deps.settings }
   const logError: ErrorLogger = deps.logError ?? ((message, error) => console.error(message, error))
-  const app: App = router()
+  // Routed without the `/v1/engines/<name>` prefix: one definition of each route serves every engine.
+  const app: App = router(routingPath)
   const stopping = new AbortController()
 
   const metrics = deps.metrics ?? new Metrics()
@@ -199,11 +228,13 @@ export function createApp(deps: AppDependencies): Gateway {
   const audit = countDenials(deps.audit ?? jsonLineAudit((line) => console.log(line)), metrics)
   const limits = limitSettings(settings)
   const openStreams = new OpenStreams()
+  const scopes = engineScopes(deps, settings, logError)
   const authenticated = [
     auditRequests(audit),
     bearerAuth(deps.authenticator, tickets),
     guardRequests(audit),
     limitRequests({ store, limits, metrics }),
+    selectEngine(scopes),
     trackOpenStreams(openStreams),
   ]
   for (const path of AUTHENTICATED) app.use(path, ...authenticated)
@@ -219,33 +250,31 @@ export function createApp(deps: AppDependencies): Gateway {
     c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
   )
 
-  app.route('/', systemRoutes(deps.engine, store))
-  const hub = deps.events ?? ownEventHub(deps.engine, settings, logError, deps.sharedEvents)
-  const model = settings.readModel ? new ContainerModel(deps.engine, hub, logError) : undefined
-  app.route('/', containerRoutes(deps.engine, settings, model, deps.quota ?? store, deps.positions))
+  app.route('/', systemRoutes(scopes, store))
+  app.route('/', engineRoutes(scopes))
+  app.route('/', containerRoutes(settings, deps.quota ?? store))
   const streams = {
     settings,
     shutdown: stopping.signal,
     toProblem: (e: unknown) => toProblem(e, logError),
   }
-  app.route('/', logRoutes(deps.engine, streams))
-  app.route('/', statsRoutes(deps.engine, streams))
-  app.route('/', execRoutes(deps.engine, streams, model))
+  app.route('/', logRoutes(streams))
+  app.route('/', statsRoutes(streams))
+  app.route('/', execRoutes(streams))
   const sessions = new LiveSessions()
   app.route(
     '/',
-    execSessionRoutes(
-      deps.engine,
-      { ...streams, upgradeWebSocket: deps.upgradeWebSocket, live: sessions },
-      model,
-    ),
+    execSessionRoutes({ ...streams, upgradeWebSocket: deps.upgradeWebSocket, live: sessions }),
   )
-  metrics.events = () => hub.stats()
-  app.route('/', eventRoutes(hub, streams))
+  const defaultScope = scopes.get(DEFAULT_ENGINE)!
+  metrics.events = () => defaultScope.hub.stats()
+  app.route('/', eventRoutes(scopes, streams))
   app.route('/', metricsRoutes(metrics))
-  app.route('/', imageRoutes(deps.engine, settings))
-  app.route('/', imageWriteRoutes(deps.engine, streams, logError))
+  app.route('/', imageRoutes(settings))
+  app.route('/', imageWriteRoutes(streams, logError))
   app.route('/', ticketRoutes(tickets))
+  // Every `/v1/…` operation again under `/v1/engines/{engine}/…`, as the router serves it.
+  documentEnginePrefixes(app.openAPIRegistry)
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
     type: 'http',
@@ -261,7 +290,7 @@ export function createApp(deps: AppDependencies): Gateway {
   )
 
   app.notFound((c) =>
-    problem(c, new ProblemError(404, 'not-found', { detail: `No route for ${c.req.path}` })),
+    problem(c, new ProblemError(404, 'not-found', { detail: `No route for ${sentPath(c)}` })),
   )
   app.onError((error, c) => problem(c, toProblem(error, logError)))
 
@@ -274,18 +303,47 @@ export function createApp(deps: AppDependencies): Gateway {
       started = true
       stopFollowing = deps.reloads?.subscribe(applyReload)
       // Until loaded (or if it cannot load), routes ask the engine.
-      void model?.start()
+      for (const scope of scopes.values()) void scope.model?.start()
     },
     close() {
       if (!stopping.signal.aborted) {
         stopping.abort()
         stopFollowing?.()
-        model?.close()
-        if (hub !== deps.events) hub.close()
+        for (const scope of scopes.values()) {
+          scope.model?.close()
+          if (scope.hub !== deps.events) scope.hub.close()
+        }
       }
       return sessions.ended()
     },
   }
+}
+
+/**
+ * One scope per engine: `default` (`deps.engine`, with the given hub and shared ports) and each
+ * of `deps.engines`, each with its own hub and read model. No I/O: hubs connect on their first
+ * subscriber, models when the gateway starts.
+ */
+function engineScopes(
+  deps: AppDependencies,
+  settings: GatewaySettings,
+  logError: ErrorLogger,
+): EngineScopes {
+  const scopes = new Map<string, EngineScope>()
+  const add = (name: string, client: EngineClient, hub: EventHub, sharing: EngineSharing) => {
+    const model = settings.readModel ? new ContainerModel(client, hub, logError) : undefined
+    scopes.set(name, { name, client, hub, model, positions: sharing.positions })
+  }
+  const hub = deps.events ?? ownEventHub(deps.engine, settings, logError, deps.sharedEvents)
+  add(DEFAULT_ENGINE, deps.engine, hub, { positions: deps.positions })
+  for (const [name, client] of Object.entries(deps.engines ?? {})) {
+    if (name === DEFAULT_ENGINE || !ENGINE_NAME.test(name)) {
+      throw new TypeError(`Cannot use the engine name ${JSON.stringify(name)}`)
+    }
+    const sharing = deps.engineSharing?.(name) ?? {}
+    add(name, client, ownEventHub(client, settings, logError, sharing.sharedEvents), sharing)
+  }
+  return scopes
 }
 
 /** A hub for this app; it connects on its first subscriber (the read model, or a client). */
@@ -325,7 +383,8 @@ async function withoutBody(c: Context<AppEnv>, next: Next) {
 /** Through the context, so headers that middleware already set (the request id) are kept. */
 function problem(c: Context<AppEnv>, error: ProblemError) {
   c.set('problemCode', error.code)
-  const body = problemBody(error, c.req.path, c.get('requestId'))
+  // The path as the client sent it (with its engine prefix), not the one it was routed by.
+  const body = problemBody(error, sentPath(c), c.get('requestId'))
   return c.body(JSON.stringify(body), error.status as ContentfulStatusCode, {
     ...error.headers,
     'content-type': PROBLEM_CONTENT_TYPE,

@@ -3,6 +3,8 @@
  * first admin token when there is no credential at all), build the authenticator, reload it on
  * demand, log as JSON lines, and say so when no engine answers.
  */
+
+import type { EngineSharing } from './app.ts'
 import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
 import {
   type ConfigFile,
@@ -29,6 +31,12 @@ import { MemoryStore } from './store/memory.ts'
 import type { StateStore } from './store/port.ts'
 import { RedisStore } from './store/redis.ts'
 import type { RedisConnection } from './store/redis-connection.ts'
+import {
+  type DockerEnv,
+  type EngineTarget,
+  engineTargetFromEntry,
+  engineTargetFromEnv,
+} from './transport/docker-host.ts'
 
 export type Log = (fields: Record<string, unknown>) => void
 
@@ -135,6 +143,8 @@ export interface SharedInstancePorts {
   sharedEvents: SharedRing
   /** For `createApp`: the positions of every instance's changes. */
   positions: WritePositions
+  /** For `createApp`: the events ring and positions of an engine other than `default`. */
+  engineSharing: (name: string) => EngineSharing
   /** For {@link shareReloads}. */
   reloadSignal: ReloadSignal
   /** Closes the connection the reload signal listens on (not the store's). */
@@ -170,6 +180,18 @@ export function sharedInstancePorts(
   return {
     sharedEvents: redisSharedRing(client, { prefix, capacity: options.ringSize, logError }),
     positions: redisWritePositions(client, { prefix, logError }),
+    // Each engine's own keys: its events and positions are not another engine's.
+    engineSharing: (name) => {
+      const keys = `${prefix}engine:${name}:`
+      return {
+        sharedEvents: redisSharedRing(client, {
+          prefix: keys,
+          capacity: options.ringSize,
+          logError,
+        }),
+        positions: redisWritePositions(client, { prefix: keys, logError }),
+      }
+    },
     reloadSignal: redisReloadSignal(client, listener, { channel: `${prefix}reload` }),
     close: async () => {
       if (listener.isReady) await listener.close()
@@ -181,7 +203,11 @@ export function sharedInstancePorts(
 /** What several instances share beyond the state store, for an entry to give the app. */
 export interface InstanceSharing {
   /** For `createApp`: none with the memory store (one instance). */
-  ports: { sharedEvents?: SharedRing; positions?: WritePositions }
+  ports: {
+    sharedEvents?: SharedRing
+    positions?: WritePositions
+    engineSharing?: (name: string) => EngineSharing
+  }
   /** The reload to call on SIGHUP or a config change: with Redis, every instance reloads. */
   reload(): void
   /** Stops listening for the other instances and closes the listening connection. */
@@ -209,23 +235,56 @@ export async function shareBetweenInstances(
   await shared.redis.ready().catch(() => {})
   const everywhere = shareReloads(credentials, instances.reloadSignal, log)
   return {
-    ports: { sharedEvents: instances.sharedEvents, positions: instances.positions },
+    ports: {
+      sharedEvents: instances.sharedEvents,
+      positions: instances.positions,
+      engineSharing: instances.engineSharing,
+    },
     reload: everywhere.reload,
     stop: () => everywhere.stop().then(() => instances.close()),
   }
 }
 
 /** Logs whether the engine answers; if not, how to start the project's own. */
-export function reportEngine(engine: EngineClient, log: Log): void {
+export function reportEngine(engine: EngineClient, log: Log, name = 'default'): void {
   engine.ping().then(
-    ({ apiVersion }) => log({ level: 'info', msg: 'engine answers', apiVersion }),
+    ({ apiVersion }) => log({ level: 'info', msg: 'engine answers', engine: name, apiVersion }),
     () =>
-      log({
-        level: 'warn',
-        msg: `no Docker Engine answers at ${engine.transport.description}; /readyz says 503 until one does`,
-        hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
-      }),
+      name === 'default'
+        ? log({
+            level: 'warn',
+            msg: `no Docker Engine answers at ${engine.transport.description}; /readyz says 503 until one does`,
+            hint: 'start the project engine with: eval "$(bash scripts/engine.sh up)" and restart, or set DOCKER_HOST',
+          })
+        : log({
+            level: 'warn',
+            msg: `engine ${name} does not answer at ${engine.transport.description}; its routes answer 503 until it does`,
+          }),
   )
+}
+
+/**
+ * Where each engine is: `default` is `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` and
+ * `DOCKER_CERT_PATH`) unless the config names an engine `default`; the others are the config's
+ * `engines`. Throws a `TypeError` that says which engine is wrong.
+ */
+export function engineTargets(
+  config: ConfigFile,
+  env: DockerEnv,
+): { default: EngineTarget; others: Record<string, EngineTarget> } {
+  const targetOf = (name: string) => {
+    const entry = config.engines[name]!
+    try {
+      return engineTargetFromEntry(entry, env.HOME)
+    } catch (error) {
+      throw new TypeError(`engines.${name}: ${(error as Error).message}`)
+    }
+  }
+  const others: Record<string, EngineTarget> = {}
+  for (const name of Object.keys(config.engines))
+    if (name !== 'default') others[name] = targetOf(name)
+  const fallback = config.engines.default ? targetOf('default') : engineTargetFromEnv(env)
+  return { default: fallback, others }
 }
 
 /** The state store an entry gives the app, and what it closes on shutdown. */

@@ -51,6 +51,32 @@ const RegistryAccessSchema = z
 
 export type RegistryAccess = z.infer<typeof RegistryAccessSchema>
 
+/** An engine's name as paths carry it (`/v1/engines/<name>/…`): lower-case letters, digits, `_` `-`. */
+export const ENGINE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/
+
+/** The engine `DOCKER_HOST` is, and the one every `/v1/…` route without an engine prefix uses. */
+export const DEFAULT_ENGINE = 'default'
+
+/**
+ * One engine the gateway reaches besides (or instead of) `DOCKER_HOST`: its address as
+ * `DOCKER_HOST` takes it, and its TLS client certificates as `DOCKER_TLS_VERIFY` and
+ * `DOCKER_CERT_PATH` give them.
+ */
+export const EngineEntrySchema = z.strictObject({
+  host: z
+    .string()
+    .regex(
+      /^(?:unix|tcp|https?):\/\/\S+$/,
+      'unix://<socket>, tcp://, http:// or https://<host:port>',
+    ),
+  /** TLS with the engine verified against `ca.pem` and `cert.pem`/`key.pem` presented (`tcp://` becomes TLS). */
+  tlsVerify: z.boolean().optional(),
+  /** Folder with `ca.pem`, `cert.pem`, `key.pem` (default `~/.docker`). */
+  certPath: z.string().min(1).optional(),
+})
+
+export type EngineEntry = z.infer<typeof EngineEntrySchema>
+
 const ConfigFileSchema = z.strictObject({
   tokens: z.array(TokenEntrySchema).default([]),
   /** JWT verification; `DOCKGATE_JWT_SECRET` in the environment adds HS256. */
@@ -74,6 +100,16 @@ const ConfigFileSchema = z.strictObject({
   readModel: z.boolean().optional(),
   /** The registries images may be pulled from, by host, with their credentials if they need any. */
   registries: z.record(RegistryHostSchema, RegistryAccessSchema).default({}),
+  /**
+   * The engines besides `DOCKER_HOST`, by name; one named `default` replaces `DOCKER_HOST`.
+   * Read at start only (like `readModel`): a reload does not add or remove engines.
+   */
+  engines: z
+    .record(
+      z.string().regex(ENGINE_NAME, 'an engine name ([a-z0-9][a-z0-9_-]*, at most 63)'),
+      EngineEntrySchema,
+    )
+    .default({}),
 })
 
 export type ConfigFile = z.infer<typeof ConfigFileSchema>

@@ -7,6 +7,7 @@
 import { upgradeWebSocket } from 'hono/deno'
 import { createApp } from './app.ts'
 import {
+  engineTargets,
   jsonLogTo,
   loadCredentials,
   reportEngine,
@@ -18,8 +19,8 @@ import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
 import { jsonLineAudit } from './domain/audit.ts'
 import { EngineClient } from './engine/client.ts'
+import type { EngineTransport } from './engine/transport.ts'
 import { createDenoTransport } from './transport/deno.ts'
-import { engineTargetFromEnv } from './transport/docker-host.ts'
 
 /** Request log, audit records and the entry's own messages: one batched stream of lines. */
 const stdout = denoStdoutLines()
@@ -69,12 +70,24 @@ async function main() {
   const instances = await shareBetweenInstances(shared, config, { reload }, log)
   Deno.addSignalListener('SIGHUP', instances.reload)
 
-  const transport = createDenoTransport(engineTargetFromEnv(env))
-  const engine = new EngineClient(transport, {
-    onEngineError: (detail) => log({ level: 'warn', msg: 'engine error', ...detail }),
-  })
+  // Each engine its own transport (its own client, TLS material) and client (API version).
+  const targets = engineTargets(config, env)
+  const transport = createDenoTransport(targets.default)
+  const clientOf = (name: string, wire: EngineTransport) =>
+    new EngineClient(wire, {
+      onEngineError: (detail) =>
+        log({ level: 'warn', msg: 'engine error', engine: name, ...detail }),
+    })
+  const engine = clientOf('default', transport)
+  const engines = Object.fromEntries(
+    Object.entries(targets.others).map(([name, target]) => [
+      name,
+      clientOf(name, createDenoTransport(target)),
+    ]),
+  )
   const gateway = createApp({
     engine,
+    engines,
     authenticator,
     reloads,
     settings: settingsFromConfig(config),
@@ -99,7 +112,8 @@ async function main() {
     await gateway.close()
     await instances.stop()
     await server?.shutdown()
-    await Promise.all([transport.close(), shared.close()])
+    const transports = [engine, ...Object.values(engines)].map((e) => e.transport.close())
+    await Promise.all([...transports, shared.close()])
     // The last lines ("shutting down" among them) leave before the process does.
     await stdout.drain()
     Deno.exit(0)
@@ -125,6 +139,7 @@ async function main() {
   )
 
   reportEngine(engine, log)
+  for (const [name, other] of Object.entries(engines)) reportEngine(other, log, name)
 }
 
 main().catch((error: unknown) => {

@@ -11,6 +11,7 @@ import { serve, upgradeWebSocket } from '@hono/node-server'
 import { WebSocketServer } from 'ws'
 import { createApp } from './app.ts'
 import {
+  engineTargets,
   jsonLogTo,
   loadCredentials,
   reportEngine,
@@ -20,6 +21,7 @@ import {
 import { settingsFromConfig } from './config.ts'
 import { jsonLineAudit } from './domain/audit.ts'
 import { EngineClient } from './engine/client.ts'
+import type { EngineTransport } from './engine/transport.ts'
 import { countingTransport } from './http/observability.ts'
 import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
@@ -28,7 +30,6 @@ import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
 import { Metrics } from './observability/metrics.ts'
-import { engineTargetFromEnv } from './transport/docker-host.ts'
 import { createNodeTransport } from './transport/node.ts'
 
 /**
@@ -66,13 +67,25 @@ async function main() {
   const instances = await shareBetweenInstances(shared, config, { reload }, log)
   const stopWatching = watchConfig(configPath, instances.reload)
 
-  const transport = createNodeTransport(engineTargetFromEnv(env))
+  // Each engine its own transport (its own connections, TLS material) and client (API version).
+  const targets = engineTargets(config, env)
+  const transport = createNodeTransport(targets.default)
   const metrics = new Metrics()
-  const engine = new EngineClient(countingTransport(transport, metrics), {
-    onEngineError: (detail) => log({ level: 'warn', msg: 'engine error', ...detail }),
-  })
+  const clientOf = (name: string, wire: EngineTransport) =>
+    new EngineClient(countingTransport(wire, metrics), {
+      onEngineError: (detail) =>
+        log({ level: 'warn', msg: 'engine error', engine: name, ...detail }),
+    })
+  const engine = clientOf('default', transport)
+  const engines = Object.fromEntries(
+    Object.entries(targets.others).map(([name, target]) => [
+      name,
+      clientOf(name, createNodeTransport(target)),
+    ]),
+  )
   const gateway = createApp({
     engine,
+    engines,
     metrics,
     authenticator,
     reloads,
@@ -104,6 +117,7 @@ async function main() {
 
   answerClientErrorsAsProblems(server as Server)
   reportEngine(engine, log)
+  for (const [name, other] of Object.entries(engines)) reportEngine(other, log, name)
 
   let stopping = false
   const shutdown = (signal: string) => {
@@ -120,7 +134,8 @@ async function main() {
     server.close(() => {
       // The last lines ("shutting down" among them) leave before the process does.
       const exit = () => stdout.drain().then(() => process.exit(0))
-      Promise.all([transport.close(), shared.close()]).then(exit, exit)
+      const transports = [engine, ...Object.values(engines)].map((e) => e.transport.close())
+      Promise.all([...transports, shared.close()]).then(exit, exit)
     })
     // Idle keep-alive sockets would hold close() open, also those whose event stream has just
     // sent its final event: close them as they become idle.

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { engineTargets } from '../src/bootstrap.ts'
 import {
   DEFAULT_SETTINGS,
   LIVE_SETTINGS,
@@ -6,6 +7,7 @@ import {
   parseConfigFile,
   settingsFromConfig,
 } from '../src/config.ts'
+import { DEFAULT_POLICY, mayUseEngine, PolicySchema } from '../src/domain/policy.ts'
 
 const HASH = `sha256:${'a'.repeat(64)}`
 
@@ -17,6 +19,7 @@ describe('parseConfigFile', () => {
       exposeEnvKeys: [],
       limits: {},
       registries: {},
+      engines: {},
     })
     const config = parseConfigFile(
       JSON.stringify({
@@ -120,5 +123,66 @@ describe('settingsFromConfig and a reload', () => {
     })
     // readModel needs a restart: a reload leaves it alone.
     expect(Object.keys(live)).toEqual([...LIVE_SETTINGS])
+  })
+})
+
+describe('engines', () => {
+  const ENGINES = {
+    b: { host: 'tcp://127.0.0.1:23760', tlsVerify: true, certPath: '/certs/b' },
+    local: { host: 'unix:///run/other.sock' },
+  }
+
+  it('reads each engine by name; DOCKER_HOST is `default` unless one is named so', () => {
+    const config = parseConfigFile(JSON.stringify({ engines: ENGINES }), 'c.json')
+    expect(config.engines).toEqual(ENGINES)
+    const env = { DOCKER_HOST: 'unix:///var/run/docker.sock', HOME: '/root' }
+    expect(engineTargets(config, env)).toEqual({
+      default: { kind: 'unix', socketPath: '/var/run/docker.sock' },
+      others: {
+        b: { kind: 'tls', origin: 'https://127.0.0.1:23760', certPath: '/certs/b', verify: true },
+        local: { kind: 'unix', socketPath: '/run/other.sock' },
+      },
+    })
+    const named = parseConfigFile(
+      JSON.stringify({ engines: { default: { host: 'http://127.0.0.1:2375' } } }),
+      'c.json',
+    )
+    expect(engineTargets(named, env)).toEqual({
+      default: { kind: 'tcp', origin: 'http://127.0.0.1:2375' },
+      others: {},
+    })
+  })
+
+  it('refuses engine names a path cannot carry, and hosts of other schemes, naming the field', () => {
+    for (const name of ['B', '-b', 'a/b', 'a b', '*', 'x'.repeat(64)]) {
+      expect(() =>
+        parseConfigFile(JSON.stringify({ engines: { [name]: { host: 'unix:///s' } } }), 'c.json'),
+      ).toThrow(/engines/)
+    }
+    expect(() =>
+      parseConfigFile(JSON.stringify({ engines: { b: { host: 'ssh://me@host' } } }), 'c.json'),
+    ).toThrow(/engines\.b\.host/)
+    expect(() =>
+      parseConfigFile(
+        JSON.stringify({ engines: { b: { host: 'unix:///s', tls: true } } }),
+        'c.json',
+      ),
+    ).toThrow(/engines\.b/)
+    const relative = parseConfigFile(JSON.stringify({ engines: { b: { host: 'unix://s' } } }), 'c')
+    expect(() => engineTargets(relative, {})).toThrow(/engines\.b: .*absolute/)
+  })
+
+  it('lets a policy use `default` only, unless its `engines` globs say more', () => {
+    expect(DEFAULT_POLICY.engines).toEqual(['default'])
+    expect(mayUseEngine(DEFAULT_POLICY, 'default')).toBe(true)
+    expect(mayUseEngine(DEFAULT_POLICY, 'b')).toBe(false)
+    const policy = PolicySchema.parse({ engines: ['edge-*', 'b'] })
+    expect(['edge-1', 'b', 'default', 'bb'].map((n) => mayUseEngine(policy, n))).toEqual([
+      true,
+      true,
+      false,
+      false,
+    ])
+    expect(() => PolicySchema.parse({ engines: ['B/../x'] })).toThrow()
   })
 })

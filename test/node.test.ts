@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../src/auth/tokens.ts'
-import { testEngineEnv } from './support/engine.ts'
+import { testEngineB, testEngineEnv } from './support/engine.ts'
 import { freePort } from './support/net.ts'
 import { NODE_FLAGS } from './support/node-flags.ts'
 
@@ -246,6 +246,57 @@ describe('the Node entry point', () => {
     gateway.child.kill('SIGTERM')
     expect(await exited(gateway.child)).toBe(0)
     expect(gateway.output()).not.toContain('hunter2')
+  })
+
+  it('reaches every engine of the config over its own transport, and stops cleanly', async () => {
+    const b = testEngineB()
+    const enginesConfig = join(dir, 'engines.json')
+    const token = 'dgt_node-engines-test-token'
+    writeFileSync(
+      enginesConfig,
+      JSON.stringify({
+        tokens: [
+          {
+            name: 'ops',
+            hash: await hashToken(token),
+            scopes: ['admin'],
+            policy: { engines: ['*'] },
+          },
+        ],
+        engines: {
+          b: { host: b.tlsHost, tlsVerify: true, certPath: b.certPath },
+          gone: { host: `unix://${join(dir, 'no-engine-b.sock')}` },
+        },
+      }),
+    )
+    const gateway = await startGateway({
+      DOCKER_HOST: testEngineEnv().dockerHost,
+      DOCKGATE_CONFIG: enginesConfig,
+    })
+    const auth = { authorization: `Bearer ${token}` }
+    const list = await fetch(`${gateway.url}/v1/engines`, { headers: auth })
+    expect(list.status).toBe(200)
+    const { engines } = (await list.json()) as { engines: { name: string; reachable: boolean }[] }
+    expect(engines.map((e) => [e.name, e.reachable])).toEqual([
+      ['b', true],
+      ['default', true],
+      ['gone', false],
+    ])
+    const onB = await fetch(`${gateway.url}/v1/engines/b/system/version`, { headers: auth })
+    expect(onB.status).toBe(200)
+    const gone = await fetch(`${gateway.url}/v1/engines/gone/containers`, { headers: auth })
+    expect(gone.status).toBe(503)
+    expect(gone.headers.get('retry-after')).toBe('5')
+    // Each engine reported at start, by name.
+    const deadline = Date.now() + 5_000
+    while (!gateway.output().includes('"engine":"gone"') && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    expect(gateway.output()).toMatch(/"msg":"engine answers","engine":"b"/)
+    expect(gateway.output()).toMatch(/"msg":"engine gone does not answer at unix:/)
+    const exit = exited(gateway.child)
+    gateway.child.kill('SIGTERM')
+    expect(await exit).toBe(0)
   })
 
   it('refuses to start with an invalid config file and says which field is wrong', () => {

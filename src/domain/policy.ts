@@ -57,6 +57,20 @@ export const PolicySchema = z.strictObject({
   maxContainers: z.number().int().min(0).max(100_000).default(20),
   /** Besides its own, the containers this principal may see and act on (all selectors match). */
   visibleLabels: z.array(LabelSelector).max(16).default([]),
+  /**
+   * The engines this principal may use, by name (`*` and `?` globs); any other answers 404 as an
+   * unknown one does. Admins too: which engines a credential reaches is the operator's choice.
+   */
+  engines: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(63)
+        .regex(/^[a-z0-9_*?-]+$/, 'an engine name or glob'),
+    )
+    .max(64)
+    .default(['default']),
   /** Exec in its own containers: off unless allowed (see `ExecPolicy`). */
   exec: ExecPolicy.default({ allowed: false, user: '65534:65534', maxTimeoutSeconds: 60 }),
 })
@@ -104,4 +118,9 @@ export function labelMatches(labels: Readonly<Record<string, string>>, selector:
   const at = selector.indexOf('=')
   if (at === -1) return Object.hasOwn(labels, selector)
   return labels[selector.slice(0, at)] === selector.slice(at + 1)
+}
+
+/** Whether a policy lets its principal use the engine of this name (`engines` globs). */
+export function mayUseEngine(policy: Policy, name: string): boolean {
+  return policy.engines.some((pattern) => globMatches(pattern, name))
 }

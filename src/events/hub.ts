@@ -216,6 +216,15 @@ export class EventHub {
     return subscriber
   }
 
+  /**
+   * The id (`timeNano`) of the last event the hub received, if any: a subscription opened now
+   * without a resume point receives exactly the events after it (a merged stream's starting
+   * point for this engine).
+   */
+  get lastEventId(): string | undefined {
+    return this.#last?.nano.toString()
+  }
+
   /** Whether the upstream `/events` stream is connected now. */
   get connected(): boolean {
     return this.#upstream.connected

@@ -7,6 +7,7 @@ import type { AuditSink } from '../domain/audit.ts'
 import { Guard } from '../domain/guard.ts'
 import { isoNow } from '../observability/iso-time.ts'
 import type { AppEnv } from './context.ts'
+import { sentPath } from './engines.ts'
 
 const DENIED = new Set([401, 403, 429])
 
@@ -22,7 +23,7 @@ export function auditRequests(sink: AuditSink) {
       time: isoNow(),
       requestId: c.get('requestId'),
       principal: c.get('principal')?.id ?? null,
-      action: `${c.req.method} ${c.req.path}`,
+      action: `${c.req.method} ${sentPath(c)}`,
       target: targetOf(c.req.path),
       outcome: status < 400 ? 'allowed' : denied ? 'denied' : 'failed',
       decision: denied ? 'deny' : 'allow',
@@ -39,13 +40,13 @@ export function guardRequests(sink: AuditSink) {
   return createMiddleware<AppEnv>(function guardRequests(c, next) {
     c.set(
       'guard',
-      new Guard(c.get('principal'), sink, c.get('requestId'), `${c.req.method} ${c.req.path}`),
+      new Guard(c.get('principal'), sink, c.get('requestId'), `${c.req.method} ${sentPath(c)}`),
     )
     return next()
   })
 }
 
-/** `/v1/containers/<ref>/…` → `<ref>`; `/v1/images/<ref>` → the decoded reference. */
+/** `/v1/containers/<ref>/…` (the routing path: any engine's) → `<ref>`; `/v1/images/<ref>` → the decoded reference. */
 function targetOf(path: string): string | null {
   const match = /^\/v1\/(?:containers|images)\/([^/]+)/.exec(path)
   if (!match) return null

@@ -9,6 +9,7 @@ import { TICKET_MAX_LENGTH, type TicketRefusal, type TicketStore } from '../auth
 import { type Credential, hasScope, type Principal, type Scope } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
 import type { AppEnv } from './context.ts'
+import { sentPath } from './engines.ts'
 import { holdUntilStreamEnds } from './held-streams.ts'
 
 const REALM = 'Bearer realm="dockgate"'
@@ -19,7 +20,7 @@ const REALM = 'Bearer realm="dockgate"'
  * `…/{id}/exec/session`.
  */
 export const STREAM_PATH =
-  /^\/v1\/(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:(?:logs|stats)\/stream|exec\/session))$/
+  /^\/v1\/(?:engines\/[a-z0-9][a-z0-9_-]{0,62}\/)?(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:(?:logs|stats)\/stream|exec\/session))$/
 
 /**
  * What an event-stream route declares itself with, as the first middleware of its route (see
@@ -112,7 +113,8 @@ async function openWithTicket(
   ticket: string,
   tickets: TicketStore | undefined,
 ) {
-  const path = c.req.path
+  // The path as sent: a ticket for one engine's stream opens no other engine's.
+  const path = sentPath(c)
   // Tickets are for EventSource, which only GETs: never for a POST (an exec) in a URL.
   if (c.req.method !== 'GET' || !isEventStream(c)) {
     throw new ProblemError(401, 'unauthorized', {

@@ -3,6 +3,7 @@ import type { ExecAuditDetail } from '../domain/audit.ts'
 import type { Guard } from '../domain/guard.ts'
 import type { Credential, Principal } from '../domain/principal.ts'
 import type { ProblemCode } from '../errors.ts'
+import type { EngineScope } from './engines.ts'
 import type { HeldSession } from './held-streams.ts'
 
 export interface AppEnv {
@@ -17,6 +18,11 @@ export interface AppEnv {
     problemCode: ProblemCode
     /** Whether the matched route is a declared event stream, once known (`isEventStream`). */
     eventStream: boolean
+    /**
+     * The engine this request is for (`http/engines.ts`); unset when the path names none and the
+     * caller may not use `default`. Read it through `engineScope(c)`.
+     */
+    engine: EngineScope
     /** What an exec ran, for its audit record (routes/exec.ts). */
     execAudit: ExecAuditDetail
     /** The WebSocket session this request's upgrade opened: what its stream slot follows. */

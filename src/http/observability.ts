@@ -9,6 +9,7 @@ import { isoNow } from '../observability/iso-time.ts'
 import type { Metrics } from '../observability/metrics.ts'
 import { onBodyEnd } from '../streams/on-end.ts'
 import type { AppEnv } from './context.ts'
+import { sentPath } from './engines.ts'
 
 export interface RequestLogEntry {
   time: string
@@ -40,7 +41,7 @@ export function observeRequests(metrics: Metrics, log: RequestLogSink) {
       requestId: c.get('requestId'),
       method,
       route,
-      path: c.req.path,
+      path: sentPath(c),
       status,
       durationMs: Math.round(seconds * 1e4) / 10,
       principal: c.get('principal')?.id ?? null,

@@ -87,8 +87,12 @@ export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) =
   })
 }
 
-/** A router of the gateway: its validation failures answer as one problem (`validationHook`). */
-export const router = () => new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+/**
+ * A router of the gateway: its validation failures answer as one problem (`validationHook`).
+ * `getPath`: the path the app routes by (the top-level app's: `http/engines.ts`).
+ */
+export const router = (getPath?: (request: Request) => string) =>
+  new OpenAPIHono<AppEnv>({ defaultHook: validationHook, ...(getPath ? { getPath } : {}) })
 
 /** Docker's container name alphabet; ids and id prefixes are a subset of it. */
 export const CONTAINER_REF = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/

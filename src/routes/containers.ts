@@ -13,13 +13,9 @@ import { containerPath, inspectContainer, listContainers } from '../engine/conta
 import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 import type { AppEnv } from '../http/context.ts'
+import { type EngineScope, engineScope, sentPath } from '../http/engines.ts'
 import type { ContainerModel } from '../model/containers.ts'
-import {
-  laterPosition,
-  parsePosition,
-  type WritePositions,
-  writePosition,
-} from '../model/positions.ts'
+import { laterPosition, parsePosition, writePosition } from '../model/positions.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import type { QuotaReservations } from '../policy/quota.ts'
 import { MemoryStore } from '../store/memory.ts'
@@ -226,24 +222,21 @@ const DELETE_REFUSED = {
 }
 
 /**
- * @param model the read model; lists and inspects are answered from it when it is ready, and
- * every change made here is put into it before the answer (read-your-writes).
+ * Each request's engine comes from the context (`engineScope`): its client, its read model (lists
+ * and inspects are answered from it when it is ready, and every change made here is put into it
+ * before the answer: read-your-writes) and its positions (where instances learn of each other's
+ * changes: every change records its position; a read is answered from the model once it has
+ * caught up with the newest one and the caller's `Dockgate-Position`, else from the engine).
  * @param quota where a principal's container count and its create are made one step.
- * @param positions where instances learn of each other's changes (read-your-writes across
- * instances): every change records its position; a read is answered from the model once it has
- * caught up with the newest one and the caller's `Dockgate-Position`, else from the engine.
  */
 export function containerRoutes(
-  engine: EngineClient,
   settings: GatewaySettings,
-  model?: ContainerModel,
   quota: QuotaReservations = new MemoryStore(),
-  positions?: WritePositions,
 ) {
   const app = router()
 
   /** The model, if it reflects every change the read must see; undefined: ask the engine. */
-  const modelFor = async (c: Context<AppEnv>) => {
+  const modelFor = async (c: Context<AppEnv>, { model, positions }: EngineScope) => {
     if (!model?.ready) return undefined
     let recorded: bigint | undefined
     try {
@@ -259,6 +252,7 @@ export function containerRoutes(
   }
   /** After a change is in the model: its position, recorded for every instance and answered. */
   const stamp = async (c: Context<AppEnv>) => {
+    const { model, positions } = engineScope(c)
     const position = model?.stamp() ?? writePosition(undefined)
     await positions?.record(position)
     c.header(POSITION_HEADER, position.toString())
@@ -277,7 +271,9 @@ export function containerRoutes(
       isAdmin(principal) || auditMode
         ? undefined
         : (labels: Readonly<Record<string, string>>) => canSee(principal, labels)
-    const memory = await modelFor(c)
+    const scope = engineScope(c)
+    const engine = scope.client
+    const memory = await modelFor(c, scope)
     const containers = memory
       ? memory.list(filters, visible)
       : await listContainers(engine, filters, c.req.raw.signal, visible)
@@ -297,6 +293,7 @@ export function containerRoutes(
     const body = c.req.valid('json')
     const { start } = c.req.valid('query')
     const signal = c.req.raw.signal
+    const { client: engine, model } = engineScope(c)
     const resources = checkCreatePolicy(c.var.guard, body)
     const createOnEngine = () =>
       engine
@@ -331,19 +328,24 @@ export function containerRoutes(
     const inspect = await inspectContainer(engine, created.Id, signal)
     model?.put(inspect)
     await stamp(c)
-    c.header('location', `/v1/containers/${inspect.Id}`)
+    // Where the client asked: the engine's prefix kept.
+    c.header('location', `${sentPath(c).replace(/\/containers$/, '')}/containers/${inspect.Id}`)
     return c.json(toDetail(inspect, settings), 201)
   })
 
   app.openapi(inspectRoute, async (c) => {
     const { id } = c.req.valid('param')
-    const memory = await modelFor(c)
-    const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal, memory)
+    const scope = engineScope(c)
+    const memory = await modelFor(c, scope)
+    const inspect = await accessContainer(scope.client, c.var.guard, id, c.req.raw.signal, memory)
     return c.json(toDetail(inspect, settings), 200)
   })
 
   const act = (action: Action, query: Record<string, string | number | undefined>) =>
-    async function containerAction(guard: Guard, ref: string, signal: AbortSignal) {
+    async function containerAction(c: Context<AppEnv>, ref: string) {
+      const { client: engine, model } = engineScope(c)
+      const { guard } = c.var
+      const signal = c.req.raw.signal
       const { Id: id } = await accessContainer(engine, guard, ref, signal, model)
       const status = await engine
         .status('POST', containerPath(id, `/${action}`), {
@@ -378,7 +380,7 @@ export function containerRoutes(
 
   app.openapi(startRoute, async (c) => {
     const { id } = c.req.valid('param')
-    const done = await act('start', {})(c.var.guard, id, c.req.raw.signal)
+    const done = await act('start', {})(c, id)
     await stamp(c)
     return c.json(done, 200)
   })
@@ -386,7 +388,7 @@ export function containerRoutes(
   app.openapi(stopRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { timeout } = c.req.valid('query')
-    const done = await act('stop', { t: timeout })(c.var.guard, id, c.req.raw.signal)
+    const done = await act('stop', { t: timeout })(c, id)
     await stamp(c)
     return c.json(done, 200)
   })
@@ -394,7 +396,7 @@ export function containerRoutes(
   app.openapi(restartRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { timeout } = c.req.valid('query')
-    const done = await act('restart', { t: timeout })(c.var.guard, id, c.req.raw.signal)
+    const done = await act('restart', { t: timeout })(c, id)
     await stamp(c)
     return c.json(done, 200)
   })
@@ -402,13 +404,14 @@ export function containerRoutes(
   app.openapi(killRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { signal } = c.req.valid('query')
-    const done = await act('kill', { signal })(c.var.guard, id, c.req.raw.signal)
+    const done = await act('kill', { signal })(c, id)
     await stamp(c)
     return c.json(done, 200)
   })
 
   app.openapi(waitRoute, async (c) => {
     const { id: ref } = c.req.valid('param')
+    const { client: engine, model } = engineScope(c)
     const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal, model)
     const answer = parseEngine(
       EngineWait,
@@ -438,6 +441,7 @@ export function containerRoutes(
   app.openapi(deleteRoute, async (c) => {
     const { id: ref } = c.req.valid('param')
     const { force } = c.req.valid('query')
+    const { client: engine, model } = engineScope(c)
     const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal, model)
     await engine
       .status('DELETE', containerPath(id), {

@@ -1,25 +1,27 @@
 /**
  * @module `GET /v1/events`: the engine's events as server-sent events, curated, filtered and
- * resumable, all served from the gateway's one upstream (`EventHub`).
+ * resumable, all served from each engine's one upstream (`EventHub`); with `engine=`, several
+ * engines' events merged into one stream (events.relay.ts).
  */
 import { createRoute, z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
 import { TICKET_MAX_LENGTH } from '../auth/tickets.ts'
-import type { Guard } from '../domain/guard.ts'
-import { isAdmin } from '../domain/principal.ts'
-import { type RedactionSettings, redactLabels, refuseSecretSelectors } from '../domain/redaction.ts'
-import { type EngineEvent, EVENT_TYPES } from '../events/event.ts'
-import type { EventHub, Subscription, SubscriptionItem } from '../events/hub.ts'
-import { RevokedDataSchema } from '../http/open-streams.ts'
+import { globMatches } from '../domain/policy.ts'
+import { refuseSecretSelectors } from '../domain/redaction.ts'
+import { badRequest } from '../errors.ts'
+import { EVENT_TYPES } from '../events/event.ts'
+import type { SubscribeOptions } from '../events/hub.ts'
+import type { AppEnv } from '../http/context.ts'
 import {
-  eventStreamHead,
-  type SseSink,
-  type StreamDependencies,
-  sseResponse,
-  sseSettings,
-} from '../http/sse.ts'
-import { canSee } from '../policy/access.ts'
-import { concatBytes } from '../streams/demux.ts'
-import { encodeSse } from '../streams/sse.ts'
+  type EngineScopes,
+  engineNamed,
+  engineScope,
+  mayUse,
+  noSuchEngine,
+  sentPath,
+} from '../http/engines.ts'
+import { RevokedDataSchema } from '../http/open-streams.ts'
+import { eventStreamHead, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import {
   CONTAINER_REF,
   ENGINE_PROBLEMS,
@@ -32,6 +34,15 @@ import {
   TIME_HELP,
 } from './common.ts'
 import { ImageRef, LabelSelector, MAX_LABEL_SELECTORS } from './containers.schemas.ts'
+import {
+  EventEncoder,
+  MERGED_ID,
+  type MergedPositions,
+  mergedSource,
+  parseMergedId,
+  relay,
+  visibleTo,
+} from './events.relay.ts'
 
 const EventTypeSchema = z
   .enum(EVENT_TYPES)
@@ -40,6 +51,14 @@ const ActionSchema = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'an event action
 const ContainerRefSchema = z
   .string()
   .regex(CONTAINER_REF, 'a container id, id prefix or name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)')
+
+/** Resume points are one engine's event id (a timeNano), or a merged stream's (see README). */
+const EventIdSchema = z
+  .string()
+  .max(64 * 85)
+  .refine((id) => /^\d{0,20}$/.test(id) || MERGED_ID.test(id), {
+    message: 'an event id: a timeNano (digits), or a merged stream’s `<engine>:<timeNano>,…`',
+  })
 
 /** A query parameter that may be repeated (as often as a label selector); always an array after validation. */
 function repeatable<T extends z.ZodType<string>>(item: T, description: string) {
@@ -71,13 +90,18 @@ const EventsQuery = strictQuery({
   since: EngineTimeParam.optional().openapi({
     description: `Replay the events the gateway holds from this time on (inclusive). ${TIME_HELP}. Last-Event-ID and cursor win`,
   }),
-  cursor: z
+  cursor: EventIdSchema.optional().openapi({
+    description:
+      'Resume after this event (its id), as Last-Event-ID does; the header wins. For a page that opens a new EventSource (with a new ticket) where the last one stopped',
+  }),
+  engine: z
     .string()
-    .regex(/^\d{1,20}$/, 'an event id (a timeNano: digits)')
+    .regex(/^[a-z0-9_*?-]{1,63}$/, 'an engine name, or a glob (`*`)')
     .optional()
     .openapi({
       description:
-        'Resume after this event (its id), as Last-Event-ID does; the header wins. For a page that opens a new EventSource (with a new ticket) where the last one stopped',
+        'Merge the events of every engine this names (`*`: all) that the caller may use into one stream, each event naming its `engine`; its ids then hold each engine’s position (`<engine>:<timeNano>,…`), so one Last-Event-ID resumes them all. On `/v1/events` only (an engine’s own path names its engine)',
+      example: '*',
     }),
   ticket: z.string().max(TICKET_MAX_LENGTH).optional().openapi({
     description:
@@ -107,6 +131,10 @@ const EngineEventSchema = z
       description: 'When it happened, nanosecond precision',
       example: '2026-11-29T03:40:53.902667431Z',
     }),
+    engine: z.string().openapi({
+      description: 'The engine it happened on (`default`, or a configured engine’s name)',
+      example: 'default',
+    }),
     timeNano: z.string().openapi({
       description:
         'The same instant in nanoseconds since the epoch, exact (too large for a JSON number); also the event id',
@@ -117,6 +145,9 @@ const EngineEventSchema = z
 
 const ResyncData = z
   .object({
+    engine: z.string().optional().openapi({
+      description: 'In a merged stream: the engine whose events this is about',
+    }),
     reason: z.enum(['gap', 'overflow']).openapi({
       description:
         '`gap`: events may be missing before what follows (rebuild state from a listing; the stream goes on). `overflow`: this client read too slowly and the stream ends (reconnect with Last-Event-ID)',
@@ -161,11 +192,9 @@ const eventsRoute = createRoute({
   request: {
     query: EventsQuery,
     headers: z.object({
-      'last-event-id': z
-        .string()
-        .regex(/^\d{0,20}$/, 'an event id (a timeNano: digits)')
-        .optional()
-        .openapi({ description: 'Resume after this event (its id, a timeNano)' }),
+      'last-event-id': EventIdSchema.optional().openapi({
+        description: 'Resume after this event (its id: a timeNano, or a merged stream’s positions)',
+      }),
     }),
   },
   responses: {
@@ -177,162 +206,23 @@ const eventsRoute = createRoute({
   },
 })
 
-/**
- * Who sees an event: an admin every one; anyone else only events of containers it may see
- * (its own, or those its policy's label selectors match), judged on the container's labels,
- * which the engine puts in the actor's attributes. In audit mode everything passes.
- */
-function visibleTo(guard: Guard) {
-  const { principal } = guard
-  if (isAdmin(principal) || guard.auditMode) return () => true
-  return (event: EngineEvent) =>
-    event.type === 'container' && canSee(principal, event.actor.attributes)
-}
-
-/** The event as a client may read it: secret-looking attribute values as null. */
-function redacted(event: EngineEvent, settings: RedactionSettings) {
-  const attributes = redactLabels(event.actor.attributes, settings.secretLabelPatterns)
-  return { ...event, actor: { ...event.actor, attributes } }
-}
-
-const encoder = new TextEncoder()
-
-/**
- * Encodes the hub's events as event-stream bytes for one app's subscribers. Its caches belong to
- * the app: another app (other settings, another hub) keeps its own.
- */
-class EventEncoder {
-  /**
-   * Every subscriber receives the hub's same event object, so each event is redacted and encoded
-   * once, by the first subscriber that sends it, for all (keyed by the patterns it was redacted
-   * with). A WeakMap: an event leaves the cache when it leaves the hub's ring.
-   */
-  readonly #encoded = new WeakMap<EngineEvent, { patterns: readonly string[]; bytes: Uint8Array }>()
-  /** Subscribers that fell equally behind send the same events: the last join is reused. */
-  #lastJoin: { parts: Uint8Array[]; bytes: Uint8Array } | undefined
-
-  /**
-   * The items of one batch as one chunk of event-stream bytes (undefined when none is visible),
-   * and whether the stream ends after it (`resync` `overflow`).
-   */
-  batch(
-    items: SubscriptionItem[],
-    visible: (event: EngineEvent) => boolean,
-    settings: RedactionSettings,
-  ): { chunk: Uint8Array | undefined; end: boolean } {
-    const parts: Uint8Array[] = []
-    let end = false
-    for (const item of items) {
-      if (item.kind === 'event') {
-        if (visible(item.event)) parts.push(this.#event(item.event, settings))
-        continue
-      }
-      const data = JSON.stringify({ reason: item.reason })
-      parts.push(encoder.encode(encodeSse({ event: 'resync', data })))
-      if (item.reason === 'overflow') {
-        end = true
-        break
-      }
-    }
-    return { chunk: this.#join(parts), end }
-  }
-
-  #event(event: EngineEvent, settings: RedactionSettings): Uint8Array {
-    const cached = this.#encoded.get(event)
-    if (cached?.patterns === settings.secretLabelPatterns) return cached.bytes
-    const data = JSON.stringify(redacted(event, settings))
-    const bytes = encoder.encode(encodeSse({ event: event.type, id: event.timeNano, data }))
-    this.#encoded.set(event, { patterns: settings.secretLabelPatterns, bytes })
-    return bytes
-  }
-
-  /** The parts as one chunk; the last join when the parts are the same ones, not a copy. */
-  #join(parts: Uint8Array[]): Uint8Array | undefined {
-    if (parts.length <= 1) return parts[0]
-    const last = this.#lastJoin
-    if (last?.parts.length === parts.length && last.parts.every((part, i) => part === parts[i])) {
-      return last.bytes
-    }
-    const bytes = concatBytes(parts)
-    this.#lastJoin = { parts, bytes }
-    return bytes
-  }
-}
-
-/**
- * Sends the subscription's items until it ends, the client leaves or the gateway stops: what is
- * ready at once goes out in one write. Driven by the hub's wake-ups (`onReady`), not by awaiting
- * them: with 10,000 subscribers a fan-out then costs a write per subscriber and no promise.
- */
-function relay(
-  subscription: Subscription,
-  sink: SseSink,
-  encode: (items: SubscriptionItem[]) => { chunk: Uint8Array | undefined; end: boolean },
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let over = false
-    let pumping = false
-    let wokenMeanwhile = false
-    let waitingForRoom = false
-    const finish = (error?: unknown) => {
-      if (over) return
-      over = true
-      sink.signal.removeEventListener('abort', stop)
-      subscription.close()
-      if (error === undefined) resolve()
-      else reject(error)
-    }
-    const stop = () => finish()
-    const waitForRoom = () => {
-      waitingForRoom = true
-      sink.whenWritable().then((open) => {
-        waitingForRoom = false
-        if (open) pump()
-        else finish()
-      }, finish)
-    }
-    /** Writes what is ready; a wake-up while it runs (a write can cause one) runs it once more. */
-    const pump = () => {
-      if (over || waitingForRoom) return
-      if (pumping) {
-        wokenMeanwhile = true
-        return
-      }
-      pumping = true
-      try {
-        do {
-          wokenMeanwhile = false
-          for (;;) {
-            const items = subscription.takeReady()
-            if (items === undefined) return finish()
-            if (items.length === 0) break
-            const { chunk, end } = encode(items)
-            const room = chunk === undefined || sink.writeEncoded(chunk)
-            if (end) return finish()
-            if (!room) return waitForRoom()
-          }
-        } while (wokenMeanwhile && !over)
-      } catch (error) {
-        finish(error)
-      } finally {
-        pumping = false
-      }
-    }
-    if (sink.signal.aborted) return finish()
-    sink.signal.addEventListener('abort', stop, { once: true })
-    subscription.onReady(pump)
-    pump()
-  })
-}
-
-export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
+export function eventRoutes(scopes: EngineScopes, deps: StreamDependencies) {
   const app = router()
   const events = new EventEncoder()
 
   app.openapi(eventsRoute, async (c) => {
-    const { since, cursor, ticket: _ticket, ...filter } = c.req.valid('query')
+    const { since, cursor, ticket: _ticket, engine: pattern, ...filter } = c.req.valid('query')
     refuseSecretSelectors(filter.label ?? [], deps.settings.secretLabelPatterns, 'query.label')
     const lastEventId = c.req.valid('header')['last-event-id'] || cursor || undefined
+    if (pattern !== undefined) {
+      return mergedEvents(c, scopes, pattern, { filter, since, lastEventId }, deps, events)
+    }
+    if (lastEventId !== undefined && !/^\d+$/.test(lastEventId)) {
+      throw badRequest('A merged stream’s event id resumes a merged stream (`engine=`) only', [
+        { name: 'header.last-event-id', reason: 'not an event id of this stream' },
+      ])
+    }
+    const { name, hub } = engineScope(c)
     if (c.req.method === 'HEAD') return eventStreamHead()
     // Subscribe first, so nothing that happens while the upstream connects is missed.
     const subscription = hub.subscribe({ filter, since, lastEventId })
@@ -349,11 +239,74 @@ export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
       deps.toProblem,
       (sink) => {
         const visible = visibleTo(c.var.guard)
-        return relay(subscription, sink, (items) => events.batch(items, visible, deps.settings))
+        return relay(subscription, sink, (items) =>
+          events.batch(items, name, visible, deps.settings),
+        )
       },
-      c.req.path,
+      sentPath(c),
     )
   })
 
   return app
+}
+
+/**
+ * `GET /v1/events?engine=<glob>`: the events of every engine the pattern matches and the caller
+ * may use, as one stream. Each engine's part resumes from its own position in the id. An engine
+ * that cannot be reached now does not hold the others back: its part follows once it answers
+ * (its hub reconnects by itself); only when none answers is it a 503.
+ */
+async function mergedEvents(
+  c: Context<AppEnv>,
+  scopes: EngineScopes,
+  pattern: string,
+  options: Omit<SubscribeOptions, 'lastEventId'> & { lastEventId: string | undefined },
+  deps: StreamDependencies,
+  events: EventEncoder,
+) {
+  if (engineNamed(sentPath(c)) !== undefined) {
+    throw badRequest('`engine` chooses the engines of /v1/events; this path names one already', [
+      { name: 'query.engine', reason: 'not on an engine’s own path' },
+    ])
+  }
+  const chosen = [...scopes.values()].filter(
+    (scope) => globMatches(pattern, scope.name) && mayUse(c.var.principal, scope.name),
+  )
+  if (chosen.length === 0) throw noSuchEngine(pattern)
+  const { lastEventId, ...rest } = options
+  const resumed = lastEventId === undefined ? undefined : parseMergedId(lastEventId)
+  if (lastEventId !== undefined && !resumed) {
+    throw badRequest('A one-engine event id resumes that engine’s stream only', [
+      { name: 'header.last-event-id', reason: 'not an event id of a merged stream' },
+    ])
+  }
+  if (c.req.method === 'HEAD') return eventStreamHead()
+  const positions: MergedPositions = new Map()
+  const parts = chosen.map(({ name, hub }) => {
+    const point = resumed?.get(name) || undefined
+    // Without a point: live from now, i.e. after the last event the hub holds.
+    positions.set(name, point ?? hub.lastEventId ?? '')
+    return { engine: name, subscription: hub.subscribe({ ...rest, lastEventId: point }) }
+  })
+  const source = mergedSource(parts)
+  const waiting = chosen.filter(({ hub }) => !hub.connected)
+  if (waiting.length > 0) {
+    const tried = await Promise.allSettled(waiting.map(({ hub }) => hub.ready(c.req.raw.signal)))
+    const failed = tried.flatMap((t) => (t.status === 'rejected' ? [t.reason as unknown] : []))
+    if (failed.length === chosen.length) {
+      source.close()
+      throw failed[0]
+    }
+  }
+  return sseResponse(
+    sseSettings(deps),
+    deps.toProblem,
+    (sink) => {
+      const visible = visibleTo(c.var.guard)
+      return relay(source, sink, (items) =>
+        events.mergedBatch(items, positions, visible, deps.settings),
+      )
+    },
+    sentPath(c),
+  )
 }

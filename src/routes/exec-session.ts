@@ -18,10 +18,10 @@ import {
   resizeExec,
 } from '../engine/exec.ts'
 import { ProblemError, problemBody } from '../errors.ts'
+import { engineScope } from '../http/engines.ts'
 import type { HeldSession } from '../http/held-streams.ts'
 import type { RevokedData } from '../http/open-streams.ts'
 import type { ProblemMapper } from '../http/sse.ts'
-import type { ContainerModel } from '../model/containers.ts'
 import { accessContainer } from '../policy/access.ts'
 import { FrameDecoder } from '../streams/demux.ts'
 import { router } from './common.ts'
@@ -94,11 +94,7 @@ export class LiveSessions {
   }
 }
 
-export function execSessionRoutes(
-  engine: EngineClient,
-  deps: SessionDependencies,
-  model?: ContainerModel,
-) {
+export function execSessionRoutes(deps: SessionDependencies) {
   const app = router()
 
   app.openapi(execSessionRoute, async (c) => {
@@ -106,6 +102,7 @@ export function execSessionRoutes(
     const guard = c.var.guard
     // Everything that can be refused over HTTP is, before the upgrade.
     checkExecPolicy(guard, {})
+    const { client: engine, model } = engineScope(c)
     const inspect = await accessContainer(engine, guard, ref, c.req.raw.signal, model)
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
       throw new ProblemError(426, 'upgrade-required', {

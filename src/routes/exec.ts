@@ -7,13 +7,13 @@ import type { Context } from 'hono'
 import type { ExecAuditDetail } from '../domain/audit.ts'
 import type { Guard } from '../domain/guard.ts'
 import { redactEnv } from '../domain/redaction.ts'
-import { type EngineClient, refusedAs } from '../engine/client.ts'
+import { refusedAs } from '../engine/client.ts'
 import type { ExecSpec } from '../engine/exec.ts'
 import { type ExecEnd, runExec } from '../engine/exec-run.ts'
 import { ProblemError } from '../errors.ts'
 import type { AppEnv } from '../http/context.ts'
+import { engineScope, sentPath } from '../http/engines.ts'
 import { type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
-import type { ContainerModel } from '../model/containers.ts'
 import { accessContainer } from '../policy/access.ts'
 import type { LogFrame } from '../streams/demux.ts'
 import { Utf8Chunks } from '../streams/utf8-chunks.ts'
@@ -30,7 +30,7 @@ export const EXEC_REFUSED = {
   400: 'The Docker Engine refused the exec',
 }
 
-export function execRoutes(engine: EngineClient, deps: StreamDependencies, model?: ContainerModel) {
+export function execRoutes(deps: StreamDependencies) {
   const app = router()
 
   app.openapi(execRoute, async (c) => {
@@ -38,6 +38,7 @@ export function execRoutes(engine: EngineClient, deps: StreamDependencies, model
     const body = c.req.valid('json')
     const signal = c.req.raw.signal
     const timeoutSeconds = checkExecPolicy(c.var.guard, body)
+    const { client: engine, model } = engineScope(c)
     const inspect = await accessContainer(engine, c.var.guard, ref, signal, model)
     const spec: ExecSpec = {
       cmd: body.cmd,
@@ -79,7 +80,7 @@ export function execRoutes(engine: EngineClient, deps: StreamDependencies, model
           for (const earlier of held.splice(0)) await send(earlier)
           await sink.send({ event: 'end', data: JSON.stringify(end) })
         },
-        c.req.path,
+        sentPath(c),
       ) as never
     }
     const output = new BoundedOutput(EXEC_MAX_OUTPUT_BYTES)

@@ -1,11 +1,11 @@
 /**
  * @module `/v1/images`: list and inspect (pulls and removals: images.write.ts; building is not offered).
  */
+
 import { createRoute, z } from '@hono/zod-openapi'
 import { globMatches } from '../domain/policy.ts'
 import { isAdmin, type Principal } from '../domain/principal.ts'
 import { type RedactionSettings, redactLabels } from '../domain/redaction.ts'
-import type { EngineClient } from '../engine/client.ts'
 import {
   EngineImageInspect,
   EngineImageList,
@@ -13,6 +13,7 @@ import {
   parseEngine,
 } from '../engine/types.ts'
 import { notFound, ProblemError } from '../errors.ts'
+import { engineScope } from '../http/engines.ts'
 import {
   ENGINE_PROBLEMS,
   isoOrNull,
@@ -109,12 +110,12 @@ const inspectRoute = createRoute({
   },
 })
 
-export function imageRoutes(engine: EngineClient, redaction: RedactionSettings) {
+export function imageRoutes(redaction: RedactionSettings) {
   const app = router()
 
   app.openapi(listRoute, async (c) => {
     const { dangling } = c.req.valid('query')
-    const raw = await engine.json('GET', '/images/json', {
+    const raw = await engineScope(c).client.json('GET', '/images/json', {
       query: {
         filters:
           dangling === undefined ? undefined : JSON.stringify({ dangling: [String(dangling)] }),
@@ -143,8 +144,8 @@ export function imageRoutes(engine: EngineClient, redaction: RedactionSettings) 
     // The gateway's own words for a missing image, so that a disallowed one reads the same.
     const missing = () => notFound(`No such image: ${ref}`)
     // The reference grammar has no '..' and no encoded bytes; the engine routes its slashes itself.
-    const raw = await engine
-      .json('GET', `/images/${ref}/json`, { signal: c.req.raw.signal })
+    const raw = await engineScope(c)
+      .client.json('GET', `/images/${ref}/json`, { signal: c.req.raw.signal })
       .catch((error: unknown) => {
         throw error instanceof ProblemError && error.status === 404 ? missing() : error
       })

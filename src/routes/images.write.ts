@@ -6,17 +6,19 @@
  * the policy's `images` patterns allow (the matcher a create's image goes through), and with the
  * registry's credentials from the configuration, which go to the engine and nowhere else.
  */
+
 import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import type { GatewaySettings } from '../config.ts'
 import { parseImageRef, policyAllowsRef, pulledRef } from '../domain/images.ts'
 import { globMatches } from '../domain/policy.ts'
 import { isAdmin } from '../domain/principal.ts'
-import { type EngineClient, refusedAs } from '../engine/client.ts'
+import { refusedAs } from '../engine/client.ts'
 import { PullTracker, pullFailure, registryAuthHeader } from '../engine/pull.ts'
 import { EngineImageInspect, parseEngine } from '../engine/types.ts'
 import { notFound, ProblemError } from '../errors.ts'
 import type { AppEnv } from '../http/context.ts'
+import { engineScope, sentPath } from '../http/engines.ts'
 import type { ErrorLogger } from '../http/problems.ts'
 import { type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import { NdjsonStream } from '../streams/ndjson.ts'
@@ -153,16 +155,13 @@ const deleteRoute = createRoute({
   },
 })
 
-export function imageWriteRoutes(
-  engine: EngineClient,
-  deps: StreamDependencies,
-  logError: ErrorLogger,
-) {
+export function imageWriteRoutes(deps: StreamDependencies, logError: ErrorLogger) {
   const app = router()
 
   app.openapi(pullRoute, async (c) => {
     const { ref } = c.req.valid('json')
     const auth = allowPull(c, deps.settings, ref)
+    const engine = engineScope(c).client
     const target = pulledRef(ref)
     const failed = (error: unknown) => {
       // The engine's words (hosts, URLs) go to the log only; the problem says what failed.
@@ -227,7 +226,7 @@ export function imageWriteRoutes(
         if (sent !== tracker.version && tracker.version > 0) await send()
         await sink.send({ event: 'end', data: JSON.stringify(await finish(sink.signal)) })
       },
-      c.req.path,
+      sentPath(c),
     ) as unknown as ReturnType<typeof c.json<z.infer<typeof PullResultSchema>, 200>>
   })
 
@@ -235,6 +234,7 @@ export function imageWriteRoutes(
     const { ref } = c.req.valid('param')
     const { guard } = c.var
     const signal = c.req.raw.signal
+    const engine = engineScope(c).client
     const missing = () => notFound(`No such image: ${ref}`)
     const image = parseEngine(
       EngineImageInspect,

@@ -2,22 +2,23 @@
  * @module `GET /v1/containers/{id}/logs` and `/logs/stream`: the log as JSON lines, or followed as
  * server-sent events. The reading and following is the engine side's (engine/logs.ts).
  */
-import type { EngineClient } from '../engine/client.ts'
 import { decodeCursor } from '../engine/log-cursor.ts'
 import { followLog, readLogLines } from '../engine/logs.ts'
 import { badRequest } from '../errors.ts'
+import { engineScope, sentPath } from '../http/engines.ts'
 import { eventStreamHead, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
 import { router } from './common.ts'
 import { logStreamRoute, logsRoute } from './logs.schemas.ts'
 
-export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
+export function logRoutes(deps: StreamDependencies) {
   const { settings } = deps
   const app = router()
 
   app.openapi(logsRoute, async (c) => {
     const { id } = c.req.valid('param')
     const signal = c.req.raw.signal
+    const engine = engineScope(c).client
     const inspect = await accessContainer(engine, c.var.guard, id, signal)
     const bounds = { maxLines: settings.logsMaxLines, maxBytes: settings.logsMaxBytes }
     return c.json(await readLogLines(engine, inspect, c.req.valid('query'), bounds, signal), 200)
@@ -39,6 +40,7 @@ export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
       ])
     }
     // Inspect before answering: a missing container is a 404, not a stream that errors.
+    const engine = engineScope(c).client
     const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
     if (c.req.method === 'HEAD') return eventStreamHead()
     return sseResponse(
@@ -48,7 +50,7 @@ export function logRoutes(engine: EngineClient, deps: StreamDependencies) {
         const end = await followLog(engine, inspect, query, resumeAfter, sink)
         if (end) await sink.send({ event: 'end', data: JSON.stringify(end) })
       },
-      c.req.path,
+      sentPath(c),
     )
   })
 

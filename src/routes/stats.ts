@@ -19,6 +19,7 @@ import { containerPath, inspectContainer } from '../engine/containers.ts'
 import { curateStats, hasPreviousSample, hasSample, notRunningStats } from '../engine/stats.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
+import { engineScope, sentPath } from '../http/engines.ts'
 import {
   eventStreamHead,
   type SseSink,
@@ -91,12 +92,13 @@ const statsStreamRoute = createRoute({
   },
 })
 
-export function statsRoutes(engine: EngineClient, deps: StreamDependencies) {
+export function statsRoutes(deps: StreamDependencies) {
   const app = router()
 
   app.openapi(statsRoute, async (c) => {
     const { id } = c.req.valid('param')
     const signal = c.req.raw.signal
+    const engine = engineScope(c).client
     const inspect = await accessContainer(engine, c.var.guard, id, signal)
     // The engine would answer a zeroed frame at once: no need to ask.
     if (!inspect.State.Running || inspect.State.Restarting) return c.json(notRunningStats(), 200)
@@ -112,13 +114,14 @@ export function statsRoutes(engine: EngineClient, deps: StreamDependencies) {
   app.openapi(statsStreamRoute, async (c) => {
     const { id } = c.req.valid('param')
     // Inspect before answering: a missing container is a 404, not a stream that errors.
+    const engine = engineScope(c).client
     const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
     if (c.req.method === 'HEAD') return eventStreamHead()
     return sseResponse(
       sseSettings(deps),
       deps.toProblem,
       (sink) => followStats(engine, inspect, sink),
-      c.req.path,
+      sentPath(c),
     )
   })
 

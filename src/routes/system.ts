@@ -2,17 +2,33 @@
  * @module Health, readiness and version.
  */
 import { createRoute, z } from '@hono/zod-openapi'
-import type { EngineClient } from '../engine/client.ts'
+import { DEFAULT_ENGINE } from '../config.ts'
 import { EngineVersion, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
+import { type EngineScopes, engineScope } from '../http/engines.ts'
 import { type StateStore, storeUnavailable } from '../store/port.ts'
 import { GATEWAY_VERSION } from '../version.ts'
 import { ENGINE_PROBLEMS, problems, refuseQuery, router, scoped } from './common.ts'
 
 const HealthSchema = z.object({ status: z.literal('ok') }).openapi('Health')
 
+const EngineReadinessSchema = z
+  .object({
+    name: z.string().openapi({ example: 'default' }),
+    ready: z.boolean().openapi({ description: 'Whether the engine answers /_ping' }),
+    apiVersion: z.string().nullable().openapi({ description: 'Its API version, when it answers' }),
+  })
+  .openapi('EngineReadiness')
+
 const ReadySchema = z
-  .object({ status: z.literal('ready'), engineApiVersion: z.string() })
+  .object({
+    status: z.literal('ready'),
+    engineApiVersion: z.string().openapi({ description: 'The `default` engine’s API version' }),
+    engines: z.array(EngineReadinessSchema).openapi({
+      description:
+        'Every configured engine: one that does not answer makes only its own routes answer 503',
+    }),
+  })
   .openapi('Ready')
 
 const SystemVersionSchema = z
@@ -53,9 +69,10 @@ const readyRoute = createRoute({
   path: '/readyz',
   operationId: 'getReadiness',
   tags: ['system'],
-  summary: 'The Docker Engine answers /_ping (and the shared state store, when there is one)',
+  summary:
+    'The default Docker Engine answers /_ping (and the shared state store, when there is one); each engine’s state',
   description:
-    'A readiness probe, without a credential: 503 with Retry-After while the engine, or the shared state store (Redis) the gateway is configured with, cannot be reached; the problem says which.',
+    'A readiness probe, without a credential: 503 with Retry-After while the `default` engine, or the shared state store (Redis) the gateway is configured with, cannot be reached; the problem says which. Otherwise 200, listing whether each configured engine answers: another engine that does not answer makes only its own routes answer 503.',
   security: [],
   middleware: [refuseQuery],
   responses: {
@@ -84,9 +101,10 @@ const versionRoute = createRoute({
 /** `/version` costs the engine real work (it runs runc), so one answer serves for a while. */
 const VERSION_CACHE_MS = 60_000
 
-export function systemRoutes(engine: EngineClient, store?: StateStore) {
+export function systemRoutes(scopes: EngineScopes, store?: StateStore) {
   const app = router()
-  let cached: { at: number; value: z.infer<typeof SystemVersionSchema> } | undefined
+  /** By engine name: each engine answers its own versions. */
+  const cache = new Map<string, { at: number; value: z.infer<typeof SystemVersionSchema> }>()
 
   app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200))
 
@@ -96,9 +114,17 @@ export function systemRoutes(engine: EngineClient, store?: StateStore) {
       const health = await store.health()
       if (!health.ok) throw storeUnavailable(`Not ready: ${health.reason}`)
     }
+    const signal = c.req.raw.signal
+    const others = [...scopes.values()].map((scope) =>
+      scope.client.ping(signal).then(
+        ({ apiVersion }) => ({ name: scope.name, ready: true, apiVersion }),
+        () => ({ name: scope.name, ready: false, apiVersion: null }),
+      ),
+    )
     try {
-      const { apiVersion } = await engine.ping(c.req.raw.signal)
-      return c.json({ status: 'ready' as const, engineApiVersion: apiVersion }, 200)
+      const { apiVersion } = await scopes.get(DEFAULT_ENGINE)!.client.ping(signal)
+      const engines = await Promise.all(others)
+      return c.json({ status: 'ready' as const, engineApiVersion: apiVersion, engines }, 200)
     } catch (error) {
       if (error instanceof ProblemError && error.status !== 503) {
         throw new ProblemError(503, 'engine-unavailable', {
@@ -111,6 +137,8 @@ export function systemRoutes(engine: EngineClient, store?: StateStore) {
   })
 
   app.openapi(versionRoute, async (c) => {
+    const { name, client: engine } = engineScope(c)
+    let cached = cache.get(name)
     if (!cached || Date.now() - cached.at > VERSION_CACHE_MS) {
       const signal = c.req.raw.signal
       const [raw, negotiated] = await Promise.all([
@@ -133,6 +161,7 @@ export function systemRoutes(engine: EngineClient, store?: StateStore) {
           negotiatedApiVersion: negotiated,
         },
       }
+      cache.set(name, cached)
     }
     return c.json(cached.value, 200)
   })

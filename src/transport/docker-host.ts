@@ -53,6 +53,23 @@ export function engineTargetFromEnv(env: DockerEnv): EngineTarget {
   return { kind: 'tcp', origin }
 }
 
+/**
+ * The target of one configured engine (`engines.<name>` in the config file): its `host` as
+ * `DOCKER_HOST`, `tlsVerify` as `DOCKER_TLS_VERIFY`, `certPath` as `DOCKER_CERT_PATH`, and only
+ * those: the process's own `DOCKER_*` variables are `DOCKER_HOST`'s, not this engine's.
+ */
+export function engineTargetFromEntry(
+  entry: { host: string; tlsVerify?: boolean | undefined; certPath?: string | undefined },
+  home: string | undefined,
+): EngineTarget {
+  return engineTargetFromEnv({
+    DOCKER_HOST: entry.host,
+    DOCKER_TLS_VERIFY: entry.tlsVerify ? '1' : undefined,
+    DOCKER_CERT_PATH: entry.certPath,
+    HOME: home,
+  })
+}
+
 export function describeTarget(target: EngineTarget): string {
   return target.kind === 'unix' ? `unix://${target.socketPath}` : target.origin
 }

@@ -195,16 +195,22 @@ const CHANGES = new Set([
   'waitContainer',
 ])
 
+/**
+ * The operation an operation is, on whichever engine's path: `/v1/engines/{engine}/…`
+ * (`…OnEngine`) is the same route as `/v1/…`, with the same rules for what it may touch.
+ */
+const baseId = (op: Operation) => op.operationId.replace(/OnEngine$/, '')
+
 /** A reference that can never name another test's container: missing, or this run's own. */
 const missingRef = fc.stringMatching(/^[a-z0-9]{1,8}$/).map((s) => `${RUN}-missing-${s}`)
 
 function idArbitrary(op: Operation): fc.Arbitrary<string> {
-  if (op.operationId === 'deleteContainer') {
+  if (baseId(op) === 'deleteContainer') {
     return pool.created.length > 0
       ? fc.oneof(missingRef, fc.constantFrom(...pool.created))
       : missingRef
   }
-  const known = CHANGES.has(op.operationId)
+  const known = CHANGES.has(baseId(op))
     ? [pool.exited, pool.exitedId]
     : [pool.exited, pool.exitedId.slice(0, 12), pool.running]
   return fc.oneof(missingRef, fc.constantFrom(...known))
@@ -255,7 +261,7 @@ function bodyArbitrary(op: Operation): fc.Arbitrary<string | undefined> {
   const schema = op.requestBody?.content['application/json']?.schema
   if (!schema) return fc.constant(undefined)
   return ofSchema(schema).map((value) => {
-    if (op.operationId !== 'createContainer') return JSON.stringify(value)
+    if (baseId(op) !== 'createContainer') return JSON.stringify(value)
     const body = value as Record<string, unknown>
     return JSON.stringify({
       ...body,
@@ -271,7 +277,7 @@ function validSpec(op: Operation): fc.Arbitrary<Spec> {
     .record({
       id: op.path.includes('{id}') ? idArbitrary(op) : fc.constant(''),
       ref: op.path.includes('{ref}')
-        ? op.operationId === 'deleteImage'
+        ? baseId(op) === 'deleteImage'
           ? // Never an image other tests use: only names of this run that no engine has.
             missingRef.map((name) => `dockgate-conformance/${name.toLowerCase()}:gone`)
           : fc.oneof(
@@ -286,6 +292,7 @@ function validSpec(op: Operation): fc.Arbitrary<Spec> {
       op,
       valid: true,
       path: op.path
+        .replace('{engine}', 'default')
         .replace('{id}', encodeURIComponent(id))
         .replace('{ref}', encodeURIComponent(String(ref))),
       query,
@@ -333,7 +340,9 @@ function invalidSpec(op: Operation): fc.Arbitrary<Spec> {
         .map((bad) => (spec: Spec) => ({
           ...spec,
           mutation: `${idParam.name}=${JSON.stringify(bad)}`,
-          path: op.path.replace(`{${idParam.name}}`, encodeURIComponent(bad)),
+          path: op.path
+            .replace(`{${idParam.name}}`, encodeURIComponent(bad))
+            .replace('{engine}', 'default'),
         })),
     )
   }
@@ -411,7 +420,7 @@ async function send(spec: Spec): Promise<Outcome> {
     problems.push(`${status}, not ${spec.expected ?? 400}, for a request the document refuses`)
   }
   // What it created, later requests may delete.
-  if (spec.op.operationId === 'createContainer' && status === 201) {
+  if (baseId(spec.op) === 'createContainer' && status === 201) {
     pool.created.push((body as { id: string }).id)
   }
   const detail = String((body as { detail?: unknown } | undefined)?.detail ?? '')
@@ -441,7 +450,7 @@ function report(outcomes: Outcome[]) {
   for (const { spec, status, detail, problems } of outcomes) {
     if (problems.length === 0) continue
     const known = KNOWN.find(
-      (k) => k.operationId === spec.op.operationId && k.status === status && k.detail.test(detail),
+      (k) => k.operationId === baseId(spec.op) && k.status === status && k.detail.test(detail),
     )
     const line = `${spec.op.operationId}: ${problems.join('; ')}\n    ${describeSpec(spec)}`
     if (known) console.warn(`known (${known.item}): ${line}`)
@@ -462,7 +471,7 @@ function limitSpecs(): Spec[] {
       op,
       valid: true,
       mutation: `${most} label selectors of 256 characters`,
-      path: op.path,
+      path: op.path.replace('{engine}', 'default'),
       query: Array.from({ length: most }, (): [string, string] => ['label', selector]),
     })
   }
@@ -472,7 +481,7 @@ function limitSpecs(): Spec[] {
       op,
       valid: false,
       mutation: 'a body over 64 KiB',
-      path: op.path.replace('{id}', `${RUN}-missing`),
+      path: op.path.replace('{id}', `${RUN}-missing`).replace('{engine}', 'default'),
       query: [],
       body: oversized,
       contentType: 'application/json',

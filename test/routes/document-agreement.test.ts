@@ -86,7 +86,7 @@ describe('query values', () => {
   ] as const)('%s ?%s=%j: the document and the server agree (%s)', async (id, name, value, ok) => {
     expect(queryValueValidates(param(id, name), value), 'the document').toBe(ok)
     const op = operation(id)
-    const path = op.path.replace('{id}', idle.name)
+    const path = op.path.replace('{engine}', 'default').replace('{id}', idle.name)
     const answer = await gw.call(`${path}?${name}=${encodeURIComponent(value)}`, {
       method: op.method,
       signal: AbortSignal.timeout(10_000),
@@ -125,7 +125,10 @@ describe('query values', () => {
 describe('unknown query parameters', () => {
   it('are refused with 400 on every operation, naming the parameter', async () => {
     for (const op of OPERATIONS) {
-      const path = op.path.replace('{id}', idle.name).replace('{ref}', 'busybox')
+      const path = op.path
+        .replace('{engine}', 'default')
+        .replace('{id}', idle.name)
+        .replace('{ref}', 'busybox')
       const body = op.requestBody ? JSON.stringify({}) : undefined
       const answer = await gw.call(`${path}?forse=true`, {
         method: op.method,

@@ -32,7 +32,11 @@ describe('GET /readyz', () => {
   it('is ready when the engine answers /_ping', async () => {
     const { status, body } = await gw.json('/readyz', { role: null })
     expect(status).toBe(200)
-    expect(body).toEqual({ status: 'ready', engineApiVersion: '1.41' })
+    expect(body).toEqual({
+      status: 'ready',
+      engineApiVersion: '1.41',
+      engines: [{ name: 'default', ready: true, apiVersion: '1.41' }],
+    })
   })
 
   it('answers 503 with Retry-After when the engine is unreachable', async () => {

@@ -93,3 +93,42 @@ export async function runDirect(options: {
   if (options.wait ?? true) await direct(`/containers/${id}/wait`, { method: 'POST' })
   return id
 }
+
+/**
+ * The second engine of the multi-engine tests: a separate private dockerd (scripts/test.sh
+ * starts it: `DOCKGATE_STATE_DIR=.state/engine-b scripts/engine.sh up`), which the gateway
+ * reaches over TLS with client certificates while the main one is reached over its Unix socket;
+ * its socket is for the tests' own look at it.
+ */
+export function testEngineB(): { tlsHost: string; certPath: string; socketPath: string } {
+  const tlsHost = process.env.DOCKGATE_TEST_ENGINE_B_TLS_HOST
+  const certPath = process.env.DOCKGATE_TEST_ENGINE_B_CERT_PATH
+  const socketPath = process.env.DOCKGATE_TEST_ENGINE_B_SOCKET
+  if (!tlsHost || !certPath || !socketPath) {
+    throw new Error(
+      'The multi-engine tests need a second engine: DOCKGATE_TEST_ENGINE_B_TLS_HOST, …_CERT_PATH and …_SOCKET (scripts/test.sh sets them)',
+    )
+  }
+  return { tlsHost, certPath, socketPath }
+}
+
+/** A call straight to another engine's socket (see {@link direct}). */
+export async function directTo(
+  socketPath: string,
+  path: string,
+  init: { method?: string; body?: unknown } = {},
+) {
+  const dispatcher = new Agent({ connect: { socketPath } })
+  try {
+    const response = await undiciFetch(`http://docker${path}`, {
+      method: init.method ?? 'GET',
+      dispatcher,
+      headers: init.body === undefined ? {} : { 'content-type': 'application/json' },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    })
+    const text = await response.text()
+    return { status: response.status, text, json: () => JSON.parse(text) as any }
+  } finally {
+    await dispatcher.close()
+  }
+}
