@@ -782,7 +782,7 @@ async function main() {
     const { pushPullImage, runPull } = await import('./pull.mjs')
     const b = phaseBudget(
       'pull',
-      reserveAfter(['latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
+      reserveAfter(['exec', 'latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
     )
     const ref = await pushPullImage(engine, {
       image,
