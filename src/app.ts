@@ -36,6 +36,7 @@ import { type ErrorLogger, toProblem } from './http/problems.ts'
 import { type RequestIdWriter, requestIds } from './http/request-id.ts'
 import { ContainerModel } from './model/containers.ts'
 import type { WritePositions } from './model/positions.ts'
+import { ServiceOwners } from './model/services.ts'
 import { Metrics } from './observability/metrics.ts'
 import type { QuotaReservations } from './policy/quota.ts'
 import { router } from './routes/common.ts'
@@ -47,6 +48,9 @@ import { imageRoutes } from './routes/images.ts'
 import { imageWriteRoutes } from './routes/images.write.ts'
 import { logRoutes } from './routes/logs.ts'
 import { metricsRoutes } from './routes/metrics.ts'
+import { nodeRoutes } from './routes/nodes.ts'
+import { serviceLogRoutes } from './routes/services.logs.ts'
+import { serviceRoutes } from './routes/services.ts'
 import { statsRoutes } from './routes/stats.ts'
 import { systemRoutes } from './routes/system.ts'
 import { ticketRoutes } from './routes/tickets.ts'
@@ -136,6 +140,7 @@ export const OPENAPI_CONFIG = {
     { name: 'images', description: 'Images: list, inspect, pull, remove' },
     { name: 'streams', description: 'Tickets for browser event streams' },
     { name: 'exec', description: 'Commands in running containers (policy `exec`)' },
+    { name: 'services', description: 'Swarm services, their tasks and logs, and nodes' },
   ],
 }
 
@@ -233,8 +238,12 @@ export function createApp(deps: AppDependencies): Gateway {
     '/',
     execSessionRoutes(deps.engine, { ...streams, upgradeWebSocket: deps.upgradeWebSocket }, model),
   )
+  const owners = new ServiceOwners()
+  app.route('/', serviceRoutes(deps.engine, settings, owners, deps.quota ?? store))
+  app.route('/', serviceLogRoutes(deps.engine, streams, owners))
+  app.route('/', nodeRoutes(deps.engine))
   metrics.events = () => hub.stats()
-  app.route('/', eventRoutes(hub, streams))
+  app.route('/', eventRoutes(hub, streams, owners))
   app.route('/', metricsRoutes(metrics))
   app.route('/', imageRoutes(deps.engine, settings))
   app.route('/', imageWriteRoutes(deps.engine, streams, logError))

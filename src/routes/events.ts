@@ -17,6 +17,7 @@ import {
   sseResponse,
   sseSettings,
 } from '../http/sse.ts'
+import type { ServiceOwners } from '../model/services.ts'
 import { canSee } from '../policy/access.ts'
 import { concatBytes } from '../streams/demux.ts'
 import { encodeSse } from '../streams/sse.ts'
@@ -180,13 +181,22 @@ const eventsRoute = createRoute({
 /**
  * Who sees an event: an admin every one; anyone else only events of containers it may see
  * (its own, or those its policy's label selectors match), judged on the container's labels,
- * which the engine puts in the actor's attributes. In audit mode everything passes.
+ * which the engine puts in the actor's attributes; of services it may see, judged on the labels
+ * the gateway knows them by (API 1.41's service events carry none: `model/services.ts`); and of
+ * nodes with the `nodes:read` scope. In audit mode everything passes.
  */
-function visibleTo(guard: Guard) {
+function visibleTo(guard: Guard, owners: ServiceOwners | undefined) {
   const { principal } = guard
   if (isAdmin(principal) || guard.auditMode) return () => true
-  return (event: EngineEvent) =>
-    event.type === 'container' && canSee(principal, event.actor.attributes)
+  const nodes = principal.scopes.has('nodes:read')
+  return (event: EngineEvent) => {
+    if (event.type === 'container') return canSee(principal, event.actor.attributes)
+    if (event.type === 'service') {
+      const labels = owners?.labelsOf(event)
+      return labels !== undefined && canSee(principal, labels)
+    }
+    return event.type === 'node' && nodes
+  }
 }
 
 /** The event as a client may read it: secret-looking attribute values as null. */
@@ -325,7 +335,7 @@ function relay(
   })
 }
 
-export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
+export function eventRoutes(hub: EventHub, deps: StreamDependencies, owners?: ServiceOwners) {
   const app = router()
   const events = new EventEncoder()
 
@@ -348,7 +358,7 @@ export function eventRoutes(hub: EventHub, deps: StreamDependencies) {
       sseSettings(deps),
       deps.toProblem,
       (sink) => {
-        const visible = visibleTo(c.var.guard)
+        const visible = visibleTo(c.var.guard, owners)
         return relay(subscription, sink, (items) => events.batch(items, visible, deps.settings))
       },
       c.req.path,

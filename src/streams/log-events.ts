@@ -142,6 +142,14 @@ function isPrintableAscii(text: string): boolean {
   return true
 }
 
+/** What {@link pumpLogEvents} drives: bytes in, whole event-stream messages out. */
+export interface ChunkEncoder {
+  write(chunk: Uint8Array): void
+  end(): void
+  take(): Uint8Array
+  readonly pending: number
+}
+
 export interface PumpOptions {
   /**
    * While lines keep coming, messages wait until this many milliseconds have passed since the
@@ -167,7 +175,7 @@ export interface PumpOptions {
  */
 export async function pumpLogEvents(
   body: ReadableStream<Uint8Array>,
-  encoder: LogEventEncoder,
+  encoder: ChunkEncoder,
   send: (messages: Uint8Array) => Promise<boolean>,
   options: PumpOptions = {},
 ): Promise<boolean> {
@@ -183,7 +191,7 @@ type ReadResult = ReadableStreamReadResult<Uint8Array>
 
 class LogEventPump {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>
-  readonly #encoder: LogEventEncoder
+  readonly #encoder: ChunkEncoder
   readonly #send: (messages: Uint8Array) => Promise<boolean>
   readonly #coalesceMs: number
   readonly #coalesceBytes: number
@@ -192,7 +200,7 @@ class LogEventPump {
 
   constructor(
     reader: ReadableStreamDefaultReader<Uint8Array>,
-    encoder: LogEventEncoder,
+    encoder: ChunkEncoder,
     send: (messages: Uint8Array) => Promise<boolean>,
     options: PumpOptions,
   ) {
