@@ -4,15 +4,15 @@
  * A service's log gathers its tasks' logs from every node: each task's lines come in their own
  * order (their container's log), but the tasks' lines interleave as the nodes send them, not by
  * time (verified on 20.10: a node's backlog can arrive after another node's newer lines). So no
- * single line's position says what was delivered before it. The cursor says it per task: for
- * every task a line was delivered of, the last one (its engine timestamp and its position among
+ * single line's position says what was delivered before it. The cursor says it per task and
+ * stream ({@link streamKey}): for every one a line was delivered of, the last one (its engine timestamp and its position among
  * that task's lines sharing the timestamp, as container log cursors do), plus the floor the
  * stream reads from. A resume reads the service's log again from the floor (the engine's `since`
  * is inclusive at nanosecond precision for services too) and skips, per task, every line up to
  * and including the one named: no duplicate, and no gap for any task, those with no line
  * delivered yet included (their lines from the floor on are all new).
  *
- * Written as `s1_<floor ns>_<task>-<ns>[-<index>]_…`: letters, digits, `_` and `-` only, so it
+ * Written as `s1_<floor ns>_<task>[.2]-<ns>[-<index>]_…`: letters, digits, `.`, `_` and `-` only, so it
  * travels as it is in `Last-Event-ID` and in `?cursor=`.
  */
 
@@ -37,7 +37,16 @@ export interface ServiceLogCursor {
 
 const PREFIX = 's1_'
 const NANOS = /^\d{1,20}$/
-const TASK = /^[a-z0-9]{1,64}$/
+/** A task's stdout is its id; its stderr is its id and `.2` (a stream's own order: below). */
+const TASK = /^[a-z0-9]{1,64}(?:\.2)?$/
+
+/**
+ * Where a line counts in the cursor: its task and stream. The engine timestamps stdout and stderr
+ * as two readers of two pipes, so one task's log can hold a stderr line stamped before the
+ * stdout line written ahead of it (verified on 20.10); each stream alone is in time order.
+ */
+export const streamKey = (task: string, stream: 'stdout' | 'stderr') =>
+  stream === 'stderr' ? `${task}.2` : task
 
 export function encodeServiceCursor(cursor: ServiceLogCursor): string {
   let text = PREFIX + cursor.floor

@@ -13,6 +13,7 @@ import {
   engineTimeToNanos,
   ServiceCursorIds,
   type ServiceLogCursor,
+  streamKey,
 } from './service-log-cursor.ts'
 import { type EngineService, inspectService, servicePath } from './services.ts'
 
@@ -141,7 +142,7 @@ export async function followServiceLog(
     for (;;) {
       const encoder = new ServiceLogEventEncoder({
         tty: isTty(service),
-        eventId: (task, time) => ids.next(task, time),
+        eventId: (task, stream, time) => ids.next(streamKey(task, stream), time),
       })
       try {
         const body = await openServiceLogBody(

@@ -53,7 +53,11 @@ export async function ownedCount(
     'container list',
   )
   const own = containers.filter((c) => !(c.Labels && TASK_CONTAINER_LABEL in c.Labels)).length
-  const services = await listServices(engine, [owner], signal)
+  const services = await listServices(engine, [owner], signal).catch((error: unknown) => {
+    // An engine outside a swarm runs no services: containers alone count.
+    if (error instanceof ProblemError && error.code === 'not-a-swarm-manager') return []
+    throw error
+  })
   return own + services.reduce((sum, s) => sum + replicasOf(s), 0)
 }
 

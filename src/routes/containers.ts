@@ -22,6 +22,7 @@ import {
 } from '../model/positions.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import type { QuotaReservations } from '../policy/quota.ts'
+import { ownedCount } from '../policy/services.ts'
 import { MemoryStore } from '../store/memory.ts'
 import {
   ContainerRefParams,
@@ -472,14 +473,13 @@ async function startFailureOf(
   return startFailure(after.State)
 }
 
-/** A principal may own at most `maxContainers` containers at once (admins have no quota). */
+/**
+ * A principal may own at most `maxContainers` containers at once, the replicas of its Swarm
+ * services counted as containers (admins have no quota).
+ */
 async function checkContainerQuota(engine: EngineClient, guard: Guard, signal: AbortSignal) {
   const { principal } = guard
-  const owned = await engine.json('GET', '/containers/json', {
-    query: { all: 1, filters: JSON.stringify({ label: [`${OWNER_LABEL}=${principal.id}`] }) },
-    signal,
-  })
-  const count = Array.isArray(owned) ? owned.length : 0
+  const count = await ownedCount(engine, principal.id, signal)
   if (count >= principal.policy.maxContainers) {
     guard.deny(
       'max-containers',

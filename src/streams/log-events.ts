@@ -238,7 +238,11 @@ class LogEventPump {
         const first = await orIdle(read, windowLeft)
         if (first !== IDLE) return first
       }
-      if (this.#waiting() && !(await this.#flush())) return CLIENT_LEFT
+      if (this.#waiting() && !(await this.#flush())) {
+        // Left unread: the body is cancelled next, or its request aborted (then it rejects)
+        read.catch(() => {})
+        return CLIENT_LEFT
+      }
       return await read
     } catch (error) {
       await this.#flush()

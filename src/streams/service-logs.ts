@@ -137,14 +137,14 @@ export class ServiceLogEventEncoder {
   constructor(options: {
     tty: boolean
     maxLineBytes?: number
-    eventId: (task: string, time: string) => string | undefined
+    eventId: (task: string, stream: LogLine['stream'], time: string) => string | undefined
   }) {
     const writer = this.#writer
     this.#splitter = new ServiceLogSplitter({
       tty: options.tty,
       ...(options.maxLineBytes === undefined ? {} : { maxLineBytes: options.maxLineBytes }),
       onLine: (stream, time, task, node, text) => {
-        const id = options.eventId(task, time)
+        const id = options.eventId(task, stream, time)
         if (id === undefined) return
         if (!ID.test(id) || !SAFE_ID.test(task) || !SAFE_ID.test(node)) {
           throw new SyntaxError('Cannot encode server-sent event: unexpected id, task or node')

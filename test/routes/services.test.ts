@@ -30,6 +30,7 @@ beforeAll(async () => {
       svc: { scopes: [...OWNER], policy: POLICY },
       other: { scopes: [...OWNER], policy: POLICY },
       logger: { scopes: [...OWNER], policy: POLICY },
+      mixed: { scopes: [...OWNER], policy: { ...POLICY, maxContainers: 2 } },
       nodes: { scopes: ['nodes:read', 'events:read'] },
     },
   })
@@ -153,6 +154,21 @@ describe('services on a Swarm manager', () => {
     expect(refused.body.detail).toMatch(/maximum of 6/)
     const events = await engineEvents(since, engineNow())
     expect(events.filter((e) => e.Actor.Attributes?.name === name)).toEqual([])
+  })
+})
+
+describe('the container quota', () => {
+  it('counts a service’s replicas as containers', async () => {
+    await create({ replicas: 2 }, 'mixed')
+    const container = await gw.json(
+      '/v1/containers',
+      postJson(
+        { image: testEngineEnv().image, cmd: ['true'], labels: { [TEST_LABEL]: TEST_RUN } },
+        'mixed',
+      ),
+    )
+    expect(container.status).toBe(403)
+    expect(container.body.detail).toMatch(/owns 2 containers/)
   })
 })
 

@@ -17,20 +17,28 @@ export function workerHost(): string {
   return host
 }
 
-/** A service name unique to this run (service names allow no dots). */
-export const serviceName = (prefix: string) => uniqueName(prefix).replaceAll('.', '-')
+/** The names this test file gave its services (each file has its own module instance). */
+const named = new Set<string>()
 
-/** Removes every service this run created once the file's tests are done. */
+/** A service name unique to this run (service names allow no dots), removed after the file. */
+export const serviceName = (prefix: string) => {
+  const name = uniqueName(prefix).replaceAll('.', '-')
+  named.add(name)
+  return name
+}
+
+/**
+ * Removes the services this file named once its tests are done (not every service of the run:
+ * files run in parallel), and any of the run's that a dead run left behind is the next run's.
+ */
 export function removeServicesAfterAll(): void {
   afterAll(async () => {
-    const filters = encodeURIComponent(JSON.stringify({ label: [`${TEST_LABEL}=${TEST_RUN}`] }))
-    const answer = await direct(`/services?filters=${filters}`)
-    if (answer.status !== 200) return
-    for (const service of answer.json() as { ID: string }[]) {
-      await direct(`/services/${service.ID}`, { method: 'DELETE' })
-    }
+    for (const name of named) await direct(`/services/${name}`, { method: 'DELETE' })
   })
 }
+
+/** The labels every test service carries, as containers do. */
+export const TEST_SERVICE_LABELS = { [TEST_LABEL]: TEST_RUN }
 
 export interface EngineTaskRecord {
   ID: string
