@@ -4,7 +4,6 @@
 import { createRoute, type z } from '@hono/zod-openapi'
 import type { Context, TypedResponse } from 'hono'
 import type { GatewaySettings } from '../config.ts'
-import { OWNER_LABEL } from '../domain/containers.ts'
 import type { Guard } from '../domain/guard.ts'
 import { isAdmin } from '../domain/principal.ts'
 import { refuseSecretSelectors } from '../domain/redaction.ts'
