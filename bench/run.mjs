@@ -40,6 +40,7 @@ const PHASES = [
   'logs',
   'pipeline',
   'pull',
+  'servicelogs',
   'latency',
   'memory',
   'events',
@@ -113,9 +114,12 @@ const PROFILE = QUICK
       coldReps: 3,
       pullMb: 5,
       pullReps: 2,
+      serviceLogLines: 10_000,
+      serviceLogReps: 2,
       marginMs: 2_500,
       plan: {
         pull: 8_000,
+        servicelogs: 10_000,
         throughput: 12_000,
         cpu: 10_000,
         storeCpu: 5_000,
@@ -152,9 +156,12 @@ const PROFILE = QUICK
       coldReps: 5,
       pullMb: 30,
       pullReps: 7,
+      serviceLogLines: 50_000,
+      serviceLogReps: 3,
       marginMs: 6_000,
       plan: {
         pull: 25_000,
+        servicelogs: 30_000,
         throughput: 65_000,
         cpu: 25_000,
         storeCpu: 12_000,
@@ -184,6 +191,7 @@ const TARGETS = {
   coldStartToBare: 4,
   addedLatencyToPassThrough: 1,
   pullToDirect: 1.05,
+  serviceLogRatio: 0.8,
 }
 // With --compare every phase measures two gateways: more time.
 if (COMPARE) {
@@ -404,6 +412,7 @@ const PHASE_KEYS = {
   '3a. logs: SSE vs raw': 'logs',
   '3b. in-process pipeline': 'pipeline',
   '3c. image pull': 'pull',
+  '3d. service logs: SSE vs raw': 'servicelogs',
   '4a. added event latency, one subscriber': 'latency',
   '4b. memory per open stream': 'memory',
   '4c. events fan-out': 'events',
@@ -673,6 +682,27 @@ async function main() {
       gateways: gateways(),
       reps: PROFILE.pullReps,
       deadline: b.deadline - 1_000,
+    })
+  })
+
+  results.serviceLogs = await phase('3d. service logs: SSE vs raw', async () => {
+    const { isManager, runServiceLogs } = await import('./service-logs.mjs')
+    if (!(await isManager(engine))) {
+      log('  skipped: the engine is not a Swarm manager (scripts/engine.sh up --swarm)')
+      return { skipped: 'the engine is not a Swarm manager (scripts/engine.sh up --swarm)' }
+    }
+    const nodes = await engine.json('GET', '/nodes')
+    return runServiceLogs(ctx, {
+      image,
+      // One task per node: the gateway gathers lines from both
+      replicas: Math.max(1, nodes.length),
+      lines: PROFILE.serviceLogLines,
+      reps: PROFILE.serviceLogReps,
+      gateways: gateways(),
+      budget: phaseBudget(
+        'servicelogs',
+        reserveAfter(['latency', 'memory', 'events', 'cluster', 'cold']),
+      ),
     })
   })
 
