@@ -24,12 +24,14 @@ export async function isManager(engine) {
  */
 export async function createLogService(engine, { image, runId, replicas, lines }) {
   const line = 'x'.repeat(SERVICE_LINE_BYTES - 1)
+  // By id, as the gateway does: a task of an image named by reference first tries a pull
+  const { Id: imageId } = await engine.json('GET', `/images/${encodeURIComponent(image)}/json`)
   const answer = await engine.request('POST', '/services/create', {
     Name: `dockgate-bench-svclog-${runId}`.replaceAll('.', '-'),
     Labels: { 'dockgate-bench': runId },
     TaskTemplate: {
       ContainerSpec: {
-        Image: image,
+        Image: imageId,
         Args: ['sh', '-c', `yes ${line} | head -n ${lines}; exec sleep 3600`],
         Labels: { 'dockgate-bench': runId },
       },

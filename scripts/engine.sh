@@ -526,7 +526,10 @@ launch_dockerd() {
 	[[ -f $DAEMON_JSON ]] || printf '{}\n' >"$DAEMON_JSON"
 	# Keep the caller's client-side settings away from dockerd: it reads
 	# DOCKER_TLS_VERIFY/DOCKER_CERT_PATH as defaults for its own TLS flags.
+	# DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: a swarm task of an image named by reference would first
+	# try to pull it from its registry (off loopback); with it, a node runs what it has.
 	env -u DOCKER_HOST -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH -u DOCKER_CONTEXT \
+		DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 \
 		nohup setsid dockerd \
 		--config-file "$DAEMON_JSON" \
 		--data-root "$DATA_ROOT" \
@@ -722,6 +725,7 @@ start_worker() {
 	log "starting the swarm worker's dockerd (socket $WORKER_SOCK)"
 	printf '\n==== engine.sh: starting worker dockerd at %s ====\n' "$(date -Is)" >>"$WORKER_LOG"
 	env -u DOCKER_HOST -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH -u DOCKER_CONTEXT \
+		DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 \
 		nohup setsid dockerd \
 		--config-file "$WORKER/daemon.json" \
 		--data-root "$WORKER_DATA" \
@@ -786,6 +790,9 @@ start_swarm() {
 			die 1 "swarm init failed (is $MANAGER_ADDR:$SWARM_PORT taken? DOCKGATE_SWARM_MANAGER_ADDR/DOCKGATE_SWARM_PORT move it)"
 	fi
 	is_manager || die 1 "the engine is in a swarm but not a manager; run 'scripts/engine.sh down --swarm' first"
+	if ! tr '\0' '\n' <"/proc/$(dockerd_pid)/environ" 2>/dev/null | grep -qx 'DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1'; then
+		log "warning: the engine was started by an older engine.sh: a task of a service that names its image by reference will try to pull it first (dockgate's services name it by id); 'down' and 'up --swarm' to restart it"
+	fi
 	# No routing mesh: see "Swarm" at the top.
 	if engine_api "$SOCK" GET /networks/ingress >/dev/null 2>&1; then
 		engine_api "$SOCK" DELETE /networks/ingress >/dev/null || log "could not remove the ingress network"

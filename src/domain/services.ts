@@ -48,15 +48,30 @@ const LOG_DRIVER = { Name: 'json-file', Options: { 'max-size': '10m', 'max-file'
  */
 export const SERVICE_ID_LIKE = /^[a-z0-9]{25}$/
 
-/** The engine's `ServiceSpec` for a create: every field that could widen access is forced. */
-export function serviceSpec(request: ServiceRequest, owner: string, resources: TaskResources) {
+/** The image reference a service was asked for, beside the image id its tasks run. */
+export const IMAGE_LABEL = 'dockgate.image'
+
+/**
+ * The engine's `ServiceSpec` for a create: every field that could widen access is forced.
+ *
+ * `imageId` is the image's id on the manager, not its reference: a node starting a task of an
+ * image named by reference first pulls it from its registry (whatever `registries` says; the
+ * engine's own words: "we always try to pull the image"), and skips that only for an image id.
+ * So tasks run exactly the image the manager has, from each node's own store, and no node pulls.
+ */
+export function serviceSpec(
+  request: ServiceRequest,
+  owner: string,
+  resources: TaskResources,
+  imageId: string,
+) {
   const labels = { ...request.labels, [OWNER_LABEL]: owner }
   return {
     ...(request.name === undefined ? {} : { Name: request.name }),
-    Labels: labels,
+    Labels: { ...labels, [IMAGE_LABEL]: request.image },
     TaskTemplate: {
       ContainerSpec: {
-        Image: request.image,
+        Image: imageId,
         // The engine's words: Command is the entrypoint, Args the command.
         ...(request.entrypoint === undefined ? {} : { Command: [...request.entrypoint] }),
         ...(request.cmd === undefined ? {} : { Args: [...request.cmd] }),

@@ -206,7 +206,12 @@ export function serviceRoutes(
     checkNetworks(guard, body.networks ?? [])
     const resources = checkCreatePolicy(guard, body)
     const owner = c.var.principal.id
-    const spec = serviceSpec(body, owner, resources)
+    const spec = serviceSpec(
+      body,
+      owner,
+      resources,
+      await imageIdOnManager(engine, body.image, signal),
+    )
     const createOnEngine = async () => {
       const name = body.name
       if (name !== undefined) owners?.expect(name, spec.Labels)
@@ -290,6 +295,24 @@ export function serviceRoutes(
   })
 
   return app
+}
+
+/**
+ * The id of the image the manager has under `ref`: what the tasks run (`serviceSpec`). The
+ * gateway never pulls, and neither do the nodes for it: an image the manager lacks is refused.
+ */
+async function imageIdOnManager(engine: EngineClient, ref: string, signal: AbortSignal) {
+  try {
+    const image = await engine.json('GET', `/images/${encodeURIComponent(ref)}/json`, { signal })
+    const id = (image as { Id?: unknown } | undefined)?.Id
+    if (typeof id === 'string' && /^sha256:[0-9a-f]{64}$/.test(id)) return id
+  } catch (error) {
+    if (!(error instanceof ProblemError && error.status === 404)) throw error
+  }
+  throw badRequest(
+    `The image ${ref} is not on the Swarm manager: pull it first (POST /v1/images/pull); services run the manager's image, and no node pulls`,
+    [{ name: 'body.image', reason: 'not on the manager' }],
+  )
 }
 
 /**

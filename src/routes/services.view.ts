@@ -3,6 +3,7 @@
  */
 import type { z } from '@hono/zod-openapi'
 import { type RedactionSettings, redactEnv, redactLabels } from '../domain/redaction.ts'
+import { IMAGE_LABEL } from '../domain/services.ts'
 import type { EngineNode, EngineService, EngineTask } from '../engine/services.ts'
 import type { NodeSchema, ServiceSchema, TaskSchema } from './services.schemas.ts'
 
@@ -16,7 +17,8 @@ export function toService(
   return {
     id: service.ID,
     name: spec.Name,
-    image: container?.Image ?? '',
+    // The reference it was created from; the id its tasks run otherwise
+    image: spec.Labels?.[IMAGE_LABEL] ?? container?.Image ?? '',
     replicas: spec.Mode.Replicated ? (spec.Mode.Replicated.Replicas ?? 0) : null,
     createdAt: service.CreatedAt,
     updatedAt: service.UpdatedAt,

@@ -8,6 +8,7 @@ import {
 
 const MiB = 1024 * 1024
 const resources = { memory: 64 * MiB, pids: 128, cpus: 0.5 }
+const IMAGE_ID = `sha256:${'a'.repeat(64)}`
 
 describe('the task template the gateway builds', () => {
   const spec = serviceSpec(
@@ -23,6 +24,7 @@ describe('the task template the gateway builds', () => {
     },
     'alice',
     resources,
+    IMAGE_ID,
   )
 
   it('drops every capability, mounts nothing, publishes nothing and attaches to no network', () => {
@@ -55,15 +57,21 @@ describe('the task template the gateway builds', () => {
       { image: 'busybox', replicas: 1, labels: { 'dockgate.owner': 'mallory' } },
       'alice',
       resources,
+      IMAGE_ID,
     )
     expect(sneaky.Labels['dockgate.owner']).toBe('alice')
     expect(sneaky.TaskTemplate.ContainerSpec.Labels['dockgate.owner']).toBe('alice')
-    expect(spec.Labels).toEqual({ team: 'blue', 'dockgate.owner': 'alice' })
+    expect(spec.Labels).toEqual({
+      team: 'blue',
+      'dockgate.owner': 'alice',
+      'dockgate.image': 'busybox:1',
+    })
   })
 
   it('maps the container fields onto the engine’s words', () => {
     expect(spec.TaskTemplate.ContainerSpec).toMatchObject({
-      Image: 'busybox:1',
+      // The manager's image id: no node pulls a reference from its registry
+      Image: IMAGE_ID,
       Command: ['/bin/sh', '-c'],
       Args: ['sleep', '1'],
       Env: ['A=1'],
@@ -79,6 +87,7 @@ describe('the task template the gateway builds', () => {
       { image: 'busybox', replicas: 1, networks: ['jobs'] },
       'alice',
       resources,
+      IMAGE_ID,
     )
     expect(attached.TaskTemplate.Networks).toEqual([{ Target: 'jobs' }])
   })

@@ -20,6 +20,8 @@ beforeAll(async () => {
   )
   afterAll(() => transport.close())
   engine = new EngineClient(transport)
+  // By id: a task of an image named by reference first tries to pull it from its registry
+  const image = (await direct(`/images/${testEngineEnv().image}/json`)).json() as { Id: string }
   const created = await direct('/services/create', {
     method: 'POST',
     body: {
@@ -27,7 +29,7 @@ beforeAll(async () => {
       Labels: { [TEST_LABEL]: TEST_RUN },
       TaskTemplate: {
         ContainerSpec: {
-          Image: testEngineEnv().image,
+          Image: image.Id,
           Args: ['sh', '-c', `seq 1 ${LINES}; sleep 1000`],
         },
       },

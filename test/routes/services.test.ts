@@ -62,8 +62,12 @@ describe('services on a Swarm manager', () => {
     const spec = (await direct(`/services/${created.id}`)).json() as Record<string, any>
     const template = spec.Spec.TaskTemplate
     expect(spec.Spec.Labels['dockgate.owner']).toBe('svc')
+    const imageId = (
+      (await direct(`/images/${testEngineEnv().image}/json`)).json() as { Id: string }
+    ).Id
     expect(template.ContainerSpec).toMatchObject({
-      Image: testEngineEnv().image,
+      // The manager's image id, never a reference a node would pull first
+      Image: imageId,
       Args: ['sleep', '1000'],
       CapabilityDrop: ['ALL'],
       Labels: { 'dockgate.owner': 'svc' },
@@ -326,12 +330,13 @@ describe('bad service bodies', () => {
     ['an unknown key', { restart: 'always' }],
     ['mounts', { mounts: [{ source: '/', target: '/host' }] }],
     ['ports', { ports: [{ published: 80, target: 80 }] }],
-    ['networks the policy does not name', { networks: ['host'] }],
+    ['networks (the policy names none)', { networks: ['host'] }],
     ['privileges', { privileged: true }],
     ['a HostConfig', { HostConfig: { Privileged: true } }],
     ['capabilities', { capAdd: ['SYS_ADMIN'] }],
     ['the owner label', { labels: { 'dockgate.owner': 'someone' } }],
     ['no replicas', { replicas: undefined }],
+    ['an image the manager does not have', { image: 'dockgate-fixture:never-pulled' }],
   ]
   it.each(bad)('with %s: 400, and nothing reaches the engine', async (_what, extra) => {
     const since = engineNow()
