@@ -9,9 +9,13 @@ import { CreateContainerBody, LabelSelector, MAX_LABEL_SELECTORS } from './conta
 
 /**
  * Swarm's own rule for service names (a DNS label: letters, digits, `-` and `_` inside, at most
- * 63), minus the shape of a service id, which the engine would resolve first.
+ * 63), minus the shape of a service id, which the engine would resolve first. Not swarmkit's
+ * own pattern, `^[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9]+)*$`: linear in Go's RE2, it backtracks
+ * exponentially in JavaScript on a name that ends in `-` (the conformance fuzzer found a
+ * 50-character one that held the event loop for good). Each repetition here ends in exactly one
+ * letter or digit, so a string splits into them one way only: linear.
  */
-const SERVICE_NAME = /^[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9]+)*$/
+const SERVICE_NAME = /^[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9])*$/
 
 export const ServiceName = z
   .string()
