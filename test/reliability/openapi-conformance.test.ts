@@ -270,7 +270,15 @@ function bodyArbitrary(op: Operation): fc.Arbitrary<string | undefined> {
       return JSON.stringify({
         ...body,
         image: IMAGE,
-        name: body.name === undefined ? undefined : `${RUN}-${String(body.name).slice(0, 40)}`,
+        // Cut short, it must still end in a letter or digit, as the document's pattern says
+        name:
+          body.name === undefined
+            ? undefined
+            : `${RUN}-${
+                String(body.name)
+                  .slice(0, 40)
+                  .replace(/[-_]+$/, '') || 'x'
+              }`,
         labels: { ...(body.labels as object), ...LABELS },
         replicas: 0,
       })
