@@ -163,6 +163,25 @@ export function evaluate(results, targets) {
       },
     )
   }
+  // 3d. Service logs
+  const sl = results.serviceLogs && !results.serviceLogs.error && !results.serviceLogs.skipped
+  row(
+    `service log SSE ≥ ${targets.serviceLogRatio ?? 0.8}× the raw /services/{id}/logs read (lines/s)`,
+    sl
+      ? `raw: ${fmt(results.serviceLogs.raw.linesPerS, 0)} lines/s`
+      : (results.serviceLogs?.skipped ?? '–'),
+    (key) => {
+      const v = sl ? results.serviceLogs.variants?.[key] : undefined
+      return (
+        v &&
+        ratioCell(
+          v.ratio,
+          `${fmt(v.sse.linesPerS, 0)} lines/s`,
+          v.ratio >= (targets.serviceLogRatio ?? 0.8),
+        )
+      )
+    },
+  )
   // 3b. Pipeline
   for (const c of Object.values(results.pipeline?.cases ?? {})) {
     row(

@@ -41,6 +41,7 @@ const PHASES = [
   'pipeline',
   'pull',
   'exec',
+  'servicelogs',
   'latency',
   'engines',
   'memory',
@@ -120,10 +121,13 @@ const PROFILE = QUICK
       execs: 8,
       execMb: 10,
       execReps: 3,
+      serviceLogLines: 5_000,
+      serviceLogReps: 2,
       marginMs: 2_500,
       plan: {
         pull: 8_000,
         exec: 6_000,
+        servicelogs: 8_000,
         throughput: 12_000,
         cpu: 10_000,
         storeCpu: 5_000,
@@ -166,10 +170,13 @@ const PROFILE = QUICK
       execs: 40,
       execMb: 50,
       execReps: 7,
+      serviceLogLines: 50_000,
+      serviceLogReps: 3,
       marginMs: 6_000,
       plan: {
         pull: 25_000,
         exec: 30_000,
+        servicelogs: 30_000,
         throughput: 65_000,
         cpu: 25_000,
         storeCpu: 12_000,
@@ -204,6 +211,7 @@ const TARGETS = {
   execSseToRaw: 0.8,
   mergedEventsAddedMs: 1,
   prefixedListRatio: 1.05,
+  serviceLogRatio: 0.8,
 }
 // With --compare every phase measures two gateways: more time.
 if (COMPARE) {
@@ -491,6 +499,7 @@ const PHASE_KEYS = {
   '3b. in-process pipeline': 'pipeline',
   '3c. image pull': 'pull',
   '3d. exec: JSON and SSE beside the engine': 'exec',
+  '3e. service logs: SSE vs raw': 'servicelogs',
   '4a. added event latency, one subscriber': 'latency',
   '4e. several engines: merged events, prefixed routes': 'engines',
   '4b. memory per open stream': 'memory',
@@ -697,6 +706,9 @@ async function main() {
           'cpu',
           'logs',
           'pipeline',
+          'pull',
+          'exec',
+          'servicelogs',
           'latency',
           'engines',
           'memory',
@@ -722,6 +734,9 @@ async function main() {
         reserveAfter([
           'logs',
           'pipeline',
+          'pull',
+          'exec',
+          'servicelogs',
           'latency',
           'engines',
           'memory',
@@ -742,7 +757,18 @@ async function main() {
       reps: PROFILE.reps,
       budget: phaseBudget(
         'storeCpu',
-        reserveAfter(['logs', 'pipeline', 'latency', 'engines', 'memory', 'events', 'cold']),
+        reserveAfter([
+          'logs',
+          'pipeline',
+          'pull',
+          'exec',
+          'servicelogs',
+          'latency',
+          'engines',
+          'memory',
+          'events',
+          'cold',
+        ]),
       ),
     })
   })
@@ -753,7 +779,18 @@ async function main() {
     // One budget for both logs: the long one may take 3/4 of it, the short one what is left.
     const b = phaseBudget(
       'logs',
-      reserveAfter(['pipeline', 'latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
+      reserveAfter([
+        'pipeline',
+        'pull',
+        'exec',
+        'servicelogs',
+        'latency',
+        'engines',
+        'memory',
+        'events',
+        'cluster',
+        'cold',
+      ]),
     )
     for (const [name, lineBytes, mb, share] of [
       ['long', LOG_LINE_BYTES, PROFILE.logMb, 0.75],
@@ -782,7 +819,16 @@ async function main() {
     const { pushPullImage, runPull } = await import('./pull.mjs')
     const b = phaseBudget(
       'pull',
-      reserveAfter(['exec', 'latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
+      reserveAfter([
+        'exec',
+        'servicelogs',
+        'latency',
+        'engines',
+        'memory',
+        'events',
+        'cluster',
+        'cold',
+      ]),
     )
     const ref = await pushPullImage(engine, {
       image,
@@ -802,7 +848,7 @@ async function main() {
     const { runExec } = await import('./exec.mjs')
     const b = phaseBudget(
       'exec',
-      reserveAfter(['latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
+      reserveAfter(['servicelogs', 'latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
     )
     return runExec(ctx, {
       image,
@@ -812,6 +858,27 @@ async function main() {
       mb: PROFILE.execMb,
       reps: PROFILE.execReps,
       deadline: b.deadline,
+    })
+  })
+
+  results.serviceLogs = await phase('3e. service logs: SSE vs raw', async () => {
+    const { isManager, runServiceLogs } = await import('./service-logs.mjs')
+    if (!(await isManager(engine))) {
+      log('  skipped: the engine is not a Swarm manager (scripts/engine.sh up --swarm)')
+      return { skipped: 'the engine is not a Swarm manager (scripts/engine.sh up --swarm)' }
+    }
+    const nodes = await engine.json('GET', '/nodes')
+    return runServiceLogs(ctx, {
+      image,
+      // One task per node: the gateway gathers lines from both
+      replicas: Math.max(1, nodes.length),
+      lines: PROFILE.serviceLogLines,
+      reps: PROFILE.serviceLogReps,
+      gateways: gateways(),
+      budget: phaseBudget(
+        'servicelogs',
+        reserveAfter(['latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
+      ),
     })
   })
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/engine.sh — provide a Docker Engine for dockgate's integration tests.
 #
-# Usage: scripts/engine.sh up|down|env|status
+# Usage: scripts/engine.sh up [--swarm]|down [--swarm]|env|status [--swarm]
 #
 #   up      Make sure an engine is available and print its environment on
 #           stdout (one eval-able KEY=value per line, nothing else on stdout;
@@ -11,6 +11,25 @@
 #   status  Human-readable state on stderr; exit 0 if up, 1 otherwise.
 #   down    Stop only what `up` started (by the PIDs in our pidfiles).
 #           Keeps the data-root (and thus the fixture image) for next time.
+#
+#   up --swarm    Also make the engine a Swarm manager and start a second,
+#           private dockerd joined to it as a worker (see "Swarm" below).
+#   down --swarm  Undo only that: the worker leaves and stops, the manager
+#           leaves the swarm; the engine keeps running. (`down` undoes it too.)
+#   status --swarm  Exit 0 when the engine is a manager with a ready worker.
+#
+# Swarm (private engine only). Both dockerds share the host's network
+# namespace and talk over loopback only: the manager listens and advertises on
+# ${DOCKGATE_SWARM_MANAGER_ADDR:-127.0.0.1}:${DOCKGATE_SWARM_PORT:-2377}, the
+# worker on ${DOCKGATE_SWARM_WORKER_ADDR:-127.0.0.2} (its gossip port, 7946, is
+# fixed, hence one address per node; a second swarm on the same host needs
+# other addresses). The `ingress` overlay network is removed right after init:
+# it is what opens the kernel's VXLAN socket on 0.0.0.0:4789 and creates the
+# docker_gwbridge bridge (removed too); services here publish no ports and
+# attach to no network, so their tasks have loopback only, as containers do.
+# The worker lives under $STATE/worker (data/, exec/ or /run/dockgate-<hash>/
+# worker-exec, engine.sock, dockerd.pid, dockerd.log) with containerd
+# namespaces of its own, and gets the fixture images by `docker save | load`.
 #
 # Which engine is used:
 #   1. Our private engine, if it is already running (quick, idempotent path).
@@ -261,6 +280,7 @@ print_private_env() {
 	emit DOCKGATE_TEST_TLS_HOST "tcp://127.0.0.1:$TLS_PORT"
 	emit DOCKGATE_TEST_TLS_CERT_PATH "$CLIENT_CERT_DIR"
 	emit DOCKGATE_FIXTURE_IMAGE "$FIXTURE_IMAGE"
+	if swarm_up; then print_swarm_env; fi
 }
 
 print_external_env() {
@@ -510,7 +530,10 @@ launch_dockerd() {
 	[[ -f $DAEMON_JSON ]] || printf '{}\n' >"$DAEMON_JSON"
 	# Keep the caller's client-side settings away from dockerd: it reads
 	# DOCKER_TLS_VERIFY/DOCKER_CERT_PATH as defaults for its own TLS flags.
+	# DOCKER_SERVICE_PREFER_OFFLINE_IMAGE: a swarm task of an image named by reference would first
+	# try to pull it from its registry (off loopback); with it, a node runs what it has.
 	env -u DOCKER_HOST -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH -u DOCKER_CONTEXT \
+		DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 \
 		nohup setsid dockerd \
 		--config-file "$DAEMON_JSON" \
 		--data-root "$DATA_ROOT" \
@@ -640,6 +663,185 @@ ensure_fixture() {
 	log "fixture images ready: $FIXTURE_IMAGE, $FIXTURE_IMAGE_NESTED"
 }
 
+
+# ---------------------------------------------------------------------------
+# Swarm: the engine as a manager, a second private dockerd as its worker
+# ---------------------------------------------------------------------------
+MANAGER_ADDR=${DOCKGATE_SWARM_MANAGER_ADDR:-127.0.0.1}
+WORKER_ADDR=${DOCKGATE_SWARM_WORKER_ADDR:-127.0.0.2}
+SWARM_PORT=${DOCKGATE_SWARM_PORT:-2377}
+WORKER=$STATE/worker
+WORKER_DATA=$WORKER/data
+WORKER_PIDFILE=$WORKER/dockerd.pid
+WORKER_LOG=$WORKER/dockerd.log
+if [[ $EXEC_ROOT == /run/* ]]; then
+	WORKER_EXEC=${EXEC_ROOT%/exec}/worker-exec
+	WORKER_SOCK=${EXEC_ROOT%/exec}/worker.sock
+else
+	WORKER_EXEC=$WORKER/exec
+	WORKER_SOCK=$WORKER/engine.sock
+fi
+WORKER_HOST=unix://$WORKER_SOCK
+
+worker_pid() {
+	local pid
+	pid=$(read_pidfile "$WORKER_PIDFILE")
+	pid_alive "$pid" "$WORKER_DATA" && printf '%s' "$pid"
+}
+
+# engine_api SOCK METHOD PATH [JSON] — one Engine API call; the body on stdout, fails on non-2xx.
+engine_api() {
+	local sock=$1 method=$2 path=$3 body=${4:-}
+	if [[ -n $body ]]; then
+		curl -sf --max-time 30 --unix-socket "$sock" -X "$method" -H 'content-type: application/json' \
+			-d "$body" "http://docker/v1.41$path"
+	else
+		curl -sf --max-time 30 --unix-socket "$sock" -X "$method" "http://docker/v1.41$path"
+	fi
+}
+
+# swarm_state SOCK — the node's LocalNodeState (inactive, pending, active, error, locked).
+swarm_state() {
+	engine_api "$1" GET /info 2>/dev/null | sed -n 's/.*"LocalNodeState":"\([a-z]*\)".*/\1/p'
+}
+
+is_manager() {
+	engine_api "$SOCK" GET /info 2>/dev/null | grep -q '"ControlAvailable":true'
+}
+
+swarm_up() {
+	[[ $(swarm_state "$SOCK") == active ]] && is_manager && [[ -n $(worker_pid) ]] &&
+		[[ $(swarm_state "$WORKER_SOCK") == active ]]
+}
+
+print_swarm_env() {
+	emit DOCKGATE_TEST_SWARM 1
+	emit DOCKGATE_TEST_WORKER_HOST "$WORKER_HOST"
+}
+
+start_worker() {
+	if [[ -n $(worker_pid) ]] && ping_host "$WORKER_HOST"; then return 0; fi
+	stop_worker
+	mkdir -p "$WORKER_DATA" "$WORKER_EXEC"
+	[[ -f $WORKER/daemon.json ]] || printf '{}\n' >"$WORKER/daemon.json"
+	local driver_args=() pid i
+	if [[ -f $DRIVER_FILE ]]; then driver_args=(--storage-driver="$(cat "$DRIVER_FILE")"); fi
+	log "starting the swarm worker's dockerd (socket $WORKER_SOCK)"
+	printf '\n==== engine.sh: starting worker dockerd at %s ====\n' "$(date -Is)" >>"$WORKER_LOG"
+	env -u DOCKER_HOST -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH -u DOCKER_CONTEXT \
+		DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 \
+		nohup setsid dockerd \
+		--config-file "$WORKER/daemon.json" \
+		--data-root "$WORKER_DATA" \
+		--exec-root "$WORKER_EXEC" \
+		--pidfile "$WORKER_PIDFILE" \
+		-H "unix://$WORKER_SOCK" \
+		--containerd-namespace dockgate-worker \
+		--containerd-plugins-namespace dockgate-worker-plugins \
+		--bridge=none --iptables=false --ip-forward=false --ip-masq=false \
+		"${driver_args[@]}" \
+		</dev/null >>"$WORKER_LOG" 2>&1 9>&- &
+	pid=$!
+	for ((i = 0; i < PING_TIMEOUT * 5; i++)); do
+		ping_host "$WORKER_HOST" && return 0
+		child_running "$pid" || break
+		sleep 0.2
+	done
+	tail -n 20 "$WORKER_LOG" >&2 || true
+	die 1 "the worker dockerd did not start (see $WORKER_LOG)"
+}
+
+stop_worker() {
+	local pid
+	pid=$(read_pidfile "$WORKER_PIDFILE")
+	if [[ -n $pid ]]; then stop_pid "$pid" "swarm worker dockerd" "$WORKER_DATA"; fi
+	local cpid
+	cpid=$(read_pidfile "$WORKER_EXEC/containerd/containerd.pid")
+	if [[ -n $cpid ]] && pid_alive "$cpid" "$WORKER_EXEC"; then
+		stop_pid "$cpid" "worker's managed containerd" "$WORKER_EXEC"
+	fi
+	if [[ -r /proc/self/mountinfo && $(id -u) == 0 ]]; then
+		local mp
+		while read -r mp; do
+			umount "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || log "could not unmount $mp"
+		done < <(awk -v d="$WORKER_DATA" -v e="$WORKER_EXEC" \
+			'$5 == d || index($5, d "/") == 1 || index($5, e "/") == 1 { print length($5) "\t" $5 }' \
+			/proc/self/mountinfo | sort -rn | cut -f2-)
+	fi
+	rm -f "$WORKER_PIDFILE"
+	[[ -S $WORKER_SOCK ]] && rm -f "$WORKER_SOCK"
+	return 0
+}
+
+# The fixture images on the worker too: services run them there from its own store (an API
+# create does not resolve the image to a registry digest, so a local-only image works).
+load_fixture_on_worker() {
+	if api_ok "$WORKER_HOST" "/images/$FIXTURE_IMAGE/json" && api_ok "$WORKER_HOST" "/images/$FIXTURE_IMAGE_NESTED/json"; then
+		return 0
+	fi
+	log "loading the fixture images into the worker"
+	docker_cli "$PRIVATE_HOST" save "$FIXTURE_IMAGE" "$FIXTURE_IMAGE_NESTED" |
+		env -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH -u DOCKER_CONTEXT docker -H "$WORKER_HOST" load >/dev/null
+}
+
+start_swarm() {
+	local state
+	state=$(swarm_state "$SOCK")
+	if [[ $state != active ]]; then
+		log "making the engine a swarm manager on $MANAGER_ADDR:$SWARM_PORT"
+		engine_api "$SOCK" POST /swarm/init \
+			"{\"ListenAddr\":\"$MANAGER_ADDR:$SWARM_PORT\",\"AdvertiseAddr\":\"$MANAGER_ADDR:$SWARM_PORT\",\"DataPathAddr\":\"$MANAGER_ADDR\"}" >/dev/null ||
+			die 1 "swarm init failed (is $MANAGER_ADDR:$SWARM_PORT taken? DOCKGATE_SWARM_MANAGER_ADDR/DOCKGATE_SWARM_PORT move it)"
+	fi
+	is_manager || die 1 "the engine is in a swarm but not a manager; run 'scripts/engine.sh down --swarm' first"
+	if ! tr '\0' '\n' <"/proc/$(dockerd_pid)/environ" 2>/dev/null | grep -qx 'DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1'; then
+		log "warning: the engine was started by an older engine.sh: a task of a service that names its image by reference will try to pull it first (dockgate's services name it by id); 'down' and 'up --swarm' to restart it"
+	fi
+	# No routing mesh: see "Swarm" at the top.
+	if engine_api "$SOCK" GET /networks/ingress >/dev/null 2>&1; then
+		engine_api "$SOCK" DELETE /networks/ingress >/dev/null || log "could not remove the ingress network"
+	fi
+	start_worker
+	load_fixture_on_worker
+	if [[ $(swarm_state "$WORKER_SOCK") != active ]]; then
+		local token
+		token=$(engine_api "$SOCK" GET /swarm | sed -n 's/.*"Worker":"\([^"]*\)".*/\1/p')
+		[[ -n $token ]] || die 1 "could not read the swarm's worker join token"
+		log "joining the worker to the swarm from $WORKER_ADDR"
+		engine_api "$WORKER_SOCK" POST /swarm/join \
+			"{\"ListenAddr\":\"$WORKER_ADDR:$SWARM_PORT\",\"AdvertiseAddr\":\"$WORKER_ADDR:$SWARM_PORT\",\"DataPathAddr\":\"$WORKER_ADDR\",\"RemoteAddrs\":[\"$MANAGER_ADDR:$SWARM_PORT\"],\"JoinToken\":\"$token\"}" >/dev/null ||
+			die 1 "the worker could not join the swarm (see $WORKER_LOG)"
+	fi
+	# Ready once the manager sees two ready nodes.
+	local i
+	for ((i = 0; i < 150; i++)); do
+		[[ $(engine_api "$SOCK" GET /nodes | grep -o '"State":"ready"' | wc -l) -ge 2 ]] && break
+		sleep 0.2
+	done
+	((i < 150)) || die 1 "the worker did not become ready in the swarm"
+	for net in docker_gwbridge; do
+		curl -sf --max-time 10 --unix-socket "$SOCK" -X DELETE "http://docker/v1.41/networks/$net" >/dev/null 2>&1 || true
+		curl -sf --max-time 10 --unix-socket "$WORKER_SOCK" -X DELETE "http://docker/v1.41/networks/$net" >/dev/null 2>&1 || true
+	done
+	log "swarm ready: manager $MANAGER_ADDR, worker $WORKER_ADDR"
+}
+
+stop_swarm() {
+	if [[ -n $(worker_pid) ]] && ping_host "$WORKER_HOST"; then
+		if [[ $(swarm_state "$WORKER_SOCK") != inactive ]]; then
+			log "the worker leaves the swarm"
+			engine_api "$WORKER_SOCK" POST '/swarm/leave?force=1' >/dev/null || log "the worker could not leave the swarm"
+		fi
+	fi
+	stop_worker
+	if [[ -n $(dockerd_pid) ]] && ping_host "$PRIVATE_HOST" && [[ $(swarm_state "$SOCK") != inactive ]]; then
+		log "the engine leaves the swarm"
+		engine_api "$SOCK" POST '/swarm/leave?force=1' >/dev/null || log "the engine could not leave the swarm"
+		curl -sf --max-time 10 --unix-socket "$SOCK" -X DELETE "http://docker/v1.41/networks/docker_gwbridge" >/dev/null 2>&1 || true
+	fi
+	return 0
+}
+
 # ---------------------------------------------------------------------------
 # Subcommands
 # ---------------------------------------------------------------------------
@@ -650,6 +852,7 @@ take_lock() {
 }
 
 cmd_up() {
+	local swarm=${1:-}
 	take_lock
 	local ext
 	if private_up; then
@@ -658,10 +861,12 @@ cmd_up() {
 			die 1 "the running private engine was started by an older scripts/engine.sh (plain TCP on dockerd, TLS via socat); run 'scripts/engine.sh down' and then 'up'"
 		start_tcp_forward
 		ensure_fixture "$PRIVATE_HOST"
+		if [[ $swarm == --swarm ]]; then start_swarm; fi
 		print_private_env
 		return 0
 	fi
 	if ext=$(external_host); then
+		[[ $swarm != --swarm ]] || die 2 "--swarm needs the project's private engine (DOCKGATE_PRIVATE_ENGINE=1): it will not turn $ext into a swarm manager"
 		log "using the existing engine at $ext"
 		ensure_fixture "$ext"
 		print_external_env "$ext"
@@ -674,6 +879,7 @@ cmd_up() {
 	start_private
 	start_tcp_forward
 	ensure_fixture "$PRIVATE_HOST"
+	if [[ $swarm == --swarm ]]; then start_swarm; fi
 	print_private_env
 }
 
@@ -691,6 +897,14 @@ cmd_env() {
 
 cmd_status() {
 	local ext pid
+	if [[ ${1:-} == --swarm ]]; then
+		if private_up && swarm_up; then
+			echo "swarm: UP (manager $MANAGER_ADDR:$SWARM_PORT, worker $WORKER_ADDR, pid $(worker_pid), $WORKER_HOST)" >&2
+			return 0
+		fi
+		echo "swarm: DOWN" >&2
+		return 1
+	fi
 	if private_up; then
 		load_ports
 		pid=$(dockerd_pid)
@@ -733,17 +947,22 @@ cmd_status() {
 
 cmd_down() {
 	take_lock
+	stop_swarm
+	if [[ ${1:-} == --swarm ]]; then
+		log "swarm undone (the engine keeps running)"
+		return 0
+	fi
 	stop_private
 	log "private engine stopped (data kept in $DATA_ROOT)"
 }
 
 case ${1:-} in
-up) cmd_up ;;
-down) cmd_down ;;
+up) cmd_up "${2:-}" ;;
+down) cmd_down "${2:-}" ;;
 env) cmd_env ;;
-status) cmd_status ;;
+status) cmd_status "${2:-}" ;;
 *)
-	echo "usage: $0 up|down|env|status" >&2
+	echo "usage: $0 up [--swarm]|down [--swarm]|env|status [--swarm]" >&2
 	exit 64
 	;;
 esac

@@ -25,13 +25,20 @@ fi
 export DOCKGATE_PRIVATE_ENGINE=1
 was_up=0
 bash scripts/engine.sh status 2>/dev/null && was_up=1
-engine_env=$(bash scripts/engine.sh up)
+# The Swarm tests (test/routes/services.test.ts) need the engine to be a manager with a worker.
+swarm_was_up=0
+bash scripts/engine.sh status --swarm 2>/dev/null && swarm_was_up=1
+engine_env=$(bash scripts/engine.sh up --swarm)
 set -a
 eval "$engine_env"
 set +a
 stop_engine() {
-  if [ "$was_up" = 0 ] && [ "${DOCKGATE_ENGINE_OWNED:-0}" = 1 ] && [ -z "${KEEP_ENGINE:-}" ]; then
+  [ -z "${KEEP_ENGINE:-}" ] && [ "${DOCKGATE_ENGINE_OWNED:-0}" = 1 ] || return 0
+  if [ "$was_up" = 0 ]; then
     bash scripts/engine.sh down
+  elif [ "$swarm_was_up" = 0 ]; then
+    # The engine was up before this run, its swarm was not: undo only the swarm.
+    bash scripts/engine.sh down --swarm
   fi
 }
 # The multi-engine tests' second engine: a separate private dockerd with its own state

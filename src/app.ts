@@ -45,6 +45,7 @@ import { type ErrorLogger, toProblem } from './http/problems.ts'
 import { type RequestIdWriter, requestIds } from './http/request-id.ts'
 import { ContainerModel } from './model/containers.ts'
 import type { WritePositions } from './model/positions.ts'
+import { ServiceOwners } from './model/services.ts'
 import { Metrics } from './observability/metrics.ts'
 import type { QuotaReservations } from './policy/quota.ts'
 import { router } from './routes/common.ts'
@@ -57,6 +58,9 @@ import { imageRoutes } from './routes/images.ts'
 import { imageWriteRoutes } from './routes/images.write.ts'
 import { logRoutes } from './routes/logs.ts'
 import { metricsRoutes } from './routes/metrics.ts'
+import { nodeRoutes } from './routes/nodes.ts'
+import { serviceLogRoutes } from './routes/services.logs.ts'
+import { serviceRoutes } from './routes/services.ts'
 import { statsRoutes } from './routes/stats.ts'
 import { systemRoutes } from './routes/system.ts'
 import { ticketRoutes } from './routes/tickets.ts'
@@ -163,6 +167,7 @@ export const OPENAPI_CONFIG = {
     { name: 'images', description: 'Images: list, inspect, pull, remove' },
     { name: 'streams', description: 'Tickets for browser event streams' },
     { name: 'exec', description: 'Commands in running containers (policy `exec`)' },
+    { name: 'services', description: 'Swarm services, their tasks and logs, and nodes' },
     { name: 'engines', description: 'The engines this gateway reaches (policy `engines`)' },
   ],
 }
@@ -266,6 +271,9 @@ export function createApp(deps: AppDependencies): Gateway {
     '/',
     execSessionRoutes({ ...streams, upgradeWebSocket: deps.upgradeWebSocket, live: sessions }),
   )
+  app.route('/', serviceRoutes(settings, deps.quota ?? store))
+  app.route('/', serviceLogRoutes(streams))
+  app.route('/', nodeRoutes())
   const defaultScope = scopes.get(DEFAULT_ENGINE)!
   metrics.events = () => defaultScope.hub.stats()
   app.route('/', eventRoutes(scopes, streams))
@@ -332,7 +340,8 @@ function engineScopes(
   const scopes = new Map<string, EngineScope>()
   const add = (name: string, client: EngineClient, hub: EventHub, sharing: EngineSharing) => {
     const model = settings.readModel ? new ContainerModel(client, hub, logError) : undefined
-    scopes.set(name, { name, client, hub, model, positions: sharing.positions })
+    const services = new ServiceOwners()
+    scopes.set(name, { name, client, hub, model, positions: sharing.positions, services })
   }
   const hub = deps.events ?? ownEventHub(deps.engine, settings, logError, deps.sharedEvents)
   add(DEFAULT_ENGINE, deps.engine, hub, { positions: deps.positions })

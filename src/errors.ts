@@ -19,6 +19,7 @@ export type ProblemCode =
   | 'not-found'
   | 'method-not-allowed'
   | 'conflict'
+  | 'not-a-swarm-manager'
   | 'rate-limited'
   | 'engine-error'
   | 'engine-unavailable'
@@ -47,6 +48,7 @@ const PROBLEM_TITLES: Record<ProblemCode, string> = {
   'not-found': 'Not found',
   'method-not-allowed': 'Method not allowed',
   conflict: 'Conflict',
+  'not-a-swarm-manager': 'Not a Swarm manager',
   'rate-limited': 'Too many requests',
   'engine-error': 'Docker Engine error',
   'engine-unavailable': 'Docker Engine unavailable',

@@ -53,8 +53,22 @@ export const PolicySchema = z.strictObject({
   defaults: Limits.default({}),
   /** The most a create request may ask for; unset limits keep the built-in maxima (`BUILT_IN_MAX`). */
   max: Limits.default({}),
-  /** Containers (any state) this principal may own at once. */
+  /**
+   * Containers (any state) this principal may own at once; every replica of a Swarm service it
+   * owns counts as one.
+   */
   maxContainers: z.number().int().min(0).max(100_000).default(20),
+  /** Swarm networks (by name) its services may attach to; none by default (loopback only). */
+  networks: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(128)
+        .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/),
+    )
+    .max(16)
+    .default([]),
   /** Besides its own, the containers this principal may see and act on (all selectors match). */
   visibleLabels: z.array(LabelSelector).max(16).default([]),
   /**

@@ -18,6 +18,11 @@ export const SCOPES = [
   'images:write',
   'exec',
   'admin',
+  /**
+   * Read the Swarm's nodes (`GET /v1/nodes`) and their events. Last: a stream ticket carries
+   * scopes as bits in this order, and a ticket issued by an older instance must keep its meaning.
+   */
+  'nodes:read',
 ] as const
 
 export const ScopeSchema = z.enum(SCOPES)

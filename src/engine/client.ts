@@ -221,6 +221,13 @@ export class EngineClient {
       // It names only what the gateway asked for: the caller's own reference.
       return new EngineRefusal(404, 'not-found', message)
     }
+    if (status === 503 && NOT_A_MANAGER.test(message)) {
+      // Said in fixed words: the engine's own name the CLI commands to run.
+      return new ProblemError(409, 'not-a-swarm-manager', {
+        detail:
+          'The Docker Engine is not a Swarm manager: services, tasks and nodes are only available on a manager',
+      })
+    }
     if (status === 400 || status === 404 || status === 409) {
       // A 4xx text can name another tenant's container (a name conflict gives its full id) or
       // runc internals (a failed start): it goes to the log, the caller gets a fixed detail
@@ -238,6 +245,8 @@ export class EngineClient {
 
 const HELD: EngineCallOptions = { held: true }
 
+/** API 1.41's 503 on a cluster call to an engine outside a swarm, or to a worker. */
+const NOT_A_MANAGER = /^This node is not a swarm manager/
 const AMBIGUOUS_PREFIX = /^Multiple IDs found with provided prefix: (.*)$/
 const OWN_REF_MISSING = /^No such (?:container|image): \S+$/
 

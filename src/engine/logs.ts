@@ -300,7 +300,7 @@ function utf8Length(text: string): number {
 const NON_ASCII = /[\u0080-\uffff]/
 
 /** Errors after the engine said 200 arrive in-band or as a broken stream: never echo them. */
-function logReadProblem(error: unknown): unknown {
+export function logReadProblem(error: unknown): unknown {
   if (error instanceof ProblemError) return error
   if (error instanceof Error && error.name === 'AbortError') return error
   const detail =

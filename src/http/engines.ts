@@ -18,6 +18,7 @@ import { badRequest, ProblemError } from '../errors.ts'
 import type { EventHub } from '../events/hub.ts'
 import type { ContainerModel } from '../model/containers.ts'
 import type { WritePositions } from '../model/positions.ts'
+import type { ServiceOwners } from '../model/services.ts'
 import type { AppEnv } from './context.ts'
 
 /** Everything one engine has of its own: its client (transport, API version), events, model. */
@@ -30,6 +31,8 @@ export interface EngineScope {
   readonly model: ContainerModel | undefined
   /** Where instances learn of each other's changes on this engine. */
   readonly positions: WritePositions | undefined
+  /** Who owns which of its Swarm services, as far as this instance has learnt (for events). */
+  readonly services: ServiceOwners
 }
 
 export type EngineScopes = ReadonlyMap<string, EngineScope>

@@ -27,7 +27,10 @@ type Limit = keyof Resources
  * default — never above the policy's maximum, or the built-in one where the policy sets none.
  * In audit mode a breach is recorded and allowed.
  */
-export function checkCreatePolicy(guard: Guard, request: CreateContainerBody): Resources {
+export function checkCreatePolicy(
+  guard: Guard,
+  request: Pick<CreateContainerBody, 'image' | 'resources'>,
+): Resources {
   const { principal } = guard
   const policy = principal.policy
   if (
@@ -63,13 +66,10 @@ export function checkCreatePolicy(guard: Guard, request: CreateContainerBody): R
 /** json-file with a size cap: readable through the logs API, and it cannot fill the disk. */
 const LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } }
 
-export function engineCreateBody(
-  request: CreateContainerBody,
-  owner: string,
-  resources: Resources,
-) {
+/** A request may not set the gateway's own labels (ownership); 400 before anything else. */
+export function refuseReservedLabels(labels: Readonly<Record<string, string>> | undefined): void {
   // The engine's label keys are case-sensitive, but `Dockgate.owner` would read as ours.
-  const reserved = Object.keys(request.labels ?? {}).filter((key) =>
+  const reserved = Object.keys(labels ?? {}).filter((key) =>
     key.toLowerCase().startsWith(RESERVED_LABEL_PREFIX),
   )
   if (reserved.length > 0) {
@@ -78,6 +78,14 @@ export function engineCreateBody(
       reserved.map((key) => ({ name: `body.labels.${key}`, reason: 'reserved label prefix' })),
     )
   }
+}
+
+export function engineCreateBody(
+  request: CreateContainerBody,
+  owner: string,
+  resources: Resources,
+) {
+  refuseReservedLabels(request.labels)
   const { memory, cpus, pids } = resources
   return {
     Image: request.image,

@@ -4,7 +4,6 @@
 import { createRoute, type z } from '@hono/zod-openapi'
 import type { Context, TypedResponse } from 'hono'
 import type { GatewaySettings } from '../config.ts'
-import { OWNER_LABEL } from '../domain/containers.ts'
 import type { Guard } from '../domain/guard.ts'
 import { isAdmin } from '../domain/principal.ts'
 import { refuseSecretSelectors } from '../domain/redaction.ts'
@@ -18,6 +17,7 @@ import type { ContainerModel } from '../model/containers.ts'
 import { laterPosition, parsePosition, writePosition } from '../model/positions.ts'
 import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
 import type { QuotaReservations } from '../policy/quota.ts'
+import { ownedCount } from '../policy/services.ts'
 import { MemoryStore } from '../store/memory.ts'
 import {
   ContainerRefParams,
@@ -476,14 +476,13 @@ async function startFailureOf(
   return startFailure(after.State)
 }
 
-/** A principal may own at most `maxContainers` containers at once (admins have no quota). */
+/**
+ * A principal may own at most `maxContainers` containers at once, the replicas of its Swarm
+ * services counted as containers (admins have no quota).
+ */
 async function checkContainerQuota(engine: EngineClient, guard: Guard, signal: AbortSignal) {
   const { principal } = guard
-  const owned = await engine.json('GET', '/containers/json', {
-    query: { all: 1, filters: JSON.stringify({ label: [`${OWNER_LABEL}=${principal.id}`] }) },
-    signal,
-  })
-  const count = Array.isArray(owned) ? owned.length : 0
+  const count = await ownedCount(engine, principal.id, signal)
   if (count >= principal.policy.maxContainers) {
     guard.deny(
       'max-containers',

@@ -9,20 +9,36 @@ import { type RedactionSettings, redactLabels } from '../domain/redaction.ts'
 import type { EngineEvent } from '../events/event.ts'
 import type { Subscription, SubscriptionItem } from '../events/hub.ts'
 import type { SseSink } from '../http/sse.ts'
+import type { ServiceOwners } from '../model/services.ts'
 import { canSee } from '../policy/access.ts'
 import { concatBytes } from '../streams/demux.ts'
 import { encodeSse } from '../streams/sse.ts'
 
+/** Whether the caller sees an event of the named engine. */
+export type Visibility = (event: EngineEvent, engine: string) => boolean
+
 /**
  * Who sees an event: an admin every one; anyone else only events of containers it may see
  * (its own, or those its policy's label selectors match), judged on the container's labels,
- * which the engine puts in the actor's attributes. In audit mode everything passes.
+ * which the engine puts in the actor's attributes; of services it may see, judged on the labels
+ * the gateway knows them by on their engine (API 1.41's service events carry none:
+ * `model/services.ts`); and of nodes with the `nodes:read` scope. In audit mode everything passes.
  */
-export function visibleTo(guard: Guard) {
+export function visibleTo(
+  guard: Guard,
+  servicesOf: (engine: string) => ServiceOwners | undefined,
+): Visibility {
   const { principal } = guard
   if (isAdmin(principal) || guard.auditMode) return () => true
-  return (event: EngineEvent) =>
-    event.type === 'container' && canSee(principal, event.actor.attributes)
+  const nodes = principal.scopes.has('nodes:read')
+  return (event, engine) => {
+    if (event.type === 'container') return canSee(principal, event.actor.attributes)
+    if (event.type === 'service') {
+      const labels = servicesOf(engine)?.labelsOf(event)
+      return labels !== undefined && canSee(principal, labels)
+    }
+    return event.type === 'node' && nodes
+  }
 }
 
 /** What a relay reads: one hub's subscription, or several merged. */
@@ -126,14 +142,14 @@ export class EventEncoder {
   batch(
     items: SubscriptionItem[],
     engine: string,
-    visible: (event: EngineEvent) => boolean,
+    visible: Visibility,
     settings: RedactionSettings,
   ): { chunk: Uint8Array | undefined; end: boolean } {
     const parts: Uint8Array[] = []
     let end = false
     for (const item of items) {
       if (item.kind === 'event') {
-        if (visible(item.event)) parts.push(this.#event(item.event, engine, settings).bytes)
+        if (visible(item.event, engine)) parts.push(this.#event(item.event, engine, settings).bytes)
         continue
       }
       const data = JSON.stringify({ reason: item.reason })
@@ -169,7 +185,7 @@ export class EventEncoder {
   mergedBatch(
     items: MergedItem[],
     positions: MergedPositions,
-    visible: (event: EngineEvent) => boolean,
+    visible: Visibility,
     settings: RedactionSettings,
   ): { chunk: Uint8Array | undefined; end: boolean } {
     const parts: Uint8Array[] = []
@@ -177,7 +193,7 @@ export class EventEncoder {
     for (const { engine, item } of items) {
       if (item.kind === 'event') {
         positions.set(engine, item.event.timeNano)
-        if (!visible(item.event)) continue
+        if (!visible(item.event, engine)) continue
         const { data } = this.#event(item.event, engine, settings)
         const id = formatMergedId(positions)
         parts.push(encoder.encode(encodeSse({ event: item.event.type, id, data })))

@@ -222,7 +222,7 @@ export function eventRoutes(scopes: EngineScopes, deps: StreamDependencies) {
         { name: 'header.last-event-id', reason: 'not an event id of this stream' },
       ])
     }
-    const { name, hub } = engineScope(c)
+    const { name, hub, services } = engineScope(c)
     if (c.req.method === 'HEAD') return eventStreamHead()
     // Subscribe first, so nothing that happens while the upstream connects is missed.
     const subscription = hub.subscribe({ filter, since, lastEventId })
@@ -238,7 +238,7 @@ export function eventRoutes(scopes: EngineScopes, deps: StreamDependencies) {
       sseSettings(deps),
       deps.toProblem,
       (sink) => {
-        const visible = visibleTo(c.var.guard)
+        const visible = visibleTo(c.var.guard, () => services)
         return relay(subscription, sink, (items) =>
           events.batch(items, name, visible, deps.settings),
         )
@@ -302,7 +302,7 @@ async function mergedEvents(
     sseSettings(deps),
     deps.toProblem,
     (sink) => {
-      const visible = visibleTo(c.var.guard)
+      const visible = visibleTo(c.var.guard, (engine) => scopes.get(engine)?.services)
       return relay(source, sink, (items) =>
         events.mergedBatch(items, positions, visible, deps.settings),
       )

@@ -4,7 +4,12 @@
 
 export { concatBytes, DemuxStream, type LogFrame, type LogStreamName } from './demux.ts'
 export { type LogLine, LogLineStream, type LogLineStreamOptions, LogStreamError } from './lines.ts'
-export { LogEventEncoder, type LogEventEncoderOptions, pumpLogEvents } from './log-events.ts'
+export {
+  type ChunkEncoder,
+  LogEventEncoder,
+  type LogEventEncoderOptions,
+  pumpLogEvents,
+} from './log-events.ts'
 export {
   extractIntegerField,
   type NdjsonRecord,
@@ -12,6 +17,7 @@ export {
   type NdjsonStreamOptions,
 } from './ndjson.ts'
 export { RawLogStream } from './raw.ts'
+export { type ServiceLineSink, ServiceLogEventEncoder, ServiceLogSplitter } from './service-logs.ts'
 export { encodeSse, type SseMessage } from './sse.ts'
 export {
   isTimestampPrefix,

@@ -142,6 +142,14 @@ function isPrintableAscii(text: string): boolean {
   return true
 }
 
+/** What {@link pumpLogEvents} drives: bytes in, whole event-stream messages out. */
+export interface ChunkEncoder {
+  write(chunk: Uint8Array): void
+  end(): void
+  take(): Uint8Array
+  readonly pending: number
+}
+
 export interface PumpOptions {
   /**
    * While lines keep coming, messages wait until this many milliseconds have passed since the
@@ -167,7 +175,7 @@ export interface PumpOptions {
  */
 export async function pumpLogEvents(
   body: ReadableStream<Uint8Array>,
-  encoder: LogEventEncoder,
+  encoder: ChunkEncoder,
   send: (messages: Uint8Array) => Promise<boolean>,
   options: PumpOptions = {},
 ): Promise<boolean> {
@@ -183,7 +191,7 @@ type ReadResult = ReadableStreamReadResult<Uint8Array>
 
 class LogEventPump {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>
-  readonly #encoder: LogEventEncoder
+  readonly #encoder: ChunkEncoder
   readonly #send: (messages: Uint8Array) => Promise<boolean>
   readonly #coalesceMs: number
   readonly #coalesceBytes: number
@@ -194,7 +202,7 @@ class LogEventPump {
 
   constructor(
     reader: ReadableStreamDefaultReader<Uint8Array>,
-    encoder: LogEventEncoder,
+    encoder: ChunkEncoder,
     send: (messages: Uint8Array) => Promise<boolean>,
     options: PumpOptions,
   ) {
@@ -233,7 +241,11 @@ class LogEventPump {
         const first = await Promise.race([read, window.closed])
         if (first !== IDLE) return first
       }
-      if (this.#waiting() && !(await this.#flush())) return CLIENT_LEFT
+      if (this.#waiting() && !(await this.#flush())) {
+        // Left unread: the body is cancelled next, or its request aborted (then it rejects)
+        read.catch(() => {})
+        return CLIENT_LEFT
+      }
       return await read
     } catch (error) {
       await this.#flush()

@@ -358,7 +358,10 @@ describe.skipIf(SKIP)('/docs in a real browser (headless Chromium)', () => {
 
       const title = page.getByRole('heading', { name: 'Versions of the engine and the gateway' })
       const operation = page.locator('section', { has: title })
-      await operation.getByRole('button', { name: 'Test Request' }).click()
+      // The tag's section holds other operations too (GET /v1/engines): this one's button
+      await operation
+        .getByRole('button', { name: /^Test Request \(get \/v1\/system\/version/ })
+        .click()
       const client = page.getByRole('dialog')
       await client.getByPlaceholder('Token').fill(tokenOf('reader'))
       const answered = page.waitForResponse((r) => r.url().endsWith('/v1/system/version'))

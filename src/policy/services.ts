@@ -1,0 +1,76 @@
+/**
+ * @module Ownership and quota of Swarm services, exactly as for containers: a service carries
+ * `dockgate.owner`, anyone else's answers 404 like a missing one, and every replica counts
+ * towards `maxContainers` as a container does.
+ */
+import { OWNER_LABEL } from '../domain/containers.ts'
+import type { Guard } from '../domain/guard.ts'
+import type { EngineClient } from '../engine/client.ts'
+import {
+  type EngineService,
+  inspectService,
+  listServices,
+  noSuchService,
+  replicasOf,
+} from '../engine/services.ts'
+import { EngineContainerList, parseEngine } from '../engine/types.ts'
+import { ProblemError } from '../errors.ts'
+import { canSee } from './access.ts'
+
+/** A service the caller may see; any other answers 404 exactly like a missing one. */
+export async function accessService(
+  engine: EngineClient,
+  guard: Guard,
+  ref: string,
+  signal?: AbortSignal,
+): Promise<EngineService> {
+  const service = await inspectService(engine, ref, signal)
+  if (!canSee(guard.principal, service.Spec.Labels ?? {})) {
+    guard.deny('not-owner', ref, noSuchService(ref))
+  }
+  return service
+}
+
+/** The label Swarm puts on its task containers: those are counted as their service's replicas. */
+const TASK_CONTAINER_LABEL = 'com.docker.swarm.service.id'
+
+/**
+ * What a principal holds towards `maxContainers`: its containers that are not a service's tasks,
+ * plus every replica its services ask for (on whichever node they run).
+ */
+export async function ownedCount(
+  engine: EngineClient,
+  principalId: string,
+  signal?: AbortSignal,
+): Promise<number> {
+  const owner = `${OWNER_LABEL}=${principalId}`
+  const containers = parseEngine(
+    EngineContainerList,
+    await engine.json('GET', '/containers/json', {
+      query: { all: 1, filters: JSON.stringify({ label: [owner] }) },
+      signal,
+    }),
+    'container list',
+  )
+  const own = containers.filter((c) => !(c.Labels && TASK_CONTAINER_LABEL in c.Labels)).length
+  const services = await listServices(engine, [owner], signal).catch((error: unknown) => {
+    // An engine outside a swarm runs no services: containers alone count.
+    if (error instanceof ProblemError && error.code === 'not-a-swarm-manager') return []
+    throw error
+  })
+  return own + services.reduce((sum, s) => sum + replicasOf(s), 0)
+}
+
+/** Refuses a change that would take the principal beyond its quota (admins have none). */
+export function checkReplicaQuota(guard: Guard, owned: number, adding: number): void {
+  const max = guard.principal.policy.maxContainers
+  if (adding > 0 && owned + adding > max) {
+    guard.deny(
+      'max-containers',
+      null,
+      new ProblemError(403, 'forbidden', {
+        detail: `This client holds ${owned} containers and replicas, ${adding} more would exceed its maximum of ${max}`,
+      }),
+    )
+  }
+}
