@@ -302,15 +302,37 @@ function startClock() {
 }
 
 /** A deadline for a phase: its plan, cut to what is left before the hard stop. */
-function phaseBudget(name, reserveMs = 0) {
+function phaseBudget(name, reserveMs = reserveAfter(name)) {
   const planned = PROFILE.plan[name] ?? 10_000
   const deadline = Date.now() + Math.min(planned, Math.max(1_000, budget.leftMs() - reserveMs))
   return { deadline, leftForPhase: () => deadline - Date.now() }
 }
 
-/** Time the phases after this one need, at least (so an early overrun cannot starve them). */
-function reserveAfter(names) {
-  return names.reduce((sum, n) => sum + (PROFILE.plan[n] ?? 0) * 0.5, 0) + PROFILE.marginMs
+/** The planned phases (`PROFILE.plan`'s keys) in the order they run. */
+const RUN_ORDER = [
+  'throughput',
+  'cpu',
+  'storeCpu',
+  'logs',
+  'pipeline',
+  'pull',
+  'exec',
+  'servicelogs',
+  'latency',
+  'engines',
+  'memory',
+  'events',
+  'cluster',
+  'cold',
+]
+
+/**
+ * Time the phases after this one need, at least half their plan each (so an early overrun cannot
+ * starve them).
+ */
+function reserveAfter(name) {
+  const later = RUN_ORDER.slice(RUN_ORDER.indexOf(name) + 1)
+  return later.reduce((sum, n) => sum + (PROFILE.plan[n] ?? 0) * 0.5, 0) + PROFILE.marginMs
 }
 
 /** The project's formatter lays the JSON out as `biome ci` expects it (the file is committed). */
@@ -357,6 +379,27 @@ function build() {
 }
 
 /** The engine: DOCKER_HOST when it is set, else whatever scripts/engine.sh up brings up. */
+/**
+ * `scripts/engine.sh up` with this environment: its `KEY=value` lines. It may install docker.io
+ * the first time; never wait forever.
+ */
+function engineUp(env) {
+  const text = execFileSync('bash', ['scripts/engine.sh', 'up'], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    timeout: 600_000,
+  })
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
+      .filter(Boolean)
+      .map((m) => [m[1], m[2]]),
+  )
+}
+
 function engineEnv() {
   if (process.env.DOCKER_HOST) {
     return {
@@ -366,20 +409,7 @@ function engineEnv() {
       image: process.env.DOCKGATE_FIXTURE_IMAGE ?? 'dockgate-fixture:busybox',
     }
   }
-  const text = execFileSync('bash', ['scripts/engine.sh', 'up'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    // It may install docker.io the first time; never wait forever.
-    timeout: 600_000,
-  })
-  const env = Object.fromEntries(
-    text
-      .split('\n')
-      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2]]),
-  )
+  const env = engineUp(process.env)
   return {
     dockerHost: env.DOCKER_HOST,
     tcpHost: env.DOCKGATE_TEST_TCP_HOST || undefined,
@@ -407,20 +437,7 @@ function engineBEnv() {
   } catch {
     wasUp = false
   }
-  const text = execFileSync('bash', ['scripts/engine.sh', 'up'], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    timeout: 600_000,
-  })
-  const vars = Object.fromEntries(
-    text
-      .split('\n')
-      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2]]),
-  )
+  const vars = engineUp(env)
   return {
     socketPath: vars.DOCKER_HOST.slice('unix://'.length),
     tlsHost: vars.DOCKGATE_TEST_TLS_HOST,
@@ -700,23 +717,7 @@ async function main() {
       connectionCounts: PROFILE.connections,
       durationS: PROFILE.durationS,
       reps: PROFILE.reps,
-      budget: phaseBudget(
-        'throughput',
-        reserveAfter([
-          'cpu',
-          'logs',
-          'pipeline',
-          'pull',
-          'exec',
-          'servicelogs',
-          'latency',
-          'engines',
-          'memory',
-          'events',
-          'cluster',
-          'cold',
-        ]),
-      ),
+      budget: phaseBudget('throughput'),
     })
   })
 
@@ -729,22 +730,7 @@ async function main() {
       durationS: PROFILE.durationS,
       reps: PROFILE.reps,
       extras: PROFILE.cpuExtras,
-      budget: phaseBudget(
-        'cpu',
-        reserveAfter([
-          'logs',
-          'pipeline',
-          'pull',
-          'exec',
-          'servicelogs',
-          'latency',
-          'engines',
-          'memory',
-          'events',
-          'cluster',
-          'cold',
-        ]),
-      ),
+      budget: phaseBudget('cpu'),
     })
   })
 
@@ -755,21 +741,7 @@ async function main() {
       gatewayOptions: { ...gatewayOptions, entry: variants[0].entry, root: variants[0].root },
       durationS: PROFILE.durationS,
       reps: PROFILE.reps,
-      budget: phaseBudget(
-        'storeCpu',
-        reserveAfter([
-          'logs',
-          'pipeline',
-          'pull',
-          'exec',
-          'servicelogs',
-          'latency',
-          'engines',
-          'memory',
-          'events',
-          'cold',
-        ]),
-      ),
+      budget: phaseBudget('storeCpu'),
     })
   })
 
@@ -777,21 +749,7 @@ async function main() {
     const { runLogs, LOG_LINE_BYTES, SHORT_LINE_BYTES } = await import('./logs.mjs')
     const out = {}
     // One budget for both logs: the long one may take 3/4 of it, the short one what is left.
-    const b = phaseBudget(
-      'logs',
-      reserveAfter([
-        'pipeline',
-        'pull',
-        'exec',
-        'servicelogs',
-        'latency',
-        'engines',
-        'memory',
-        'events',
-        'cluster',
-        'cold',
-      ]),
-    )
+    const b = phaseBudget('logs')
     for (const [name, lineBytes, mb, share] of [
       ['long', LOG_LINE_BYTES, PROFILE.logMb, 0.75],
       ['short', SHORT_LINE_BYTES, PROFILE.shortLogMb, 1],
@@ -817,19 +775,7 @@ async function main() {
   results.pull = await phase('3c. image pull', async () => {
     if (!pullRegistry) throw new Error(pullSetupError ?? 'no registry')
     const { pushPullImage, runPull } = await import('./pull.mjs')
-    const b = phaseBudget(
-      'pull',
-      reserveAfter([
-        'exec',
-        'servicelogs',
-        'latency',
-        'engines',
-        'memory',
-        'events',
-        'cluster',
-        'cold',
-      ]),
-    )
+    const b = phaseBudget('pull')
     const ref = await pushPullImage(engine, {
       image,
       runId,
@@ -846,10 +792,7 @@ async function main() {
 
   results.exec = await phase('3d. exec: JSON and SSE beside the engine', async () => {
     const { runExec } = await import('./exec.mjs')
-    const b = phaseBudget(
-      'exec',
-      reserveAfter(['servicelogs', 'latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
-    )
+    const b = phaseBudget('exec')
     return runExec(ctx, {
       image,
       gateways: gateways(),
@@ -875,19 +818,13 @@ async function main() {
       lines: PROFILE.serviceLogLines,
       reps: PROFILE.serviceLogReps,
       gateways: gateways(),
-      budget: phaseBudget(
-        'servicelogs',
-        reserveAfter(['latency', 'engines', 'memory', 'events', 'cluster', 'cold']),
-      ),
+      budget: phaseBudget('servicelogs'),
     })
   })
 
   results.latency = await phase('4a. added event latency, one subscriber', async () => {
     const { runLatency } = await import('./latency.mjs')
-    const b = phaseBudget(
-      'latency',
-      reserveAfter(['engines', 'memory', 'events', 'cluster', 'cold']),
-    )
+    const b = phaseBudget('latency')
     return runLatency(ctx, {
       gateways: gateways(),
       passThrough: hono,
@@ -900,7 +837,7 @@ async function main() {
   results.engines = await phase('4e. several engines: merged events, prefixed routes', async () => {
     if (!engineB) throw new Error(engineBError ?? 'no second engine')
     const { runEngines } = await import('./engines.mjs')
-    const b = phaseBudget('engines', reserveAfter(['memory', 'events', 'cluster', 'cold']))
+    const b = phaseBudget('engines')
     // A config of its own: engine b, and a token whose policy may use every engine.
     const enginesToken = `dgt_bench-engines-${randomBytes(18).toString('base64url')}`
     const enginesConfig = join(workDir, 'engines-config.json')
@@ -964,7 +901,7 @@ async function main() {
 
   results.memory = await phase('4b. memory per open stream', async () => {
     const { runMemory } = await import('./memory.mjs')
-    const b = phaseBudget('memory', reserveAfter(['events', 'cluster', 'cold']))
+    const b = phaseBudget('memory')
     const out = {}
     for (const [i, v] of variants.entries()) {
       const left = b.deadline - Date.now()
@@ -984,7 +921,7 @@ async function main() {
 
   results.events = await phase('4c. events fan-out', async () => {
     const { runEventsLevel } = await import('./events.mjs')
-    const b = phaseBudget('events', reserveAfter(['cluster', 'cold']))
+    const b = phaseBudget('events')
     const levels = [
       ...PROFILE.directEventLevels.map((count) => ({ target: 'direct', count })),
       ...PROFILE.eventLevels.flatMap((count) =>
@@ -1039,7 +976,7 @@ async function main() {
   results.cluster = await phase('4d. events fan-out through the balancer', async () => {
     const { runEventsLevel } = await import('./events.mjs')
     const { startBalancer, startCluster } = await import('./lib/cluster.mjs')
-    const b = phaseBudget('cluster', reserveAfter(['cold']))
+    const b = phaseBudget('cluster')
     const count = PROFILE.clusterSubscribers
     const level = {
       bursts: PROFILE.bursts,
