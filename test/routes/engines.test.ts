@@ -186,6 +186,19 @@ describe('/v1/engines/{engine}/…', () => {
     expect(b.body.negotiatedApiVersion).toBe('1.41')
   })
 
+  it('serves the Swarm routes per engine: 409 on one in no swarm, the manager’s own on a manager', async () => {
+    const onB = await gw.json('/v1/engines/b/services', { role: 'everywhere' })
+    expect(onB.status).toBe(409)
+    expect(onB.body.type).toBe('urn:dockgate:problem:not-a-swarm-manager')
+    expect(onB.body.instance).toBe('/v1/engines/b/services')
+    const info = (await direct('/info')).json() as { Swarm: { ControlAvailable?: boolean } }
+    const onDefault = await gw.json('/v1/engines/default/services', { role: 'everywhere' })
+    const unprefixed = await gw.json('/v1/services', { role: 'everywhere' })
+    expect(onDefault.status).toBe(info.Swarm.ControlAvailable ? 200 : 409)
+    expect(unprefixed.status).toBe(onDefault.status)
+    if (onDefault.status === 200) expect(onDefault.body).toEqual(unprefixed.body)
+  })
+
   it('answers an unknown engine and one the caller may not use with the same 404, touching neither', async () => {
     const name = uniqueName('eng')
     const since = Math.floor(Date.now() / 1000) - 1
