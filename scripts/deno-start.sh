@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `deno task start`: the gateway on Deno, with the narrowest permissions that work: read/write
-# on the config file and the engine socket, net on the listen address, `unix:<socket>` and the
-# URL host Deno's client names (`localhost`), or the engine's host:port for TCP/TLS, and exactly the
-# environment variables the gateway reads (src/deno.ts ENV_KEYS).
+# on the config file and each engine's socket, net on the listen address, `unix:<socket>` and the
+# URL host Deno's client names (`localhost`), or each engine's host:port for TCP/TLS (and read on
+# its certificates), and exactly the environment variables the gateway reads (src/deno.ts ENV_KEYS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deno=node_modules/.bin/deno
@@ -23,21 +23,43 @@ config=${DOCKGATE_CONFIG:-dockgate.config.json}
 read=$config
 write=$config
 net=$listen
-case $engine in
-  unix://*)
-    socket=${engine#unix://}
-    read+=",$socket"
-    write+=",$socket"
-    net+=",unix:$socket,localhost"
-    ;;
-  tcp://* | http://* | https://*)
-    authority=${engine#*://}
-    net+=",${authority%%/*}"
-    if [ -n "${DOCKER_TLS_VERIFY:-}${DOCKER_TLS:-}" ]; then
-      read+=",${DOCKER_CERT_PATH:-$HOME/.docker}"
-    fi
-    ;;
-esac
+# allow_engine HOST [CERT_DIR]: what reaching one engine needs; CERT_DIR when it speaks TLS with
+# client certificates.
+allow_engine() {
+  case $1 in
+    unix://*)
+      local socket=${1#unix://}
+      read+=",$socket"
+      write+=",$socket"
+      net+=",unix:$socket,localhost"
+      ;;
+    tcp://* | http://* | https://*)
+      local authority=${1#*://}
+      net+=",${authority%%/*}"
+      ;;
+  esac
+  if [ -n "${2:-}" ]; then read+=",$2"; fi
+}
+default_certs=
+if [ -n "${DOCKER_TLS_VERIFY:-}${DOCKER_TLS:-}" ]; then default_certs=${DOCKER_CERT_PATH:-$HOME/.docker}; fi
+case $engine in unix://*) default_certs= ;; esac
+allow_engine "$engine" "$default_certs"
+# The config's other engines (`engines`, README "Several engines"): each host, and its certificate
+# folder when `tlsVerify` (`certPath`, else ~/.docker, as src/transport/docker-host.ts reads it).
+# Read with Node, which the project runs on anyway; a config that does not parse is left to the
+# gateway to refuse with its own message.
+if [ -f "$config" ]; then
+  while IFS=$'\t' read -r host certs; do
+    allow_engine "$host" "$certs"
+  done < <(node -e '
+    let config
+    try { config = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")) } catch { process.exit(0) }
+    for (const e of Object.values(config?.engines ?? {})) {
+      if (typeof e?.host !== "string") continue
+      const certs = e.tlsVerify ? (e.certPath ?? `${process.env.HOME}/.docker`) : ""
+      console.log(`${e.host}\t${certs}`)
+    }' "$config")
+fi
 # The shared state store (DOCKGATE_STORE=redis://[user:password@]host[:port][/db]): net on its host:port.
 if [[ ${DOCKGATE_STORE:-} == redis://* ]]; then
   store=${DOCKGATE_STORE#redis://}
