@@ -59,7 +59,7 @@ export function execRoutes(deps: StreamDependencies) {
           // One write per frame, and a promise only when the client has no room (backpressure).
           const send = async (frame: LogFrame) => {
             // `{"text":…}` built around the one JSON string: no object to make and walk.
-            const data = JSON.stringify(text(frame))
+            const data = JSON.stringify(text.decode(frame))
             const message = encoder.encode(`event: ${frame.stream}\ndata: {"text":${data}}\n\n`)
             if (!sink.writeEncoded(message)) await sink.whenWritable()
           }
@@ -78,6 +78,11 @@ export function execRoutes(deps: StreamDependencies) {
             },
           }).catch(refusedAs(EXEC_REFUSED))
           for (const earlier of held.splice(0)) await send(earlier)
+          // A character the output began and never finished: shown as the JSON answer shows it
+          for (const stream of ['stdout', 'stderr'] as const) {
+            const rest = text.end(stream)
+            if (rest) await sink.send({ event: stream, data: JSON.stringify({ text: rest }) })
+          }
           await sink.send({ event: 'end', data: JSON.stringify(end) })
         },
         sentPath(c),
@@ -151,8 +156,12 @@ const wantsEventStream = (c: Context<AppEnv>) =>
  */
 function textPerStream() {
   const decoders = { stdout: new Utf8Chunks(), stderr: new Utf8Chunks() }
-  return (frame: LogFrame) =>
-    decoders[frame.stream === 'stderr' ? 'stderr' : 'stdout'].decode(frame.payload)
+  return {
+    decode: (frame: LogFrame) =>
+      decoders[frame.stream === 'stderr' ? 'stderr' : 'stdout'].decode(frame.payload),
+    /** What each stream's decoder still holds once the output has ended. */
+    end: (stream: 'stdout' | 'stderr') => decoders[stream].end(),
+  }
 }
 
 /** stdout and stderr kept apart, at most `maxBytes` of both together, cut at a character. */

@@ -24,4 +24,14 @@ export class Utf8Chunks {
     this.#pending = last >= 0x80
     return text
   }
+
+  /**
+   * The bytes ended: what the streaming decoder still holds (the start of a character that never
+   * finished) as the U+FFFD a one-shot decode of the whole gives for it; '' when it holds nothing.
+   */
+  end(): string {
+    if (!this.#pending) return ''
+    this.#pending = false
+    return this.#streaming.decode()
+  }
 }

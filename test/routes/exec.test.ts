@@ -184,6 +184,20 @@ describe('POST /v1/containers/{id}/exec as an event stream', () => {
     expect(JSON.parse(events.at(-1)!.data)).toEqual({ exitCode: 5, timedOut: false })
   })
 
+  it('shows a character the output began and never finished as the JSON answer does', async () => {
+    // printf's octal escapes: "a", then the first byte of a three-byte character, and nothing else
+    const cmd = ['sh', '-c', "printf 'a\\342'; printf 'b\\342' >&2"]
+    const events = await readSse(await stream({ cmd })).until('end')
+    const text = (name: string) =>
+      events
+        .filter((e) => e.event === name)
+        .map((e) => JSON.parse(e.data).text)
+        .join('')
+    expect([text('stdout'), text('stderr')]).toEqual(['a\uFFFD', 'b\uFFFD'])
+    const { body } = await gw.json(`/v1/containers/${box}/exec`, postJson({ cmd }, 'runner'))
+    expect([body.stdout, body.stderr]).toEqual(['a\uFFFD', 'b\uFFFD'])
+  })
+
   it('ends in a problem event, without the engine’s words, when the command cannot run', async () => {
     const events = await readSse(await stream({ cmd: ['no-such-command'] })).until('problem')
     expect(events.at(-1)?.event).toBe('problem')

@@ -23,6 +23,16 @@ function cut(all: Uint8Array, at: number[]): Uint8Array[] {
 }
 
 describe('Utf8Chunks', () => {
+  it('gives at the end what a one-shot decode gives for a character that never finished', () => {
+    const decoder = new Utf8Chunks()
+    expect(decoder.decode(new Uint8Array([0x61, 0xe2]))).toBe('a')
+    expect(decoder.decode(new Uint8Array([0x82]))).toBe('')
+    expect(decoder.end()).toBe('\uFFFD')
+    expect(new TextDecoder().decode(new Uint8Array([0x61, 0xe2, 0x82]))).toBe('a\uFFFD')
+    expect(decoder.end()).toBe('')
+    expect(new Utf8Chunks().end()).toBe('')
+  })
+
   it('keeps a character split between chunks whole, at every cut', () => {
     const all = bytes('a€b😀c\nzé')
     for (let i = 0; i <= all.length; i++) {
