@@ -135,9 +135,10 @@ describe('/v1/engines/{engine}/…', () => {
     const run = newRun()
     await createDirect({ name: uniqueName('eng'), cmd: ['true'], labels: labels(run) })
     const query = `?all=true&label=${encodeURIComponent(`dockgate-engines-run=${run}`)}`
-    // Made around the gateway: in its read model once the engine's event is in. Until the model
-    // has loaded, a list asks the engine, so one answer may have it while the model, just loaded,
-    // has not applied the event yet: both are asked until both have it.
+    // Made around the gateway: in its read model once the engine's event is in. While the model
+    // is not ready (loading, or its events stream reconnecting) a list asks the engine, so one
+    // answer may have it while the model has not taken the event in yet: both are asked until
+    // both have it.
     const both = () =>
       Promise.all([
         gw.json(`/v1/containers${query}`),
