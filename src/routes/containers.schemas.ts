@@ -10,11 +10,21 @@ import { SIGNALS } from './signals.ts'
 const IMAGE_REF =
   /^(?:(?:sha256:)?[a-f0-9]{12,64}|(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?)$/
 
+/**
+ * The engine names an image at most 255 characters long once it has put `docker.io/library/`
+ * in front of a name without a registry (`busybox` is `docker.io/library/busybox`), and refuses a
+ * longer one with a 400 of its own: a reference of at most 255 - 18 characters always fits.
+ */
+const IMAGE_REF_MAX = 255 - 'docker.io/library/'.length
+
 export const ImageRef = z
   .string()
-  .max(255)
+  .max(IMAGE_REF_MAX)
   .regex(IMAGE_REF, 'an image reference (name[:tag][@digest]) or image id')
-  .openapi({ example: 'busybox:latest' })
+  .openapi({
+    example: 'busybox:latest',
+    description: `At most ${IMAGE_REF_MAX} characters: the engine's 255 for a name, with the \`docker.io/library/\` it puts in front of one without a registry`,
+  })
 
 /** `{ref}` in an image route's path: inspect and delete take the same. */
 export const ImageRefParams = z.object({

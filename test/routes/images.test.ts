@@ -46,6 +46,20 @@ describe('GET /v1/images/{ref}', () => {
     expect(body.type).toBe('urn:dockgate:problem:not-found')
   })
 
+  it('takes a reference the engine can name (237 characters), and refuses a longer one itself', async () => {
+    // Without a registry the engine names it docker.io/<name>: 10 more characters, which at 250
+    // made the engine refuse it with a 400 of its own (the conformance fuzzer found it)
+    const name = (length: number) => `${'a'.repeat(120)}/${'b'.repeat(length - 121)}`
+    const fits = await gw.json(`/v1/images/${encodeURIComponent(name(237))}`)
+    expect(fits.status).toBe(404)
+    const over = await gw.json(`/v1/images/${encodeURIComponent(name(250))}`)
+    expect(over.status).toBe(400)
+    expect(over.body.type).toBe('urn:dockgate:problem:validation-failed')
+    expect(over.body.invalidParams).toEqual([
+      { name: 'param.ref', reason: 'Too big: expected string to have <=237 characters' },
+    ])
+  })
+
   it.each(['..%2F..%2Fversion', 'UPPER', 'a%3Fb', 'name%3A%3Atag'])(
     'refuses the reference %s',
     async (ref) => {
