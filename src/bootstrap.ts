@@ -20,7 +20,8 @@ import {
   loadOrCreateConfig,
   readJwks,
 } from './config-store.ts'
-import type { EngineClient } from './engine/client.ts'
+import { EngineClient } from './engine/client.ts'
+import type { EngineTransport } from './engine/transport.ts'
 import type { SharedRing } from './events/shared.ts'
 import { redisSharedRing } from './events/shared-redis.ts'
 import type { WritePositions } from './model/positions.ts'
@@ -285,6 +286,28 @@ export function engineTargets(
     if (name !== 'default') others[name] = targetOf(name)
   const fallback = config.engines.default ? targetOf('default') : engineTargetFromEnv(env)
   return { default: fallback, others }
+}
+
+/**
+ * A client per engine of the config, each on its own transport (`connect`: the runtime's, its
+ * own connections and TLS material) with its own API version; engine errors logged by name.
+ */
+export function engineClients(
+  config: ConfigFile,
+  env: DockerEnv,
+  connect: (target: EngineTarget) => EngineTransport,
+  log: Log,
+): { engine: EngineClient; engines: Record<string, EngineClient> } {
+  const targets = engineTargets(config, env)
+  const clientOf = (name: string, target: EngineTarget) =>
+    new EngineClient(connect(target), {
+      onEngineError: (detail) =>
+        log({ level: 'warn', msg: 'engine error', engine: name, ...detail }),
+    })
+  const engines = Object.fromEntries(
+    Object.entries(targets.others).map(([name, target]) => [name, clientOf(name, target)]),
+  )
+  return { engine: clientOf('default', targets.default), engines }
 }
 
 /** The state store an entry gives the app, and what it closes on shutdown. */

@@ -7,7 +7,7 @@
 import { upgradeWebSocket } from 'hono/deno'
 import { createApp } from './app.ts'
 import {
-  engineTargets,
+  engineClients,
   jsonLogTo,
   loadCredentials,
   reportEngine,
@@ -18,8 +18,6 @@ import { settingsFromConfig } from './config.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
 import { jsonLineAudit } from './domain/audit.ts'
-import { EngineClient } from './engine/client.ts'
-import type { EngineTransport } from './engine/transport.ts'
 import { createDenoTransport } from './transport/deno.ts'
 
 /** Request log, audit records and the entry's own messages: one batched stream of lines. */
@@ -70,21 +68,7 @@ async function main() {
   const instances = await shareBetweenInstances(shared, config, { reload }, log)
   Deno.addSignalListener('SIGHUP', instances.reload)
 
-  // Each engine its own transport (its own client, TLS material) and client (API version).
-  const targets = engineTargets(config, env)
-  const transport = createDenoTransport(targets.default)
-  const clientOf = (name: string, wire: EngineTransport) =>
-    new EngineClient(wire, {
-      onEngineError: (detail) =>
-        log({ level: 'warn', msg: 'engine error', engine: name, ...detail }),
-    })
-  const engine = clientOf('default', transport)
-  const engines = Object.fromEntries(
-    Object.entries(targets.others).map(([name, target]) => [
-      name,
-      clientOf(name, createDenoTransport(target)),
-    ]),
-  )
+  const { engine, engines } = engineClients(config, env, createDenoTransport, log)
   const gateway = createApp({
     engine,
     engines,
@@ -131,7 +115,7 @@ async function main() {
           level: 'info',
           msg: 'listening',
           url: `http://${host}:${bound}`,
-          engine: transport.description,
+          engine: engine.transport.description,
           store: shared.display,
         }),
     },

@@ -11,7 +11,7 @@ import { serve, upgradeWebSocket } from '@hono/node-server'
 import { WebSocketServer } from 'ws'
 import { createApp } from './app.ts'
 import {
-  engineTargets,
+  engineClients,
   jsonLogTo,
   loadCredentials,
   reportEngine,
@@ -20,8 +20,6 @@ import {
 } from './bootstrap.ts'
 import { settingsFromConfig } from './config.ts'
 import { jsonLineAudit } from './domain/audit.ts'
-import { EngineClient } from './engine/client.ts'
-import type { EngineTransport } from './engine/transport.ts'
 import { countingTransport } from './http/observability.ts'
 import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
@@ -67,21 +65,12 @@ async function main() {
   const instances = await shareBetweenInstances(shared, config, { reload }, log)
   const stopWatching = watchConfig(configPath, instances.reload)
 
-  // Each engine its own transport (its own connections, TLS material) and client (API version).
-  const targets = engineTargets(config, env)
-  const transport = createNodeTransport(targets.default)
   const metrics = new Metrics()
-  const clientOf = (name: string, wire: EngineTransport) =>
-    new EngineClient(countingTransport(wire, metrics), {
-      onEngineError: (detail) =>
-        log({ level: 'warn', msg: 'engine error', engine: name, ...detail }),
-    })
-  const engine = clientOf('default', transport)
-  const engines = Object.fromEntries(
-    Object.entries(targets.others).map(([name, target]) => [
-      name,
-      clientOf(name, createNodeTransport(target)),
-    ]),
+  const { engine, engines } = engineClients(
+    config,
+    env,
+    (target) => countingTransport(createNodeTransport(target), metrics),
+    log,
   )
   const gateway = createApp({
     engine,
@@ -110,7 +99,7 @@ async function main() {
       level: 'info',
       msg: 'listening',
       url: `http://${info.address}:${info.port}`,
-      engine: transport.description,
+      engine: engine.transport.description,
       store: shared.display,
     })
   })
