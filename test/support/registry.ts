@@ -122,6 +122,16 @@ export async function pushUniqueImage(options: {
   }
 }
 
+/** What the registry's manifest calls send: the v2 manifest type, and basic auth when it needs it. */
+function manifestHeaders(basic?: { user: string; password: string }): Record<string, string> {
+  const headers: Record<string, string> = {
+    accept: 'application/vnd.docker.distribution.manifest.v2+json',
+  }
+  if (basic)
+    headers.authorization = `Basic ${Buffer.from(`${basic.user}:${basic.password}`).toString('base64')}`
+  return headers
+}
+
 /**
  * Deletes a tag's manifest from a registry (its storage allows deletes), so runs leave no names
  * behind; the blobs stay until scripts/registry.sh starts the registries afresh.
@@ -132,11 +142,7 @@ export async function deleteFromRegistry(
   tag: string,
   basic?: { user: string; password: string },
 ): Promise<void> {
-  const headers: Record<string, string> = {
-    accept: 'application/vnd.docker.distribution.manifest.v2+json',
-  }
-  if (basic)
-    headers.authorization = `Basic ${Buffer.from(`${basic.user}:${basic.password}`).toString('base64')}`
+  const headers = manifestHeaders(basic)
   const url = `http://${host}/v2/${repository}/manifests`
   const head = await fetch(`${url}/${tag}`, { method: 'HEAD', headers })
   const digest = head.headers.get('docker-content-digest')
@@ -154,11 +160,7 @@ export async function deleteLastLayerBlob(
   tag: string,
   basic?: { user: string; password: string },
 ): Promise<void> {
-  const headers: Record<string, string> = {
-    accept: 'application/vnd.docker.distribution.manifest.v2+json',
-  }
-  if (basic)
-    headers.authorization = `Basic ${Buffer.from(`${basic.user}:${basic.password}`).toString('base64')}`
+  const headers = manifestHeaders(basic)
   const manifest = await fetch(`http://${host}/v2/${repository}/manifests/${tag}`, { headers })
   if (!manifest.ok) throw new Error(`manifest: ${manifest.status}`)
   const { layers } = (await manifest.json()) as { layers: { digest: string }[] }
