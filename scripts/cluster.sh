@@ -44,6 +44,8 @@
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+SCRIPT_NAME=cluster.sh
+source "$REPO_ROOT/scripts/lib.sh"
 state_base=${DOCKGATE_STATE_DIR:-$REPO_ROOT/.state}
 case $state_base in /*) ;; *) state_base=$PWD/$state_base ;; esac
 export DOCKGATE_STATE_DIR=$state_base
@@ -52,21 +54,6 @@ case $DIR in /*) ;; *) DIR=$PWD/$DIR ;; esac
 INSTANCES=3
 HAPROXY=/usr/sbin/haproxy
 START_TIMEOUT_S=30
-
-log() { printf 'cluster.sh: %s\n' "$*" >&2; }
-die() {
-	printf 'cluster.sh: error: %s\n' "$*" >&2
-	exit 2
-}
-
-# pid_alive PID PATTERN — PID runs and its command line contains PATTERN (not a recycled PID).
-pid_alive() {
-	local pid=${1:-} pattern=$2 cmdline
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
-	[[ $cmdline == *"$pattern"* ]]
-}
-read_pid() { [[ -f $1 ]] && cat "$1" 2>/dev/null || true; }
 
 # What identifies our processes: the bundle for gateways, our config for HAProxy.
 instance_pid() {
@@ -91,21 +78,6 @@ haproxy_pids() {
 }
 
 load_file() { [[ -f $1 ]] && source "$1" || true; }
-
-# emit KEY VALUE — an eval-able assignment, quoted when needed.
-emit() {
-	local key=$1 value=$2
-	if [[ $value =~ ^[A-Za-z0-9_./:@%+,=-]*$ ]]; then
-		printf '%s=%s\n' "$key" "$value"
-	else
-		printf "%s='%s'\n" "$key" "${value//\'/\'\\\'\'}"
-	fi
-}
-
-# A loopback port free right now (the kernel's choice), not one already ours.
-free_port() {
-	node -e "const s=require('node:net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
-}
 
 healthy() { curl -sf --max-time 2 "http://127.0.0.1:$1/healthz" >/dev/null 2>&1; }
 
@@ -175,8 +147,6 @@ ensure_secrets() {
 	)
 	mv "$DIR/secrets.env.tmp" "$DIR/secrets.env"
 }
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # The ports of the last `up` again (a restarted instance keeps its place in HAProxy's config),
 # unless nothing of the cluster runs and someone else has taken one meanwhile.
@@ -250,42 +220,14 @@ $(tail -n 20 "$DIR/instance-$n.log")"
 	log "instance $n answers on http://127.0.0.1:$port (pid $pid)"
 }
 
-# running PID — the process exists and has not exited. Ours are reparented when the script that
-# started them ends, and a parent that does not reap leaves a zombie, which `kill -0` still finds.
-running() {
-	local state
-	state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' 2>/dev/null <"/proc/$1/status") || return 1
-	[[ -n $state && $state != Z && $state != X ]]
-}
-
-# SIGTERM (a gateway ends its streams with `shutdown` and exits), SIGKILL after 10 s.
-stop_pid() {
-	local pid=$1
-	[[ -n $pid ]] || return 0
-	kill "$pid" 2>/dev/null || return 0
-	for _ in $(seq 1 100); do
-		running "$pid" || return 0
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null || true
-}
-
-# ---------------------------------------------------------------------------
-# HAProxy
-# ---------------------------------------------------------------------------
-
 ensure_haproxy_installed() {
 	[[ -x $HAPROXY ]] && return
 	command -v haproxy >/dev/null 2>&1 && {
 		HAPROXY=$(command -v haproxy)
 		return
 	}
-	[[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1 ||
-		die 'haproxy is missing and only root can install it here (apt-get install haproxy)'
-	log 'installing haproxy (Debian)'
-	apt-get update -qq >&2
-	DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq haproxy >&2
 	# The package starts its own service on the default config; ours is separate.
+	apt_install haproxy
 }
 
 write_haproxy_cfg() {
@@ -483,12 +425,12 @@ cmd_down() {
 	for f in "$DIR"/haproxy-*.pid; do
 		[[ -f $f ]] || continue
 		pid=$(read_pid "$f")
-		pid_alive "$pid" "$DIR/haproxy.cfg" && stop_pid "$pid"
+		stop_pid "$pid" "$DIR/haproxy.cfg" "haproxy"
 		rm -f "$f"
 	done
 	for ((n = 1; n <= INSTANCES; n++)); do
-		pid=$(instance_pid "$n" || true)
-		[[ -n $pid ]] && stop_pid "$pid"
+		# SIGTERM: a gateway ends its streams with `shutdown` and exits.
+		stop_pid "$(read_pid "$DIR/instance-$n.pid")" dist/dockgate.mjs "instance $n"
 		rm -f "$DIR/instance-$n.pid"
 	done
 	if owned redis; then bash "$REPO_ROOT/scripts/redis.sh" down; fi

@@ -83,20 +83,14 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd -P)
+SCRIPT_NAME=engine.sh
+source "$SCRIPT_DIR/lib.sh"
 
 FIXTURE_IMAGE=dockgate-fixture:busybox
 FIXTURE_IMAGE_NESTED=dockgate-fixture/busybox:nested
 PORT_BASE=23750
 PING_TIMEOUT=60
 STOP_TIMEOUT=20
-
-log() { printf 'engine.sh: %s\n' "$*" >&2; }
-die() {
-	local code=$1
-	shift
-	printf 'engine.sh: error: %s\n' "$*" >&2
-	exit "$code"
-}
 
 # ---------------------------------------------------------------------------
 # Paths
@@ -145,43 +139,9 @@ load_ports() {
 # Helpers
 # ---------------------------------------------------------------------------
 
-# emit KEY VALUE — print an eval-able assignment, quoting when needed.
-emit() {
-	local key=$1 value=$2
-	if [[ $value =~ ^[A-Za-z0-9_./:@%+,=-]*$ ]]; then
-		printf '%s=%s\n' "$key" "$value"
-	else
-		printf "%s='%s'\n" "$key" "${value//\'/\'\\\'\'}"
-	fi
-}
-
-# pid_alive PID PATTERN — PID exists and its command line contains PATTERN
-# (guards against acting on a recycled PID).
-pid_alive() {
-	local pid=$1 pattern=$2 cmdline
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	[[ -r /proc/$pid/cmdline ]] || return 1
-	cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-	[[ $cmdline == *"$pattern"* ]]
-}
-
-# child_running PID — our own (not yet reaped) background child has not exited.
-# Its cmdline is not checked: right after the fork it is still bash's.
-child_running() {
-	local st
-	st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null) || return 1
-	[[ -n $st && $st != Z && $st != X ]]
-}
-
-read_pidfile() {
-	local f=$1 pid=
-	[[ -f $f ]] && read -r pid <"$f" 2>/dev/null || true
-	printf '%s' "$pid"
-}
-
 dockerd_pid() {
 	local pid
-	pid=$(read_pidfile "$DOCKERD_PIDFILE")
+	pid=$(read_pid "$DOCKERD_PIDFILE")
 	pid_alive "$pid" "$DATA_ROOT" && printf '%s' "$pid"
 }
 
@@ -191,7 +151,7 @@ FWD_PATTERN="UNIX-CONNECT:$SOCK"
 
 fwd_pid() {
 	local pid
-	pid=$(read_pidfile "$FWD_PIDFILE")
+	pid=$(read_pid "$FWD_PIDFILE")
 	pid_alive "$pid" "$FWD_PATTERN" && printf '%s' "$pid"
 }
 
@@ -289,15 +249,6 @@ print_external_env() {
 	emit DOCKGATE_FIXTURE_IMAGE "$FIXTURE_IMAGE"
 }
 
-port_busy() {
-	local port=$1
-	if command -v ss >/dev/null 2>&1; then
-		[[ -n $(ss -Hltn "sport = :$port" 2>/dev/null) ]]
-	else
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null
-	fi
-}
-
 # Choose two free loopback ports (keeping the persisted ones when still free).
 choose_ports() {
 	load_ports
@@ -307,7 +258,7 @@ choose_ports() {
 	fi
 	local p=$PORT_BASE picked=()
 	while ((${#picked[@]} < 2)); do
-		((p < PORT_BASE + 500)) || die 1 "no free loopback port found in $PORT_BASE-$((PORT_BASE + 499))"
+		((p < PORT_BASE + 500)) || fail 1 "no free loopback port found in $PORT_BASE-$((PORT_BASE + 499))"
 		port_busy "$p" || picked+=("$p")
 		p=$((p + 1))
 	done
@@ -324,19 +275,7 @@ can_start_private() { [[ $(uname -s) == Linux && $(id -u) == 0 ]]; }
 
 require_root_linux() {
 	can_start_private && return 0
-	die 2 "no Docker engine answers at ${DOCKER_HOST:-unix:///var/run/docker.sock} (or DOCKGATE_PRIVATE_ENGINE=1 was set) and this script can only start its own engine as root on Linux. Either start Docker and set DOCKER_HOST (e.g. DOCKER_HOST=unix:///var/run/docker.sock), or run 'sudo scripts/engine.sh up' on Linux so the script can start a private engine."
-}
-
-apt_updated=0
-apt_install() {
-	command -v apt-get >/dev/null 2>&1 || die 1 "missing $* and apt-get is not available; install them manually"
-	if ((apt_updated == 0)); then
-		log "apt-get update"
-		apt-get update -qq >&2 9>&-
-		apt_updated=1
-	fi
-	log "installing: $*"
-	DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq "$@" >&2 9>&-
+	fail 2 "no Docker engine answers at ${DOCKER_HOST:-unix:///var/run/docker.sock} (or DOCKGATE_PRIVATE_ENGINE=1 was set) and this script can only start its own engine as root on Linux. Either start Docker and set DOCKER_HOST (e.g. DOCKER_HOST=unix:///var/run/docker.sock), or run 'sudo scripts/engine.sh up' on Linux so the script can start a private engine."
 }
 
 ensure_packages() {
@@ -388,7 +327,7 @@ ensure_tls() {
 		openssl verify -CAfile ca.pem server-cert.pem client/cert.pem >/dev/null
 	) || {
 		rm -rf "$tmp"
-		die 1 "generating TLS material failed"
+		fail 1 "generating TLS material failed"
 	}
 	rm -rf "$TLS_DIR"
 	mv "$tmp" "$TLS_DIR"
@@ -402,11 +341,11 @@ start_tcp_forward() {
 	pid=$(fwd_pid) || true
 	if [[ -n $pid ]]; then
 		port_busy "$TCP_PORT" && return 0
-		stop_pid "$pid" "plain-TCP forwarder (socat)" "$FWD_PATTERN"
+		stop_pid "$pid" "$FWD_PATTERN" "plain-TCP forwarder (socat)" "$STOP_TIMEOUT"
 	fi
 	rm -f "$FWD_PIDFILE"
 	if port_busy "$TCP_PORT"; then
-		die 1 "TCP port $TCP_PORT is taken by another process; run 'scripts/engine.sh down' and 'up' again to pick new ports"
+		fail 1 "TCP port $TCP_PORT is taken by another process; run 'scripts/engine.sh down' and 'up' again to pick new ports"
 	fi
 	command -v socat >/dev/null 2>&1 || apt_install socat
 	log "starting plain-TCP forwarder (socat) on 127.0.0.1:$TCP_PORT"
@@ -422,37 +361,11 @@ start_tcp_forward() {
 	local i
 	for ((i = 0; i < 50; i++)); do
 		port_busy "$TCP_PORT" && return 0
-		child_running "$pid" || break
+		running "$pid" || break
 		sleep 0.1
 	done
 	tail -n 20 "$FWD_LOG" >&2 || true
-	die 1 "socat plain-TCP forwarder did not start (see $FWD_LOG)"
-}
-
-# stop_pid PID LABEL PATTERN — SIGTERM, wait up to STOP_TIMEOUT s, then SIGKILL.
-# Signals the process group too when PID leads its own group (setsid).
-stop_pid() {
-	local pid=$1 label=$2 pattern=$3 pgid i
-	pid_alive "$pid" "$pattern" || return 0
-	pgid=$(awk '{ sub(/^.*\) /, ""); print $3 }' "/proc/$pid/stat" 2>/dev/null || true)
-	log "stopping $label (pid $pid)"
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-		pid_alive "$pid" "$pattern" || break
-		sleep 0.1
-	done
-	if pid_alive "$pid" "$pattern"; then
-		log "$label did not exit within ${STOP_TIMEOUT}s; sending SIGKILL"
-		if [[ $pgid == "$pid" ]]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
-		kill -KILL "$pid" 2>/dev/null || true
-		for ((i = 0; i < 50; i++)); do
-			pid_alive "$pid" "$pattern" || break
-			sleep 0.1
-		done
-	fi
-	# Remaining members of its process group (e.g. socat's forked children).
-	if [[ $pgid == "$pid" ]]; then kill -TERM -- "-$pid" 2>/dev/null || true; fi
-	return 0
+	fail 1 "socat plain-TCP forwarder did not start (see $FWD_LOG)"
 }
 
 # Leftovers of a dockerd that was SIGKILLed: its managed containerd (pidfile
@@ -460,9 +373,9 @@ stop_pid() {
 # our private exec-root path on their command line, never by name alone.
 stop_leftovers() {
 	local cpid p q comm cmd line ppid shims=() kids
-	cpid=$(read_pidfile "$EXEC_ROOT/containerd/containerd.pid")
+	cpid=$(read_pid "$EXEC_ROOT/containerd/containerd.pid")
 	if [[ -n $cpid ]] && pid_alive "$cpid" "$EXEC_ROOT"; then
-		stop_pid "$cpid" "managed containerd" "$EXEC_ROOT"
+		stop_pid "$cpid" "$EXEC_ROOT" "managed containerd" "$STOP_TIMEOUT"
 	fi
 	for p in /proc/[0-9]*; do
 		p=${p#/proc/}
@@ -508,12 +421,12 @@ release_mounts() {
 
 stop_private() {
 	local pid
-	pid=$(read_pidfile "$FWD_PIDFILE")
-	if [[ -n $pid ]]; then stop_pid "$pid" "plain-TCP forwarder (socat)" "$FWD_PATTERN"; fi
-	pid=$(read_pidfile "$LEGACY_SOCAT_PIDFILE")
-	if [[ -n $pid ]]; then stop_pid "$pid" "TLS forwarder (socat, older engine.sh)" "$FWD_PATTERN"; fi
-	pid=$(read_pidfile "$DOCKERD_PIDFILE")
-	if [[ -n $pid ]]; then stop_pid "$pid" dockerd "$DATA_ROOT"; fi
+	pid=$(read_pid "$FWD_PIDFILE")
+	if [[ -n $pid ]]; then stop_pid "$pid" "$FWD_PATTERN" "plain-TCP forwarder (socat)" "$STOP_TIMEOUT"; fi
+	pid=$(read_pid "$LEGACY_SOCAT_PIDFILE")
+	if [[ -n $pid ]]; then stop_pid "$pid" "$FWD_PATTERN" "TLS forwarder (socat, older engine.sh)" "$STOP_TIMEOUT"; fi
+	pid=$(read_pid "$DOCKERD_PIDFILE")
+	if [[ -n $pid ]]; then stop_pid "$pid" "$DATA_ROOT" dockerd "$STOP_TIMEOUT"; fi
 	stop_leftovers
 	release_mounts
 	rm -f "$FWD_PIDFILE" "$LEGACY_SOCAT_PIDFILE" "$DOCKERD_PIDFILE"
@@ -619,7 +532,7 @@ start_private() {
 docker_cli() {
 	local host=$1
 	shift
-	command -v docker >/dev/null 2>&1 || die 1 "docker CLI not found (install docker.io)"
+	command -v docker >/dev/null 2>&1 || fail 1 "docker CLI not found (install docker.io)"
 	if [[ $host == "$PRIVATE_HOST" ]]; then
 		env -u DOCKER_TLS_VERIFY -u DOCKER_CERT_PATH -u DOCKER_CONTEXT docker -H "$host" "$@"
 	else
@@ -634,7 +547,7 @@ ensure_fixture() {
 	fi
 	if ! api_ok "$host" "/images/$FIXTURE_IMAGE/json"; then
 		if [[ ! -x /bin/busybox ]]; then
-			can_start_private || die 1 "/bin/busybox is missing; install busybox-static (apt-get install busybox-static) to build $FIXTURE_IMAGE"
+			can_start_private || fail 1 "/bin/busybox is missing; install busybox-static (apt-get install busybox-static) to build $FIXTURE_IMAGE"
 			apt_install busybox-static
 		fi
 		log "building $FIXTURE_IMAGE from /bin/busybox"
@@ -652,7 +565,7 @@ ensure_fixture() {
 			ln -sf busybox "$tmp/rootfs/bin/$applet"
 		done < <("$tmp/rootfs/bin/busybox" --list)
 		for applet in sh echo printf sleep cat head tr seq yes true false ls env kill dd wc; do
-			[[ -L $tmp/rootfs/bin/$applet ]] || die 1 "busybox lacks the '$applet' applet"
+			[[ -L $tmp/rootfs/bin/$applet ]] || fail 1 "busybox lacks the '$applet' applet"
 		done
 		tar --numeric-owner --owner=0 --group=0 -C "$tmp/rootfs" -cf "$tmp/rootfs.tar" .
 		docker_cli "$host" import --change 'CMD ["sh"]' "$tmp/rootfs.tar" "$FIXTURE_IMAGE" >/dev/null
@@ -685,7 +598,7 @@ WORKER_HOST=unix://$WORKER_SOCK
 
 worker_pid() {
 	local pid
-	pid=$(read_pidfile "$WORKER_PIDFILE")
+	pid=$(read_pid "$WORKER_PIDFILE")
 	pid_alive "$pid" "$WORKER_DATA" && printf '%s' "$pid"
 }
 
@@ -744,21 +657,21 @@ start_worker() {
 	pid=$!
 	for ((i = 0; i < PING_TIMEOUT * 5; i++)); do
 		ping_host "$WORKER_HOST" && return 0
-		child_running "$pid" || break
+		running "$pid" || break
 		sleep 0.2
 	done
 	tail -n 20 "$WORKER_LOG" >&2 || true
-	die 1 "the worker dockerd did not start (see $WORKER_LOG)"
+	fail 1 "the worker dockerd did not start (see $WORKER_LOG)"
 }
 
 stop_worker() {
 	local pid
-	pid=$(read_pidfile "$WORKER_PIDFILE")
-	if [[ -n $pid ]]; then stop_pid "$pid" "swarm worker dockerd" "$WORKER_DATA"; fi
+	pid=$(read_pid "$WORKER_PIDFILE")
+	if [[ -n $pid ]]; then stop_pid "$pid" "$WORKER_DATA" "swarm worker dockerd" "$STOP_TIMEOUT"; fi
 	local cpid
-	cpid=$(read_pidfile "$WORKER_EXEC/containerd/containerd.pid")
+	cpid=$(read_pid "$WORKER_EXEC/containerd/containerd.pid")
 	if [[ -n $cpid ]] && pid_alive "$cpid" "$WORKER_EXEC"; then
-		stop_pid "$cpid" "worker's managed containerd" "$WORKER_EXEC"
+		stop_pid "$cpid" "$WORKER_EXEC" "worker's managed containerd" "$STOP_TIMEOUT"
 	fi
 	if [[ -r /proc/self/mountinfo && $(id -u) == 0 ]]; then
 		local mp
@@ -791,9 +704,9 @@ start_swarm() {
 		log "making the engine a swarm manager on $MANAGER_ADDR:$SWARM_PORT"
 		engine_api "$SOCK" POST /swarm/init \
 			"{\"ListenAddr\":\"$MANAGER_ADDR:$SWARM_PORT\",\"AdvertiseAddr\":\"$MANAGER_ADDR:$SWARM_PORT\",\"DataPathAddr\":\"$MANAGER_ADDR\"}" >/dev/null ||
-			die 1 "swarm init failed (is $MANAGER_ADDR:$SWARM_PORT taken? DOCKGATE_SWARM_MANAGER_ADDR/DOCKGATE_SWARM_PORT move it)"
+			fail 1 "swarm init failed (is $MANAGER_ADDR:$SWARM_PORT taken? DOCKGATE_SWARM_MANAGER_ADDR/DOCKGATE_SWARM_PORT move it)"
 	fi
-	is_manager || die 1 "the engine is in a swarm but not a manager; run 'scripts/engine.sh down --swarm' first"
+	is_manager || fail 1 "the engine is in a swarm but not a manager; run 'scripts/engine.sh down --swarm' first"
 	if ! tr '\0' '\n' <"/proc/$(dockerd_pid)/environ" 2>/dev/null | grep -qx 'DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1'; then
 		log "warning: the engine was started by an older engine.sh: a task of a service that names its image by reference will try to pull it first (dockgate's services name it by id); 'down' and 'up --swarm' to restart it"
 	fi
@@ -806,11 +719,11 @@ start_swarm() {
 	if [[ $(swarm_state "$WORKER_SOCK") != active ]]; then
 		local token
 		token=$(engine_api "$SOCK" GET /swarm | sed -n 's/.*"Worker":"\([^"]*\)".*/\1/p')
-		[[ -n $token ]] || die 1 "could not read the swarm's worker join token"
+		[[ -n $token ]] || fail 1 "could not read the swarm's worker join token"
 		log "joining the worker to the swarm from $WORKER_ADDR"
 		engine_api "$WORKER_SOCK" POST /swarm/join \
 			"{\"ListenAddr\":\"$WORKER_ADDR:$SWARM_PORT\",\"AdvertiseAddr\":\"$WORKER_ADDR:$SWARM_PORT\",\"DataPathAddr\":\"$WORKER_ADDR\",\"RemoteAddrs\":[\"$MANAGER_ADDR:$SWARM_PORT\"],\"JoinToken\":\"$token\"}" >/dev/null ||
-			die 1 "the worker could not join the swarm (see $WORKER_LOG)"
+			fail 1 "the worker could not join the swarm (see $WORKER_LOG)"
 	fi
 	# Ready once the manager sees two ready nodes.
 	local i
@@ -818,7 +731,7 @@ start_swarm() {
 		[[ $(engine_api "$SOCK" GET /nodes | grep -o '"State":"ready"' | wc -l) -ge 2 ]] && break
 		sleep 0.2
 	done
-	((i < 150)) || die 1 "the worker did not become ready in the swarm"
+	((i < 150)) || fail 1 "the worker did not become ready in the swarm"
 	for net in docker_gwbridge; do
 		curl -sf --max-time 10 --unix-socket "$SOCK" -X DELETE "http://docker/v1.41/networks/$net" >/dev/null 2>&1 || true
 		curl -sf --max-time 10 --unix-socket "$WORKER_SOCK" -X DELETE "http://docker/v1.41/networks/$net" >/dev/null 2>&1 || true
@@ -858,7 +771,7 @@ cmd_up() {
 	if private_up; then
 		load_ports
 		dockerd_layout_ok "$(dockerd_pid)" ||
-			die 1 "the running private engine was started by an older scripts/engine.sh (plain TCP on dockerd, TLS via socat); run 'scripts/engine.sh down' and then 'up'"
+			fail 1 "the running private engine was started by an older scripts/engine.sh (plain TCP on dockerd, TLS via socat); run 'scripts/engine.sh down' and then 'up'"
 		start_tcp_forward
 		ensure_fixture "$PRIVATE_HOST"
 		if [[ $swarm == --swarm ]]; then start_swarm; fi
@@ -866,7 +779,7 @@ cmd_up() {
 		return 0
 	fi
 	if ext=$(external_host); then
-		[[ $swarm != --swarm ]] || die 2 "--swarm needs the project's private engine (DOCKGATE_PRIVATE_ENGINE=1): it will not turn $ext into a swarm manager"
+		[[ $swarm != --swarm ]] || fail 2 "--swarm needs the project's private engine (DOCKGATE_PRIVATE_ENGINE=1): it will not turn $ext into a swarm manager"
 		log "using the existing engine at $ext"
 		ensure_fixture "$ext"
 		print_external_env "$ext"
@@ -937,7 +850,7 @@ cmd_status() {
 	fi
 	{
 		echo "engine: DOWN"
-		pid=$(read_pidfile "$DOCKERD_PIDFILE")
+		pid=$(read_pid "$DOCKERD_PIDFILE")
 		if [[ -n $pid ]] && pid_alive "$pid" "$DATA_ROOT"; then
 			echo "  dockerd pid $pid is alive but $SOCK does not answer /_ping (see $DOCKERD_LOG)"
 		fi

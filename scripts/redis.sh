@@ -18,45 +18,33 @@
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+SCRIPT_NAME=redis.sh
+source "$REPO_ROOT/scripts/lib.sh"
 STATE_DIR=${DOCKGATE_STATE_DIR:-$REPO_ROOT/.state}/redis
 PORT_BASE=26379
 
-log() { printf 'redis.sh: %s\n' "$*" >&2; }
-die() {
-	printf 'redis.sh: error: %s\n' "$*" >&2
-	exit 2
-}
-
-pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-redis_pid() { [[ -f $STATE_DIR/redis.pid ]] && cat "$STATE_DIR/redis.pid" || true; }
+# redis-server names itself after its address once it runs: `redis-server 127.0.0.1:<port>`.
+REDIS_PATTERN=redis-server
+redis_pid() { read_pid "$STATE_DIR/redis.pid"; }
 port() { cat "$STATE_DIR/port" 2>/dev/null || true; }
 
 answers() {
 	local p
 	p=$(port)
-	[[ -n $p ]] && pid_alive "$(redis_pid)" &&
+	[[ -n $p ]] && pid_alive "$(redis_pid)" "$REDIS_PATTERN" &&
 		[[ $(redis-cli -h 127.0.0.1 -p "$p" PING 2>/dev/null) == PONG ]]
 }
 
 emit() { printf 'DOCKGATE_TEST_STORE=redis://127.0.0.1:%s/0\n' "$(port)"; }
 
-ensure_installed() {
-	command -v redis-server >/dev/null 2>&1 && return
-	[[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1 ||
-		die 'redis-server is missing and only root can install it here (apt-get install redis-server)'
-	log 'installing redis-server (Debian)'
-	apt-get update -qq >&2
-	DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq redis-server >&2
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ensure_installed() { command -v redis-server >/dev/null 2>&1 || apt_install redis-server; }
 
 choose_port() {
 	local p
 	p=$(port)
-	if [[ -n $p ]] && port_free "$p"; then return; fi
+	if [[ -n $p ]] && ! port_busy "$p"; then return; fi
 	for ((p = PORT_BASE; p < PORT_BASE + 100; p++)); do
-		if port_free "$p"; then
+		if ! port_busy "$p"; then
 			echo "$p" >"$STATE_DIR/port"
 			return
 		fi
@@ -79,16 +67,7 @@ start() {
 }
 
 stop() {
-	local pid
-	pid=$(redis_pid)
-	if pid_alive "$pid"; then
-		kill "$pid"
-		for _ in $(seq 1 100); do
-			pid_alive "$pid" || break
-			sleep 0.05
-		done
-		pid_alive "$pid" && kill -9 "$pid"
-	fi
+	stop_pid "$(redis_pid)" "$REDIS_PATTERN" redis-server 5
 	rm -f "$STATE_DIR/redis.pid"
 }
 

@@ -30,6 +30,8 @@
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+SCRIPT_NAME=registry.sh
+source "$REPO_ROOT/scripts/lib.sh"
 STATE_ROOT=${DOCKGATE_STATE_DIR:-$REPO_ROOT/.state}
 STATE_DIR=$STATE_ROOT/registry
 PORT_BASE=25000
@@ -37,14 +39,9 @@ USER_NAME=dockgate
 REPOSITORY=dockgate/fixture:busybox
 INSTANCES=(open auth)
 
-log() { printf 'registry.sh: %s\n' "$*" >&2; }
-die() {
-	printf 'registry.sh: error: %s\n' "$*" >&2
-	exit 2
-}
-
-pid_alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
-pid_of() { [[ -f $STATE_DIR/$1/registry.pid ]] && cat "$STATE_DIR/$1/registry.pid" || true; }
+pid_of() { read_pid "$STATE_DIR/$1/registry.pid"; }
+# An instance runs as `docker-registry serve <its config.yml>`.
+pattern_of() { printf '%s' "$STATE_DIR/$1/config.yml"; }
 port_of() { sed -n "s/^$1=//p" "$STATE_DIR/ports.env" 2>/dev/null || true; }
 password() { cat "$STATE_DIR/password" 2>/dev/null || true; }
 
@@ -52,7 +49,7 @@ password() { cat "$STATE_DIR/password" 2>/dev/null || true; }
 answers() {
 	local name=$1 port code
 	port=$(port_of "$name")
-	[[ -n $port ]] && pid_alive "$(pid_of "$name")" || return 1
+	[[ -n $port ]] && pid_alive "$(pid_of "$name")" "$(pattern_of "$name")" || return 1
 	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$port/v2/" || true)
 	[[ $code == 200 || $code == 401 ]]
 }
@@ -70,26 +67,17 @@ emit() {
 	printf 'DOCKGATE_TEST_REGISTRY_IMAGE=%s\n' "$REPOSITORY"
 }
 
-ensure_installed() {
-	command -v docker-registry >/dev/null 2>&1 && return
-	[[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1 ||
-		die 'docker-registry is missing and only root can install it here (apt-get install docker-registry)'
-	log 'installing docker-registry (Debian)'
-	apt-get update -qq >&2
-	DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq docker-registry >&2
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ensure_installed() { command -v docker-registry >/dev/null 2>&1 || apt_install docker-registry; }
 
 # Two ports kept in ports.env, so a restart serves where the pushed names say.
 choose_ports() {
 	local open auth p
 	open=$(port_of open)
 	auth=$(port_of auth)
-	if [[ -n $open && -n $auth ]] && port_free "$open" && port_free "$auth"; then return; fi
+	if [[ -n $open && -n $auth ]] && ! port_busy "$open" && ! port_busy "$auth"; then return; fi
 	open='' auth=''
 	for ((p = PORT_BASE; p < PORT_BASE + 100; p++)); do
-		port_free "$p" || continue
+		port_busy "$p" && continue
 		if [[ -z $open ]]; then open=$p; else
 			auth=$p
 			break
@@ -173,16 +161,7 @@ push_fixture() {
 }
 
 stop_one() {
-	local pid
-	pid=$(pid_of "$1")
-	if pid_alive "$pid"; then
-		kill "$pid"
-		for _ in $(seq 1 100); do
-			pid_alive "$pid" || break
-			sleep 0.05
-		done
-		pid_alive "$pid" && kill -9 "$pid"
-	fi
+	stop_pid "$(pid_of "$1")" "$(pattern_of "$1")" "the $1 registry" 5
 	rm -f "$STATE_DIR/$1/registry.pid"
 }
 

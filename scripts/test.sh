@@ -4,6 +4,16 @@
 # again if this run started it (KEEP_ENGINE=1 keeps it for the next run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SCRIPT_NAME=test.sh
+source scripts/lib.sh
+
+# export_env LINES — the eval-able KEY=value lines a part's `up` printed, exported. (The `up` runs
+# in an assignment of its own first, so that its failure stops this script.)
+export_env() {
+  set -a
+  eval "$1"
+  set +a
+}
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
@@ -13,11 +23,9 @@ fi
 # docker.io. Without it they fail, unless DOCKGATE_SKIP_BROWSER=1 skips them.
 if [ ! -x /usr/bin/chromium ] && [ "${DOCKGATE_SKIP_BROWSER:-}" != 1 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo 'test.sh: installing chromium (for test/browser)' >&2
-    apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq chromium >&2
+    apt_install chromium
   else
-    echo 'test.sh: /usr/bin/chromium is missing and only root can install it here (apt-get install chromium); the browser tests will fail (DOCKGATE_SKIP_BROWSER=1 skips them)' >&2
+    log '/usr/bin/chromium is missing and only root can install it here (apt-get install chromium); the browser tests will fail (DOCKGATE_SKIP_BROWSER=1 skips them)'
   fi
 fi
 
@@ -29,9 +37,7 @@ bash scripts/engine.sh status 2>/dev/null && was_up=1
 swarm_was_up=0
 bash scripts/engine.sh status --swarm 2>/dev/null && swarm_was_up=1
 engine_env=$(bash scripts/engine.sh up --swarm)
-set -a
-eval "$engine_env"
-set +a
+export_env "$engine_env"
 stop_engine() {
   [ -z "${KEEP_ENGINE:-}" ] && [ "${DOCKGATE_ENGINE_OWNED:-0}" = 1 ] || return 0
   if [ "$was_up" = 0 ]; then
@@ -64,16 +70,12 @@ trap stop_parts EXIT
 redis_was_up=0
 bash scripts/redis.sh status 2>/dev/null && redis_was_up=1
 redis_env=$(bash scripts/redis.sh up)
-set -a
-eval "$redis_env"
-set +a
+export_env "$redis_env"
 # The image tests pull from two loopback registries (scripts/registry.sh; the fixture pushed to both).
 registry_was_up=0
 bash scripts/registry.sh status 2>/dev/null && registry_was_up=1
 registry_env=$(bash scripts/registry.sh up)
-set -a
-eval "$registry_env"
-set +a
+export_env "$registry_env"
 
 engine_b_was_up=0
 engine_b status 2>/dev/null && engine_b_was_up=1
