@@ -4,6 +4,7 @@
  * the same query the gateway makes (follow, timestamps).
  */
 import http from 'node:http'
+import { frameCounter, sseLineCounter } from './lib/counters.mjs'
 import { cpuMs, log, median, nowMs, round } from './lib/util.mjs'
 
 /** The line of the first log container, 1,000 bytes with its newline; the second's is ~100. */
@@ -64,55 +65,6 @@ function readAll(options, countIn, timeoutMs) {
       reject(error)
     })
   })
-}
-
-/** Counts frames in a multiplexed stream (each frame here is one line: lines are < 16 KB). */
-function frameCounter() {
-  let skip = 0 // payload bytes still to skip
-  const header = Buffer.alloc(8)
-  let headerHave = 0
-  return (chunk) => {
-    let frames = 0
-    let i = 0
-    while (i < chunk.length) {
-      if (skip > 0) {
-        const n = Math.min(skip, chunk.length - i)
-        skip -= n
-        i += n
-        continue
-      }
-      const n = Math.min(8 - headerHave, chunk.length - i)
-      chunk.copy(header, headerHave, i, i + n)
-      headerHave += n
-      i += n
-      if (headerHave === 8) {
-        headerHave = 0
-        skip = header.readUInt32BE(4)
-        frames += 1
-      }
-    }
-    return frames
-  }
-}
-
-/** Counts `event: stdout` lines in an SSE stream, across chunk boundaries. */
-function sseLineCounter() {
-  const needle = Buffer.from('\nevent: stdout\n')
-  const count = (buf) => {
-    let n = 0
-    for (let at = buf.indexOf(needle); at !== -1; at = buf.indexOf(needle, at + 1)) n += 1
-    return n
-  }
-  // The last bytes read before this chunk: too short to hold the needle themselves. Taken
-  // across chunks, so that a needle spread over three (one shorter than it) is counted too.
-  let carry = Buffer.alloc(0)
-  return (chunk) => {
-    const edge = needle.length - 1
-    const across = carry.length ? count(Buffer.concat([carry, chunk.subarray(0, edge)])) : 0
-    const last = chunk.length >= edge ? chunk : Buffer.concat([carry, chunk])
-    carry = Buffer.from(last.subarray(Math.max(0, last.length - edge)))
-    return across + count(chunk)
-  }
 }
 
 export async function readRawLog({ socketPath, id, timeoutMs }) {

@@ -7,6 +7,7 @@
  * both reads stop at the expected line count.
  */
 import http from 'node:http'
+import { frameCounter, sseLineCounter } from './lib/counters.mjs'
 import { cpuMs, log, median, nowMs, round, sleep } from './lib/util.mjs'
 
 /** Each line is this many bytes with its newline. */
@@ -77,53 +78,6 @@ function readUntil(options, countIn, expected, timeoutMs) {
     const timer = setTimeout(() => done(true), timeoutMs)
     req.on('error', (error) => (status ? done(true) : reject(error)))
   })
-}
-
-/** Frames of a multiplexed stream (each a line here: lines are < 16 KB). */
-function frameCounter() {
-  let skip = 0
-  const header = Buffer.alloc(8)
-  let have = 0
-  return (chunk) => {
-    let frames = 0
-    let i = 0
-    while (i < chunk.length) {
-      if (skip > 0) {
-        const n = Math.min(skip, chunk.length - i)
-        skip -= n
-        i += n
-        continue
-      }
-      const n = Math.min(8 - have, chunk.length - i)
-      chunk.copy(header, have, i, i + n)
-      have += n
-      i += n
-      if (have === 8) {
-        have = 0
-        skip = header.readUInt32BE(4)
-        frames += 1
-      }
-    }
-    return frames
-  }
-}
-
-/** `event: stdout` lines of an SSE stream, across chunk boundaries. */
-function sseLineCounter() {
-  const needle = Buffer.from('\nevent: stdout\n')
-  const count = (buf) => {
-    let n = 0
-    for (let at = buf.indexOf(needle); at !== -1; at = buf.indexOf(needle, at + 1)) n += 1
-    return n
-  }
-  let carry = Buffer.alloc(0)
-  return (chunk) => {
-    const edge = needle.length - 1
-    const across = carry.length ? count(Buffer.concat([carry, chunk.subarray(0, edge)])) : 0
-    const last = chunk.length >= edge ? chunk : Buffer.concat([carry, chunk])
-    carry = Buffer.from(last.subarray(Math.max(0, last.length - edge)))
-    return across + count(chunk)
-  }
 }
 
 const rawRead = (ctx, id, expected, timeoutMs) =>
