@@ -554,6 +554,25 @@ describe('POST /v1/images/pull: a client that leaves', () => {
 })
 
 /**
+ * A pull asked for as an event stream that fails once it has begun: it answers 200, streams
+ * progress, and ends with exactly one problem event and no `end`. Its events and that problem.
+ */
+async function failedPullStream(gateway: TestGateway, ref: string, waitMs: number) {
+  const response = await gateway.call('/v1/images/pull', {
+    ...postJson({ ref }),
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+  })
+  expect(response.status).toBe(200)
+  const events = await readSse(response).rest(waitMs)
+  const names = events.map((e) => e.event)
+  expect(names[0], JSON.stringify(events)).toBe('progress')
+  expect(names.at(-1), JSON.stringify(events)).toBe('problem')
+  expect(names).not.toContain('end')
+  expect(names.filter((name) => name === 'problem')).toHaveLength(1)
+  return { events, problem: JSON.parse(events.at(-1)?.data ?? 'null') as unknown }
+}
+
+/**
  * A registry that stalls: a loopback listener (this test's own) that accepts every connection and
  * never answers a byte, and a registry that fails in the middle of a pull: the real one, missing a
  * blob its manifest lists.
@@ -698,23 +717,8 @@ describe('POST /v1/images/pull: a registry that stalls, or fails mid-pull', () =
 
   it('ends an event stream whose registry stalls mid-layer with a 504 problem event once pullTimeoutMs passes', async () => {
     const ref = `${stallingHost}/${REPOSITORY}:${STALLED}`
-    const response = await quick.call('/v1/images/pull', {
-      ...postJson({ ref }),
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-    })
-    expect(response.status).toBe(200)
-    const reader = readSse(response)
-    const events = []
-    for (;;) {
-      const event = await reader.next(15_000)
-      if (!event) break
-      events.push(event)
-    }
-    const names = events.map((e) => e.event)
-    expect(names[0], JSON.stringify(events)).toBe('progress')
-    expect(names.at(-1), JSON.stringify(events)).toBe('problem')
-    expect(names).not.toContain('end')
-    expect(JSON.parse(events.at(-1)!.data)).toMatchObject({
+    const { problem } = await failedPullStream(quick, ref, 15_000)
+    expect(problem).toMatchObject({
       type: 'urn:dockgate:problem:registry-timeout',
       status: 504,
       detail: `The registry of ${ref} did not answer in time`,
@@ -725,25 +729,8 @@ describe('POST /v1/images/pull: a registry that stalls, or fails mid-pull', () =
   }, 60_000)
 
   it('ends an event stream whose registry fails mid-pull with one problem event, no end, and no image', async () => {
-    const response = await patient.call('/v1/images/pull', {
-      ...postJson({ ref: brokenRef }),
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
-    })
     // The manifest was served: the pull streams, and fails on the layer.
-    expect(response.status).toBe(200)
-    const reader = readSse(response)
-    const events = []
-    for (;;) {
-      const event = await reader.next(30_000)
-      if (!event) break
-      events.push(event)
-    }
-    const names = events.map((e) => e.event)
-    expect(names[0], JSON.stringify(events)).toBe('progress')
-    expect(names.at(-1), JSON.stringify(events)).toBe('problem')
-    expect(names).not.toContain('end')
-    expect(names.filter((name) => name === 'problem')).toHaveLength(1)
-    const problem = JSON.parse(events.at(-1)!.data)
+    const { events, problem } = await failedPullStream(patient, brokenRef, 30_000)
     expect(problem).toMatchObject({
       type: 'urn:dockgate:problem:registry-error',
       status: 502,

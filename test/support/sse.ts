@@ -11,6 +11,8 @@ export interface SseReader {
   take(count: number, timeoutMs?: number): Promise<ParsedSseEvent[]>
   /** Events until one of this type (included) or the end. */
   until(event: string, timeoutMs?: number): Promise<ParsedSseEvent[]>
+  /** Every event until the stream ends (each awaited for at most `timeoutMs`). */
+  rest(timeoutMs?: number): Promise<ParsedSseEvent[]>
   /** Hangs up, as a client that goes away. */
   close(): Promise<void>
 }
@@ -52,6 +54,12 @@ export function readSse(response: Response): SseReader {
         events.push(value)
         if (value.event === event) return events
       }
+    },
+    async rest(timeoutMs = 10_000) {
+      const events: ParsedSseEvent[] = []
+      for (let value = await next(timeoutMs); value; value = await next(timeoutMs))
+        events.push(value)
+      return events
     },
     close: () => reader.cancel(),
   }
