@@ -112,6 +112,32 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
     })
   }, 15_000)
 
+  /** A started container of this run that runs `script`, its id. */
+  const startedContainer = async (name: string, script: string) => {
+    const { status, body } = await gw.json(
+      '/v1/containers?start=true',
+      postJson({
+        image: testEngineEnv().image,
+        name: uniqueName(name),
+        cmd: ['sh', '-c', script],
+        labels: { [TEST_LABEL]: TEST_RUN },
+      }),
+    )
+    expect(status).toBe(201)
+    return body.id as string
+  }
+
+  /** A stream ticket for logs, issued to the admin token. */
+  const logsTicket = async () => {
+    const issued = await fetch(`${origin}/v1/stream-tickets`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokenOf('admin')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ scopes: ['logs:read'] }),
+    })
+    expect(issued.status).toBe(201)
+    return ((await issued.json()) as { ticket: string }).ticket
+  }
+
   const openPage = async (): Promise<Page> => {
     const page = await browser!.newPage()
     page.setDefaultTimeout(15_000)
@@ -119,28 +145,16 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
   }
 
   it('follows live log lines with EventSource and a stream ticket', async () => {
-    const { status: created, body: container } = await gw.json(
-      '/v1/containers?start=true',
-      postJson({
-        image: testEngineEnv().image,
-        name: uniqueName('browser'),
-        // The pause first: the page is listening before the first line is written.
-        cmd: ['sh', '-c', 'sleep 3; for i in $(seq 1 10); do echo line$i; sleep 0.3; done'],
-        labels: { [TEST_LABEL]: TEST_RUN },
-      }),
+    // The pause first: the page is listening before the first line is written.
+    const container = await startedContainer(
+      'browser',
+      'sleep 3; for i in $(seq 1 10); do echo line$i; sleep 0.3; done',
     )
-    expect(created).toBe(201)
-    const issued = await fetch(`${origin}/v1/stream-tickets`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${tokenOf('admin')}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ scopes: ['logs:read'] }),
-    })
-    expect(issued.status).toBe(201)
-    const ticket = (await issued.json()) as { ticket: string }
+    const ticket = await logsTicket()
 
     const page = await openPage()
     try {
-      const query = new URLSearchParams({ container: container.id, ticket: ticket.ticket })
+      const query = new URLSearchParams({ container, ticket })
       await page.goto(`${origin}/test-page.html?${query}`)
       await page.waitForFunction(
         () => (window as any).received.length === 10 && (window as any).ended !== null,
@@ -174,35 +188,24 @@ describe.skipIf(SKIP)('a real browser (headless Chromium)', () => {
     expect(streamRequests[0]).not.toHaveProperty('authorization')
 
     // Bound to that stream, the ticket opens no other one.
-    const other = await fetch(`${origin}/v1/events?ticket=${ticket.ticket}`)
+    const other = await fetch(`${origin}/v1/events?ticket=${ticket}`)
     expect(other.status).toBe(401)
     expect((await other.json()).detail).toMatch(/bound to another stream/)
   })
 
   it('resumes exactly after the connection is cut, with the same ticket and Last-Event-ID', async () => {
-    const { status: created, body: container } = await gw.json(
-      '/v1/containers?start=true',
-      postJson({
-        image: testEngineEnv().image,
-        name: uniqueName('browser-resume'),
-        cmd: ['sh', '-c', 'sleep 1; for i in $(seq 1 15); do echo line$i; sleep 0.3; done'],
-        labels: { [TEST_LABEL]: TEST_RUN },
-      }),
+    const container = await startedContainer(
+      'browser-resume',
+      'sleep 1; for i in $(seq 1 15); do echo line$i; sleep 0.3; done',
     )
-    expect(created).toBe(201)
-    const issued = await fetch(`${origin}/v1/stream-tickets`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${tokenOf('admin')}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ scopes: ['logs:read'] }),
-    })
-    const { ticket } = (await issued.json()) as { ticket: string }
+    const ticket = await logsTicket()
     // The browser reaches the gateway through a proxy that can cut every connection.
     const proxy: FaultProxy = await startFaultProxy({ host: '127.0.0.1', port: serverPort })
     const viaProxy = proxy.dockerHost.replace('tcp://', 'http://')
     const before = streamRequests.length
     const page = await openPage()
     try {
-      const query = new URLSearchParams({ container: container.id, ticket })
+      const query = new URLSearchParams({ container, ticket })
       await page.goto(`${viaProxy}/test-page.html?${query}`)
       await page.waitForFunction(() => (window as any).received.length >= 3)
       await proxy.down()
