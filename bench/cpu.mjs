@@ -53,26 +53,7 @@ export async function runCpu(ctx, { variants, hono, listLabel, durationS, reps, 
   for (const t of targets) {
     if (!t.target.socketPath) await load(t.target, { connections: 10, durationS: 0.5 })
   }
-  const runs = Object.fromEntries(targets.map((t) => [t.key, []]))
-  for (let rep = 0; rep < reps; rep++) {
-    const runsLeft = (reps - rep) * targets.length
-    const d = Math.max(0.5, Math.min(durationS, (budget.leftForPhase() * 0.8) / runsLeft / 1000))
-    for (const t of targets) {
-      const r = await load(t.target, { connections: 10, durationS: d, cpuPid: t.pid })
-      runs[t.key].push({ us: r.cpuUsPerRequest, rps: r.rps, bad: r.non2xx + r.errors })
-    }
-  }
-  const us = Object.fromEntries(
-    Object.entries(runs).map(([key, r]) => [
-      key,
-      {
-        us: median(r.map((x) => x.us)),
-        reps: r.map((x) => round(x.us, 1)),
-        rps: median(r.map((x) => x.rps)),
-        bad: r.reduce((n, x) => n + x.bad, 0),
-      },
-    ]),
-  )
+  const us = await cpuInTurn(targets, { reps, durationS, budget })
   const hono_ = us.hono.us
   const ping = us.ping.us
   const byVariant = {}
@@ -102,4 +83,32 @@ export async function runCpu(ctx, { variants, hono, listLabel, durationS, reps, 
     variants: byVariant,
     runs: us,
   }
+}
+
+/**
+ * CPU per 2xx answer of every target, measured in turn rep by rep (each run at 10 connections;
+ * the runs share what is left of the phase's budget), keyed by target: the median in µs, every
+ * rep's figure, the median req/s, and the non-2xx answers and errors of all reps.
+ */
+export async function cpuInTurn(targets, { reps, durationS, budget }) {
+  const runs = Object.fromEntries(targets.map((t) => [t.key, []]))
+  for (let rep = 0; rep < reps; rep++) {
+    const runsLeft = (reps - rep) * targets.length
+    const d = Math.max(0.5, Math.min(durationS, (budget.leftForPhase() * 0.8) / runsLeft / 1000))
+    for (const t of targets) {
+      const r = await load(t.target, { connections: 10, durationS: d, cpuPid: t.pid })
+      runs[t.key].push({ us: r.cpuUsPerRequest, rps: r.rps, bad: r.non2xx + r.errors })
+    }
+  }
+  return Object.fromEntries(
+    Object.entries(runs).map(([key, r]) => [
+      key,
+      {
+        us: median(r.map((x) => x.us)),
+        reps: r.map((x) => round(x.us, 1)),
+        rps: median(r.map((x) => x.rps)),
+        bad: r.reduce((n, x) => n + x.bad, 0),
+      },
+    ]),
+  )
 }

@@ -363,18 +363,17 @@ function build() {
   return 'built'
 }
 
-/** The engine: DOCKER_HOST when it is set, else whatever scripts/engine.sh up brings up. */
 /**
- * `scripts/engine.sh up` with this environment: its `KEY=value` lines. It may install docker.io
- * the first time; never wait forever.
+ * `bash scripts/<script> up` with this environment: the `KEY=value` lines it prints. It may
+ * install Debian packages the first time; never wait forever.
  */
-function engineUp(env) {
-  const text = execFileSync('bash', ['scripts/engine.sh', 'up'], {
+function scriptUp(script, env, timeout) {
+  const text = execFileSync('bash', [`scripts/${script}`, 'up'], {
     cwd: ROOT,
     env,
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
-    timeout: 600_000,
+    timeout,
   })
   return Object.fromEntries(
     text
@@ -385,6 +384,9 @@ function engineUp(env) {
   )
 }
 
+const engineUp = (env) => scriptUp('engine.sh', env, 600_000)
+
+/** The engine: DOCKER_HOST when it is set, else whatever scripts/engine.sh up brings up. */
 function engineEnv() {
   if (process.env.DOCKER_HOST) {
     return {
@@ -436,19 +438,7 @@ function engineBEnv() {
 
 /** The loopback registries (scripts/registry.sh up: started unless they run, the fixture pushed). */
 function registryEnv() {
-  const text = execFileSync('bash', ['scripts/registry.sh', 'up'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    timeout: 300_000,
-  })
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2]]),
-  )
+  return scriptUp('registry.sh', process.env, 300_000)
 }
 
 /**

@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
+import { cpuInTurn } from './cpu.mjs'
 import { ROOT, startNodeGateway, stopProcess } from './lib/processes.mjs'
 import { log, median, nowMs, round } from './lib/util.mjs'
 import { load } from './throughput.mjs'
@@ -64,23 +65,11 @@ export async function runStoreCpu(
     // gateway is fresh (the memory one has served the phases before): it warms up longer.
     await load(targets[1].target, { connections: 10, durationS: 2 })
     for (const t of targets) await load(t.target, { connections: 10, durationS: 0.5 })
-    const runs = { memory: [], redis: [] }
-    for (let rep = 0; rep < reps; rep++) {
-      const runsLeft = (reps - rep) * targets.length
-      const d = Math.max(0.5, Math.min(durationS, (budget.leftForPhase() * 0.8) / runsLeft / 1000))
-      for (const t of targets) {
-        const r = await load(t.target, { connections: 10, durationS: d, cpuPid: t.pid })
-        runs[t.key].push({ us: r.cpuUsPerRequest, rps: r.rps, bad: r.non2xx + r.errors })
-      }
-    }
-    const summary = (r) => ({
-      us: median(r.map((x) => x.us)),
-      reps: r.map((x) => round(x.us, 1)),
-      rps: median(r.map((x) => x.rps)),
-      bad: r.reduce((n, x) => n + x.bad, 0),
+    const { memory: memoryRuns, redis: redisRuns } = await cpuInTurn(targets, {
+      reps,
+      durationS,
+      budget,
     })
-    const memoryRuns = summary(runs.memory)
-    const redisRuns = summary(runs.redis)
     const redisToMemory = memoryRuns.us ? redisRuns.us / memoryRuns.us : null
     log(
       `  store cpu: memory ${round(memoryRuns.us, 1)} µs, redis ${round(redisRuns.us, 1)} µs per small request (${round(redisToMemory, 2)}×)`,
