@@ -26,27 +26,30 @@ export class ExecEventEncoder {
   readonly #writer = new ByteWriter()
   readonly #text = { stdout: new JsonTextChunks(), stderr: new JsonTextChunks() }
 
-  /** The event of a stdout or stderr frame (a stdin frame counts as stdout), as a chunk of its own. */
-  frame(frame: LogFrame): Uint8Array {
+  /** Adds the event of a stdout or stderr frame (a stdin frame counts as stdout). */
+  add(frame: LogFrame): void {
     const stream: OutputStream = frame.stream === 'stderr' ? 'stderr' : 'stdout'
     const writer = this.#writer
     writer.write(EVENT_START[stream])
     this.#text[stream].write(writer, frame.payload)
     writer.write(EVENT_END)
-    return writer.take()
   }
 
   /**
-   * The output ended: the event of the U+FFFD that stands for a character the stream began and
-   * never finished, or undefined when it holds none.
+   * The output ended: adds the event of the U+FFFD that stands for a character the stream began
+   * and never finished, if it holds one.
    */
-  end(stream: OutputStream): Uint8Array | undefined {
+  end(stream: OutputStream): void {
     const text = this.#text[stream]
-    if (!text.holding) return undefined
+    if (!text.holding) return
     const writer = this.#writer
     writer.write(EVENT_START[stream])
     text.end(writer)
     writer.write(EVENT_END)
-    return writer.take()
+  }
+
+  /** The events added since the last take, as a chunk of their own (empty if none). */
+  take(): Uint8Array {
+    return this.#writer.take()
   }
 }

@@ -54,9 +54,11 @@ export function execRoutes(deps: StreamDependencies) {
           const events = new ExecEventEncoder()
           let known = false
           const held: LogFrame[] = []
-          // One write per frame, and a promise only when the client has no room (backpressure).
-          const send = async (frame: LogFrame) => {
-            if (!sink.writeEncoded(events.frame(frame))) await sink.whenWritable()
+          // The events of each read of the engine's output leave in one write, and a promise
+          // only when the client has no room (backpressure).
+          const flush = async () => {
+            const batch = events.take()
+            if (batch.length > 0 && !sink.writeEncoded(batch)) await sink.whenWritable()
           }
           const end = await runExec(engine, inspect.Id, spec, {
             timeoutMs,
@@ -68,16 +70,19 @@ export function execRoutes(deps: StreamDependencies) {
                 held.push(frame)
                 return
               }
-              for (const earlier of held.splice(0)) await send(earlier)
-              await send(frame)
+              for (const earlier of held.splice(0)) events.add(earlier)
+              events.add(frame)
             },
-          }).catch(refusedAs(EXEC_REFUSED))
-          for (const earlier of held.splice(0)) await send(earlier)
+            onChunkEnd: flush,
+          })
+            // What came before a failure goes before its problem event
+            .finally(flush)
+            .catch(refusedAs(EXEC_REFUSED))
+          for (const earlier of held.splice(0)) events.add(earlier)
           // A character the output began and never finished: shown as the JSON answer shows it
-          for (const stream of ['stdout', 'stderr'] as const) {
-            const rest = events.end(stream)
-            if (rest) await sink.sendEncoded(rest)
-          }
+          events.end('stdout')
+          events.end('stderr')
+          await flush()
           await sink.send({ event: 'end', data: JSON.stringify(end) })
         },
         sentPath(c),
