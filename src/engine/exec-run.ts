@@ -25,6 +25,12 @@ export interface ExecRunOptions {
    * the engine's own error text (a command or user that does not exist), not for the caller.
    */
   onFrame(frame: LogFrame, running: () => Promise<boolean>): void | Promise<void>
+  /**
+   * After the frames of each read of the engine's output: a consumer that collects what
+   * `onFrame` gives can write it here in one go (one write to the client per read rather than per
+   * 32 KiB frame, bench phase `exec`). Reading waits for it as for `onFrame`.
+   */
+  onChunkEnd?(): void | Promise<void>
 }
 
 /** How much of the engine's output is read before the consumer asks for it. */
@@ -97,6 +103,7 @@ export async function runExec(
           await options.onFrame(frame, running)
         }
       }
+      await options.onChunkEnd?.()
     }
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason ?? error

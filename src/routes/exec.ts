@@ -16,11 +16,9 @@ import { engineScope, sentPath } from '../http/engines.ts'
 import { type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
 import type { LogFrame } from '../streams/demux.ts'
-import { Utf8Chunks } from '../streams/utf8-chunks.ts'
 import { router } from './common.ts'
 import { type ExecBody, execRoute } from './exec.schemas.ts'
-
-const encoder = new TextEncoder()
+import { ExecEventEncoder } from './exec-events.ts'
 
 /** Most bytes of stdout and stderr together one JSON answer holds; the rest is read and dropped. */
 export const EXEC_MAX_OUTPUT_BYTES = 1024 * 1024
@@ -53,15 +51,14 @@ export function execRoutes(deps: StreamDependencies) {
         sseSettings(deps),
         deps.toProblem,
         async (sink) => {
-          const text = textPerStream()
+          const events = new ExecEventEncoder()
           let known = false
           const held: LogFrame[] = []
-          // One write per frame, and a promise only when the client has no room (backpressure).
-          const send = async (frame: LogFrame) => {
-            // `{"text":…}` built around the one JSON string: no object to make and walk.
-            const data = JSON.stringify(text.decode(frame))
-            const message = encoder.encode(`event: ${frame.stream}\ndata: {"text":${data}}\n\n`)
-            if (!sink.writeEncoded(message)) await sink.whenWritable()
+          // The events of each read of the engine's output leave in one write, and a promise
+          // only when the client has no room (backpressure).
+          const flush = async () => {
+            const batch = events.take()
+            if (batch.length > 0 && !sink.writeEncoded(batch)) await sink.whenWritable()
           }
           const end = await runExec(engine, inspect.Id, spec, {
             timeoutMs,
@@ -73,16 +70,19 @@ export function execRoutes(deps: StreamDependencies) {
                 held.push(frame)
                 return
               }
-              for (const earlier of held.splice(0)) await send(earlier)
-              await send(frame)
+              for (const earlier of held.splice(0)) events.add(earlier)
+              events.add(frame)
             },
-          }).catch(refusedAs(EXEC_REFUSED))
-          for (const earlier of held.splice(0)) await send(earlier)
+            onChunkEnd: flush,
+          })
+            // What came before a failure goes before its problem event
+            .finally(flush)
+            .catch(refusedAs(EXEC_REFUSED))
+          for (const earlier of held.splice(0)) events.add(earlier)
           // A character the output began and never finished: shown as the JSON answer shows it
-          for (const stream of ['stdout', 'stderr'] as const) {
-            const rest = text.end(stream)
-            if (rest) await sink.send({ event: stream, data: JSON.stringify({ text: rest }) })
-          }
+          events.end('stdout')
+          events.end('stderr')
+          await flush()
           await sink.send({ event: 'end', data: JSON.stringify(end) })
         },
         sentPath(c),
@@ -149,20 +149,6 @@ export function execAuditDetail(
 
 const wantsEventStream = (c: Context<AppEnv>) =>
   (c.req.header('accept') ?? '').includes('text/event-stream')
-
-/**
- * Decodes each stream's frames as UTF-8, a character split between frames kept whole (a byte
- * order mark is kept as U+FEFF: it is the command's output).
- */
-function textPerStream() {
-  const decoders = { stdout: new Utf8Chunks(), stderr: new Utf8Chunks() }
-  return {
-    decode: (frame: LogFrame) =>
-      decoders[frame.stream === 'stderr' ? 'stderr' : 'stdout'].decode(frame.payload),
-    /** What each stream's decoder still holds once the output has ended. */
-    end: (stream: 'stdout' | 'stderr') => decoders[stream].end(),
-  }
-}
 
 /** stdout and stderr kept apart, at most `maxBytes` of both together, cut at a character. */
 class BoundedOutput {

@@ -65,8 +65,8 @@ export class LogLineStream extends TransformStream<LogFrame, LogLine> {
     super({
       // One callback for the stream's life, not a closure per frame
       start: (controller) => {
-        emit = (stream, time, text) =>
-          controller.enqueue({ stream, time, text: decodeLineText(text) })
+        emit = (stream, time, bytes, start, end) =>
+          controller.enqueue({ stream, time, text: decodeLineText(bytes.subarray(start, end)) })
       },
       transform: (frame) => assembler.push(frame, emit),
       flush: () => assembler.finish(emit),
@@ -75,11 +75,19 @@ export class LogLineStream extends TransformStream<LogFrame, LogLine> {
 }
 
 /**
- * Receives each line (or piece of a line over the limit) as the bytes of its text: without the
- * timestamp prefix and without its final `\n` or `\r\n`, not yet decoded. The bytes may be a view
- * of an input chunk: use them before the next chunk is pushed.
+ * Receives each line (or piece of a line over the limit) as the bytes of its text,
+ * `bytes[start, end)`: without the timestamp prefix and without its final `\n` or `\r\n`, not
+ * yet decoded. A range rather than a view of its own: a `subarray` per line cost as much as a
+ * short line's escaping (bench phase `pipeline`, 100-byte lines). The bytes may be an input
+ * chunk: use them before the next chunk is pushed.
  */
-export type LineBytesSink = (stream: LogLine['stream'], time: string, text: Uint8Array) => void
+export type LineBytesSink = (
+  stream: LogLine['stream'],
+  time: string,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+) => void
 
 interface PendingLine {
   stream: LogLine['stream']
@@ -105,9 +113,9 @@ export class LineAssembler {
   push(frame: LogFrame, emit: LineBytesSink): void {
     if (frame.stream === 'system') throw new LogStreamError(decodeLine(frame.payload))
     const stream = frame.stream === 'stdin' ? 'stdout' : frame.stream
-    const time = readTimestampPrefix(frame.payload)
+    const payload = frame.payload
+    const time = readTimestampPrefix(payload)
     if (time === undefined) throw new SyntaxError('Cannot parse log message: missing timestamp')
-    const content = frame.payload.subarray(TIMESTAMP_PREFIX_BYTES)
 
     let line = this.#pending.get(stream)
     if (line !== undefined && line.time !== time) {
@@ -116,12 +124,18 @@ export class LineAssembler {
       line = undefined
     }
     // The engine never logs an empty message (even an empty line has its `\n`)
-    if (content.length === 0) return
-    // Fast path: a whole line in one frame, the common case, needs no pending entry
-    if (line === undefined && content[content.length - 1] === LINE_FEED) {
-      this.#emitBytes(stream, time, content, emit)
+    if (payload.length === TIMESTAMP_PREFIX_BYTES) return
+    // Fast path: a whole line in one frame, the common case, needs no pending entry nor a view
+    if (line === undefined && payload[payload.length - 1] === LINE_FEED) {
+      const end = payload.length - terminatorLength(payload)
+      if (end - TIMESTAMP_PREFIX_BYTES <= this.#maxLineBytes) {
+        emit(stream, time, payload, TIMESTAMP_PREFIX_BYTES, end)
+      } else {
+        this.#emitBytes(stream, time, payload.subarray(TIMESTAMP_PREFIX_BYTES), emit)
+      }
       return
     }
+    const content = payload.subarray(TIMESTAMP_PREFIX_BYTES)
     if (line === undefined) {
       line = { stream, time, parts: [], length: 0 }
       this.#pending.set(stream, line)
@@ -185,7 +199,7 @@ function emitPiece(
   bytes: Uint8Array,
   emit: LineBytesSink,
 ): void {
-  emit(stream, time, bytes.subarray(0, bytes.length - terminatorLength(bytes)))
+  emit(stream, time, bytes, 0, bytes.length - terminatorLength(bytes))
 }
 
 // Not fatal: a log line with a stray byte is still worth showing. ignoreBOM keeps a leading

@@ -58,7 +58,9 @@ export class ServiceLogSplitter {
     if (this.#frames instanceof MessageSplitter) this.#frames.finish(this.#onFrame)
     else this.#frames.finish()
     for (const [task, { assembler, node }] of this.#assemblers) {
-      assembler.finish((stream, time, text) => this.#sink(stream, time, task, node, text))
+      assembler.finish((stream, time, bytes, start, end) =>
+        this.#sink(stream, time, task, node, bytes.subarray(start, end)),
+      )
     }
   }
 
@@ -96,8 +98,10 @@ export class ServiceLogSplitter {
       view.set(payload.subarray(textStart), TIMESTAMP_PREFIX_BYTES)
     }
     const { task, node } = origin
-    entry.assembler.push({ stream: frame.stream, payload: view }, (stream, lineTime, text) =>
-      this.#sink(stream, lineTime, task, node, text),
+    entry.assembler.push(
+      { stream: frame.stream, payload: view },
+      (stream, lineTime, bytes, start, end) =>
+        this.#sink(stream, lineTime, task, node, bytes.subarray(start, end)),
     )
   }
 

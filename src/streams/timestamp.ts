@@ -44,9 +44,41 @@ export function isTimestampPrefix(bytes: Uint8Array, offset = 0): boolean {
  */
 export function readTimestampPrefix(bytes: Uint8Array, offset = 0): string | undefined {
   if (!isTimestampPrefix(bytes, offset)) return undefined
-  // Known ASCII here. A native decode is several times faster than spreading 30 bytes into
-  // String.fromCharCode, and this runs once per log message
-  return asciiDecoder.decode(bytes.subarray(offset, offset + TIMESTAMP_PREFIX_BYTES - 1))
+  // Known ASCII here. Thirty arguments named one by one: 41 ns against 93 ns for a native
+  // decode of a view (which costs a view per log message too) and more for spreading an array
+  // (best of 200 here; bench phase `pipeline`, 100-byte lines)
+  const b = bytes
+  const o = offset
+  return String.fromCharCode(
+    b[o] ?? 0,
+    b[o + 1] ?? 0,
+    b[o + 2] ?? 0,
+    b[o + 3] ?? 0,
+    b[o + 4] ?? 0,
+    b[o + 5] ?? 0,
+    b[o + 6] ?? 0,
+    b[o + 7] ?? 0,
+    b[o + 8] ?? 0,
+    b[o + 9] ?? 0,
+    b[o + 10] ?? 0,
+    b[o + 11] ?? 0,
+    b[o + 12] ?? 0,
+    b[o + 13] ?? 0,
+    b[o + 14] ?? 0,
+    b[o + 15] ?? 0,
+    b[o + 16] ?? 0,
+    b[o + 17] ?? 0,
+    b[o + 18] ?? 0,
+    b[o + 19] ?? 0,
+    b[o + 20] ?? 0,
+    b[o + 21] ?? 0,
+    b[o + 22] ?? 0,
+    b[o + 23] ?? 0,
+    b[o + 24] ?? 0,
+    b[o + 25] ?? 0,
+    b[o + 26] ?? 0,
+    b[o + 27] ?? 0,
+    b[o + 28] ?? 0,
+    b[o + 29] ?? 0,
+  )
 }
-
-const asciiDecoder = new TextDecoder()

@@ -88,6 +88,26 @@ describe('ByteWriter.writeJsonText', () => {
     )
   })
 
+  it('finds every byte value at every place of a word, at every alignment, in a range of the input', () => {
+    // The word scan's flags: any one byte among plain ones, in each of the four lanes
+    for (let value = 0; value < 256; value++) {
+      for (let at = 0; at < 24; at++) {
+        const bytes = new Uint8Array(24).fill(0x79)
+        bytes[at] = value
+        for (let offset = 0; offset < 4; offset++) {
+          const input = placed(bytes, offset)
+          expect(viaBytes(input), `0x${value.toString(16)} at ${at}+${offset}`).toEqual(
+            viaStrings(bytes),
+          )
+        }
+        // A range that leaves the byte out is written without it
+        const writer = new ByteWriter()
+        writer.writeJsonText(bytes, at + 1, bytes.length)
+        expect(writer.take()).toEqual(bytes.subarray(at + 1))
+      }
+    }
+  })
+
   it('escapes as JSON.stringify does, and copies the rest', () => {
     const bytes = encoder.encode('a"b\\c\td\ne\rf\bg\fh\u0001i\u007fj\u2028k€l')
     expect(new TextDecoder().decode(viaBytes(bytes))).toBe(

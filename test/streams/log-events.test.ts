@@ -386,6 +386,37 @@ describe('pumpLogEvents', () => {
     expect(state.cancelled).toBe(true)
   })
 
+  it('stops and cancels the body when the send at the end of a window, during a read, answers false', async () => {
+    let cancelled = false
+    let controller!: ReadableStreamDefaultController<Uint8Array>
+    const body = new ReadableStream<Uint8Array>({
+      start: (c) => {
+        controller = c
+      },
+      cancel: () => {
+        cancelled = true
+      },
+    })
+    const sent: number[] = []
+    const events = new LogEventEncoder({ tty: false, eventId: () => 'i' })
+    const pumped = pumpLogEvents(
+      body,
+      events,
+      async (messages) => {
+        sent.push(messageCount(decoder.decode(messages)))
+        // The client is gone by the second send
+        return sent.length === 1
+      },
+      { coalesceMs: 30 },
+    )
+    controller.enqueue(lineFrame('first'))
+    controller.enqueue(lineFrame('waits'))
+    // The body stays quiet: the pump is reading when the window passes
+    expect(await pumped).toBe(false)
+    expect(sent).toEqual([1, 1])
+    expect(cancelled).toBe(true)
+  })
+
   it('sends the lines before a failure, then throws it and cancels the body', async () => {
     const { body, state } = recordingBody([
       concatBytes([lineFrame('a'), frame('system', 'Error grabbing logs: gone\n')]),
