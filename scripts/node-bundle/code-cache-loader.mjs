@@ -50,9 +50,12 @@ if (process.versions.bun) {
         // Not writable here: the next start compiles as this one did.
       }
     }
-    // Once the start is over (its functions compiled), or on the way out if that comes first.
+    // Once the start is over (its functions compiled), or on a clean way out if that comes
+    // first; not from a start that failed, which compiled only part of what a start needs.
     setTimeout(write, 1_000).unref()
-    process.once('exit', write)
+    process.once('exit', (code) => {
+      if (code === 0) write()
+    })
   }
   const module = { exports: {} }
   script.runInThisContext()(module.exports, require, module, file, dirname(file))
