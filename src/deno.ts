@@ -110,14 +110,18 @@ async function main() {
     {
       port,
       hostname,
-      onListen: ({ hostname: host, port: bound }) =>
+      onListen: ({ hostname: host, port: bound }) => {
         log({
           level: 'info',
           msg: 'listening',
           url: `http://${host}:${bound}`,
           engine: engine.transport.description,
           store: shared.display,
-        }),
+        })
+        // Written now, not with the next batch 20 ms later: whoever waits for the gateway (an
+        // orchestrator, a script, the bench's cold start) reads this line as the signal to connect.
+        void stdout.drain()
+      },
     },
     gateway.app.fetch,
   )
