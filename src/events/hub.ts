@@ -157,6 +157,7 @@ export class EventHub {
         },
         opened: (resume, boundary) => this.#opened(resume, boundary),
         received: (parsed) => this.#ingest(parsed),
+        batchEnd: () => this.#subscribers.wakeFirstSlice(),
         // Nothing received on this connection nor before: nothing can prove the next one continuous.
         ended: () => {
           if (this.#last === undefined) this.#gap(undefined)

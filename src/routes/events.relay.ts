@@ -5,7 +5,7 @@
  */
 import type { Guard } from '../domain/guard.ts'
 import { isAdmin } from '../domain/principal.ts'
-import { type RedactionSettings, redactLabels } from '../domain/redaction.ts'
+import { type RedactionSettings, redactLabels, secretKeyMemo } from '../domain/redaction.ts'
 import type { EngineEvent } from '../events/event.ts'
 import type { Subscription, SubscriptionItem } from '../events/hub.ts'
 import type { SseSink } from '../http/sse.ts'
@@ -111,8 +111,13 @@ function concatParts(parts: Uint8Array[]): Uint8Array | undefined {
 }
 
 /** The event as a client may read it: its engine named, secret-looking attribute values as null. */
-function redacted(event: EngineEvent, engine: string, settings: RedactionSettings) {
-  const attributes = redactLabels(event.actor.attributes, settings.secretLabelPatterns)
+function redacted(
+  event: EngineEvent,
+  engine: string,
+  patterns: readonly string[],
+  isSecret: (key: string) => boolean,
+) {
+  const attributes = redactLabels(event.actor.attributes, patterns, isSecret)
   return { ...event, engine, actor: { ...event.actor, attributes } }
 }
 
@@ -134,6 +139,8 @@ export class EventEncoder {
   >()
   /** Subscribers that fell equally behind send the same events: the last join is reused. */
   #lastJoin: { parts: Uint8Array[]; bytes: Uint8Array } | undefined
+  /** Which attribute keys are secret, for the patterns in force (a reload brings new ones). */
+  #secretKeys: { patterns: readonly string[]; isSecret: (key: string) => boolean } | undefined
 
   /**
    * The items of one batch as one chunk of event-stream bytes (undefined when none is visible),
@@ -170,7 +177,11 @@ export class EventEncoder {
   #event(event: EngineEvent, engine: string, settings: RedactionSettings) {
     const cached = this.#encoded.get(event)
     if (cached?.patterns === settings.secretLabelPatterns) return cached
-    const data = JSON.stringify(redacted(event, engine, settings))
+    const patterns = settings.secretLabelPatterns
+    if (this.#secretKeys?.patterns !== patterns) {
+      this.#secretKeys = { patterns, isSecret: secretKeyMemo(patterns) }
+    }
+    const data = JSON.stringify(redacted(event, engine, patterns, this.#secretKeys.isSecret))
     const bytes = encoder.encode(encodeSse({ event: event.type, id: event.timeNano, data }))
     const encoded = { patterns: settings.secretLabelPatterns, data, bytes }
     this.#encoded.set(event, encoded)

@@ -31,6 +31,8 @@ const CARRIAGE_RETURN = 0x0d
 // How much of a bad line an error message shows: enough to recognise it, not a whole payload
 const PREVIEW_CHARS = 100
 
+type Emit = (record: NdjsonRecord) => void
+
 /**
  * Splits a byte stream into lines and parses each as JSON, giving {@link NdjsonRecord}s.
  *
@@ -51,14 +53,41 @@ const PREVIEW_CHARS = 100
 export class NdjsonStream extends TransformStream<Uint8Array, NdjsonRecord> {
   constructor(options: NdjsonStreamOptions = {}) {
     const splitter = new LineSplitter(validMaxLineBytes(options.maxLineBytes, 'NdjsonStream'))
+    let emit!: Emit
     super({
-      transform: (chunk, controller) => splitter.push(chunk, controller),
-      flush: (controller) => splitter.finish(controller),
+      start: (controller) => {
+        emit = (record) => controller.enqueue(record)
+      },
+      transform: (chunk) => splitter.push(chunk, emit),
+      flush: () => splitter.finish(emit),
     })
   }
 }
 
-type RecordController = TransformStreamDefaultController<NdjsonRecord>
+/**
+ * {@link NdjsonStream}'s decoding without a stream: each chunk's records are handed to `emit`
+ * synchronously, in order, before `push` returns. For a reader that acts on every record of a
+ * chunk before it reads the next (the event hub's upstream: bench phase `latency`, where the
+ * stream's hop per record cost about 50 µs of an event's delivery). Throws as the stream errors,
+ * after handing over the records before the bad line.
+ */
+export class NdjsonDecoder {
+  readonly #splitter: LineSplitter
+
+  constructor(options: NdjsonStreamOptions = {}) {
+    this.#splitter = new LineSplitter(validMaxLineBytes(options.maxLineBytes, 'NdjsonDecoder'))
+  }
+
+  /** Decodes the lines this chunk completes. */
+  push(chunk: Uint8Array, emit: (record: NdjsonRecord) => void): void {
+    this.#splitter.push(chunk, emit)
+  }
+
+  /** The end of the bytes: a last line without `\n` is decoded. */
+  finish(emit: (record: NdjsonRecord) => void): void {
+    this.#splitter.finish(emit)
+  }
+}
 
 /**
  * The line being read, between chunks. Lines are found in the bytes, so that their length is
@@ -78,7 +107,7 @@ class LineSplitter {
     this.#maxLineBytes = maxLineBytes
   }
 
-  push(chunk: Uint8Array, controller: RecordController): void {
+  push(chunk: Uint8Array, emit: Emit): void {
     let start = 0
     for (
       let newline = chunk.indexOf(LINE_FEED);
@@ -91,7 +120,7 @@ class LineSplitter {
       // Decoding through the `\n` ends any unfinished character (as U+FFFD) in this line
       const text = this.#decoder.decode(chunk.subarray(start, newline + 1), { stream: true })
       this.#pendingText.push(text.slice(0, -1))
-      this.#endLine(controller)
+      this.#endLine(emit)
       start = newline + 1
     }
     if (start === chunk.length) return
@@ -102,9 +131,9 @@ class LineSplitter {
     this.#pendingText.push(this.#decoder.decode(chunk.subarray(start), { stream: true }))
   }
 
-  finish(controller: RecordController): void {
+  finish(emit: Emit): void {
     this.#pendingText.push(this.#decoder.decode())
-    this.#endLine(controller)
+    this.#endLine(emit)
   }
 
   #checkLength(lineBytes: number): void {
@@ -113,13 +142,13 @@ class LineSplitter {
     }
   }
 
-  #endLine(controller: RecordController): void {
+  #endLine(emit: Emit): void {
     const joined = this.#pendingText.join('')
     this.#pendingText = []
     this.#pendingBytes = 0
     this.#pendingEndsWithCr = false
     const raw = joined.endsWith('\r') ? joined.slice(0, -1) : joined
-    if (raw !== '') controller.enqueue({ value: parseLine(raw, this.#lineNumber), raw })
+    if (raw !== '') emit({ value: parseLine(raw, this.#lineNumber), raw })
     this.#lineNumber++
   }
 }

@@ -421,6 +421,38 @@ describe('EventHub against a scripted engine', () => {
     expect(hub.stats().malformed).toBe(4)
   })
 
+  it('wakes the first slice as soon as a chunk is read, with all its events; the rest on later turns', async () => {
+    const fake = scriptedEngine()
+    const hub = newHub({ wakeSliceSize: 2 }, new EngineClient(fake.transport))
+    const subs = Array.from({ length: 5 }, () => hub.subscribe())
+    await hub.ready()
+    let turned = false
+    const wakeUps = subs.map((sub) => {
+      const seen: { turned: boolean; events: string[] }[] = []
+      sub.onReady(() => {
+        const items = sub.takeReady() ?? []
+        seen.push({
+          turned,
+          events: items.map((i) => (i.kind === 'event' ? i.event.timeNano : '')),
+        })
+      })
+      return seen
+    })
+    // Runs before any turn the hub asks for after this.
+    setImmediate(() => {
+      turned = true
+    })
+    const times = fake.emitTogether(['create', 'start', 'die'])
+    await expect.poll(() => wakeUps.every((seen) => seen.length > 0)).toBe(true)
+    expect(wakeUps).toEqual([
+      [{ turned: false, events: times }],
+      [{ turned: false, events: times }],
+      [{ turned: true, events: times }],
+      [{ turned: true, events: times }],
+      [{ turned: true, events: times }],
+    ])
+  })
+
   it('hides the seed replay from new subscribers and replays it to resuming ones', async () => {
     const fake = scriptedEngine()
     const history = [fake.emit('create'), fake.emit('start'), fake.emit('die')]
@@ -554,7 +586,13 @@ function scriptedEngine(options: { ringLimit?: number } = {}) {
     for (const controller of open) controller.error(new TypeError('terminated'))
     open.clear()
   }
+  /** Lines being gathered into one chunk (`emitTogether`). */
+  let held: string[] | undefined
   const send = (text: string) => {
+    if (held) {
+      held.push(text)
+      return
+    }
     for (const controller of open) controller.enqueue(encoder.encode(`${text}\n`))
   }
   const parse = (time: string | null) => {
@@ -619,6 +657,15 @@ function scriptedEngine(options: { ringLimit?: number } = {}) {
       return String(clock)
     },
     emitRaw: send,
+    /** Container events now, in one chunk of the stream; answers their timeNanos. */
+    emitTogether(actions: readonly string[]): string[] {
+      held = []
+      const times = actions.map((action) => this.emit(action))
+      const lines = held
+      held = undefined
+      send(lines.join('\n'))
+      return times
+    },
     /** The engine restarts: its connections break and its ring is empty. */
     restart() {
       cut()

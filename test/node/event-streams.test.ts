@@ -3,7 +3,7 @@
  * the app's `eventStreamOutput` port), over real HTTP through @hono/node-server, with
  * sseResponse producers of our own: no engine involved.
  */
-import { type AddressInfo, connect } from 'node:net'
+import { type AddressInfo, connect, type Socket } from 'node:net'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -47,6 +47,9 @@ app.get('/plain', (c) => c.json({ ok: true }))
 
 const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })
 await new Promise((resolve) => server.once('listening', resolve))
+/** The server's side of each connection, newest last. */
+const serverSockets: Socket[] = []
+server.on('connection', (socket: Socket) => serverSockets.push(socket))
 const { port } = server.address() as AddressInfo
 afterAll(() => new Promise((resolve) => server.close(resolve)))
 
@@ -69,6 +72,24 @@ describe('event streams written straight to Node’s response', () => {
     )
     expect(ends.get('queued')).toBe(1)
     expect(handedOver).toBe(before + 1)
+  })
+
+  it('hands each write to the socket at once, not corked until the next tick', async () => {
+    const corked: number[] = []
+    produce = async (sink) => {
+      // Past the takeover: from now on the stream writes to Node's response.
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const socket = serverSockets.at(-1)!
+      sink.writeEncoded(encoder.encode('event: a\ndata: 1\n\n'))
+      corked.push(socket.writableCorked)
+      sink.writeEncoded(encoder.encode('event: b\ndata: 2\n\n'))
+      corked.push(socket.writableCorked)
+    }
+    const response = await fetch(url('/v1/events?id=uncorked'))
+    expect(await response.text()).toBe(
+      ': stream open\nretry: 1500\n\nevent: a\ndata: 1\n\nevent: b\ndata: 2\n\n',
+    )
+    expect(corked).toEqual([0, 0])
   })
 
   it('holds the producer while the client reads nothing, and lets it go on when it reads', async () => {

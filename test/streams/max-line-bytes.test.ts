@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest'
 import { LogLineStream } from '../../src/streams/lines.ts'
-import { NdjsonStream } from '../../src/streams/ndjson.ts'
+import { NdjsonDecoder, NdjsonStream } from '../../src/streams/ndjson.ts'
 
 /** Every stage that splits lines, made with a line limit. */
 const STAGES = {
   LogLineStream: (maxLineBytes: number) => new LogLineStream({ maxLineBytes }),
   NdjsonStream: (maxLineBytes: number) => new NdjsonStream({ maxLineBytes }),
+  NdjsonDecoder: (maxLineBytes: number) => new NdjsonDecoder({ maxLineBytes }),
 }
 
 describe.each(Object.entries(STAGES))('%s', (_, make) => {

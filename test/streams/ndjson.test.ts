@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   extractIntegerField,
+  NdjsonDecoder,
   type NdjsonRecord,
   NdjsonStream,
   type NdjsonStreamOptions,
@@ -18,12 +19,39 @@ const DIE_EVENT =
   '"Actor":{"ID":"b6b3c0ffee","Attributes":{"exitCode":"0","image":"busybox:local","name":"rs-logs","research":"1"}},' +
   '"scope":"local","time":1795923285,"timeNano":1795923285422325136}'
 
-function decode(
+/**
+ * The records of the stream, and checks that the synchronous decoder (the event hub's) gives the
+ * same records, or fails with the same error.
+ */
+async function decode(
   chunks: readonly (string | Uint8Array)[],
   options?: NdjsonStreamOptions,
 ): Promise<NdjsonRecord[]> {
   const bytes = chunks.map((chunk) => (typeof chunk === 'string' ? encoder.encode(chunk) : chunk))
-  return collect(readableOf(bytes).pipeThrough(new NdjsonStream(options)))
+  const synchronous = decodeSynchronously(bytes, options)
+  const streamed = await collect(readableOf(bytes).pipeThrough(new NdjsonStream(options))).then(
+    (records) => ({ records }),
+    (error: unknown) => ({ error }),
+  )
+  if ('error' in streamed) {
+    expect(synchronous.error).toEqual(streamed.error)
+    throw streamed.error
+  }
+  expect(synchronous).toEqual(streamed)
+  return streamed.records
+}
+
+function decodeSynchronously(chunks: readonly Uint8Array[], options?: NdjsonStreamOptions) {
+  const decoder = new NdjsonDecoder(options)
+  const records: NdjsonRecord[] = []
+  const emit = (record: NdjsonRecord) => records.push(record)
+  try {
+    for (const chunk of chunks) decoder.push(chunk, emit)
+    decoder.finish(emit)
+    return { records }
+  } catch (error) {
+    return { error, records }
+  }
 }
 
 /** Cuts bytes at the given positions (any order, duplicates allowed, modulo the length). */
@@ -130,6 +158,15 @@ describe('NdjsonStream', () => {
     )
   })
 
+  it('NdjsonDecoder hands over the lines before a bad one in the same chunk, then throws', () => {
+    const result = decodeSynchronously([encoder.encode('{"a":1}\n{"a":\n{"b":2}\n')])
+    expect(result.records).toEqual([{ value: { a: 1 }, raw: '{"a":1}' }])
+    expect(result.error).toBeInstanceOf(SyntaxError)
+    expect((result.error as Error).message).toBe(
+      'Cannot decode NDJSON line: line 2 is not JSON: "{\\"a\\":"',
+    )
+  })
+
   it('shows at most the first 100 characters of a bad line in the error', async () => {
     const line = `not json ${'x'.repeat(10_000)}`
     const result = decode([`${line}\n`])
@@ -168,6 +205,16 @@ describe('NdjsonStream', () => {
     expect(error).toBeInstanceOf(RangeError)
     expect((error as Error).message).toBe('Cannot decode NDJSON: a line exceeds 1048576 bytes')
     await expect(read).rejects.toBe(error)
+  })
+
+  it('NdjsonDecoder throws on an over-long line with the chunk that exceeds the limit', () => {
+    const decoder = new NdjsonDecoder({ maxLineBytes: MiB })
+    const chunk = encoder.encode('x'.repeat(64 * KiB))
+    const emit = () => {}
+    for (let written = 0; written < 16; written++) decoder.push(chunk, emit)
+    expect(() => decoder.push(chunk, emit)).toThrow(
+      'Cannot decode NDJSON: a line exceeds 1048576 bytes',
+    )
   })
 
   it('errors on an over-long line piped in 64 KiB chunks before the source is drained', async () => {
