@@ -30,7 +30,8 @@ const field = {
   timeNano: fc.oneof(
     fc.integer(),
     fc.double(),
-    fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, 1795923285422325136),
+    // A nanosecond time as JSON.parse makes it of the engine's digits: past 2^53, so inexact
+    fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number('1795923285422325136')),
     fc.string(),
   ),
 }
