@@ -68,6 +68,8 @@ export function authenticatedRequests(chain: AuthenticatedChain): MiddlewareHand
   /** A bearer token on a route that is no event stream: authenticated, guarded, limited. */
   const plain = (c: Env, next: Next, header: string) => {
     const token = bearerToken(header)
+    const known = authenticator.knownPrincipal?.(token)
+    if (known) return admit(c, next, token, known)
     return authenticator.authenticate(token).then((principal) => admit(c, next, token, principal))
   }
   const admit = (c: Env, next: Next, token: string, principal: Principal | undefined) => {
