@@ -4,7 +4,7 @@
 
 import type { Hook } from '@hono/zod-openapi'
 import { OpenAPIHono, z } from '@hono/zod-openapi'
-import type { Context, MiddlewareHandler } from 'hono'
+import type { MiddlewareHandler } from 'hono'
 import type { Scope } from '../domain/principal.ts'
 import { toEngineTime } from '../engine/time.ts'
 import { type InvalidParam, ProblemError } from '../errors.ts'
@@ -186,26 +186,6 @@ export const refuseQuery: MiddlewareHandler<AppEnv> = (c, next) => {
     detail: `Invalid query: ${invalidParams.map((p) => p.name).join(', ')}`,
     invalidParams,
   })
-}
-
-/**
- * A query validated as the route's zod validator would (the same value from `c.req.queries()`,
- * the same schema, the same problem for a bad one), but synchronously: Hono's validator is an
- * async layer of its own and zod's `safeParseAsync` a slower parse, for a query whose schema has
- * nothing asynchronous (bench phase 2, bench/README.md "Changes and their effect").
- */
-export function validQuery<S extends z.ZodType>(c: Context<AppEnv>, schema: S): z.output<S> {
-  const value = Object.fromEntries(
-    Object.entries(c.req.queries()).map(([key, values]) => [
-      key,
-      values.length === 1 ? values[0] : values,
-    ]),
-  )
-  const result = schema.safeParse(value)
-  if (result.success) return result.data
-  validationHook({ target: 'query', ...result }, c)
-  // The hook throws the validation problem for every failure.
-  throw result.error
 }
 
 /** A whole number in a query, as digits only: no sign, space, exponent or empty value. */

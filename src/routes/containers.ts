@@ -26,7 +26,6 @@ import {
   router,
   scoped,
   strictQuery,
-  validQuery,
 } from './common.ts'
 import { checkCreatePolicy, engineCreateBody } from './containers.create.ts'
 import {
@@ -78,8 +77,7 @@ const listRoute = createRoute({
  * Hono's header validator, which copies every request header into a Fetch `Headers` object (the
  * Node adapter then builds them all) and parses them with zod on every request: 6–8 % of the
  * list's CPU (bench phase 2, bench/README.md "Changes and their effect"). `checkPositionHeader`
- * refuses a bad header with the same problem in the handler. The list's query is checked there
- * too, first, as its validator did (`validQuery`).
+ * refuses a bad header with the same problem, first thing in the handler.
  */
 function documentedWithPositionHeader<R extends typeof listRoute | typeof inspectRoute>(
   app: ReturnType<typeof router>,
@@ -88,9 +86,7 @@ function documentedWithPositionHeader<R extends typeof listRoute | typeof inspec
   const { middleware: _notDocumented, ...documented } = route
   app.openAPIRegistry.registerPath(documented)
   const { headers: _checkedInTheHandler, ...request } = route.request
-  // The list's query too (`validQuery`); the inspect route's path parameter stays validated.
-  const { query: _alsoInTheHandler, ...rest } = request as typeof request & { query?: unknown }
-  return { ...route, hide: true, request: rest } as const
+  return { ...route, hide: true, request } as const
 }
 
 /** The list serialised ahead from cached parts, typed as the `c.json(list)` it equals. */
@@ -281,8 +277,8 @@ export function containerRoutes(
   }
 
   app.openapi(documentedWithPositionHeader(app, listRoute), async (c) => {
-    const query = validQuery(c, ListContainersQuery)
     checkPositionHeader(c)
+    const query = c.req.valid('query')
     refuseSecretSelectors(query.label, settings.secretLabelPatterns, 'query.label')
     const { principal, auditMode } = c.get('guard')
     const owner = ownerFilter(principal)
