@@ -6,7 +6,7 @@
  * Building does no I/O: what runs between requests begins with `start()` and ends with `close()`.
  */
 import type { OpenAPIHono } from '@hono/zod-openapi'
-import type { Context, Next } from 'hono'
+import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { methodNotAllowed } from 'hono/method-not-allowed'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
@@ -27,22 +27,16 @@ import type { EngineClient } from './engine/client.ts'
 import { PROBLEM_CONTENT_TYPE, ProblemError, problemBody } from './errors.ts'
 import { EventHub } from './events/hub.ts'
 import type { SharedRing } from './events/shared.ts'
-import { auditRequests, guardRequests } from './http/audit.ts'
-import { bearerAuth } from './http/authentication.ts'
+import { type AuthenticatedChain, authenticatedRequests } from './http/authenticated.ts'
 import type { AppEnv } from './http/context.ts'
-import {
-  type EngineScope,
-  type EngineScopes,
-  routingPath,
-  selectEngine,
-  sentPath,
-} from './http/engines.ts'
-import { type EventStreamOutput, writeEventStreamsTo } from './http/event-stream-output.ts'
-import { type LimitSettings, limitRequests } from './http/limits.ts'
-import { countDenials, observeRequests, type RequestLogSink } from './http/observability.ts'
-import { OpenStreams, trackOpenStreams } from './http/open-streams.ts'
+import { type EngineScope, type EngineScopes, routingPath, sentPath } from './http/engines.ts'
+import type { EventStreamOutput } from './http/event-stream-output.ts'
+import { frontRequests } from './http/front.ts'
+import type { LimitSettings } from './http/limits.ts'
+import { countDenials, type RequestLogSink } from './http/observability.ts'
+import { OpenStreams } from './http/open-streams.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
-import { type RequestIdWriter, requestIds } from './http/request-id.ts'
+import type { RequestIdWriter } from './http/request-id.ts'
 import { ContainerModel } from './model/containers.ts'
 import type { WritePositions } from './model/positions.ts'
 import { ServiceOwners } from './model/services.ts'
@@ -172,9 +166,6 @@ export const OPENAPI_CONFIG = {
   ],
 }
 
-/** Everything but the public probes and documents needs a bearer token. */
-const AUTHENTICATED = ['/v1/*', '/metrics'] as const
-
 export type App = OpenAPIHono<AppEnv>
 
 /**
@@ -206,14 +197,15 @@ export function createApp(deps: AppDependencies): Gateway {
   const stopping = new AbortController()
 
   const metrics = deps.metrics ?? new Metrics()
-  // First: it hands over the answer every other middleware has finished with.
-  if (deps.eventStreamOutput) app.use(writeEventStreamsTo(deps.eventStreamOutput))
-  app.use(requestIds(deps.writeRequestId))
   app.use(
-    observeRequests(metrics, deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry)))),
+    frontRequests({
+      metrics,
+      requestLog: deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry))),
+      writeRequestId: deps.writeRequestId,
+      eventStreamOutput: deps.eventStreamOutput,
+      methodNotAllowed: methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }),
+    }),
   )
-  app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }))
-  app.use((c, next) => (c.req.method === 'HEAD' ? withoutBody(c, next) : next()))
   const limitBody = bodyLimit({
     maxSize: settings.bodyLimitBytes,
     onError: () => {
@@ -234,26 +226,25 @@ export function createApp(deps: AppDependencies): Gateway {
   const limits = limitSettings(settings)
   const openStreams = new OpenStreams()
   const scopes = engineScopes(deps, settings, logError)
-  const authenticated = [
-    auditRequests(audit),
-    bearerAuth(deps.authenticator, tickets),
-    guardRequests(audit),
-    limitRequests({ store, limits, metrics }),
-    selectEngine(scopes),
-    trackOpenStreams(openStreams),
-  ]
-  for (const path of AUTHENTICATED) app.use(path, ...authenticated)
+  const onError = (error: unknown, c: Context<AppEnv>) => problem(c, toProblem(error, logError))
+  const chain: AuthenticatedChain = {
+    audit,
+    authenticator: deps.authenticator,
+    tickets,
+    limits: { store, limits, metrics },
+    scopes,
+    openStreams,
+    onError,
+  }
+  // After authentication: a stranger's oversized body gets 401, as any request of a stranger
+  // does, and only a caller's own gets 413.
+  app.use('/v1/*', authenticatedRequests({ ...chain, bodyLimit: limitBody }))
+  app.use('/metrics', authenticatedRequests(chain))
   const applyReload = (next: Partial<GatewaySettings>) => {
     Object.assign(settings, liveSettings(next))
     Object.assign(limits, limitSettings(settings))
     openStreams.recheck().catch((error: unknown) => logError('revocation check failed', error))
   }
-  // After authentication: a stranger's oversized body gets 401, as any request of a stranger
-  // does, and only a caller's own gets 413. GET and HEAD carry no body; checking one anyway
-  // makes the Node adapter build a full Request.
-  app.use('/v1/*', (c, next) =>
-    c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limitBody(c, next),
-  )
 
   app.route('/', systemRoutes(scopes, store))
   app.route('/', engineRoutes(scopes))
@@ -300,7 +291,7 @@ export function createApp(deps: AppDependencies): Gateway {
   app.notFound((c) =>
     problem(c, new ProblemError(404, 'not-found', { detail: `No route for ${sentPath(c)}` })),
   )
-  app.onError((error, c) => problem(c, toProblem(error, logError)))
+  app.onError(onError)
 
   let started = false
   let stopFollowing: (() => void) | undefined
@@ -377,16 +368,6 @@ function limitSettings(settings: GatewaySettings): LimitSettings {
     maxStreams: settings.maxStreamsPerPrincipal,
     engineBudget: settings.engineCallsPerPrincipal,
   }
-}
-
-/**
- * HEAD runs the GET route, and Hono then drops the body unread: cancelled here, so that nothing
- * a body holds (an engine request, a subscription) outlives the answer. Stream routes open
- * nothing for HEAD to begin with (`eventStreamHead`); this holds for any route.
- */
-async function withoutBody(c: Context<AppEnv>, next: Next) {
-  await next()
-  await c.res.body?.cancel().catch(() => {})
 }
 
 /** Through the context, so headers that middleware already set (the request id) are kept. */

@@ -46,6 +46,10 @@ export class SwappableAuthenticator implements Authenticator {
     return this.#current.authenticate(token, options)
   }
 
+  knownPrincipal(token: string) {
+    return this.#current.knownPrincipal?.(token)
+  }
+
   principalOf(issued: Parameters<NonNullable<Authenticator['principalOf']>>[0]) {
     return this.#current.principalOf?.(issued) ?? Promise.resolve(undefined)
   }

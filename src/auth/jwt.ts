@@ -186,6 +186,7 @@ const invalid = (detail: string) =>
 /** Tries each authenticator in turn; the first that recognises the token decides. */
 export function firstOf(...authenticators: (Authenticator | undefined)[]): Authenticator {
   const present = authenticators.filter((a): a is Authenticator => a !== undefined)
+  const first = present[0]
   return {
     async authenticate(token, options) {
       for (const authenticator of present) {
@@ -194,6 +195,8 @@ export function firstOf(...authenticators: (Authenticator | undefined)[]): Authe
       }
       return undefined
     },
+    // Only the first one's principal is the answer at once: any later one's waits on the first.
+    knownPrincipal: (token) => first?.knownPrincipal?.(token),
     async principalOf(issued) {
       for (const authenticator of present) {
         const principal = await authenticator.principalOf?.(issued)

@@ -59,6 +59,15 @@ export class TokenStore {
     return this.#hashThenFind(token)
   }
 
+  /** Decided as `authenticate` decides it, when every digest is known already. */
+  knownPrincipal(token: string): Principal | undefined {
+    const presented = recentDigests.get(token)
+    if (presented instanceof Uint8Array && (!this.#envToken || this.#envDigest)) {
+      return this.#find(presented)
+    }
+    return undefined
+  }
+
   /** The token (or `DOCKGATE_TOKEN`) of that principal id, as it is configured now. */
   principalOf(issued: { id: string; kind: Principal['kind'] }): Promise<Principal | undefined> {
     if (issued.kind === 'env-token') {

@@ -2,6 +2,7 @@
  * @module Audit middleware: one record per mutating call and per authentication, scope or rate
  * denial, written after the answer is known. Policy denials are recorded by the `Guard` itself.
  */
+import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { AuditSink } from '../domain/audit.ts'
 import { Guard } from '../domain/guard.ts'
@@ -14,23 +15,29 @@ const DENIED = new Set([401, 403, 429])
 export function auditRequests(sink: AuditSink) {
   return createMiddleware<AppEnv>(async function auditRequests(c, next) {
     await next()
-    const status = c.res.status
-    const mutating = c.req.method !== 'GET' && c.req.method !== 'HEAD'
-    const denied = DENIED.has(status)
-    if ((!mutating && !denied) || c.get('guard')?.recordedDenial) return
-    const exec = c.get('execAudit')
-    sink({
-      time: isoNow(),
-      requestId: c.get('requestId'),
-      principal: c.get('principal')?.id ?? null,
-      action: `${c.req.method} ${sentPath(c)}`,
-      target: targetOf(c.req.path),
-      outcome: status < 400 ? 'allowed' : denied ? 'denied' : 'failed',
-      decision: denied ? 'deny' : 'allow',
-      reason: c.get('problemCode') ?? null,
-      status,
-      ...(exec ? { exec } : {}),
-    })
+    auditAnswer(c, sink)
+  })
+}
+
+/** The audit record of an answered request, if it mutated or was denied (and none is yet). */
+export function auditAnswer(c: Context<AppEnv>, sink: AuditSink): void {
+  const status = c.res.status
+  const method = c.req.method
+  const mutating = method !== 'GET' && method !== 'HEAD'
+  const denied = DENIED.has(status)
+  if ((!mutating && !denied) || c.get('guard')?.recordedDenial) return
+  const exec = c.get('execAudit')
+  sink({
+    time: isoNow(),
+    requestId: c.get('requestId'),
+    principal: c.get('principal')?.id ?? null,
+    action: `${method} ${sentPath(c)}`,
+    target: targetOf(c.req.path),
+    outcome: status < 400 ? 'allowed' : denied ? 'denied' : 'failed',
+    decision: denied ? 'deny' : 'allow',
+    reason: c.get('problemCode') ?? null,
+    status,
+    ...(exec ? { exec } : {}),
   })
 }
 
@@ -38,12 +45,17 @@ export function auditRequests(sink: AuditSink) {
 export function guardRequests(sink: AuditSink) {
   // Not async: returning next()'s promise saves a promise and a microtask per request.
   return createMiddleware<AppEnv>(function guardRequests(c, next) {
-    c.set(
-      'guard',
-      new Guard(c.get('principal'), sink, c.get('requestId'), `${c.req.method} ${sentPath(c)}`),
-    )
+    guard(c, sink)
     return next()
   })
+}
+
+/** The request's guard, for its principal (authenticated already). */
+export function guard(c: Context<AppEnv>, sink: AuditSink): void {
+  c.set(
+    'guard',
+    new Guard(c.get('principal'), sink, c.get('requestId'), `${c.req.method} ${sentPath(c)}`),
+  )
 }
 
 /** `/v1/containers/<ref>/…` (the routing path: any engine's) → `<ref>`; `/v1/images/<ref>` → the decoded reference. */

@@ -57,43 +57,64 @@ export function bearerAuth(authenticator: Authenticator, tickets?: TicketStore) 
     // A ticket counts only without an Authorization header: look for one only then.
     const ticket = header ? undefined : c.req.query('ticket')
     if (ticket !== undefined) return openWithTicket(c, next, ticket, tickets)
-    const match = header?.match(/^Bearer[ ]+([A-Za-z0-9._~+/=-]+)[ ]*$/i)
-    if (!match) {
-      throw new ProblemError(401, 'unauthorized', {
-        detail: header
-          ? 'The Authorization header is not a bearer token'
-          : 'A bearer token is required',
-        headers: { 'www-authenticate': REALM },
-      })
-    }
-    const token = match[1]!
+    const token = bearerToken(header)
     const principal = await authenticator.authenticate(token)
-    if (!principal) {
-      throw new ProblemError(401, 'unauthorized', {
-        detail: 'The bearer token is not valid',
-        headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
-      })
-    }
-    c.set('principal', principal)
-    c.set('credential', (at) =>
-      authenticator.authenticate(token, at && { at }).catch(() => undefined),
-    )
+    if (!principal) throw invalidBearer()
+    authenticated(c, authenticator, token, principal)
     await next()
   })
+}
+
+/** The token of an `Authorization: Bearer …` header; a 401 problem is thrown for anything else. */
+export function bearerToken(header: string | undefined): string {
+  const match = header?.match(/^Bearer[ ]+([A-Za-z0-9._~+/=-]+)[ ]*$/i)
+  if (!match) {
+    throw new ProblemError(401, 'unauthorized', {
+      detail: header
+        ? 'The Authorization header is not a bearer token'
+        : 'A bearer token is required',
+      headers: { 'www-authenticate': REALM },
+    })
+  }
+  return match[1]!
+}
+
+/** What a bearer token no authenticator accepts answers. */
+export const invalidBearer = () =>
+  new ProblemError(401, 'unauthorized', {
+    detail: 'The bearer token is not valid',
+    headers: { 'www-authenticate': `${REALM}, error="invalid_token"` },
+  })
+
+/** The request's principal, and its credential judged again later by the same token. */
+export function authenticated(
+  c: Context<AppEnv>,
+  authenticator: Authenticator,
+  token: string,
+  principal: Principal,
+): void {
+  c.set('principal', principal)
+  c.set('credential', (at) =>
+    authenticator.authenticate(token, at && { at }).catch(() => undefined),
+  )
 }
 
 export function requireScope(scope: Scope) {
   // Not async: a request with the scope goes on without a promise of its own.
   return createMiddleware<AppEnv>(function requireScope(c, next) {
-    if (!hasScope(c.get('principal'), scope)) {
-      const error = new ProblemError(403, 'forbidden', {
-        detail: `This operation needs the ${scope} scope`,
-        headers: { 'www-authenticate': `${REALM}, error="insufficient_scope", scope="${scope}"` },
-      })
-      c.get('guard').deny(`missing-scope:${scope}`, null, error)
-    }
+    checkScope(c, scope)
     return next()
   })
+}
+
+/** A caller without the scope is denied (403, recorded; in audit mode recorded and let through). */
+export function checkScope(c: Context<AppEnv>, scope: Scope): void {
+  if (hasScope(c.get('principal'), scope)) return
+  const error = new ProblemError(403, 'forbidden', {
+    detail: `This operation needs the ${scope} scope`,
+    headers: { 'www-authenticate': `${REALM}, error="insufficient_scope", scope="${scope}"` },
+  })
+  c.get('guard').deny(`missing-scope:${scope}`, null, error)
 }
 
 const REFUSALS: Record<TicketRefusal, string> = {

@@ -78,18 +78,23 @@ export const mayUse = (principal: Principal, name: string) => mayUseEngine(princ
  */
 export function selectEngine(scopes: EngineScopes) {
   return createMiddleware<AppEnv>(function selectEngine(c, next) {
-    const named = engineNamed(sentPath(c))
-    if (named !== undefined && !ENGINE_NAME.test(named)) {
-      // Not a name at all (as the document's `engine` parameter says): like any invalid input.
-      throw badRequest('Invalid param: param.engine', [
-        { name: 'param.engine', reason: 'an engine name ([a-z0-9][a-z0-9_-]*, at most 63)' },
-      ])
-    }
-    const scope = scopes.get(named ?? DEFAULT_ENGINE)
-    if (scope && mayUse(c.var.principal, scope.name)) c.set('engine', scope)
-    else if (named !== undefined) throw noSuchEngine(named)
+    selectScope(c, scopes)
     return next()
   })
+}
+
+/** What {@link selectEngine} does before it goes on: throws 400 or 404, or sets the scope. */
+export function selectScope(c: Context<AppEnv>, scopes: EngineScopes): void {
+  const named = engineNamed(sentPath(c))
+  if (named !== undefined && !ENGINE_NAME.test(named)) {
+    // Not a name at all (as the document's `engine` parameter says): like any invalid input.
+    throw badRequest('Invalid param: param.engine', [
+      { name: 'param.engine', reason: 'an engine name ([a-z0-9][a-z0-9_-]*, at most 63)' },
+    ])
+  }
+  const scope = scopes.get(named ?? DEFAULT_ENGINE)
+  if (scope && mayUse(c.get('principal'), scope.name)) c.set('engine', scope)
+  else if (named !== undefined) throw noSuchEngine(named)
 }
 
 /** The engine of this request: the route's one way to reach an engine. */

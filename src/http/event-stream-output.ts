@@ -41,6 +41,11 @@ export function writeEventStreamsTo(output: EventStreamOutput) {
 
 async function handOver(c: Context<AppEnv>, next: () => Promise<void>, output: EventStreamOutput) {
   await next()
+  handOverAnswer(c, output)
+}
+
+/** Hands an event stream's answer to `output`, once every other middleware has seen it. */
+export function handOverAnswer(c: Context<AppEnv>, output: EventStreamOutput): void {
   const body = c.res.body
   const takeOver = body ? eventStreamTakeOver(body) : undefined
   if (!takeOver) return

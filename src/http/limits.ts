@@ -68,6 +68,15 @@ export function limitRequests({ store, limits, metrics }: RequestLimits) {
   })
 }
 
+/** A request refused its place in the engine budget (or its rate): 429. */
+export function refuseOverBudget(refusal: Refusal, limits: LimitSettings): never {
+  refuse(
+    refusal,
+    `This client already has ${limits.engineBudget} requests in progress`,
+    BUDGET_RETRY_AFTER_SECONDS,
+  )
+}
+
 function refuse(refusal: Refusal, slots: string, retryAfter: string): never {
   if (refusal.limit === 'rate') {
     throw new ProblemError(429, 'rate-limited', {
@@ -83,13 +92,7 @@ function refuse(refusal: Refusal, slots: string, retryAfter: string): never {
 
 /** A request holds a place in its principal's engine budget until it is answered. */
 function holdEngineBudget(next: Next, answer: Release | Refusal, limits: LimitSettings) {
-  if (isRefusal(answer)) {
-    refuse(
-      answer,
-      `This client already has ${limits.engineBudget} requests in progress`,
-      BUDGET_RETRY_AFTER_SECONDS,
-    )
-  }
+  if (isRefusal(answer)) refuseOverBudget(answer, limits)
   try {
     return next().finally(answer)
   } catch (error) {

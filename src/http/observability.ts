@@ -1,6 +1,7 @@
 /**
  * @module Request metrics and structured request logs.
  */
+import type { Context } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import { routePath } from 'hono/route'
 import type { AuditSink } from '../domain/audit.ts'
@@ -30,22 +31,32 @@ export function observeRequests(metrics: Metrics, log: RequestLogSink) {
   return createMiddleware<AppEnv>(async function observeRequests(c, next) {
     const started = performance.now()
     await next()
-    const seconds = (performance.now() - started) / 1000
-    const route = routePath(c, -1) || 'unmatched'
-    const status = c.res.status
-    const method = c.req.method
-    metrics.observeRequest(route, method, status, seconds)
-    log({
-      time: isoNow(),
-      msg: 'request',
-      requestId: c.get('requestId'),
-      method,
-      route,
-      path: sentPath(c),
-      status,
-      durationMs: Math.round(seconds * 1e4) / 10,
-      principal: c.get('principal')?.id ?? null,
-    })
+    observeAnswer(c, started, metrics, log)
+  })
+}
+
+/** Counts, times and logs an answered request that began at `started` (`performance.now()`). */
+export function observeAnswer(
+  c: Context<AppEnv>,
+  started: number,
+  metrics: Metrics,
+  log: RequestLogSink,
+): void {
+  const seconds = (performance.now() - started) / 1000
+  const route = routePath(c, -1) || 'unmatched'
+  const status = c.res.status
+  const method = c.req.method
+  metrics.observeRequest(route, method, status, seconds)
+  log({
+    time: isoNow(),
+    msg: 'request',
+    requestId: c.get('requestId'),
+    method,
+    route,
+    path: sentPath(c),
+    status,
+    durationMs: Math.round(seconds * 1e4) / 10,
+    principal: c.get('principal')?.id ?? null,
   })
 }
 

@@ -92,7 +92,8 @@ export function trackOpenStreams(open: OpenStreams) {
 async function track(c: Context<AppEnv>, next: Next, open: OpenStreams) {
   const openedAt = new Date()
   await next()
-  const { principal, credential } = c.var
+  const principal = c.get('principal')
+  const credential = c.get('credential')
   const session = c.get('session')
   const body = c.res.body
   const end = session

@@ -23,10 +23,15 @@ const PLAIN_ID = /^[\w\-=]{1,255}$/
 export function requestIds(write: RequestIdWriter = requestIdThroughContext) {
   // Not async: it only sets values and goes on, returning next()'s promise.
   return createMiddleware<AppEnv>(function requestIds(c, next) {
-    const offered = c.req.header(REQUEST_ID_HEADER)
-    const id = offered !== undefined && PLAIN_ID.test(offered) ? offered : crypto.randomUUID()
-    c.set('requestId', id)
-    write(c, id)
+    assignRequestId(c, write)
     return next()
   })
+}
+
+/** The request's id (the caller's, if plain, else a new one), kept and written to the answer. */
+export function assignRequestId(c: Context<AppEnv>, write: RequestIdWriter): void {
+  const offered = c.req.header(REQUEST_ID_HEADER)
+  const id = offered !== undefined && PLAIN_ID.test(offered) ? offered : crypto.randomUUID()
+  c.set('requestId', id)
+  write(c, id)
 }

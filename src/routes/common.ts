@@ -8,7 +8,7 @@ import type { MiddlewareHandler } from 'hono'
 import type { Scope } from '../domain/principal.ts'
 import { toEngineTime } from '../engine/time.ts'
 import { type InvalidParam, ProblemError } from '../errors.ts'
-import { eventStreamRoute, requireScope } from '../http/authentication.ts'
+import { checkScope, eventStreamRoute, requireScope } from '../http/authentication.ts'
 import type { AppEnv } from '../http/context.ts'
 
 export const ProblemSchema = z
@@ -144,9 +144,19 @@ export function scoped<const S extends Scope>(
     security: [{ Bearer: [scope] }],
     middleware: [
       ...(kind.eventStream ? [eventStreamRoute] : []),
-      requireScope(scope),
-      ...(kind.noQuery ? [refuseQuery] : []),
+      kind.noQuery ? scopeWithoutQuery(scope) : requireScope(scope),
     ],
+  }
+}
+
+/**
+ * `requireScope` and `refuseQuery` as one middleware: one layer of Hono's chain less per request
+ * (bench phase 2, "Changes and their effect" in bench/README.md).
+ */
+function scopeWithoutQuery(scope: Scope): MiddlewareHandler<AppEnv> {
+  return function scopeWithoutQuery(c, next) {
+    checkScope(c, scope)
+    return refuseQuery(c, next)
   }
 }
 

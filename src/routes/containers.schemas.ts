@@ -2,8 +2,10 @@
  * @module The curated container resource: what clients send and what they get back.
  */
 import { z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
 import { RESERVED_LABEL_PREFIX } from '../domain/containers.ts'
-import { QueryBoolean, QueryInteger, strictQuery } from './common.ts'
+import type { AppEnv } from '../http/context.ts'
+import { QueryBoolean, QueryInteger, strictQuery, validationHook } from './common.ts'
 import { SIGNALS } from './signals.ts'
 
 /** Docker reference grammar (domain, path components, tag, digest), or an image id. */
@@ -307,6 +309,18 @@ export const PositionHeaders = z.object({
         'The newest `Dockgate-Position` a change answered this client (on any instance): the answer reflects that change and everything before it',
     }),
 })
+
+/**
+ * `PositionHeaders` checked on its own header, where the header validator ran (after the query
+ * and path validators; see `documentedWithPositionHeader` in containers.ts): a bad one answers
+ * the problem that validator gave.
+ */
+export function checkPositionHeader(c: Context<AppEnv>): void {
+  const value = c.req.header(POSITION_HEADER)
+  if (value === undefined) return
+  const result = PositionHeaders.safeParse({ [POSITION_HEADER]: value })
+  if (!result.success) validationHook({ target: 'header', ...result }, c)
+}
 
 /** The position a change answers, for `PositionHeaders` of later reads on any instance. */
 export const POSITION_RESPONSE_HEADER = {

@@ -34,6 +34,7 @@ import {
   ContainerListSchema,
   CreateContainerBody,
   CreateContainerQuery,
+  checkPositionHeader,
   DeleteQuery,
   KillQuery,
   ListContainersQuery,
@@ -70,6 +71,23 @@ const listRoute = createRoute({
     ...problems(400, ...ENGINE_PROBLEMS),
   },
 })
+
+/**
+ * A read route as documented (its `Dockgate-Position` header listed) and registered without
+ * Hono's header validator, which copies every request header into a Fetch `Headers` object (the
+ * Node adapter then builds them all) and parses them with zod on every request: 6–8 % of the
+ * list's CPU (bench phase 2, bench/README.md "Changes and their effect"). `checkPositionHeader`
+ * refuses a bad header with the same problem, first thing in the handler.
+ */
+function documentedWithPositionHeader<R extends typeof listRoute | typeof inspectRoute>(
+  app: ReturnType<typeof router>,
+  route: R,
+) {
+  const { middleware: _notDocumented, ...documented } = route
+  app.openAPIRegistry.registerPath(documented)
+  const { headers: _checkedInTheHandler, ...request } = route.request
+  return { ...route, hide: true, request } as const
+}
 
 /** The list serialised ahead from cached parts, typed as the `c.json(list)` it equals. */
 const listAnswer = (c: Context<AppEnv>, body: string) =>
@@ -258,10 +276,11 @@ export function containerRoutes(
     c.header(POSITION_HEADER, position.toString())
   }
 
-  app.openapi(listRoute, async (c) => {
+  app.openapi(documentedWithPositionHeader(app, listRoute), async (c) => {
+    checkPositionHeader(c)
     const query = c.req.valid('query')
     refuseSecretSelectors(query.label, settings.secretLabelPatterns, 'query.label')
-    const { principal, auditMode } = c.var.guard
+    const { principal, auditMode } = c.get('guard')
     const owner = ownerFilter(principal)
     const filters = { ...query, label: owner ? [...query.label, owner] : query.label }
     // Visibility first, then the filters and `limit`: a limit counted over containers the
@@ -278,7 +297,7 @@ export function containerRoutes(
       ? memory.list(filters, visible)
       : await listContainers(engine, filters, c.req.raw.signal, visible)
     if (auditMode && containers.some((i) => !canSee(principal, i.Config.Labels ?? {}))) {
-      c.var.guard.record({
+      c.get('guard').record({
         outcome: 'allowed',
         decision: 'would_deny',
         reason: 'not-owner',
@@ -294,21 +313,21 @@ export function containerRoutes(
     const { start } = c.req.valid('query')
     const signal = c.req.raw.signal
     const { client: engine, model } = engineScope(c)
-    const resources = checkCreatePolicy(c.var.guard, body)
+    const resources = checkCreatePolicy(c.get('guard'), body)
     const createOnEngine = () =>
       engine
         .json('POST', '/containers/create', {
           query: { name: body.name },
-          body: engineCreateBody(body, c.var.principal.id, resources),
+          body: engineCreateBody(body, c.get('principal').id, resources),
           signal,
         })
         .catch(refusedAs(CREATE_REFUSED))
     // The count and the create are one step per principal: parallel creates cannot all pass
     // the same count. Admins have no quota.
-    const answer = isAdmin(c.var.principal)
+    const answer = isAdmin(c.get('principal'))
       ? await createOnEngine()
-      : await quota.exclusive(c.var.principal.id, async () => {
-          await checkContainerQuota(engine, c.var.guard, signal)
+      : await quota.exclusive(c.get('principal').id, async () => {
+          await checkContainerQuota(engine, c.get('guard'), signal)
           return createOnEngine()
         })
     const created = parseEngine(EngineCreated, answer, 'create answer')
@@ -333,18 +352,25 @@ export function containerRoutes(
     return c.json(toDetail(inspect, settings), 201)
   })
 
-  app.openapi(inspectRoute, async (c) => {
+  app.openapi(documentedWithPositionHeader(app, inspectRoute), async (c) => {
+    checkPositionHeader(c)
     const { id } = c.req.valid('param')
     const scope = engineScope(c)
     const memory = await modelFor(c, scope)
-    const inspect = await accessContainer(scope.client, c.var.guard, id, c.req.raw.signal, memory)
+    const inspect = await accessContainer(
+      scope.client,
+      c.get('guard'),
+      id,
+      c.req.raw.signal,
+      memory,
+    )
     return c.json(toDetail(inspect, settings), 200)
   })
 
   const act = (action: Action, query: Record<string, string | number | undefined>) =>
     async function containerAction(c: Context<AppEnv>, ref: string) {
       const { client: engine, model } = engineScope(c)
-      const { guard } = c.var
+      const guard = c.get('guard')
       const signal = c.req.raw.signal
       const { Id: id } = await accessContainer(engine, guard, ref, signal, model)
       const status = await engine
@@ -412,7 +438,7 @@ export function containerRoutes(
   app.openapi(waitRoute, async (c) => {
     const { id: ref } = c.req.valid('param')
     const { client: engine, model } = engineScope(c)
-    const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal, model)
+    const { Id: id } = await accessContainer(engine, c.get('guard'), ref, c.req.raw.signal, model)
     const answer = parseEngine(
       EngineWait,
       await engine.json('POST', containerPath(id, '/wait'), {
@@ -442,7 +468,7 @@ export function containerRoutes(
     const { id: ref } = c.req.valid('param')
     const { force } = c.req.valid('query')
     const { client: engine, model } = engineScope(c)
-    const { Id: id } = await accessContainer(engine, c.var.guard, ref, c.req.raw.signal, model)
+    const { Id: id } = await accessContainer(engine, c.get('guard'), ref, c.req.raw.signal, model)
     await engine
       .status('DELETE', containerPath(id), {
         query: { force: force ? 1 : undefined, v: 1 },

@@ -69,7 +69,7 @@ export function engineRoutes(scopes: EngineScopes) {
   const app = router()
 
   app.openapi(listEnginesRoute, async (c) => {
-    const { principal } = c.var
+    const principal = c.get('principal')
     const signal = c.req.raw.signal
     const usable = [...scopes.values()]
       .filter((scope) => mayUse(principal, scope.name))

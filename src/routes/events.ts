@@ -238,7 +238,7 @@ export function eventRoutes(scopes: EngineScopes, deps: StreamDependencies) {
       sseSettings(deps),
       deps.toProblem,
       (sink) => {
-        const visible = visibleTo(c.var.guard, () => services)
+        const visible = visibleTo(c.get('guard'), () => services)
         return relay(subscription, sink, (items) =>
           events.batch(items, name, visible, deps.settings),
         )
@@ -270,7 +270,7 @@ async function mergedEvents(
     ])
   }
   const chosen = [...scopes.values()].filter(
-    (scope) => globMatches(pattern, scope.name) && mayUse(c.var.principal, scope.name),
+    (scope) => globMatches(pattern, scope.name) && mayUse(c.get('principal'), scope.name),
   )
   if (chosen.length === 0) throw noSuchEngine(pattern)
   const { lastEventId, ...rest } = options
@@ -302,7 +302,7 @@ async function mergedEvents(
     sseSettings(deps),
     deps.toProblem,
     (sink) => {
-      const visible = visibleTo(c.var.guard, (engine) => scopes.get(engine)?.services)
+      const visible = visibleTo(c.get('guard'), (engine) => scopes.get(engine)?.services)
       return relay(source, sink, (items) =>
         events.mergedBatch(items, positions, visible, deps.settings),
       )

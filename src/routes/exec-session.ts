@@ -99,7 +99,7 @@ export function execSessionRoutes(deps: SessionDependencies) {
 
   app.openapi(execSessionRoute, async (c) => {
     const { id: ref } = c.req.valid('param')
-    const guard = c.var.guard
+    const guard = c.get('guard')
     // Everything that can be refused over HTTP is, before the upgrade.
     checkExecPolicy(guard, {})
     const { client: engine, model } = engineScope(c)
@@ -117,7 +117,7 @@ export function execSessionRoutes(deps: SessionDependencies) {
       })
     }
     const session = new Session(engine, inspect.Id, deps, guard, ref)
-    const policy = c.var.principal.policy.exec
+    const policy = c.get('principal').policy.exec
     const upgraded = await deps.upgradeWebSocket(c, {
       onOpen: (_event, ws) => session.opened(ws),
       onMessage: (event, ws) => session.receive(event.data, ws, policy),

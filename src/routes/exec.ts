@@ -35,14 +35,14 @@ export function execRoutes(deps: StreamDependencies) {
     const { id: ref } = c.req.valid('param')
     const body = c.req.valid('json')
     const signal = c.req.raw.signal
-    const timeoutSeconds = checkExecPolicy(c.var.guard, body)
+    const timeoutSeconds = checkExecPolicy(c.get('guard'), body)
     const { client: engine, model } = engineScope(c)
-    const inspect = await accessContainer(engine, c.var.guard, ref, signal, model)
+    const inspect = await accessContainer(engine, c.get('guard'), ref, signal, model)
     const spec: ExecSpec = {
       cmd: body.cmd,
       env: body.env ?? {},
       workingDir: body.workingDir,
-      user: c.var.principal.policy.exec.user,
+      user: c.get('principal').policy.exec.user,
     }
     recordExec(c, inspect.Id, spec, timeoutSeconds)
     const timeoutMs = timeoutSeconds * 1000

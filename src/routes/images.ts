@@ -123,7 +123,7 @@ export function imageRoutes(redaction: RedactionSettings) {
       signal: c.req.raw.signal,
     })
     const all = parseEngine(EngineImageList, raw, 'image list')
-    const { guard } = c.var
+    const guard = c.get('guard')
     const allowed = all.filter((image) => mayUse(guard.principal, image))
     if (allowed.length < all.length) {
       if (!guard.auditMode)
@@ -150,7 +150,7 @@ export function imageRoutes(redaction: RedactionSettings) {
         throw error instanceof ProblemError && error.status === 404 ? missing() : error
       })
     const image = parseEngine(EngineImageInspect, raw, 'image')
-    if (!mayUse(c.var.principal, image)) c.var.guard.deny('image-not-allowed', ref, missing())
+    if (!mayUse(c.get('principal'), image)) c.get('guard').deny('image-not-allowed', ref, missing())
     const config = image.Config
     return c.json(
       {

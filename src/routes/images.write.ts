@@ -232,7 +232,7 @@ export function imageWriteRoutes(deps: StreamDependencies, logError: ErrorLogger
 
   app.openapi(deleteRoute, async (c) => {
     const { ref } = c.req.valid('param')
-    const { guard } = c.var
+    const guard = c.get('guard')
     const signal = c.req.raw.signal
     const engine = engineScope(c).client
     const missing = () => notFound(`No such image: ${ref}`)
@@ -285,7 +285,7 @@ export function imageWriteRoutes(deps: StreamDependencies, logError: ErrorLogger
  * reference. Answers the `X-Registry-Auth` value for the registry, if it has credentials.
  */
 function allowPull(c: Context<AppEnv>, settings: GatewaySettings, ref: string): string | undefined {
-  const { guard } = c.var
+  const guard = c.get('guard')
   const { registry } = parseImageRef(ref)
   const access = Object.hasOwn(settings.registries, registry)
     ? settings.registries[registry]

@@ -19,7 +19,7 @@ export function logRoutes(deps: StreamDependencies) {
     const { id } = c.req.valid('param')
     const signal = c.req.raw.signal
     const engine = engineScope(c).client
-    const inspect = await accessContainer(engine, c.var.guard, id, signal)
+    const inspect = await accessContainer(engine, c.get('guard'), id, signal)
     const bounds = { maxLines: settings.logsMaxLines, maxBytes: settings.logsMaxBytes }
     return c.json(await readLogLines(engine, inspect, c.req.valid('query'), bounds, signal), 200)
   })
@@ -41,7 +41,7 @@ export function logRoutes(deps: StreamDependencies) {
     }
     // Inspect before answering: a missing container is a 404, not a stream that errors.
     const engine = engineScope(c).client
-    const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
+    const inspect = await accessContainer(engine, c.get('guard'), id, c.req.raw.signal)
     if (c.req.method === 'HEAD') return eventStreamHead()
     return sseResponse(
       sseSettings(deps),

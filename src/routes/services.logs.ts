@@ -152,7 +152,7 @@ export function serviceLogRoutes(deps: StreamDependencies) {
     const { id } = c.req.valid('param')
     const signal = c.req.raw.signal
     const { client: engine, services } = engineScope(c)
-    const service = seen(services, await accessService(engine, c.var.guard, id, signal))
+    const service = seen(services, await accessService(engine, c.get('guard'), id, signal))
     const bounds = { maxLines: settings.logsMaxLines, maxBytes: settings.logsMaxBytes }
     const query = c.req.valid('query')
     return c.json(await readServiceLogLines(engine, service, query, bounds, signal), 200)
@@ -170,7 +170,10 @@ export function serviceLogRoutes(deps: StreamDependencies) {
     }
     // Inspect before answering: a missing service is a 404, not a stream that errors.
     const { client: engine, services } = engineScope(c)
-    const service = seen(services, await accessService(engine, c.var.guard, id, c.req.raw.signal))
+    const service = seen(
+      services,
+      await accessService(engine, c.get('guard'), id, c.req.raw.signal),
+    )
     if (c.req.method === 'HEAD') return eventStreamHead()
     return sseResponse(
       sseSettings(deps),

@@ -181,7 +181,7 @@ export function serviceRoutes(
   app.openapi(listRoute, async (c) => {
     const { label } = c.req.valid('query')
     refuseSecretSelectors(label, settings.secretLabelPatterns, 'query.label')
-    const { principal, auditMode } = c.var.guard
+    const { principal, auditMode } = c.get('guard')
     const own = isAdmin(principal) || auditMode || principal.policy.visibleLabels.length > 0
     const selectors = own ? label : [...label, `${OWNER_LABEL}=${principal.id}`]
     const { client: engine, services: owners } = engineScope(c)
@@ -190,7 +190,7 @@ export function serviceRoutes(
       (s) => isAdmin(principal) || auditMode || canSee(principal, s.Spec.Labels ?? {}),
     )
     if (auditMode && services.some((s) => !canSee(principal, s.Spec.Labels ?? {}))) {
-      c.var.guard.record({
+      c.get('guard').record({
         outcome: 'allowed',
         decision: 'would_deny',
         reason: 'not-owner',
@@ -204,12 +204,12 @@ export function serviceRoutes(
 
   app.openapi(createServiceRoute, async (c) => {
     const body = c.req.valid('json')
-    const { guard } = c.var
+    const guard = c.get('guard')
     const signal = c.req.raw.signal
     refuseReservedLabels(body.labels)
     checkNetworks(guard, body.networks ?? [])
     const resources = checkCreatePolicy(guard, body)
-    const owner = c.var.principal.id
+    const owner = c.get('principal').id
     const { client: engine, services: owners } = engineScope(c)
     const spec = serviceSpec(
       body,
@@ -227,7 +227,7 @@ export function serviceRoutes(
           return refusedAs(CREATE_REFUSED)(error)
         })
     }
-    const answer = isAdmin(c.var.principal)
+    const answer = isAdmin(c.get('principal'))
       ? await createOnEngine()
       : await quota.exclusive(owner, async () => {
           checkReplicaQuota(guard, await ownedCount(engine, owner, signal), body.replicas)
@@ -249,14 +249,14 @@ export function serviceRoutes(
   app.openapi(inspectRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { client: engine, services: owners } = engineScope(c)
-    const service = await accessService(engine, c.var.guard, id, c.req.raw.signal)
+    const service = await accessService(engine, c.get('guard'), id, c.req.raw.signal)
     return c.json(toService(seen(owners, service), settings), 200)
   })
 
   app.openapi(scaleRoute, async (c) => {
     const { id: ref } = c.req.valid('param')
     const { replicas } = c.req.valid('json')
-    const { guard } = c.var
+    const guard = c.get('guard')
     const signal = c.req.raw.signal
     const { client: engine, services: owners } = engineScope(c)
     const scale = async () => {
@@ -289,7 +289,7 @@ export function serviceRoutes(
   app.openapi(deleteRoute, async (c) => {
     const { id: ref } = c.req.valid('param')
     const { client: engine, services: owners } = engineScope(c)
-    const service = seen(owners, await accessService(engine, c.var.guard, ref, c.req.raw.signal))
+    const service = seen(owners, await accessService(engine, c.get('guard'), ref, c.req.raw.signal))
     await engine.status('DELETE', servicePath(service.ID), { signal: c.req.raw.signal })
     return c.body(null, 204)
   })
@@ -298,7 +298,7 @@ export function serviceRoutes(
     const { id } = c.req.valid('param')
     const signal = c.req.raw.signal
     const { client: engine, services: owners } = engineScope(c)
-    const service = seen(owners, await accessService(engine, c.var.guard, id, signal))
+    const service = seen(owners, await accessService(engine, c.get('guard'), id, signal))
     const tasks = await listTasks(engine, service.ID, signal)
     return c.json({ tasks: tasks.map(toTask) }, 200)
   })

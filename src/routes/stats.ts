@@ -99,7 +99,7 @@ export function statsRoutes(deps: StreamDependencies) {
     const { id } = c.req.valid('param')
     const signal = c.req.raw.signal
     const engine = engineScope(c).client
-    const inspect = await accessContainer(engine, c.var.guard, id, signal)
+    const inspect = await accessContainer(engine, c.get('guard'), id, signal)
     // The engine would answer a zeroed frame at once: no need to ask.
     if (!inspect.State.Running || inspect.State.Restarting) return c.json(notRunningStats(), 200)
     const frame = await engine.json('GET', containerPath(inspect.Id, '/stats'), {
@@ -115,7 +115,7 @@ export function statsRoutes(deps: StreamDependencies) {
     const { id } = c.req.valid('param')
     // Inspect before answering: a missing container is a 404, not a stream that errors.
     const engine = engineScope(c).client
-    const inspect = await accessContainer(engine, c.var.guard, id, c.req.raw.signal)
+    const inspect = await accessContainer(engine, c.get('guard'), id, c.req.raw.signal)
     if (c.req.method === 'HEAD') return eventStreamHead()
     return sseResponse(
       sseSettings(deps),

@@ -73,7 +73,7 @@ export function ticketRoutes(tickets: TicketStore) {
 
   app.openapi(issueRoute, async (c) => {
     const { scopes, stream } = c.req.valid('json')
-    const principal = c.var.principal
+    const principal = c.get('principal')
     const missing = scopes?.filter((scope) => !hasScope(principal, scope)) ?? []
     if (missing.length > 0) {
       throw new ProblemError(403, 'forbidden', {
@@ -83,7 +83,7 @@ export function ticketRoutes(tickets: TicketStore) {
     const issued = await tickets.issue(principal, {
       scopes,
       stream,
-      recheck: c.var.credential,
+      recheck: c.get('credential'),
     })
     return c.json({ ...issued, expiresAt: issued.expiresAt.toISOString() }, 201)
   })

@@ -50,6 +50,20 @@ describe('tokens', () => {
     expect(await store.authenticate(long)).toBeUndefined()
   })
 
+  it('knows a principal at once only when authenticate would answer it', async () => {
+    const store = new TokenStore(
+      [{ name: 'ci', hash: await hashToken('dgt_known-one'), scopes: ['containers:read'] }],
+      'dgt_known-env',
+    )
+    // Nothing hashed yet: only authenticate can tell.
+    expect(store.knownPrincipal('dgt_known-one')).toBeUndefined()
+    for (const token of ['dgt_known-one', 'dgt_known-env', 'dgt_known-other']) {
+      const principal = await store.authenticate(token)
+      expect(store.knownPrincipal(token)).toBe(principal)
+    }
+    expect(store.knownPrincipal('dgt_known-other')).toBeUndefined()
+  })
+
   it('compares byte arrays by value', () => {
     expect(constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2]))).toBe(true)
     expect(constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3]))).toBe(false)

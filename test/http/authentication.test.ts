@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app.ts'
-import { TokenStore } from '../../src/auth/tokens.ts'
+import { SwappableAuthenticator } from '../../src/auth/from-config.ts'
+import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
 import { EngineClient } from '../../src/engine/client.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { testEngineEnv } from '../support/engine.ts'
@@ -68,6 +69,32 @@ describe('bearer authentication', () => {
       headers: { authorization: 'Bearer dgt_automation-tokeN' },
     })
     expect(bad.status).toBe(401)
+    await transport.close()
+  })
+
+  it('refuses a token on the next request once a reload no longer accepts it', async () => {
+    const transport = createNodeTransport({ kind: 'unix', socketPath: testEngineEnv().socketPath })
+    const token = 'dgt_revoked-at-once'
+    const entry = { name: 'soon-gone', hash: await hashToken(token), scopes: ['admin' as const] }
+    const authenticator = new SwappableAuthenticator(new TokenStore([entry]))
+    const app = createApp({
+      engine: new EngineClient(transport),
+      authenticator,
+      audit: () => {},
+      requestLog: () => {},
+    }).app
+    const version = () =>
+      app.request('/v1/system/version', { headers: { authorization: `Bearer ${token}` } })
+    // The second request is decided at once (its digest is known): the path a reload must reach.
+    expect((await version()).status).toBe(200)
+    expect(authenticator.knownPrincipal(token)?.id).toBe('soon-gone')
+    expect((await version()).status).toBe(200)
+    authenticator.replace(new TokenStore([]))
+    const refused = await version()
+    expect(refused.status).toBe(401)
+    expect((await refused.json()).detail).toBe('The bearer token is not valid')
+    authenticator.replace(new TokenStore([{ ...entry, scopes: ['containers:read'] }]))
+    expect((await version()).status).toBe(403)
     await transport.close()
   })
 

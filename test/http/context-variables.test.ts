@@ -1,0 +1,27 @@
+/**
+ * Request variables are read with `c.get`: Hono's `c.var` builds a new object of every variable
+ * (`Object.fromEntries`) on each read, and the middleware of every request read it a dozen times
+ * (bench phase 2, bench/README.md "Changes and their effect"). It crept back once after it was
+ * taken out: this keeps it out.
+ */
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+
+const SRC = resolve(import.meta.dirname, '../../src')
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name)
+    if (entry.isDirectory()) return sourceFiles(path)
+    return entry.name.endsWith('.ts') ? [path] : []
+  })
+}
+
+describe('request variables', () => {
+  it('are read with c.get, never c.var', () => {
+    const readers = sourceFiles(SRC).filter((file) => /\bc\.var\b/.test(readFileSync(file, 'utf8')))
+    expect(readers.map((file) => relative(SRC, file))).toEqual([])
+    expect(sourceFiles(SRC).length).toBeGreaterThan(50)
+  })
+})
