@@ -172,6 +172,11 @@ export class EngineClient {
     const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined
     const signals = [options.signal, timeout].filter((s): s is AbortSignal => s !== undefined)
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0]
+    // `AbortSignal.any` holds its sources weakly, and a timeout's timer holds its signal weakly:
+    // once this call returns, a garbage collection could take the timeout, and a held call's body
+    // (a pull, a stream) then never timed out (seen in test/routes/images-pull.test.ts; Node 20).
+    // A listener on the combined signal keeps the timeout as long as the call uses that signal.
+    if (timeout && signal !== timeout) signal?.addEventListener('abort', () => void timeout)
     const init: RequestInit = { method, signal }
     if (options.body !== undefined) {
       init.body = JSON.stringify(options.body)

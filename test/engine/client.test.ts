@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { afterAll, describe, expect, it } from 'vitest'
 import { EngineClient } from '../../src/engine/client.ts'
 import { ProblemError } from '../../src/errors.ts'
@@ -91,6 +93,28 @@ describe('EngineClient', () => {
     await runDirect({ name, cmd: ['sleep', '5'], labels: { [TEST_LABEL]: TEST_RUN }, wait: false })
     const error = await failure(engine.json('POST', `/containers/${name}/wait`))
     expect(error).toMatchObject({ status: 504, code: 'engine-timeout' })
+  })
+
+  it('times out a streaming body beside a caller signal, whatever the garbage collector did meanwhile', async () => {
+    // Node 20: AbortSignal.any holds its sources weakly and a timeout's timer its signal: a
+    // collection after the headers could take the timeout, and the body then never ended.
+    setFlagsFromString('--expose-gc')
+    const collect = runInNewContext('gc') as () => void
+    const engine = new EngineClient(transport)
+    // /events follows until told to stop: only the timeout can end its body here.
+    const response = await engine.request('GET', '/events', {
+      signal: new AbortController().signal,
+      timeoutMs: 1_000,
+      held: true,
+    })
+    collect()
+    const reader = response.body!.getReader()
+    const ended = (async () => {
+      for (;;) if ((await reader.read()).done) return 'ended'
+    })().catch((error: unknown) => (error as Error).name)
+    const idle = new Promise((resolve) => setTimeout(() => resolve('still open'), 5_000))
+    setTimeout(collect, 200)
+    expect(await Promise.race([ended, idle])).toBe('TimeoutError')
   })
 
   it('cancels the engine call when the caller aborts', async () => {
