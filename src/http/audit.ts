@@ -12,13 +12,6 @@ import { sentPath } from './engines.ts'
 
 const DENIED = new Set([401, 403, 429])
 
-export function auditRequests(sink: AuditSink) {
-  return createMiddleware<AppEnv>(async function auditRequests(c, next) {
-    await next()
-    auditAnswer(c, sink)
-  })
-}
-
 /** The audit record of an answered request, if it mutated or was denied (and none is yet). */
 export function auditAnswer(c: Context<AppEnv>, sink: AuditSink): void {
   const status = c.res.status

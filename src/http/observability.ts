@@ -2,7 +2,6 @@
  * @module Request metrics and structured request logs.
  */
 import type { Context } from 'hono'
-import { createMiddleware } from 'hono/factory'
 import { routePath } from 'hono/route'
 import type { AuditSink } from '../domain/audit.ts'
 import type { EngineTransport } from '../engine/transport.ts'
@@ -26,16 +25,10 @@ export interface RequestLogEntry {
 
 export type RequestLogSink = (entry: RequestLogEntry) => void
 
-/** Counts and times every request by route pattern (never by raw path: ids would explode labels). */
-export function observeRequests(metrics: Metrics, log: RequestLogSink) {
-  return createMiddleware<AppEnv>(async function observeRequests(c, next) {
-    const started = performance.now()
-    await next()
-    observeAnswer(c, started, metrics, log)
-  })
-}
-
-/** Counts, times and logs an answered request that began at `started` (`performance.now()`). */
+/**
+ * Counts, times and logs an answered request that began at `started` (`performance.now()`): by
+ * route pattern, never by raw path (ids would explode the labels).
+ */
 export function observeAnswer(
   c: Context<AppEnv>,
   started: number,
