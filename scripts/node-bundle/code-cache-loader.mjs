@@ -10,8 +10,9 @@
 //
 // Safe by construction: the cache is keyed by the script's name, and the name by its content;
 // V8 checks its own version and flags and refuses a cache that does not fit; a cache that cannot
-// be read or written (a read-only dist/) only means compiling as without one. On Bun (no V8) the
-// script is required as it is.
+// be read or written (a read-only dist/) only means compiling as without one. On Bun (no V8), and
+// with `--enable-source-maps` (Node maps stack traces only for the scripts its own loader
+// compiles, not for a `vm.Script`), the script is required as it is.
 import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createRequire, Module } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -23,7 +24,7 @@ const APP = './dockgate-chunks/app.cjs'
 const file = join(dirname(fileURLToPath(import.meta.url)), APP)
 const require = createRequire(file)
 
-if (process.versions.bun) {
+if (process.versions.bun || process.sourceMapsEnabled) {
   require(file)
 } else {
   const cacheFile = `${file}.v8cache`

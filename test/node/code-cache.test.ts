@@ -35,9 +35,9 @@ const script = () => readdirSync(chunks).filter((f) => /^app-[0-9a-f]{16}\.cjs$/
 const cacheFile = () => join(chunks, `${script()[0]}.v8cache`)
 
 /** Starts the bundle, checks what it answers, and stops it gracefully (SIGTERM). */
-async function startAnswerStop() {
+async function startAnswerStop(flags: string[] = []) {
   const port = await freePort()
-  const child = spawn(process.execPath, [...NODE_FLAGS, entry], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...flags, entry], {
     env: {
       PATH: process.env.PATH,
       HOME: dir,
@@ -101,6 +101,11 @@ describe('the Node bundle and its code cache', () => {
     expect(code).toBe(1)
     expect(() => statSync(cacheFile())).toThrow()
   }, 30_000)
+
+  it('leaves the cache alone under --enable-source-maps (Node maps only what its loader compiles)', async () => {
+    await startAnswerStop(['--enable-source-maps'])
+    expect(() => statSync(cacheFile())).toThrow()
+  }, 60_000)
 
   it('writes the cache on the first start, and uses it untouched on the next', async () => {
     await startAnswerStop()
