@@ -17,7 +17,7 @@ import type { Authenticator } from '../auth/authenticator.ts'
 import type { TicketStore } from '../auth/tickets.ts'
 import type { AuditSink } from '../domain/audit.ts'
 import type { Principal } from '../domain/principal.ts'
-import { isRefusal, type Refusal, type Release } from '../store/port.ts'
+import type { Refusal, Release } from '../store/port.ts'
 import { auditAnswer, guard, guardRequests } from './audit.ts'
 import {
   authenticated,
@@ -28,7 +28,7 @@ import {
 } from './authentication.ts'
 import type { AppEnv } from './context.ts'
 import { type EngineScopes, selectEngine, selectScope } from './engines.ts'
-import { limitRequests, type RequestLimits, refuseOverBudget } from './limits.ts'
+import { holdEngineBudget, limitRequests, type RequestLimits } from './limits.ts'
 import { type OpenStreams, trackOpenStreams } from './open-streams.ts'
 
 export interface AuthenticatedChain {
@@ -82,16 +82,15 @@ export function authenticatedRequests(chain: AuthenticatedChain): MiddlewareHand
       : withinBudget(c, next, answer)
   }
   /** The request holds its place in the budget until it is answered (or refused here). */
-  const withinBudget = (c: Env, next: Next, answer: Release | Refusal) => {
-    if (isRefusal(answer)) refuseOverBudget(answer, limits)
-    try {
-      selectScope(c, scopes)
-      return toRoute(c, next).finally(answer)
-    } catch (error) {
-      answer()
-      throw error
-    }
-  }
+  const withinBudget = (c: Env, next: Next, answer: Release | Refusal) =>
+    holdEngineBudget(
+      () => {
+        selectScope(c, scopes)
+        return toRoute(c, next)
+      },
+      answer,
+      limits,
+    )
 
   return async function authenticatedRequests(c, next) {
     try {

@@ -69,7 +69,7 @@ export function limitRequests({ store, limits, metrics }: RequestLimits) {
 }
 
 /** A request refused its place in the engine budget (or its rate): 429. */
-export function refuseOverBudget(refusal: Refusal, limits: LimitSettings): never {
+function refuseOverBudget(refusal: Refusal, limits: LimitSettings): never {
   refuse(
     refusal,
     `This client already has ${limits.engineBudget} requests in progress`,
@@ -91,7 +91,11 @@ function refuse(refusal: Refusal, slots: string, retryAfter: string): never {
 }
 
 /** A request holds a place in its principal's engine budget until it is answered. */
-function holdEngineBudget(next: Next, answer: Release | Refusal, limits: LimitSettings) {
+export function holdEngineBudget<T>(
+  next: () => Promise<T>,
+  answer: Release | Refusal,
+  limits: LimitSettings,
+) {
   if (isRefusal(answer)) refuseOverBudget(answer, limits)
   try {
     return next().finally(answer)
