@@ -12,6 +12,7 @@
 import { ByteWriter } from './byte-writer.ts'
 import { FrameDecoder, type FrameSink } from './demux.ts'
 import { LineAssembler, type LineBytesSink, type LogLine } from './lines.ts'
+import { EVENT_PREFIX, MESSAGE_END, TEXT_PREFIX, TIME_PREFIX } from './log-event-bytes.ts'
 import { MessageSplitter } from './raw.ts'
 
 export interface LogEventEncoderOptions {
@@ -25,16 +26,6 @@ export interface LogEventEncoderOptions {
    */
   eventId: (time: string) => string | undefined
 }
-
-const ascii = (text: string) => Uint8Array.from(text, (char) => char.charCodeAt(0))
-// Every message is these bytes around the id, the time and the line's JSON text
-const EVENT_PREFIX: Record<LogLine['stream'], Uint8Array> = {
-  stdout: ascii('event: stdout\nid: '),
-  stderr: ascii('event: stderr\nid: '),
-}
-const DATA_PREFIX = ascii('\ndata: {"time":"')
-const TEXT_PREFIX = ascii('","text":"')
-const MESSAGE_END = ascii('"}\n\n')
 
 /**
  * Turns a log body requested with `timestamps=1` into event-stream messages, byte for byte what
@@ -129,7 +120,7 @@ function writeLogEvent(
   }
   writer.write(EVENT_PREFIX[stream])
   writer.writeAscii(id)
-  writer.write(DATA_PREFIX)
+  writer.write(TIME_PREFIX)
   writer.writeAscii(time)
   writer.write(TEXT_PREFIX)
   writer.writeJsonText(bytes, start, end)

@@ -11,6 +11,13 @@
 import { ByteWriter } from './byte-writer.ts'
 import { FrameDecoder, type LogFrame } from './demux.ts'
 import { LineAssembler, type LogLine, LogStreamError } from './lines.ts'
+import {
+  asciiBytes,
+  EVENT_PREFIX,
+  MESSAGE_END,
+  TEXT_PREFIX,
+  TIME_PREFIX,
+} from './log-event-bytes.ts'
 import { MessageSplitter } from './raw.ts'
 import { readTimestampPrefix, TIMESTAMP_PREFIX_BYTES } from './timestamp.ts'
 
@@ -117,16 +124,8 @@ export class ServiceLogSplitter {
   }
 }
 
-const bytesOf = (text: string) => Uint8Array.from(text, (char) => char.charCodeAt(0))
-const EVENT_PREFIX: Record<LogLine['stream'], Uint8Array> = {
-  stdout: bytesOf('event: stdout\nid: '),
-  stderr: bytesOf('event: stderr\nid: '),
-}
-const TIME_PREFIX = bytesOf('\ndata: {"time":"')
-const TASK_PREFIX = bytesOf('","task":"')
-const NODE_PREFIX = bytesOf('","node":"')
-const TEXT_PREFIX = bytesOf('","text":"')
-const MESSAGE_END = bytesOf('"}\n\n')
+const TASK_PREFIX = asciiBytes('","task":"')
+const NODE_PREFIX = asciiBytes('","node":"')
 const ID = /^[\x21-\x7e]+$/
 const SAFE_ID = /^[a-z0-9]*$/
 
