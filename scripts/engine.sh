@@ -163,52 +163,36 @@ dockerd_layout_ok() {
 
 have_curl() { command -v curl >/dev/null 2>&1; }
 
-# ping HOST — does a Docker engine answer /_ping at HOST (unix:// or tcp://)?
-ping_host() {
-	local host=$1 path hostport
+# engine_get HOST PATH SECS — GET PATH on the engine at HOST (unix:// or tcp://, with TLS when
+# DOCKER_TLS_VERIFY is set) answers 2xx within SECS seconds.
+engine_get() {
+	local host=$1 p=$2 secs=$3 hostport
 	have_curl || return 1
 	case $host in
 	unix://*)
-		path=${host#unix://}
-		[[ -S $path ]] || return 1
-		curl -sf --max-time 2 --unix-socket "$path" http://docker/_ping >/dev/null 2>&1
+		[[ -S ${host#unix://} ]] || return 1
+		curl -sf --max-time "$secs" --unix-socket "${host#unix://}" "http://docker$p" >/dev/null 2>&1
 		;;
 	tcp://*)
 		hostport=${host#tcp://}
 		hostport=${hostport%%/*}
 		if [[ -n ${DOCKER_TLS_VERIFY:-} ]]; then
 			local cp=${DOCKER_CERT_PATH:-$HOME/.docker}
-			curl -sf --max-time 2 --cacert "$cp/ca.pem" --cert "$cp/cert.pem" --key "$cp/key.pem" \
-				"https://$hostport/_ping" >/dev/null 2>&1
+			curl -sf --max-time "$secs" --cacert "$cp/ca.pem" --cert "$cp/cert.pem" --key "$cp/key.pem" \
+				"https://$hostport$p" >/dev/null 2>&1
 		else
-			curl -sf --max-time 2 "http://$hostport/_ping" >/dev/null 2>&1
+			curl -sf --max-time "$secs" "http://$hostport$p" >/dev/null 2>&1
 		fi
 		;;
 	*) return 1 ;;
 	esac
 }
 
+# ping_host HOST — does a Docker engine answer /_ping at HOST?
+ping_host() { engine_get "$1" /_ping 2; }
+
 # api_ok HOST PATH — GET PATH on HOST returns 2xx (used for quick image checks).
-api_ok() {
-	local host=$1 p=$2 hostport
-	case $host in
-	unix://*)
-		curl -sf --max-time 5 --unix-socket "${host#unix://}" "http://docker$p" >/dev/null 2>&1
-		;;
-	tcp://*)
-		hostport=${host#tcp://}
-		hostport=${hostport%%/*}
-		if [[ -n ${DOCKER_TLS_VERIFY:-} ]]; then
-			local cp=${DOCKER_CERT_PATH:-$HOME/.docker}
-			curl -sf --max-time 5 --cacert "$cp/ca.pem" --cert "$cp/cert.pem" --key "$cp/key.pem" \
-				"https://$hostport$p" >/dev/null 2>&1
-		else
-			curl -sf --max-time 5 "http://$hostport$p" >/dev/null 2>&1
-		fi
-		;;
-	*) return 1 ;;
-	esac
-}
+api_ok() { engine_get "$1" "$2" 5; }
 
 # Is the private engine up (dockerd alive per pidfile and socket answers)?
 private_up() {
