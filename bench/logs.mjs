@@ -4,8 +4,8 @@
  * the same query the gateway makes (follow, timestamps).
  */
 import http from 'node:http'
-import { frameCounter, sseLineCounter } from './lib/counters.mjs'
-import { cpuMs, log, median, nowMs, round } from './lib/util.mjs'
+import { frameCounter, perLine, sseLineCounter, withCpu } from './lib/counters.mjs'
+import { log, median, nowMs, round } from './lib/util.mjs'
 
 /** The line of the first log container, 1,000 bytes with its newline; the second's is ~100. */
 export const LOG_LINE_BYTES = 1000
@@ -175,22 +175,7 @@ export async function runLogs(ctx, { id, lineBytes, expectedLines, reps, budget,
   }
 }
 
-const perLine = (ms, lines) => (ms === null || !lines ? null : (ms * 1000) / lines)
 const share = (ms, seconds) => (ms === null || !seconds ? null : ms / 1000 / seconds)
-
-/** Runs a read and adds the CPU time dockerd and the gateway (`gatewayPid`) spent meanwhile. */
-async function withCpu(ctx, gatewayPid, read) {
-  const e0 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
-  const g0 = gatewayPid ? cpuMs(gatewayPid) : null
-  const r = await read()
-  const e1 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
-  const g1 = gatewayPid ? cpuMs(gatewayPid) : null
-  return {
-    ...r,
-    engineCpuMs: e0 === null || e1 === null ? null : e1 - e0,
-    gatewayCpuMs: g0 === null || g1 === null ? null : g1 - g0,
-  }
-}
 
 function estimate(raw, sse) {
   const last = (runs) => runs.at(-1)?.seconds ?? 0

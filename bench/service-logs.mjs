@@ -7,8 +7,8 @@
  * both reads stop at the expected line count.
  */
 import http from 'node:http'
-import { frameCounter, sseLineCounter } from './lib/counters.mjs'
-import { cpuMs, log, median, nowMs, round, sleep } from './lib/util.mjs'
+import { frameCounter, perLine, sseLineCounter, withCpu } from './lib/counters.mjs'
+import { log, median, nowMs, round, sleep } from './lib/util.mjs'
 
 /** Each line is this many bytes with its newline. */
 export const SERVICE_LINE_BYTES = 100
@@ -179,20 +179,5 @@ export async function runServiceLogs(ctx, { image, replicas, lines, reps, budget
     }
   } finally {
     await removeService(ctx.engine, id).catch(() => {})
-  }
-}
-
-const perLine = (ms, n) => (ms === null || !n ? null : (ms * 1000) / n)
-
-async function withCpu(ctx, gatewayPid, read) {
-  const e0 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
-  const g0 = gatewayPid ? cpuMs(gatewayPid) : null
-  const r = await read()
-  const e1 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
-  const g1 = gatewayPid ? cpuMs(gatewayPid) : null
-  return {
-    ...r,
-    engineCpuMs: e0 === null || e1 === null ? null : e1 - e0,
-    gatewayCpuMs: g0 === null || g1 === null ? null : g1 - g0,
   }
 }

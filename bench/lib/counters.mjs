@@ -1,8 +1,10 @@
 /**
  * Counters of what a log read delivered, chunk by chunk as the socket hands them over: frames of
- * the engine's multiplexed stream, and `event: stdout` messages of the gateway's SSE. Shared by
- * the logs (3a) and service-logs (3e) phases, which count the same two streams.
+ * the engine's multiplexed stream, and `event: stdout` messages of the gateway's SSE; and the CPU
+ * each side spent on it. Shared by the logs (3a) and service-logs (3e) phases, which count the
+ * same two streams.
  */
+import { cpuMs } from './util.mjs'
 
 /** Counts frames in a multiplexed stream (each frame here is one line: lines are < 16 KB). */
 export function frameCounter() {
@@ -52,3 +54,20 @@ export function sseLineCounter() {
     return across + count(chunk)
   }
 }
+
+/** Runs a read and adds the CPU time dockerd and the gateway (`gatewayPid`) spent meanwhile. */
+export async function withCpu(ctx, gatewayPid, read) {
+  const e0 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
+  const g0 = gatewayPid ? cpuMs(gatewayPid) : null
+  const r = await read()
+  const e1 = ctx.enginePid ? cpuMs(ctx.enginePid) : null
+  const g1 = gatewayPid ? cpuMs(gatewayPid) : null
+  return {
+    ...r,
+    engineCpuMs: e0 === null || e1 === null ? null : e1 - e0,
+    gatewayCpuMs: g0 === null || g1 === null ? null : g1 - g0,
+  }
+}
+
+/** Microseconds of CPU per line, from milliseconds over a count of lines. */
+export const perLine = (ms, lines) => (ms === null || !lines ? null : (ms * 1000) / lines)
