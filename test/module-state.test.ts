@@ -18,6 +18,8 @@ const ALLOWED: Record<string, string> = {
     'routes/containers.view.ts: a memo of one inspect answer’s summary for the redaction patterns (a pure function)',
   listenersBySignal: 'http/abort-listeners.ts: keyed on an abort signal, which has one owner',
   liveRequests: 'transport/node.ts: keyed on one request',
+  chunkFrames:
+    'node/event-streams.ts: a memo of one chunk’s chunked-encoding frame, keyed on the chunk (a pure function)',
   built: 'edge.ts: the entry point, which builds the one gateway of its isolate',
 }
 

@@ -74,8 +74,13 @@ export class Subscribers {
   readonly #live = new Set<Subscriber>()
   /** Subscribers with a resume point, waiting for the coverage to settle. */
   readonly #pending = new Set<Subscriber>()
-  /** Subscribers with pushed events that are not woken yet, in the order they got them. */
-  #toWake: Subscriber[] = []
+  /**
+   * Subscribers with pushed events that are not woken yet, in the order they got them, from
+   * {@link #toWakeHead} on: a slice moves the head instead of splicing 10,000 entries forward
+   * (bench phase `events`).
+   */
+  #toWake: (Subscriber | undefined)[] = []
+  #toWakeHead = 0
   /** A turn is scheduled to wake the next slice. */
   #waking = false
   /** No slice was woken yet since {@link #toWake} began to fill: the first may go early. */
@@ -295,16 +300,23 @@ export class Subscribers {
   /** A turn of the event loop: the next slice; the rest wait for the next turn. */
   #wakeTurn(): void {
     this.#wakeSlice()
-    if (this.#toWake.length > 0) nextTurn(() => this.#wakeTurn())
+    if (this.#toWakeHead < this.#toWake.length) nextTurn(() => this.#wakeTurn())
     else this.#waking = false
   }
 
   #wakeSlice(): void {
     this.#firstSliceDue = false
-    const slice = this.#toWake.splice(0, this.#wakeSliceSize)
-    for (const subscriber of slice) {
+    const queue = this.#toWake
+    const end = Math.min(queue.length, this.#toWakeHead + this.#wakeSliceSize)
+    while (this.#toWakeHead < end) {
+      const subscriber = queue[this.#toWakeHead]!
+      queue[this.#toWakeHead++] = undefined
       subscriber.wakeScheduled = false
       subscriber.wake()
+    }
+    if (this.#toWakeHead === queue.length) {
+      this.#toWake = []
+      this.#toWakeHead = 0
     }
   }
 }

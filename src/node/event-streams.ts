@@ -5,8 +5,15 @@
  * enqueue on our side per write). For event streams the gateway can write to the
  * `ServerResponse` itself: with 10,000 subscribers that is most of a fan-out's cost above
  * writing the sockets. The Node entry declares it to the app as its `eventStreamOutput`.
+ *
+ * Once the head is on the wire, each chunk goes to the socket as one chunked-encoding frame
+ * (`<size>\r\n<bytes>\r\n`), built once per chunk: a fan-out writes the same chunk to every
+ * subscriber with the same events, and `ServerResponse.write` made four socket writes of each
+ * (size line, a `Buffer` view of the bytes, CRLF; corked, then one `writev`), with their
+ * bookkeeping, per subscriber (bench phase `events`, bench/README.md).
  */
 import type { ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response'
 import type { EventStreamOutput } from '../http/event-stream-output.ts'
 import type { EventStreamWriter } from '../http/sse.ts'
@@ -21,23 +28,80 @@ export const writeEventStreamsOnNodeResponse: EventStreamOutput = (c, status, he
   return { writer: nodeWriter(outgoing), answer: RESPONSE_ALREADY_SENT }
 }
 
+const CRLF = Buffer.from('\r\n', 'latin1')
+
+/**
+ * Each chunk's frame, built once however many sockets it goes to: a memo of a pure function,
+ * keyed on the chunk (the event encoder hands every subscriber with the same events the same one).
+ */
+const chunkFrames = new WeakMap<Uint8Array, Buffer>()
+
+/** The chunk as one HTTP/1.1 chunked-encoding frame. */
+export function chunkFrame(chunk: Uint8Array): Buffer {
+  let frame = chunkFrames.get(chunk)
+  if (frame === undefined) {
+    const size = Buffer.from(`${chunk.byteLength.toString(16)}\r\n`, 'latin1')
+    frame = Buffer.concat([size, chunk, CRLF])
+    chunkFrames.set(chunk, frame)
+  }
+  return frame
+}
+
+/**
+ * The socket a frame may be written to directly: the response's own, with the head on the wire
+ * and nothing of Node's still queued before it (pipelined answers wait without a socket), in
+ * chunked encoding (an HTTP/1.0 client gets the bytes as they are, through the response).
+ */
+function frameSocket(outgoing: ServerResponse): Socket | undefined {
+  const socket = outgoing.socket
+  if (!socket || socket.destroyed || !outgoing.headersSent || outgoing.writableEnded) return
+  const internals = outgoing as unknown as {
+    chunkedEncoding?: boolean
+    outputData?: unknown[]
+    _hasBody?: boolean
+  }
+  if (internals.chunkedEncoding !== true || internals._hasBody === false) return
+  if ((internals.outputData?.length ?? 0) > 0) return
+  return socket
+}
+
 function nodeWriter(outgoing: ServerResponse): EventStreamWriter {
+  const drainListeners: (() => void)[] = []
+  const onSocketDrain = () => {
+    for (const listener of drainListeners) listener()
+  }
+  /**
+   * The socket frames go to, once {@link frameSocket} allowed it: that cannot change for the rest
+   * of the response (its head is out, its encoding chosen), and a fan-out's write to 10,000
+   * sockets touches as few objects per subscriber as it can (bench phase `events`).
+   */
+  let direct: Socket | undefined
+  outgoing.once('close', () => direct?.off('drain', onSocketDrain))
   return {
     write: (chunk) => {
+      if (direct === undefined) {
+        direct = frameSocket(outgoing)
+        // Backpressure on the socket itself: the response only reports a drain it asked for.
+        direct?.on('drain', onSocketDrain)
+      }
+      if (direct !== undefined && !direct.destroyed) return direct.write(chunkFrame(chunk))
       // Node corks the socket for a write and uncorks it on the next tick, which waits for every
       // promise job queued before it: the hub writes a fan-out's first subscribers from the
       // upstream's read (a promise job), and the read model's work for the same event came first
       // (the bytes left 1.1 ms after the engine's instead of 0.5: bench/README.md, Findings 5).
       // Uncorked now, they leave at once, in the same one write (size line, bytes, CRLF) the tick
       // would have made.
-      const socket = outgoing.socket
-      const corkedBefore = socket?.writableCorked ?? 0
+      const corkedBefore = outgoing.socket?.writableCorked ?? 0
       const room = outgoing.write(chunk)
-      if (socket && corkedBefore === 0 && socket.writableCorked > 0) socket.uncork()
+      const after = outgoing.socket
+      if (after && corkedBefore === 0 && after.writableCorked > 0) after.uncork()
       return room
     },
     end: () => outgoing.end(),
-    onDrain: (listener) => outgoing.on('drain', listener),
+    onDrain: (listener) => {
+      drainListeners.push(listener)
+      outgoing.on('drain', listener)
+    },
     onClose: (listener) => outgoing.once('close', listener),
   }
 }

@@ -11,7 +11,7 @@ import { eventStreamRoute } from '../../src/http/authentication.ts'
 import type { AppEnv } from '../../src/http/context.ts'
 import { writeEventStreamsTo } from '../../src/http/event-stream-output.ts'
 import { type SseSink, sseResponse } from '../../src/http/sse.ts'
-import { writeEventStreamsOnNodeResponse } from '../../src/node/event-streams.ts'
+import { chunkFrame, writeEventStreamsOnNodeResponse } from '../../src/node/event-streams.ts'
 import { onBodyEnd } from '../../src/streams/on-end.ts'
 
 const settings = { heartbeatMs: 60_000, retryMs: 1_500, bufferedBytes: 1024 }
@@ -92,6 +92,62 @@ describe('event streams written straight to Node’s response', () => {
     expect(corked).toEqual([0, 0])
   })
 
+  it('writes each chunk to the socket as one chunked frame, built once for every stream', async () => {
+    const chunk = encoder.encode('event: a\ndata: 1\n\n')
+    const writes: unknown[] = []
+    produce = async (sink) => {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      // What reaches the socket from here on, as the socket is given it (a spy, not a stand-in).
+      const socket = serverSockets.at(-1)!
+      const write = socket.write
+      socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+        writes.push(args[0])
+        return write.apply(this, args)
+      } as Socket['write']
+      sink.writeEncoded(chunk)
+      sink.writeEncoded(chunk)
+      socket.write = write
+    }
+    const raw = await rawExchange(
+      'GET /v1/events?id=framed HTTP/1.1\r\nHost: x\r\n\r\n',
+      '0\r\n\r\n',
+    )
+    const frame = '12\r\nevent: a\ndata: 1\n\n\r\n'
+    expect(raw).toMatch(/\r\ntransfer-encoding: chunked\r\n/i)
+    expect(raw.endsWith(`${frame}${frame}0\r\n\r\n`)).toBe(true)
+    // One write per chunk, the same frame both times.
+    expect(writes).toHaveLength(2)
+    expect(writes[0]).toBe(writes[1])
+    expect(writes[0]).toBe(chunkFrame(chunk))
+    expect(Buffer.from(chunkFrame(chunk)).toString('latin1')).toBe(frame)
+  })
+
+  it('leaves a kept-alive connection ready for the next request once the stream ends', async () => {
+    produce = async (sink) => {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      sink.writeEncoded(encoder.encode('event: a\ndata: 1\n\n'))
+    }
+    const raw = await rawExchange(
+      'GET /v1/events?id=keepalive HTTP/1.1\r\nHost: x\r\n\r\nGET /plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      '{"ok":true}',
+    )
+    const [events, plain] = raw.split('\r\n0\r\n\r\n')
+    expect(events).toContain('event: a\ndata: 1\n\n')
+    expect(plain).toMatch(/^HTTP\/1\.1 200 OK\r\n/)
+    expect(plain!.endsWith('{"ok":true}')).toBe(true)
+    expect(ends.get('keepalive')).toBe(1)
+  })
+
+  it('sends an HTTP/1.0 client the bytes as they are, and closes', async () => {
+    produce = async (sink) => {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      sink.writeEncoded(encoder.encode('event: a\ndata: 1\n\n'))
+    }
+    const raw = await rawExchange('GET /v1/events?id=http10 HTTP/1.0\r\nHost: x\r\n\r\n')
+    expect(raw).not.toMatch(/transfer-encoding/i)
+    expect(raw.endsWith('\r\n\r\n: stream open\nretry: 1500\n\nevent: a\ndata: 1\n\n')).toBe(true)
+  })
+
   it('holds the producer while the client reads nothing, and lets it go on when it reads', async () => {
     const chunk = encoder.encode(`data: ${'x'.repeat(16 * 1024)}\n\n`)
     let sent = 0
@@ -147,3 +203,25 @@ describe('event streams written straight to Node’s response', () => {
     expect(await response.json()).toEqual({ ok: true })
   })
 })
+
+/**
+ * Sends `request` on a raw connection and answers everything received, once `until` ends it or
+ * the server closes the connection.
+ */
+function rawExchange(request: string, until?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1')
+    let received = ''
+    socket.setEncoding('latin1')
+    socket.on('data', (data: string) => {
+      received += data
+      if (until !== undefined && received.endsWith(until)) {
+        socket.destroy()
+        resolve(received)
+      }
+    })
+    socket.on('end', () => resolve(received))
+    socket.on('error', reject)
+    socket.write(request)
+  })
+}
