@@ -37,7 +37,6 @@ import { countDenials, type RequestLogSink } from './http/observability.ts'
 import { OpenStreams } from './http/open-streams.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
 import type { RequestIdWriter } from './http/request-id.ts'
-import { requestLogLine } from './http/request-log-line.ts'
 import { ContainerModel } from './model/containers.ts'
 import type { WritePositions } from './model/positions.ts'
 import { ServiceOwners } from './model/services.ts'
@@ -201,7 +200,7 @@ export function createApp(deps: AppDependencies): Gateway {
   app.use(
     frontRequests({
       metrics,
-      requestLog: deps.requestLog ?? ((entry) => console.log(requestLogLine(entry))),
+      requestLog: deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry))),
       writeRequestId: deps.writeRequestId,
       eventStreamOutput: deps.eventStreamOutput,
       methodNotAllowed: methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }),

@@ -21,11 +21,10 @@ import {
 import { settingsFromConfig } from './config.ts'
 import { jsonLineAudit } from './domain/audit.ts'
 import { countingTransport } from './http/observability.ts'
-import { requestLogLine } from './http/request-log-line.ts'
 import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
 import { writeEventStreamsOnNodeResponse } from './node/event-streams.ts'
-import { RequestIdResponse, writeRequestIdOnNodeResponse } from './node/request-id.ts'
+import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
 import { Metrics } from './observability/metrics.ts'
@@ -40,8 +39,6 @@ import { createNodeTransport } from './transport/node.ts'
  * OpenAPI document allows, 16 label selectors of 256 characters percent-encoded, is 37 KB.
  */
 const serverOptions = {
-  // Writes the request id into the head it writes (src/node/request-id.ts).
-  ServerResponse: RequestIdResponse,
   maxHeaderSize: 64 * 1024,
   headersTimeout: 10_000,
   requestTimeout: 15_000,
@@ -84,7 +81,7 @@ async function main() {
     settings: settingsFromConfig(config),
     store: shared.store,
     ticketSecret: shared.secret,
-    requestLog: (entry) => stdout.line(requestLogLine(entry)),
+    requestLog: (entry) => stdout.line(JSON.stringify(entry)),
     audit: jsonLineAudit(stdout.line),
     writeRequestId: writeRequestIdOnNodeResponse,
     eventStreamOutput: writeEventStreamsOnNodeResponse,

@@ -20,7 +20,6 @@ const ALLOWED: Record<string, string> = {
     'routes/containers.view.ts: a memo of one inspect answer’s summary for the redaction patterns (a pure function)',
   listenersBySignal: 'http/abort-listeners.ts: keyed on an abort signal, which has one owner',
   liveRequests: 'transport/node.ts: keyed on one request',
-  prefixedPaths: 'http/engines.ts: keyed on one request (the path it was sent with)',
   built: 'edge.ts: the entry point, which builds the one gateway of its isolate',
 }
 

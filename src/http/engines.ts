@@ -57,21 +57,11 @@ export function routingPath(request: Request): string {
   const path = getPath(request)
   if (!path.startsWith(PREFIX)) return path
   const end = path.indexOf('/', PREFIX.length)
-  if (end === -1) return path
-  prefixedPaths.set(request, path)
-  return `/v1${path.slice(end)}`
+  return end === -1 ? path : `/v1${path.slice(end)}`
 }
 
-/**
- * The path each request routed without its engine prefix was sent with. Every other request's
- * routing path (`c.req.path`) is the path it was sent with: taken from there, the small request
- * parses its URL once instead of four times (the guard, the engine scope, the request log; bench
- * phase 2, bench/README.md "Changes and their effect").
- */
-const prefixedPaths = new WeakMap<Request, string>()
-
 /** The path the client sent (what `instance`, audit lines and tickets name), prefix and all. */
-export const sentPath = (c: Context): string => prefixedPaths.get(c.req.raw) ?? c.req.path
+export const sentPath = (c: Context): string => getPath(c.req.raw)
 
 /** 404, for an engine that does not exist and for one the caller may not use alike. */
 export const noSuchEngine = (name: string) =>
