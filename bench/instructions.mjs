@@ -19,13 +19,34 @@
  * with `--list`, a list of 20 containers from the read model.
  *
  *   node bench/instructions.mjs [--compare=REF] [--entry=FILE] [--requests=2000] [--warmup=2000] [--list]
+ *     [--keep=DIR [--perf-map]] [--no-model]
+ *
+ * `--no-model`: the gateway without its container read model (not with `--list`). On an engine
+ * that others use at the same time, their containers' events reach the model while the requests
+ * are counted (each one re-inspected and its summary serialised), and those instructions count
+ * as the requests'; without the model only the requests are counted.
+ *
+ * `--keep=DIR` keeps each measured dump (`DIR/<server>-<path>.callgrind`) for `callgrind_annotate`:
+ * V8's builtins and Node's C++ are named there (JIT-compiled JavaScript is not), which says which
+ * kind of work (promises, regular expressions, JSON, header parsing) a difference is made of.
+ * With `--perf-map` the servers run with `--perf-basic-prof` and their `/tmp/perf-PID.map` (where
+ * V8 put each compiled function) is kept beside each dump: `bench/callgrind-js.mjs` then names
+ * the JavaScript functions too (the map costs nothing once the code is compiled, before counting).
  *
  * Needs valgrind (Debian's `valgrind`) and DOCKER_HOST=unix://… (`scripts/engine.sh env`). Under
  * callgrind a server runs ~50× slower: one server takes 1–3 minutes. Not part of `npm run bench`.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
@@ -52,6 +73,9 @@ const warmup = Number(option('warmup', 2000))
 const compareRef = option('compare', undefined)
 const entry = option('entry', `${ROOT}/${NODE_ENTRY}`)
 const withList = args.includes('--list')
+const withoutModel = args.includes('--no-model') && !withList
+const keep = option('keep', undefined)
+const perfMap = args.includes('--perf-map')
 const dockerHost = process.env.DOCKER_HOST ?? ''
 if (!dockerHost.startsWith('unix://')) {
   console.error('instructions: needs DOCKER_HOST=unix://… (eval "$(bash scripts/engine.sh env)")')
@@ -59,11 +83,18 @@ if (!dockerHost.startsWith('unix://')) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'dockgate-instructions-'))
+// `--perf-basic-prof` also writes V8's log (`isolate-…-v8.log`, in the working directory unless told).
+const MAP_FLAGS = perfMap
+  ? ['--perf-basic-prof', '--no-logfile-per-isolate', `--logfile=${join(dir, 'v8.log')}`]
+  : []
 const token = `dgt_bench-${randomBytes(18).toString('base64url')}`
 const configPath = join(dir, 'config.json')
 writeFileSync(
   configPath,
-  JSON.stringify({ limits: { requestsPerSecond: 1e6, burst: 1e6, streamsPerClient: 1e5 } }),
+  JSON.stringify({
+    limits: { requestsPerSecond: 1e6, burst: 1e6, streamsPerClient: 1e5 },
+    ...(withoutModel ? { readModel: false } : {}),
+  }),
 )
 const label = `dockgate-bench-instructions=${process.pid}`
 const listPath = `/v1/containers?all=true&label=${encodeURIComponent(label)}`
@@ -102,7 +133,7 @@ const control = (flag, pid) =>
   })
 
 /** Instructions per request of `url` on the server `server` (under callgrind). */
-async function measure(server, url, headers) {
+async function measure(server, url, headers, keepAs) {
   const agent = new Agent({ connections: 10 })
   const get = async () => {
     // A server this slow may close a connection that idled past its keep-alive: ask again.
@@ -136,12 +167,20 @@ async function measure(server, url, headers) {
     const match = /^totals: (\d+)/m.exec(readFileSync(join(dir, f), 'utf8'))
     return match ? Number(match[1]) : 0
   })
+  if (keep && keepAs) {
+    mkdirSync(keep, { recursive: true })
+    for (const [i, f] of dumps.entries()) {
+      copyFileSync(join(dir, f), join(keep, `${keepAs}${i ? `-${i}` : ''}.callgrind`))
+    }
+    if (perfMap) copyFileSync(`/tmp/perf-${server.pid}.map`, join(keep, `${keepAs}.map`))
+  }
   for (const f of dumps) rmSync(join(dir, f))
   return totals.reduce((a, b) => a + b, 0) / requests
 }
 
 const ids = []
 const rows = []
+let constJson
 let compared
 try {
   if (withList) {
@@ -170,19 +209,26 @@ try {
     log(`instructions: ${gateway.name} under callgrind…`)
     const server = await underCallgrind({
       file: process.execPath,
-      args: [...nodeFlagsOf(gateway.root), gateway.entry],
+      args: [...nodeFlagsOf(gateway.root), ...MAP_FLAGS, gateway.entry],
       env: gatewayEnv({ port, dockerHost, token, configPath, root: gateway.root }),
       port,
       name: `g${rows.length}`,
     })
     try {
       const row = { server: gateway.name }
-      row.version = await measure(server, `${server.url}/v1/system/version`, auth)
+      // The Hono floor answers the same body, as in the bench's cpu phase (bench/run.mjs).
+      constJson ??= (await getText(`${server.url}/v1/system/version`, auth, 120_000)).text
+      row.version = await measure(
+        server,
+        `${server.url}/v1/system/version`,
+        auth,
+        `g${rows.length}-version`,
+      )
       if (withList) {
         const { text } = await getText(`${server.url}${listPath}`, auth, 120_000)
         if (JSON.parse(text).containers?.length !== 20)
           throw new Error(`the list has not 20: ${text}`)
-        row.list20 = await measure(server, `${server.url}${listPath}`, auth)
+        row.list20 = await measure(server, `${server.url}${listPath}`, auth, `g${rows.length}-list`)
       }
       rows.push(row)
     } finally {
@@ -193,15 +239,20 @@ try {
   log('instructions: the bare Hono app under callgrind…')
   const hono = await underCallgrind({
     file: process.execPath,
-    args: [...NODE_FLAGS, `${ROOT}/bench/lib/hono-baseline.mjs`],
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), DOCKER_HOST: dockerHost },
+    args: [...NODE_FLAGS, ...MAP_FLAGS, `${ROOT}/bench/lib/hono-baseline.mjs`],
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      DOCKER_HOST: dockerHost,
+      ...(constJson ? { CONST_JSON: constJson } : {}),
+    },
     port,
     name: 'hono',
   })
   try {
     rows.push({
       server: 'bare Hono, constant route',
-      version: await measure(hono, `${hono.url}/const`),
+      version: await measure(hono, `${hono.url}/const`, undefined, 'hono-const'),
     })
   } finally {
     await stopProcess(hono.child)

@@ -14,6 +14,8 @@ const ALLOWED: Record<string, string> = {
   compiledGlobs: 'domain/policy.ts: a memo of compiled glob patterns (a pure function)',
   lastMs: 'observability/iso-time.ts: the current millisecond as a string, shared by design',
   lastIso: 'observability/iso-time.ts: the current millisecond as a string, shared by design',
+  lastSecond: 'observability/iso-time.ts: the current second, shared by design',
+  secondPrefix: 'observability/iso-time.ts: the current second as a string, shared by design',
   summaryJson:
     'routes/containers.view.ts: a memo of one inspect answer’s summary for the redaction patterns (a pure function)',
   listenersBySignal: 'http/abort-listeners.ts: keyed on an abort signal, which has one owner',
