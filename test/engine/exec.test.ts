@@ -135,8 +135,9 @@ describe('exec through the edge’s fetch transport (TCP, no upgrade)', () => {
     expect(out).toEqual(['stdout:a\n', 'stderr:b\n'])
   })
 
-  // Not the long output with a slow consumer here: Node's own fetch (undici) asserts `!paused`
-  // when the engine closes the connection of a body it paused; an edge runtime's fetch is not undici.
+  // Not the long output with a slow consumer here: undici, which answers `fetch` in this test
+  // process, failed an assertion (`!this.paused`, client-h1.js) when the engine closed the
+  // connection of a body it had paused; an edge runtime's fetch is not undici.
 })
 
 describe.each(wires)('exec through the %s', (_name, dockerEnv) => {
