@@ -6,7 +6,10 @@
  *   a direct exec on the engine's socket: create + start (the hijacked output read to its end) +
  *   inspect. Target: ≤ 1.2×.
  * - An exec answered as SSE delivering `mb` MB of output, against the raw attach rate: the same
- *   command's hijacked start read straight from the socket. Target: ≥ 0.8× the raw rate.
+ *   command's hijacked start read straight from the socket. Target: ≥ 0.8× the raw rate. Beside
+ *   it, not a target: the pass-through floor (bench/lib/exec-pass-through.mjs, one more process
+ *   handing the raw output on, measured in the same pairs) and the SSE rate to the last output
+ *   byte (without the exec's inspect, which the `end` event waits for and the raw window leaves out).
  *
  * Why the SSE ratio wobbled (0.77–1.17 between runs of the first, stand-alone version), and what
  * this measures instead (bench/README.md, "Exec"):
