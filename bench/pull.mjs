@@ -3,8 +3,8 @@
  * same pull straight from the engine (`POST /images/create`, its progress read to the end), from
  * the open loopback registry of scripts/registry.sh. The image is this run's own (the fixture and
  * a layer of random bytes, pushed once), so every pull downloads and extracts that layer; between
- * pulls it is removed again. Gateway and direct pulls alternate, each starting half the reps, after
- * one uncounted pull each way.
+ * pulls it is removed again. Gateway and direct pulls (and the control, a direct pull and the
+ * image's inspect) alternate, in reversed order every other rep, after one uncounted pull each way.
  */
 import { median, nowMs, ratio, round } from './lib/util.mjs'
 
@@ -64,15 +64,19 @@ async function removeImage(engine, ref) {
     throw new Error(`remove ${ref}: ${answer.status} ${answer.text.slice(0, 200)}`)
 }
 
-async function directPull(engine, ref) {
+/**
+ * The pull straight from the engine; with `inspect`, followed by the image's inspect, as the
+ * gateway asks for it (its answer names the image id, which the pull's records do not).
+ */
+async function directPull(engine, ref, inspect = false) {
   const at = ref.lastIndexOf(':')
   const query = `fromImage=${encodeURIComponent(ref.slice(0, at))}&tag=${ref.slice(at + 1)}`
   const started = nowMs()
   const answer = await engine.request('POST', `/images/create?${query}`, undefined, 300_000)
-  const ms = nowMs() - started
   if (answer.status !== 200 || answer.text.includes('"error"'))
     throw new Error(`direct pull: ${answer.status} ${answer.text.slice(-300)}`)
-  return ms
+  if (inspect) await engine.json('GET', `/images/${ref}/json`)
+  return nowMs() - started
 }
 
 async function gatewayPull(gateway, token, ref) {
@@ -88,9 +92,15 @@ async function gatewayPull(gateway, token, ref) {
   return ms
 }
 
-/** Medians of `reps` pulls each way, gateway over direct; every gateway variant measured. */
+/**
+ * Medians of `reps` pulls each way, gateway over direct; every gateway variant measured. Beside
+ * them, not a target, the control: the direct pull followed by the image's inspect (the engine
+ * calls the gateway makes, made directly), which shows how far this engine's and registry's own
+ * spread moves a ratio in this run (bench/README.md, "Image pull").
+ */
 export async function runPull(ctx, { ref, gateways, reps, deadline }) {
   const direct = []
+  const control = []
   const through = Object.fromEntries(gateways.map((g) => [g.key, []]))
   try {
     await measure()
@@ -109,13 +119,15 @@ export async function runPull(ctx, { ref, gateways, reps, deadline }) {
     }
     for (let i = 0; i < reps; i++) {
       if (Date.now() > deadline) break
-      const order = i % 2 === 0 ? ['direct', ...gateways] : [...gateways, 'direct']
+      const sides = ['direct', 'control', ...gateways]
+      const order = i % 2 === 0 ? sides : [...sides].reverse()
       for (const side of order) {
         const ms =
-          side === 'direct'
-            ? await directPull(ctx.engine, ref)
+          side === 'direct' || side === 'control'
+            ? await directPull(ctx.engine, ref, side === 'control')
             : await gatewayPull(side, ctx.token, ref)
         if (side === 'direct') direct.push(ms)
+        else if (side === 'control') control.push(ms)
         else through[side.key].push(ms)
         await removeImage(ctx.engine, ref)
       }
@@ -127,6 +139,11 @@ export async function runPull(ctx, { ref, gateways, reps, deadline }) {
     reps: direct.length,
     directMs: round(directMs, 1),
     directRunsMs: direct.map((ms) => round(ms, 0)),
+    control: {
+      ms: round(median(control), 1),
+      runsMs: control.map((ms) => round(ms, 0)),
+      ratio: round(ratio(median(control), directMs), 3),
+    },
     variants: Object.fromEntries(
       Object.entries(through).map(([key, runs]) => [
         key,

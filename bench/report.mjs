@@ -801,6 +801,12 @@ export function renderMarkdown(results) {
       ),
       '',
     )
+    if (p.control) {
+      out.push(
+        `Not a target, the control: the direct pull followed by the image's inspect (the engine calls the gateway makes, made directly) ${fmt(p.control.ms, 0)} ms, ${x(p.control.ratio)} the direct pull (runs ${p.control.runsMs.join(', ')}): how far this engine's and registry's spread moves a ratio in this run.`,
+        '',
+      )
+    }
   }
   if (results.exec && !results.exec.error) {
     const e = results.exec
@@ -839,6 +845,17 @@ export function renderMarkdown(results) {
       ),
       '',
     )
+    const pass = e.sse.passThrough
+    if (pass) {
+      const each = (field) =>
+        Object.entries(e.sse.variants)
+          .map(([key, v]) => `${key} ${x(v[field])}`)
+          .join(', ')
+      out.push(
+        `Not a target: the pass-through floor (bench/lib/exec-pass-through.mjs: the raw output through a bare node:http process) ${fmt(pass.MBps, 1)} MB/s, ${x(pass.ratio)} the raw rate (pairs ${pass.pairRatios.join(', ')}); SSE against it, pair by pair: ${each('toPassThrough')}. SSE to the last output byte (without the exec's inspect that \`end\` waits for): ${each('outputRatio')}.`,
+        '',
+      )
+    }
   }
   if (results.coldStart && !results.coldStart.error) {
     out.push(

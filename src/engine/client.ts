@@ -11,6 +11,7 @@ import {
   type EngineCallOptions,
   type EngineConnection,
   type EngineTransport,
+  type UpgradeOptions,
 } from './transport.ts'
 import { MIN_API_VERSION, negotiateApiVersion } from './version.ts'
 
@@ -128,15 +129,20 @@ export class EngineClient {
     return response.status
   }
 
+  /** Whether {@link upgrade} can open a connection here (not on the edge: fetch only). */
+  get canUpgrade(): boolean {
+    return this.transport.upgrade !== undefined
+  }
+
   /**
-   * A versioned call the engine takes over after `101 UPGRADED` (an exec's session): the
-   * connection, or the engine's refusal as a problem as any call's. 501 where the transport
-   * cannot hand out a raw connection.
+   * A versioned call the engine takes over after `101 UPGRADED` (an exec's session, or its
+   * output): the connection, or the engine's refusal as a problem as any call's. 501 where the
+   * transport cannot hand out a raw connection.
    */
   async upgrade(
     method: string,
     path: string,
-    options: Pick<EngineRequestOptions, 'body' | 'signal'> = {},
+    options: Pick<EngineRequestOptions, 'body' | 'signal'> & UpgradeOptions = {},
   ): Promise<EngineConnection> {
     const upgrade = this.transport.upgrade?.bind(this.transport)
     if (!upgrade) {
@@ -152,7 +158,7 @@ export class EngineClient {
       headers: { 'content-type': 'application/json' },
     })
     try {
-      return await upgrade(request)
+      return await upgrade(request, { readAheadBytes: options.readAheadBytes })
     } catch (cause) {
       if (cause instanceof Response) throw await this.#engineError(cause, method, versioned)
       throw this.#failure(cause, method, versioned, options.signal)

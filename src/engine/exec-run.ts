@@ -26,15 +26,20 @@ export interface ExecRunOptions {
    */
   onFrame(frame: LogFrame, running: () => Promise<boolean>): void | Promise<void>
   /**
-   * After the frames of each read of the engine's output: a consumer that collects what
-   * `onFrame` gives can write it here in one go (one write to the client per read rather than per
-   * 32 KiB frame, bench phase `exec`). Reading waits for it as for `onFrame`.
+   * After the frames of the engine's output read so far, once no more of it is waiting (or
+   * {@link COALESCED_BYTES} of it were read since the last call): a consumer that collects what
+   * `onFrame` gives can write it here in one go (one write to the client per few reads rather
+   * than per 32 KiB frame, bench phase `exec`). Reading waits for it as for `onFrame`.
    */
   onChunkEnd?(): void | Promise<void>
 }
 
-/** How much of the engine's output is read before the consumer asks for it. */
-const READ_AHEAD_BYTES = 256 * 1024
+/**
+ * At most this much of the engine's output goes into one `onChunkEnd` while more is waiting:
+ * writes of 64 KiB cost the sender half the CPU per MB of writes of 24 KiB on loopback TCP
+ * (bench/README.md, "Exec"), and a larger batch would need a slab past glibc's mmap threshold.
+ */
+export const COALESCED_BYTES = 64 * 1024
 
 /** How long a stopped exec's output may take to end once its processes were killed. */
 const AFTER_KILL_MS = 5_000
@@ -62,17 +67,8 @@ export async function runExec(
   const running = async () => !neverRan(await inspectExec(engine, started.id, options.signal))
   const timeout = AbortSignal.timeout(options.timeoutMs)
   const stop = AbortSignal.any([options.signal, timeout])
-  // Read ahead of the consumer: while it formats and writes one chunk, the engine's next ones
-  // keep arriving (the engine's body alone is read only when asked, so it stood still meanwhile).
-  const reader = started.output
-    .pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>(
-        undefined,
-        undefined,
-        new ByteLengthQueuingStrategy({ highWaterMark: READ_AHEAD_BYTES }),
-      ),
-    )
-    .getReader()
+  // Read ahead of this loop by startExec: the engine's output keeps arriving meanwhile.
+  const reader = started.output.getReader()
   let killed: Promise<boolean> | undefined
   const kill = () => {
     killed ??= killExec(engine, containerId, started, spec.user)
@@ -93,9 +89,15 @@ export async function runExec(
   else stop.addEventListener('abort', onStop, { once: true })
   const decoder = new FrameDecoder()
   const frames: LogFrame[] = []
+  let sinceChunkEnd = 0
+  // Raced after a read: `Promise.race` settles as the first of its promises that has settled, in
+  // their order, so a read whose chunk was already queued wins, and a read still waiting loses.
+  // One per exec (a promise of module scope would be shared by the requests of an edge isolate)
+  const notYet = Promise.resolve('not yet' as const)
   try {
+    let next = reader.read()
     for (;;) {
-      const { done, value } = await reader.read()
+      const { done, value } = await next
       if (done) break
       decoder.push(value, (frame) => frames.push(frame))
       for (const frame of frames.splice(0)) {
@@ -103,8 +105,18 @@ export async function runExec(
           await options.onFrame(frame, running)
         }
       }
-      await options.onChunkEnd?.()
+      // More of the output already read: its events go in the same write (bench phase `exec`)
+      // (always raced: that also handles a read that fails while `onChunkEnd` waits)
+      next = reader.read()
+      const waiting = (await Promise.race([next, notYet])) === 'not yet'
+      sinceChunkEnd += value.length
+      if (waiting || sinceChunkEnd >= COALESCED_BYTES) {
+        sinceChunkEnd = 0
+        await options.onChunkEnd?.()
+      }
     }
+    // The last read's frames, when the end was already known at the race
+    if (sinceChunkEnd > 0) await options.onChunkEnd?.()
   } catch (error) {
     if (options.signal.aborted) throw options.signal.reason ?? error
     if (error instanceof ProblemError) throw error

@@ -77,6 +77,11 @@ export class PullTracker {
   digest: string | undefined
   /** `Status: Image is up to date for …`: nothing was downloaded. */
   upToDate = false
+  /**
+   * The `Status: …` record came: the engine writes it once the image is stored and tagged, the
+   * last record of a pull that succeeded (the body ends some milliseconds later).
+   */
+  finished = false
   /** Bumped on every change, so a throttled writer knows whether there is news. */
   version = 0
 
@@ -95,6 +100,7 @@ export class PullTracker {
     }
     if (status.startsWith('Status: ')) {
       this.upToDate = status.startsWith('Status: Image is up to date')
+      this.finished = true
       return
     }
     if (typeof id !== 'string' || status.startsWith('Pulling from ')) return

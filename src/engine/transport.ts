@@ -14,11 +14,20 @@ export interface EngineTransport {
    * Absent where the runtime's client cannot hand out the raw connection (fetch on the edge).
    * Rejects with the engine's answer as a `Response` when it does not upgrade (a 404, a 409).
    */
-  upgrade?(request: Request): Promise<EngineConnection>
+  upgrade?(request: Request, options?: UpgradeOptions): Promise<EngineConnection>
   /** Release pooled connections. Safe to call twice. */
   close(): Promise<void>
   /** Where the engine is, for logs and the readiness answer, e.g. `unix:///var/run/docker.sock`. */
   readonly description: string
+}
+
+/** How an upgraded connection is read. */
+export interface UpgradeOptions {
+  /**
+   * Bytes of what the engine writes that are read before the consumer asks for them, so the
+   * engine's output keeps moving while the consumer works on a chunk (by default one chunk).
+   */
+  readAheadBytes?: number
 }
 
 /** A connection the engine took over: what it writes, and a way to write to it. */

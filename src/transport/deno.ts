@@ -55,7 +55,7 @@ export function createDenoTransport(target: EngineTarget): EngineTransport {
       const url = origin + request.url.slice(ENGINE_ORIGIN.length)
       return fetch(new Request(url, request), { client } as RequestInit)
     },
-    async upgrade(request) {
+    async upgrade(request, options) {
       const conn = await connectRaw(target)
       let open = true
       return upgradeOver(
@@ -69,6 +69,7 @@ export function createDenoTransport(target: EngineTarget): EngineTransport {
           },
         },
         request,
+        options,
       )
     },
     async close() {

@@ -15,12 +15,11 @@
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { Duplex } from 'node:stream'
 import { connect as tlsConnect } from 'node:tls'
 import { Agent, Client, type Dispatcher, fetch as undiciFetch } from 'undici'
 import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
-import { upgradeOver } from './upgrade.ts'
+import { upgradeSocket } from './node-upgrade.ts'
 
 export interface NodeTransportOptions {
   /** Upper bound on pooled connections per origin for ordinary calls (not for held ones). */
@@ -61,21 +60,8 @@ export function createNodeTransport(
       // undici's Response is structurally a Web Response; the core only uses the standard surface.
       return response as unknown as Response
     },
-    async upgrade(request) {
-      const socket = await openSocket(target, connect)
-      const web = Duplex.toWeb(socket) as unknown as {
-        readable: ReadableStream<Uint8Array>
-        writable: WritableStream<Uint8Array>
-      }
-      return upgradeOver(
-        {
-          readable: web.readable,
-          writable: web.writable,
-          closeWrite: () => new Promise<void>((resolve) => socket.end(resolve)),
-          close: () => socket.destroy(),
-        },
-        request,
-      )
+    async upgrade(request, options) {
+      return upgradeSocket(await openSocket(target, connect), request, options)
     },
     close() {
       closed ??= ordinary.close()

@@ -4,7 +4,7 @@
  * `101 UPGRADED` head read; from then on the connection is the call's (docs/engine-notes.md#exec).
  * Neither undici's `upgrade` (no request body) nor `fetch` (no raw connection) can do it.
  */
-import type { EngineConnection } from '../engine/transport.ts'
+import type { EngineConnection, UpgradeOptions } from '../engine/transport.ts'
 
 /** A raw byte connection as each runtime gives it. */
 export interface RawConnection {
@@ -16,15 +16,45 @@ export interface RawConnection {
 }
 
 /** The engine's answer head is a few hundred bytes; more without its end is not HTTP. */
-const MAX_HEAD_BYTES = 16 * 1024
+export const MAX_HEAD_BYTES = 16 * 1024
 const encoder = new TextEncoder()
+
+/** The engine's answer head, and the bytes that came after it. */
+export interface AnswerHead {
+  status: number
+  statusText: string
+  responseHeaders: Headers
+  rest: Uint8Array
+}
 
 /**
  * Sends `request` (path and query from its URL, its method, headers and body) over `raw` and
  * answers the connection once the engine switched protocols. Any other answer is thrown as a
  * `Response` (its body what arrived before the engine closed), and the connection closed.
  */
-export async function upgradeOver(raw: RawConnection, request: Request): Promise<EngineConnection> {
+export async function upgradeOver(
+  raw: RawConnection,
+  request: Request,
+  options: UpgradeOptions = {},
+): Promise<EngineConnection> {
+  const writer = raw.writable.getWriter()
+  const reader = raw.readable.getReader()
+  try {
+    await writer.write(await upgradeRequestBytes(request))
+    const { status, statusText, responseHeaders, rest } = await readHead(reader)
+    if (status !== 101) {
+      const remaining = await readAll(reader, rest, Number(responseHeaders.get('content-length')))
+      throw new Response(remaining, { status, statusText, headers: responseHeaders })
+    }
+    return connectionAfter(raw, reader, writer, rest, options)
+  } catch (error) {
+    raw.close()
+    throw error
+  }
+}
+
+/** The request as HTTP/1.1 bytes, head and body, asking the engine to take the connection over. */
+export async function upgradeRequestBytes(request: Request): Promise<Uint8Array<ArrayBuffer>> {
   const url = new URL(request.url)
   const body = new Uint8Array(await request.arrayBuffer())
   const headers = new Headers(request.headers)
@@ -34,20 +64,7 @@ export async function upgradeOver(raw: RawConnection, request: Request): Promise
   headers.set('content-length', String(body.length))
   let head = `${request.method} ${url.pathname}${url.search} HTTP/1.1\r\n`
   for (const [name, value] of headers) head += `${name}: ${value}\r\n`
-  const writer = raw.writable.getWriter()
-  const reader = raw.readable.getReader()
-  try {
-    await writer.write(concat([encoder.encode(`${head}\r\n`), body]))
-    const { status, statusText, responseHeaders, rest } = await readHead(reader)
-    if (status !== 101) {
-      const remaining = await readAll(reader, rest, Number(responseHeaders.get('content-length')))
-      throw new Response(remaining, { status, statusText, headers: responseHeaders })
-    }
-    return connectionAfter(raw, reader, writer, rest)
-  } catch (error) {
-    raw.close()
-    throw error
-  }
+  return concat([encoder.encode(`${head}\r\n`), body])
 }
 
 function connectionAfter(
@@ -55,6 +72,7 @@ function connectionAfter(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   writer: WritableStreamDefaultWriter<Uint8Array>,
   rest: Uint8Array,
+  options: UpgradeOptions,
 ): EngineConnection {
   let closed = false
   const close = () => {
@@ -62,19 +80,25 @@ function connectionAfter(
     closed = true
     raw.close()
   }
-  const readable = new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (rest.length > 0) controller.enqueue(rest)
+  const readable = new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        if (rest.length > 0) controller.enqueue(rest)
+      },
+      async pull(controller) {
+        const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }))
+        if (done) {
+          controller.close()
+          close()
+        } else controller.enqueue(value)
+      },
+      cancel: close,
     },
-    async pull(controller) {
-      const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }))
-      if (done) {
-        controller.close()
-        close()
-      } else controller.enqueue(value)
-    },
-    cancel: close,
-  })
+    // Read ahead of the consumer by this many bytes (by default one chunk).
+    options.readAheadBytes === undefined
+      ? undefined
+      : new ByteLengthQueuingStrategy({ highWaterMark: options.readAheadBytes }),
+  )
   return {
     readable,
     write: (chunk) => writer.write(chunk),
@@ -86,32 +110,43 @@ function connectionAfter(
   }
 }
 
-async function readHead(reader: ReadableStreamDefaultReader<Uint8Array>) {
+async function readHead(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<AnswerHead> {
   let buffer: Uint8Array = new Uint8Array(0)
   for (;;) {
-    const end = indexOfHeadEnd(buffer)
-    if (end !== -1) {
-      const text = new TextDecoder().decode(buffer.subarray(0, end))
-      const [statusLine = '', ...lines] = text.split('\r\n')
-      const match = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(statusLine)
-      if (!match) throw new TypeError('The engine did not answer in HTTP')
-      const responseHeaders = new Headers()
-      for (const line of lines) {
-        const at = line.indexOf(':')
-        if (at > 0) responseHeaders.append(line.slice(0, at).trim(), line.slice(at + 1).trim())
-      }
-      return {
-        status: Number(match[1]),
-        statusText: match[2] ?? '',
-        responseHeaders,
-        rest: buffer.subarray(end + 4),
-      }
-    }
-    if (buffer.length > MAX_HEAD_BYTES)
-      throw new TypeError('The engine sent an overlong answer head')
+    const head = parseAnswerHead(buffer)
+    if (head) return head
     const { done, value } = await reader.read()
     if (done) throw new TypeError('The engine closed the connection before it answered')
     buffer = concat([buffer, value])
+  }
+}
+
+/**
+ * The answer head at the start of `buffer`, once it holds the head's end (undefined before).
+ * Throws a `TypeError` when the bytes are not an HTTP answer head.
+ */
+export function parseAnswerHead(buffer: Uint8Array): AnswerHead | undefined {
+  const end = indexOfHeadEnd(buffer)
+  if (end === -1) {
+    if (buffer.length > MAX_HEAD_BYTES) {
+      throw new TypeError('The engine sent an overlong answer head')
+    }
+    return undefined
+  }
+  const text = new TextDecoder().decode(buffer.subarray(0, end))
+  const [statusLine = '', ...lines] = text.split('\r\n')
+  const match = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(statusLine)
+  if (!match) throw new TypeError('The engine did not answer in HTTP')
+  const responseHeaders = new Headers()
+  for (const line of lines) {
+    const at = line.indexOf(':')
+    if (at > 0) responseHeaders.append(line.slice(0, at).trim(), line.slice(at + 1).trim())
+  }
+  return {
+    status: Number(match[1]),
+    statusText: match[2] ?? '',
+    responseHeaders,
+    rest: buffer.subarray(end + 4),
   }
 }
 
@@ -143,7 +178,7 @@ function indexOfHeadEnd(bytes: Uint8Array): number {
   return -1
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+export function concat(parts: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
   const joined = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0))
   let offset = 0
   for (const part of parts) {

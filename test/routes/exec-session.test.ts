@@ -401,6 +401,40 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
     },
   )
 
+  describe('an exec run to its end, its output read off the upgraded start', () => {
+    const exec = (body: object, accept?: string) =>
+      call(`/v1/containers/${box}/exec`, 'runner', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(accept ? { accept } : {}) },
+        body: JSON.stringify(body),
+      })
+
+    it('answers JSON: stdout and stderr apart, the exit code', async () => {
+      const response = await exec({ cmd: ['sh', '-c', 'echo out; echo err >&2; exit 3'] })
+      expect(response.status).toBe(200)
+      expect(await response.json()).toEqual({
+        exitCode: 3,
+        timedOut: false,
+        stdout: 'out\n',
+        stderr: 'err\n',
+        truncated: false,
+      })
+    })
+
+    it('answers events: an output longer than the read-ahead, whole and in order', async () => {
+      const response = await exec({ cmd: ['seq', '1', '100000'] }, 'text/event-stream')
+      expect(response.status).toBe(200)
+      const text = await response.text()
+      const stdout = [...text.matchAll(/^event: stdout\ndata: (.*)$/gm)]
+        .map((m) => (JSON.parse(m[1]!) as { text: string }).text)
+        .join('')
+      expect(stdout === `${Array.from({ length: 100_000 }, (_, i) => i + 1).join('\n')}\n`).toBe(
+        true,
+      )
+      expect(text).toContain('event: end\ndata: {"exitCode":0,"timedOut":false}')
+    })
+  })
+
   describe('a session counts as an open stream, and the gateway can end it', () => {
     it("holds one of its principal's stream slots while it lives: at the cap, 429 before the upgrade", async () => {
       const path = `/v1/containers/${box}/exec/session`
