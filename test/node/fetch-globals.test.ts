@@ -1,8 +1,9 @@
 /**
  * The Node entry's Fetch globals are the bundled undici's (src/node/fetch-globals.ts): Node's own
- * copy of undici is never loaded, and what the gateway reads and writes through those classes
- * still works: request bodies (JSON, and one too large), responses built from strings, from the
- * engine's bodies and from a 5 MB file, an event stream, a ticket issued by POST and used on it.
+ * copy of undici is never loaded (nor its http2: scripts/node-bundle/http2-on-demand.mjs), and
+ * what the gateway reads and writes through those classes still works: request bodies (JSON, and
+ * one too large), responses built from strings, from the engine's bodies and from a 5 MB file, an
+ * event stream, a ticket issued by POST and used on it.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -123,6 +124,8 @@ describe('the Node entry on the bundled undici’s Fetch classes', () => {
     // The record is Node's: a name it no longer uses would make this pass for nothing.
     expect(loaded).toContain('NativeModule http')
     expect(loaded).not.toContain('NativeModule internal/deps/undici/undici')
+    // Nor its http2 (scripts/node-bundle/http2-on-demand.mjs): the gateway serves HTTP/1.1.
+    expect(loaded).not.toContain('NativeModule http2')
     expect(output).not.toMatch(/"msg":"unexpected error"/)
   })
 })
