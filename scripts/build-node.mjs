@@ -20,10 +20,15 @@ const DEFAULT_OUTFILE = 'dist/dockgate.mjs'
 
 /**
  * Imports pointed at narrower modules (see each file): a bundle keeps whatever an imported
- * module evaluates or re-exports, and these two cost about a fifth of the start's CPU for nothing.
+ * module evaluates or re-exports, and these cost about a fifth of the start's CPU for nothing.
  */
 const NARROWED = [
   { filter: /^undici$/, to: 'scripts/node-bundle/undici.mjs' },
+  {
+    filter: /^node:http2$/,
+    importer: /\/node_modules\/(@hono\/node-server|undici)\//,
+    to: 'scripts/node-bundle/http2-on-demand.mjs',
+  },
   {
     filter: /^\.\.\/locales\/index\.js$/,
     importer: /\/node_modules\/zod\/v4\//,

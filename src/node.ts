@@ -6,6 +6,8 @@
  * state store shared with other instances: limits, tickets, the events ring, write positions and
  * reloads), and the docker CLI's `DOCKER_HOST`, `DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`.
  */
+// First: the Fetch globals are undici's before @hono/node-server is evaluated (it extends them).
+import './node/fetch-globals.ts'
 import type { Server } from 'node:http'
 import { serve, upgradeWebSocket } from '@hono/node-server'
 import { WebSocketServer } from 'ws'

@@ -1,0 +1,131 @@
+/**
+ * The Node entry's Fetch globals are the bundled undici's (src/node/fetch-globals.ts): Node's own
+ * copy of undici is never loaded (nor its http2: scripts/node-bundle/http2-on-demand.mjs), and
+ * what the gateway reads and writes through those classes still works: request bodies (JSON, and
+ * one too large), responses built from strings, from the engine's bodies and from a 5 MB file, an
+ * event stream, a ticket issued by POST and used on it.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { testEngineEnv } from '../support/engine.ts'
+import { freePort } from '../support/net.ts'
+import { NODE_FLAGS } from '../support/node-flags.ts'
+
+const dir = mkdtempSync(join(tmpdir(), 'dockgate-fetch-globals-'))
+const entry = join(dir, 'dockgate.mjs')
+const report = join(dir, 'loaded.json')
+const TOKEN = 'fetch-globals-test-token-0123456789abcdef'
+let child: ChildProcess
+let url: string
+let output = ''
+
+beforeAll(async () => {
+  execFileSync(process.execPath, ['scripts/build-node.mjs', `--outfile=${entry}`], {
+    stdio: 'inherit',
+  })
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ tokens: [] }))
+  // Preloaded: on the way out, which of Node's built-in modules the process had loaded
+  // (`process.moduleLoadList`: Node's own record of them).
+  const preload = join(dir, 'preload.cjs')
+  writeFileSync(
+    preload,
+    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify(process.moduleLoadList)))\n`,
+  )
+  const port = await freePort()
+  child = spawn(process.execPath, [...NODE_FLAGS, '--require', preload, entry], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      PORT: String(port),
+      DOCKGATE_CONFIG: join(dir, 'config.json'),
+      DOCKGATE_TOKEN: TOKEN,
+      DOCKER_HOST: testEngineEnv().dockerHost,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const deadline = Date.now() + 20_000
+  while (!output.includes('"listening"')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`gateway did not start:\n${output}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  url = `http://127.0.0.1:${port}`
+}, 120_000)
+
+afterAll(() => {
+  if (child?.exitCode === null) child.kill('SIGKILL')
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const auth = { authorization: `Bearer ${TOKEN}` }
+
+describe('the Node entry on the bundled undici’s Fetch classes', () => {
+  it('answers from strings, from the engine and from a file', async () => {
+    const health = await fetch(`${url}/healthz`)
+    expect(health.status).toBe(200)
+    expect(await health.json()).toMatchObject({ status: 'ok' })
+    const version = await fetch(`${url}/v1/system/version`, { headers: auth })
+    expect(version.status).toBe(200)
+    expect(await version.json()).toMatchObject({ engine: { apiVersion: expect.any(String) } })
+    const list = await fetch(`${url}/v1/containers?all=true`, { headers: auth })
+    expect(list.status).toBe(200)
+    expect(await list.json()).toMatchObject({ containers: expect.any(Array) })
+    const page = await (await fetch(`${url}/docs`)).text()
+    const asset = /\/docs\/assets\/[^"]+\.js/.exec(page)?.[0]
+    expect(asset).toBeDefined()
+    const renderer = await fetch(`${url}${asset}`)
+    expect(renderer.status).toBe(200)
+    expect((await renderer.text()).length).toBeGreaterThan(1_000_000)
+  })
+
+  it('reads request bodies: a ticket issued by POST opens its event stream', async () => {
+    const issued = await fetch(`${url}/v1/stream-tickets`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ scopes: ['events:read'], stream: '/v1/events' }),
+    })
+    expect(issued.status).toBe(201)
+    const { ticket, stream } = (await issued.json()) as { ticket: string; stream: string }
+    expect(stream).toBe('/v1/events')
+    const events = await fetch(`${url}/v1/events?ticket=${encodeURIComponent(ticket)}`)
+    expect(events.status).toBe(200)
+    expect(events.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    await events.body!.cancel()
+  })
+
+  it('answers a malformed and an oversized body with a problem', async () => {
+    const malformed = await fetch(`${url}/v1/stream-tickets`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: '{"scopes": [',
+    })
+    expect(malformed.status).toBe(400)
+    expect(malformed.headers.get('content-type')).toBe('application/problem+json')
+    const oversized = await fetch(`${url}/v1/stream-tickets`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ pad: 'x'.repeat(2 * 1024 * 1024) }),
+    })
+    expect(oversized.status).toBe(413)
+    expect(oversized.headers.get('content-type')).toBe('application/problem+json')
+  })
+
+  it('never loaded Node’s own undici, and stops cleanly', async () => {
+    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    expect(await exit).toBe(0)
+    const loaded = JSON.parse(readFileSync(report, 'utf8')) as string[]
+    // The record is Node's: a name it no longer uses would make this pass for nothing.
+    expect(loaded).toContain('NativeModule http')
+    expect(loaded).not.toContain('NativeModule internal/deps/undici/undici')
+    // Nor its http2 (scripts/node-bundle/http2-on-demand.mjs): the gateway serves HTTP/1.1.
+    expect(loaded).not.toContain('NativeModule http2')
+    expect(output).not.toMatch(/"msg":"unexpected error"/)
+  })
+})
