@@ -23,8 +23,8 @@ export interface ListAnswer {
   readonly showsHidden: boolean
 }
 
-/** Answers kept at most per model version: distinct lists polled at once, with room to spare. */
-const MAX_ANSWERS = 64
+/** Answers kept at most per model version: distinct lists (and viewers) polled at once. */
+const MAX_ANSWERS = 256
 /** And their bytes at most (a list of 1,000 containers is ~340 KB). */
 const MAX_BYTES = 8 * 1024 * 1024
 

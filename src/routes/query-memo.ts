@@ -16,6 +16,8 @@ import { validationHook } from './common.ts'
 
 /** Distinct query strings kept: far more than a route's pollers send; past it, the oldest go. */
 const QUERIES_KEPT = 256
+/** Longer query strings are judged every time (a poller's are far shorter): ≤ 256 KiB kept. */
+const LONGEST_KEPT = 1_024
 
 /** The query of `c` as `schema` validates it (frozen: shared by every request that sends it). */
 export function queryMemo<S extends z.ZodType>(
@@ -35,6 +37,7 @@ export function queryMemo<S extends z.ZodType>(
       throw result.error // not reached: the hook throws the problem
     }
     const valid = deepFreeze(result.data)
+    if (search.length > LONGEST_KEPT) return valid
     if (known.size >= QUERIES_KEPT) known.delete(known.keys().next().value as string)
     known.set(search, valid)
     return valid

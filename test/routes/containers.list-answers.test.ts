@@ -291,6 +291,10 @@ describe('the container list’s kept answers', () => {
       '/v1/containers?all=true',
       '/v1/containers?all=yes',
       '/v1/containers?limit=0',
+      // Past what the memo keeps (1 KiB): judged every time, answered the same.
+      `/v1/containers?all=true&${Array.from({ length: 6 }, (_, i) => `label=k${i}=${'v'.repeat(200)}`).join('&')}`,
+      `/v1/containers?all=true&${Array.from({ length: 6 }, (_, i) => `label=k${i}=${'v'.repeat(200)}`).join('&')}`,
+      `/v1/containers?all=maybe&${Array.from({ length: 6 }, (_, i) => `label=k${i}=${'v'.repeat(200)}`).join('&')}`,
     ]) {
       const got = await kept.json(path)
       const want = await asked.json(path)
