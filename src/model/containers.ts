@@ -99,6 +99,14 @@ export class ContainerModel {
     return this.#loaded && !this.#closed && this.#hub.connected
   }
 
+  /**
+   * Changes whenever a container changes in the model (put, re-inspected, removed, reloaded):
+   * an answer derived from {@link list} at one version is the answer until it changes.
+   */
+  get version(): number {
+    return this.#containers.version
+  }
+
   close(): void {
     this.#closed = true
     this.#loaded = false

@@ -22,9 +22,18 @@ export class NewestFirst {
   readonly #placed: Placed[] = []
   /** The same containers in the same order, for the walk a list makes. */
   readonly #containers: EngineContainerInspect[] = []
+  #version = 0
 
   get size(): number {
     return this.#byId.size
+  }
+
+  /**
+   * Changes whenever a container is put or removed: what was derived from the containers at one
+   * version (a list's answer) holds until it changes.
+   */
+  get version(): number {
+    return this.#version
   }
 
   /** Every container, newest first. The array changes with the set: walk it, do not keep it. */
@@ -42,6 +51,7 @@ export class NewestFirst {
 
   /** Adds a container, or replaces the one with its id (in its place: the creation time stays). */
   set(container: EngineContainerInspect): void {
+    this.#version += 1
     const known = this.#byId.get(container.Id)
     if (known?.container.Created === container.Created) {
       this.#containers[this.#indexOf(known)] = container
@@ -59,6 +69,7 @@ export class NewestFirst {
   delete(id: string): boolean {
     const placed = this.#byId.get(id)
     if (!placed) return false
+    this.#version += 1
     const at = this.#indexOf(placed)
     this.#placed.splice(at, 1)
     this.#containers.splice(at, 1)

@@ -21,6 +21,16 @@ export function canSee(principal: Principal, labels: Readonly<Record<string, str
   return selectors.length > 0 && selectors.every((selector) => labelMatches(labels, selector))
 }
 
+/**
+ * Everything {@link canSee} reads of a principal, as one string: two principals with the same key
+ * see the same containers, so an answer derived from what one may see is the other's too (the
+ * container list's kept answers, `routes/containers.list-answers.ts`). Change it with `canSee`.
+ */
+export function viewerKey(principal: Principal): string {
+  if (isAdmin(principal)) return '*'
+  return JSON.stringify([principal.id, principal.policy.visibleLabels])
+}
+
 /** The engine's own words for a missing container: a hidden one must read the same. */
 const noSuchContainer = (ref: string) => notFound(`No such container: ${ref}`)
 

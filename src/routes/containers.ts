@@ -9,13 +9,18 @@ import { isAdmin } from '../domain/principal.ts'
 import { refuseSecretSelectors } from '../domain/redaction.ts'
 import { type EngineClient, EngineRefusal, refusedAs } from '../engine/client.ts'
 import { containerPath, inspectContainer, listContainers } from '../engine/containers.ts'
-import { EngineCreated, EngineWait, parseEngine } from '../engine/types.ts'
+import {
+  type EngineContainerInspect,
+  EngineCreated,
+  EngineWait,
+  parseEngine,
+} from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 import type { AppEnv } from '../http/context.ts'
 import { type EngineScope, engineScope, sentPath } from '../http/engines.ts'
 import type { ContainerModel } from '../model/containers.ts'
 import { laterPosition, parsePosition, writePosition } from '../model/positions.ts'
-import { accessContainer, canSee, ownerFilter } from '../policy/access.ts'
+import { accessContainer, canSee, ownerFilter, viewerKey } from '../policy/access.ts'
 import type { QuotaReservations } from '../policy/quota.ts'
 import { ownedCount } from '../policy/services.ts'
 import { MemoryStore } from '../store/memory.ts'
@@ -28,6 +33,7 @@ import {
   strictQuery,
 } from './common.ts'
 import { checkCreatePolicy, engineCreateBody } from './containers.create.ts'
+import { ListAnswers, listKey } from './containers.list-answers.ts'
 import {
   ContainerActionSchema,
   ContainerDetailSchema,
@@ -45,6 +51,7 @@ import {
   WaitSchema,
 } from './containers.schemas.ts'
 import { toDetail, toListJson } from './containers.view.ts'
+import { queryMemo } from './query-memo.ts'
 import { COMMAND_COULD_NOT_RUN, startFailure, startFailureText } from './start-failure.ts'
 
 const TAGS = ['containers']
@@ -89,8 +96,19 @@ function documentedWithPositionHeader<R extends typeof listRoute | typeof inspec
   return { ...route, hide: true, request } as const
 }
 
+/**
+ * The list route (documented already) registered without Hono's query validator: its handler
+ * validates the query with `queryMemo` instead, with the same problem for a bad one.
+ */
+function listedWithQueryMemo(
+  route: ReturnType<typeof documentedWithPositionHeader<typeof listRoute>>,
+) {
+  const { query: _validatedInTheHandler, ...request } = route.request
+  return { ...route, request } as const
+}
+
 /** The list serialised ahead from cached parts, typed as the `c.json(list)` it equals. */
-const listAnswer = (c: Context<AppEnv>, body: string) =>
+const listAnswer = (c: Context<AppEnv>, body: string | Uint8Array<ArrayBuffer>) =>
   c.body(body, 200, { 'content-type': 'application/json' }) as unknown as TypedResponse<
     z.infer<typeof ContainerListSchema>,
     200,
@@ -252,6 +270,9 @@ export function containerRoutes(
   quota: QuotaReservations = new MemoryStore(),
 ) {
   const app = router()
+  const listAnswers = new ListAnswers()
+  const listQuery = queryMemo(ListContainersQuery)
+  const utf8 = new TextEncoder()
 
   /** The model, if it reflects every change the read must see; undefined: ask the engine. */
   const modelFor = async (c: Context<AppEnv>, { model, positions }: EngineScope) => {
@@ -276,9 +297,9 @@ export function containerRoutes(
     c.header(POSITION_HEADER, position.toString())
   }
 
-  app.openapi(documentedWithPositionHeader(app, listRoute), async (c) => {
+  app.openapi(listedWithQueryMemo(documentedWithPositionHeader(app, listRoute)), async (c) => {
     checkPositionHeader(c)
-    const query = c.req.valid('query')
+    const query = listQuery(c)
     refuseSecretSelectors(query.label, settings.secretLabelPatterns, 'query.label')
     const { principal, auditMode } = c.get('guard')
     const owner = ownerFilter(principal)
@@ -291,12 +312,27 @@ export function containerRoutes(
         ? undefined
         : (labels: Readonly<Record<string, string>>) => canSee(principal, labels)
     const scope = engineScope(c)
-    const engine = scope.client
     const memory = await modelFor(c, scope)
-    const containers = memory
-      ? memory.list(filters, visible)
-      : await listContainers(engine, filters, c.req.raw.signal, visible)
-    if (auditMode && containers.some((i) => !canSee(principal, i.Config.Labels ?? {}))) {
+    const showsHidden = (containers: readonly EngineContainerInspect[]) =>
+      auditMode && containers.some((i) => !canSee(principal, i.Config.Labels ?? {}))
+    const answer = memory
+      ? listAnswers.get(
+          memory,
+          settings,
+          listKey({ viewer: viewerKey(principal), auditMode, filters }),
+          () => {
+            const containers = memory.list(filters, visible)
+            const body = utf8.encode(toListJson(containers, settings))
+            return { body, showsHidden: showsHidden(containers) }
+          },
+        )
+      : await listContainers(scope.client, filters, c.req.raw.signal, visible).then(
+          (containers) => ({
+            body: toListJson(containers, settings),
+            showsHidden: showsHidden(containers),
+          }),
+        )
+    if (answer.showsHidden) {
       c.get('guard').record({
         outcome: 'allowed',
         decision: 'would_deny',
@@ -305,7 +341,7 @@ export function containerRoutes(
         status: null,
       })
     }
-    return listAnswer(c, toListJson(containers, settings))
+    return listAnswer(c, answer.body)
   })
 
   app.openapi(createContainerRoute, async (c) => {

@@ -72,4 +72,27 @@ describe('containers newest first', () => {
     set.set(inspectOf('dated', '1970-01-01T00:00:01Z'))
     expect(set.newestFirst.map((c) => c.Id)).toEqual(['dated', 'unreadable'])
   })
+
+  it('changes its version with every put and every remove, and only then', () => {
+    const set = new NewestFirst()
+    const versions = [set.version]
+    const changed = () => {
+      versions.push(set.version)
+      return new Set(versions).size === versions.length
+    }
+    set.set(inspectOf('a', TIMES[0]!))
+    expect(changed()).toBe(true)
+    // The same container answered again (a re-inspection): a new answer, so a new version.
+    set.set(inspectOf('a', TIMES[0]!, { running: true }))
+    expect(changed()).toBe(true)
+    set.set(inspectOf('b', TIMES[1]!))
+    expect(changed()).toBe(true)
+    expect(set.delete('a')).toBe(true)
+    expect(changed()).toBe(true)
+    const before = set.version
+    expect(set.delete('a')).toBe(false)
+    set.get('b')
+    void set.newestFirst
+    expect(set.version).toBe(before)
+  })
 })
