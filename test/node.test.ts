@@ -6,6 +6,7 @@ import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../src/auth/tokens.ts'
 import { testEngineB, testEngineEnv } from './support/engine.ts'
+import { untilListening } from './support/listening.ts'
 import { freePort } from './support/net.ts'
 import { NODE_FLAGS } from './support/node-flags.ts'
 
@@ -43,12 +44,7 @@ async function startGateway(env: Record<string, string>) {
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
-  const deadline = Date.now() + 15_000
-  while (!output.includes('"listening"')) {
-    if (child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`gateway did not start:\n${output}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await untilListening(child, () => output, 15_000)
   return { child, url: `http://127.0.0.1:${port}`, output: () => output }
 }
 

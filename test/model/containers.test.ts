@@ -7,26 +7,9 @@ import { EventHub } from '../../src/events/hub.ts'
 import { ContainerModel } from '../../src/model/containers.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { createDirect, direct, testEngineEnv } from '../support/engine.ts'
+import { countingContainerLists, createDirect, direct, testEngineEnv } from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
-
-/** The socket transport, counting the engine's container list calls it carries. */
-function countingLists() {
-  const inner = createNodeTransport(
-    engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
-  )
-  const counter = { lists: 0 }
-  const transport: EngineTransport = {
-    description: inner.description,
-    close: () => inner.close(),
-    fetch(request, options) {
-      if (new URL(request.url).pathname.endsWith('/containers/json')) counter.lists += 1
-      return inner.fetch(request, options)
-    },
-  }
-  return { transport, counter }
-}
 
 type Row = { id: string; name: string; state: string }
 
@@ -45,7 +28,7 @@ async function engineRows(run: string): Promise<Row[]> {
 
 describe('the container read model', () => {
   it('answers lists from memory once loaded, not by asking the engine', async () => {
-    const { transport, counter } = countingLists()
+    const { transport, counter } = countingContainerLists()
     const gw = await testGateway({ transport })
     // Until the model has loaded, lists fall back to the engine.
     const listCalls = async () => {
@@ -250,7 +233,7 @@ describe('the container read model', () => {
   }, 120_000)
 
   it('can be switched off: every list then asks the engine', async () => {
-    const { transport, counter } = countingLists()
+    const { transport, counter } = countingContainerLists()
     const gw = await testGateway({ transport, settings: { readModel: false } })
     const before = counter.lists
     await gw.json('/v1/containers?all=true')

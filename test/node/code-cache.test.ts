@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testEngineEnv } from '../support/engine.ts'
+import { untilListening } from '../support/listening.ts'
 import { freePort } from '../support/net.ts'
 import { NODE_FLAGS } from '../support/node-flags.ts'
 
@@ -52,13 +53,7 @@ async function startAnswerStop(flags: string[] = []) {
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
-  const deadline = Date.now() + 20_000
-  while (!output.includes('"listening"')) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`gateway did not start:\n${output}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await untilListening(child, () => output)
   const url = `http://127.0.0.1:${port}`
   const health = await fetch(`${url}/healthz`)
   expect(health.status).toBe(200)

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testEngineEnv } from '../support/engine.ts'
+import { untilListening } from '../support/listening.ts'
 import { freePort } from '../support/net.ts'
 import { NODE_FLAGS } from '../support/node-flags.ts'
 
@@ -48,13 +49,7 @@ beforeAll(async () => {
   })
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
-  const deadline = Date.now() + 20_000
-  while (!output.includes('"listening"')) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`gateway did not start:\n${output}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await untilListening(child, () => output)
   url = `http://127.0.0.1:${port}`
 }, 120_000)
 

@@ -10,10 +10,12 @@ import fc from 'fast-check'
 import { afterAll, describe, expect, it } from 'vitest'
 import { configReloads, type GatewaySettings } from '../../src/config.ts'
 import type { AuditEntry } from '../../src/domain/audit.ts'
-import type { EngineTransport } from '../../src/engine/transport.ts'
-import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
-import { createNodeTransport } from '../../src/transport/node.ts'
-import { createDirect, direct, engineContainerIds, testEngineEnv } from '../support/engine.ts'
+import {
+  countingContainerLists,
+  createDirect,
+  direct,
+  engineContainerIds,
+} from '../support/engine.ts'
 import { type TestGateway, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
@@ -31,29 +33,12 @@ afterAll(async () => {
   for (const id of created) await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
 })
 
-/** The socket transport, counting the engine's container list calls it carries. */
-function countingLists() {
-  const inner = createNodeTransport(
-    engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
-  )
-  const counter = { lists: 0 }
-  const transport: EngineTransport = {
-    description: inner.description,
-    close: () => inner.close(),
-    fetch(request, options) {
-      if (new URL(request.url).pathname.endsWith('/containers/json')) counter.lists += 1
-      return inner.fetch(request, options)
-    },
-  }
-  return { transport, counter }
-}
-
 /**
  * Both gateways, with the same clients and settings, each told of the same config reloads;
  * resolves once the first answers lists from its read model (until then it asks the engine).
  */
 async function twoGateways(settings: Partial<GatewaySettings> = {}) {
-  const { transport, counter } = countingLists()
+  const { transport, counter } = countingContainerLists()
   const keptReloads = configReloads()
   const askedReloads = configReloads()
   const keptAudit: AuditEntry[] = []

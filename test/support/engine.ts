@@ -3,6 +3,9 @@
  * line to it that bypasses the gateway (to check what the gateway did, through the engine itself).
  */
 import { Agent, fetch as undiciFetch } from 'undici'
+import type { EngineTransport } from '../../src/engine/transport.ts'
+import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
+import { createNodeTransport } from '../../src/transport/node.ts'
 
 export interface TestEngineEnv {
   dockerHost: string
@@ -131,4 +134,24 @@ export async function directTo(
   } finally {
     await dispatcher.close()
   }
+}
+
+/** The socket transport to the test engine, counting the container list calls it carries. */
+export function countingContainerLists(): {
+  transport: EngineTransport
+  counter: { lists: number }
+} {
+  const inner = createNodeTransport(
+    engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+  )
+  const counter = { lists: 0 }
+  const transport: EngineTransport = {
+    description: inner.description,
+    close: () => inner.close(),
+    fetch(request, options) {
+      if (new URL(request.url).pathname.endsWith('/containers/json')) counter.lists += 1
+      return inner.fetch(request, options)
+    },
+  }
+  return { transport, counter }
 }

@@ -29,6 +29,7 @@ import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { direct, testEngineEnv } from './engine.ts'
 import { TEST_RUN } from './labels.ts'
+import { untilListening } from './listening.ts'
 import { freePort, tcpConnectionsTo } from './net.ts'
 import { NODE_FLAGS } from './node-flags.ts'
 
@@ -272,14 +273,10 @@ export async function spawnGateway(options: {
   process.once('exit', reap)
   void exited.then(() => process.off('exit', reap))
   // Deno type-checks nothing here but may fill its module cache on a first start.
-  const deadline = Date.now() + (deno ? 60_000 : 20_000)
-  while (!output().includes('"listening"')) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`the gateway did not start:\n${output()}`)
-    }
-    await sleep(50)
-  }
+  await untilListening(child, output, deno ? 60_000 : 20_000).catch((error: unknown) => {
+    child.kill('SIGKILL')
+    throw error
+  })
   return {
     child,
     pid: child.pid!,
