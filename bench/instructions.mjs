@@ -16,10 +16,12 @@
  * gateway (dist/dockgate.mjs, or `--entry=FILE`), with `--compare=REF` that commit's gateway too,
  * and the framework's floor (a bare Hono app's constant JSON route, bench/lib/hono-baseline.mjs).
  * Paths: the small authenticated request (`/v1/system/version`, answered from its cache) and,
- * with `--list`, a list of 20 containers from the read model.
+ * with `--list`, a list of 20 containers from the read model; with `--prefixed` (implies `--list`)
+ * the same list through the per-engine path too (`/v1/engines/default/containers`, bench phase 4e's
+ * target: the same cost as the unprefixed list).
  *
  *   node bench/instructions.mjs [--compare=REF] [--entry=FILE] [--requests=2000] [--warmup=2000] [--list]
- *     [--keep=DIR [--perf-map]] [--no-model]
+ *     [--prefixed] [--keep=DIR [--perf-map]] [--no-model]
  *
  * `--no-model`: the gateway without its container read model (not with `--list`). On an engine
  * that others use at the same time, their containers' events reach the model while the requests
@@ -72,7 +74,8 @@ const requests = Number(option('requests', 2000))
 const warmup = Number(option('warmup', 2000))
 const compareRef = option('compare', undefined)
 const entry = option('entry', `${ROOT}/${NODE_ENTRY}`)
-const withList = args.includes('--list')
+const withPrefixed = args.includes('--prefixed')
+const withList = args.includes('--list') || withPrefixed
 const withoutModel = args.includes('--no-model') && !withList
 const keep = option('keep', undefined)
 const perfMap = args.includes('--perf-map')
@@ -230,6 +233,13 @@ try {
           throw new Error(`the list has not 20: ${text}`)
         row.list20 = await measure(server, `${server.url}${listPath}`, auth, `g${rows.length}-list`)
       }
+      if (withPrefixed) {
+        const prefixed = `${server.url}/v1/engines/default${listPath.slice('/v1'.length)}`
+        const { text } = await getText(prefixed, auth, 120_000)
+        if (JSON.parse(text).containers?.length !== 20)
+          throw new Error(`the prefixed list has not 20: ${text}`)
+        row.prefixed = await measure(server, prefixed, auth, `g${rows.length}-prefixed`)
+      }
       rows.push(row)
     } finally {
       await stopProcess(server.child)
@@ -265,8 +275,11 @@ try {
     const list = row.list20
       ? `, list of 20 ${round(row.list20 / 1000, 1)}k (${round(row.list20 / floor, 2)}× Hono)`
       : ''
+    const prefixed = row.prefixed
+      ? `, /v1/engines/default/containers ${round(row.prefixed / 1000, 1)}k (${round(row.prefixed / row.list20, 3)}× the list)`
+      : ''
     console.log(
-      `  ${row.server}: small request ${round(row.version / 1000, 1)}k (${round(row.version / floor, 2)}× Hono)${list}`,
+      `  ${row.server}: small request ${round(row.version / 1000, 1)}k (${round(row.version / floor, 2)}× Hono)${list}${prefixed}`,
     )
   }
   if (rows.length === 3) {

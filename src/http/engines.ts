@@ -40,6 +40,22 @@ export type EngineScopes = ReadonlyMap<string, EngineScope>
 const PREFIX = '/v1/engines/'
 
 /**
+ * What {@link routingPath} found in a request's path, kept on the request itself: the sent path
+ * is read three times or more per request (the guard's action, the request log, the engine
+ * scope, problems), and parsing it each time cost the per-engine list 4–5k more instructions
+ * than the unprefixed one under callgrind (`bench/instructions.mjs --prefixed`, bench/README.md
+ * "Per-request CPU (issue 17, branch smallreq2)"). Symbol-keyed, set on every routed request in
+ * the same order, so the request objects keep one shape.
+ */
+const SENT_PATH = Symbol('dockgate.sentPath')
+const NAMED_ENGINE = Symbol('dockgate.namedEngine')
+
+interface Routed {
+  [SENT_PATH]?: string
+  [NAMED_ENGINE]?: string | undefined
+}
+
+/**
  * The engine a path names (`/v1/engines/<name>/…`), or undefined for every other path
  * (`/v1/engines` itself, `/v1/engines/<name>` with nothing after it).
  */
@@ -51,17 +67,37 @@ export function engineNamed(path: string): string | undefined {
 
 /**
  * The path the app routes by (Hono's `getPath`): `/v1/engines/<name>/rest` routes as `/v1/rest`,
- * so that each route is defined once and serves every engine.
+ * so that each route is defined once and serves every engine. The path as sent and the engine it
+ * names are kept on the request for {@link sentPath} and {@link selectScope}.
  */
 export function routingPath(request: Request): string {
   const path = getPath(request)
-  if (!path.startsWith(PREFIX)) return path
+  const routed = request as Request & Routed
+  routed[SENT_PATH] = path
+  if (!path.startsWith(PREFIX)) {
+    routed[NAMED_ENGINE] = undefined
+    return path
+  }
   const end = path.indexOf('/', PREFIX.length)
-  return end === -1 ? path : `/v1${path.slice(end)}`
+  if (end === -1) {
+    routed[NAMED_ENGINE] = undefined
+    return path
+  }
+  routed[NAMED_ENGINE] = path.slice(PREFIX.length, end)
+  return `/v1${path.slice(end)}`
 }
 
 /** The path the client sent (what `instance`, audit lines and tickets name), prefix and all. */
-export const sentPath = (c: Context): string => getPath(c.req.raw)
+export const sentPath = (c: Context): string => {
+  const request = c.req.raw as Request & Routed
+  return request[SENT_PATH] ?? getPath(request)
+}
+
+/** The engine the sent path names, as {@link engineNamed} says. */
+const namedEngine = (c: Context): string | undefined => {
+  const request = c.req.raw as Request & Routed
+  return SENT_PATH in request ? request[NAMED_ENGINE] : engineNamed(getPath(request))
+}
 
 /** 404, for an engine that does not exist and for one the caller may not use alike. */
 export const noSuchEngine = (name: string) =>
@@ -85,14 +121,16 @@ export function selectEngine(scopes: EngineScopes) {
 
 /** What {@link selectEngine} does before it goes on: throws 400 or 404, or sets the scope. */
 export function selectScope(c: Context<AppEnv>, scopes: EngineScopes): void {
-  const named = engineNamed(sentPath(c))
-  if (named !== undefined && !ENGINE_NAME.test(named)) {
+  const named = namedEngine(c)
+  const scope = scopes.get(named ?? DEFAULT_ENGINE)
+  // A configured engine's name is a valid one (`createApp` refuses others): only a name that
+  // is none of them needs the check.
+  if (scope === undefined && named !== undefined && !ENGINE_NAME.test(named)) {
     // Not a name at all (as the document's `engine` parameter says): like any invalid input.
     throw badRequest('Invalid param: param.engine', [
       { name: 'param.engine', reason: 'an engine name ([a-z0-9][a-z0-9_-]*, at most 63)' },
     ])
   }
-  const scope = scopes.get(named ?? DEFAULT_ENGINE)
   if (scope && mayUse(c.get('principal'), scope.name)) c.set('engine', scope)
   else if (named !== undefined) throw noSuchEngine(named)
 }

@@ -250,6 +250,38 @@ describe('/v1/engines/{engine}/…', () => {
     }
   })
 
+  it('answers a path whose engine is no name at all with 400, touching nothing', async () => {
+    const name = uniqueName('eng')
+    const since = Math.floor(Date.now() / 1000) - 1
+    const path = '/v1/engines/Not_A_Name/containers'
+    const answer = await gw.json(
+      path,
+      postJson({ image: 'dockgate-fixture:busybox', name }, 'everywhere'),
+    )
+    expect(answer.status).toBe(400)
+    expect(answer.response.headers.get('content-type')).toBe('application/problem+json')
+    expect(answer.body).toMatchObject({
+      type: 'urn:dockgate:problem:validation-failed',
+      status: 400,
+      instance: path,
+      invalidParams: [
+        { name: 'param.engine', reason: 'an engine name ([a-z0-9][a-z0-9_-]*, at most 63)' },
+      ],
+    })
+    // A configured name answers on its engine; the same name's unknown neighbour is a 404.
+    expect(
+      (await gw.json('/v1/engines/b/containers?all=true', { role: 'everywhere' })).status,
+    ).toBe(200)
+    expect((await gw.json('/v1/engines/b2/containers', { role: 'everywhere' })).status).toBe(404)
+    // Nothing reached the default engine: its own events name no such container.
+    const until = Math.ceil(Date.now() / 1000) + 1
+    const events = await direct(
+      `/events?since=${since}&until=${until}&filters=${encodeURIComponent(JSON.stringify({ container: [name] }))}`,
+    )
+    expect(events.status).toBe(200)
+    expect(events.text).toBe('')
+  })
+
   it('answers 503 with Retry-After on an engine that went away, and nowhere else', async () => {
     const gone = await gw.json('/v1/engines/gone/containers', { role: 'everywhere' })
     expect(gone.status).toBe(503)
