@@ -68,6 +68,18 @@ describe('GET /v1/system/version', () => {
     })
   })
 
+  it('answers the kept answer again with the same bytes and headers as the first', async () => {
+    const first = await gw.call('/v1/system/version', { role: 'reader' })
+    const again = await gw.call('/v1/system/version', { role: 'reader' })
+    for (const answer of [first, again]) {
+      expect(answer.status).toBe(200)
+      expect(answer.headers.get('content-type')).toBe('application/json')
+    }
+    const [a, b] = [await first.text(), await again.text()]
+    expect(b).toBe(a)
+    expect(JSON.stringify(JSON.parse(a))).toBe(a)
+  })
+
   it('needs system:read', async () => {
     const { status, body } = await gw.json('/v1/system/version', { role: 'writer' })
     expect(status).toBe(403)
