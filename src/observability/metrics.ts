@@ -34,6 +34,7 @@ class Counter {
 }
 
 class Histogram {
+  /** Per series: each bucket's own count (not cumulative), the sum and the count. */
   readonly series = new Map<string, { buckets: number[]; sum: number; count: number }>()
   constructor(
     readonly name: string,
@@ -47,8 +48,13 @@ class Histogram {
       s = { buckets: this.bounds.map(() => 0), sum: 0, count: 0 }
       this.series.set(k, s)
     }
-    // Buckets are cumulative: every bound from the first one that holds the value counts it.
-    for (let i = this.bounds.length - 1; i >= 0 && value <= this.bounds[i]!; i--) s.buckets[i]! += 1
+    // Each value is counted once, in the first bucket that holds it (none past the last bound),
+    // and the cumulative counts Prometheus reads are summed when rendered: a fast request holds
+    // every bound, and adding it to all twelve cost more than finding its one (bench/README.md,
+    // "Per-request CPU (issue 17, branch smallreq2)").
+    let i = 0
+    while (i < this.bounds.length && !(value <= this.bounds[i]!)) i++
+    if (i < this.bounds.length) s.buckets[i]! += 1
     s.sum += value
     s.count += 1
   }
@@ -56,8 +62,10 @@ class Histogram {
     const lines: string[] = []
     for (const [k, s] of this.series) {
       const sep = k ? ',' : ''
+      let cumulative = 0
       this.bounds.forEach((bound, i) => {
-        lines.push(`${this.name}_bucket{${k}${sep}le="${bound}"} ${s.buckets[i]}`)
+        cumulative += s.buckets[i]!
+        lines.push(`${this.name}_bucket{${k}${sep}le="${bound}"} ${cumulative}`)
       })
       lines.push(`${this.name}_bucket{${k}${sep}le="+Inf"} ${s.count}`)
       lines.push(`${this.name}_sum${k ? `{${k}}` : ''} ${s.sum}`)

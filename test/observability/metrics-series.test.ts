@@ -44,6 +44,29 @@ describe('Metrics.observeRequest', () => {
     )
   })
 
+  it('counts a value on a bound in that bound’s bucket and every later one, as Prometheus reads them', () => {
+    const metrics = new Metrics()
+    for (const seconds of [0.001, 0.0010001, 0.005, 10, 10.5]) {
+      metrics.observeRequest('/v1/x', 'GET', 200, seconds)
+    }
+    const text = metrics.render()
+    const bucket = (le: string) =>
+      series(text, `dockgate_http_request_duration_seconds_bucket{route="/v1/x",le="${le}"}`)[0]
+    expect([
+      bucket('0.001'),
+      bucket('0.005'),
+      bucket('0.01'),
+      bucket('10'),
+      bucket('+Inf'),
+    ]).toEqual([
+      'dockgate_http_request_duration_seconds_bucket{route="/v1/x",le="0.001"} 1',
+      'dockgate_http_request_duration_seconds_bucket{route="/v1/x",le="0.005"} 3',
+      'dockgate_http_request_duration_seconds_bucket{route="/v1/x",le="0.01"} 3',
+      'dockgate_http_request_duration_seconds_bucket{route="/v1/x",le="10"} 4',
+      'dockgate_http_request_duration_seconds_bucket{route="/v1/x",le="+Inf"} 5',
+    ])
+  })
+
   it('escapes label values', () => {
     const metrics = new Metrics()
     metrics.observeRequest('a"b\\c\nd', 'GET', 404, 0)
