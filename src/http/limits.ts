@@ -98,7 +98,18 @@ export function holdEngineBudget<T>(
 ) {
   if (isRefusal(answer)) refuseOverBudget(answer, limits)
   try {
-    return next().finally(answer)
+    // `.then` with both outcomes rather than `.finally`, which adds a promise and a job of its
+    // own to every request (bench/README.md, "Per-request CPU (issue 17, branch smallreq2)").
+    return next().then(
+      (value) => {
+        answer()
+        return value
+      },
+      (error: unknown) => {
+        answer()
+        throw error
+      },
+    )
   } catch (error) {
     answer()
     throw error
