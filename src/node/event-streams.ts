@@ -35,9 +35,10 @@ const CRLF = Buffer.from('\r\n', 'latin1')
 /**
  * From this size on a chunk goes to the socket as it is, between its size line and CRLF (three
  * buffers, one `writev`), instead of copied into one frame and remembered: an exec's 64 KiB
- * batches spent 9 % of the gateway's CPU in building their frames (`--cpu-prof`, bench/exec-cpu.mjs),
- * more than the corked writes cost. Fan-out chunks (events of a few hundred bytes, written to
- * many sockets) stay below it.
+ * batches spent 13 % of the gateway's busy time building their frames (`--cpu-prof`,
+ * bench/exec-cpu.mjs); written this way, 0.2–0.3 % of the samples outside the kernel's `writev`
+ * (the same bytes either way). Fan-out chunks (events of a few hundred bytes, written to many
+ * sockets) stay below it.
  */
 const FRAMED_IN_PLACE_BYTES = 16 * 1024
 

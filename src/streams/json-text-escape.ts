@@ -4,10 +4,13 @@
  *
  * The exec stream's output (`{"text":…}` per frame) and every log line go through here. Copying
  * each plain run out of the input on its own took a typed-array view and a `set` per run: about
- * 100 ns, one run per line, most of the cost on output of short lines. Here the input is copied
+ * 100 ns, one run per line, most of the cost on a frame of short lines. Here the input is copied
  * whole (one native copy) to where its end stays, and each run moves down inside the output with
- * `copyWithin` (no view): 26 against 50 µs per 32 KiB of 100-byte lines, 12 against 19 µs for
- * 1,000-byte lines, best of 5 × 3,000 here (bench phase `exec`, bench/README.md "Exec").
+ * `copyWithin` (no view). A 32 KiB frame of 100-byte lines: 27 against 42–43 µs; of 30-byte
+ * lines 62 against 118 µs; of 1,000-byte lines 14.7 against 15.6 µs (best of 40 × 200,
+ * alternating with the single pass before it, in one process; bench phase `exec`, bench/README.md
+ * "Exec"). A log's lines, one call each, cost about what they did (100-byte lines: 41–43 against
+ * 39–40 µs per 32 KiB).
  */
 
 // Bytes that JSON.stringify writes with a two-character escape (by byte; 0: none)
@@ -56,7 +59,7 @@ export class JsonTextEscaper {
     let added = 0
     let at = start
     // A byte at a time between aligned runs of plain words (a word with a byte to look at ends
-    // a run): 15–16 µs per 32 KiB of 100-byte lines, best of 40 × 2,000 here
+    // a run)
     while (at < end) {
       if (((base + at) & 3) === 0) {
         // Four words a step: one branch per sixteen bytes
@@ -125,10 +128,14 @@ export class JsonTextEscaper {
         staged + start,
       )
     }
+    const count = this.#count
+    // Nothing to change (most lines of a log): the copy is all
+    if (count === 0) return at + end - start
+    this.#count = 0
     let out = at
     let from = start
     const marks = this.#marks
-    for (let m = 0; m < this.#count; m++) {
+    for (let m = 0; m < count; m++) {
       const special = marks[m] ?? 0
       out = moveDown(buffer, out, staged + from, staged + special)
       const byte = bytes[special] ?? 0
@@ -143,7 +150,6 @@ export class JsonTextEscaper {
       }
     }
     if (marks.length > KEPT_MARKS) this.#marks = new Int32Array(KEPT_MARKS)
-    this.#count = 0
     return moveDown(buffer, out, staged + from, staged + end)
   }
 
