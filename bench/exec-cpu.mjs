@@ -11,7 +11,9 @@
  *
  * `--pass-through` measures phase 3d's pass-through floor (bench/lib/exec-pass-through.mjs) too:
  * what reading the engine's socket and writing the client's costs a bare Node process.
- * Default entry: this tree's dist/dockgate.mjs (build it first). `--cpu-prof` runs the gateways
+ * Default entry: this tree's dist/dockgate.mjs (build it first); another commit's bundle comes from
+ * `node scripts/build-node.mjs --outfile=/tmp/other/dockgate.mjs` in its tree (every bundle runs
+ * with this tree's Node flags). `--cpu-prof` runs the gateways
  * under `node --cpu-prof` (profiles in bench/results/profiles/exec-cpu-<run id>/, read with
  * bench/profile-summary.mjs). Needs DOCKER_HOST=unix://… (scripts/engine.sh env) and the fixture
  * image; removes its container and stops its gateways by pid on the way out.
