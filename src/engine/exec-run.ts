@@ -19,9 +19,9 @@ export interface ExecRunOptions {
   /** The caller's: when it aborts, the exec is stopped and nothing more is read. */
   signal: AbortSignal
   /**
-   * Each stdout or stderr frame as it comes; resolves when the consumer can take more (the
-   * engine is not read meanwhile, so a slow consumer slows the command, never the gateway's
-   * memory). Until the command is known to run (`running()`, one engine call), a frame may be
+   * Each stdout or stderr frame as it comes; a promise when the consumer cannot take more yet,
+   * which reading waits for (the engine is not read meanwhile, so a slow consumer slows the
+   * command, never the gateway's memory). Until the command is known to run (`running()`, one engine call), a frame may be
    * the engine's own error text (a command or user that does not exist), not for the caller.
    */
   onFrame(frame: LogFrame, running: () => Promise<boolean>): void | Promise<void>
@@ -102,7 +102,10 @@ export async function runExec(
       decoder.push(value, (frame) => frames.push(frame))
       for (const frame of frames.splice(0)) {
         if (frame.stream === 'stdout' || frame.stream === 'stderr') {
-          await options.onFrame(frame, running)
+          // Awaited only when it is a promise: no microtask per frame for a consumer that takes
+          // it at once (bench phase `exec`)
+          const taking = options.onFrame(frame, running)
+          if (taking) await taking
         }
       }
       // More of the output already read: its events go in the same write (bench phase `exec`)
@@ -112,7 +115,8 @@ export async function runExec(
       sinceChunkEnd += value.length
       if (waiting || sinceChunkEnd >= COALESCED_BYTES) {
         sinceChunkEnd = 0
-        await options.onChunkEnd?.()
+        const writing = options.onChunkEnd?.()
+        if (writing) await writing
       }
     }
     // The last read's frames, when the end was already known at the race

@@ -10,7 +10,9 @@
  * (`<size>\r\n<bytes>\r\n`), built once per chunk: a fan-out writes the same chunk to every
  * subscriber with the same events, and `ServerResponse.write` made four socket writes of each
  * (size line, a `Buffer` view of the bytes, CRLF; corked, then one `writev`), with their
- * bookkeeping, per subscriber (bench phase `events`, bench/README.md).
+ * bookkeeping, per subscriber (bench phase `events`, bench/README.md). A large chunk (an exec's
+ * output, one stream's alone) is not copied into a frame: its size line, the chunk and the CRLF
+ * leave in one `writev` (bench phase `exec`).
  */
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
@@ -29,6 +31,16 @@ export const writeEventStreamsOnNodeResponse: EventStreamOutput = (c, status, he
 }
 
 const CRLF = Buffer.from('\r\n', 'latin1')
+
+/**
+ * From this size on a chunk goes to the socket as it is, between its size line and CRLF (three
+ * buffers, one `writev`), instead of copied into one frame and remembered: an exec's 64 KiB
+ * batches spent 13 % of the gateway's busy time building their frames (`--cpu-prof`,
+ * bench/exec-cpu.mjs); written this way, 0.2–0.3 % of the samples outside the kernel's `writev`
+ * (the same bytes either way). Fan-out chunks (events of a few hundred bytes, written to many
+ * sockets) stay below it.
+ */
+const FRAMED_IN_PLACE_BYTES = 16 * 1024
 
 /**
  * Each chunk's frame, built once however many sockets it goes to: a memo of a pure function,
@@ -65,6 +77,17 @@ function frameSocket(outgoing: ServerResponse): Socket | undefined {
   return socket
 }
 
+/** Writes the chunk as one chunked-encoding frame; false when the socket wants a drain first. */
+function writeFrame(socket: Socket, chunk: Uint8Array): boolean {
+  if (chunk.byteLength < FRAMED_IN_PLACE_BYTES) return socket.write(chunkFrame(chunk))
+  socket.cork()
+  socket.write(Buffer.from(`${chunk.byteLength.toString(16)}\r\n`, 'latin1'))
+  socket.write(chunk)
+  const room = socket.write(CRLF)
+  socket.uncork()
+  return room
+}
+
 function nodeWriter(outgoing: ServerResponse): EventStreamWriter {
   const drainListeners: (() => void)[] = []
   const onSocketDrain = () => {
@@ -84,7 +107,7 @@ function nodeWriter(outgoing: ServerResponse): EventStreamWriter {
         // Backpressure on the socket itself: the response only reports a drain it asked for.
         direct?.on('drain', onSocketDrain)
       }
-      if (direct !== undefined && !direct.destroyed) return direct.write(chunkFrame(chunk))
+      if (direct !== undefined && !direct.destroyed) return writeFrame(direct, chunk)
       // Node corks the socket for a write and uncorks it on the next tick, which waits for every
       // promise job queued before it: the hub writes a fan-out's first subscribers from the
       // upstream's read (a promise job), and the read model's work for the same event came first

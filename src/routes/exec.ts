@@ -56,22 +56,28 @@ export function execRoutes(deps: StreamDependencies) {
           const held: LogFrame[] = []
           // The events of each read of the engine's output leave in one write, and a promise
           // only when the client has no room (backpressure).
-          const flush = async () => {
+          const flush = () => {
             const batch = events.take()
-            if (batch.length > 0 && !sink.writeEncoded(batch)) await sink.whenWritable()
+            if (batch.length > 0 && !sink.writeEncoded(batch)) {
+              return sink.whenWritable().then(() => undefined)
+            }
           }
           const end = await runExec(engine, inspect.Id, spec, {
             timeoutMs,
             signal: sink.signal,
-            async onFrame(frame, running) {
-              // Until the command is known to run, output may be the engine's own error text.
-              known ||= await running()
-              if (!known) {
-                held.push(frame)
-                return
-              }
-              for (const earlier of held.splice(0)) events.add(earlier)
-              events.add(frame)
+            onFrame(frame, running) {
+              // Once the command is known to run, each frame is taken at once (no promise)
+              if (known) return events.add(frame)
+              // Until then, output may be the engine's own error text.
+              return running().then((ran) => {
+                known = ran
+                if (!known) {
+                  held.push(frame)
+                  return
+                }
+                for (const earlier of held.splice(0)) events.add(earlier)
+                events.add(frame)
+              })
             },
             onChunkEnd: flush,
           })

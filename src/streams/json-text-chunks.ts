@@ -7,7 +7,8 @@
  * bench/README.md "Exec"). Here the bytes are escaped as they are ({@link ByteWriter.writeJsonText})
  * and only the start of a character the chunk ends in waits for the next chunk.
  */
-import { type ByteWriter, utf8SequenceLength } from './byte-writer.ts'
+import type { ByteWriter } from './byte-writer.ts'
+import { utf8SequenceLength } from './json-text-escape.ts'
 
 // U+FFFD in UTF-8: what the decoder shows for a character the bytes began and never finished
 const REPLACEMENT = Uint8Array.of(0xef, 0xbf, 0xbd)

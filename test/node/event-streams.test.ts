@@ -122,6 +122,36 @@ describe('event streams written straight to Node’s response', () => {
     expect(Buffer.from(chunkFrame(chunk)).toString('latin1')).toBe(frame)
   })
 
+  it('writes a large chunk as it is, between its size line and CRLF, in one corked write', async () => {
+    // An exec's batch of output: not copied into a frame (bench phase `exec`)
+    const chunk = encoder.encode(`event: stdout\ndata: {"text":"${'x'.repeat(40_000)}"}\n\n`)
+    const writes: unknown[] = []
+    const corked: number[] = []
+    produce = async (sink) => {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const socket = serverSockets.at(-1)!
+      const write = socket.write
+      socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+        writes.push(args[0])
+        corked.push(this.writableCorked)
+        return write.apply(this, args)
+      } as Socket['write']
+      sink.writeEncoded(chunk)
+      socket.write = write
+      corked.push(socket.writableCorked)
+    }
+    const raw = await rawExchange(
+      'GET /v1/events?id=large HTTP/1.1\r\nHost: x\r\n\r\n',
+      '0\r\n\r\n',
+    )
+    const text = Buffer.from(chunk).toString('latin1')
+    expect(raw.endsWith(`${chunk.length.toString(16)}\r\n${text}\r\n0\r\n\r\n`)).toBe(true)
+    expect(writes).toHaveLength(3)
+    expect(writes[1]).toBe(chunk)
+    // Corked for the three writes, uncorked once they are made
+    expect(corked).toEqual([1, 1, 1, 0])
+  })
+
   it('leaves a kept-alive connection ready for the next request once the stream ends', async () => {
     produce = async (sink) => {
       await new Promise((resolve) => setTimeout(resolve, 20))

@@ -205,6 +205,25 @@ describe('POST /v1/containers/{id}/exec as an event stream', () => {
     expect(JSON.stringify(events)).not.toMatch(/OCI|runc/)
   })
 
+  it('holds the command while the client reads nothing, then sends all its output in order', async () => {
+    // 24 MB of 100-byte lines: more than the sockets' buffers and the stream's own can hold
+    const lines = 240_000
+    const line = `${'x'.repeat(99)}\n`
+    const response = await stream({ cmd: ['sh', '-c', `yes ${'x'.repeat(99)} | head -n ${lines}`] })
+    expect(response.status).toBe(200)
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    // The gateway stopped reading the output (and the command waits on it), not buffering it
+    expect((await processes(box)).some((p) => p.includes(`head -n ${lines}`))).toBe(true)
+    const events = await readSse(response).until('end')
+    const text = events
+      .filter((e) => e.event === 'stdout')
+      .map((e) => JSON.parse(e.data).text)
+      .join('')
+    expect(text.length).toBe(lines * line.length)
+    expect(text === line.repeat(lines)).toBe(true)
+    expect(JSON.parse(events.at(-1)!.data)).toEqual({ exitCode: 0, timedOut: false })
+  })
+
   it('stops the command when the client goes away', async () => {
     const reader = readSse(await stream({ cmd: ['sh', '-c', 'echo up; sleep 301'] }))
     expect((await reader.until('stdout')).at(-1)?.data).toBe('{"text":"up\\n"}')

@@ -108,6 +108,51 @@ describe('ByteWriter.writeJsonText', () => {
     }
   })
 
+  it('writes long texts of many changes after what the batch holds, one after the other', () => {
+    // The input is first copied where its end stays and moved down run by run: texts that grow
+    // by up to 6× (C0 controls), of more changes than the writer keeps marks for, after bytes
+    // already in the batch, in the same slab or a new one
+    const longText = fc
+      .array(fc.oneof(piece, fc.constant(Uint8Array.of(0x01, 0x0a, 0x1f))), {
+        minLength: 50,
+        maxLength: 600,
+      })
+      .map((pieces) => concatBytes(pieces))
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.string({ unit: 'binary-ascii', maxLength: 20 }), longText), {
+          minLength: 1,
+          maxLength: 5,
+        }),
+        fc.integer({ min: 0, max: 3 }),
+        (texts, offset) => {
+          const writer = new ByteWriter()
+          const expected: Uint8Array[] = []
+          for (const [before, bytes] of texts) {
+            const prefix = encoder.encode(before)
+            writer.write(prefix)
+            writer.writeJsonText(placed(bytes, offset))
+            expected.push(prefix, viaStrings(bytes))
+          }
+          expect(sameBytes(writer.take(), concatBytes(expected))).toBe(true)
+        },
+      ),
+      { seed: 20261204, numRuns: 200 },
+    )
+    // Every byte value between plain runs, 64 times over (16,384 changes in one text), then a
+    // short text with the writer's marks back to their usual size
+    const all = concatBytes(
+      Array.from({ length: 64 }, () =>
+        Uint8Array.from({ length: 512 }, (_, i) => (i % 2 ? i >> 1 : 0x79)),
+      ),
+    )
+    const writer = new ByteWriter()
+    writer.writeJsonText(all)
+    expect(sameBytes(writer.take(), viaStrings(all))).toBe(true)
+    writer.writeJsonText(encoder.encode('a\tb'))
+    expect(new TextDecoder().decode(writer.take())).toBe('a\\tb')
+  })
+
   it('escapes as JSON.stringify does, and copies the rest', () => {
     const bytes = encoder.encode('a"b\\c\td\ne\rf\bg\fh\u0001i\u007fj\u2028k€l')
     expect(new TextDecoder().decode(viaBytes(bytes))).toBe(
