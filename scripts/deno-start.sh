@@ -74,9 +74,9 @@ if [[ ${DOCKGATE_STORE:-} == redis://* ]]; then
 fi
 env_keys=PORT,HOST,DOCKGATE_CONFIG,DOCKGATE_TOKEN,DOCKGATE_JWT_SECRET,DOCKGATE_STORE,DOCKGATE_SECRET,DOCKER_HOST,DOCKER_TLS_VERIFY,DOCKER_TLS,DOCKER_CERT_PATH,HOME
 
-# The heap may grow to 128 MB before V8 sizes it by what is live, as on Node (package.json
-# config.nodeFlags, README): after a burst of requests a log stream otherwise ran major collections
-# back to back (measured here: 30-34 µs of CPU per streamed 1 KB line instead of 15-16).
+# The heap may grow to 128 MB before V8 sizes it by what is live (Node sets its heap growth at run
+# time instead: README, "npm start"): after a burst of requests a log stream otherwise ran major
+# collections back to back (measured here: 30-34 µs of CPU per streamed 1 KB line instead of 15-16).
 # The young generation starts at 32 MB a semi-space instead of growing from 1 MB: starting builds
 # ~20 MB of long-lived objects (the schemas, the routes), which otherwise took six scavenges
 # (~20 ms, each copying what survives) before the first answer; CPU to the first 200 220-230
