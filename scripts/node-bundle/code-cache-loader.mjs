@@ -28,11 +28,14 @@ const APP = './dockgate-chunks/app.cjs'
  * changes the flag hash V8 checks a code cache against, so V8 refuses the cache Node ships for its
  * own built-in modules, and every built-in a start loads is compiled from source and its cache
  * made again: a bare `node:http` server 113 M instructions to listening without a flag, 180 M
- * with `--initial-old-space-size=128`; the gateway 461 M against 617 M, 209 against 268 ms to its
- * first 200 (bench `cold`, issue #17; bench/README.md, "Cold start, third session"). Without it, a
- * gateway that has served a burst of requests streams logs with a major collection ten times a
- * second (bench/README.md, Findings 2; `--heap-growing-percent=300` helped as much as the flag
- * that was on the command line then). V8 reads it at each collection, so setting it now works.
+ * with `--initial-old-space-size=128`; the gateway 460 M against 617 M (main, with that flag), and
+ * the same bundle 209 against 268 ms to its first 200 without and with the flags (bench `cold`,
+ * issue #17; bench/README.md, "Cold start, third session"). Without a heap flag, a gateway that
+ * had served a burst of requests streamed logs with a major collection ten times a second
+ * (bench/README.md, Findings 2, where `--heap-growing-percent=300` was the other flag measured to
+ * help). V8 reads it each time it sets the old generation's next limit, so setting it now takes
+ * effect (that it does as well as the command-line flag did is for a full `--only=cpu,logs` run
+ * to confirm; the quick phase shows no difference). Not on Bun (no V8 flags).
  */
 const HEAP_GROWTH = '--heap-growing-percent=300'
 const AFTER_START_MS = 1_000
