@@ -36,6 +36,14 @@ const NARROWED = [
   },
 ]
 
+/**
+ * Node's built-in modules that a bundled module `require`s as it is evaluated but uses only on a
+ * path the gateway never or rarely takes: loaded when a member is first read instead
+ * (scripts/node-bundle/on-demand.cjs, which says why for each).
+ */
+const ON_DEMAND = [{ filter: /^(?:node:)?(?:tls|https)$/, importer: /\/node_modules\/ws\// }]
+const ON_DEMAND_MODULE = resolve(ROOT, 'scripts/node-bundle/on-demand.cjs')
+
 const narrowImports = {
   name: 'narrow-imports',
   setup(build) {
@@ -44,6 +52,18 @@ const narrowImports = {
         !importer || importer.test(args.importer) ? { path: resolve(ROOT, to) } : undefined,
       )
     }
+    for (const { filter, importer } of ON_DEMAND) {
+      build.onResolve({ filter }, (args) =>
+        importer.test(args.importer)
+          ? { path: `node:${args.path.replace(/^node:/, '')}`, namespace: 'on-demand' }
+          : undefined,
+      )
+    }
+    build.onLoad({ filter: /.*/, namespace: 'on-demand' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(ON_DEMAND_MODULE)}).onDemand(${JSON.stringify(args.path)})`,
+      loader: 'js',
+      resolveDir: ROOT,
+    }))
   },
 }
 

@@ -74,10 +74,16 @@ if [[ ${DOCKGATE_STORE:-} == redis://* ]]; then
 fi
 env_keys=PORT,HOST,DOCKGATE_CONFIG,DOCKGATE_TOKEN,DOCKGATE_JWT_SECRET,DOCKGATE_STORE,DOCKGATE_SECRET,DOCKER_HOST,DOCKER_TLS_VERIFY,DOCKER_TLS,DOCKER_CERT_PATH,HOME
 
-# The heap may grow to 128 MB before V8 sizes it by what is live, as on Node (package.json
-# config.nodeFlags, README): after a burst of requests a log stream otherwise ran major collections
-# back to back (measured here: 30-34 µs of CPU per streamed 1 KB line instead of 15-16).
-v8_flags=--initial-old-space-size=128
+# The heap may grow to 128 MB before V8 sizes it by what is live (Node sets its heap growth at run
+# time instead: README, "npm start"): after a burst of requests a log stream otherwise ran major
+# collections back to back (measured here: 30-34 µs of CPU per streamed 1 KB line instead of 15-16).
+# The young generation starts at 32 MB a semi-space instead of growing from 1 MB: starting builds
+# ~20 MB of long-lived objects (the schemas, the routes), which otherwise took six scavenges
+# (~20 ms, each copying what survives) before the first answer; CPU to the first 200 220
+# against 250 ms, medians of 11 (bench `cold`, issue #17; bench/README.md, "Cold start, third session").
+# It costs memory once requests come: RSS after 1,000 requests 138-161 MB against 106-126 (16 MB a
+# semi-space: 121 MB, but no gain measured at start).
+v8_flags=--initial-old-space-size=128,--min-semi-space-size=32
 
 exec "$deno" run --no-prompt --unstable-no-legacy-abort --v8-flags="$v8_flags" \
   --allow-read="$read" --allow-write="$write" --allow-net="$net" --allow-env="$env_keys${extra_env_keys:-}" \

@@ -17,14 +17,36 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createRequire, Module } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { setFlagsFromString } from 'node:v8'
 import { Script } from 'node:vm'
 
 const APP = './dockgate-chunks/app.cjs'
 
+/**
+ * How far V8 lets the old generation grow past what is live after a major collection, set once
+ * the start is over rather than on Node's command line: any V8 flag there (the heap's sizes too)
+ * changes the flag hash V8 checks a code cache against, so V8 refuses the cache Node ships for its
+ * own built-in modules, and every built-in a start loads is compiled from source and its cache
+ * made again: a bare `node:http` server 113 M instructions to listening without a flag, 180 M
+ * with `--initial-old-space-size=128`; the gateway 460 M against 617 M (main, with that flag), and
+ * the same bundle 209 against 268 ms to its first 200 without and with the flags (bench `cold`,
+ * issue #17; bench/README.md, "Cold start, third session"). Without a heap flag, a gateway that
+ * had served a burst of requests streamed logs with a major collection ten times a second
+ * (bench/README.md, Findings 2, where `--heap-growing-percent=300` was the other flag measured to
+ * help). V8 reads it each time it sets the old generation's next limit, so setting it now takes
+ * effect (that it does as well as the command-line flag did is for a full `--only=cpu,logs` run
+ * to confirm; the quick phase shows no difference). Not on Bun (no V8 flags).
+ */
+const HEAP_GROWTH = '--heap-growing-percent=300'
+const AFTER_START_MS = 1_000
+
 const file = join(dirname(fileURLToPath(import.meta.url)), APP)
 const require = createRequire(file)
 
-if (process.versions.bun || process.sourceMapsEnabled) {
+if (process.versions.bun) {
+  require(file)
+} else if (process.sourceMapsEnabled) {
+  setTimeout(() => setFlagsFromString(HEAP_GROWTH), AFTER_START_MS).unref()
   require(file)
 } else {
   const cacheFile = `${file}.v8cache`
@@ -38,9 +60,10 @@ if (process.versions.bun || process.sourceMapsEnabled) {
     filename: file,
     cachedData,
   })
+  let write = () => {}
   if (cachedData === undefined || script.cachedDataRejected) {
     let written = false
-    const write = () => {
+    write = () => {
       if (written) return
       written = true
       try {
@@ -51,13 +74,18 @@ if (process.versions.bun || process.sourceMapsEnabled) {
         // Not writable here: the next start compiles as this one did.
       }
     }
-    // Once the start is over (its functions compiled), or on a clean way out if that comes
-    // first; not from a start that failed, which compiled only part of what a start needs.
-    setTimeout(write, 1_000).unref()
+    // On a clean way out if that comes before the start is over (below); not from a start that
+    // failed, which compiled only part of what a start needs.
     process.once('exit', (code) => {
       if (code === 0) write()
     })
   }
+  // Once the start is over (its functions compiled): the cache first, made under the flags it
+  // was checked against, then the heap's growth (which changes them).
+  setTimeout(() => {
+    write()
+    setFlagsFromString(HEAP_GROWTH)
+  }, AFTER_START_MS).unref()
   const module = { exports: {} }
   script.runInThisContext()(module.exports, require, module, file, dirname(file))
 }

@@ -15,7 +15,6 @@
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { connect as tlsConnect } from 'node:tls'
 import { Agent, Client, type Dispatcher, fetch as undiciFetch } from 'undici'
 import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
@@ -81,7 +80,7 @@ function openSocket(target: EngineTarget, options: ConnectOptions): Promise<Sock
       const port = Number(url.port || (target.kind === 'tls' ? 2376 : 2375))
       socket =
         target.kind === 'tls'
-          ? tlsConnect({ host, port, ...options, servername: isIp(host) ? undefined : host })
+          ? tlsConnect()({ host, port, ...options, servername: isIp(host) ? undefined : host })
           : netConnect({ host, port })
     }
     const ready = target.kind === 'tls' ? 'secureConnect' : 'connect'
@@ -92,6 +91,13 @@ function openSocket(target: EngineTarget, options: ConnectOptions): Promise<Sock
     socket.once('error', reject)
   })
 }
+
+/**
+ * `node:tls` only for an engine reached over TLS: a gateway on a Unix socket or plain TCP never
+ * loads it (~2 ms of a cold start's CPU with `ws`'s, bench `cold`; bench/README.md, "Cold start,
+ * third session"). undici loads it itself, on its first TLS connection.
+ */
+const tlsConnect = () => process.getBuiltinModule('node:tls').connect
 
 const isIp = (host: string) => /^[\d.]+$/.test(host) || host.includes(':')
 

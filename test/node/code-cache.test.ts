@@ -36,7 +36,7 @@ const script = () => readdirSync(chunks).filter((f) => /^app-[0-9a-f]{16}\.cjs$/
 const cacheFile = () => join(chunks, `${script()[0]}.v8cache`)
 
 /** Starts the bundle, checks what it answers, and stops it gracefully (SIGTERM). */
-async function startAnswerStop(flags: string[] = []) {
+async function startAnswerStop(flags: string[] = [], { runMs = 0 } = {}) {
   const port = await freePort()
   const child = spawn(process.execPath, [...NODE_FLAGS, ...flags, entry], {
     env: {
@@ -69,6 +69,8 @@ async function startAnswerStop(flags: string[] = []) {
   const renderer = await fetch(`${url}${asset}`)
   expect(renderer.status).toBe(200)
   expect((await renderer.text()).length).toBeGreaterThan(1_000_000)
+  // Past the loader's end of the start (1 s), when asked.
+  await new Promise((resolve) => setTimeout(resolve, runMs))
   const exit = new Promise<number | null>((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')
   expect(await exit).toBe(0)
@@ -110,6 +112,28 @@ describe('the Node bundle and its code cache', () => {
     const after = statSync(cacheFile())
     expect(after.mtimeMs).toBe(written.mtimeMs)
     expect(after.size).toBe(written.size)
+  }, 60_000)
+
+  it('sets the heap’s growth once the start is over, after the cache, which stays good', async () => {
+    // Preloaded: every V8 flag the process sets at run time, in order, with the cache's state
+    // then (the loader must write the cache before it changes the flags the cache is checked against).
+    const calls = join(dir, 'flags.log')
+    const preload = join(dir, 'flags.cjs')
+    writeFileSync(
+      preload,
+      `const v8 = require('node:v8'), fs = require('node:fs'); const set = v8.setFlagsFromString
+       v8.setFlagsFromString = (flags) => {
+         fs.appendFileSync(${JSON.stringify(calls)}, flags + ' ' + fs.existsSync(${JSON.stringify(cacheFile())}) + '\\n')
+         return set(flags)
+       }\n`,
+    )
+    rmSync(cacheFile(), { force: true })
+    await startAnswerStop(['--require', preload], { runMs: 1_500 })
+    expect(readFileSync(calls, 'utf8')).toBe('--heap-growing-percent=300 true\n')
+    const written = statSync(cacheFile())
+    // The next start takes the cache as it is: it was made under the flags it starts with.
+    await startAnswerStop([], { runMs: 1_500 })
+    expect(statSync(cacheFile()).mtimeMs).toBe(written.mtimeMs)
   }, 60_000)
 
   it('starts alike from a cache V8 refuses, and writes a good one in its place', async () => {

@@ -1,6 +1,7 @@
 /**
  * The Node entry's Fetch globals are the bundled undici's (src/node/fetch-globals.ts): Node's own
- * copy of undici is never loaded (nor its http2: scripts/node-bundle/http2-on-demand.mjs), and
+ * copy of undici is never loaded (nor its http2: scripts/node-bundle/http2-on-demand.mjs; nor
+ * `tls` and `https`: scripts/node-bundle/on-demand.cjs), and
  * what the gateway reads and writes through those classes still works: request bodies (JSON, and
  * one too large), responses built from strings, from the engine's bodies and from a 5 MB file, an
  * event stream, a ticket issued by POST and used on it.
@@ -121,6 +122,10 @@ describe('the Node entry on the bundled undici’s Fetch classes', () => {
     expect(loaded).not.toContain('NativeModule internal/deps/undici/undici')
     // Nor its http2 (scripts/node-bundle/http2-on-demand.mjs): the gateway serves HTTP/1.1.
     expect(loaded).not.toContain('NativeModule http2')
+    // Nor `tls` and `https` (scripts/node-bundle/on-demand.cjs, src/transport/node.ts): its engine
+    // is on a Unix socket, and `ws` uses them only as a client.
+    expect(loaded).not.toContain('NativeModule tls')
+    expect(loaded).not.toContain('NativeModule https')
     expect(output).not.toMatch(/"msg":"unexpected error"/)
   })
 })
