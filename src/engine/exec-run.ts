@@ -21,8 +21,9 @@ export interface ExecRunOptions {
   /**
    * Each stdout or stderr frame as it comes; a promise when the consumer cannot take more yet,
    * which reading waits for (the engine is not read meanwhile, so a slow consumer slows the
-   * command, never the gateway's memory). Until the command is known to run (`running()`, one engine call), a frame may be
-   * the engine's own error text (a command or user that does not exist), not for the caller.
+   * command, never the gateway's memory). Until the command is known to run (`running()`, one
+   * engine call), a frame may be the engine's own error text (a command or user that does not
+   * exist), not for the caller.
    */
   onFrame(frame: LogFrame, running: () => Promise<boolean>): void | Promise<void>
   /**
