@@ -108,6 +108,25 @@ function expectLongOutput(run: Awaited<ReturnType<typeof runLongOutput>>) {
   expect(Math.max(...run.batches)).toBeLessThanOrEqual(COALESCED_BYTES + 64 * 1024 + 32 * 1024)
 }
 
+/** A command writing to stdout, then stderr, then exiting 2: each frame on its stream, the code. */
+async function expectOutputApartAndExitCode(engine: EngineClient) {
+  const out: string[] = []
+  const end = await runExec(
+    engine,
+    box,
+    { ...USER, cmd: ['sh', '-c', 'echo a; sleep 0.2; echo b >&2; exit 2'] },
+    {
+      timeoutMs: 10_000,
+      signal: new AbortController().signal,
+      onFrame: (f) => {
+        out.push(`${f.stream}:${decoder.decode(f.payload)}`)
+      },
+    },
+  )
+  expect(end).toEqual({ exitCode: 2, timedOut: false })
+  expect(out).toEqual(['stdout:a\n', 'stderr:b\n'])
+}
+
 describe('exec through the edge’s fetch transport (TCP, no upgrade)', () => {
   let engine: EngineClient
   beforeAll(() => {
@@ -117,23 +136,8 @@ describe('exec through the edge’s fetch transport (TCP, no upgrade)', () => {
     expect(engine.canUpgrade).toBe(false)
   })
 
-  it('reads the output as the start’s body: output apart, exit code', async () => {
-    const out: string[] = []
-    const end = await runExec(
-      engine,
-      box,
-      { ...USER, cmd: ['sh', '-c', 'echo a; sleep 0.2; echo b >&2; exit 2'] },
-      {
-        timeoutMs: 10_000,
-        signal: new AbortController().signal,
-        onFrame: (f) => {
-          out.push(`${f.stream}:${decoder.decode(f.payload)}`)
-        },
-      },
-    )
-    expect(end).toEqual({ exitCode: 2, timedOut: false })
-    expect(out).toEqual(['stdout:a\n', 'stderr:b\n'])
-  })
+  it('reads the output as the start’s body: output apart, exit code', () =>
+    expectOutputApartAndExitCode(engine))
 
   // Not the long output with a slow consumer here: undici, which answers `fetch` in this test
   // process, failed an assertion (`!this.paused`, client-h1.js) when the engine closed the
@@ -148,23 +152,8 @@ describe.each(wires)('exec through the %s', (_name, dockerEnv) => {
   })
   afterAll(() => engine.transport.close())
 
-  it('runs a command to its end: output apart, exit code', async () => {
-    const out: string[] = []
-    const end = await runExec(
-      engine,
-      box,
-      { ...USER, cmd: ['sh', '-c', 'echo a; sleep 0.2; echo b >&2; exit 2'] },
-      {
-        timeoutMs: 10_000,
-        signal: new AbortController().signal,
-        onFrame: (f) => {
-          out.push(`${f.stream}:${decoder.decode(f.payload)}`)
-        },
-      },
-    )
-    expect(end).toEqual({ exitCode: 2, timedOut: false })
-    expect(out).toEqual(['stdout:a\n', 'stderr:b\n'])
-  })
+  it('runs a command to its end: output apart, exit code', () =>
+    expectOutputApartAndExitCode(engine))
 
   it('hands on a long output whole, in order, in batches, to a consumer slower than the engine', async () => {
     expectLongOutput(await runLongOutput(engine))
