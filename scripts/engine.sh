@@ -686,9 +686,16 @@ start_swarm() {
 	state=$(swarm_state "$SOCK")
 	if [[ $state != active ]]; then
 		log "making the engine a swarm manager on $MANAGER_ADDR:$SWARM_PORT"
-		engine_api "$SOCK" POST /swarm/init \
-			"{\"ListenAddr\":\"$MANAGER_ADDR:$SWARM_PORT\",\"AdvertiseAddr\":\"$MANAGER_ADDR:$SWARM_PORT\",\"DataPathAddr\":\"$MANAGER_ADDR\"}" >/dev/null ||
-			fail 1 "swarm init failed (is $MANAGER_ADDR:$SWARM_PORT taken? DOCKGATE_SWARM_MANAGER_ADDR/DOCKGATE_SWARM_PORT move it)"
+		local tries=0
+		# A swarm engine stopped just before (the previous run's, on this machine) can hold the
+		# port for a few seconds more while it shuts down (seen: "bind: address already in use").
+		until engine_api "$SOCK" POST /swarm/init \
+			"{\"ListenAddr\":\"$MANAGER_ADDR:$SWARM_PORT\",\"AdvertiseAddr\":\"$MANAGER_ADDR:$SWARM_PORT\",\"DataPathAddr\":\"$MANAGER_ADDR\"}" >/dev/null; do
+			tries=$((tries + 1))
+			((tries < 15)) ||
+				fail 1 "swarm init failed (is $MANAGER_ADDR:$SWARM_PORT taken? DOCKGATE_SWARM_MANAGER_ADDR/DOCKGATE_SWARM_PORT move it)"
+			sleep 1
+		done
 	fi
 	is_manager || fail 1 "the engine is in a swarm but not a manager; run 'scripts/engine.sh down --swarm' first"
 	if ! tr '\0' '\n' <"/proc/$(dockerd_pid)/environ" 2>/dev/null | grep -qx 'DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1'; then

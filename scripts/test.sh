@@ -36,10 +36,16 @@ bash scripts/engine.sh status 2>/dev/null && was_up=1
 # The Swarm tests (test/routes/services.test.ts) need the engine to be a manager with a worker.
 swarm_was_up=0
 bash scripts/engine.sh status --swarm 2>/dev/null && swarm_was_up=1
-engine_env=$(bash scripts/engine.sh up --swarm)
-export_env "$engine_env"
+engine_env=''
 stop_engine() {
-  [ -z "${KEEP_ENGINE:-}" ] && [ "${DOCKGATE_ENGINE_OWNED:-0}" = 1 ] || return 0
+  [ -z "${KEEP_ENGINE:-}" ] || return 0
+  # An `up` that failed part-way (its swarm init, say) may have started the engine all the same:
+  # it was down before this run, so it is this run's to stop.
+  if [ -z "$engine_env" ]; then
+    if [ "$was_up" = 0 ]; then bash scripts/engine.sh down; fi
+    return 0
+  fi
+  [ "${DOCKGATE_ENGINE_OWNED:-0}" = 1 ] || return 0
   if [ "$was_up" = 0 ]; then
     bash scripts/engine.sh down
   elif [ "$swarm_was_up" = 0 ]; then
@@ -66,6 +72,8 @@ stop_parts() {
   if [ "$registry_was_up" = 0 ] && [ -z "${KEEP_ENGINE:-}" ]; then bash scripts/registry.sh down; fi
 }
 trap stop_parts EXIT
+engine_env=$(bash scripts/engine.sh up --swarm)
+export_env "$engine_env"
 # The shared state store's tests (and the cluster's) need a Redis: the project's own, on loopback.
 redis_was_up=0
 bash scripts/redis.sh status 2>/dev/null && redis_was_up=1
