@@ -17,10 +17,9 @@
  * where one server does more than the other.
  */
 import { readFileSync } from 'node:fs'
+import { option } from './lib/util.mjs'
 
 const args = process.argv.slice(2)
-const option = (name, fallback) =>
-  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
 const [dumpFile, mapFile] = args.filter((a) => !a.startsWith('--'))
 if (!dumpFile || !mapFile) {
   console.error(

@@ -22,14 +22,14 @@ import { join } from 'node:path'
 import { startBalancer, startCluster } from './lib/cluster.mjs'
 import { Engine } from './lib/engine.mjs'
 import { startNodeGateway, startSseFloor, stopProcess } from './lib/processes.mjs'
-import { listenerPid, log, median, round, sleep } from './lib/util.mjs'
+import { listenerPid, log, median, option, round, sleep } from './lib/util.mjs'
 
-const arg = (name, fallback) =>
-  process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
-const COUNT = Number(arg('subscribers', '10000'))
-const ROUNDS = Number(arg('rounds', '3'))
-const BURSTS = Number(arg('bursts', '3'))
-const ROWS = arg('rows', 'floor,floor+haproxy,direct,cluster:default,cluster:nbthread1').split(',')
+const COUNT = Number(option('subscribers', '10000'))
+const ROUNDS = Number(option('rounds', '3'))
+const BURSTS = Number(option('bursts', '3'))
+const ROWS = option('rows', 'floor,floor+haproxy,direct,cluster:default,cluster:nbthread1').split(
+  ',',
+)
 
 /** HAProxy variants: lines added to the global (and defaults) section of the cluster's config. */
 const VARIANTS = {
@@ -43,7 +43,7 @@ const VARIANTS = {
 }
 
 // `--events=FILE`: another copy of events.mjs (e.g. the bench's client as it was), for an A/B.
-const { runEventsLevel } = await import(arg('events', './events.mjs'))
+const { runEventsLevel } = await import(option('events', './events.mjs'))
 
 const runId = `${process.pid}-${Date.now().toString(36)}`
 const workDir = mkdtempSync(join(tmpdir(), 'dockgate-probe-'))
@@ -132,7 +132,9 @@ try {
         // One instance alone with a third of the subscribers (`gateway-prof`: under --cpu-prof).
         const token = `dgt_probe-${randomBytes(12).toString('hex')}`
         const nodeArgs =
-          row === 'gateway-prof' ? ['--cpu-prof', `--cpu-prof-dir=${arg('prof-dir', workDir)}`] : []
+          row === 'gateway-prof'
+            ? ['--cpu-prof', `--cpu-prof-dir=${option('prof-dir', workDir)}`]
+            : []
         const g = await startNodeGateway({ dockerHost, token, configPath, quiet: true, nodeArgs })
         try {
           await sleep(2_000)

@@ -33,11 +33,9 @@ import {
   startNodeGateway,
   startServer,
 } from './lib/processes.mjs'
-import { median, nowMs, round } from './lib/util.mjs'
+import { median, nowMs, option, round } from './lib/util.mjs'
 
 const args = process.argv.slice(2)
-const option = (name, fallback) =>
-  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
 const entries = option('entry', join(ROOT, 'dist/dockgate.mjs'))
   .split(',')
   .map((file) => resolve(file))

@@ -65,11 +65,9 @@ import {
   startServer,
   stopProcess,
 } from './lib/processes.mjs'
-import { log, mapLimit, round } from './lib/util.mjs'
+import { log, mapLimit, option, round } from './lib/util.mjs'
 
 const args = process.argv.slice(2)
-const option = (name, fallback) =>
-  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
 const requests = Number(option('requests', 2000))
 const warmup = Number(option('warmup', 2000))
 const compareRef = option('compare', undefined)

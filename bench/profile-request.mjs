@@ -19,12 +19,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Engine } from './lib/engine.mjs'
 import { getText, ROOT, startNodeGateway, stopProcess } from './lib/processes.mjs'
-import { mapLimit, round, sleep } from './lib/util.mjs'
+import { mapLimit, option, round, sleep } from './lib/util.mjs'
 import { load } from './throughput.mjs'
 
 const args = process.argv.slice(2)
-const option = (name, fallback) =>
-  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
 const count = Number(option('containers', 20))
 const seconds = Number(option('seconds', 5))
 const entry = option('entry', undefined)

@@ -170,3 +170,7 @@ export const log = (...parts) => {
   console.log(`[${t}s]`, ...parts)
 }
 const START = Date.now()
+
+/** The value of `--name=value` among the script's arguments, or `fallback` without one. */
+export const option = (name, fallback, args = process.argv.slice(2)) =>
+  args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback
