@@ -10,6 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectDocsRendererServed } from '../support/docs.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { untilListening } from '../support/listening.ts'
 import { freePort } from '../support/net.ts'
@@ -63,12 +64,7 @@ async function startAnswerStop(flags: string[] = [], { runMs = 0 } = {}) {
   })
   expect(version.status).toBe(200)
   expect(await version.json()).toMatchObject({ gateway: { version: expect.any(String) } })
-  const page = await (await fetch(`${url}/docs`)).text()
-  const asset = /\/docs\/assets\/[^"]+\.js/.exec(page)?.[0]
-  expect(asset).toBeDefined()
-  const renderer = await fetch(`${url}${asset}`)
-  expect(renderer.status).toBe(200)
-  expect((await renderer.text()).length).toBeGreaterThan(1_000_000)
+  await expectDocsRendererServed(url)
   // Past the loader's end of the start (1 s), when asked.
   await new Promise((resolve) => setTimeout(resolve, runMs))
   const exit = new Promise<number | null>((resolve) => child.once('exit', resolve))

@@ -97,16 +97,10 @@ describe('event streams written straight to Node’s response', () => {
     const writes: unknown[] = []
     produce = async (sink) => {
       await new Promise((resolve) => setTimeout(resolve, 20))
-      // What reaches the socket from here on, as the socket is given it (a spy, not a stand-in).
-      const socket = serverSockets.at(-1)!
-      const write = socket.write
-      socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
-        writes.push(args[0])
-        return write.apply(this, args)
-      } as Socket['write']
-      sink.writeEncoded(chunk)
-      sink.writeEncoded(chunk)
-      socket.write = write
+      spyOnWrites(serverSockets.at(-1)!, writes, () => {
+        sink.writeEncoded(chunk)
+        sink.writeEncoded(chunk)
+      })
     }
     const raw = await rawExchange(
       'GET /v1/events?id=framed HTTP/1.1\r\nHost: x\r\n\r\n',
@@ -130,14 +124,7 @@ describe('event streams written straight to Node’s response', () => {
     produce = async (sink) => {
       await new Promise((resolve) => setTimeout(resolve, 20))
       const socket = serverSockets.at(-1)!
-      const write = socket.write
-      socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
-        writes.push(args[0])
-        corked.push(this.writableCorked)
-        return write.apply(this, args)
-      } as Socket['write']
-      sink.writeEncoded(chunk)
-      socket.write = write
+      spyOnWrites(socket, writes, () => sink.writeEncoded(chunk), corked)
       corked.push(socket.writableCorked)
     }
     const raw = await rawExchange(
@@ -254,4 +241,23 @@ function rawExchange(request: string, until?: string): Promise<string> {
     socket.on('error', reject)
     socket.write(request)
   })
+}
+
+/**
+ * Runs `act` with `socket.write` spied on (what reaches the socket, as the socket is given it, a
+ * spy, not a stand-in): each write's first argument into `writes`, and how corked the socket was
+ * at it into `corked` when given.
+ */
+function spyOnWrites(socket: Socket, writes: unknown[], act: () => void, corked?: number[]) {
+  const write = socket.write
+  socket.write = function (this: Socket, ...args: Parameters<Socket['write']>) {
+    writes.push(args[0])
+    corked?.push(this.writableCorked)
+    return write.apply(this, args)
+  } as Socket['write']
+  try {
+    act()
+  } finally {
+    socket.write = write
+  }
 }

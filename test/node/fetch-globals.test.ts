@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { expectDocsRendererServed } from '../support/docs.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { untilListening } from '../support/listening.ts'
 import { freePort } from '../support/net.ts'
@@ -72,12 +73,7 @@ describe('the Node entry on the bundled undici’s Fetch classes', () => {
     const list = await fetch(`${url}/v1/containers?all=true`, { headers: auth })
     expect(list.status).toBe(200)
     expect(await list.json()).toMatchObject({ containers: expect.any(Array) })
-    const page = await (await fetch(`${url}/docs`)).text()
-    const asset = /\/docs\/assets\/[^"]+\.js/.exec(page)?.[0]
-    expect(asset).toBeDefined()
-    const renderer = await fetch(`${url}${asset}`)
-    expect(renderer.status).toBe(200)
-    expect((await renderer.text()).length).toBeGreaterThan(1_000_000)
+    await expectDocsRendererServed(url)
   })
 
   it('reads request bodies: a ticket issued by POST opens its event stream', async () => {
