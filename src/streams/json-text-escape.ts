@@ -75,9 +75,19 @@ export class JsonTextEscaper {
         ) {
           word += 4
         }
-        while (word < lastWord && (specialFlags(words[word] ?? 0) & HIGH_BITS) === 0) word++
+        let flags = 0
+        while (word < lastWord) {
+          flags = specialFlags(words[word] ?? 0) & HIGH_BITS
+          if (flags !== 0) break
+          word++
+        }
         at = word * 4 - base
         if (at >= end) break
+        // Straight to the word's lowest flagged byte, which is never plain (a borrow only runs
+        // upward). Stepping to it a byte at a time, the word's flags worked out again for each,
+        // cost 0.48 against 0.38 ms per MB of 100-byte lines for this pass, 0.97 against 0.79 of
+        // 30-byte lines (best of 8, alternating, in one process)
+        if (flags !== 0) at += (31 - Math.clz32(flags & -flags)) >> 3
       }
       const byte = bytes[at] ?? 0
       if (isPlain(byte)) {
