@@ -136,21 +136,36 @@ export async function directTo(
   }
 }
 
-/** The socket transport to the test engine, counting the container list calls it carries. */
-export function countingContainerLists(): {
-  transport: EngineTransport
-  counter: { lists: number }
-} {
+/**
+ * The socket transport to the test engine, recording each call it carries (method and path with
+ * its query, without the API version prefix): what reached the engine, in order.
+ */
+export function recordingTransport(): { transport: EngineTransport; calls: string[] } {
   const inner = createNodeTransport(
     engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
   )
-  const counter = { lists: 0 }
+  const calls: string[] = []
   const transport: EngineTransport = {
     description: inner.description,
     close: () => inner.close(),
     fetch(request, options) {
-      if (new URL(request.url).pathname.endsWith('/containers/json')) counter.lists += 1
+      const url = new URL(request.url)
+      calls.push(`${request.method} ${url.pathname.replace(/^\/v[\d.]+/, '')}${url.search}`)
       return inner.fetch(request, options)
+    },
+  }
+  return { transport, calls }
+}
+
+/** The socket transport to the test engine, counting the container list calls it carries. */
+export function countingContainerLists(): {
+  transport: EngineTransport
+  counter: { readonly lists: number }
+} {
+  const { transport, calls } = recordingTransport()
+  const counter = {
+    get lists() {
+      return calls.filter((call) => call.startsWith('GET /containers/json')).length
     },
   }
   return { transport, counter }
