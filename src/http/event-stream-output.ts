@@ -9,8 +9,6 @@
  * stays the same.
  */
 import type { Context } from 'hono'
-import { createMiddleware } from 'hono/factory'
-import { isEventStream } from './authentication.ts'
 import type { AppEnv } from './context.ts'
 import { type EventStreamWriter, eventStreamTakeOver } from './sse.ts'
 
@@ -24,25 +22,6 @@ export type EventStreamOutput = (
   status: number,
   headers: Headers,
 ) => { writer: EventStreamWriter; answer: Response } | undefined
-
-/**
- * Hands the event streams answered to `output`. Registered before every other middleware, so
- * that the answer is final (every header set, every end listener given) when it is handed over.
- */
-export function writeEventStreamsTo(output: EventStreamOutput) {
-  // Only a request that can be an event stream has its answer looked at: reading `body` of any
-  // other answer would turn the Node adapter's lightweight response into a full Fetch Response,
-  // which doubled the CPU of a small request (50 -> 110 µs on the bench's GET). Nor does any
-  // other answer wait for an extra promise of ours.
-  return createMiddleware<AppEnv>(function writeEventStreams(c, next) {
-    return isEventStream(c) ? handOver(c, next, output) : next()
-  })
-}
-
-async function handOver(c: Context<AppEnv>, next: () => Promise<void>, output: EventStreamOutput) {
-  await next()
-  handOverAnswer(c, output)
-}
 
 /** Hands an event stream's answer to `output`, once every other middleware has seen it. */
 export function handOverAnswer(c: Context<AppEnv>, output: EventStreamOutput): void {

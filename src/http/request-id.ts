@@ -7,7 +7,6 @@
  * request; the Node entry writes the header on Node's own response instead.
  */
 import type { Context } from 'hono'
-import { createMiddleware } from 'hono/factory'
 import type { AppEnv } from './context.ts'
 
 export const REQUEST_ID_HEADER = 'x-request-id'
@@ -19,14 +18,6 @@ export const requestIdThroughContext: RequestIdWriter = (c, id) => c.header(REQU
 
 /** Ids a caller may choose: word characters, `-` and `=`, at most 255 of them. */
 const PLAIN_ID = /^[\w\-=]{1,255}$/
-
-export function requestIds(write: RequestIdWriter = requestIdThroughContext) {
-  // Not async: it only sets values and goes on, returning next()'s promise.
-  return createMiddleware<AppEnv>(function requestIds(c, next) {
-    assignRequestId(c, write)
-    return next()
-  })
-}
 
 /** The request's id (the caller's, if plain, else a new one), kept and written to the answer. */
 export function assignRequestId(c: Context<AppEnv>, write: RequestIdWriter): void {

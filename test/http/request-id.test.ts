@@ -1,13 +1,14 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import type { AppEnv } from '../../src/http/context.ts'
-import { type RequestIdWriter, requestIds } from '../../src/http/request-id.ts'
+import type { RequestIdWriter } from '../../src/http/request-id.ts'
+import { frontOnly } from '../support/front.ts'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
 function appWith(writer?: RequestIdWriter) {
   const app = new Hono<AppEnv>()
-  app.use(requestIds(writer))
+  app.use(frontOnly({ writeRequestId: writer }))
   app.get('/', (c) => c.text(c.get('requestId')))
   return app
 }
@@ -19,7 +20,7 @@ async function idsOf(app: Hono<AppEnv>, offered?: string) {
   return { header: response.headers.get('x-request-id'), variable: await response.text() }
 }
 
-describe('requestIds', () => {
+describe('request ids', () => {
   it('keeps a plain id the caller chose, up to 255 characters', async () => {
     const app = appWith()
     for (const offered of ['trace-123', 'a_b=c', 'x'.repeat(255)]) {

@@ -1,5 +1,6 @@
 /**
- * Answers that cannot be event streams pass the `eventStreamOutput` port's middleware untouched:
+ * Answers that cannot be event streams pass the app's front middleware (src/http/front.ts) and its
+ * `eventStreamOutput` port untouched:
  * reading their `body` would make @hono/node-server build a full Fetch Response for every small
  * request.
  */
@@ -7,7 +8,7 @@ import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { eventStreamRoute } from '../../src/http/authentication.ts'
 import type { AppEnv } from '../../src/http/context.ts'
-import { writeEventStreamsTo } from '../../src/http/event-stream-output.ts'
+import { frontOnly } from '../support/front.ts'
 
 /** A response whose body nobody may read. */
 function untouchable(): { response: Response; reads: () => number } {
@@ -22,14 +23,16 @@ function untouchable(): { response: Response; reads: () => number } {
   return { response, reads: () => reads }
 }
 
-/** An app answering `response` everywhere, behind the port's middleware. */
+/** An app answering `response` everywhere, behind the front middleware and its port. */
 function appAnswering(response: Response) {
   let handedOver = 0
   const app = new Hono<AppEnv>()
   app.use(
-    writeEventStreamsTo(() => {
-      handedOver++
-      return undefined
+    frontOnly({
+      eventStreamOutput: () => {
+        handedOver++
+        return undefined
+      },
     }),
   )
   // `/v1/events` is declared an event stream, as the gateway's routes declare theirs.
@@ -38,7 +41,7 @@ function appAnswering(response: Response) {
   return { app, handedOver: () => handedOver }
 }
 
-describe('writeEventStreamsTo', () => {
+describe('the event stream hand-over', () => {
   it('hands other answers back as they are, without reading their body', async () => {
     for (const [method, url] of [
       ['GET', 'http://127.0.0.1:8080/v1/system/version'],

@@ -9,10 +9,10 @@ import { Hono } from 'hono'
 import { afterAll, describe, expect, it } from 'vitest'
 import { eventStreamRoute } from '../../src/http/authentication.ts'
 import type { AppEnv } from '../../src/http/context.ts'
-import { writeEventStreamsTo } from '../../src/http/event-stream-output.ts'
 import { type SseSink, sseResponse } from '../../src/http/sse.ts'
 import { chunkFrame, writeEventStreamsOnNodeResponse } from '../../src/node/event-streams.ts'
 import { onBodyEnd } from '../../src/streams/on-end.ts'
+import { frontOnly } from '../support/front.ts'
 
 const settings = { heartbeatMs: 60_000, retryMs: 1_500, bufferedBytes: 1024 }
 const toProblem = () => {
@@ -28,10 +28,12 @@ const app = new Hono<AppEnv>()
 /** Event streams the port wrote to Node's response itself. */
 let handedOver = 0
 app.use(
-  writeEventStreamsTo((c, status, headers) => {
-    const taken = writeEventStreamsOnNodeResponse(c, status, headers)
-    if (taken) handedOver++
-    return taken
+  frontOnly({
+    eventStreamOutput: (c, status, headers) => {
+      const taken = writeEventStreamsOnNodeResponse(c, status, headers)
+      if (taken) handedOver++
+      return taken
+    },
   }),
 )
 app.get('/v1/events', eventStreamRoute, (c) => {
