@@ -143,7 +143,10 @@ async function bundle(chunksDir) {
 const BUN = resolve(ROOT, 'node_modules/.bin/bun')
 const BUN_SUFFIX = '.bun.cjs'
 
-/** `<chunksDir>/<app>.bun.cjs` and its `.jsc`, from the script already written there. */
+/**
+ * `<chunksDir>/<app>.bun.cjs` and its `.jsc`, from the script already written there; a warning
+ * instead when Bun is missing or fails, and Bun then runs the script.
+ */
 function writeBunBytecode(chunksDir, app) {
   if (!existsSync(BUN)) {
     console.warn(`${relative(ROOT, BUN)} not installed: no bytecode for Bun`)
@@ -172,6 +175,9 @@ function writeBunBytecode(chunksDir, app) {
     // The bytecode first: a script without it still starts (from its source).
     renameSync(`${out}.jsc`, join(chunksDir, `${app}${BUN_SUFFIX}.jsc`))
     renameSync(out, join(chunksDir, `${app}${BUN_SUFFIX}`))
+  } catch (error) {
+    // Only Bun's start is at stake (a Bun binary this machine cannot run, say), not Node's build.
+    console.warn(`bun build --bytecode failed (${error.message}): Bun will run the script itself`)
   } finally {
     rmSync(temporary, { recursive: true, force: true })
   }
