@@ -140,7 +140,8 @@ const TARGETS: Target[] = [
   },
   {
     // Bun runs the Node bundle as it is (its Node compatibility: node:http, undici over the
-    // engine's Unix socket), as a Hono user on Bun would run `npm start`'s file.
+    // engine's Unix socket), as a Hono user on Bun would run `npm start`'s file; its loader takes
+    // the script compiled to Bun's bytecode (test/node/bun-bytecode.test.ts).
     name: 'bun',
     eventsUpstream: 'shared',
     slug: 'bun',
