@@ -72,8 +72,8 @@ export function createNodeTransport(
   }
 }
 
-/** Statuses whose answer has no body (the Fetch standard's null body statuses). */
-const NULL_BODY = new Set([101, 103, 204, 205, 304])
+/** Statuses whose answer has no body (of the Fetch standard's null body statuses, the final ones). */
+const NULL_BODY = new Set([204, 205, 304])
 
 /**
  * The call through undici's dispatcher rather than its `fetch`: the body is a
@@ -108,6 +108,8 @@ function dispatchPushed(
       {
         onRequestStart(controller) {
           call = controller
+          // Aborted while the call waited for its connection.
+          if (signal.aborted) onAbort()
         },
         onResponseStart(controller, status, headers, statusText) {
           const pushed = NULL_BODY.has(status)
