@@ -32,6 +32,8 @@ export interface EngineRequestOptions {
   accept?: readonly number[]
   /** The engine may hold the call for longer than a moment: see `EngineCallOptions`. */
   held?: boolean
+  /** The caller takes the body chunk by chunk where the transport can: see `EngineCallOptions`. */
+  push?: boolean
 }
 
 export interface EngineClientOptions {
@@ -192,7 +194,7 @@ export class EngineClient {
     let response: Response
     try {
       const request = new Request(engineUrl(path, options.query), init)
-      response = await this.transport.fetch(request, options.held ? HELD : undefined)
+      response = await this.transport.fetch(request, callOptions(options))
     } catch (cause) {
       throw this.#failure(cause, method, path, options.signal)
     }
@@ -255,6 +257,14 @@ export class EngineClient {
 }
 
 const HELD: EngineCallOptions = { held: true }
+const HELD_PUSHED: EngineCallOptions = { held: true, push: true }
+const PUSHED: EngineCallOptions = { push: true }
+
+/** The transport's options of a call, shared: most calls have none. */
+function callOptions(options: EngineRequestOptions): EngineCallOptions | undefined {
+  if (options.push) return options.held ? HELD_PUSHED : PUSHED
+  return options.held ? HELD : undefined
+}
 
 /** API 1.41's 503 on a cluster call to an engine outside a swarm, or to a worker. */
 const NOT_A_MANAGER = /^This node is not a swarm manager/

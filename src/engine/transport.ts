@@ -49,6 +49,12 @@ export interface EngineCallOptions {
    * waiting out its timeout, a long log read): a pooled transport gives it a connection of its own.
    */
   held?: boolean
+  /**
+   * The caller takes the body chunk by chunk where it can (`PushedByteStream.pushTo`,
+   * src/streams/pushed.ts): a transport that can answers such a body; any other body is read as
+   * usual.
+   */
+  push?: boolean
 }
 
 /** The origin every engine request is addressed to; socket transports ignore it. */

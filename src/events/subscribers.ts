@@ -277,24 +277,31 @@ export class Subscribers {
     subscriber.cursor = undefined
   }
 
+  /**
+   * Queues the subscriber's wake-up. A new fan-out's first slice waits for {@link wakeFirstSlice}
+   * (the hub calls it after every batch the upstream hands over), not for a turn: a turn is asked
+   * for only when slices remain after it, which spares the one subscriber's event a
+   * `setImmediate` (17 µs of a fresh gateway's time per event, one every 5 ms).
+   */
   #scheduleWake(subscriber: Subscriber): void {
     if (subscriber.wakeScheduled) return
     subscriber.wakeScheduled = true
     this.#toWake.push(subscriber)
-    if (this.#waking) return
-    this.#waking = true
-    this.#firstSliceDue = true
-    nextTurn(() => this.#wakeTurn())
+    if (!this.#waking) this.#firstSliceDue = true
   }
 
   /**
-   * The upstream handed over a batch: the first slice of a fan-out it started is woken now, not
-   * on the next turn (the turn still comes, for the slices after it). A fan-out already under way
-   * keeps its pace of one slice per turn.
+   * The upstream handed over a batch: the first slice of a fan-out it started is woken now, and
+   * a turn is asked for the slices after it. A fan-out already under way keeps its pace of one
+   * slice per turn.
    */
   wakeFirstSlice(): void {
     if (!this.#firstSliceDue) return
     this.#wakeSlice()
+    if (this.#toWakeHead < this.#toWake.length) {
+      this.#waking = true
+      nextTurn(() => this.#wakeTurn())
+    }
   }
 
   /** A turn of the event loop: the next slice; the rest wait for the next turn. */

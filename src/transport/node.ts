@@ -17,6 +17,7 @@ import { connect as netConnect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Agent, Client, type Dispatcher, fetch as undiciFetch } from 'undici'
 import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
+import { PushedByteStream } from '../streams/pushed.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
 import { upgradeSocket } from './node-upgrade.ts'
 
@@ -45,12 +46,14 @@ export function createNodeTransport(
     async fetch(request, options) {
       const path = request.url.slice(ENGINE_ORIGIN.length)
       const body = request.body ? await request.arrayBuffer() : undefined
+      const dispatcher = options?.held ? connectionForOneCall(origin, connect) : ordinary
+      if (options?.push) return dispatchPushed(dispatcher, origin, path, request, body)
       const response = await undiciFetch(origin + path, {
         method: request.method,
         headers: Object.fromEntries(request.headers),
         body,
         signal: request.signal,
-        dispatcher: options?.held ? connectionForOneCall(origin, connect) : ordinary,
+        dispatcher,
       })
       // Node's Request follows its caller's abort signal only while the Request object lives
       // (nodejs/undici#1926): keep it alive as long as its body can still be read, or a client
@@ -67,6 +70,94 @@ export function createNodeTransport(
       return closed
     },
   }
+}
+
+/** Statuses whose answer has no body (of the Fetch standard's null body statuses, the final ones). */
+const NULL_BODY = new Set([204, 205, 304])
+
+/**
+ * The call through undici's dispatcher rather than its `fetch`: the body is a
+ * {@link PushedByteStream} fed from undici's own data callback, which a caller may take chunk by
+ * chunk in that callback. `fetch` hands each chunk through a Node stream, its async iterator and a
+ * Web stream first (src/streams/pushed.ts has the figures). Engine answers are never encoded (no
+ * `accept-encoding` is sent), so there is nothing to decompress.
+ */
+function dispatchPushed(
+  dispatcher: Dispatcher,
+  origin: string,
+  path: string,
+  request: Request,
+  body: ArrayBuffer | undefined,
+): Promise<Response> {
+  const signal = request.signal
+  return new Promise<Response>((resolve, reject) => {
+    let stream: PushedByteStream | undefined
+    let call: Dispatcher.DispatchController | undefined
+    const onAbort = () => call?.abort(abortError(signal.reason))
+    const done = () => signal.removeEventListener('abort', onAbort)
+    if (signal.aborted) return reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    dispatcher.dispatch(
+      {
+        origin,
+        path,
+        method: request.method as Dispatcher.HttpMethod,
+        headers: Object.fromEntries(request.headers),
+        body: body === undefined ? null : new Uint8Array(body),
+      },
+      {
+        onRequestStart(controller) {
+          call = controller
+          // Aborted while the call waited for its connection.
+          if (signal.aborted) onAbort()
+        },
+        onResponseStart(controller, status, headers, statusText) {
+          const pushed = NULL_BODY.has(status)
+            ? undefined
+            : new PushedByteStream({
+                pause: () => controller.pause(),
+                resume: () => controller.resume(),
+                cancel: (reason) => controller.abort(abortError(reason)),
+              })
+          stream = pushed
+          const response = new Response(pushed ?? null, {
+            status,
+            statusText: statusText ?? '',
+            headers: headersOf(headers),
+          })
+          // As for fetch's answers below: the Request keeps its signal following the caller's.
+          if (pushed) liveRequests.set(pushed, request)
+          resolve(response)
+        },
+        onResponseData(_controller, chunk) {
+          stream?.push(chunk)
+        },
+        onResponseEnd() {
+          done()
+          stream?.close()
+        },
+        onResponseError(_controller, error) {
+          done()
+          if (stream) stream.error(error)
+          else reject(error)
+        },
+      },
+    )
+  })
+}
+
+/** undici aborts with an `Error`; a signal's reason may be anything. */
+function abortError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new DOMException('The call was aborted', 'AbortError')
+}
+
+function headersOf(headers: Record<string, string | string[] | undefined>): Headers {
+  const result = new Headers()
+  for (const [name, value] of Object.entries(headers)) {
+    if (Array.isArray(value)) for (const one of value) result.append(name, one)
+    else if (value !== undefined) result.append(name, value)
+  }
+  return result
 }
 
 /** A connection of its own to the engine, for a call the engine takes over (an exec's session). */

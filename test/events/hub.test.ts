@@ -8,6 +8,7 @@ import {
   type Subscription,
   type SubscriptionItem,
 } from '../../src/events/hub.ts'
+import { PushedByteStream } from '../../src/streams/pushed.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import {
@@ -554,11 +555,15 @@ describe('EventHub against a scripted engine', () => {
     )
   })
 
-  it('ends every subscription on close() and stops the upstream', async () => {
-    const fake = scriptedEngine()
+  it.each([
+    ['read', false],
+    ['pushed', true],
+  ])('ends every subscription on close() and stops the upstream (a %s body)', async (_, pushed) => {
+    const fake = scriptedEngine({ pushed })
     const hub = newHub({}, new EngineClient(fake.transport))
     const sub = hub.subscribe()
     await hub.ready()
+    expect(fake.openStreams()).toBe(1)
     const pending = sub.next()
     hub.close()
     expect(await pending).toBeUndefined()
@@ -566,17 +571,60 @@ describe('EventHub against a scripted engine', () => {
     expect(hub.stats()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
     expect(await hub.subscribe().next()).toBeUndefined()
   })
+
+  it('takes a pushed body in the transport’s own call: the event is delivered before the push returns', async () => {
+    const fake = scriptedEngine({ pushed: true })
+    const hub = newHub({}, new EngineClient(fake.transport))
+    const sub = hub.subscribe()
+    await hub.ready()
+    const delivered: string[] = []
+    sub.onReady(() => {
+      for (const item of sub.takeReady() ?? []) {
+        if (item.kind === 'event') delivered.push(item.event.timeNano)
+      }
+    })
+    // No read, no promise job between the engine's bytes and the subscriber's wake-up.
+    const first = fake.emit('create')
+    expect(delivered).toEqual([first])
+    const together = fake.emitTogether(['start', 'die'])
+    expect(delivered).toEqual([first, ...together])
+  })
+
+  it('reconnects from the last event when a pushed line does not decode, losing nothing', async () => {
+    const fake = scriptedEngine({ pushed: true })
+    const hub = newHub({ backoffInitialMs: 5, backoffMaxMs: 20 }, new EngineClient(fake.transport))
+    const sub = hub.subscribe()
+    await hub.ready()
+    const before = fake.emit('create')
+    expect((await takeEvents(sub, 1)).map((e) => e.timeNano)).toEqual([before])
+    fake.emitRaw('{"Type":"container",')
+    await expect.poll(() => hub.stats().upstreamConnections).toBe(2)
+    const after = fake.emit('start')
+    expect((await takeEvents(sub, 1)).map((e) => e.timeNano)).toEqual([after])
+    await expectQuiet(sub, 100)
+    expect(fake.openStreams()).toBe(1)
+    expect(fake.requests.filter((r) => r.includes('/events')).at(-1)).toContain(
+      `since=${toEngineSince(BigInt(before) - 100_000_000n)}`,
+    )
+  })
 })
+
+/** An open `/events` stream of the scripted engine. */
+interface OpenStream {
+  enqueue(bytes: Uint8Array): void
+  error(error: unknown): void
+}
 
 /**
  * An engine in memory, scripted by the test: its event ring (256 by default), `/events` with
- * `since`/`until` as the engine answers it, restarts (the ring is lost) and outages.
+ * `since`/`until` as the engine answers it, restarts (the ring is lost) and outages. With
+ * `pushed`, a followed `/events` body is a {@link PushedByteStream}, as the Node transport's.
  */
-function scriptedEngine(options: { ringLimit?: number } = {}) {
+function scriptedEngine(options: { ringLimit?: number; pushed?: boolean } = {}) {
   const ringLimit = options.ringLimit ?? 256
   const encoder = new TextEncoder()
   let ring: { nano: bigint; line: string }[] = []
-  const open = new Set<ReadableStreamDefaultController<Uint8Array>>()
+  const open = new Set<OpenStream>()
   const requests: string[] = []
   let reachable = true
   let clock = 1_795_900_000_000_000_000n
@@ -619,23 +667,47 @@ function scriptedEngine(options: { ringLimit?: number } = {}) {
         .filter((e) => e.nano >= since && (until === undefined || e.nano <= until))
         .map((e) => `${e.line}\n`)
       if (until !== undefined) return new Response(replay.join(''))
-      let controller!: ReadableStreamDefaultController<Uint8Array>
-      const body = new ReadableStream<Uint8Array>({
-        start(c) {
-          controller = c
-          for (const line of replay) c.enqueue(encoder.encode(line))
-          open.add(c)
-        },
-        cancel() {
-          open.delete(controller)
-        },
-      })
+      const { body, stream } = options.pushed ? pushedBody() : readBody()
+      for (const line of replay) stream.enqueue(encoder.encode(line))
+      open.add(stream)
       request.signal.addEventListener('abort', () => {
-        if (!open.delete(controller)) return
-        controller.error(request.signal.reason)
+        if (!open.delete(stream)) return
+        stream.error(request.signal.reason)
       })
       return new Response(body)
     },
+  }
+
+  function readBody() {
+    let controller!: ReadableStreamDefaultController<Uint8Array>
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c
+      },
+      cancel() {
+        open.delete(stream)
+      },
+    })
+    const stream: OpenStream = {
+      enqueue: (bytes) => controller.enqueue(bytes),
+      error: (error) => controller.error(error),
+    }
+    return { body, stream }
+  }
+
+  function pushedBody() {
+    const body = new PushedByteStream({
+      pause() {},
+      resume() {},
+      cancel() {
+        open.delete(stream)
+      },
+    })
+    const stream: OpenStream = {
+      enqueue: (bytes) => body.push(bytes),
+      error: (error) => body.error(error),
+    }
+    return { body, stream }
   }
 
   return {

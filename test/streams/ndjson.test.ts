@@ -142,6 +142,21 @@ describe('NdjsonStream', () => {
     expect(records).toEqual([{ value: {}, raw: '{}' }])
   })
 
+  it('skips it in a first line whole in its chunk, and keeps it as text in a later one', async () => {
+    expect(await decode(['\uFEFF{}\n{"a":1}\n'])).toEqual([
+      { value: {}, raw: '{}' },
+      { value: { a: 1 }, raw: '{"a":1}' },
+    ])
+    await expect(decode(['{}\n\uFEFF{}\n'])).rejects.toThrow(SyntaxError)
+    await expect(decode(['{}\n', '\uFEFF{}\n'])).rejects.toThrow(SyntaxError)
+  })
+
+  it('decodes an invalid byte in a line whole in its chunk as U+FFFD', async () => {
+    const line = new Uint8Array([...encoder.encode('{"a":"'), 0xff, ...encoder.encode('"}\n')])
+    const records = await decode(['{}\n', line])
+    expect(records[1]).toEqual({ value: { a: '\uFFFD' }, raw: '{"a":"\uFFFD"}' })
+  })
+
   it('errors with a SyntaxError on a line that is not JSON, after the lines before it', async () => {
     const readable = readableOf([encoder.encode('{"a":1}\n{"a":\n{"b":2}\n')]).pipeThrough(
       new NdjsonStream(),

@@ -3,6 +3,8 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { EngineClient } from '../../src/engine/client.ts'
+import { PushedByteStream } from '../../src/streams/pushed.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { testEngineEnv } from '../support/engine.ts'
@@ -32,6 +34,56 @@ describe.each(wires)('the %s transport', (_name, dockerEnv) => {
     expect(images.body.images.some((i: { tags: string[] }) => i.tags.includes(env.image))).toBe(
       true,
     )
+  })
+
+  it('pushes the body of a call that asks for it: the same bytes, read or pushed, and the same refusals', async () => {
+    const transport = createNodeTransport(engineTargetFromEnv(dockerEnv))
+    const client = new EngineClient(transport)
+    try {
+      const path = `/images/${encodeURIComponent(env.image)}/json`
+      const fetched = await (await client.request('GET', path)).text()
+      const response = await client.request('GET', path, { push: true })
+      const body = response.body
+      expect(body).toBeInstanceOf(PushedByteStream)
+      const decoder = new TextDecoder()
+      let pushed = ''
+      const ended = new Promise<unknown>((resolve) => {
+        ;(body as PushedByteStream).pushTo({
+          chunk: (bytes) => {
+            pushed += decoder.decode(bytes, { stream: true })
+          },
+          end: resolve,
+        })
+      })
+      expect(await ended).toBeUndefined()
+      expect(pushed).toBe(fetched)
+      expect(response.headers.get('content-type')).toBe('application/json')
+      // Read as any body, by a caller that does not push.
+      expect(await client.json('GET', path, { push: true })).toEqual(JSON.parse(fetched))
+      await expect(
+        client.json('GET', '/containers/dockgate-no-such-container/json', { push: true }),
+      ).rejects.toMatchObject({ status: 404 })
+    } finally {
+      await transport.close()
+    }
+  })
+
+  it('ends a pushed body that the caller aborts, and refuses a call aborted before it starts', async () => {
+    const transport = createNodeTransport(engineTargetFromEnv(dockerEnv))
+    const client = new EngineClient(transport)
+    try {
+      const abort = new AbortController()
+      const options = { held: true, push: true, timeoutMs: 0, signal: abort.signal }
+      const response = await client.request('GET', '/events', options)
+      const ended = new Promise<unknown>((resolve) => {
+        ;(response.body as PushedByteStream).pushTo({ chunk: () => {}, end: resolve })
+      })
+      abort.abort(new Error('left'))
+      expect(await ended).toBeInstanceOf(Error)
+      await expect(client.request('GET', '/events', options)).rejects.toThrow()
+    } finally {
+      await transport.close()
+    }
   })
 })
 
