@@ -36,18 +36,15 @@ function start() {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: root, DOCKGATE_CONFIG: 'config.json' },
   })
   expect(result.status, result.stderr).toBe(0)
-  return { entry: result.stdout.trim(), stderr: result.stderr }
+  const args = result.stdout.trim().split(' ')
+  return { entry: args.at(-1), stderr: result.stderr, args }
 }
 
 beforeEach(() => {
   root = scratchDir('dockgate-deno-start')
   mkdirSync(join(root, 'scripts'))
   copyFileSync('scripts/deno-start.sh', join(root, 'scripts/deno-start.sh'))
-  put(
-    'node_modules/.bin/deno',
-    '#!/bin/sh\nfor arg; do entry=$arg; done\necho "$entry"\n',
-    HOUR_AGO,
-  )
+  put('node_modules/.bin/deno', '#!/bin/sh\necho "$@"\n', HOUR_AGO)
   chmodSync(join(root, 'node_modules/.bin/deno'), 0o755)
   put('node_modules/.package-lock.json', '{}', HOUR_AGO)
   put('scripts/docs-renderer.mjs', '', HOUR_AGO)
@@ -61,15 +58,20 @@ beforeEach(() => {
 afterEach(() => rmSync(root, { recursive: true, force: true }))
 
 describe('scripts/deno-start.sh', () => {
-  it('runs the bundle while no file it was made of is newer', () => {
-    expect(start()).toEqual({ entry: 'dist/deno.js', stderr: '' })
+  it('runs the bundle while no file it was made of is newer, with eager source positions', () => {
+    const { entry, stderr, args } = start()
+    expect({ entry, stderr }).toEqual({ entry: 'dist/deno.js', stderr: '' })
+    expect(args.find((arg) => arg.startsWith('--v8-flags='))).toContain(
+      ',--no-enable-lazy-source-positions',
+    )
   })
 
   it('runs src/deno.ts, and says why, once a source or the install is newer than the bundle', () => {
     utimesSync(join(root, 'src/app.ts'), new Date(), new Date())
-    const { entry, stderr } = start()
+    const { entry, stderr, args } = start()
     expect(entry).toBe('src/deno.ts')
     expect(stderr).toContain('dist/deno.js is older than src/app.ts')
+    expect(args.join(' ')).not.toContain('lazy-source-positions')
 
     utimesSync(join(root, 'src/app.ts'), HOUR_AGO, HOUR_AGO)
     utimesSync(join(root, 'node_modules/.package-lock.json'), new Date(), new Date())
@@ -78,9 +80,9 @@ describe('scripts/deno-start.sh', () => {
 
   it('runs src/deno.ts when there is no bundle or no list of its files', () => {
     rmSync(join(root, 'dist/deno.inputs'))
-    expect(start()).toEqual({ entry: 'src/deno.ts', stderr: '' })
+    expect(start()).toMatchObject({ entry: 'src/deno.ts', stderr: '' })
     rmSync(join(root, 'dist'), { recursive: true })
-    expect(start()).toEqual({ entry: 'src/deno.ts', stderr: '' })
+    expect(start()).toMatchObject({ entry: 'src/deno.ts', stderr: '' })
   })
 })
 
