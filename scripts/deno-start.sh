@@ -91,7 +91,7 @@ v8_flags=--initial-old-space-size=128,--min-semi-space-size=32
 
 # The entry bundled by `npm run build` (scripts/build-deno.mjs: one module instead of ~320, about a
 # quarter of the start; bench/README.md, "Cold start on Deno, a bundle") while none of the files it
-# lists as made of is newer than it; else src/deno.ts itself, as before.
+# was made of (dist/deno.inputs) is newer than it; else src/deno.ts itself, as before.
 entry=src/deno.ts
 bundle=dist/deno.js
 if [ -f "$bundle" ] && [ -f dist/deno.inputs ]; then
