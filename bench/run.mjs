@@ -346,9 +346,9 @@ function build() {
   let fresh = false
   try {
     // dist/node.js and the rest of dist/ (tsc) for the pipeline phase; the bundle for the gateway;
-    // the edge bundle for workerd's cold start.
+    // the Deno bundle that scripts/deno-start.sh runs; the edge bundle for workerd's cold start.
     const mtime = (f) => statSync(join(ROOT, f)).mtimeMs
-    const built = ['dist/node.js', 'dist/dockgate.mjs', 'dist/edge.js'].map(mtime)
+    const built = ['dist/node.js', 'dist/dockgate.mjs', 'dist/deno.js', 'dist/edge.js'].map(mtime)
     // tsc writes its own dist/edge.js (src/edge.ts compiled, not bundled) over the bundle: the
     // bundle is the one written before dist/edge-assets/, which only scripts/build-edge.mjs writes.
     const edgeBundled = mtime('dist/edge.js') <= mtime('dist/edge-assets/docs-renderer.json')
@@ -359,6 +359,7 @@ function build() {
   if (fresh) return 'dist/ is newer than src/: not rebuilt'
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' })
   execFileSync(process.execPath, ['scripts/build-node.mjs'], { cwd: ROOT, stdio: 'inherit' })
+  execFileSync(process.execPath, ['scripts/build-deno.mjs'], { cwd: ROOT, stdio: 'inherit' })
   execFileSync(process.execPath, ['scripts/build-edge.mjs'], { cwd: ROOT, stdio: 'inherit' })
   return 'built'
 }

@@ -4,7 +4,9 @@
 # URL host Deno's client names (`localhost`), or each engine's host:port for TCP/TLS (and read on
 # its certificates), and exactly the environment variables the gateway reads (src/deno.ts ENV_KEYS).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# Parameter expansions and builtins only, up to `exec deno`: each command forked here (dirname,
+# grep) cost ~1.5 ms of a start that the bench's cold start counts from this script's spawn.
+case $0 in */*) cd "${0%/*}/.." ;; *) cd .. ;; esac
 deno=node_modules/.bin/deno
 [ -x "$deno" ] || deno=deno
 
@@ -50,7 +52,9 @@ allow_engine "$engine" "$default_certs"
 # gateway to refuse with its own message. A config that does not say `engines` (nor hides a key
 # behind a \u escape) names none: Node's start (about 40 ms, a quarter of the gateway's cold
 # start on Deno, bench `cold`) is spared then.
-if [ -f "$config" ] && grep -q -e engines -e '\\u' "$config"; then
+config_text=
+if [ -f "$config" ]; then IFS= read -r -d '' config_text <"$config" || true; fi
+if [[ $config_text == *engines* || $config_text == *'\u'* ]]; then
   while IFS=$'\t' read -r host certs; do
     allow_engine "$host" "$certs"
   done < <(node -e '
@@ -85,6 +89,30 @@ env_keys=PORT,HOST,DOCKGATE_CONFIG,DOCKGATE_TOKEN,DOCKGATE_JWT_SECRET,DOCKGATE_S
 # semi-space: 121 MB, but no gain measured at start).
 v8_flags=--initial-old-space-size=128,--min-semi-space-size=32
 
+# The entry bundled by `npm run build` (scripts/build-deno.mjs: one module instead of ~320, about a
+# quarter of the start; bench/README.md, "Cold start on Deno, a bundle") while none of the files it
+# was made of (dist/deno.inputs) is newer than it; else src/deno.ts itself, as before.
+entry=src/deno.ts
+bundle=dist/deno.js
+if [ -f "$bundle" ] && [ -f dist/deno.inputs ]; then
+  entry=$bundle
+  mapfile -t inputs <dist/deno.inputs
+  for input in "${inputs[@]}"; do
+    # A file gone from the list is caught by the importer that no longer imports it.
+    if [ "$input" -nt "$bundle" ]; then
+      echo "$bundle is older than $input: running src/deno.ts (npm run build bundles it again)" >&2
+      entry=src/deno.ts
+      break
+    fi
+  done
+fi
+# V8 compiles without source positions and, the first time an Error is made, parses the function of
+# each frame again to find them: at the bundle's top level (the DOMExceptions src/http/sse.ts makes
+# as it is evaluated) that is the whole 700 KB module, ~30 ms. Positions made with the code instead
+# (and kept in its code cache): callgrind from spawn to `listening` 0.494 against 0.391-0.396 G.
+# Not for src/deno.ts, whose modules are small (0.664-0.668 G without, 0.672 G with).
+if [ "$entry" = "$bundle" ]; then v8_flags+=,--no-enable-lazy-source-positions; fi
+
 exec "$deno" run --no-prompt --unstable-no-legacy-abort --v8-flags="$v8_flags" \
   --allow-read="$read" --allow-write="$write" --allow-net="$net" --allow-env="$env_keys${extra_env_keys:-}" \
-  src/deno.ts
+  "$entry"

@@ -84,6 +84,9 @@ const once = (fn: () => void) => {
 const buildNode = once(() =>
   execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' }),
 )
+const buildDeno = once(() =>
+  execFileSync(process.execPath, ['scripts/build-deno.mjs'], { stdio: 'inherit' }),
+)
 const buildEdge = once(() =>
   execFileSync(process.execPath, ['scripts/build-edge.mjs'], { stdio: 'inherit' }),
 )
@@ -126,7 +129,8 @@ const TARGETS: Target[] = [
     slug: 'deno',
     limits: {},
     ready: 'output',
-    build: () => {},
+    // The bundle scripts/deno-start.sh runs while it is fresh (dist/deno.js).
+    build: buildDeno,
     command: ({ port, configPath }) => ({
       // It `exec`s deno with the narrowest permissions, so the child's pid is Deno's.
       file: 'bash',
