@@ -152,11 +152,14 @@ const control = (flag, pid) =>
 async function measure(server, url, headers, keepAs) {
   const agent = new Agent({ connections: 10 })
   const get = async () => {
-    // A server this slow may close a connection that idled past its keep-alive: ask again.
+    // A server this slow may close a connection that idled past its keep-alive, or answer 408
+    // when a loaded machine stalls it past the gateway's 15 s request timeout (seen twice at load
+    // 5–6, 2026-12-04): ask again.
     for (let attempt = 0; ; attempt++) {
       try {
         const answer = await request(url, { dispatcher: agent, headers })
         await answer.body.text()
+        if (answer.statusCode === 408 && attempt < 5) continue
         if (answer.statusCode !== 200) throw new Error(`GET ${url}: ${answer.statusCode}`)
         return
       } catch (error) {
