@@ -13,6 +13,7 @@
  * their effect"): the walk over every container of the engine, the join of the summaries and the
  * UTF-8 encoding of the ~6.8 KB answer of 20 were what a list of 20 did beyond the small request.
  */
+import type { Principal } from '../domain/principal.ts'
 import type { RedactionSettings } from '../domain/redaction.ts'
 import type { ContainerModel } from '../model/containers.ts'
 
@@ -104,4 +105,31 @@ export function listKey({ viewer, auditMode, filters }: ListKeyParts): string {
     name ?? null,
     limit ?? null,
   ])
+}
+
+/**
+ * Each list's key (`listKey`), made once per query value and principal: `queryMemo` hands every
+ * request that sends a query string the same frozen value, a configured credential's principal
+ * is one object until a reload replaces it, and the key depends on nothing else (the viewer, the
+ * audit mode and the owner filter are the principal's). A JWT's principal is new per request:
+ * its key is made each time, as before. Making it (two `JSON.stringify` and the hash of a new
+ * string for the lookup) was ~4k of the ~34k instructions a polled list of 20 did beyond the
+ * small request (`bench/instructions.mjs --list --request-path`, bench/README.md).
+ */
+export class ListKeys {
+  readonly #byQuery = new WeakMap<object, WeakMap<Principal, string>>()
+
+  get(query: object, principal: Principal, make: () => string): string {
+    let byPrincipal = this.#byQuery.get(query)
+    if (!byPrincipal) {
+      byPrincipal = new WeakMap()
+      this.#byQuery.set(query, byPrincipal)
+    }
+    let key = byPrincipal.get(principal)
+    if (key === undefined) {
+      key = make()
+      byPrincipal.set(principal, key)
+    }
+    return key
+  }
 }

@@ -313,13 +313,14 @@ export const PositionHeaders = z.object({
 /**
  * `PositionHeaders` checked on its own header, where the header validator ran (after the query
  * and path validators; see `documentedWithPositionHeader` in containers.ts): a bad one answers
- * the problem that validator gave.
+ * the problem that validator gave. Answers the header's value (undefined: none was sent).
  */
-export function checkPositionHeader(c: Context<AppEnv>): void {
+export function checkPositionHeader(c: Context<AppEnv>): string | undefined {
   const value = c.req.header(POSITION_HEADER)
-  if (value === undefined) return
+  if (value === undefined) return undefined
   const result = PositionHeaders.safeParse({ [POSITION_HEADER]: value })
   if (!result.success) validationHook({ target: 'header', ...result }, c)
+  return value
 }
 
 /** The position a change answers, for `PositionHeaders` of later reads on any instance. */

@@ -265,6 +265,27 @@ describe('the container list’s kept answers', () => {
     expect(recorded[0]).toMatchObject({ outcome: 'allowed', reason: 'not-owner' })
   })
 
+  it('refuse a selector on a key a reload made secret, though the same query passed before', async () => {
+    const { kept, asked, reload } = await twoGateways()
+    const path = `/v1/containers?all=true&label=app%3Dweb&label=run%3D${uniqueName('secret')}`
+    const both = async () => {
+      const [got, want] = [await kept.json(path), await asked.json(path)]
+      const { requestId: _k, ...problem } = got.body
+      const { requestId: _a, ...expected } = want.body
+      expect(problem).toEqual(expected)
+      return got.status
+    }
+    // Passed twice (the verdict kept), then the key is secret: refused at once, and passes again.
+    expect([await both(), await both()]).toEqual([200, 200])
+    reload({ secretLabelPatterns: ['app'] })
+    expect(await both()).toBe(400)
+    expect((await kept.json(path)).body.invalidParams).toEqual([
+      { name: 'query.label', reason: expect.stringContaining('app: a secret-looking key') },
+    ])
+    reload({})
+    expect(await both()).toBe(200)
+  })
+
   it('judge a bad query again every time, with the validator’s problem, beside a kept good one', async () => {
     const { kept, asked } = await twoGateways()
     for (const path of [
