@@ -287,8 +287,14 @@ describe('a cluster of three instances behind HAProxy', () => {
     } finally {
       cluster.start(3)
     }
+    // Back in: all three answer again. Asked until they have, within a bound, rather than in six
+    // requests: one failed connection takes any instance out for a second (`observe layer4`,
+    // scripts/cluster.sh), and a clean-clone CI on a busy machine once saw dockgate-1 out then.
     const back = new Set<string>()
-    for (let i = 0; i < 6; i++) back.add((await json('/v1/system/version')).instance!)
+    for (const until = Date.now() + 15_000; back.size < 3 && Date.now() < until; ) {
+      back.add((await json('/v1/system/version')).instance!)
+      if (back.size < 3) await sleep(100)
+    }
     expect(back).toEqual(new Set(['dockgate-1', 'dockgate-2', 'dockgate-3']))
   })
 
