@@ -5,74 +5,29 @@
  * Whatever the cache, the gateway answers the same, `/docs` included (the renderer is required
  * from beside the script: a script compiled from a code cache cannot `import()` on Node 20).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { spawn } from 'node:child_process'
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { expectDocsRendererServed } from '../support/docs.ts'
-import { testEngineEnv } from '../support/engine.ts'
-import { untilListening } from '../support/listening.ts'
-import { freePort } from '../support/net.ts'
+import { describe, expect, it } from 'vitest'
+import { bundleForTests, expectGatewayAnswers, expectGracefulStop } from '../support/bundle.ts'
 import { NODE_FLAGS } from '../support/node-flags.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'dockgate-code-cache-'))
-const entry = join(dir, 'dockgate.mjs')
-const chunks = join(dir, 'dockgate-chunks')
-const children: ChildProcess[] = []
-
-beforeAll(() => {
-  execFileSync(process.execPath, ['scripts/build-node.mjs', `--outfile=${entry}`], {
-    stdio: 'inherit',
-  })
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ tokens: [] }))
-}, 120_000)
-
-afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
-  rmSync(dir, { recursive: true, force: true })
-})
-
-const script = () => readdirSync(chunks).filter((f) => /^app-[0-9a-f]{16}\.cjs$/.test(f))
-const cacheFile = () => join(chunks, `${script()[0]}.v8cache`)
+const TOKEN = 'code-cache-test-token-0123456789abcdef'
+const bundle = bundleForTests('code-cache', TOKEN)
+const { dir, entry } = bundle
+const script = bundle.scripts
+const cacheFile = () => join(bundle.chunks, `${script()[0]}.v8cache`)
 
 /** Starts the bundle, checks what it answers, and stops it gracefully (SIGTERM). */
 async function startAnswerStop(flags: string[] = [], { runMs = 0 } = {}) {
-  const port = await freePort()
-  const child = spawn(process.execPath, [...NODE_FLAGS, ...flags, entry], {
-    env: {
-      PATH: process.env.PATH,
-      HOME: dir,
-      PORT: String(port),
-      DOCKGATE_CONFIG: join(dir, 'config.json'),
-      DOCKGATE_TOKEN: 'code-cache-test-token-0123456789abcdef',
-      DOCKER_HOST: testEngineEnv().dockerHost,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  let output = ''
-  child.stdout!.on('data', (chunk) => (output += chunk))
-  child.stderr!.on('data', (chunk) => (output += chunk))
-  await untilListening(child, () => output)
-  const url = `http://127.0.0.1:${port}`
-  const health = await fetch(`${url}/healthz`)
-  expect(health.status).toBe(200)
-  expect(await health.json()).toMatchObject({ status: 'ok' })
-  const version = await fetch(`${url}/v1/system/version`, {
-    headers: { authorization: 'Bearer code-cache-test-token-0123456789abcdef' },
-  })
-  expect(version.status).toBe(200)
-  expect(await version.json()).toMatchObject({ gateway: { version: expect.any(String) } })
-  await expectDocsRendererServed(url)
+  const { child, url, output } = await bundle.start({ args: [...NODE_FLAGS, ...flags] })
+  await expectGatewayAnswers(url, TOKEN)
   // Past the loader's end of the start (1 s), when asked.
   await new Promise((resolve) => setTimeout(resolve, runMs))
-  const exit = new Promise<number | null>((resolve) => child.once('exit', resolve))
-  child.kill('SIGTERM')
-  expect(await exit).toBe(0)
+  await expectGracefulStop(child)
   // No request failed inside (the engine's own churn at shutdown, a read model still loading
   // other tests' containers, is not this test's business).
-  expect(output).not.toMatch(/"msg":"unexpected error"|ERR_VM_|Cannot find module/)
+  expect(output()).not.toMatch(/"msg":"unexpected error"|ERR_VM_|Cannot find module/)
 }
 
 describe('the Node bundle and its code cache', () => {
@@ -89,7 +44,7 @@ describe('the Node bundle and its code cache', () => {
       env: { PATH: process.env.PATH, HOME: dir, PORT: '0', DOCKGATE_CONFIG: badConfig },
       stdio: 'ignore',
     })
-    children.push(child)
+    bundle.children.push(child)
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
     expect(code).toBe(1)
     expect(() => statSync(cacheFile())).toThrow()

@@ -6,59 +6,31 @@
  * one too large), responses built from strings, from the engine's bodies and from a 5 MB file, an
  * event stream, a ticket issued by POST and used on it.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import type { ChildProcess } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { bundleForTests, expectGracefulStop } from '../support/bundle.ts'
 import { expectDocsRendererServed } from '../support/docs.ts'
-import { testEngineEnv } from '../support/engine.ts'
-import { untilListening } from '../support/listening.ts'
-import { freePort } from '../support/net.ts'
 import { NODE_FLAGS } from '../support/node-flags.ts'
 
-const dir = mkdtempSync(join(tmpdir(), 'dockgate-fetch-globals-'))
-const entry = join(dir, 'dockgate.mjs')
-const report = join(dir, 'loaded.json')
 const TOKEN = 'fetch-globals-test-token-0123456789abcdef'
+const bundle = bundleForTests('fetch-globals', TOKEN)
+const report = join(bundle.dir, 'loaded.json')
 let child: ChildProcess
 let url: string
-let output = ''
+let output: () => string
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['scripts/build-node.mjs', `--outfile=${entry}`], {
-    stdio: 'inherit',
-  })
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ tokens: [] }))
   // Preloaded: on the way out, which of Node's built-in modules the process had loaded
   // (`process.moduleLoadList`: Node's own record of them).
-  const preload = join(dir, 'preload.cjs')
+  const preload = join(bundle.dir, 'preload.cjs')
   writeFileSync(
     preload,
     `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify(process.moduleLoadList)))\n`,
   )
-  const port = await freePort()
-  child = spawn(process.execPath, [...NODE_FLAGS, '--require', preload, entry], {
-    env: {
-      PATH: process.env.PATH,
-      HOME: dir,
-      PORT: String(port),
-      DOCKGATE_CONFIG: join(dir, 'config.json'),
-      DOCKGATE_TOKEN: TOKEN,
-      DOCKER_HOST: testEngineEnv().dockerHost,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  child.stdout!.on('data', (chunk) => (output += chunk))
-  child.stderr!.on('data', (chunk) => (output += chunk))
-  await untilListening(child, () => output)
-  url = `http://127.0.0.1:${port}`
+  ;({ child, url, output } = await bundle.start({ args: [...NODE_FLAGS, '--require', preload] }))
 }, 120_000)
-
-afterAll(() => {
-  if (child?.exitCode === null) child.kill('SIGKILL')
-  rmSync(dir, { recursive: true, force: true })
-})
 
 const auth = { authorization: `Bearer ${TOKEN}` }
 
@@ -109,9 +81,7 @@ describe('the Node entry on the bundled undici’s Fetch classes', () => {
   })
 
   it('never loaded Node’s own undici, and stops cleanly', async () => {
-    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve))
-    child.kill('SIGTERM')
-    expect(await exit).toBe(0)
+    await expectGracefulStop(child)
     const loaded = JSON.parse(readFileSync(report, 'utf8')) as string[]
     // The record is Node's: a name it no longer uses would make this pass for nothing.
     expect(loaded).toContain('NativeModule http')
@@ -122,6 +92,6 @@ describe('the Node entry on the bundled undici’s Fetch classes', () => {
     // is on a Unix socket, and `ws` uses them only as a client.
     expect(loaded).not.toContain('NativeModule tls')
     expect(loaded).not.toContain('NativeModule https')
-    expect(output).not.toMatch(/"msg":"unexpected error"/)
+    expect(output()).not.toMatch(/"msg":"unexpected error"/)
   })
 })
