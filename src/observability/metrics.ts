@@ -112,8 +112,8 @@ export class Metrics {
     // Looked up by route, method and status in turn, not by one string made of them: the route
     // pattern and the method are the same strings every time (their hashes kept), and a status
     // is a small integer, where a joined key was a new string to build and hash per request
-    // (~2k instructions of the small request under callgrind; bench/README.md, "Per-request CPU
-    // (issue 17, branch `smallreq3`)").
+    // (~2k instructions of the small request under callgrind; bench/README.md, "Per-request
+    // CPU, the shared chain (issue 17, branch `smallreq3`)").
     let byMethod = this.#requestSeries.get(route)
     if (!byMethod) {
       byMethod = new Map()

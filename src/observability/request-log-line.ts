@@ -3,10 +3,11 @@
  *
  * Every request writes one. `JSON.stringify` of the entry cost the small authenticated request
  * ~7k instructions on the request path under callgrind, V8's serialiser looking at every
- * character and property (bench/README.md, "Per-request CPU (issue 17, branch `smallreq3`)");
- * the entry's keys are fixed and its strings are nearly always plain (a time, a UUID or a plain
- * caller's id, a method, a route pattern, a path), so the line is put together here and only an
- * entry with something to escape goes through `JSON.stringify`, string by string.
+ * character and property (bench/README.md, "Per-request CPU, the shared chain (issue 17, branch
+ * `smallreq3`)"); the entry's keys are fixed and its strings are nearly always plain (a time, a
+ * UUID or a plain caller's id, a method, a route pattern, a path), so the line is put together
+ * here and only an entry with something to escape goes through `JSON.stringify`, string by
+ * string.
  */
 import type { RequestLogEntry } from '../http/observability.ts'
 
