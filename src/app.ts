@@ -41,6 +41,7 @@ import { ContainerModel } from './model/containers.ts'
 import type { WritePositions } from './model/positions.ts'
 import { ServiceOwners } from './model/services.ts'
 import { Metrics } from './observability/metrics.ts'
+import { requestLogLine } from './observability/request-log-line.ts'
 import type { QuotaReservations } from './policy/quota.ts'
 import { router } from './routes/common.ts'
 import { containerRoutes } from './routes/containers.ts'
@@ -200,7 +201,7 @@ export function createApp(deps: AppDependencies): Gateway {
   app.use(
     frontRequests({
       metrics,
-      requestLog: deps.requestLog ?? ((entry) => console.log(JSON.stringify(entry))),
+      requestLog: deps.requestLog ?? ((entry) => console.log(requestLogLine(entry))),
       writeRequestId: deps.writeRequestId,
       eventStreamOutput: deps.eventStreamOutput,
       methodNotAllowed: methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }),

@@ -18,6 +18,7 @@ import { settingsFromConfig } from './config.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
 import { jsonLineAudit } from './domain/audit.ts'
+import { requestLogLine } from './observability/request-log-line.ts'
 import { createDenoTransport } from './transport/deno.ts'
 
 /** Request log, audit records and the entry's own messages: one batched stream of lines. */
@@ -77,7 +78,7 @@ async function main() {
     settings: settingsFromConfig(config),
     store: shared.store,
     ticketSecret: shared.secret,
-    requestLog: (entry) => stdout.line(JSON.stringify(entry)),
+    requestLog: (entry) => stdout.line(requestLogLine(entry)),
     audit: jsonLineAudit(stdout.line),
     logError,
     ...instances.ports,

@@ -30,6 +30,7 @@ import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
 import { Metrics } from './observability/metrics.ts'
+import { requestLogLine } from './observability/request-log-line.ts'
 import { createNodeTransport } from './transport/node.ts'
 
 /**
@@ -83,7 +84,7 @@ async function main() {
     settings: settingsFromConfig(config),
     store: shared.store,
     ticketSecret: shared.secret,
-    requestLog: (entry) => stdout.line(JSON.stringify(entry)),
+    requestLog: (entry) => stdout.line(requestLogLine(entry)),
     audit: jsonLineAudit(stdout.line),
     writeRequestId: writeRequestIdOnNodeResponse,
     eventStreamOutput: writeEventStreamsOnNodeResponse,
