@@ -18,7 +18,7 @@ import { settingsFromConfig } from './config.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
 import { jsonLineAudit } from './domain/audit.ts'
-import { requestLogLine } from './observability/request-log-line.ts'
+import { requestLogLine } from './http/request-log-line.ts'
 import { createDenoTransport } from './transport/deno.ts'
 
 /** Request log, audit records and the entry's own messages: one batched stream of lines. */

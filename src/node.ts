@@ -30,7 +30,7 @@ import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
 import { Metrics } from './observability/metrics.ts'
-import { requestLogLine } from './observability/request-log-line.ts'
+import { requestLogLine } from './http/request-log-line.ts'
 import { createNodeTransport } from './transport/node.ts'
 
 /**

@@ -9,7 +9,7 @@
  * here and only an entry with something to escape goes through `JSON.stringify`, string by
  * string.
  */
-import type { RequestLogEntry } from '../http/observability.ts'
+import type { RequestLogEntry } from './observability.ts'
 
 /**
  * What `JSON.stringify` escapes in a string: `"`, `\\`, control characters and lone surrogates

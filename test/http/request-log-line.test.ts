@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { RequestLogEntry } from '../../src/http/observability.ts'
-import { jsonString, requestLogLine } from '../../src/observability/request-log-line.ts'
+import { jsonString, requestLogLine } from '../../src/http/request-log-line.ts'
 
 /** Strings of every kind JSON escapes: quotes, backslashes, controls, lone and paired surrogates. */
 const anyString = fc.oneof(
