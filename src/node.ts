@@ -23,6 +23,7 @@ import {
 import { settingsFromConfig } from './config.ts'
 import { jsonLineAudit } from './domain/audit.ts'
 import { countingTransport } from './http/observability.ts'
+import { requestLogLine } from './http/request-log-line.ts'
 import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
 import { writeEventStreamsOnNodeResponse } from './node/event-streams.ts'
@@ -30,7 +31,6 @@ import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
 import { Metrics } from './observability/metrics.ts'
-import { requestLogLine } from './http/request-log-line.ts'
 import { createNodeTransport } from './transport/node.ts'
 
 /**
