@@ -20,6 +20,7 @@ import { mkdirSync, renameSync, utimesSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { NEUTRAL_ESM, zodEnglishOnly } from './bundle-options.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const OUTFILE = 'dist/deno.js'
@@ -40,12 +41,6 @@ const denoImports = {
     }
     // Deno's own Node built-ins (hono/deno's serve-static imports node:path).
     build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, external: true }))
-    // zod's locales with English only, as in the Node and edge bundles (scripts/node-bundle/zod-locales.mjs).
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /\/node_modules\/zod\/v4\//.test(args.importer)
-        ? { path: join(ROOT, 'scripts/node-bundle/zod-locales.mjs') }
-        : undefined,
-    )
   },
 }
 
@@ -64,26 +59,20 @@ const result = await build({
   absWorkingDir: ROOT,
   entryPoints: ['src/deno.ts'],
   outfile: OUTFILE,
-  bundle: true,
-  format: 'esm',
-  platform: 'neutral',
-  target: 'es2022',
-  mainFields: ['module', 'main'],
+  ...NEUTRAL_ESM,
   conditions: ['deno', 'node', 'import'],
-  plugins: [denoImports],
+  plugins: [denoImports, zodEnglishOnly],
   // Whitespace and syntax, as the Node bundle: names stay as written, for stack traces.
   // Unminified, the bundle made no difference at all (callgrind: 0.56-0.75 G, against 0.53).
   minifyWhitespace: true,
   minifySyntax: true,
-  metafile: true,
   write: false,
-  logLevel: 'warning',
 })
 const inputs = Object.keys(result.metafile.inputs).filter((file) => !file.includes('node_modules/'))
 const bundle = result.outputFiles[0]
 writeAtomically(
   join(ROOT, INPUTS),
-  `${[...inputs, INSTALL, 'scripts/build-deno.mjs'].join('\n')}\n`,
+  `${[...inputs, INSTALL, 'scripts/build-deno.mjs', 'scripts/bundle-options.mjs'].join('\n')}\n`,
 )
 writeAtomically(join(ROOT, OUTFILE), bundle.contents, began)
 console.log(

@@ -8,8 +8,9 @@
 //   start there): a disk service serves it to the worker as the DOCS_ASSETS binding
 //   (scripts/workerd-config.mjs), read on the first /docs request.
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
+import { NEUTRAL_ESM, zodEnglishOnly } from './bundle-options.mjs'
 import { RENDERER_MODULE, writeRendererModule } from './docs-renderer.mjs'
 
 writeRendererModule()
@@ -26,35 +27,13 @@ const rendererBeside = {
   },
 }
 
-/**
- * zod's `locales` namespace with English only, as in the Node bundle (scripts/build-node.mjs,
- * scripts/node-bundle/zod-locales.mjs): the full one is some 60 unused locales that a cold start
- * would compile and evaluate.
- */
-const zodEnglishOnly = {
-  name: 'zod-english-only',
-  setup(build) {
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /\/node_modules\/zod\/v4\//.test(args.importer)
-        ? { path: fileURLToPath(new URL('node-bundle/zod-locales.mjs', import.meta.url)) }
-        : undefined,
-    )
-  },
-}
-
 const result = await build({
   entryPoints: ['src/edge.ts'],
   outfile: 'dist/edge.js',
+  ...NEUTRAL_ESM,
   plugins: [rendererBeside, zodEnglishOnly],
-  bundle: true,
-  format: 'esm',
-  platform: 'neutral',
-  target: 'es2022',
-  mainFields: ['module', 'main'],
   conditions: ['worker', 'browser', 'import'],
   minify: true,
-  metafile: true,
-  logLevel: 'warning',
 })
 
 for (const [file, output] of Object.entries(result.metafile.outputs)) {

@@ -23,6 +23,7 @@ import {
 } from 'node:fs'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { build } from 'esbuild'
+import { ZOD_ENGLISH_ONLY } from './bundle-options.mjs'
 import { RENDERER_MODULE, writeRendererModule } from './docs-renderer.mjs'
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..')
@@ -39,11 +40,7 @@ const NARROWED = [
     importer: /\/node_modules\/(@hono\/node-server|undici)\//,
     to: 'scripts/node-bundle/http2-on-demand.mjs',
   },
-  {
-    filter: /^\.\.\/locales\/index\.js$/,
-    importer: /\/node_modules\/zod\/v4\//,
-    to: 'scripts/node-bundle/zod-locales.mjs',
-  },
+  ZOD_ENGLISH_ONLY,
 ]
 
 /**
