@@ -30,6 +30,7 @@ import {
   rssBytes,
   Samples,
   sleep,
+  wallClockMs,
 } from './lib/util.mjs'
 
 /** Where an event's id is: a gateway's `id:` line (its timeNano), the engine's `"timeNano":`. */
@@ -65,7 +66,7 @@ async function openSubscribers({ count, connect, request, idPattern, deadline, i
     }
     let receivedAt = 0
     const onBytes = (length, buffer) => {
-      receivedAt = nowMs()
+      receivedAt = wallClockMs()
       let bytes = buffer.subarray(0, length)
       if (!sub.subscribed) {
         if (sub.head) bytes = Buffer.concat([sub.head, bytes])

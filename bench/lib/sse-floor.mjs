@@ -7,6 +7,7 @@
  * port in `PORT`.
  */
 import http from 'node:http'
+import { wallClockMs } from './util.mjs'
 
 const SLICE = 500
 // About the size of a container event as the gateway sends it.
@@ -14,8 +15,7 @@ const PADDING = 'x'.repeat(560)
 const clients = []
 
 /** Wall-clock nanoseconds, as the engine's timeNano. */
-const nowNanos = () =>
-  BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e3)) * 1000n
+const nowNanos = () => BigInt(Math.round(wallClockMs() * 1e3)) * 1000n
 
 function writeToAll(chunk) {
   let next = 0

@@ -8,6 +8,23 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Milliseconds since the epoch with sub-millisecond precision (monotonic within this process). */
 export const nowMs = () => performance.timeOrigin + performance.now()
 
+let wallOffsetMs = performance.timeOrigin
+
+/**
+ * The wall clock in milliseconds with sub-millisecond precision, for comparing with a time
+ * another process stamped (an event's `timeNano`, the floor's ids). `nowMs` keeps the time
+ * origin of this process's start: once the system clock is stepped (NTP on a VM), it drifts from
+ * the clock the engine stamps with, by the step (a clean-clone CI run saw every delivery of the
+ * cluster phase at −0.9 s). Re-anchored on `Date.now()` (whole milliseconds) when they part by
+ * more than its rounding.
+ */
+export function wallClockMs() {
+  const now = performance.now()
+  const offset = Date.now() - now
+  if (Math.abs(offset - wallOffsetMs) > 2) wallOffsetMs = offset
+  return wallOffsetMs + now
+}
+
 export function median(values) {
   const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x))
   if (v.length === 0) return null
