@@ -22,6 +22,13 @@ function verdict(ok) {
   return ok ? 'PASS' : 'MISS'
 }
 
+/**
+ * A delivery latency below zero (receipt before the stamp): the clocks of the processes were
+ * apart (bench/lib/util.mjs, `wallClockMs`); such a level is shown, not judged.
+ */
+const CLOCKS_APART = 'N/A (latency below zero: clocks apart)'
+const belowZero = (...latencies) => latencies.some((ms) => typeof ms === 'number' && ms < 0)
+
 const NOT_MEASURED = { measured: 'not measured', status: 'N/A' }
 
 /** The variants of a run: [{ key, label }] (one unless --compare). */
@@ -277,6 +284,7 @@ export function evaluate(results, targets) {
       const short = e.subscribed < e.requested || (floor && floor.subscribed < floor.requested)
       let status = verdict(r === null ? null : pass)
       if (short) status = 'N/A (not all subscribed)'
+      else if (belowZero(e.p50Ms, e.p99Ms, floor?.p50Ms, floor?.p99Ms)) status = CLOCKS_APART
       else if (partial && r !== null) status = `${status} at ${fmt(topCount, 0)} only`
       return {
         measured: `${x(r)} (${fmt(e.subscribed, 0)} subscribed: p99 ${fmt(e.p99Ms, 1)} ms, ${upstream ?? '?'} upstream; floor: ${fmt(floor?.subscribed, 0)} subscribed)`,
@@ -306,6 +314,7 @@ export function evaluate(results, targets) {
         let status = verdict(r === null ? null : pass)
         if (e.subscribed < e.requested || f.subscribed < f.requested)
           status = 'N/A (not all subscribed)'
+        else if (belowZero(e.p50Ms, e.p99Ms, f.p50Ms, f.p99Ms)) status = CLOCKS_APART
         else if (e.requested < targets.subscribers && r !== null)
           status = `${status} at ${fmt(e.requested, 0)} only`
         return {
