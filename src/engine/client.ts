@@ -160,7 +160,7 @@ export class EngineClient {
       headers: { 'content-type': 'application/json' },
     })
     try {
-      return await upgrade(request, { readAheadBytes: options.readAheadBytes })
+      return await upgrade(request, { readAheadBytes: options.readAheadBytes, push: options.push })
     } catch (cause) {
       if (cause instanceof Response) throw await this.#engineError(cause, method, versioned)
       throw this.#failure(cause, method, versioned, options.signal)

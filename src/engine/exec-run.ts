@@ -4,6 +4,8 @@
  */
 import { ProblemError } from '../errors.ts'
 import { FrameDecoder, type LogFrame } from '../streams/demux.ts'
+import { nextTurn } from '../streams/next-turn.ts'
+import { PushedByteStream, type PushedChunks } from '../streams/pushed.ts'
 import type { EngineClient } from './client.ts'
 import { type EngineExecInspect, type ExecSpec, inspectExec, killExec, startExec } from './exec.ts'
 
@@ -68,34 +70,88 @@ export async function runExec(
   const running = async () => !neverRan(await inspectExec(engine, started.id, options.signal))
   const timeout = AbortSignal.timeout(options.timeoutMs)
   const stop = AbortSignal.any([options.signal, timeout])
-  // Read ahead of this loop by startExec: the engine's output keeps arriving meanwhile.
-  const reader = started.output.getReader()
+  const reading = readOutput(started.output, options, running)
   let killed: Promise<boolean> | undefined
   const kill = () => {
     killed ??= killExec(engine, containerId, started, spec.user)
     return killed
   }
-  const cancel = () => void reader.cancel().catch(() => {})
   let giveUp: ReturnType<typeof setTimeout> | undefined
   // Not a race per read: one listener. The caller gone, reading stops at once; a timeout kills
   // the command, whose output then ends (or reading stops after a while if it cannot be killed).
   const onStop = () => {
     void kill().then((ok) => {
-      if (options.signal.aborted || !ok) cancel()
-      else giveUp = setTimeout(cancel, AFTER_KILL_MS)
+      if (options.signal.aborted || !ok) reading.cancel()
+      else giveUp = setTimeout(reading.cancel, AFTER_KILL_MS)
     })
-    if (options.signal.aborted) cancel()
+    if (options.signal.aborted) reading.cancel()
   }
   if (stop.aborted) onStop()
   else stop.addEventListener('abort', onStop, { once: true })
+  try {
+    await reading.done
+  } catch (error) {
+    if (options.signal.aborted) throw options.signal.reason ?? error
+    // Output the caller will never see: the command is not left running for nobody (its output
+    // connection gone, the engine would keep it, blocked on a full pipe).
+    void kill()
+    if (error instanceof ProblemError) throw error
+    throw new ProblemError(502, 'engine-error', {
+      detail: "The exec's output stream from the Docker Engine broke off",
+      cause: error,
+    })
+  } finally {
+    clearTimeout(giveUp)
+    stop.removeEventListener('abort', onStop)
+  }
+  // Cancelled reads end as `done`: a caller that left gets nothing more.
+  if (options.signal.aborted) throw options.signal.reason
+  const timedOut = timeout.aborted
+  if (timedOut && !(await kill())) return { exitCode: null, timedOut }
+  const inspect = await inspectExec(engine, started.id, options.signal)
+  if (neverRan(inspect) && !timedOut) {
+    throw new ProblemError(400, 'bad-request', { detail: EXEC_COULD_NOT_RUN })
+  }
+  return { exitCode: inspect.Running ? null : inspect.ExitCode, timedOut }
+}
+
+/** Reading an exec's output: done at its end (or once cancelled), failed when it broke off. */
+interface OutputReading {
+  readonly done: Promise<void>
+  /** Nothing more is read: `done` settles as at the end. */
+  cancel(): void
+}
+
+type FrameOptions = Pick<ExecRunOptions, 'onFrame' | 'onChunkEnd'>
+
+function readOutput(
+  output: ReadableStream<Uint8Array>,
+  options: FrameOptions,
+  running: () => Promise<boolean>,
+): OutputReading {
+  if (output instanceof PushedByteStream) {
+    const pushed = takePushed(output, options, running)
+    if (pushed) return pushed
+  }
+  return readChunks(output, options, running)
+}
+
+/** The output read chunk by chunk (any transport's body). */
+function readChunks(
+  output: ReadableStream<Uint8Array>,
+  options: FrameOptions,
+  running: () => Promise<boolean>,
+): OutputReading {
+  // Read ahead of this loop by startExec: the engine's output keeps arriving meanwhile.
+  const reader = output.getReader()
   const decoder = new FrameDecoder()
   const frames: LogFrame[] = []
-  let sinceChunkEnd = 0
   // Raced after a read: `Promise.race` settles as the first of its promises that has settled, in
   // their order, so a read whose chunk was already queued wins, and a read still waiting loses.
   // One per exec (a promise of module scope would be shared by the requests of an edge isolate)
   const notYet = Promise.resolve('not yet' as const)
-  try {
+  const loop = async () => {
+    let sinceChunkEnd = 0
     let next = reader.read()
     for (;;) {
       const { done, value } = await next
@@ -122,24 +178,116 @@ export async function runExec(
     }
     // The last read's frames, when the end was already known at the race
     if (sinceChunkEnd > 0) await options.onChunkEnd?.()
-  } catch (error) {
-    if (options.signal.aborted) throw options.signal.reason ?? error
-    if (error instanceof ProblemError) throw error
-    throw new ProblemError(502, 'engine-error', {
-      detail: "The exec's output stream from the Docker Engine broke off",
-      cause: error,
-    })
-  } finally {
-    clearTimeout(giveUp)
-    stop.removeEventListener('abort', onStop)
   }
-  // Cancelled reads end as `done`: a caller that left gets nothing more.
-  if (options.signal.aborted) throw options.signal.reason
-  const timedOut = timeout.aborted
-  if (timedOut && !(await kill())) return { exitCode: null, timedOut }
-  const inspect = await inspectExec(engine, started.id, options.signal)
-  if (neverRan(inspect) && !timedOut) {
-    throw new ProblemError(400, 'bad-request', { detail: EXEC_COULD_NOT_RUN })
+  // Cancelled reads end as `done`.
+  return { done: loop(), cancel: () => void reader.cancel().catch(() => {}) }
+}
+
+/**
+ * The output taken in the transport's own read callback (`PushedByteStream`, Node): each chunk's
+ * frames go to the consumer there, and the events of what was read in one turn of the event loop
+ * (or {@link COALESCED_BYTES} of it) in one `onChunkEnd`. While the consumer waits (a promise
+ * from `onFrame` or `onChunkEnd`), the connection is paused and what it still hands over is
+ * held. Undefined when the stream is read already.
+ */
+function takePushed(
+  output: PushedByteStream,
+  options: FrameOptions,
+  running: () => Promise<boolean>,
+): OutputReading | undefined {
+  const decoder = new FrameDecoder()
+  const frames: LogFrame[] = []
+  let next = 0
+  const held: Uint8Array[] = []
+  let waiting = false
+  let sinceChunkEnd = 0
+  let flushAsked = false
+  /** How the output ended, once it did. */
+  let ended: { error?: unknown } | undefined
+  let settled = false
+  let resolve!: () => void
+  let reject!: (error: unknown) => void
+  const done = new Promise<void>((yes, no) => {
+    resolve = yes
+    reject = no
+  })
+  let source: PushedChunks | undefined
+  const settle = (error?: unknown) => {
+    if (settled) return
+    settled = true
+    if (error === undefined) resolve()
+    else {
+      reject(error)
+      source?.cancel(error)
+    }
   }
-  return { exitCode: inspect.Running ? null : inspect.ExitCode, timedOut }
+  const wait = (promise: Promise<void>) => {
+    waiting = true
+    source?.pause()
+    promise.then(() => {
+      waiting = false
+      proceed()
+      if (!waiting && !settled) source?.resume()
+    }, settle)
+  }
+  // Takes the frames decoded and the chunks held, as far as the consumer lets it; writes them
+  // once enough is read, the output ended, or (`flush`) this turn's reads are over.
+  const proceed = (flush = false) => {
+    if (settled) return
+    try {
+      for (;;) {
+        while (next < frames.length) {
+          const frame = frames[next++] as LogFrame
+          if (frame.stream !== 'stdout' && frame.stream !== 'stderr') continue
+          const taking = options.onFrame(frame, running)
+          if (taking) return wait(taking)
+        }
+        frames.length = 0
+        next = 0
+        const chunk = held.shift()
+        if (chunk === undefined) break
+        decoder.push(chunk, (frame) => frames.push(frame))
+      }
+      if (sinceChunkEnd > 0 && (flush || ended || sinceChunkEnd >= COALESCED_BYTES)) {
+        sinceChunkEnd = 0
+        const writing = options.onChunkEnd?.()
+        if (writing) return wait(writing)
+      } else if (sinceChunkEnd > 0 && !flushAsked) {
+        flushAsked = true
+        nextTurn(flushTurn)
+      }
+      if (ended) settle(ended.error)
+    } catch (error) {
+      settle(error)
+    }
+  }
+  // What was read in this turn of the event loop goes out in one write.
+  const flushTurn = () => {
+    flushAsked = false
+    if (!waiting) proceed(true)
+  }
+  const taken = output.pushTo({
+    chunk: (bytes) => {
+      if (settled) return
+      held.push(bytes)
+      sinceChunkEnd += bytes.length
+      if (!waiting) proceed()
+    },
+    end: (error) => {
+      if (settled) return
+      ended = error === undefined ? {} : { error }
+      if (!waiting) proceed()
+    },
+  })
+  if (!taken) return undefined
+  source = taken
+  if (waiting) taken.pause()
+  if (settled && !ended) taken.cancel()
+  return {
+    done,
+    cancel: () => {
+      settle()
+      taken.cancel()
+    },
+  }
 }

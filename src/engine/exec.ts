@@ -10,6 +10,7 @@
  * them the process runs until it ends or the container stops.
  */
 import { z } from 'zod'
+import { ProblemError } from '../errors.ts'
 import type { EngineClient } from './client.ts'
 import { containerPath } from './containers.ts'
 import type { EngineConnection } from './transport.ts'
@@ -64,12 +65,14 @@ export async function startExec(
   const body = { Detach: false, Tty: false }
   if (engine.canUpgrade) {
     // Upgraded, the output is read off the engine's connection as the runtime gives it (on Node
-    // the socket itself: no HTTP client body and stream adapters per chunk, bench phase `exec`).
-    // The bytes after the engine's answer head are the same as below.
+    // the socket itself, each chunk handed to `runExec` in the socket's read callback: no HTTP
+    // client body, stream adapters or promises per chunk, bench phase `exec`). The bytes after
+    // the engine's answer head are the same as below.
     const connection = await engine.upgrade('POST', path, {
       body,
       signal,
       readAheadBytes: EXEC_READ_AHEAD_BYTES,
+      push: true,
     })
     return { id: created.id, tag: created.tag, output: connection.readable }
   }
@@ -181,7 +184,10 @@ const KILL_TAGGED =
 /**
  * Stops a started exec: SIGKILL to its tagged processes, by a second exec as the same user.
  * Answers whether that exec ran (false: the image has no `sh`, or the container stopped); not
- * bounded by the caller's signal, which has usually aborted already when this is needed.
+ * bounded by the caller's signal, which has usually aborted already when this is needed. Tried
+ * again a moment later when a call to the engine fails: what broke the exec's own connection (a
+ * middlebox dropping connections) broke the pooled ones too, and the first try may take one
+ * before the pool has seen it go (test/engine/exec.test.ts, a connection that breaks).
  */
 export async function killExec(
   engine: EngineClient,
@@ -189,12 +195,28 @@ export async function killExec(
   started: { tag: string },
   user: string,
 ): Promise<boolean> {
+  const ran = await killTagged(engine, containerId, started.tag, user)
+  if (ran !== undefined) return ran
+  await new Promise((resolve) => setTimeout(resolve, KILL_RETRY_MS))
+  return (await killTagged(engine, containerId, started.tag, user)) ?? false
+}
+
+/** How long a kill that found no way to the engine waits before its second try. */
+const KILL_RETRY_MS = 100
+
+/** Whether the killing exec ran and succeeded; undefined when a call to the engine failed. */
+async function killTagged(
+  engine: EngineClient,
+  containerId: string,
+  tag: string,
+  user: string,
+): Promise<boolean | undefined> {
   try {
     const killer = parseEngine(
       EngineExecCreated,
       await engine.json('POST', containerPath(containerId, '/exec'), {
         body: {
-          Cmd: ['sh', '-c', KILL_TAGGED, 'dockgate-kill', started.tag],
+          Cmd: ['sh', '-c', KILL_TAGGED, 'dockgate-kill', tag],
           User: user,
           Privileged: false,
           AttachStdout: true,
@@ -211,8 +233,9 @@ export async function killExec(
     await response.arrayBuffer()
     const { ExitCode, Pid } = await inspectExec(engine, killer.Id)
     return Pid !== 0 && ExitCode === 0
-  } catch {
-    return false
+  } catch (error) {
+    // The engine's own refusal (the container stopped or gone) is an answer; no way through is not
+    return error instanceof ProblemError && error.status >= 500 ? undefined : false
   }
 }
 

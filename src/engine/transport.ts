@@ -28,6 +28,12 @@ export interface UpgradeOptions {
    * engine's output keeps moving while the consumer works on a chunk (by default one chunk).
    */
   readAheadBytes?: number
+  /**
+   * The caller takes what the engine writes chunk by chunk where it can
+   * (`PushedByteStream.pushTo`, src/streams/pushed.ts): a transport that can answers such a
+   * `readable`, with nothing read ahead of the caller's pauses; any other is read as usual.
+   */
+  push?: boolean
 }
 
 /** A connection the engine took over: what it writes, and a way to write to it. */

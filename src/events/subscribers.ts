@@ -17,6 +17,7 @@
  * an event a replaying subscriber has not read, what it has left moves into its queue (and
  * overflows it if that is more than the queue holds).
  */
+import { nextTurn } from '../streams/next-turn.ts'
 import { type EngineEvent, type EventFilter, matchesFilter, type ParsedEvent } from './event.ts'
 import { type Entry, positiveInteger, type ResumePoint, type Ring } from './ring.ts'
 
@@ -551,14 +552,3 @@ export class Subscriber implements Subscription {
 }
 
 const RESOLVED = Promise.resolve()
-
-/**
- * Runs `callback` on a later turn of the event loop, after pending I/O: `setImmediate` where the
- * runtime has it (Node, Deno), else a zero timeout.
- */
-function nextTurn(callback: () => void): void {
-  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown })
-    .setImmediate
-  if (immediate) immediate(callback)
-  else setTimeout(callback, 0)
-}

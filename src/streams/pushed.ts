@@ -13,7 +13,11 @@ import { EndReportingStream } from './on-end.ts'
 
 /** Where {@link PushedByteStream.pushTo} hands the bytes. */
 export interface ChunkSink {
-  /** One chunk, in the adapter's read callback. It must not wait: nothing is paused for it. */
+  /**
+   * One chunk, in the adapter's read callback. It must not wait: a sink that cannot take more
+   * for a while pauses the source ({@link PushedChunks.pause}), and still takes what the
+   * adapter had read already.
+   */
   chunk(bytes: Uint8Array): void
   /** The end, once: without an error when the body is complete; with it when it failed. */
   end(error?: unknown): void
@@ -29,6 +33,16 @@ export interface ByteSource {
   cancel(reason: unknown): void
 }
 
+/** What {@link PushedByteStream.pushTo} answers: the sink's hold on the source. */
+export interface PushedChunks {
+  /** The sink gave up: the connection is dropped, and the sink is not told of the end. */
+  cancel(reason?: unknown): void
+  /** The sink cannot take more for now: the adapter stops reading (the engine then waits). */
+  pause(): void
+  /** Read on after {@link pause}. */
+  resume(): void
+}
+
 export class PushedByteStream extends EndReportingStream {
   readonly #controller: ReadableStreamDefaultController<Uint8Array>
   readonly #source: ByteSource
@@ -37,6 +51,8 @@ export class PushedByteStream extends EndReportingStream {
   /** A read waits for the next chunk. */
   #wanted = false
   #sink: ChunkSink | undefined
+  /** The sink paused the source (`PushedChunks.pause`). */
+  #sinkPaused = false
   /** How the source ended, once it did: `{}` complete, `{ error }` failed. */
   #ended: { error?: unknown } | undefined
   #over = false
@@ -62,10 +78,9 @@ export class PushedByteStream extends EndReportingStream {
 
   /**
    * From now on every chunk goes to `sink` as the adapter reads it (those already held first, at
-   * once), then the end. Undefined when the stream is read already (locked) or pushed elsewhere;
-   * otherwise what cancels it.
+   * once), then the end. Undefined when the stream is read already (locked) or pushed elsewhere.
    */
-  pushTo(sink: ChunkSink): { cancel(reason?: unknown): void } | undefined {
+  pushTo(sink: ChunkSink): PushedChunks | undefined {
     if (this.locked || this.#sink) return undefined
     // Locked, so that nobody reads what goes to the sink.
     const reader = this.getReader()
@@ -74,8 +89,18 @@ export class PushedByteStream extends EndReportingStream {
     this.#pending = []
     for (const chunk of held) sink.chunk(chunk)
     if (this.#ended) this.#endSink()
-    else this.#source.resume()
-    return { cancel: (reason) => void reader.cancel(reason).catch(() => {}) }
+    else if (!this.#sinkPaused) this.#source.resume()
+    return {
+      cancel: (reason) => void reader.cancel(reason).catch(() => {}),
+      pause: () => {
+        this.#sinkPaused = true
+        if (!this.#over) this.#source.pause()
+      },
+      resume: () => {
+        this.#sinkPaused = false
+        if (!this.#over) this.#source.resume()
+      },
+    }
   }
 
   override onEnd(listener: () => void): void {

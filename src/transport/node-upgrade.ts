@@ -11,6 +11,7 @@
  */
 import type { Socket } from 'node:net'
 import type { EngineConnection, UpgradeOptions } from '../engine/transport.ts'
+import { PushedByteStream } from '../streams/pushed.ts'
 import {
   type AnswerHead,
   concat,
@@ -53,7 +54,10 @@ export async function upgradeSocket(
       })
     }
     if (failure !== undefined || socket.destroyed) throw failure ?? closedEarly()
-    return socketConnection(socket, head.rest, options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES)
+    const reading = options.push
+      ? pushedReading(socket, head.rest)
+      : queuedReading(socket, head.rest, options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES)
+    return socketConnection(socket, reading)
   } catch (error) {
     socket.destroy()
     throw error
@@ -130,20 +134,33 @@ function readRefusal(
   })
 }
 
-/** The connection after the head: `rest` first, then every chunk the socket reads. */
-function socketConnection(
-  socket: Socket,
-  rest: Uint8Array,
-  readAheadBytes: number,
-): EngineConnection {
+/** How the connection is read after the head. */
+interface Reading {
+  readable: ReadableStream<Uint8Array>
+  /** Ends reading as if the engine had closed (a pending read answers done, a sink its end). */
+  end(): void
+}
+
+/** The connection after the head. */
+function socketConnection(socket: Socket, reading: Reading): EngineConnection {
+  return {
+    readable: reading.readable,
+    write: (chunk) =>
+      new Promise<void>((resolve, reject) =>
+        socket.write(chunk, (error) => (error ? reject(error) : resolve())),
+      ),
+    closeWrite: () => new Promise<void>((resolve) => socket.end(resolve)),
+    close: () => {
+      reading.end()
+      socket.destroy()
+    },
+  }
+}
+
+/** `rest` first, then every chunk the socket reads, queued up to `readAheadBytes`. */
+function queuedReading(socket: Socket, rest: Uint8Array, readAheadBytes: number): Reading {
   let ended = false
   let endReading = () => {}
-  // Closed by its user: reading ends as if the engine had closed (a pending read answers done).
-  const close = () => {
-    if (!ended) endReading()
-    ended = true
-    socket.destroy()
-  }
   const readable = new ReadableStream<Uint8Array>(
     {
       start(controller) {
@@ -184,13 +201,35 @@ function socketConnection(
     },
     new ByteLengthQueuingStrategy({ highWaterMark: readAheadBytes }),
   )
-  return {
-    readable,
-    write: (chunk) =>
-      new Promise<void>((resolve, reject) =>
-        socket.write(chunk, (error) => (error ? reject(error) : resolve())),
-      ),
-    closeWrite: () => new Promise<void>((resolve) => socket.end(resolve)),
-    close,
+  const end = () => {
+    if (!ended) endReading()
+    ended = true
   }
+  return { readable, end }
+}
+
+/**
+ * `rest` first, then every chunk the socket reads, handed to a sink in the socket's own `data`
+ * callback (or read as usual): no queue, promise or stream step per chunk between the engine and
+ * an exec's events (bench phase `exec`, bench/README.md "Exec").
+ */
+function pushedReading(socket: Socket, rest: Uint8Array): Reading {
+  const stream = new PushedByteStream({
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+    cancel: () => socket.destroy(),
+  })
+  if (rest.length > 0) stream.push(rest)
+  socket.on('data', (chunk: Uint8Array) => stream.push(chunk))
+  socket.once('end', () => {
+    stream.close()
+    socket.destroy()
+  })
+  socket.once('error', (error) => {
+    stream.error(error)
+    socket.destroy()
+  })
+  // Destroyed from outside without an end or an error: what was read is all there is.
+  socket.once('close', () => stream.error(new TypeError('The engine connection closed')))
+  return { readable: stream, end: () => stream.close() }
 }

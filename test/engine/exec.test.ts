@@ -6,13 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EngineClient } from '../../src/engine/client.ts'
-import { inspectExec, openExecSession, resizeExec } from '../../src/engine/exec.ts'
+import { inspectExec, openExecSession, resizeExec, startExec } from '../../src/engine/exec.ts'
 import { COALESCED_BYTES, runExec } from '../../src/engine/exec-run.ts'
+import { ProblemError } from '../../src/errors.ts'
 import { FrameDecoder, type LogFrame } from '../../src/streams/demux.ts'
+import { PushedByteStream } from '../../src/streams/pushed.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createFetchTransport } from '../../src/transport/fetch.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
 import { createDirect, direct, testEngineEnv } from '../support/engine.ts'
+import { startFaultProxy } from '../support/fault-proxy.ts'
 import { uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
@@ -144,6 +147,38 @@ describe('exec through the edge’s fetch transport (TCP, no upgrade)', () => {
   // connection of a body it had paused; an edge runtime's fetch is not undici.
 })
 
+describe('exec output through a connection that breaks mid-output', () => {
+  it('fails with a 502 problem, and the command is stopped', async () => {
+    expect(env.tcpHost, 'scripts/engine.sh up must provide the TCP wire').toBeDefined()
+    const tcp = new URL(env.tcpHost!.replace(/^tcp:/, 'http:'))
+    const proxy = await startFaultProxy({ host: tcp.hostname, port: Number(tcp.port) })
+    const proxied = createNodeTransport(engineTargetFromEnv({ DOCKER_HOST: proxy.dockerHost }))
+    try {
+      let frames = 0
+      const run = runExec(
+        new EngineClient(proxied),
+        box,
+        { ...USER, cmd: ['sh', '-c', 'while true; do echo tick; done'] },
+        {
+          timeoutMs: 30_000,
+          signal: new AbortController().signal,
+          onFrame: () => {
+            // This connection is gone; the engine stays reachable
+            if (++frames === 5) proxy.cut()
+          },
+        },
+      )
+      const failure = await run.catch((error: unknown) => error)
+      expect(failure).toBeInstanceOf(ProblemError)
+      expect(failure).toMatchObject({ status: 502, code: 'engine-error' })
+      await expect.poll(() => loopsRunning(), { timeout: 10_000 }).toBe(0)
+    } finally {
+      await proxied.close()
+      await proxy.close()
+    }
+  })
+})
+
 describe.each(wires)('exec through the %s', (_name, dockerEnv) => {
   let engine: EngineClient
   beforeAll(() => {
@@ -157,6 +192,13 @@ describe.each(wires)('exec through the %s', (_name, dockerEnv) => {
 
   it('hands on a long output whole, in order, in batches, to a consumer slower than the engine', async () => {
     expectLongOutput(await runLongOutput(engine))
+  })
+
+  it('hands the output over in the socket’s own read callback (a pushed stream)', async () => {
+    const caller = new AbortController()
+    const started = await startExec(engine, box, { ...USER, cmd: ['true'] }, caller.signal)
+    expect(started.output).toBeInstanceOf(PushedByteStream)
+    await started.output.cancel()
   })
 
   it('stops the command and reading when the caller leaves mid-output', async () => {

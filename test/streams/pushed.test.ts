@@ -77,6 +77,24 @@ describe('PushedByteStream', () => {
     expect(ends()).toBe(1)
   })
 
+  it('lets its sink pause and resume the source, and still hands it what was read meanwhile', () => {
+    const { stream, calls } = fed()
+    const { sink, got } = recording()
+    const chunks = stream.pushTo(sink)!
+    chunks.pause()
+    expect(calls).toEqual(['resume', 'pause'])
+    // The adapter may have read one more before it stopped: the sink gets it, nothing is lost.
+    stream.push(bytes('a'))
+    expect(got).toEqual(['a'])
+    chunks.resume()
+    expect(calls).toEqual(['resume', 'pause', 'resume'])
+    stream.close()
+    // Over: the source is not touched again.
+    chunks.pause()
+    chunks.resume()
+    expect(calls).toEqual(['resume', 'pause', 'resume'])
+  })
+
   it('tells the sink of a failure, also one that came before pushTo', () => {
     const { stream } = fed()
     stream.push(bytes('a'))

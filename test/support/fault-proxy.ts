@@ -1,7 +1,7 @@
 /**
  * A fault injector for tests: a TCP proxy in front of the engine's TCP port that can be cut
  * (`down()`: stop listening and reset every connection, as an engine restart looks from the
- * gateway), restored on the same port (`up()`), or stalled (`stall()`: a hung engine that
+ * gateway; `cut()`: reset the open connections only, as a middlebox dropping them), restored on the same port (`up()`), or stalled (`stall()`: a hung engine that
  * accepts connections and reads requests but answers nothing). Test-only; never part of the
  * gateway.
  */
@@ -16,6 +16,8 @@ export interface FaultProxy {
   readonly open: number
   /** Cuts every connection and refuses new ones. */
   down(): Promise<void>
+  /** Resets the connections open now; new ones are accepted as before. */
+  cut(): void
   /** Accepts connections again, on the same port. */
   up(): Promise<void>
   /** From now on nothing passes either way: every call waits forever. */
@@ -63,12 +65,16 @@ export async function startFaultProxy(target: { host: string; port: number }): P
       })
     })
 
-  const down = async () => {
-    const s = server
-    server = undefined
+  const cut = () => {
     for (const socket of [...clients, ...upstreams]) socket.resetAndDestroy()
     clients.clear()
     upstreams.clear()
+  }
+
+  const down = async () => {
+    const s = server
+    server = undefined
+    cut()
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()))
   }
 
@@ -82,6 +88,7 @@ export async function startFaultProxy(target: { host: string; port: number }): P
       return clients.size
     },
     down,
+    cut,
     up: () => (server ? Promise.resolve() : listen()),
     stall() {
       stalled = true
