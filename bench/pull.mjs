@@ -93,7 +93,10 @@ async function gatewayPull(gateway, token, ref) {
 }
 
 /**
- * Medians of `reps` pulls each way, gateway over direct; every gateway variant measured. Beside
+ * Medians of `reps` pulls each way, gateway over direct; every gateway variant measured. Printed
+ * beside it, not judged: the median of each rep's own ratio (gateway over the direct pull of the
+ * same rep, side by side in time), which a change of load during the phase moves less and the
+ * spread of single pulls more. Beside
  * them, not a target, the control: the direct pull followed by the image's inspect (the engine
  * calls the gateway makes, made directly), which shows how far this engine's and registry's own
  * spread moves a ratio in this run (bench/README.md, "Image pull").
@@ -134,6 +137,9 @@ export async function runPull(ctx, { ref, gateways, reps, deadline }) {
     }
   }
   const directMs = median(direct)
+  /** Each rep's ratio to that rep's direct pull, where the rep has both. */
+  const pairRatios = (runs) =>
+    runs.flatMap((ms, i) => (direct[i] === undefined ? [] : [ms / direct[i]]))
   return {
     ref,
     reps: direct.length,
@@ -143,6 +149,7 @@ export async function runPull(ctx, { ref, gateways, reps, deadline }) {
       ms: round(median(control), 1),
       runsMs: control.map((ms) => round(ms, 0)),
       ratio: round(ratio(median(control), directMs), 3),
+      pairRatio: round(median(pairRatios(control)), 3),
     },
     variants: Object.fromEntries(
       Object.entries(through).map(([key, runs]) => [
@@ -151,6 +158,7 @@ export async function runPull(ctx, { ref, gateways, reps, deadline }) {
           gatewayMs: round(median(runs), 1),
           runsMs: runs.map((ms) => round(ms, 0)),
           ratio: round(ratio(median(runs), directMs), 3),
+          pairRatio: round(median(pairRatios(runs)), 3),
         },
       ]),
     ),

@@ -166,7 +166,7 @@ const PROFILE = QUICK
       burstSize: 5,
       coldReps: 5,
       pullMb: 30,
-      pullReps: 7,
+      pullReps: 11,
       execs: 40,
       execMb: 50,
       execReps: 7,
