@@ -4,10 +4,13 @@
  * gateway variant's `/v1/events`, all open at once with the same filter. Container renames are
  * made one at a time, spaced out; each path's receipt time of each event is taken as its bytes
  * arrive. What a path adds is its receipt minus the direct subscriber's receipt of the same event
- * (paired per event); median and p99 over the events.
+ * (paired per event); median and p99 over the events. Beside it, each server's CPU time (from
+ * /proc) over the renames per event made: on two shared cores a server that works more per event
+ * is woken later for the next one (bench/README.md, Findings 5), and load moves this figure less
+ * than the latency.
  */
 import net from 'node:net'
-import { log, median, nowMs, percentile, round, sleep } from './lib/util.mjs'
+import { cpuMs, log, median, nowMs, percentile, round, sleep } from './lib/util.mjs'
 
 const SSE_ID = /(?:^|\n)id: (\d+)\r?\n/g
 const ENGINE_TIME = /"timeNano":(\d+)[,}]/g
@@ -77,9 +80,11 @@ export async function runLatency(
       connect: () => net.connect({ host: '127.0.0.1', port: passThrough.port }),
       request: `GET /events?${engineQuery} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
       pattern: ENGINE_TIME,
+      pid: passThrough.pid,
     },
     ...gateways.map((g) => ({
       key: g.key,
+      pid: g.pid,
       connect: () => net.connect({ host: '127.0.0.1', port: g.port }),
       request: `GET /v1/events?type=container&label=${encodeURIComponent(label)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ctx.token}\r\nAccept: text/event-stream\r\n\r\n`,
       pattern: SSE_ID,
@@ -99,6 +104,7 @@ export async function runLatency(
     // (a rename then takes 100s of ms) the count still fits the time.
     let made = 0
     const inFlight = new Set()
+    const cpuBefore = paths.map((p) => (p.pid ? cpuMs(p.pid) : null))
     for (let n = 0; n < events && Date.now() < deadline; n++) {
       while (inFlight.size >= 2) await Promise.race(inFlight)
       const rename = ctx.engine
@@ -120,11 +126,17 @@ export async function runLatency(
     ) {
       await sleep(20)
     }
+    const cpuPerEventMs = paths.map((p, i) => {
+      const after = p.pid ? cpuMs(p.pid) : null
+      return after === null || cpuBefore[i] === null || made === 0
+        ? null
+        : (after - cpuBefore[i]) / made
+    })
     const complete = [...received.entries()].filter(
       ([, e]) => Object.keys(e).length === paths.length,
     )
     const stats = {}
-    for (const p of paths) {
+    for (const [i, p] of paths.entries()) {
       // The engine's timeNano to receipt: what each path takes in all.
       const total = complete.map(([id, e]) => e[p.key] - Number(BigInt(id) / 1000n) / 1000)
       const added = complete.map(([, e]) => e[p.key] - e.direct)
@@ -133,6 +145,7 @@ export async function runLatency(
         totalP99Ms: percentile(total, 99),
         addedP50Ms: p.key === 'direct' ? 0 : median(added),
         addedP99Ms: p.key === 'direct' ? 0 : percentile(added, 99),
+        cpuPerEventMs: cpuPerEventMs[i],
       }
     }
     log(
@@ -141,7 +154,7 @@ export async function runLatency(
           .filter((p) => p.key !== 'direct')
           .map(
             (p) =>
-              `${p.key} +${round(stats[p.key].addedP50Ms, 2)} ms (p99 +${round(stats[p.key].addedP99Ms, 2)})`,
+              `${p.key} +${round(stats[p.key].addedP50Ms, 2)} ms (p99 +${round(stats[p.key].addedP99Ms, 2)}; CPU ${round(stats[p.key].cpuPerEventMs, 2)} ms/event)`,
           )
           .join(', ') +
         `; direct ${round(stats.direct.totalP50Ms, 2)} ms after timeNano`,

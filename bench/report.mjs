@@ -618,12 +618,19 @@ export function renderMarkdown(results) {
       `**4a. Added event latency, one subscriber** (${lat.complete} of ${lat.events} container renames, ${lat.gapMs} ms apart, received on every path; added = a path's receipt − the direct subscriber's, per event)`,
       '',
       table(
-        ['Path', 'timeNano → receipt p50 / p99 ms', 'added p50 ms', 'added p99 ms'],
+        [
+          'Path',
+          'timeNano → receipt p50 / p99 ms',
+          'added p50 ms',
+          'added p99 ms',
+          'server CPU ms per event',
+        ],
         Object.entries(lat.paths).map(([key, p]) => [
           names[key] ?? `gateway /v1/events${compare ? ` (${key})` : ''}`,
           `${fmt(p.totalP50Ms, 2)} / ${fmt(p.totalP99Ms, 2)}`,
           fmt(p.addedP50Ms, 2),
           fmt(p.addedP99Ms, 2),
+          p.cpuPerEventMs === null || p.cpuPerEventMs === undefined ? '—' : fmt(p.cpuPerEventMs, 2),
         ]),
       ),
       '',

@@ -26,6 +26,71 @@ async function engineRows(run: string): Promise<Row[]> {
     .sort((a, b) => a.id.localeCompare(b.id))
 }
 
+/**
+ * A model on its own hub over the test engine's socket, recording which containers it inspects;
+ * `hold(id)` keeps the engine's answers to inspects of that container (already answered by the
+ * engine: `answered` resolves then) from the model until `release()`.
+ */
+async function watchedModel() {
+  const inner = createNodeTransport(
+    engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+  )
+  const inspected: string[] = []
+  let held: { id: string; gate: Promise<void>; open: () => void; answered: () => void } | undefined
+  const transport: EngineTransport = {
+    description: inner.description,
+    close: () => inner.close(),
+    async fetch(request, options) {
+      const ref = /^(?:\/v[\d.]+)?\/containers\/([^/]+)\/json$/.exec(
+        new URL(request.url).pathname,
+      )?.[1]
+      if (ref) inspected.push(ref)
+      const response = await inner.fetch(request, options)
+      if (ref !== undefined && ref === held?.id) {
+        const { gate, answered } = held
+        answered()
+        await gate
+      }
+      return response
+    },
+  }
+  const engine = new EngineClient(transport)
+  const hub = new EventHub(engine)
+  const model = new ContainerModel(engine, hub)
+  await model.start()
+  return {
+    model,
+    hub,
+    /** How many times the model asked the engine for this container since the last call. */
+    inspectsOf(id: string) {
+      const count = inspected.filter((ref) => ref === id).length
+      inspected.length = 0
+      return count
+    },
+    /** Holds the model's next inspects of `id`; resolves once the engine answered the first one. */
+    hold(id: string): Promise<void> {
+      let open!: () => void
+      let answered!: () => void
+      const gate = new Promise<void>((resolve) => (open = resolve))
+      const engineAnswered = new Promise<void>((resolve) => (answered = resolve))
+      held = { id, gate, open, answered }
+      return engineAnswered
+    },
+    release() {
+      held?.open()
+      held = undefined
+    },
+    async close() {
+      model.close()
+      hub.close()
+      await transport.close()
+    },
+  }
+}
+
+const renameDirect = (id: string, name: string) =>
+  direct(`/containers/${id}/rename?name=${name}`, { method: 'POST' })
+
 describe('the container read model', () => {
   it('answers lists from memory once loaded, not by asking the engine', async () => {
     const { transport, counter } = countingContainerLists()
@@ -231,6 +296,128 @@ describe('the container read model', () => {
       await expect.poll(modelRows, { timeout: 5_000, interval: 50 }).toEqual(await engineRows(run))
     }
   }, 120_000)
+
+  it('takes a rename from its event alone when it holds the container at the old name', async () => {
+    const watched = await watchedModel()
+    const { model } = watched
+    try {
+      const run = uniqueName('rename')
+      const id = await createDirect({
+        name: run,
+        cmd: ['true'],
+        labels: { [TEST_LABEL]: TEST_RUN, run },
+      })
+      await expect.poll(() => model.get(id)?.Name, { timeout: 5_000 }).toBe(`/${run}`)
+      await model.idle()
+      watched.inspectsOf(id)
+      const renamed = uniqueName('renamed')
+      await renameDirect(id, renamed)
+      await expect.poll(() => model.get(id)?.Name, { timeout: 5_000 }).toBe(`/${renamed}`)
+      await model.idle()
+      expect(watched.inspectsOf(id)).toBe(0)
+      // The list answered from it is the engine's own
+      expect(model.list({ all: true, label: [`run=${run}`] })).toEqual([
+        parseEngine(EngineContainerInspect, (await direct(`/containers/${id}/json`)).json(), 'c'),
+      ])
+      await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+    } finally {
+      await watched.close()
+    }
+  })
+
+  it('re-inspects a rename whose event may not say all that changed', async () => {
+    const watched = await watchedModel()
+    const { model } = watched
+    const created: string[] = []
+    try {
+      // A label named `oldName` stands in for the event's own attribute (labels are copied in
+      // first): here it even names the container's real name
+      const labelled = uniqueName('oldname')
+      created.push(
+        await createDirect({
+          name: labelled,
+          cmd: ['true'],
+          labels: { [TEST_LABEL]: TEST_RUN, oldName: `/${labelled}` },
+        }),
+      )
+      // A container with a legacy link: its own link's alias holds its name
+      const target = uniqueName('target')
+      created.push(
+        await createDirect({ name: target, cmd: ['true'], labels: { [TEST_LABEL]: TEST_RUN } }),
+      )
+      const parent = uniqueName('parent')
+      const linked = await direct(`/containers/create?name=${parent}`, {
+        method: 'POST',
+        body: {
+          Image: testEngineEnv().image,
+          Cmd: ['true'],
+          Labels: { [TEST_LABEL]: TEST_RUN },
+          HostConfig: { Links: [`${target}:alias`] },
+        },
+      })
+      created.push((linked.json() as { Id: string }).Id)
+      for (const id of [created[0]!, created[2]!]) {
+        await expect.poll(() => model.get(id)?.Id, { timeout: 5_000 }).toBe(id)
+        await model.idle()
+        watched.inspectsOf(id)
+        const renamed = uniqueName('renamed')
+        await renameDirect(id, renamed)
+        await expect.poll(() => model.get(id)?.Name, { timeout: 5_000 }).toBe(`/${renamed}`)
+        await model.idle()
+        expect(watched.inspectsOf(id)).toBeGreaterThan(0)
+        expect(model.get(id)).toEqual(
+          parseEngine(EngineContainerInspect, (await direct(`/containers/${id}/json`)).json(), 'c'),
+        )
+      }
+      expect(model.get(created[2]!)?.HostConfig.Links).toEqual([
+        `/${target}:${model.get(created[2]!)?.Name}/alias`,
+      ])
+    } finally {
+      for (const id of created.reverse())
+        await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+      await watched.close()
+    }
+  })
+
+  it('re-inspects a rename that comes while an answer from before it is on its way', async () => {
+    const watched = await watchedModel()
+    const { model } = watched
+    try {
+      const name = uniqueName('held')
+      const id = await createDirect({
+        name,
+        cmd: ['sleep', '30'],
+        labels: { [TEST_LABEL]: TEST_RUN },
+      })
+      await expect.poll(() => model.get(id)?.Name, { timeout: 5_000 }).toBe(`/${name}`)
+      await model.idle()
+      // The start's inspection is answered by the engine before the rename, and reaches the
+      // model only after the rename's event
+      const answered = watched.hold(id)
+      await direct(`/containers/${id}/start`, { method: 'POST' })
+      await answered
+      const renamed = uniqueName('renamed')
+      const seen = watched.hub.subscribe({ filter: { type: ['container'], container: [id] } })
+      await renameDirect(id, renamed)
+      for (
+        let item = await seen.next();
+        item?.kind !== 'event' || item.event.action !== 'rename';
+      ) {
+        item = await seen.next()
+      }
+      seen.close()
+      // The model is woken by the same event: give it a turn to take it in
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      watched.release()
+      await model.idle()
+      expect(model.get(id)?.Name).toBe(`/${renamed}`)
+      expect(model.get(id)?.State.Running).toBe(true)
+      await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+    } finally {
+      watched.release()
+      await watched.close()
+    }
+  })
 
   it('can be switched off: every list then asks the engine', async () => {
     const { transport, counter } = countingContainerLists()
