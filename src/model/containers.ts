@@ -329,7 +329,9 @@ export class ContainerModel {
         await this.#reload()
         continue
       }
-      if (!this.#renamed(item.event)) this.#refresh(item.event.actor.id)
+      if (!changesNothingShown(item.event) && !this.#renamed(item.event)) {
+        this.#refresh(item.event.actor.id)
+      }
       this.#taken(item.event)
     }
   }
@@ -416,6 +418,33 @@ export class ContainerModel {
     }
   }
 }
+
+/**
+ * Container actions after which nothing the gateway shows of a container (its summary and detail
+ * views, its labels for ownership) can differ: an exec's or an attach's life, a resize, a signal
+ * (a process it ends comes as the container's own `die`), a copy, an export, a commit. Their
+ * events are taken (as proof for a position) without a re-inspection. A health check is an exec:
+ * three events a probe, each of which cost an inspect of the container and its parse. What they
+ * do change (`ExecIDs`, `State.Health`) is in no view and read by nothing.
+ */
+const NOTHING_SHOWN_CHANGES = new Set([
+  'attach',
+  'detach',
+  'resize',
+  'kill',
+  'copy',
+  'archive-path',
+  'extract-to-dir',
+  'export',
+  'commit',
+  'top',
+  'exec_create',
+  'exec_start',
+  'exec_detach',
+  'exec_die',
+])
+
+const changesNothingShown = (event: EngineEvent) => NOTHING_SHOWN_CHANGES.has(event.action)
 
 /** Legacy links name their container's own name in their aliases (`/target:/name/alias`). */
 function hasLinks(inspect: EngineContainerInspect): boolean {

@@ -7,7 +7,13 @@ import { EventHub } from '../../src/events/hub.ts'
 import { ContainerModel } from '../../src/model/containers.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { countingContainerLists, createDirect, direct, testEngineEnv } from '../support/engine.ts'
+import {
+  countingContainerLists,
+  createDirect,
+  direct,
+  runDirect,
+  testEngineEnv,
+} from '../support/engine.ts'
 import { postJson, testGateway, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
@@ -319,6 +325,46 @@ describe('the container read model', () => {
       expect(model.list({ all: true, label: [`run=${run}`] })).toEqual([
         parseEngine(EngineContainerInspect, (await direct(`/containers/${id}/json`)).json(), 'c'),
       ])
+      await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+    } finally {
+      await watched.close()
+    }
+  })
+
+  it('takes exec and kill events without inspecting: they change nothing a view shows', async () => {
+    const watched = await watchedModel()
+    const { model } = watched
+    try {
+      const run = uniqueName('exec-events')
+      const id = await runDirect({
+        name: run,
+        cmd: ['sh', '-c', 'trap "" HUP; sleep 600'],
+        labels: { [TEST_LABEL]: TEST_RUN, run },
+        wait: false,
+      })
+      await expect.poll(() => model.get(id)?.State.Status, { timeout: 5_000 }).toBe('running')
+      await model.idle()
+      watched.inspectsOf(id)
+      const created = (await direct(`/containers/${id}/exec`, {
+        method: 'POST',
+        body: { Cmd: ['true'], AttachStdout: true },
+      }).then((answer) => answer.json())) as { Id: string }
+      expect((await direct(`/exec/${created.Id}/start`, { method: 'POST', body: {} })).status).toBe(
+        200,
+      )
+      // A signal the process ignores: a kill event, and the container runs on
+      expect((await direct(`/containers/${id}/kill?signal=HUP`, { method: 'POST' })).status).toBe(
+        204,
+      )
+      // Events come in order: once the rename after them is in, so are they
+      const renamed = uniqueName('exec-events-renamed')
+      await renameDirect(id, renamed)
+      await expect.poll(() => model.get(id)?.Name, { timeout: 5_000 }).toBe(`/${renamed}`)
+      await model.idle()
+      expect(watched.inspectsOf(id)).toBe(0)
+      expect(
+        model.list({ all: true, label: [`run=${run}`] }).map((c) => [c.Name, c.State.Status]),
+      ).toEqual([[`/${renamed}`, 'running']])
       await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
     } finally {
       await watched.close()
