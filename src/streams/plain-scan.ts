@@ -5,10 +5,11 @@
  * The JSON escaping of json-text-escape.ts scans every byte of a log line for the few that
  * change (`"`, `\`, C0 controls, bytes >= 0x80). In JavaScript that scan goes a 32-bit word at
  * a time and costs more than the rest of the log pipeline together on long lines (bench phase
- * `pipeline`, 16 KB frames: 5–6.7 µs per 16 KiB, best of 15 × 2000 here, against 1–1.6 µs for a
- * copy into the module's memory plus this scan). WebAssembly is a web standard that Node, Deno
- * and Bun compile at run time; where it is missing or compiling is refused (workerd refuses code
- * made at run time), {@link plainScanner} answers undefined and the word scan does it all.
+ * `pipeline`, 16 KB frames: 4.9–6.6 µs per 16 KiB, best of 15 × 2000 here, against 1.0–1.5 µs
+ * for a copy into the module's memory plus this scan; bench/README.md, "The 16 KB pipeline").
+ * WebAssembly is a web standard that Node, Deno and Bun compile at run time; where it is missing
+ * or compiling is refused (workerd refuses code made at run time), {@link plainScanner} answers
+ * undefined and the word scan does it all.
  */
 
 /** How many bytes of the input the scanner's memory holds at once: its one 64 KiB page. */
