@@ -157,6 +157,63 @@ describe('LogEventEncoder', () => {
     )
   })
 
+  it('writes byte for byte the events of the line objects for long plain lines in 16 KiB partials', async () => {
+    // Long plain runs (where the escaping scans 64 bytes at a time) with a few changes anywhere:
+    // a line over several partials, a character split between two, embedded line breaks (a
+    // frame of many lines), quotes, controls, a broken sequence; one frame per chunk, as the
+    // engine sends them, or cut anywhere
+    const change = fc.constantFrom(
+      [0x22],
+      [0x5c],
+      [0x0a],
+      [0x0d],
+      [0x01],
+      [0xc3, 0xa9],
+      [0xe6, 0x97, 0xa5],
+      [0xf0, 0x9f, 0x93, 0x9c],
+      [0xe2, 0x82],
+      [0xff],
+    )
+    const longLine = fc
+      .tuple(
+        fc.integer({ min: 1_000, max: 40_000 }),
+        fc.array(fc.tuple(fc.nat(), change), { maxLength: 6 }),
+      )
+      .map(([length, changes]) => {
+        const bytes = Array.from({ length }, () => 0x79)
+        // From the end backwards, so that each change lands where it was drawn
+        for (const [at, change] of changes.sort((a, b) => b[0] - a[0])) {
+          bytes.splice(at % (length + 1), 0, ...change)
+        }
+        return Uint8Array.from(bytes)
+      })
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            stream: fc.constantFrom('stdout', 'stderr'),
+            second: fc.integer({ min: 0, max: 2 }),
+            content: longLine,
+            terminator: fc.constantFrom('\n', '\n', ''),
+          }),
+          { minLength: 1, maxLength: 5 },
+        ),
+        fc.option(cutPositions, { nil: undefined }),
+        async (messages, positions) => {
+          const frames = messages.flatMap((m) =>
+            partials(m).map((payload) => frame(m.stream, payload)),
+          )
+          const chunks = positions === undefined ? frames : cutAt(concatBytes(frames), positions)
+          const batches = viaEncoder(chunks, false, undefined)
+          expect(decoder.decode(concatBytes(batches))).toBe(
+            await viaLineObjects(chunks, false, undefined),
+          )
+        },
+      ),
+      { seed: 20261204, numRuns: 100 },
+    )
+  })
+
   it('batches the lines of one chunk into one chunk of whole messages', () => {
     const chunk = concatBytes([
       frame('stdout', stamped(T1, encoder.encode('one\n'))),
