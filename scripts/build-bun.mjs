@@ -63,7 +63,9 @@ function compileForBun(temporary, script) {
     BUN,
     [
       'build',
-      join(temporary, 'bundled', script),
+      // From its own folder: Bun names the input in the output, which must not name the
+      // temporary folder (builds running at once must write the same files).
+      script,
       '--bytecode',
       '--format=cjs',
       '--target=bun',
@@ -73,7 +75,7 @@ function compileForBun(temporary, script) {
       `--external=*/${REDIS_FILE}`,
       `--outdir=${join(temporary, 'out')}`,
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+    { cwd: join(temporary, 'bundled'), stdio: ['ignore', 'ignore', 'inherit'] },
   )
   // Bun names its output `.js`.
   const out = join(temporary, 'out', script.replace(/\.cjs$/, '.js'))

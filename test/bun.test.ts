@@ -7,7 +7,16 @@
  * its exec sessions in test/routes/exec-session.test.ts, its transport in test/transport/bun.test.ts.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -65,7 +74,35 @@ async function start(env: Record<string, string> = {}) {
   return { child, call, output: () => output }
 }
 
+/** Each file of the build, with a digest of its content. */
+const built = () =>
+  Object.fromEntries(
+    readdirSync('dist/dockgate-bun')
+      .filter((file) => !file.startsWith('build-'))
+      .map((file) => [
+        file,
+        createHash('sha256')
+          .update(readFileSync(join('dist/dockgate-bun', file)))
+          .digest('hex'),
+      ]),
+  )
+
 describe('the Bun entry', () => {
+  it('is compiled to Bun’s bytecode, the same files from every build (tests build at once)', () => {
+    expect(readFileSync(ENTRY, 'utf8')).toMatch(/^\/\/ @bun @bytecode @bun-cjs\n/)
+    expect(readFileSync(`${ENTRY}.jsc`).length).toBeGreaterThan(1_000_000)
+    const first = built()
+    expect(Object.keys(first).sort()).toEqual([
+      'dockgate.cjs',
+      'dockgate.cjs.jsc',
+      'docs-renderer.cjs',
+      'redis-connection.cjs',
+      'redis-connection.cjs.jsc',
+    ])
+    execFileSync(process.execPath, ['scripts/build-bun.mjs'], { stdio: 'ignore' })
+    expect(built()).toEqual(first)
+  }, 120_000)
+
   it('keeps a quiet event stream open past Bun’s 10 s idle timeout', async () => {
     const gateway = await start()
     const created = await gateway.call('/v1/containers?start=true', {
