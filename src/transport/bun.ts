@@ -4,8 +4,12 @@
  *
  * Bun's `fetch` is native: nothing of undici is loaded or evaluated, which the Node transport
  * costs Bun's cold start (bench/README.md, "Cold start on Bun, an entry of its own"). Bun keeps
- * its connections alive and opens another one for a call while the others are busy, so a held
- * call (a follow, the events stream) holds one connection and never queues ordinary calls.
+ * its connections alive and opens another one for a call while the others are busy, up to its
+ * limit of requests in flight for the whole process: 256, unless `BUN_CONFIG_MAX_HTTP_REQUESTS`
+ * says more when Bun starts (setting it from JavaScript is too late). A held call (a follow, a
+ * stats stream, an events stream) keeps one of them for as long as it lasts; past the limit every
+ * other engine call waits for one to end (with 256 `/events` held, a `/_ping` was still waiting
+ * after 5 s; with 255 it answered at once). README, "On Bun".
  * An upgraded call (an exec session) has a raw socket of its own, from `node:net` (or `node:tls`),
  * loaded with the first one: `fetch` cannot hand out the connection.
  */
