@@ -47,9 +47,12 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
-async function start(env: Record<string, string> = {}) {
+/** As `npm run start:bun` starts it (src/bun.ts says why). */
+const HEADER_FLAG = '--max-http-header-size=65536'
+
+async function start(env: Record<string, string> = {}, flags: readonly string[] = [HEADER_FLAG]) {
   const port = await freePort()
-  const child = spawn(BUN, [ENTRY], {
+  const child = spawn(BUN, [...flags, ENTRY], {
     env: {
       PATH: process.env.PATH,
       HOME: dir,
@@ -132,6 +135,21 @@ describe('the Bun entry', () => {
       await expectGracefulStop(gateway.child)
     }
   }, 40_000)
+
+  it.each([
+    ['started as npm run start:bun starts it', [HEADER_FLAG]],
+    ['started without Bun’s header flag', []],
+  ])('takes the longest query the OpenAPI document allows (37 KB), %s', async (_name, flags) => {
+    const gateway = await start({}, flags)
+    // 16 label selectors of 256 characters, each € three bytes, each byte percent-encoded.
+    const selector = encodeURIComponent(`dgt-long=${'€'.repeat(247)}`)
+    const query = Array.from({ length: 16 }, () => `label=${selector}`).join('&')
+    expect(query.length).toBeGreaterThan(35_000)
+    const response = await gateway.call(`/v1/containers?${query}`)
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ containers: [] })
+    await expectGracefulStop(gateway.child)
+  })
 
   it('answers with a request id, logs each request as a JSON line, and stops gracefully', async () => {
     const gateway = await start()

@@ -234,9 +234,11 @@ export function bunEntryOf(options) {
 
 export async function startBunGateway(options) {
   const port = await freePort()
+  const entry = bunEntryOf(options)
   return startServer({
     file: BUN,
-    args: [bunEntryOf(options)],
+    // As `npm run start:bun` runs the Bun entry (src/bun.ts says why).
+    args: [...(entry === BUN_ENTRY ? ['--max-http-header-size=65536'] : []), entry],
     cwd: options.root ?? ROOT,
     env: gatewayEnv({ ...options, port }),
     port,

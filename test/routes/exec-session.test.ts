@@ -241,7 +241,10 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
       runtime === 'deno'
         ? ['bash', ['scripts/deno-start.sh']]
         : runtime === 'bun'
-          ? ['node_modules/.bin/bun', ['dist/dockgate-bun/dockgate.cjs']]
+          ? [
+              'node_modules/.bin/bun',
+              ['--max-http-header-size=65536', 'dist/dockgate-bun/dockgate.cjs'],
+            ]
           : [process.execPath, [...NODE_FLAGS, 'dist/dockgate.mjs']]
     child = spawn(file, args, {
       env: {

@@ -176,7 +176,7 @@ const TARGETS: Target[] = [
     build: buildBun,
     command: ({ port, configPath }) => ({
       file: BUN,
-      args: ['dist/dockgate-bun/dockgate.cjs'],
+      args: ['--max-http-header-size=65536', 'dist/dockgate-bun/dockgate.cjs'],
       env: {
         ...baseEnv(port),
         DOCKER_HOST: testEngineEnv().dockerHost,

@@ -11,10 +11,10 @@ const transport = createBunTransport(engineTargetFromEnv(process.env))
 const client = new EngineClient(transport)
 const decoder = new TextDecoder()
 
-/** A container that writes one line, waits, and writes another: its followed log arrives in two steps. */
+/** A container that writes one line, waits 4 s, and writes another: its followed log arrives in two steps. */
 async function followedLog() {
   const created = (await client.json('POST', '/containers/create', {
-    body: { Image: image, Cmd: ['sh', '-c', 'echo first; sleep 1.5; echo second'], Tty: true },
+    body: { Image: image, Cmd: ['sh', '-c', 'echo first; sleep 4; echo second'], Tty: true },
     query: { name: `dgt-bun-probe-${process.pid}-${Date.now().toString(36)}` },
   })) as { Id: string }
   try {
@@ -45,12 +45,18 @@ async function abortedEvents() {
     signal: abort.signal,
   })
   const reader = response.body!.getReader()
-  const reading = reader.read().then(
-    (read) => (read.done ? 'ended' : 'data'),
-    (error: Error) => `rejected: ${error.name}`,
-  )
+  // Other clients' events may arrive meanwhile: read until the body ends or fails.
+  const reading = (async () => {
+    try {
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {}
+      return 'ended'
+    } catch (error) {
+      return `rejected: ${(error as Error).name}`
+    }
+  })()
   setTimeout(() => abort.abort(), 200)
-  return reading
+  const stillOpen = new Promise<string>((resolve) => setTimeout(() => resolve('still open'), 5_000))
+  return Promise.race([reading, stillOpen])
 }
 
 const version = (await client.json('GET', '/version')) as { ApiVersion: string }

@@ -41,7 +41,8 @@ describe.each(wires)('the Bun transport over the %s', (_name, dockerEnv) => {
     expect(seen.missing).toBe(404)
     const log = seen.log as { text: string; ms: number }[]
     expect(log.map((a) => a.text).join('')).toBe('first\r\nsecond\r\n')
-    // The first line was read while the container still slept: a body streamed, not buffered.
+    // The first line was read while the container still slept (4 s; the probe asks for the log
+    // well before that): a body streamed, not buffered.
     const first = log.find((a) => a.text.includes('first'))!
     const second = log.find((a) => a.text.includes('second'))!
     expect(second.ms - first.ms).toBeGreaterThan(1_000)
