@@ -14,7 +14,15 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runColdStart } from './coldstart.mjs'
@@ -354,7 +362,13 @@ function build() {
     // dist/node.js and the rest of dist/ (tsc) for the pipeline phase; the bundle for the gateway;
     // the Deno bundle that scripts/deno-start.sh runs; the edge bundle for workerd's cold start.
     const mtime = (f) => statSync(join(ROOT, f)).mtimeMs
-    const built = ['dist/node.js', 'dist/dockgate.mjs', 'dist/deno.js', 'dist/edge.js'].map(mtime)
+    // The Bun entry where the pinned Bun is installed (scripts/build-bun.mjs writes none without).
+    const bun = existsSync(join(ROOT, 'node_modules/.bin/bun'))
+      ? ['dist/dockgate-bun/dockgate.cjs']
+      : []
+    const built = ['dist/node.js', 'dist/dockgate.mjs', 'dist/deno.js', 'dist/edge.js', ...bun].map(
+      mtime,
+    )
     // tsc writes its own dist/edge.js (src/edge.ts compiled, not bundled) over the bundle: the
     // bundle is the one written before dist/edge-assets/, which only scripts/build-edge.mjs writes.
     const edgeBundled = mtime('dist/edge.js') <= mtime('dist/edge-assets/docs-renderer.json')
@@ -366,6 +380,7 @@ function build() {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' })
   execFileSync(process.execPath, ['scripts/build-node.mjs'], { cwd: ROOT, stdio: 'inherit' })
   execFileSync(process.execPath, ['scripts/build-deno.mjs'], { cwd: ROOT, stdio: 'inherit' })
+  execFileSync(process.execPath, ['scripts/build-bun.mjs'], { cwd: ROOT, stdio: 'inherit' })
   execFileSync(process.execPath, ['scripts/build-edge.mjs'], { cwd: ROOT, stdio: 'inherit' })
   return 'built'
 }

@@ -219,12 +219,26 @@ export async function startDenoGateway(options) {
   })
 }
 
-/** The Node bundle (`npm start`'s file) of the tree at `options.root`, run by Bun. */
+/** The Bun entry scripts/build-bun.mjs writes (src/bun.ts compiled to Bun's bytecode). */
+export const BUN_ENTRY = 'dist/dockgate-bun/dockgate.cjs'
+
+/**
+ * The gateway on Bun, of the tree at `options.root`: its Bun entry, or the Node bundle (`npm
+ * start`'s file, or `options.entry`) in a tree that has none (a `--compare` checkout from before
+ * it).
+ */
+export function bunEntryOf(options) {
+  if (options.entry) return options.entry
+  return existsSync(join(options.root ?? ROOT, BUN_ENTRY)) ? BUN_ENTRY : NODE_ENTRY
+}
+
 export async function startBunGateway(options) {
   const port = await freePort()
+  const entry = bunEntryOf(options)
   return startServer({
     file: BUN,
-    args: [options.entry ?? NODE_ENTRY],
+    // As `npm run start:bun` runs the Bun entry (src/bun.ts says why).
+    args: [...(entry === BUN_ENTRY ? ['--max-http-header-size=65536'] : []), entry],
     cwd: options.root ?? ROOT,
     env: gatewayEnv({ ...options, port }),
     port,

@@ -1,7 +1,8 @@
 /**
  * The exec WebSocket (`GET /v1/containers/{id}/exec/session`) on the Deno entry (`hono/deno`'s
- * `upgradeWebSocket`), started as `deno task start` runs it, and on the Node entry (the bundle
- * `npm start` runs: `@hono/node-server`'s `upgradeWebSocket` with `ws`), driven by a real WebSocket client
+ * `upgradeWebSocket`), started as `deno task start` runs it, on the Node entry (the bundle
+ * `npm start` runs: `@hono/node-server`'s `upgradeWebSocket` with `ws`) and on the Bun entry
+ * (`dist/dockgate-bun/dockgate.cjs`: `hono/bun`'s, `Bun.serve`'s own WebSockets), driven by a real WebSocket client
  * (undici's) against the real engine: stdin echo, a resized TTY, exit codes, bad messages, a
  * client that leaves, and the refusals made over HTTP before the upgrade; a session holds one of
  * its principal's stream slots while it lives, and a revoked credential or the gateway's shutdown
@@ -221,13 +222,15 @@ async function openWhenFree(role: string, ms = 5_000): Promise<Session> {
   }
 }
 
-/** Both long-running entries, each started as a process of its own. */
-const RUNTIMES = ['deno', 'node'] as const
+/** The long-running entries, each started as a process of its own (Bun: its own entry). */
+const RUNTIMES = ['deno', 'node', 'bun'] as const
 
 describe.each(RUNTIMES)('on %s', (runtime) => {
   beforeAll(async () => {
     if (runtime === 'node')
       execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
+    if (runtime === 'bun')
+      execFileSync(process.execPath, ['scripts/build-bun.mjs'], { stdio: 'inherit' })
     dir = mkdtempSync(join(tmpdir(), 'dockgate-exec-ws-'))
     configPath = join(dir, 'config.json')
     await writeConfig(ROLES)
@@ -237,7 +240,12 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
     const [file, args] =
       runtime === 'deno'
         ? ['bash', ['scripts/deno-start.sh']]
-        : [process.execPath, [...NODE_FLAGS, 'dist/dockgate.mjs']]
+        : runtime === 'bun'
+          ? [
+              'node_modules/.bin/bun',
+              ['--max-http-header-size=65536', 'dist/dockgate-bun/dockgate.cjs'],
+            ]
+          : [process.execPath, [...NODE_FLAGS, 'dist/dockgate.mjs']]
     child = spawn(file, args, {
       env: {
         PATH: process.env.PATH,

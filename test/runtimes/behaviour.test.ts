@@ -1,7 +1,7 @@
 /**
  * One behavioural suite, the same assertions on every runtime: the gateway is started as a real
- * process (Node, Deno, Bun running the Node bundle, and the edge bundle served by Deno and by
- * workerd), driven over HTTP on 127.0.0.1 with `fetch`, against the real engine. Every target runs
+ * process (Node, Deno, Bun running the Node bundle, Bun's own entry, and the edge bundle served by
+ * Deno and by workerd), driven over HTTP on 127.0.0.1 with `fetch`, against the real engine. Every target runs
  * every behaviour; a target skips one only for a limit of its platform, named in `limits` and in
  * the skipped test's name.
  */
@@ -87,6 +87,9 @@ const buildNode = once(() =>
 const buildDeno = once(() =>
   execFileSync(process.execPath, ['scripts/build-deno.mjs'], { stdio: 'inherit' }),
 )
+const buildBun = once(() =>
+  execFileSync(process.execPath, ['scripts/build-bun.mjs'], { stdio: 'inherit' }),
+)
 const buildEdge = once(() =>
   execFileSync(process.execPath, ['scripts/build-edge.mjs'], { stdio: 'inherit' }),
 )
@@ -155,6 +158,25 @@ const TARGETS: Target[] = [
     command: ({ port, configPath }) => ({
       file: BUN,
       args: ['dist/dockgate.mjs'],
+      env: {
+        ...baseEnv(port),
+        DOCKER_HOST: testEngineEnv().dockerHost,
+        DOCKGATE_CONFIG: configPath,
+      },
+    }),
+  },
+  {
+    // The Bun entry (src/bun.ts, built by scripts/build-bun.mjs): `Bun.serve`, and Bun's own
+    // `fetch` over the engine's Unix socket.
+    name: 'bun entry',
+    eventsUpstream: 'shared',
+    slug: 'bun-entry',
+    limits: {},
+    ready: 'output',
+    build: buildBun,
+    command: ({ port, configPath }) => ({
+      file: BUN,
+      args: ['--max-http-header-size=65536', 'dist/dockgate-bun/dockgate.cjs'],
       env: {
         ...baseEnv(port),
         DOCKER_HOST: testEngineEnv().dockerHost,
