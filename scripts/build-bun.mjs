@@ -22,6 +22,7 @@ import {
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { zodEnglishOnly } from './bundle-options.mjs'
 import { RENDERER_MODULE, writeRendererModule } from './docs-renderer.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -34,12 +35,6 @@ const REDIS_FILE = 'redis-connection.cjs'
 const bunImports = {
   name: 'bun-imports',
   setup(build) {
-    // zod's locales with English only, as in the Node bundle (scripts/node-bundle/zod-locales.mjs).
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      /\/node_modules\/zod\/v4\//.test(args.importer)
-        ? { path: join(ROOT, 'scripts/node-bundle/zod-locales.mjs') }
-        : undefined,
-    )
     build.onResolve({ filter: /\/renderer\.generated\.js$/ }, () => ({
       path: `./${DOCS_RENDERER_FILE}`,
       external: true,
@@ -114,7 +109,7 @@ try {
     // Whitespace and syntax only, as the Node bundle: names stay as written, for stack traces.
     minifyWhitespace: true,
     minifySyntax: true,
-    plugins: [bunImports],
+    plugins: [bunImports, zodEnglishOnly],
     logLevel: 'warning',
   })
   for (const script of [REDIS_FILE, SCRIPT]) compileForBun(temporary, script)
