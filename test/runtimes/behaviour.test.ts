@@ -26,6 +26,7 @@ import type { ParsedSseEvent } from '../support/sse-parse.ts'
 
 const ADMIN_TOKEN = 'dgt_runtime-suite-admin-token'
 const READER_TOKEN = 'dgt_runtime-suite-reader-token'
+const EXEC_TOKEN = 'dgt_runtime-suite-exec-token'
 const DENO = 'node_modules/.bin/deno'
 const BUN = 'node_modules/.bin/bun'
 /** Each test run's containers carry this label with a value of their own, to find them (and their events). */
@@ -387,6 +388,15 @@ describe.each(TARGETS)('the gateway on $name', (target) => {
             hash: await hashToken(READER_TOKEN),
             scopes: ['containers:read', 'logs:read'],
           },
+          {
+            name: 'runner',
+            hash: await hashToken(EXEC_TOKEN),
+            scopes: ['containers:read', 'containers:write', 'exec'],
+            policy: {
+              images: ['*'],
+              exec: { allowed: true, user: '65534:65534', maxTimeoutSeconds: 30 },
+            },
+          },
         ],
       }),
       { mode: 0o600 },
@@ -559,6 +569,47 @@ ${lines.slice(-60).join('\n')}`)
     expect(gone.status).toBe(404)
     expect(gone.response.headers.get('content-type')).toBe('application/problem+json')
     expect(gone.body.type).toBe('urn:dockgate:problem:not-found')
+  })
+
+  it('runs an exec: its output whole and in order, as JSON and as server-sent events', async () => {
+    // Its own container: an exec runs only in the caller's
+    const made = await json(
+      '/v1/containers?start=true',
+      post(
+        {
+          image: testEngineEnv().image,
+          name: unique('exec'),
+          cmd: ['sleep', '60'],
+          labels: { [TEST_LABEL]: TEST_RUN },
+        },
+        EXEC_TOKEN,
+      ),
+    )
+    expect(made.status, JSON.stringify(made.body)).toBe(201)
+    const id = made.body.id as string
+    created.push(id)
+    // Many of the engine's frames, over many reads of its connection
+    const cmd = ['sh', '-c', 'seq 1 40000; echo done >&2']
+    const expected = Array.from({ length: 40_000 }, (_, i) => `${i + 1}\n`).join('')
+    const answered = await json(`/v1/containers/${id}/exec`, post({ cmd }, EXEC_TOKEN))
+    expect(answered.status, JSON.stringify(answered.body)).toBe(200)
+    expect(answered.body).toMatchObject({ exitCode: 0, truncated: false, stderr: 'done\n' })
+    expect(answered.body.stdout === expected).toBe(true)
+
+    const streamed = await call(`/v1/containers/${id}/exec`, {
+      ...post({ cmd }, EXEC_TOKEN),
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    })
+    expect(streamed.status).toBe(200)
+    const events = await readSse(streamed).until('end', 30_000)
+    const text = (stream: string) =>
+      events
+        .filter((e) => e.event === stream)
+        .map((e) => JSON.parse(e.data).text as string)
+        .join('')
+    expect(text('stdout') === expected).toBe(true)
+    expect(text('stderr')).toBe('done\n')
+    expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ exitCode: 0 })
   })
 
   it('demultiplexes logs into stdout and stderr lines', async () => {
