@@ -5,7 +5,10 @@
 // node_modules) cost Node 20 more than half of its cold start; one file is parsed once, and with
 // the code cache most of it is not compiled again either.
 //
-//   node scripts/build-node.mjs [--outfile=PATH]     (the loader; the rest beside it)
+//   node scripts/build-node.mjs [--outfile=PATH] [--if-stale]     (the loader; the rest beside it)
+//
+// With --if-stale nothing is built while the last build's record (`<outfile>.inputs`,
+// scripts/fresh-build.mjs) says no file it read has changed since: `npm start` runs it so.
 //
 // Stack traces point into the bundle; `node --enable-source-maps dist/dockgate.mjs` maps them
 // back to src/ (not the default: reading the map costs every start).
@@ -25,6 +28,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path'
 import { build } from 'esbuild'
 import { ZOD_ENGLISH_ONLY } from './bundle-options.mjs'
 import { RENDERER_MODULE, writeRendererModule } from './docs-renderer.mjs'
+import { isFresh, recordBuild } from './fresh-build.mjs'
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..')
 const DEFAULT_OUTFILE = 'dist/dockgate.mjs'
@@ -122,9 +126,20 @@ async function bundle(chunksDir) {
     minifyWhitespace: true,
     minifySyntax: true,
     write: false,
+    metafile: true,
     logLevel: 'warning',
   })
 }
+
+/** What a build reads besides the bundle's own inputs: these scripts and the installed packages. */
+const BUILD_INPUTS = [
+  'node_modules/.package-lock.json',
+  'scripts/build-node.mjs',
+  'scripts/bundle-options.mjs',
+  'scripts/docs-renderer.mjs',
+  'scripts/fresh-build.mjs',
+  ...readdirSync(join(ROOT, 'scripts/node-bundle')).map((file) => `scripts/node-bundle/${file}`),
+]
 
 /**
  * Bun (JavaScriptCore) has no use for V8's code cache: on Bun the loader requires the script, and
@@ -194,7 +209,13 @@ function writeAtomically(files) {
 }
 
 const outfile = outfileFromArgs(process.argv.slice(2))
+const record = outfile.replace(/\.m?js$/, '.inputs')
+if (process.argv.includes('--if-stale') && existsSync(outfile) && isFresh(ROOT, record)) {
+  process.exit(0)
+}
 const chunksDir = join(dirname(outfile), `${basename(outfile).replace(/\.m?js$/, '')}-chunks`)
+// The record takes the time the build began: a file saved while it ran counts as newer.
+const began = new Date()
 writeRendererModule()
 const result = await bundle(chunksDir)
 const js = result.outputFiles.find((f) => f.path.endsWith('.cjs'))
@@ -231,6 +252,17 @@ for (const file of readdirSync(chunksDir)) {
   if (file.startsWith(app)) continue
   rmSync(join(chunksDir, file), { force: true })
 }
+recordBuild(
+  record,
+  [
+    // The project's own files (not packages, nor the modules the plugins make, `on-demand:…`)
+    ...Object.keys(result.metafile.inputs).filter(
+      (file) => !file.includes('node_modules/') && !/^[\w-]+:/.test(file),
+    ),
+    ...BUILD_INPUTS,
+  ],
+  began,
+)
 console.log(
   `${relative(ROOT, join(chunksDir, app))}: ${(js.contents.length / 1024).toFixed(0)} KiB`,
 )

@@ -126,14 +126,9 @@ ensure_store() {
 	[[ $was_up == 1 ]] || own redis
 }
 
-# The bundle `npm start` runs, rebuilt when src/ has changed since.
+# The bundle `npm start` runs, rebuilt when a file it is made of has changed since (--if-stale).
 ensure_bundle() {
-	local bundle=$REPO_ROOT/dist/dockgate.mjs
-	if [[ -f $bundle ]] && [[ -z $(find "$REPO_ROOT/src" -newer "$bundle" -type f -print -quit) ]]; then
-		return
-	fi
-	log 'building the Node bundle (dist/dockgate.mjs)'
-	(cd "$REPO_ROOT" && node scripts/build-node.mjs) >&2 9>&-
+	(cd "$REPO_ROOT" && node scripts/build-node.mjs --if-stale) >&2 9>&-
 }
 
 ensure_secrets() {
