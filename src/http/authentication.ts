@@ -99,14 +99,6 @@ export function authenticated(
   )
 }
 
-export function requireScope(scope: Scope) {
-  // Not async: a request with the scope goes on without a promise of its own.
-  return createMiddleware<AppEnv>(function requireScope(c, next) {
-    checkScope(c, scope)
-    return next()
-  })
-}
-
 /** A caller without the scope is denied (403, recorded; in audit mode recorded and let through). */
 export function checkScope(c: Context<AppEnv>, scope: Scope): void {
   if (hasScope(c.get('principal'), scope)) return

@@ -4,11 +4,11 @@
 
 import type { Hook } from '@hono/zod-openapi'
 import { OpenAPIHono, z } from '@hono/zod-openapi'
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import type { Scope } from '../domain/principal.ts'
 import { toEngineTime } from '../engine/time.ts'
 import { type InvalidParam, ProblemError } from '../errors.ts'
-import { checkScope, eventStreamRoute, requireScope } from '../http/authentication.ts'
+import { checkScope, eventStreamRoute } from '../http/authentication.ts'
 import type { AppEnv } from '../http/context.ts'
 
 export const ProblemSchema = z
@@ -88,11 +88,72 @@ export const validationHook: Hook<unknown, AppEnv, string, unknown> = (result) =
 }
 
 /**
- * A router of the gateway: its validation failures answer as one problem (`validationHook`).
- * `getPath`: the path the app routes by (the top-level app's: `http/engines.ts`).
+ * A router of the gateway: its validation failures answer as one problem (`validationHook`), and
+ * a route's gate runs in the layer after it (`mergeGates`). `getPath`: the path the app routes by
+ * (the top-level app's: `http/engines.ts`).
  */
-export const router = (getPath?: (request: Request) => string) =>
-  new OpenAPIHono<AppEnv>({ defaultHook: validationHook, ...(getPath ? { getPath } : {}) })
+export const router = (getPath?: (request: Request) => string) => {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: validationHook,
+    ...(getPath ? { getPath } : {}),
+  })
+  // Every `openapi` route is registered through `on`, with its middleware and validators.
+  const on = app.on as unknown as (method: string[], path: string[], ...handlers: unknown[]) => App
+  app.on = ((method: string[], path: string[], ...handlers: unknown[]) =>
+    on(method, path, ...mergeGates(handlers))) as unknown as typeof app.on
+  return app
+}
+
+type App = OpenAPIHono<AppEnv>
+
+/**
+ * What a route checks before anything of its own runs (its scope; that no query came): it throws
+ * a problem, or lets the request go on.
+ */
+type RouteGate = (c: Context<AppEnv>) => void
+
+const ROUTE_GATE = Symbol('route gate')
+
+type GateMiddleware = MiddlewareHandler<AppEnv> & { readonly [ROUTE_GATE]: RouteGate }
+
+/** A gate as a middleware of its own: what it is on any app but a {@link router}'s. */
+function gateMiddleware(gate: RouteGate): GateMiddleware {
+  const middleware: MiddlewareHandler<AppEnv> = (c, next) => {
+    gate(c)
+    return next()
+  }
+  return Object.assign(middleware, { [ROUTE_GATE]: gate })
+}
+
+/**
+ * A route's handlers with each gate run by the handler after it (a validator, or the route's
+ * own), at the same place in the chain: what it throws is answered by the same error handler,
+ * before the same validators. Each middleware is a layer of Hono's chain (an async dispatch and
+ * its promise, per request); the small request's version route lost one layer this way (bench/
+ * README.md, "Per-request CPU, Hono's layers and the head (branch `smallreq4`)").
+ */
+function mergeGates(handlers: readonly unknown[]): unknown[] {
+  const merged: unknown[] = []
+  for (let i = 0; i < handlers.length; i++) {
+    const handler = handlers[i]
+    const after = handlers[i + 1]
+    const gate =
+      typeof handler === 'function' ? (handler as Partial<GateMiddleware>)[ROUTE_GATE] : undefined
+    // The event-stream marker is known by itself (`isEventStream`): never wrapped.
+    if (gate && typeof after === 'function' && after !== eventStreamRoute) {
+      merged.push(gated(gate, after as MiddlewareHandler<AppEnv>))
+      i++
+    } else merged.push(handler)
+  }
+  return merged
+}
+
+function gated(gate: RouteGate, handler: MiddlewareHandler<AppEnv>): MiddlewareHandler<AppEnv> {
+  return function gated(c, next) {
+    gate(c)
+    return handler(c, next)
+  }
+}
 
 /** Docker's container name alphabet; ids and id prefixes are a subset of it. */
 export const CONTAINER_REF = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/
@@ -144,19 +205,15 @@ export function scoped<const S extends Scope>(
     security: [{ Bearer: [scope] }],
     middleware: [
       ...(kind.eventStream ? [eventStreamRoute] : []),
-      kind.noQuery ? scopeWithoutQuery(scope) : requireScope(scope),
+      gateMiddleware(
+        kind.noQuery
+          ? (c) => {
+              checkScope(c, scope)
+              refuseQueryParameters(c)
+            }
+          : (c) => checkScope(c, scope),
+      ),
     ],
-  }
-}
-
-/**
- * `requireScope` and `refuseQuery` as one middleware: one layer of Hono's chain less per request
- * (bench phase 2, "Changes and their effect" in bench/README.md).
- */
-function scopeWithoutQuery(scope: Scope): MiddlewareHandler<AppEnv> {
-  return function scopeWithoutQuery(c, next) {
-    checkScope(c, scope)
-    return refuseQuery(c, next)
   }
 }
 
@@ -173,11 +230,14 @@ export const strictQuery = <T extends z.ZodRawShape>(shape: T) => z.strictObject
  * promise; bench/README.md, "Changes and their effect"). The document lists no parameter for
  * such an operation either way.
  */
-export const refuseQuery: MiddlewareHandler<AppEnv> = (c, next) => {
+export const refuseQuery: MiddlewareHandler<AppEnv> = gateMiddleware(refuseQueryParameters)
+
+/** What {@link refuseQuery} checks: a 400 problem naming each query parameter, if any came. */
+function refuseQueryParameters(c: Context<AppEnv>): void {
   const url = c.req.url
   const at = url.indexOf('?')
   const names = at === -1 ? [] : [...new Set(new URLSearchParams(url.slice(at + 1)).keys())]
-  if (names.length === 0) return next()
+  if (names.length === 0) return
   const invalidParams = names.map((name) => ({
     name: `query.${name}`,
     reason: `unknown parameter "${name}"`,
