@@ -12,8 +12,13 @@ import type { AppEnv } from './context.ts'
 import { sentPath } from './engines.ts'
 
 export interface RequestLogEntry {
+  /** ISO 8601, as `isoNow` makes it: nothing in it JSON escapes (`requestLogLine` relies on it). */
   time: string
   msg: 'request'
+  /**
+   * The request's id, as `assignRequestId` chose it: word characters, `-` and `=`, or a UUID;
+   * nothing in it JSON escapes (`requestLogLine` relies on it).
+   */
   requestId: string | undefined
   method: string
   route: string

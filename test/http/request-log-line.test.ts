@@ -25,12 +25,19 @@ const anyString = fc.oneof(
   }),
 )
 
-const entry = fc.record({
-  time: fc.oneof(
-    anyString,
-    fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+/** A caller's id as `assignRequestId` keeps it: word characters, `-` and `=`, 1 to 255. */
+const plainId = fc.string({
+  unit: fc.constantFrom(
+    ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-='.split(''),
   ),
-  requestId: fc.oneof(fc.constant(undefined), fc.uuid(), anyString),
+  minLength: 1,
+  maxLength: 255,
+})
+
+/** Entries as `observeAnswer` makes them: an ISO time, a plain id or a UUID, any other string. */
+const entry = fc.record({
+  time: fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+  requestId: fc.oneof(fc.constant(undefined), fc.uuid(), plainId),
   method: fc.oneof(fc.constantFrom('GET', 'HEAD', 'POST', 'DELETE'), anyString),
   route: fc.oneof(fc.constantFrom('/v1/containers/:id/json', 'unmatched'), anyString),
   path: anyString,
