@@ -32,7 +32,7 @@ export function jsonString(value: string): string {
  * instructions for the five of a line, and a loop over their characters more (~5k: the path is a
  * joined string, read a character at a time); joined, they are one flat string and one test. The
  * time and the id made more than half of the joined string: left out, the test cost ~1.5k less
- * (bench/README.md, "Per-request CPU, Hono's layers and the head (branch `smallreq4`)"). A
+ * (bench/README.md, "Per-request CPU, Hono's layers and the head"). A
  * surrogate anywhere sends the line the long way, so a pair split across two strings cannot pass
  * as plain.
  */
