@@ -1,10 +1,11 @@
 /**
  * @module What every long-running entry point does the same way: load the config (creating the
  * first admin token when there is no credential at all), build the authenticator, reload it on
- * demand, log as JSON lines, and say so when no engine answers.
+ * demand, log as JSON lines, say so when no engine answers, and build the gateway from it all
+ * (`entryGateway`).
  */
 
-import type { EngineSharing } from './app.ts'
+import { type AppDependencies, createApp, type EngineSharing, type Gateway } from './app.ts'
 import { authenticatorFromConfig, SwappableAuthenticator } from './auth/from-config.ts'
 import {
   type ConfigFile,
@@ -20,10 +21,12 @@ import {
   loadOrCreateConfig,
   readJwks,
 } from './config-store.ts'
+import { jsonLineAudit } from './domain/audit.ts'
 import { EngineClient } from './engine/client.ts'
 import type { EngineTransport } from './engine/transport.ts'
 import type { SharedRing } from './events/shared.ts'
 import { redisSharedRing } from './events/shared-redis.ts'
+import { requestLogLine } from './http/request-log-line.ts'
 import type { WritePositions } from './model/positions.ts'
 import { redisWritePositions } from './model/positions-redis.ts'
 import { type ReloadSignal, redisReloadSignal } from './reload-signal.ts'
@@ -353,4 +356,62 @@ export async function storeFromEnv(env: StoreEnvironment, log: Log): Promise<Ent
     display: target.display,
     close: () => store.close().then(() => redis.close()),
   }
+}
+
+/** What an entry gives {@link entryGateway}: what differs between runtimes. */
+export interface EntryParts {
+  env: EntryEnvironment & DockerEnv
+  files: ConfigFiles
+  log: Log
+  /** Where the request log and audit records go, a line at a time (the entry's batched stdout). */
+  line: (text: string) => void
+  /** The runtime's transport to an engine. */
+  connect: (target: EngineTarget) => EngineTransport
+  /** The app's ports only this runtime has (metrics, its response writers, WebSockets). */
+  ports: Pick<
+    AppDependencies,
+    'metrics' | 'writeRequestId' | 'eventStreamOutput' | 'upgradeWebSocket'
+  >
+}
+
+/** An entry's gateway, and what it stops and reports on. */
+export interface EntryGateway {
+  gateway: Gateway
+  shared: EntryStore
+  instances: InstanceSharing
+  engine: EngineClient
+  engines: Record<string, EngineClient>
+  configPath: string
+}
+
+/**
+ * The store first (a malformed `DOCKGATE_STORE`, or Redis without `DOCKGATE_SECRET`, refuses to
+ * start), then the credentials, the sharing between instances, the engine clients, and the app
+ * with them all. Serving, signals and config watching stay the entry's.
+ */
+export async function entryGateway(parts: EntryParts): Promise<EntryGateway> {
+  const { env, files, log, line } = parts
+  const shared = await storeFromEnv(env, log)
+  const { config, configPath, authenticator, reloads, reload } = await loadCredentials(
+    files,
+    env,
+    log,
+  )
+  const instances = await shareBetweenInstances(shared, config, { reload }, log)
+  const { engine, engines } = engineClients(config, env, parts.connect, log)
+  const gateway = createApp({
+    engine,
+    engines,
+    authenticator,
+    reloads,
+    settings: settingsFromConfig(config),
+    store: shared.store,
+    ticketSecret: shared.secret,
+    requestLog: (entry) => line(requestLogLine(entry)),
+    audit: jsonLineAudit(line),
+    logError: (message, error) => log({ level: 'error', msg: message, error: String(error) }),
+    ...instances.ports,
+    ...parts.ports,
+  })
+  return { gateway, shared, instances, engine, engines, configPath }
 }

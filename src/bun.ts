@@ -10,20 +10,9 @@
  * Bun's own (`hono/bun`). The Node bundle still runs on Bun as before.
  */
 import { upgradeWebSocket, websocket } from 'hono/bun'
-import { createApp } from './app.ts'
-import {
-  engineClients,
-  jsonLogTo,
-  loadCredentials,
-  reportEngine,
-  shareBetweenInstances,
-  storeFromEnv,
-} from './bootstrap.ts'
+import { entryGateway, jsonLogTo, reportEngine } from './bootstrap.ts'
 import { bunStdoutLines } from './bun/stdout.ts'
-import { settingsFromConfig } from './config.ts'
-import { jsonLineAudit } from './domain/audit.ts'
 import { countingTransport } from './http/observability.ts'
-import { requestLogLine } from './http/request-log-line.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
 import { Metrics } from './observability/metrics.ts'
 import { createBunTransport } from './transport/bun.ts'
@@ -85,40 +74,16 @@ async function main() {
   const env = process.env
   const port = Number(env.PORT ?? 8080)
   const hostname = env.HOST ?? '127.0.0.1'
-  // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
-  const shared = await storeFromEnv(env, log)
-  const { config, configPath, authenticator, reloads, reload } = await loadCredentials(
-    nodeFiles,
-    env,
-    log,
-  )
-  const logError = (message: string, error: unknown) =>
-    log({ level: 'error', msg: message, error: String(error) })
-  const instances = await shareBetweenInstances(shared, config, { reload }, log)
-  const stopWatching = watchConfig(configPath, instances.reload)
-
   const metrics = new Metrics()
-  const { engine, engines } = engineClients(
-    config,
+  const { gateway, shared, instances, engine, engines, configPath } = await entryGateway({
     env,
-    (target) => countingTransport(createBunTransport(target), metrics),
+    files: nodeFiles,
     log,
-  )
-  const gateway = createApp({
-    engine,
-    engines,
-    metrics,
-    authenticator,
-    reloads,
-    settings: settingsFromConfig(config),
-    store: shared.store,
-    ticketSecret: shared.secret,
-    requestLog: (entry) => stdout.line(requestLogLine(entry)),
-    audit: jsonLineAudit(stdout.line),
-    logError,
-    ...instances.ports,
-    upgradeWebSocket,
+    line: stdout.line,
+    connect: (target) => countingTransport(createBunTransport(target), metrics),
+    ports: { metrics, upgradeWebSocket },
   })
+  const stopWatching = watchConfig(configPath, instances.reload)
 
   gateway.start()
   const app = gateway.app

@@ -5,20 +5,9 @@
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
 import { upgradeWebSocket } from 'hono/deno'
-import { createApp } from './app.ts'
-import {
-  engineClients,
-  jsonLogTo,
-  loadCredentials,
-  reportEngine,
-  shareBetweenInstances,
-  storeFromEnv,
-} from './bootstrap.ts'
-import { settingsFromConfig } from './config.ts'
+import { entryGateway, jsonLogTo, reportEngine } from './bootstrap.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
-import { jsonLineAudit } from './domain/audit.ts'
-import { requestLogLine } from './http/request-log-line.ts'
 import { createDenoTransport } from './transport/deno.ts'
 
 /** Request log, audit records and the entry's own messages: one batched stream of lines. */
@@ -61,29 +50,15 @@ async function main() {
   const env = Object.fromEntries(ENV_KEYS.map((key) => [key, Deno.env.get(key)]))
   const port = Number(env.PORT ?? 8080)
   const hostname = env.HOST ?? '127.0.0.1'
-  // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
-  const shared = await storeFromEnv(env, log)
-  const { config, authenticator, reloads, reload } = await loadCredentials(denoFiles, env, log)
-  const logError = (message: string, error: unknown) =>
-    log({ level: 'error', msg: message, error: String(error) })
-  const instances = await shareBetweenInstances(shared, config, { reload }, log)
-  Deno.addSignalListener('SIGHUP', instances.reload)
-
-  const { engine, engines } = engineClients(config, env, createDenoTransport, log)
-  const gateway = createApp({
-    engine,
-    engines,
-    authenticator,
-    reloads,
-    settings: settingsFromConfig(config),
-    store: shared.store,
-    ticketSecret: shared.secret,
-    requestLog: (entry) => stdout.line(requestLogLine(entry)),
-    audit: jsonLineAudit(stdout.line),
-    logError,
-    ...instances.ports,
-    upgradeWebSocket,
+  const { gateway, shared, instances, engine, engines } = await entryGateway({
+    env,
+    files: denoFiles,
+    log,
+    line: stdout.line,
+    connect: createDenoTransport,
+    ports: { upgradeWebSocket },
   })
+  Deno.addSignalListener('SIGHUP', instances.reload)
 
   // Listen for signals before serving: a SIGTERM right after "listening" must end cleanly.
   let server: Deno.HttpServer | undefined

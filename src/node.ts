@@ -11,19 +11,8 @@ import './node/fetch-globals.ts'
 import type { Server } from 'node:http'
 import { serve, upgradeWebSocket } from '@hono/node-server'
 import { WebSocketServer } from 'ws'
-import { createApp } from './app.ts'
-import {
-  engineClients,
-  jsonLogTo,
-  loadCredentials,
-  reportEngine,
-  shareBetweenInstances,
-  storeFromEnv,
-} from './bootstrap.ts'
-import { settingsFromConfig } from './config.ts'
-import { jsonLineAudit } from './domain/audit.ts'
+import { entryGateway, jsonLogTo, reportEngine } from './bootstrap.ts'
 import { countingTransport } from './http/observability.ts'
-import { requestLogLine } from './http/request-log-line.ts'
 import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
 import { writeEventStreamsOnNodeResponse } from './node/event-streams.ts'
@@ -56,42 +45,21 @@ async function main() {
   const env = process.env
   const port = Number(env.PORT ?? 8080)
   const host = env.HOST ?? '127.0.0.1'
-  // First: a malformed DOCKGATE_STORE, or Redis without DOCKGATE_SECRET, refuses to start.
-  const shared = await storeFromEnv(env, log)
-  const { config, configPath, authenticator, reloads, reload } = await loadCredentials(
-    nodeFiles,
-    env,
-    log,
-  )
-  const logError = (message: string, error: unknown) =>
-    log({ level: 'error', msg: message, error: String(error) })
-  const instances = await shareBetweenInstances(shared, config, { reload }, log)
-  const stopWatching = watchConfig(configPath, instances.reload)
-
   const metrics = new Metrics()
-  const { engine, engines } = engineClients(
-    config,
+  const { gateway, shared, instances, engine, engines, configPath } = await entryGateway({
     env,
-    (target) => countingTransport(createNodeTransport(target), metrics),
+    files: nodeFiles,
     log,
-  )
-  const gateway = createApp({
-    engine,
-    engines,
-    metrics,
-    authenticator,
-    reloads,
-    settings: settingsFromConfig(config),
-    store: shared.store,
-    ticketSecret: shared.secret,
-    requestLog: (entry) => stdout.line(requestLogLine(entry)),
-    audit: jsonLineAudit(stdout.line),
-    writeRequestId: writeRequestIdOnNodeResponse,
-    eventStreamOutput: writeEventStreamsOnNodeResponse,
-    logError,
-    ...instances.ports,
-    upgradeWebSocket,
+    line: stdout.line,
+    connect: (target) => countingTransport(createNodeTransport(target), metrics),
+    ports: {
+      metrics,
+      writeRequestId: writeRequestIdOnNodeResponse,
+      eventStreamOutput: writeEventStreamsOnNodeResponse,
+      upgradeWebSocket,
+    },
   })
+  const stopWatching = watchConfig(configPath, instances.reload)
 
   gateway.start()
   const fetch = closeAfterUnreadBodies(gateway.app.fetch)
