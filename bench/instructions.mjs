@@ -12,7 +12,11 @@
  * cache misses.
  *
  * Each server runs under callgrind in turn: warmed up with `--warmup` requests (JIT tiers settle),
- * counters zeroed, `--requests` requests at 10 connections, counters dumped. Servers: this tree's
+ * then `--requests` requests at 10 connections counted in `--chunks` parts (counters zeroed, the
+ * part's requests, counters dumped), and the median part's figure taken: a one-off inside the
+ * count (the version answer's 60 s cache running out under callgrind's slowness, the gateway then
+ * asking the engine with cold code: 8–15k a request over a whole window of 2,000, bench/README.md
+ * "Per-request CPU, Hono's layers and the head") moves one part, not the figure. Servers: this tree's
  * gateway (dist/dockgate.mjs, or `--entry=FILE`), with `--compare=REF` that commit's gateway too,
  * and the framework's floor (a bare Hono app's constant JSON route, bench/lib/hono-baseline.mjs).
  * Paths: the small authenticated request (`/v1/system/version`, answered from its cache) and,
@@ -20,7 +24,7 @@
  * the same list through the per-engine path too (`/v1/engines/default/containers`, bench phase 4e's
  * target: the same cost as the unprefixed list).
  *
- *   node bench/instructions.mjs [--compare=REF] [--entry=FILE] [--requests=2000] [--warmup=2000] [--list]
+ *   node bench/instructions.mjs [--compare=REF] [--entry=FILE] [--requests=2000] [--chunks=4] [--warmup=2000] [--list]
  *     [--prefixed] [--keep=DIR [--perf-map]] [--no-model] [--request-path]
  *
  * `--no-model`: the gateway without its container read model (not with `--list`). On an engine
@@ -36,7 +40,8 @@
  * others use at the same time made one list of 20 count 1,123k against 306k for the small request
  * (2026-12-04 10:05, 55 % of it TurboFan), when its request path counted 203k against 131k.
  *
- * `--keep=DIR` keeps each measured dump (`DIR/<server>-<path>.callgrind`) for `callgrind_annotate`:
+ * `--keep=DIR` keeps each measured dump (`DIR/<server>-<path>-part<N>.callgrind`, `--requests` ÷
+ * `--chunks` requests each: give `bench/callgrind-js.mjs` that `--requests`) for `callgrind_annotate`:
  * V8's builtins and Node's C++ are named there (JIT-compiled JavaScript is not), which says which
  * kind of work (promises, regular expressions, JSON, header parsing) a difference is made of.
  * With `--perf-map` the servers run with `--perf-basic-prof` and their `/tmp/perf-PID.map` (where
@@ -73,11 +78,12 @@ import {
   startServer,
   stopProcess,
 } from './lib/processes.mjs'
-import { log, mapLimit, option, round } from './lib/util.mjs'
+import { log, mapLimit, median, option, round } from './lib/util.mjs'
 
 const args = process.argv.slice(2)
 const requests = Number(option('requests', 2000))
 const warmup = Number(option('warmup', 2000))
+const chunks = Math.max(1, Number(option('chunks', 4)))
 const compareRef = option('compare', undefined)
 const entry = option('entry', `${ROOT}/${NODE_ENTRY}`)
 const withPrefixed = args.includes('--prefixed')
@@ -176,25 +182,35 @@ async function measure(server, url, headers, keepAs) {
     )
   }
   await load(warmup)
-  control(['-z'], server.pid)
-  await load(requests)
-  const before = new Set(readdirSync(dir))
-  control(['-d', 'measured'], server.pid)
-  await agent.close()
-  const dumps = readdirSync(dir).filter((f) => !before.has(f) && f.startsWith('callgrind-'))
-  const totals = dumps.map((f) => {
-    const match = /^totals: (\d+)/m.exec(readFileSync(join(dir, f), 'utf8'))
-    return match ? Number(match[1]) : 0
-  })
-  if (keep && keepAs) {
-    mkdirSync(keep, { recursive: true })
-    for (const [i, f] of dumps.entries()) {
-      copyFileSync(join(dir, f), join(keep, `${keepAs}${i ? `-${i}` : ''}.callgrind`))
+  const perChunk = Math.ceil(requests / chunks)
+  const figures = []
+  for (let part = 0; part < chunks; part++) {
+    control(['-z'], server.pid)
+    await load(perChunk)
+    const before = new Set(readdirSync(dir))
+    control(['-d', 'measured'], server.pid)
+    const dumps = readdirSync(dir).filter((f) => !before.has(f) && f.startsWith('callgrind-'))
+    const totals = dumps.map((f) => {
+      const match = /^totals: (\d+)/m.exec(readFileSync(join(dir, f), 'utf8'))
+      return match ? Number(match[1]) : 0
+    })
+    if (keep && keepAs) {
+      mkdirSync(keep, { recursive: true })
+      for (const [i, f] of dumps.entries()) {
+        const name = `${keepAs}${chunks > 1 ? `-part${part}` : ''}${i ? `-${i}` : ''}`
+        copyFileSync(join(dir, f), join(keep, `${name}.callgrind`))
+      }
     }
-    if (perfMap) copyFileSync(`/tmp/perf-${server.pid}.map`, join(keep, `${keepAs}.map`))
+    for (const f of dumps) rmSync(join(dir, f))
+    figures.push(totals.reduce((a, b) => a + b, 0) / perChunk)
   }
-  for (const f of dumps) rmSync(join(dir, f))
-  return totals.reduce((a, b) => a + b, 0) / requests
+  await agent.close()
+  if (keep && keepAs && perfMap) {
+    copyFileSync(`/tmp/perf-${server.pid}.map`, join(keep, `${keepAs}.map`))
+  }
+  if (chunks > 1)
+    console.log(`    ${keepAs ?? url}: parts ${figures.map((f) => round(f / 1000, 1)).join(', ')}k`)
+  return median(figures)
 }
 
 const ids = []
