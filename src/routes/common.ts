@@ -130,7 +130,7 @@ function gateMiddleware(gate: RouteGate): GateMiddleware {
  * own), at the same place in the chain: what it throws is answered by the same error handler,
  * before the same validators. Each middleware is a layer of Hono's chain (an async dispatch and
  * its promise, per request); the small request's version route lost one layer this way (bench/
- * README.md, "Per-request CPU, Hono's layers and the head (branch `smallreq4`)").
+ * README.md, "Per-request CPU, Hono's layers and the head").
  */
 function mergeGates(handlers: readonly unknown[]): unknown[] {
   const merged: unknown[] = []
