@@ -6,7 +6,7 @@
  * behaviours every runtime shares run in test/runtimes/behaviour.test.ts (target `bun entry`),
  * its exec sessions in test/routes/exec-session.test.ts, its transport in test/transport/bun.test.ts.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
   existsSync,
@@ -24,7 +24,7 @@ import { expectGracefulStop } from './support/bundle.ts'
 import { direct, testEngineEnv } from './support/engine.ts'
 import { uniqueName } from './support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from './support/labels.ts'
-import { untilListening } from './support/listening.ts'
+import { spawnListening } from './support/listening.ts'
 import { freePort } from './support/net.ts'
 import { readSse } from './support/sse.ts'
 
@@ -52,29 +52,22 @@ const HEADER_FLAG = '--max-http-header-size=65536'
 
 async function start(env: Record<string, string> = {}, flags: readonly string[] = [HEADER_FLAG]) {
   const port = await freePort()
-  const child = spawn(BUN, [...flags, ENTRY], {
-    env: {
-      PATH: process.env.PATH,
-      HOME: dir,
-      PORT: String(port),
-      DOCKGATE_CONFIG: join(dir, 'config.json'),
-      DOCKGATE_TOKEN: TOKEN,
-      DOCKER_HOST: testEngineEnv().dockerHost,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, output } = await spawnListening(BUN, [...flags, ENTRY], {
+    PATH: process.env.PATH,
+    HOME: dir,
+    PORT: String(port),
+    DOCKGATE_CONFIG: join(dir, 'config.json'),
+    DOCKGATE_TOKEN: TOKEN,
+    DOCKER_HOST: testEngineEnv().dockerHost,
+    ...env,
   })
   children.push(child)
-  let output = ''
-  child.stdout!.on('data', (chunk) => (output += chunk))
-  child.stderr!.on('data', (chunk) => (output += chunk))
-  await untilListening(child, () => output)
   const call = (path: string, init: RequestInit = {}) =>
     fetch(`http://127.0.0.1:${port}${path}`, {
       ...init,
       headers: { authorization: `Bearer ${TOKEN}`, ...init.headers },
     })
-  return { child, call, output: () => output }
+  return { child, call, output }
 }
 
 /** Each file of the build, with a digest of its content. */

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -6,7 +6,7 @@ import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../src/auth/tokens.ts'
 import { testEngineB, testEngineEnv } from './support/engine.ts'
-import { untilListening } from './support/listening.ts'
+import { spawnListening } from './support/listening.ts'
 import { freePort } from './support/net.ts'
 import { NODE_FLAGS } from './support/node-flags.ts'
 
@@ -30,22 +30,14 @@ afterAll(() => {
 /** Starts the gateway as `npm start` does, and waits until it listens. */
 async function startGateway(env: Record<string, string>) {
   const port = await freePort()
-  const child = spawn(process.execPath, [...NODE_FLAGS, ENTRY], {
-    env: {
-      PATH: process.env.PATH,
-      HOME: dir,
-      PORT: String(port),
-      DOCKGATE_CONFIG: configPath,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const { child, output } = await spawnListening(
+    process.execPath,
+    [...NODE_FLAGS, ENTRY],
+    { PATH: process.env.PATH, HOME: dir, PORT: String(port), DOCKGATE_CONFIG: configPath, ...env },
+    15_000,
+  )
   children.push(child)
-  let output = ''
-  child.stdout!.on('data', (chunk) => (output += chunk))
-  child.stderr!.on('data', (chunk) => (output += chunk))
-  await untilListening(child, () => output, 15_000)
-  return { child, url: `http://127.0.0.1:${port}`, output: () => output }
+  return { child, url: `http://127.0.0.1:${port}`, output }
 }
 
 const exited = (child: ChildProcess) =>

@@ -2,14 +2,14 @@
  * The Node bundle (scripts/build-node.mjs) built into a folder of a test file's own, and started
  * from there as a process: by Node (with the suite's flags) or by another runtime (Bun).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect } from 'vitest'
 import { expectDocsRendererServed } from './docs.ts'
 import { testEngineEnv } from './engine.ts'
-import { untilListening } from './listening.ts'
+import { spawnListening } from './listening.ts'
 import { freePort } from './net.ts'
 import { NODE_FLAGS } from './node-flags.ts'
 
@@ -51,27 +51,20 @@ export function bundleForTests(name: string, token: string) {
     options: { runtime?: string; args?: readonly string[] } = {},
   ): Promise<StartedBundle> {
     const port = await freePort()
-    const child = spawn(
+    const { child, output } = await spawnListening(
       options.runtime ?? process.execPath,
       [...(options.args ?? NODE_FLAGS), entry],
       {
-        env: {
-          PATH: process.env.PATH,
-          HOME: dir,
-          PORT: String(port),
-          DOCKGATE_CONFIG: join(dir, 'config.json'),
-          DOCKGATE_TOKEN: token,
-          DOCKER_HOST: testEngineEnv().dockerHost,
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        PATH: process.env.PATH,
+        HOME: dir,
+        PORT: String(port),
+        DOCKGATE_CONFIG: join(dir, 'config.json'),
+        DOCKGATE_TOKEN: token,
+        DOCKER_HOST: testEngineEnv().dockerHost,
       },
     )
     children.push(child)
-    let output = ''
-    child.stdout!.on('data', (chunk) => (output += chunk))
-    child.stderr!.on('data', (chunk) => (output += chunk))
-    await untilListening(child, () => output)
-    return { child, url: `http://127.0.0.1:${port}`, output: () => output }
+    return { child, url: `http://127.0.0.1:${port}`, output }
   }
 
   return { dir, entry, chunks, scripts, start, children }
