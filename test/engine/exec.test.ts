@@ -14,20 +14,13 @@ import { PushedByteStream } from '../../src/streams/pushed.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createFetchTransport } from '../../src/transport/fetch.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { createDirect, direct, testEngineEnv } from '../support/engine.ts'
+import { createDirect, direct, engineWires, testEngineEnv } from '../support/engine.ts'
 import { startFaultProxy } from '../support/fault-proxy.ts'
 import { uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
 const env = testEngineEnv()
-const wires = [
-  ['unix socket', { DOCKER_HOST: env.dockerHost }],
-  ['TCP', { DOCKER_HOST: env.tcpHost }],
-  [
-    'TLS with client certificates',
-    { DOCKER_HOST: env.tlsHost, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: env.tlsCertPath },
-  ],
-] as const
+const wires = engineWires(env)
 
 const USER = { user: '65534:65534', env: {} }
 let box: string

@@ -17,6 +17,18 @@ export interface TestEngineEnv {
   nestedImage: string
 }
 
+/** The test engine's three wires, named, as the docker CLI's environment would give each. */
+export function engineWires(env: TestEngineEnv) {
+  return [
+    ['unix socket', { DOCKER_HOST: env.dockerHost }],
+    ['TCP', { DOCKER_HOST: env.tcpHost }],
+    [
+      'TLS with client certificates',
+      { DOCKER_HOST: env.tlsHost, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: env.tlsCertPath },
+    ],
+  ] as const
+}
+
 export function testEngineEnv(): TestEngineEnv {
   const dockerHost = process.env.DOCKER_HOST
   if (!dockerHost?.startsWith('unix://')) {

@@ -6,19 +6,12 @@
  */
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
-import { testEngineEnv } from '../support/engine.ts'
+import { engineWires, testEngineEnv } from '../support/engine.ts'
 
 const BUN = 'node_modules/.bin/bun'
 const env = testEngineEnv()
 
-const wires = [
-  ['unix socket', { DOCKER_HOST: env.dockerHost }],
-  ['TCP', { DOCKER_HOST: env.tcpHost }],
-  [
-    'TLS with client certificates',
-    { DOCKER_HOST: env.tlsHost, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: env.tlsCertPath },
-  ],
-] as const
+const wires = engineWires(env)
 
 describe.each(wires)('the Bun transport over the %s', (_name, dockerEnv) => {
   it('calls the engine, streams a followed log as it is written, and ends a held stream on abort', () => {

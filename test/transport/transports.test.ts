@@ -7,20 +7,13 @@ import { EngineClient } from '../../src/engine/client.ts'
 import { PushedByteStream } from '../../src/streams/pushed.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { testEngineEnv } from '../support/engine.ts'
+import { engineWires, testEngineEnv } from '../support/engine.ts'
 import { testGateway } from '../support/gateway.ts'
 
 const env = testEngineEnv()
 
 /** The same engine through each wire; CI always has all three (scripts/engine.sh owns them). */
-const wires = [
-  ['unix socket', { DOCKER_HOST: env.dockerHost }],
-  ['TCP', { DOCKER_HOST: env.tcpHost }],
-  [
-    'TLS with client certificates',
-    { DOCKER_HOST: env.tlsHost, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: env.tlsCertPath },
-  ],
-] as const
+const wires = engineWires(env)
 
 describe.each(wires)('the %s transport', (_name, dockerEnv) => {
   it('reaches the engine through the gateway', async () => {
