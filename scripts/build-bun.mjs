@@ -23,7 +23,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { zodEnglishOnly } from './bundle-options.mjs'
-import { RENDERER_MODULE, writeRendererModule } from './docs-renderer.mjs'
+import { RENDERER_MODULE, rendererAsCommonJs, writeRendererModule } from './docs-renderer.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const BUN = resolve(ROOT, 'node_modules/.bin/bun')
@@ -43,13 +43,6 @@ const bunImports = {
       args.kind === 'entry-point' ? undefined : { path: `./${REDIS_FILE}`, external: true },
     )
   },
-}
-
-/** The generated module's three `export const`s as CommonJS exports (as scripts/build-node.mjs). */
-function rendererAsCommonJs(text) {
-  const converted = text.replace(/^export const (\w+) = /gm, 'exports.$1 = ')
-  if (/^export /m.test(converted)) throw new Error(`${RENDERER_MODULE}: an export not converted`)
-  return converted
 }
 
 /** `<temporary>/bundled/<script>` compiled to `<temporary>/out/<script>` and its `.jsc`. */

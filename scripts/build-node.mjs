@@ -27,7 +27,7 @@ import {
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { build } from 'esbuild'
 import { ZOD_ENGLISH_ONLY } from './bundle-options.mjs'
-import { RENDERER_MODULE, writeRendererModule } from './docs-renderer.mjs'
+import { RENDERER_MODULE, rendererAsCommonJs, writeRendererModule } from './docs-renderer.mjs'
 import { isFresh, recordBuild } from './fresh-build.mjs'
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..')
@@ -94,13 +94,6 @@ const docsRendererBeside = {
       external: true,
     }))
   },
-}
-
-/** The generated module's three `export const`s as CommonJS exports. */
-function rendererAsCommonJs(text) {
-  const converted = text.replace(/^export const (\w+) = /gm, 'exports.$1 = ')
-  if (/^export /m.test(converted)) throw new Error(`${RENDERER_MODULE}: an export not converted`)
-  return converted
 }
 
 function outfileFromArgs(argv) {

@@ -50,6 +50,13 @@ function moduleText() {
  * install for stale and runs this script first, which on every start cost Deno's cold start
  * ~0.15 s (bench `cold`: 390 against 240 ms) after an install that left the renderer as it was.
  */
+/** The generated module's three `export const`s as CommonJS exports (the Node and Bun bundles require it). */
+export function rendererAsCommonJs(text) {
+  const converted = text.replace(/^export const (\w+) = /gm, 'exports.$1 = ')
+  if (/^export /m.test(converted)) throw new Error(`${RENDERER_MODULE}: an export not converted`)
+  return converted
+}
+
 export function writeRendererModule() {
   const text = moduleText()
   if (existsSync(RENDERER_MODULE) && readFileSync(RENDERER_MODULE, 'utf8') === text) {
