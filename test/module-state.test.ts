@@ -23,8 +23,8 @@ const ALLOWED: Record<string, string> = {
   chunkFrames:
     'node/event-streams.ts: a memo of one chunk’s chunked-encoding frame, keyed on the chunk (a pure function)',
   built: 'edge.ts: the entry point, which builds the one gateway of its isolate',
-  compiledScanner:
-    'streams/plain-scan.ts: the WebAssembly scan compiled once, its memory a scratch copy that each text starts afresh (forget) and uses synchronously',
+  compiledEscaper:
+    'streams/json-escape-wasm.ts: the WebAssembly escaper compiled once, its memory a scratch copy that each call fills afresh and reads synchronously',
 }
 
 const COLLECTIONS = new Set(['Map', 'Set', 'WeakMap', 'WeakSet'])

@@ -8,6 +8,7 @@
  * for JSON itself (json-text-escape.ts). The result is byte for byte the UTF-8 of
  * `JSON.stringify` of the decoded text.
  */
+import { type JsonEscapeWasm, jsonEscapeWasm } from './json-escape-wasm.ts'
 import { isPlain, JsonTextEscaper } from './json-text-escape.ts'
 
 export { utf8SequenceLength } from './json-text-escape.ts'
@@ -28,6 +29,9 @@ const EMPTY = new Uint8Array(0)
 // json-text-escape.ts costs more (a log of 10-byte lines: 139 µs per 32 KiB this way, 184 in the
 // single pass before; best of 40 × 200, alternating, in one process)
 const SHORT_TEXT = 16
+// Texts at least this long are escaped by the WebAssembly module (json-escape-wasm.ts), where
+// it runs: below, the call and the two copies cost more than the JavaScript scan
+const WASM_TEXT_BYTES = 512
 
 /**
  * A growing byte buffer that collects messages until they are {@link take}n as one chunk.
@@ -85,6 +89,13 @@ export class ByteWriter {
    */
   writeJsonText(bytes: Uint8Array, start = 0, end = bytes.length): void {
     if (end - start < SHORT_TEXT && this.#writePlain(bytes, start, end)) return
+    if (end - start >= WASM_TEXT_BYTES) {
+      const wasm = jsonEscapeWasm()
+      if (wasm !== undefined) {
+        this.#writeWasm(wasm, bytes, start, end)
+        return
+      }
+    }
     this.#escaper ??= new JsonTextEscaper()
     const escaper = this.#escaper
     const added = escaper.measure(bytes, start, end)
@@ -111,6 +122,18 @@ export class ByteWriter {
       this.#length = 0
     }
     return taken
+  }
+
+  /** Escapes the text in the module's memory, a window at a time, and copies each result in. */
+  #writeWasm(wasm: JsonEscapeWasm, bytes: Uint8Array, start: number, end: number): void {
+    for (let from = start; from < end; ) {
+      const to = wasm.windowEnd(bytes, from, end)
+      const length = wasm.escape(bytes, from, to)
+      this.#reserve(length)
+      this.#buffer.set(wasm.escaped(length), this.#length)
+      this.#length += length
+      from = to
+    }
   }
 
   /** Copies a short text that JSON leaves as it is; false, with nothing written, for any other. */

@@ -11,9 +11,10 @@
  * alternating with the single pass before it, in one process; bench phase `exec`, bench/README.md
  * "Exec"). A log's lines, one call each, cost about what they did (100-byte lines: 41–43 against
  * 39–40 µs per 32 KiB).
+ *
+ * Where WebAssembly SIMD runs, texts of 512 bytes and more go to json-escape-wasm.ts instead
+ * (byte-writer.ts): this is the escaping of shorter texts, and of all of them where it does not.
  */
-
-import { type PlainScanner, plainScanner } from './plain-scan.ts'
 
 // Bytes that JSON.stringify writes with a two-character escape (by byte; 0: none)
 const SHORT_ESCAPES = new Uint8Array(0x80)
@@ -34,11 +35,6 @@ const HEX_DIGITS = Uint8Array.from('0123456789abcdef', (char) => char.charCodeAt
 const SHORT_RUN = 16
 // Marks kept between calls; an input with more changes gets a larger array for that call only
 const KEPT_MARKS = 1024
-// Texts at least this long hand their long plain runs to the SIMD scan (plain-scan.ts), once a
-// run has gone on for WORDS_BEFORE_SIMD words: a call and the copy into its memory cost more
-// than the word scan of a short line or of the short runs between changes
-const SIMD_TEXT_BYTES = 512
-const WORDS_BEFORE_SIMD = 64
 
 /**
  * Writes what `JSON.stringify` writes between its quotes, as UTF-8, for the text that
@@ -48,19 +44,12 @@ const WORDS_BEFORE_SIMD = 64
  * {@link write} with the same range.
  */
 export class JsonTextEscaper {
-  // The SIMD scan of long plain runs, asked for at the first long text; undefined where there is none
-  readonly #simd: () => PlainScanner | undefined
   // Where `measure` found a byte to escape or an invalid sequence: #marks[0, #count)
   #marks = new Int32Array(64)
   #count = 0
   // A word view of the last input buffer scanned: the lines of one chunk share its buffer
   #wordsOf: ArrayBufferLike | undefined
   #words: Int32Array<ArrayBufferLike> = new Int32Array(0)
-
-  /** @param simd the SIMD scan of long plain runs (by default the shared one where it runs) */
-  constructor(simd: () => PlainScanner | undefined = plainScanner) {
-    this.#simd = simd
-  }
 
   /** Finds what changes in `bytes[start, end)`; answers how many bytes longer its escaped text is. */
   measure(bytes: Uint8Array, start: number, end: number): number {
@@ -72,22 +61,14 @@ export class JsonTextEscaper {
     let count = 0
     let added = 0
     let at = start
-    const simd = end - start >= SIMD_TEXT_BYTES ? this.#simd() : undefined
-    simd?.forget()
-    // Words the word scan takes of a run before the SIMD scan takes the rest (a bound that is
-    // never reached without it)
-    const runWords = simd === undefined ? 0x40000000 : WORDS_BEFORE_SIMD
     // A byte at a time between aligned runs of plain words (a word with a byte to look at ends
     // a run)
     while (at < end) {
       if (((base + at) & 3) === 0) {
         // Four words a step: one branch per sixteen bytes
         let word = (base + at) >> 2
-        // No test of simd here: with one, a text of many short runs (a 16 KiB line of accented
-        // words) took 4–5 % longer than before the SIMD scan, 1–2 % without
-        const wordEnd = Math.min(word + runWords, lastWord)
         while (
-          word + 3 < wordEnd &&
+          word + 3 < lastWord &&
           ((specialFlags(words[word] ?? 0) |
             specialFlags(words[word + 1] ?? 0) |
             specialFlags(words[word + 2] ?? 0) |
@@ -98,18 +79,12 @@ export class JsonTextEscaper {
           word += 4
         }
         let flags = 0
-        while (word < wordEnd) {
+        while (word < lastWord) {
           flags = specialFlags(words[word] ?? 0) & HIGH_BITS
           if (flags !== 0) break
           word++
         }
         at = word * 4 - base
-        if (flags === 0 && simd !== undefined && lastWord - word >= WORDS_BEFORE_SIMD) {
-          // A long plain run: the rest of it 64 bytes a step. It stops at a byte to look at
-          // (which the words then find at once) or past at least 16 plain bytes
-          at = simd.plainEnd(bytes, at, end)
-          continue
-        }
         if (at >= end) break
         // Straight to the word's lowest flagged byte, which is never plain (a borrow only runs
         // upward). Stepping to it a byte at a time, the word's flags worked out again for each,

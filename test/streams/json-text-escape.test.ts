@@ -2,7 +2,6 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { concatBytes } from '../../src/streams/demux.ts'
 import { JsonTextEscaper } from '../../src/streams/json-text-escape.ts'
-import { WINDOW_BYTES } from '../../src/streams/plain-scan.ts'
 
 const encoder = new TextEncoder()
 // What the log lines are decoded with (src/streams/lines.ts)
@@ -26,15 +25,13 @@ function escaped(escaper: JsonTextEscaper, bytes: Uint8Array, start: number, end
   return buffer.subarray(before)
 }
 
-// The same escaping with the SIMD scan of long plain runs (Node has it) and without it (where
-// WebAssembly is missing or refused)
-const withSimd = new JsonTextEscaper()
-const withoutSimd = new JsonTextEscaper(() => undefined)
+// Long texts go to the WebAssembly escaper where it runs (json-escape-wasm.test.ts); this one
+// escapes them where it does not (workerd)
+const escaper = new JsonTextEscaper()
 
 describe('JsonTextEscaper on long texts', () => {
-  it('finds every byte value after a long plain run, at every alignment, with or without SIMD', () => {
-    // Past the words' first stretch of a run (256 bytes), where the SIMD scan takes over, and
-    // around its 16- and 64-byte steps
+  it('finds every byte value after a long plain run, at every alignment', () => {
+    // Around the word scan's four-word steps
     for (let value = 0; value < 256; value++) {
       for (const at of [255, 256, 300, 319, 320, 321, 335, 336, 383, 384, 700, 1023]) {
         const bytes = new Uint8Array(1024).fill(0x79)
@@ -43,20 +40,16 @@ describe('JsonTextEscaper on long texts', () => {
         for (const offset of [0, 1, 3]) {
           const input = new Uint8Array(offset + bytes.length + 7).fill(0x79)
           input.set(bytes, offset)
-          for (const escaper of [withSimd, withoutSimd]) {
-            const out = escaped(escaper, input, offset, offset + bytes.length)
-            expect(sameBytes(out, expected), `0x${value.toString(16)} at ${at}+${offset}`).toBe(
-              true,
-            )
-          }
+          const out = escaped(escaper, input, offset, offset + bytes.length)
+          expect(sameBytes(out, expected), `0x${value.toString(16)} at ${at}+${offset}`).toBe(true)
         }
       }
     }
   })
 
-  it('writes what JSON.stringify gives for long texts of plain runs and changes, with or without SIMD', () => {
-    // Plain runs short and long (up to past the SIMD scan's window), between quotes, controls,
-    // multi-byte characters and broken sequences
+  it('writes what JSON.stringify gives for long texts of plain runs and changes', () => {
+    // Plain runs short and long, between quotes, controls, multi-byte characters and broken
+    // sequences
     const piece = fc.oneof(
       fc.integer({ min: 1, max: 3000 }).map((n) => new Uint8Array(n).fill(0x61)),
       fc.integer({ min: 60_000, max: 140_000 }).map((n) => new Uint8Array(n).fill(0x7e)),
@@ -71,31 +64,10 @@ describe('JsonTextEscaper on long texts', () => {
         (pieces, offset) => {
           const bytes = concatBytes([new Uint8Array(offset).fill(0x79), ...pieces])
           const expected = viaStrings(bytes.subarray(offset))
-          for (const escaper of [withSimd, withoutSimd]) {
-            expect(sameBytes(escaped(escaper, bytes, offset, bytes.length), expected)).toBe(true)
-          }
+          expect(sameBytes(escaped(escaper, bytes, offset, bytes.length), expected)).toBe(true)
         },
       ),
       { seed: 20261204, numRuns: 150 },
-    )
-  })
-
-  it('finds a change right after the end of a window of the SIMD scan', () => {
-    const bytes = new Uint8Array(3 * WINDOW_BYTES + 50).fill(0x79)
-    for (const at of [WINDOW_BYTES + 255, WINDOW_BYTES + 256, 2 * WINDOW_BYTES + 300]) {
-      bytes[at] = 0x01
-    }
-    const out = escaped(withSimd, bytes, 0, bytes.length)
-    expect(sameBytes(out, viaStrings(bytes))).toBe(true)
-    expect(out.length).toBe(bytes.length + 3 * 5)
-  })
-
-  it('does not take a window of one text for another in the same array', () => {
-    const bytes = new Uint8Array(4096).fill(0x79)
-    expect(escaped(withSimd, bytes, 0, 4096).length).toBe(4096)
-    bytes[3000] = 0x22
-    expect(new TextDecoder().decode(escaped(withSimd, bytes, 2000, 4096).subarray(999, 1003))).toBe(
-      'y\\"y',
     )
   })
 })
