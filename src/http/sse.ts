@@ -29,6 +29,12 @@ export interface SseSink {
    * stream is over.
    */
   writeEncoded(chunk: Uint8Array): boolean
+  /**
+   * Whether every byte written so far has left for the client, and nothing keeps a chunk given
+   * to {@link writeEncoded}: its memory may then be written over (see `ByteWriter.reuse`). False
+   * where the runtime cannot tell.
+   */
+  wroteThrough(): boolean
   /** Resolves with true once the client has room for more, or with false once the stream is over. */
   whenWritable(): Promise<boolean>
   /** Aborts when the client leaves or the gateway shuts down: pass it to upstream calls. */
@@ -101,6 +107,11 @@ export interface EventStreamWriter {
   onDrain(listener: () => void): void
   /** Calls `listener` once when the connection is gone (the client left, or after `end`). */
   onClose(listener: () => void): void
+  /**
+   * Whether everything written has left (none of it is queued, no chunk is referenced any more);
+   * a writer that cannot tell leaves it out.
+   */
+  wroteThrough?(): boolean
 }
 
 /**
@@ -258,6 +269,7 @@ class EventStreamBody extends EndReportingStream {
       // The common case allocates nothing: one fan-out may call this 10,000 times in a row.
       sendEncoded: (chunk) => (writeEncoded(chunk) ? RESOLVED_TRUE : this.#roomForMore()),
       writeEncoded,
+      wroteThrough: () => this.#writer?.wroteThrough?.() ?? false,
       whenWritable: roomForMore,
     }
   }

@@ -126,5 +126,8 @@ function nodeWriter(outgoing: ServerResponse): EventStreamWriter {
       outgoing.on('drain', listener)
     },
     onClose: (listener) => outgoing.once('close', listener),
+    // Written to the socket itself, and taken whole by the kernel: Node counts a write until
+    // libuv has finished it, and keeps the chunks of one it has not (`writableLength`)
+    wroteThrough: () => direct !== undefined && direct.writableLength === 0,
   }
 }

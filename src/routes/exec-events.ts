@@ -52,4 +52,9 @@ export class ExecEventEncoder {
   take(): Uint8Array {
     return this.#writer.take()
   }
+
+  /** The chunk last taken has left for the client: its memory is written over next (see `ByteWriter.reuse`). */
+  reuse(chunk: Uint8Array): void {
+    this.#writer.reuse(chunk)
+  }
 }

@@ -58,9 +58,11 @@ export function execRoutes(deps: StreamDependencies) {
           // only when the client has no room (backpressure).
           const flush = () => {
             const batch = events.take()
-            if (batch.length > 0 && !sink.writeEncoded(batch)) {
-              return sink.whenWritable().then(() => undefined)
-            }
+            if (batch.length === 0) return
+            const room = sink.writeEncoded(batch)
+            // Its slab is written over by the next batch when the kernel took it all already
+            if (sink.wroteThrough()) events.reuse(batch)
+            if (!room) return sink.whenWritable().then(() => undefined)
           }
           const end = await runExec(engine, inspect.Id, spec, {
             timeoutMs,

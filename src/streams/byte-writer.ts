@@ -46,6 +46,10 @@ export class ByteWriter {
   #largestBatch = 0
   // Made by the first JSON text: most writers of event streams never write any
   #escaper: JsonTextEscaper | undefined
+  // The last batch taken, where it starts and its slab: what `reuse` gives back
+  #lastTaken: Uint8Array | undefined
+  #lastStart = 0
+  #lastSlab = EMPTY
 
   /** Bytes written since the last {@link take}. */
   get length(): number {
@@ -109,6 +113,9 @@ export class ByteWriter {
    */
   take(): Uint8Array {
     const taken = this.#buffer.subarray(this.#start, this.#length)
+    this.#lastTaken = taken
+    this.#lastStart = this.#start
+    this.#lastSlab = this.#buffer
     this.#start = this.#length
     if (taken.length > this.#largestBatch) this.#largestBatch = taken.length
     // Less room left than a sixteenth of the slab, or than the batch just taken, is not worth
@@ -122,6 +129,20 @@ export class ByteWriter {
       this.#length = 0
     }
     return taken
+  }
+
+  /**
+   * The batch last {@link take}n has been used up (written out, and nothing keeps it): the next
+   * batch starts where it started, in the same slab, instead of after it or in a new slab. Does
+   * nothing for another batch or once more was written. An exec streaming its output takes,
+   * writes and gives back one slab over and over: no allocation per batch.
+   */
+  reuse(batch: Uint8Array): void {
+    if (batch !== this.#lastTaken || this.#length !== this.#start) return
+    this.#lastTaken = undefined
+    this.#buffer = this.#lastSlab
+    this.#start = this.#lastStart
+    this.#length = this.#lastStart
   }
 
   /** Escapes the text in the module's memory, a window at a time, and copies each result in. */

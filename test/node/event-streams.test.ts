@@ -11,6 +11,7 @@ import { eventStreamRoute } from '../../src/http/authentication.ts'
 import type { AppEnv } from '../../src/http/context.ts'
 import { type SseSink, sseResponse } from '../../src/http/sse.ts'
 import { chunkFrame, writeEventStreamsOnNodeResponse } from '../../src/node/event-streams.ts'
+import { ByteWriter } from '../../src/streams/byte-writer.ts'
 import { onBodyEnd } from '../../src/streams/on-end.ts'
 import { frontOnly } from '../support/front.ts'
 
@@ -200,6 +201,67 @@ describe('event streams written straight to Node’s response', () => {
     await done
     await expect.poll(() => sent).toBe(400)
     socket.destroy()
+  })
+
+  it('says a batch wrote through only once the kernel took it all, so a reused slab never changes bytes still queued', async () => {
+    // As the exec stream does (src/routes/exec.ts): take a batch, write it, give its slab back
+    // when it wrote through. Each batch is 48 KiB of one letter, the next letter each time.
+    const batches = 300
+    const size = 48 * 1024
+    let reused = 0
+    let heldBack = 0
+    produce = async (sink) => {
+      // Once the stream is handed to Node's response (as an exec's output comes after engine calls)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      const writer = new ByteWriter()
+      const slabs = new Set<ArrayBufferLike>()
+      const fill = (i: number) => {
+        writer.write(encoder.encode('data: '))
+        writer.write(new Uint8Array(size).fill(0x61 + (i % 26)))
+        writer.write(encoder.encode('\n\n'))
+      }
+      fill(0)
+      for (let i = 0; i < batches; i++) {
+        const batch = writer.take()
+        slabs.add(batch.buffer)
+        const room = sink.writeEncoded(batch)
+        if (sink.wroteThrough()) {
+          writer.reuse(batch)
+          reused++
+        } else heldBack++
+        // The next batch at once, over the slab given back, before waiting for room
+        if (i + 1 < batches) fill(i + 1)
+        if (!room && !(await sink.whenWritable())) return
+      }
+      // Given back, the same slab served the batches that wrote through
+      expect(slabs.size).toBeLessThan(batches)
+    }
+    // A client that reads nothing at first (the kernel's buffers fill, writes are left queued),
+    // then everything
+    const socket = connect(port, '127.0.0.1')
+    socket.write('GET /v1/events?id=reuse HTTP/1.1\r\nHost: x\r\n\r\n')
+    socket.pause()
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const parts: Buffer[] = []
+    const done = new Promise<void>((resolve) => {
+      socket.on('data', (data: Buffer) => {
+        parts.push(data)
+        if (data.includes('\r\n0\r\n\r\n')) resolve()
+      })
+    })
+    socket.resume()
+    await done
+    socket.destroy()
+    const body = Buffer.concat(parts).toString('latin1')
+    const events = [...body.matchAll(/data: ([a-z]+)\n\n/g)].map((m) => m[1]!)
+    expect(events).toHaveLength(batches)
+    events.forEach((text, i) => {
+      expect(text.length).toBe(size)
+      expect(text === String.fromCharCode(0x61 + (i % 26)).repeat(size), `batch ${i}`).toBe(true)
+    })
+    // Both ways were taken: some batches wrote through, some waited in Node's queue
+    expect(reused, `reused ${reused}, held back ${heldBack}`).toBeGreaterThan(0)
+    expect(heldBack, `reused ${reused}, held back ${heldBack}`).toBeGreaterThan(0)
   })
 
   it('stops the producer and gives the slot back when the client leaves', async () => {

@@ -234,3 +234,35 @@ describe('ByteWriter.writeJsonText', () => {
     expect(() => writer.writeAscii('é')).toThrow(RangeError)
   })
 })
+
+describe('ByteWriter.reuse', () => {
+  const fill = (writer: ByteWriter, size: number, value: number) =>
+    writer.write(new Uint8Array(size).fill(value))
+
+  it('starts the next batch where the batch given back started, in the same slab', () => {
+    const writer = new ByteWriter()
+    for (let i = 0; i < 50; i++) {
+      // Batches this large would otherwise fill a slab every other take
+      fill(writer, 60 * 1024, i)
+      const batch = writer.take()
+      expect(batch.byteOffset).toBe(0)
+      expect(batch.every((byte) => byte === i)).toBe(true)
+      writer.reuse(batch)
+    }
+  })
+
+  it('does nothing for a batch that is not the last taken, or once more was written', () => {
+    const writer = new ByteWriter()
+    fill(writer, 100, 1)
+    const first = writer.take()
+    fill(writer, 100, 2)
+    const second = writer.take()
+    writer.reuse(first)
+    fill(writer, 100, 3)
+    expect(first.every((byte) => byte === 1)).toBe(true)
+    expect(second.every((byte) => byte === 2)).toBe(true)
+    writer.reuse(second)
+    expect(writer.take().every((byte) => byte === 3)).toBe(true)
+    expect(second.every((byte) => byte === 2)).toBe(true)
+  })
+})
