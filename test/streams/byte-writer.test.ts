@@ -3,18 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { ByteWriter } from '../../src/streams/byte-writer.ts'
 import { concatBytes } from '../../src/streams/demux.ts'
 
+import { sameBytes, viaStrings } from '../support/json-text.ts'
+
 const encoder = new TextEncoder()
-// What the log lines are decoded with (src/streams/lines.ts)
-const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true })
-
-/** The reference: the bytes of JSON.stringify of the decoded text, without the quotes. */
-function viaStrings(bytes: Uint8Array): Uint8Array {
-  return encoder.encode(JSON.stringify(decoder.decode(bytes)).slice(1, -1))
-}
-
-/** Byte equality at memcmp speed (a deep `toEqual` takes seconds on 300 KB arrays). */
-const sameBytes = (a: Uint8Array, b: Uint8Array) =>
-  Buffer.from(a.buffer, a.byteOffset, a.length).equals(b)
 
 function viaBytes(bytes: Uint8Array): Uint8Array {
   const writer = new ByteWriter()

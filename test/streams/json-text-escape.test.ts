@@ -1,19 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { concatBytes } from '../../src/streams/demux.ts'
 import { JsonTextEscaper } from '../../src/streams/json-text-escape.ts'
-
-const encoder = new TextEncoder()
-// What the log lines are decoded with (src/streams/lines.ts)
-const decoder = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true })
-
-/** The reference: the bytes of JSON.stringify of the decoded text, without the quotes. */
-function viaStrings(bytes: Uint8Array): Uint8Array {
-  return encoder.encode(JSON.stringify(decoder.decode(bytes)).slice(1, -1))
-}
-
-const sameBytes = (a: Uint8Array, b: Uint8Array) =>
-  Buffer.from(a.buffer, a.byteOffset, a.length).equals(b)
+import { longTexts, sameBytes, viaStrings } from '../support/json-text.ts'
 
 /** `bytes[start, end)` escaped by `escaper`, after `before` bytes already in the output. */
 function escaped(escaper: JsonTextEscaper, bytes: Uint8Array, start: number, end: number) {
@@ -48,25 +36,11 @@ describe('JsonTextEscaper on long texts', () => {
   })
 
   it('writes what JSON.stringify gives for long texts of plain runs and changes', () => {
-    // Plain runs short and long, between quotes, controls, multi-byte characters and broken
-    // sequences
-    const piece = fc.oneof(
-      fc.integer({ min: 1, max: 3000 }).map((n) => new Uint8Array(n).fill(0x61)),
-      fc.integer({ min: 60_000, max: 140_000 }).map((n) => new Uint8Array(n).fill(0x7e)),
-      fc.string({ unit: 'binary', maxLength: 6 }).map((s) => encoder.encode(s)),
-      fc.uint8Array({ maxLength: 6 }),
-      fc.constantFrom(Uint8Array.of(0x22), Uint8Array.of(0x5c), Uint8Array.of(0x0a)),
-    )
     fc.assert(
-      fc.property(
-        fc.array(piece, { minLength: 1, maxLength: 12 }),
-        fc.integer({ min: 0, max: 7 }),
-        (pieces, offset) => {
-          const bytes = concatBytes([new Uint8Array(offset).fill(0x79), ...pieces])
-          const expected = viaStrings(bytes.subarray(offset))
-          expect(sameBytes(escaped(escaper, bytes, offset, bytes.length), expected)).toBe(true)
-        },
-      ),
+      fc.property(longTexts(), ({ bytes, offset }) => {
+        const expected = viaStrings(bytes.subarray(offset))
+        expect(sameBytes(escaped(escaper, bytes, offset, bytes.length), expected)).toBe(true)
+      }),
       { seed: 20261204, numRuns: 150 },
     )
   })
