@@ -39,8 +39,28 @@ type EngineLogQuery = LogSelection & { follow?: boolean }
 export interface LogEventSink {
   /** Resolves once there is room for more, or with false when nobody reads any more. */
   sendEncoded(chunk: Uint8Array): Promise<boolean>
+  /**
+   * Whether the bytes sent so far have all left, nothing keeping a chunk given to
+   * {@link sendEncoded}: its memory may then be written over (see `SseSink.wroteThrough`).
+   */
+  wroteThrough?(): boolean
   /** Aborts when nobody reads any more: every engine call of the follow is cancelled with it. */
   readonly signal: AbortSignal
+}
+
+/**
+ * Sends a batch of messages, then gives its slab back to the encoder when the sink wrote it
+ * through: a followed log that streams fast writes one slab over and over (as an exec's output
+ * does, bench/README.md "Exec").
+ */
+export function sendReusing(
+  sink: LogEventSink,
+  encoder: { reuse(chunk: Uint8Array): void },
+  messages: Uint8Array,
+): Promise<boolean> {
+  const sent = sink.sendEncoded(messages)
+  if (sink.wroteThrough?.()) encoder.reuse(messages)
+  return sent
 }
 
 /** How the followed run ended: what the final `end` event says. */
@@ -255,7 +275,7 @@ async function deliverLines(
     await pumpLogEvents(body, encoder, async (messages) => {
       // The batch ends with the last line named so far
       const batchLast = ids.last
-      const sent = await sink.sendEncoded(messages)
+      const sent = await sendReusing(sink, encoder, messages)
       if (sent) last = batchLast
       return sent
     })

@@ -6,8 +6,7 @@
 import { LogStreamError, pumpLogEvents } from '../streams/index.ts'
 import { ServiceLogEventEncoder, ServiceLogSplitter } from '../streams/service-logs.ts'
 import type { EngineClient } from './client.ts'
-import type { LogEventSink } from './logs.ts'
-import { logReadProblem } from './logs.ts'
+import { type LogEventSink, logReadProblem, sendReusing } from './logs.ts'
 import {
   decodeServiceCursor,
   engineTimeToNanos,
@@ -151,7 +150,7 @@ export async function followServiceLog(
           { ...query, follow: true },
           follow.signal,
         )
-        await pumpLogEvents(body, encoder, (messages) => sink.sendEncoded(messages))
+        await pumpLogEvents(body, encoder, (messages) => sendReusing(sink, encoder, messages))
       } catch (error) {
         if (!follow.signal.aborted) throw logReadProblem(error)
       }

@@ -91,6 +91,11 @@ export class LogEventEncoder {
     return this.#writer.take()
   }
 
+  /** The chunk last taken has left: its memory is written over next (see `ByteWriter.reuse`). */
+  reuse(chunk: Uint8Array): void {
+    this.#writer.reuse(chunk)
+  }
+
   /**
    * The engine's log messages read so far: frames, of which a long line has several (its 16 KiB
    * partials). As many as `tail=N` counts, for a multiplexed body.

@@ -183,6 +183,11 @@ export class ServiceLogEventEncoder {
     return this.#writer.take()
   }
 
+  /** The chunk last taken has left: its memory is written over next (see `ByteWriter.reuse`). */
+  reuse(chunk: Uint8Array): void {
+    this.#writer.reuse(chunk)
+  }
+
   get pending(): number {
     return this.#writer.length
   }
