@@ -182,6 +182,9 @@ export class ByteWriter {
     this.#buffer = slab
     this.#start = 0
     this.#length = batch.length
+    // Written since the last take: nothing can be given back, and the old slab is let go
+    this.#lastTaken = undefined
+    this.#lastSlab = EMPTY
   }
 }
 
