@@ -8,10 +8,12 @@ import { ProblemError } from '../errors.ts'
 import {
   concatBytes,
   DemuxStream,
+  extractIntegerField,
   LogEventEncoder,
   type LogLine,
   LogLineStream,
   LogStreamError,
+  NdjsonStream,
   pumpLogEvents,
   RawLogStream,
 } from '../streams/index.ts'
@@ -137,9 +139,10 @@ async function openLogBody(
  * reconnect can continue exactly after the last one (`resumeAfter`). Answers how the run ended,
  * or undefined when the sink stopped reading first.
  *
- * The engine can end a followed log before it has written the container's last message (a line
- * without newline flushed at exit), so once the follow ends, one plain read from the last line
- * delivered catches up on whatever came after it.
+ * The engine can end a followed log before it has sent the end of it: when the run's log closes,
+ * its follower stops without reading what was written since it last reached the end of the file
+ * (tens of thousands of lines of a fast writer; docs/engine-notes.md#the-end-of-a-run). So once
+ * the follow ends, one plain read from the last line delivered to the end of the run catches up.
  */
 export async function followLog(
   engine: EngineClient,
@@ -155,27 +158,89 @@ export async function followLog(
   if (sink.signal.aborted) return undefined
   const after = await inspectContainer(engine, inspect.Id, sink.signal)
   const nextRun = after.State.StartedAt !== inspect.State.StartedAt || after.State.Running
-  await catchUp(engine, inspect, selection, last, endOfRun(after.State, nextRun), sink)
+  const until = await endOfRun(engine, inspect, after.State, sink.signal)
+  if (sink.signal.aborted) return undefined
+  await catchUp(engine, inspect, selection, last, until, sink)
   if (sink.signal.aborted) return undefined
   return { exitCode: nextRun ? null : after.State.ExitCode, state: after.State.Status }
 }
 
 /**
- * Where the followed run's log ends, for the catch-up read: its last message is written when its
- * output closes, just before the engine records FinishedAt, so a short margin after FinishedAt
- * holds it; a next run (a restart) never starts that soon, and its StartedAt bounds it anyway.
+ * Where the followed run's log ends, for the catch-up read (undefined: the end of the log).
+ *
+ * The engine handles a run's exit under the container's lock, which an inspect waits for
+ * (`daemon/monitor.go`, `handleContainerExit`, v20.10.24): it drains the run's output into the
+ * log and closes the log, records the new state, logs `die`, and only then can a next run start.
+ * FinishedAt is not that point: a stopped run's is the process's exit time, before the drain,
+ * and a fast writer's last lines are stamped up to seconds after it; nor is a next run's
+ * StartedAt, stamped once its process runs, after its first lines may be
+ * (docs/engine-notes.md#the-end-of-a-run). What bounds the run instead:
+ * - restarting (a restart policy): FinishedAt, which the engine stamps after the drain then;
+ * - stopped, or a next run started: the time of the run's `die` event (a start can follow at
+ *   once: `restart`), else, when the engine no longer has it, the next run's StartedAt;
+ * - still running, the same run (the engine ended the follow on its own): nothing more is read.
  */
-function endOfRun(state: EngineContainerInspect['State'], nextRun: boolean): string | undefined {
-  const finished = toEngineTime(state.FinishedAt)
+async function endOfRun(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  state: EngineContainerInspect['State'],
+  signal: AbortSignal,
+): Promise<string | undefined> {
   const started = toEngineTime(state.StartedAt)
-  const bounds = [
-    finished && shiftEngineTime(finished, RUN_END_MARGIN_NS),
-    nextRun && started && shiftEngineTime(started, -1n),
-  ].filter((t): t is string => typeof t === 'string')
-  return bounds.sort(compareEngineTimes)[0]
+  const before = (time: string | undefined) => time && shiftEngineTime(time, -1n)
+  const nextRun = state.StartedAt !== inspect.State.StartedAt
+  if (!nextRun && state.Running) {
+    return state.Restarting ? toEngineTime(state.FinishedAt) : before(started)
+  }
+  const died = await dieTime(engine, inspect, signal)
+  return died ?? (nextRun ? before(started) : undefined)
 }
 
-const RUN_END_MARGIN_NS = 50_000_000n
+/** How long the `die` event's replay may take: it comes at once when the engine still has it. */
+const DIE_EVENT_WAIT_MS = 2_000
+
+/**
+ * The engine time of the followed run's `die` event, from the engine's ring of recent events;
+ * undefined when it is no longer there (256 events later: docs/engine-notes.md#event-ring), and
+ * the catch-up then reads to the end of the log.
+ */
+async function dieTime(
+  engine: EngineClient,
+  inspect: EngineContainerInspect,
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  const since = toEngineTime(inspect.State.StartedAt)
+  if (since === undefined) return undefined
+  const filters = { type: ['container'], container: [inspect.Id], event: ['die'] }
+  const timeout = AbortSignal.timeout(DIE_EVENT_WAIT_MS)
+  try {
+    const response = await engine.request('GET', '/events', {
+      query: { since, filters: JSON.stringify(filters) },
+      signal: AbortSignal.any([signal, timeout]),
+      timeoutMs: 0,
+      held: true,
+    })
+    if (!response.body) return undefined
+    const records = response.body.pipeThrough(new NdjsonStream()).getReader()
+    try {
+      for (;;) {
+        const { done, value } = await records.read()
+        if (done) return undefined
+        const nano = extractIntegerField(value.raw, 'timeNano')
+        if (nano !== undefined) return nanosToEngineTime(BigInt(nano))
+      }
+    } finally {
+      await records.cancel().catch(() => {})
+    }
+  } catch (error) {
+    if (signal.aborted || timeout.aborted) return undefined
+    throw error
+  }
+}
+
+function nanosToEngineTime(nanos: bigint): string {
+  return `${nanos / 1_000_000_000n}.${String(nanos % 1_000_000_000n).padStart(9, '0')}`
+}
 
 /** The catch-up read after `last` up to `until`: from the end of the log when that is enough. */
 async function catchUp(

@@ -7,9 +7,10 @@ import { EngineClient } from '../../src/engine/client.ts'
 import { inspectContainer } from '../../src/engine/containers.ts'
 import { decodeCursor } from '../../src/engine/log-cursor.ts'
 import { followLog, type LogEventSink, readLogLines } from '../../src/engine/logs.ts'
+import type { EngineTransport } from '../../src/engine/transport.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { direct, runDirect } from '../support/engine.ts'
+import { direct, runDirect, testEngineEnv } from '../support/engine.ts'
 import { uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
@@ -105,6 +106,189 @@ describe('followLog', () => {
       expect(events().map((e) => e.data.text)).toEqual(['started'])
     } finally {
       await direct(`/containers/${id}/kill`, { method: 'POST' })
+    }
+  })
+})
+
+/**
+ * The engine's own follow, ended early as the engine ends it at times
+ * (docs/engine-notes.md#the-end-of-a-run): its first whole frames up to `keepBytes`, then
+ * nothing, though the body is read to its real end (the run's log has closed by then).
+ * `afterFollow` gets the answer of the first inspect made after that end, before it is handed on.
+ */
+function earlyEndingFollow(
+  keepBytes: number,
+  afterFollow: (inspected: { State: { Restarting: boolean } }) => Promise<void> = async () => {},
+) {
+  const inner = createNodeTransport(
+    engineTargetFromEnv({ DOCKER_HOST: testEngineEnv().dockerHost }),
+  )
+  let followEnded = false
+  let afterFollowRan = false
+  const transport: EngineTransport = {
+    description: inner.description,
+    close: () => inner.close(),
+    async fetch(request, options) {
+      const response = await inner.fetch(request, options)
+      const url = new URL(request.url)
+      if (url.pathname.endsWith('/logs') && url.searchParams.get('follow') === '1') {
+        const body = firstFrames(response.body!, keepBytes, () => {
+          followEnded = true
+        })
+        return new Response(body, { status: response.status, headers: response.headers })
+      }
+      if (followEnded && !afterFollowRan && url.pathname.endsWith('/json')) {
+        afterFollowRan = true
+        const inspected = await response.text()
+        await afterFollow(JSON.parse(inspected))
+        return new Response(inspected, { status: response.status, headers: response.headers })
+      }
+      return response
+    },
+  }
+  return new EngineClient(transport)
+}
+
+/** A multiplexed log body's whole frames up to `limit` bytes; the rest is read and dropped. */
+function firstFrames(body: ReadableStream<Uint8Array>, limit: number, onEnd: () => void) {
+  const reader = body.getReader()
+  let pending = new Uint8Array(0)
+  let kept = 0
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) {
+          onEnd()
+          controller.close()
+          return
+        }
+        if (kept >= limit) continue
+        const joined = new Uint8Array(pending.length + value.length)
+        joined.set(pending)
+        joined.set(value, pending.length)
+        let whole = 0
+        while (kept < limit && joined.length - whole >= 8) {
+          const size = new DataView(joined.buffer, whole + 4, 4).getUint32(0)
+          if (joined.length - whole < 8 + size) break
+          whole += 8 + size
+          kept += 8 + size
+        }
+        pending = joined.slice(whole)
+        if (whole > 0) {
+          controller.enqueue(joined.slice(0, whole))
+          return
+        }
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  })
+}
+
+/**
+ * Follows (ending early) a run that fails and is restarted once: what the follow gave, and
+ * whether the inspect after it saw the container restarting.
+ */
+async function followRestartingRun() {
+  const created = await direct(`/containers/create?name=${uniqueName('follower')}`, {
+    method: 'POST',
+    body: {
+      Image: testEngineEnv().image,
+      // The follow starts before the lines do, and keeps up with them: it ends as the run does
+      Cmd: ['sh', '-c', 'sleep 1; seq 1 5000; exit 1'],
+      Labels: labels,
+      HostConfig: {
+        NetworkMode: 'none',
+        RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 1 },
+      },
+    },
+  })
+  const id = (created.json() as { Id: string }).Id
+  expect((await direct(`/containers/${id}/start`, { method: 'POST' })).status).toBe(204)
+  let restarting = false
+  const cutting = earlyEndingFollow(16 * 1024, async (inspected) => {
+    restarting = inspected.State.Restarting
+  })
+  try {
+    const inspect = await inspectContainer(cutting, id)
+    const { sink, events } = collectingSink()
+    const end = await followLog(cutting, inspect, {}, undefined, sink)
+    return { restarting, end, texts: events().map((e) => e.data.text) }
+  } finally {
+    await cutting.transport.close()
+  }
+}
+
+const SEQ_LINES = 100_000
+const seqTexts = () => Array.from({ length: SEQ_LINES }, (_, i) => String(i + 1))
+
+describe('followLog when the engine ends its follow early', () => {
+  it('catches up to the end of the run, past FinishedAt', async () => {
+    const id = await runDirect({
+      name: uniqueName('follower'),
+      cmd: ['seq', '1', String(SEQ_LINES)],
+      labels,
+      wait: false,
+    })
+    const cutting = earlyEndingFollow(64 * 1024)
+    try {
+      const inspect = await inspectContainer(cutting, id)
+      const { sink, events } = collectingSink()
+
+      const end = await followLog(cutting, inspect, {}, undefined, sink)
+
+      expect(end).toEqual({ exitCode: 0, state: 'exited' })
+      const texts = events().map((e) => e.data.text)
+      expect(texts.length).toBe(SEQ_LINES)
+      expect(texts.join(',') === seqTexts().join(',')).toBe(true)
+      // What the catch-up must reach: the engine drains the run's output into its log after the
+      // process exited, and FinishedAt is that exit (docs/engine-notes.md#the-end-of-a-run)
+      const { State } = await inspectContainer(engine, id)
+      const lastTime = Date.parse(events().at(-1)?.data.time ?? '')
+      expect(lastTime - Date.parse(State.FinishedAt)).toBeGreaterThan(50)
+    } finally {
+      await cutting.transport.close()
+    }
+  })
+
+  it('stops at the end of a run that restarts (a restart policy)', async () => {
+    // The inspect after the follow lands between the runs (the engine waits 100 ms before it
+    // restarts the container) nearly always; up to three tries make sure one of them does
+    let seenRestarting = 0
+    for (let attempt = 0; attempt < 3 && seenRestarting === 0; attempt++) {
+      const { restarting, end, texts } = await followRestartingRun()
+      expect(texts).toEqual(Array.from({ length: 5000 }, (_, i) => String(i + 1)))
+      if (restarting) expect(end).toEqual({ exitCode: null, state: 'restarting' })
+      if (restarting) seenRestarting++
+    }
+    expect(seenRestarting).toBe(1)
+  })
+
+  it('stops at the end of the run when the next one starts right after it', async () => {
+    const id = await runDirect({
+      name: uniqueName('follower'),
+      cmd: ['seq', '1', String(SEQ_LINES)],
+      labels,
+      wait: false,
+    })
+    // The container runs again between the inspect that saw it stopped and the catch-up read
+    const cutting = earlyEndingFollow(64 * 1024, async () => {
+      await direct(`/containers/${id}/wait`, { method: 'POST' })
+      expect((await direct(`/containers/${id}/start`, { method: 'POST' })).status).toBe(204)
+      await direct(`/containers/${id}/wait`, { method: 'POST' })
+    })
+    try {
+      const inspect = await inspectContainer(cutting, id)
+      const { sink, events } = collectingSink()
+
+      const end = await followLog(cutting, inspect, {}, undefined, sink)
+
+      expect(end).toEqual({ exitCode: 0, state: 'exited' })
+      const texts = events().map((e) => e.data.text)
+      expect(texts.length).toBe(SEQ_LINES)
+      expect(texts.join(',') === seqTexts().join(',')).toBe(true)
+    } finally {
+      await cutting.transport.close()
     }
   })
 })

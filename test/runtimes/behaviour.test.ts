@@ -665,6 +665,19 @@ ${lines.slice(-60).join('\n')}`)
     expect(new Set(all).size).toBe(50)
   })
 
+  it('streams a long log whole and in order, in batches of many lines', async () => {
+    // Over 600 KB: batches up to 64 KiB, a slab written over once the kernel took a batch
+    const { id } = await createContainer({ cmd: ['seq', '1', '100000'] })
+    const streamed = await call(`/v1/containers/${id}/logs/stream`)
+    expect(streamed.status).toBe(200)
+    const events = await readSse(streamed).until('end', 30_000)
+    const texts = textsOf(events)
+    expect(texts.length).toBe(100_000)
+    expect(texts.join(',') === Array.from({ length: 100_000 }, (_, i) => i + 1).join(',')).toBe(
+      true,
+    )
+  })
+
   it('streams engine events that resume exactly after Last-Event-ID', async () => {
     const caseValue = unique('ev')
     const path = `/v1/events?${new URLSearchParams([
