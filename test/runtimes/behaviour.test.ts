@@ -307,6 +307,13 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
   }
 }
 
+/** Where a long text differs from the one expected, for a failure's message (not the texts). */
+function difference(got: string, expected: string): string {
+  let at = 0
+  while (at < got.length && got[at] === expected[at]) at++
+  return `${got.length} characters against ${expected.length}, first differing at ${at}: ${JSON.stringify(got.slice(at, at + 40))} against ${JSON.stringify(expected.slice(at, at + 40))}`
+}
+
 const lineEvents = (events: ParsedSseEvent[]) =>
   events.filter((e) => e.event === 'stdout' || e.event === 'stderr')
 const textsOf = (events: ParsedSseEvent[]) =>
@@ -594,7 +601,7 @@ ${lines.slice(-60).join('\n')}`)
     const answered = await json(`/v1/containers/${id}/exec`, post({ cmd }, EXEC_TOKEN))
     expect(answered.status, JSON.stringify(answered.body)).toBe(200)
     expect(answered.body).toMatchObject({ exitCode: 0, truncated: false, stderr: 'done\n' })
-    expect(answered.body.stdout === expected).toBe(true)
+    expect(answered.body.stdout === expected, difference(answered.body.stdout, expected)).toBe(true)
 
     const streamed = await call(`/v1/containers/${id}/exec`, {
       ...post({ cmd }, EXEC_TOKEN),
@@ -607,7 +614,7 @@ ${lines.slice(-60).join('\n')}`)
         .filter((e) => e.event === stream)
         .map((e) => JSON.parse(e.data).text as string)
         .join('')
-    expect(text('stdout') === expected).toBe(true)
+    expect(text('stdout') === expected, difference(text('stdout'), expected)).toBe(true)
     expect(text('stderr')).toBe('done\n')
     expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ exitCode: 0 })
   })
