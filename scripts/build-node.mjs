@@ -45,6 +45,12 @@ const NARROWED = [
     to: 'scripts/node-bundle/http2-on-demand.mjs',
   },
   ZOD_ENGLISH_ONLY,
+  // undici calls `node:assert` only as a function: Node's module on the first failed check.
+  {
+    filter: /^node:assert$/,
+    importer: /\/node_modules\/undici\//,
+    to: 'scripts/node-bundle/assert-on-demand.cjs',
+  },
 ]
 
 /**

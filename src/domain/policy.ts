@@ -91,8 +91,11 @@ export const PolicySchema = z.strictObject({
 
 export type Policy = z.infer<typeof PolicySchema>
 
-/** A principal without a policy of its own: sees only its own containers, runs no image. */
-export const DEFAULT_POLICY: Policy = PolicySchema.parse({})
+/**
+ * A principal without a policy of its own: sees only its own containers, runs no image. Parsed
+ * once, at import, without zod's compiled fast path (as the config is, src/config.ts says why).
+ */
+export const DEFAULT_POLICY: Policy = PolicySchema.parse({}, { jitless: true })
 
 const GiB = 1024 * 1024 * 1024
 

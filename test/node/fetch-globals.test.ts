@@ -1,7 +1,8 @@
 /**
  * The Node entry's Fetch globals are the bundled undici's (src/node/fetch-globals.ts): Node's own
  * copy of undici is never loaded (nor its http2: scripts/node-bundle/http2-on-demand.mjs; nor
- * `tls` and `https`: scripts/node-bundle/on-demand.cjs), and
+ * `tls` and `https`: scripts/node-bundle/on-demand.cjs; nor `assert`:
+ * scripts/node-bundle/assert-on-demand.cjs), and
  * what the gateway reads and writes through those classes still works: request bodies (JSON, and
  * one too large), responses built from strings, from the engine's bodies and from a 5 MB file, an
  * event stream, a ticket issued by POST and used on it.
@@ -92,6 +93,8 @@ describe('the Node entry on the bundled undici’s Fetch classes', () => {
     // is on a Unix socket, and `ws` uses them only as a client.
     expect(loaded).not.toContain('NativeModule tls')
     expect(loaded).not.toContain('NativeModule https')
+    // Nor `assert`, which undici calls only as a function (scripts/node-bundle/assert-on-demand.cjs).
+    expect(loaded).not.toContain('NativeModule assert')
     expect(output()).not.toMatch(/"msg":"unexpected error"/)
   })
 })
