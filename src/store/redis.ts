@@ -408,11 +408,9 @@ export class RedisStore implements StateStore {
     return () => {
       if (!held) return
       held = false
+      // The renewer stops at its next round with nothing held: under load the last lease of a
+      // moment is released many times a second, and each stop would be a new timer soon after.
       this.#held.delete(lease)
-      if (this.#held.size === 0) {
-        clearInterval(this.#renewer)
-        this.#renewer = undefined
-      }
       // Given back with the next command, or within a moment: a release that fails (Redis
       // away) leaves a lease that expires by itself.
       this.#releases.push(slots, lease)
@@ -421,7 +419,12 @@ export class RedisStore implements StateStore {
   }
 
   #renew() {
-    if (this.#held.size === 0 || !this.#redis.client.isReady) return
+    if (this.#held.size === 0) {
+      clearInterval(this.#renewer)
+      this.#renewer = undefined
+      return
+    }
+    if (!this.#redis.client.isReady) return
     const keys: string[] = []
     const leases: string[] = []
     for (const [lease, slots] of this.#held) {
