@@ -81,6 +81,23 @@ describe.each(adapters)('%s store', (_name, pair) => {
     released(await b.admit('gina', many, 'streams', 7))
   })
 
+  it('gives back the slots of several principals and kinds released together', async () => {
+    const [a, b] = pair()
+    const many = { perSecond: 1e3, burst: 1e3 }
+    const limits = { kim: 2, lee: 1 } as const
+    const holdAll = (store: StateStore) =>
+      Promise.all(
+        (['kim', 'kim', 'lee'] as const).flatMap((key) =>
+          (['streams', 'budget'] as const).map((kind) => store.admit(key, many, kind, limits[key])),
+        ),
+      )
+    const held = (await holdAll(a)).map(released)
+    expect(await b.admit('lee', many, 'budget', 1)).toEqual({ limit: 'slots' })
+    for (const release of held) release()
+    await settle()
+    ;(await holdAll(b)).map(released)
+  })
+
   it('runs one step of a key at a time, whichever view runs it', async () => {
     const [a, b] = pair()
     let running = 0
