@@ -252,7 +252,8 @@ export class RedisStore implements StateStore {
    * together, which is stricter), so every limit holds as before; a request waits one turn of the
    * event loop more. The client's per-command cost was most of what the Redis store added to a
    * small request: event-loop instructions 263k against 137k with the memory store before, 163k
-   * against 130k after (bench/README.md, "Redis store CPU (branch redis3)").
+   * against 130k after; bench phase 2b, 7 runs of each alternating, 1.25× → 1.10× the memory
+   * store at the median (bench/README.md, "Redis store CPU (branch redis3)").
    */
   admit(key: string, rates: Rates, kind: SlotKind, max: number): Promise<Release | Refusal> {
     return new Promise((resolve, reject) => {
