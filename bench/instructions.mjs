@@ -25,7 +25,17 @@
  * target: the same cost as the unprefixed list).
  *
  *   node bench/instructions.mjs [--compare=REF] [--entry=FILE] [--requests=2000] [--chunks=4] [--warmup=2000] [--list]
- *     [--prefixed] [--keep=DIR [--perf-map]] [--no-model] [--request-path]
+ *     [--prefixed] [--keep=DIR [--perf-map]] [--no-model] [--request-path] [--event-loop] [--store=redis]
+ *
+ * `--event-loop`: only what runs inside the main thread's event loop (`uv_run`) is counted:
+ * every request's callbacks and the scavenges they trigger, but also timers, immediates and the
+ * reads of other sockets (Redis's answers, with `--store=redis`), and not V8's background threads
+ * (compilers, concurrent marking), whose half of a total moves with their schedule.
+ * `--store=redis`: each gateway is counted twice, with the memory store and then with the Redis
+ * store on the project's Redis (`DOCKGATE_TEST_STORE`, else `scripts/redis.sh up`): what the
+ * store's script call costs a request in the gateway (not in Redis). Not with `--request-path`,
+ * which would leave out what runs when Redis answers (a read of the Redis socket, not of the
+ * request's): with `--event-loop`, or the whole process.
  *
  * `--no-model`: the gateway without its container read model (not with `--list`). On an engine
  * that others use at the same time, their containers' events reach the model while the requests
@@ -92,6 +102,12 @@ const withoutModel = args.includes('--no-model') && !withList
 const keep = option('keep', undefined)
 const perfMap = args.includes('--perf-map')
 const requestPath = args.includes('--request-path')
+const eventLoop = args.includes('--event-loop') && !requestPath
+const withRedis = option('store', 'memory') === 'redis'
+if (withRedis && requestPath) {
+  console.error('instructions: --store=redis counts the whole process; leave out --request-path')
+  process.exit(2)
+}
 const dockerHost = process.env.DOCKER_HOST ?? ''
 if (!dockerHost.startsWith('unix://')) {
   console.error('instructions: needs DOCKER_HOST=unix://… (eval "$(bash scripts/engine.sh env)")')
@@ -108,7 +124,14 @@ const configPath = join(dir, 'config.json')
 writeFileSync(
   configPath,
   JSON.stringify({
-    limits: { requestsPerSecond: 1e6, burst: 1e6, streamsPerClient: 1e5 },
+    // As bench/run.mjs raises them: under callgrind the Redis store's releases (given back with
+    // the next script call) come late enough for 10 connections to fill the default budget.
+    limits: {
+      requestsPerSecond: 1e6,
+      burst: 1e6,
+      streamsPerClient: 1e5,
+      engineCallsPerClient: 1e5,
+    },
     ...(withoutModel ? { readModel: false } : {}),
   }),
 )
@@ -135,6 +158,7 @@ async function underCallgrind({ file, args: fileArgs, env, port, readyPath, name
             '--toggle-collect=non-virtual thunk to node::(anonymous namespace)::Parser::OnStreamRead*',
           ]
         : []),
+      ...(eventLoop ? ['--toggle-collect=uv_run'] : []),
       `--callgrind-out-file=${out}`,
       file,
       ...fileArgs,
@@ -146,6 +170,15 @@ async function underCallgrind({ file, args: fileArgs, env, port, readyPath, name
     quiet: true,
   })
   return { ...server, out }
+}
+
+/** The project's Redis, as `DOCKGATE_STORE` names it (bench/store.mjs starts it the same way). */
+function redisUrl() {
+  if (process.env.DOCKGATE_TEST_STORE) return process.env.DOCKGATE_TEST_STORE
+  const text = execFileSync('bash', ['scripts/redis.sh', 'up'], { cwd: ROOT, encoding: 'utf8' })
+  const url = /DOCKGATE_TEST_STORE=(\S+)/.exec(text)?.[1]
+  if (!url) throw new Error(`scripts/redis.sh up printed no DOCKGATE_TEST_STORE:\n${text}`)
+  return url
 }
 
 const control = (flag, pid) =>
@@ -238,6 +271,13 @@ try {
     compared = buildCompareVariant(compareRef)
     gateways.push({ name: compared.label, entry: compared.entry, root: compared.root })
   }
+  if (withRedis) {
+    const env = {
+      DOCKGATE_STORE: redisUrl(),
+      DOCKGATE_SECRET: randomBytes(24).toString('base64url'),
+    }
+    gateways.push(...gateways.map((g) => ({ ...g, name: `${g.name}, Redis store`, env })))
+  }
   const auth = { authorization: `Bearer ${token}` }
   for (const gateway of gateways) {
     const port = await freePort()
@@ -245,7 +285,10 @@ try {
     const server = await underCallgrind({
       file: process.execPath,
       args: [...nodeFlagsOf(gateway.root), ...MAP_FLAGS, gateway.entry],
-      env: gatewayEnv({ port, dockerHost, token, configPath, root: gateway.root }),
+      env: {
+        ...gatewayEnv({ port, dockerHost, token, configPath, root: gateway.root }),
+        ...gateway.env,
+      },
       port,
       name: `g${rows.length}`,
     })
@@ -301,7 +344,7 @@ try {
   }
   const floor = rows.at(-1).version
   console.log(
-    `\ninstructions per request (callgrind${requestPath ? ', request path only' : ''}; ${requests} requests after ${warmup} unmeasured):`,
+    `\ninstructions per request (callgrind${requestPath ? ', request path only' : eventLoop ? ', event loop only' : ''}; ${requests} requests after ${warmup} unmeasured):`,
   )
   for (const row of rows) {
     const list = row.list20
@@ -314,7 +357,14 @@ try {
       `  ${row.server}: small request ${round(row.version / 1000, 1)}k (${round(row.version / floor, 2)}× Hono)${list}${prefixed}`,
     )
   }
-  if (rows.length === 3) {
+  if (withRedis) {
+    const half = (rows.length - 1) / 2
+    for (let i = 0; i < half; i++) {
+      const [memory, redis] = [rows[i], rows[i + half]]
+      console.log(`  ${redis.server} / memory store: ${round(redis.version / memory.version, 3)}×`)
+    }
+  }
+  if (compared && !withRedis) {
     console.log(`  this tree / ${compared.label}: ${round(rows[0].version / rows[1].version, 3)}×`)
   }
 } finally {

@@ -63,6 +63,41 @@ describe.each(adapters)('%s store', (_name, pair) => {
     expect(await a.acquire('streams', 'carol', 2)).toBeUndefined()
   })
 
+  it('admits exactly the burst, and holds exactly max slots, of many requests at once', async () => {
+    const [a, b] = pair()
+    // 150 at once, 75 on each view: more than one script call of a Redis store carries (32).
+    const views = Array.from({ length: 150 }, (_, i) => (i % 2 === 0 ? a : b))
+    const slow = { perSecond: 0.01, burst: 100 }
+    const rated = await Promise.all(views.map((store) => store.admit('frank', slow, 'budget', 1e3)))
+    expect(rated.filter((answer) => !isRefusal(answer))).toHaveLength(100)
+    expect(rated.filter(isRefusal).every((answer) => answer.limit === 'rate')).toBe(true)
+    const many = { perSecond: 1e3, burst: 1e3 }
+    const slotted = await Promise.all(views.map((store) => store.admit('gina', many, 'streams', 7)))
+    const held = slotted.filter((answer) => !isRefusal(answer)) as Release[]
+    expect(held).toHaveLength(7)
+    expect(slotted.filter(isRefusal)).toEqual(Array(143).fill({ limit: 'slots' }))
+    for (const release of held) release()
+    await settle()
+    released(await b.admit('gina', many, 'streams', 7))
+  })
+
+  it('gives back the slots of several principals and kinds released together', async () => {
+    const [a, b] = pair()
+    const many = { perSecond: 1e3, burst: 1e3 }
+    const limits = { kim: 2, lee: 1 } as const
+    const holdAll = (store: StateStore) =>
+      Promise.all(
+        (['kim', 'kim', 'lee'] as const).flatMap((key) =>
+          (['streams', 'budget'] as const).map((kind) => store.admit(key, many, kind, limits[key])),
+        ),
+      )
+    const held = (await holdAll(a)).map(released)
+    expect(await b.admit('lee', many, 'budget', 1)).toEqual({ limit: 'slots' })
+    for (const release of held) release()
+    await settle()
+    ;(await holdAll(b)).map(released)
+  })
+
   it('runs one step of a key at a time, whichever view runs it', async () => {
     const [a, b] = pair()
     let running = 0
@@ -136,6 +171,23 @@ describe('redis store', () => {
     released(await living.acquire('streams', 'erin', 2))
     expect(await living.acquire('streams', 'erin', 2)).toBeUndefined()
     expect(living.held).toBe(2)
+  })
+
+  it('admits the requests of one turn of the event loop with one script call', async () => {
+    const connection = testRedisConnection()
+    const store = testRedisStore({ connection })
+    released(await store.admit('hal', RATES, 'budget', 10))
+    const sent: unknown[] = []
+    const sendCommand = connection.client.sendCommand.bind(connection.client)
+    connection.client.sendCommand = ((args: string[], ...rest: []) => {
+      sent.push(args[0])
+      return sendCommand(args, ...rest)
+    }) as typeof sendCommand
+    const answers = await Promise.all(
+      ['hal', 'hal', 'ida'].map((key) => store.admit(key, RATES, 'budget', 10)),
+    )
+    expect(answers.map((answer) => typeof answer)).toEqual(['function', 'function', 'function'])
+    expect(sent).toEqual(['EVALSHA'])
   })
 
   it('connects on first use only', async () => {
