@@ -222,33 +222,42 @@ async function followRestartingRun() {
 const SEQ_LINES = 100_000
 const seqTexts = () => Array.from({ length: SEQ_LINES }, (_, i) => String(i + 1))
 
+/**
+ * Follows a fresh run of `seq 1 SEQ_LINES` through a follow the engine ends early
+ * (`earlyEndingFollow`); `afterFollow` runs, with the container's id, before the first inspect
+ * after that end is handed on.
+ */
+async function followSeqEndingEarly(afterFollow?: (id: string) => Promise<void>) {
+  const id = await runDirect({
+    name: uniqueName('follower'),
+    cmd: ['seq', '1', String(SEQ_LINES)],
+    labels,
+    wait: false,
+  })
+  const cutting = earlyEndingFollow(64 * 1024, async () => afterFollow?.(id))
+  try {
+    const inspect = await inspectContainer(cutting, id)
+    const { sink, events } = collectingSink()
+    const end = await followLog(cutting, inspect, {}, undefined, sink)
+    return { id, end, events: events() }
+  } finally {
+    await cutting.transport.close()
+  }
+}
+
 describe('followLog when the engine ends its follow early', () => {
   it('catches up to the end of the run, past FinishedAt', async () => {
-    const id = await runDirect({
-      name: uniqueName('follower'),
-      cmd: ['seq', '1', String(SEQ_LINES)],
-      labels,
-      wait: false,
-    })
-    const cutting = earlyEndingFollow(64 * 1024)
-    try {
-      const inspect = await inspectContainer(cutting, id)
-      const { sink, events } = collectingSink()
+    const { id, end, events } = await followSeqEndingEarly()
 
-      const end = await followLog(cutting, inspect, {}, undefined, sink)
-
-      expect(end).toEqual({ exitCode: 0, state: 'exited' })
-      const texts = events().map((e) => e.data.text)
-      expect(texts.length).toBe(SEQ_LINES)
-      expect(texts.join(',') === seqTexts().join(',')).toBe(true)
-      // What the catch-up must reach: the engine drains the run's output into its log after the
-      // process exited, and FinishedAt is that exit (docs/engine-notes.md#the-end-of-a-run)
-      const { State } = await inspectContainer(engine, id)
-      const lastTime = Date.parse(events().at(-1)?.data.time ?? '')
-      expect(lastTime - Date.parse(State.FinishedAt)).toBeGreaterThan(50)
-    } finally {
-      await cutting.transport.close()
-    }
+    expect(end).toEqual({ exitCode: 0, state: 'exited' })
+    const texts = events.map((e) => e.data.text)
+    expect(texts.length).toBe(SEQ_LINES)
+    expect(texts.join(',') === seqTexts().join(',')).toBe(true)
+    // What the catch-up must reach: the engine drains the run's output into its log after the
+    // process exited, and FinishedAt is that exit (docs/engine-notes.md#the-end-of-a-run)
+    const { State } = await inspectContainer(engine, id)
+    const lastTime = Date.parse(events.at(-1)?.data.time ?? '')
+    expect(lastTime - Date.parse(State.FinishedAt)).toBeGreaterThan(50)
   })
 
   it('stops at the end of a run that restarts (a restart policy)', async () => {
@@ -265,31 +274,17 @@ describe('followLog when the engine ends its follow early', () => {
   })
 
   it('stops at the end of the run when the next one starts right after it', async () => {
-    const id = await runDirect({
-      name: uniqueName('follower'),
-      cmd: ['seq', '1', String(SEQ_LINES)],
-      labels,
-      wait: false,
-    })
     // The container runs again between the inspect that saw it stopped and the catch-up read
-    const cutting = earlyEndingFollow(64 * 1024, async () => {
+    const { end, events } = await followSeqEndingEarly(async (id) => {
       await direct(`/containers/${id}/wait`, { method: 'POST' })
       expect((await direct(`/containers/${id}/start`, { method: 'POST' })).status).toBe(204)
       await direct(`/containers/${id}/wait`, { method: 'POST' })
     })
-    try {
-      const inspect = await inspectContainer(cutting, id)
-      const { sink, events } = collectingSink()
 
-      const end = await followLog(cutting, inspect, {}, undefined, sink)
-
-      expect(end).toEqual({ exitCode: 0, state: 'exited' })
-      const texts = events().map((e) => e.data.text)
-      expect(texts.length).toBe(SEQ_LINES)
-      expect(texts.join(',') === seqTexts().join(',')).toBe(true)
-    } finally {
-      await cutting.transport.close()
-    }
+    expect(end).toEqual({ exitCode: 0, state: 'exited' })
+    const texts = events.map((e) => e.data.text)
+    expect(texts.length).toBe(SEQ_LINES)
+    expect(texts.join(',') === seqTexts().join(',')).toBe(true)
   })
 })
 
