@@ -44,6 +44,13 @@ export interface ExecRunOptions {
  */
 export const COALESCED_BYTES = 64 * 1024
 
+/**
+ * The output's frames as they arrive: a frame split between two reads comes as its two pieces,
+ * not joined (the consumers add each piece to the same text: JSON, or events whose bounds mean
+ * nothing, with a character split between pieces kept whole by `JsonTextChunks`).
+ */
+const OUTPUT_FRAMES = { pieces: true } as const
+
 /** How long a stopped exec's output may take to end once its processes were killed. */
 const AFTER_KILL_MS = 5_000
 
@@ -144,7 +151,7 @@ function readChunks(
 ): OutputReading {
   // Read ahead of this loop by startExec: the engine's output keeps arriving meanwhile.
   const reader = output.getReader()
-  const decoder = new FrameDecoder()
+  const decoder = new FrameDecoder(OUTPUT_FRAMES)
   const frames: LogFrame[] = []
   // Raced after a read: `Promise.race` settles as the first of its promises that has settled, in
   // their order, so a read whose chunk was already queued wins, and a read still waiting loses.
@@ -195,7 +202,7 @@ function takePushed(
   options: FrameOptions,
   running: () => Promise<boolean>,
 ): OutputReading | undefined {
-  const decoder = new FrameDecoder()
+  const decoder = new FrameDecoder(OUTPUT_FRAMES)
   const frames: LogFrame[] = []
   let next = 0
   const held: Uint8Array[] = []

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import {
   concatBytes,
   DemuxStream,
+  FrameDecoder,
   type LogFrame,
   MAX_FRAME_BYTES,
 } from '../../src/streams/demux.ts'
@@ -190,6 +191,59 @@ describe('DemuxStream', () => {
         expect(comparable(decoded)).toEqual(comparable(expected))
       }),
       { numRuns: 100 },
+    )
+  })
+})
+
+describe('FrameDecoder with pieces', () => {
+  it('hands out each frame as the pieces the chunks hold, views of them, never joined', () => {
+    const anyFrame = fc.record({
+      stream: fc.constantFrom('stdin', 'stdout', 'stderr', 'system'),
+      payload: fc.uint8Array({ minLength: 1, maxLength: 40 }),
+    })
+    const chunkSizes = fc.array(fc.integer({ min: 1, max: 60 }), { minLength: 1, maxLength: 8 })
+    fc.assert(
+      fc.property(fc.array(anyFrame, { maxLength: 12 }), chunkSizes, (frames, sizes) => {
+        const decoder = new FrameDecoder({ pieces: true })
+        const pieces: LogFrame[] = []
+        const chunks = chunksOf(concatBytes(frames.map(encodeFrame)), sizes)
+        for (const chunk of chunks) {
+          decoder.push(chunk, (piece) => {
+            // A view of the chunk it came in
+            expect(piece.payload.buffer).toBe(chunk.buffer)
+            expect(piece.payload.length).toBeGreaterThan(0)
+            pieces.push(piece)
+          })
+        }
+        decoder.finish()
+        // Joined again, piece by piece in order, they are the frames
+        const joined: LogFrame[] = []
+        let at = 0
+        for (const frame of frames) {
+          const parts: Uint8Array[] = []
+          let length = 0
+          while (length < frame.payload.length) {
+            const piece = pieces[at++]!
+            expect(piece.stream).toBe(frame.stream)
+            parts.push(piece.payload)
+            length += piece.payload.length
+          }
+          joined.push({ stream: frame.stream, payload: concatBytes(parts) })
+        }
+        expect(at).toBe(pieces.length)
+        expect(comparable(joined)).toEqual(comparable(frames))
+        // Only a frame split between chunks comes in more than one piece
+        expect(pieces.length).toBeLessThanOrEqual(frames.length + Math.max(0, chunks.length - 1))
+      }),
+      { numRuns: 200 },
+    )
+  })
+
+  it('still refuses a stream that ends inside a frame', () => {
+    const decoder = new FrameDecoder({ pieces: true })
+    decoder.push(encodeFrame(frame('stdout', 'hello')).subarray(0, 10), () => {})
+    expect(() => decoder.finish()).toThrow(
+      new SyntaxError('Cannot decode multiplexed stream: 10 trailing bytes'),
     )
   })
 })
