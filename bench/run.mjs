@@ -249,6 +249,8 @@ const resultsDir = join(ROOT, 'bench', 'results')
 let engine
 /** Phase 4e's second engine: its socket's client, and how to stop it if this run started it. */
 let engineB
+/** Stops the loopback registries when this run started them (`registryEnv`). */
+let stopRegistries = () => {}
 /** The cluster of phase 4d while it runs (scripts/cluster.sh; stopped on the way out too). */
 let clusterRun
 /** Phase 4d's HAProxy in front of the floor while it runs (stopped on the way out too). */
@@ -289,6 +291,11 @@ async function cleanup() {
       } catch (error) {
         console.error('cleanup: scripts/engine.sh down (engine b) failed:', error.message)
       }
+    }
+    try {
+      stopRegistries()
+    } catch (error) {
+      console.error('cleanup: scripts/registry.sh down failed:', error.message)
     }
     rmSync(workDir, { recursive: true, force: true })
     compareVariant?.remove()
@@ -458,9 +465,23 @@ function engineBEnv() {
   }
 }
 
-/** The loopback registries (scripts/registry.sh up: started unless they run, the fixture pushed). */
+/**
+ * The loopback registries (scripts/registry.sh up: started unless they run, the fixture pushed);
+ * stopped on the way out when this run started them, as engine b is.
+ */
 function registryEnv() {
-  return scriptUp('registry.sh', process.env, 300_000)
+  let wasUp = true
+  try {
+    execFileSync('bash', ['scripts/registry.sh', 'status'], { cwd: ROOT, stdio: 'ignore' })
+  } catch {
+    wasUp = false
+  }
+  const vars = scriptUp('registry.sh', process.env, 300_000)
+  if (!wasUp) {
+    stopRegistries = () =>
+      execFileSync('bash', ['scripts/registry.sh', 'down'], { cwd: ROOT, stdio: 'ignore' })
+  }
+  return vars
 }
 
 /**
