@@ -20,7 +20,7 @@ import {
 import type { EngineClient } from './client.ts'
 import { containerPath, inspectContainer } from './containers.ts'
 import { CursorIds, type LogCursor } from './log-cursor.ts'
-import { compareEngineTimes, shiftEngineTime, toEngineTime } from './time.ts'
+import { compareEngineTimes, nanosToEngineTime, shiftEngineTime, toEngineTime } from './time.ts'
 import type { EngineContainerInspect } from './types.ts'
 
 /** Which lines of the log: the engine's own `/logs` parameters (times as `seconds.nanoseconds`). */
@@ -227,7 +227,7 @@ async function dieTime(
         const { done, value } = await records.read()
         if (done) return undefined
         const nano = extractIntegerField(value.raw, 'timeNano')
-        if (nano !== undefined) return nanosToEngineTime(BigInt(nano))
+        if (nano !== undefined) return nanosToEngineTime(nano)
       }
     } finally {
       await records.cancel().catch(() => {})
@@ -236,10 +236,6 @@ async function dieTime(
     if (signal.aborted || timeout.aborted) return undefined
     throw error
   }
-}
-
-function nanosToEngineTime(nanos: bigint): string {
-  return `${nanos / 1_000_000_000n}.${String(nanos % 1_000_000_000n).padStart(9, '0')}`
 }
 
 /** The catch-up read after `last` up to `until`: from the end of the log when that is enough. */

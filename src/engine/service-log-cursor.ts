@@ -15,6 +15,7 @@
  * Written as `s1_<floor ns>_<task>[.2]-<ns>[-<index>]_…`: letters, digits, `.`, `_` and `-` only, so it
  * travels as it is in `Last-Event-ID` and in `?cursor=`.
  */
+import { nanosToEngineTime } from './time.ts'
 
 /** Tasks a cursor names at most: a service's tasks, retained ones included, are far fewer. */
 export const MAX_CURSOR_TASKS = 256
@@ -82,12 +83,6 @@ export function timeToNanos(time: string): string | undefined {
   const ms = Date.parse(`${match[1]}Z`)
   if (!Number.isFinite(ms) || ms < 0) return undefined
   return (BigInt(ms / 1000) * 1_000_000_000n + BigInt(match[2]!)).toString()
-}
-
-/** Nanoseconds since the epoch → the engine's `since` (`seconds.nanoseconds`). */
-export function nanosToEngineTime(nanos: string): string {
-  const value = BigInt(nanos)
-  return `${value / 1_000_000_000n}.${String(value % 1_000_000_000n).padStart(9, '0')}`
 }
 
 /** The engine's `seconds.nanoseconds` → nanoseconds, as digits. */

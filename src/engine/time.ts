@@ -57,6 +57,11 @@ export function compareEngineTimes(a: string, b: string): number {
 /** Moves an engine time by a number of nanoseconds, exactly. */
 export function shiftEngineTime(engineTime: string, nanoseconds: bigint): string {
   const [s = '0', ns = '0'] = engineTime.split('.')
-  const total = BigInt(s) * 1_000_000_000n + BigInt(ns.padEnd(9, '0')) + nanoseconds
-  return `${total / 1_000_000_000n}.${String(total % 1_000_000_000n).padStart(9, '0')}`
+  return nanosToEngineTime(BigInt(s) * 1_000_000_000n + BigInt(ns.padEnd(9, '0')) + nanoseconds)
+}
+
+/** Nanoseconds since the epoch (as digits or a bigint) → the engine's `seconds.nanoseconds`. */
+export function nanosToEngineTime(nanos: string | bigint): string {
+  const value = BigInt(nanos)
+  return `${value / 1_000_000_000n}.${String(value % 1_000_000_000n).padStart(9, '0')}`
 }

@@ -30,7 +30,9 @@ const EMPTY = new Uint8Array(0)
 // single pass before; best of 40 × 200, alternating, in one process)
 const SHORT_TEXT = 16
 // Texts at least this long are escaped by the WebAssembly module (json-escape-wasm.ts), where
-// it runs: below, the call and the two copies cost more than the JavaScript scan
+// it runs. Shorter ones are left to JavaScript: the module was as fast or faster on lines of
+// 32–384 bytes in micro-benchmarks, but those moved 2× between runs under load, and the
+// short-line phases pass as they are (bench/README.md, "Exec")
 const WASM_TEXT_BYTES = 512
 
 /**
@@ -46,9 +48,9 @@ export class ByteWriter {
   #largestBatch = 0
   // Made by the first JSON text: most writers of event streams never write any
   #escaper: JsonTextEscaper | undefined
-  // The last batch taken, where it starts and its slab: what `reuse` gives back
+  // The last batch taken and its slab (which it starts in at its byteOffset: every slab is a
+  // whole buffer): what `reuse` gives back
   #lastTaken: Uint8Array | undefined
-  #lastStart = 0
   #lastSlab = EMPTY
 
   /** Bytes written since the last {@link take}. */
@@ -114,7 +116,6 @@ export class ByteWriter {
   take(): Uint8Array {
     const taken = this.#buffer.subarray(this.#start, this.#length)
     this.#lastTaken = taken
-    this.#lastStart = this.#start
     this.#lastSlab = this.#buffer
     this.#start = this.#length
     if (taken.length > this.#largestBatch) this.#largestBatch = taken.length
@@ -141,8 +142,8 @@ export class ByteWriter {
     if (batch !== this.#lastTaken || this.#length !== this.#start) return
     this.#lastTaken = undefined
     this.#buffer = this.#lastSlab
-    this.#start = this.#lastStart
-    this.#length = this.#lastStart
+    this.#start = batch.byteOffset
+    this.#length = batch.byteOffset
   }
 
   /** Escapes the text in the module's memory, a window at a time, and copies each result in. */
