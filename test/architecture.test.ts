@@ -5,10 +5,11 @@
  * `preProcessFile` already lists a file's imports (static, `export … from`, dynamic), and the
  * rest is forty lines that need no new dependency.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
+import { filesUnder } from './support/files.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
 const SRC = join(ROOT, 'src')
@@ -21,13 +22,7 @@ function partOf(file: string): string | undefined {
   return rest.length > 0 ? `${first}/` : first
 }
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) return sourceFiles(path)
-    return /\.(?:ts|js)$/.test(entry.name) ? [path] : []
-  })
-}
+const sourceFiles = (dir: string) => filesUnder(dir, (name) => /\.(?:ts|js)$/.test(name))
 
 interface Edge {
   file: string

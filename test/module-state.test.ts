@@ -4,10 +4,10 @@
  * pure function (the same answer whichever app asks), or keyed on an object that belongs to one
  * request, each named below with its reason. A new module-level `let` or collection fails here.
  */
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
+import { filesUnder } from './support/files.ts'
 
 const ALLOWED: Record<string, string> = {
   recentDigests: 'auth/tokens.ts: a bounded memo of token digests (a pure function)',
@@ -31,13 +31,8 @@ const COLLECTIONS = new Set(['Map', 'Set', 'WeakMap', 'WeakSet'])
 /** By convention a constant: `DENIED = new Set([…])` is never changed. */
 const CONSTANT_NAME = /^[A-Z][A-Z0-9_]*$/
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) return sourceFiles(path)
-    return entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') ? [path] : []
-  })
-}
+const sourceFiles = (dir: string) =>
+  filesUnder(dir, (name) => name.endsWith('.ts') && !name.endsWith('.d.ts'))
 
 /** `file: name` of every top-level `let`/`var`, and of every top-level `const` collection. */
 function moduleState(file: string): string[] {

@@ -4,19 +4,14 @@
  * (bench phase 2, bench/README.md "Changes and their effect"). It crept back once after it was
  * taken out: this keeps it out.
  */
-import { readdirSync, readFileSync } from 'node:fs'
-import { join, relative, resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { relative, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { filesUnder } from '../support/files.ts'
 
 const SRC = resolve(import.meta.dirname, '../../src')
 
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) return sourceFiles(path)
-    return entry.name.endsWith('.ts') ? [path] : []
-  })
-}
+const sourceFiles = (dir: string) => filesUnder(dir, (name) => name.endsWith('.ts'))
 
 describe('request variables', () => {
   it('are read with c.get, never c.var', () => {

@@ -6,23 +6,16 @@
  * (test/node/fetch-globals.test.ts).
  */
 import assertModule from 'node:assert'
-import { execFileSync } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { builtinsLoadedBy } from '../support/builtins.ts'
+import { filesUnder } from '../support/files.ts'
 
 const require = createRequire(import.meta.url)
 const MODULE = require.resolve('../../scripts/node-bundle/assert-on-demand.cjs')
 const assert = require(MODULE) as (value: unknown, message?: string | Error) => void
-
-function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) return sources(path)
-    return entry.name.endsWith('.js') ? [path] : []
-  })
-}
 
 describe('node:assert on demand for undici', () => {
   it('does nothing for a check that holds, and throws Node’s AssertionError for one that fails', () => {
@@ -37,15 +30,9 @@ describe('node:assert on demand for undici', () => {
 
   it('loads Node’s module only when a check fails', () => {
     const loaded = (fail: boolean) =>
-      JSON.parse(
-        execFileSync(process.execPath, [
-          '-e',
-          `const assert = require(${JSON.stringify(MODULE)})
-           assert(true)
-           ${fail ? 'try { assert(false) } catch {}' : ''}
-           console.log(JSON.stringify(process.moduleLoadList))`,
-        ]).toString(),
-      ) as string[]
+      builtinsLoadedBy(`const assert = require(${JSON.stringify(MODULE)})
+        assert(true)
+        ${fail ? 'try { assert(false) } catch {}' : ''}`)
     expect(loaded(false)).not.toContain('NativeModule assert')
     // The record is Node's: a name it no longer uses would make the line above pass for nothing.
     expect(loaded(true)).toContain('NativeModule assert')
@@ -53,7 +40,7 @@ describe('node:assert on demand for undici', () => {
 
   it('stands for all undici needs of node:assert: a call, never a member', () => {
     const undici = join(dirname(require.resolve('undici/package.json')), 'lib')
-    const users = sources(undici).filter((file) =>
+    const users = filesUnder(undici, (name) => name.endsWith('.js')).filter((file) =>
       /require\(['"]node:assert['"]\)/.test(readFileSync(file, 'utf8')),
     )
     expect(users.length).toBeGreaterThan(0)

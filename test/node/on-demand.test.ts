@@ -4,11 +4,11 @@
  * neither at start is proved on the bundle itself (test/node/fetch-globals.test.ts); that `ws`
  * still accepts upgrades through it, by test/routes/exec-session.test.ts (the bundle too).
  */
-import { execFileSync } from 'node:child_process'
 import https from 'node:https'
 import { createRequire } from 'node:module'
 import tls from 'node:tls'
 import { describe, expect, it } from 'vitest'
+import { builtinsLoadedBy } from '../support/builtins.ts'
 
 const require = createRequire(import.meta.url)
 const MODULE = require.resolve('../../scripts/node-bundle/on-demand.cjs')
@@ -29,14 +29,8 @@ describe('Node modules on demand', () => {
 
   it('loads nothing until a member is read', () => {
     const loaded = (read: boolean) =>
-      JSON.parse(
-        execFileSync(process.execPath, [
-          '-e',
-          `const lazy = require(${JSON.stringify(MODULE)}).onDemand('node:tls')
-           ${read ? 'lazy.connect' : ''}
-           console.log(JSON.stringify(process.moduleLoadList))`,
-        ]).toString(),
-      ) as string[]
+      builtinsLoadedBy(`const lazy = require(${JSON.stringify(MODULE)}).onDemand('node:tls')
+        ${read ? 'lazy.connect' : ''}`)
     expect(loaded(false)).not.toContain('NativeModule tls')
     // The record is Node's: a name it no longer uses would make the line above pass for nothing.
     expect(loaded(true)).toContain('NativeModule tls')
