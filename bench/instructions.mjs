@@ -88,6 +88,7 @@ import {
   startServer,
   stopProcess,
 } from './lib/processes.mjs'
+import { projectRedis } from './lib/redis.mjs'
 import { log, mapLimit, median, option, round } from './lib/util.mjs'
 
 const args = process.argv.slice(2)
@@ -172,14 +173,8 @@ async function underCallgrind({ file, args: fileArgs, env, port, readyPath, name
   return { ...server, out }
 }
 
-/** The project's Redis, as `DOCKGATE_STORE` names it (bench/store.mjs starts it the same way). */
-function redisUrl() {
-  if (process.env.DOCKGATE_TEST_STORE) return process.env.DOCKGATE_TEST_STORE
-  const text = execFileSync('bash', ['scripts/redis.sh', 'up'], { cwd: ROOT, encoding: 'utf8' })
-  const url = /DOCKGATE_TEST_STORE=(\S+)/.exec(text)?.[1]
-  if (!url) throw new Error(`scripts/redis.sh up printed no DOCKGATE_TEST_STORE:\n${text}`)
-  return url
-}
+/** The Redis of `--store=redis`: `DOCKGATE_TEST_STORE`'s, else the project's (stopped after if started). */
+let redis
 
 const control = (flag, pid) =>
   execFileSync('callgrind_control', [...flag, String(pid)], {
@@ -272,8 +267,11 @@ try {
     gateways.push({ name: compared.label, entry: compared.entry, root: compared.root })
   }
   if (withRedis) {
+    redis = process.env.DOCKGATE_TEST_STORE
+      ? { url: process.env.DOCKGATE_TEST_STORE, stop: () => {} }
+      : projectRedis()
     const env = {
-      DOCKGATE_STORE: redisUrl(),
+      DOCKGATE_STORE: redis.url,
       DOCKGATE_SECRET: randomBytes(24).toString('base64url'),
     }
     gateways.push(...gateways.map((g) => ({ ...g, name: `${g.name}, Redis store`, env })))
@@ -370,5 +368,6 @@ try {
 } finally {
   await Promise.all(ids.map((id) => engine.remove(id).catch(() => {})))
   compared?.remove()
+  redis?.stop()
   rmSync(dir, { recursive: true, force: true })
 }

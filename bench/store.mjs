@@ -8,43 +8,20 @@
  * or the second in turn; the time from the issue's request to the stream's headers, medians.
  * A Redis this phase started (none was up) is stopped at its end.
  */
-import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import { cpuInTurn } from './cpu.mjs'
-import { ROOT, startNodeGateway, stopProcess } from './lib/processes.mjs'
+import { startNodeGateway, stopProcess } from './lib/processes.mjs'
+import { projectRedis } from './lib/redis.mjs'
 import { log, median, nowMs, round } from './lib/util.mjs'
 import { load } from './throughput.mjs'
-
-/** Whether the project's Redis answers now. */
-function redisUp() {
-  try {
-    execFileSync('bash', ['scripts/redis.sh', 'status'], { cwd: ROOT, stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** The project's Redis (started when it is not up), as `DOCKGATE_STORE` names it. */
-export function benchRedisUrl() {
-  const text = execFileSync('bash', ['scripts/redis.sh', 'up'], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const url = /DOCKGATE_TEST_STORE=(\S+)/.exec(text)?.[1]
-  if (!url) throw new Error(`scripts/redis.sh up printed no DOCKGATE_TEST_STORE:\n${text}`)
-  return url
-}
 
 export async function runStoreCpu(
   ctx,
   { memory, gatewayOptions, durationS, reps, budget, tickets = 40 },
 ) {
-  const wasUp = redisUp()
-  const url = benchRedisUrl()
-  const env = { DOCKGATE_STORE: url, DOCKGATE_SECRET: randomBytes(24).toString('base64url') }
+  const store = projectRedis()
+  const env = { DOCKGATE_STORE: store.url, DOCKGATE_SECRET: randomBytes(24).toString('base64url') }
   const redis = await startNodeGateway({ ...gatewayOptions, env })
   let other
   try {
@@ -85,7 +62,7 @@ export async function runStoreCpu(
   } finally {
     await stopProcess(redis.child)
     if (other) await stopProcess(other.child)
-    if (!wasUp) execFileSync('bash', ['scripts/redis.sh', 'down'], { cwd: ROOT, stdio: 'ignore' })
+    store.stop()
   }
 }
 
