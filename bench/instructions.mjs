@@ -77,6 +77,7 @@ import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { buildCompareVariant } from './lib/compare.mjs'
 import { Engine } from './lib/engine.mjs'
+import { projectRedis } from './lib/parts.mjs'
 import {
   freePort,
   gatewayEnv,
@@ -88,7 +89,6 @@ import {
   startServer,
   stopProcess,
 } from './lib/processes.mjs'
-import { projectRedis } from './lib/redis.mjs'
 import { log, mapLimit, median, option, round } from './lib/util.mjs'
 
 const args = process.argv.slice(2)

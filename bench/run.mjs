@@ -28,6 +28,7 @@ import { join } from 'node:path'
 import { runColdStart } from './coldstart.mjs'
 import { buildCompareVariant } from './lib/compare.mjs'
 import { Engine, removeStaleBenchContainers } from './lib/engine.mjs'
+import { partUp, scriptUp } from './lib/parts.mjs'
 import {
   gatewayGauges,
   getText,
@@ -392,28 +393,8 @@ function build() {
   return 'built'
 }
 
-/**
- * `bash scripts/<script> up` with this environment: the `KEY=value` lines it prints. It may
- * install Debian packages the first time; never wait forever.
- */
-function scriptUp(script, env, timeout) {
-  const text = execFileSync('bash', [`scripts/${script}`, 'up'], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    timeout,
-  })
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line.trim()))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2]]),
-  )
-}
-
-const engineUp = (env) => scriptUp('engine.sh', env, 600_000)
+const ENGINE_UP_MS = 600_000
+const engineUp = (env) => scriptUp('engine.sh', env, ENGINE_UP_MS)
 
 /** The engine: DOCKER_HOST when it is set, else whatever scripts/engine.sh up brings up. */
 function engineEnv() {
@@ -447,21 +428,12 @@ function engineBEnv() {
     DOCKGATE_PRIVATE_ENGINE: '1',
     DOCKGATE_CONTAINERD_NAMESPACE: 'dockgate-b',
   }
-  let wasUp = true
-  try {
-    execFileSync('bash', ['scripts/engine.sh', 'status'], { cwd: ROOT, env, stdio: 'ignore' })
-  } catch {
-    wasUp = false
-  }
-  const vars = engineUp(env)
+  const { vars, stop } = partUp('engine.sh', { env, timeout: ENGINE_UP_MS })
   return {
     socketPath: vars.DOCKER_HOST.slice('unix://'.length),
     tlsHost: vars.DOCKGATE_TEST_TLS_HOST,
     certPath: vars.DOCKGATE_TEST_TLS_CERT_PATH,
-    stop: wasUp
-      ? () => {}
-      : () =>
-          execFileSync('bash', ['scripts/engine.sh', 'down'], { cwd: ROOT, env, stdio: 'ignore' }),
+    stop,
   }
 }
 
@@ -470,17 +442,8 @@ function engineBEnv() {
  * stopped on the way out when this run started them, as engine b is.
  */
 function registryEnv() {
-  let wasUp = true
-  try {
-    execFileSync('bash', ['scripts/registry.sh', 'status'], { cwd: ROOT, stdio: 'ignore' })
-  } catch {
-    wasUp = false
-  }
-  const vars = scriptUp('registry.sh', process.env, 300_000)
-  if (!wasUp) {
-    stopRegistries = () =>
-      execFileSync('bash', ['scripts/registry.sh', 'down'], { cwd: ROOT, stdio: 'ignore' })
-  }
+  const { vars, stop } = partUp('registry.sh', { timeout: 300_000 })
+  stopRegistries = stop
   return vars
 }
 

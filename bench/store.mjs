@@ -11,8 +11,8 @@
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import { cpuInTurn } from './cpu.mjs'
+import { projectRedis } from './lib/parts.mjs'
 import { startNodeGateway, stopProcess } from './lib/processes.mjs'
-import { projectRedis } from './lib/redis.mjs'
 import { log, median, nowMs, round } from './lib/util.mjs'
 import { load } from './throughput.mjs'
 
