@@ -377,10 +377,7 @@ function build() {
     const built = ['dist/node.js', 'dist/dockgate.mjs', 'dist/deno.js', 'dist/edge.js', ...bun].map(
       mtime,
     )
-    // tsc writes its own dist/edge.js (src/edge.ts compiled, not bundled) over the bundle: the
-    // bundle is the one written before dist/edge-assets/, which only scripts/build-edge.mjs writes.
-    const edgeBundled = mtime('dist/edge.js') <= mtime('dist/edge-assets/docs-renderer.json')
-    fresh = edgeBundled && Math.min(...built) >= newestMtime(join(ROOT, 'src'))
+    fresh = Math.min(...built) >= newestMtime(join(ROOT, 'src'))
   } catch {
     fresh = false
   }
