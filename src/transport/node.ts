@@ -10,7 +10,9 @@
  * its own, opened for it and closed when it is over; how many there are is bounded by the
  * gateway's per-client limits (event streams, requests in progress), not by a pool, and the pool
  * only ever holds calls the engine answers at once. `bodyTimeout: 0` because streams stay quiet
- * for as long as they like; ordinary calls are bounded by the engine client's own timeout.
+ * for as long as they like; ordinary calls are bounded by the engine client's own timeout. A held
+ * call whose body is pushed (the event hub's upstream) skips undici: it is read off its socket
+ * directly (`requestPushed`).
  */
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, type Socket } from 'node:net'
