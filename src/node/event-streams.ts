@@ -52,8 +52,12 @@ const chunkFrames = new WeakMap<Uint8Array, Buffer>()
 export function chunkFrame(chunk: Uint8Array): Buffer {
   let frame = chunkFrames.get(chunk)
   if (frame === undefined) {
-    const size = Buffer.from(`${chunk.byteLength.toString(16)}\r\n`, 'latin1')
-    frame = Buffer.concat([size, chunk, CRLF])
+    // One buffer written in place: no size `Buffer` and no `concat` list per chunk.
+    const size = `${chunk.byteLength.toString(16)}\r\n`
+    frame = Buffer.allocUnsafe(size.length + chunk.byteLength + 2)
+    frame.write(size, 0, 'latin1')
+    frame.set(chunk, size.length)
+    frame.set(CRLF, size.length + chunk.byteLength)
     chunkFrames.set(chunk, frame)
   }
   return frame

@@ -10,16 +10,20 @@
  * its own, opened for it and closed when it is over; how many there are is bounded by the
  * gateway's per-client limits (event streams, requests in progress), not by a pool, and the pool
  * only ever holds calls the engine answers at once. `bodyTimeout: 0` because streams stay quiet
- * for as long as they like; ordinary calls are bounded by the engine client's own timeout.
+ * for as long as they like; ordinary calls are bounded by the engine client's own timeout. A held
+ * call whose body is pushed (the event hub's upstream) skips undici: it is read off its socket
+ * directly (`requestPushed`).
  */
 import { readFileSync } from 'node:fs'
 import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Agent, Client, type Dispatcher, fetch as undiciFetch } from 'undici'
 import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
+import { ChunkedDecoder } from '../streams/chunked.ts'
 import { PushedByteStream } from '../streams/pushed.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
 import { upgradeSocket } from './node-upgrade.ts'
+import { type AnswerHead, concat, parseAnswerHead } from './upgrade.ts'
 
 export interface NodeTransportOptions {
   /** Upper bound on pooled connections per origin for ordinary calls (not for held ones). */
@@ -46,6 +50,7 @@ export function createNodeTransport(
     async fetch(request, options) {
       const path = request.url.slice(ENGINE_ORIGIN.length)
       const body = request.body ? await request.arrayBuffer() : undefined
+      if (options?.held && options.push) return requestPushed(target, connect, path, request, body)
       const dispatcher = options?.held ? connectionForOneCall(origin, connect) : ordinary
       if (options?.push) return dispatchPushed(dispatcher, origin, path, request, body)
       const response = await undiciFetch(origin + path, {
@@ -145,6 +150,158 @@ function dispatchPushed(
       },
     )
   })
+}
+
+/**
+ * A held call whose caller takes the body as it comes (the event hub's upstream), read straight
+ * off a socket of its own, as an upgraded call is (node-upgrade.ts): the answer head parsed
+ * once, then each read's bytes decoded (chunked, a length, or up to the close) and handed to the
+ * body in the socket's own `'data'` callback. Through undici each chunk waited for the socket's
+ * `readable` on a `nextTick`, then came back from its WebAssembly parser through four handler
+ * layers; through Node's HTTP client, two `Readable`s and its parser's callbacks (bench/README.md,
+ * "One subscriber's latency, fifth look", has the figures of all three).
+ */
+function requestPushed(
+  target: EngineTarget,
+  connect: ConnectOptions,
+  path: string,
+  request: Request,
+  body: ArrayBuffer | undefined,
+): Promise<Response> {
+  const signal = request.signal
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<Response>((resolve, reject) => {
+    let socket: Socket | undefined
+    let stream: PushedByteStream | undefined
+    let answered = false
+    let endsAtClose = false
+    let over = false
+    const onAbort = () => fail(abortError(signal.reason))
+    signal.addEventListener('abort', onAbort, { once: true })
+    const finish = () => {
+      over = true
+      signal.removeEventListener('abort', onAbort)
+      socket?.destroy()
+    }
+    const fail = (error: unknown) => {
+      if (over) return
+      finish()
+      if (stream) stream.error(error)
+      else if (!answered) reject(error)
+    }
+    const answer = (head: AnswerHead): ((bytes: Uint8Array) => void) | undefined => {
+      const framing = bodyFraming(request.method, head)
+      answered = true
+      endsAtClose = framing?.endsAtClose === true
+      const pushed =
+        framing === undefined
+          ? undefined
+          : new PushedByteStream({
+              pause: () => socket?.pause(),
+              resume: () => socket?.resume(),
+              cancel: () => finish(),
+            })
+      stream = pushed
+      if (pushed) liveRequests.set(pushed, request)
+      resolve(
+        new Response(pushed ?? null, {
+          status: head.status,
+          statusText: head.statusText,
+          headers: head.responseHeaders,
+        }),
+      )
+      if (!pushed || !framing) {
+        finish()
+        return undefined
+      }
+      const complete = () => {
+        finish()
+        pushed.close()
+      }
+      return (bytes) => {
+        if (framing.take(bytes, (piece) => pushed.push(piece))) complete()
+      }
+    }
+    openSocket(target, connect).then((opened) => {
+      socket = opened
+      if (over) return opened.destroy()
+      let head: Uint8Array = new Uint8Array(0)
+      let receive: ((bytes: Uint8Array) => void) | undefined
+      opened.on('data', (chunk: Uint8Array) => {
+        try {
+          if (receive) return receive(chunk)
+          head = head.length === 0 ? chunk : concat([head, chunk])
+          const parsed = parseAnswerHead(head)
+          if (!parsed) return
+          receive = answer(parsed)
+          if (receive && parsed.rest.length > 0) receive(parsed.rest)
+        } catch (error) {
+          fail(error)
+        }
+      })
+      opened.on('error', fail)
+      // Only a body read up to the close ends there; any other is cut off.
+      opened.on('end', () => {
+        if (stream && !over && endsAtClose) {
+          finish()
+          stream.close()
+        } else fail(new TypeError('The engine closed the connection before its answer ended'))
+      })
+      opened.on('close', () => fail(new TypeError('The engine connection closed')))
+      opened.write(requestBytes(request, path, body))
+    }, fail)
+  })
+}
+
+/** How a body is delimited: `take` hands over its bytes and answers whether it is complete. */
+interface BodyFraming {
+  take(bytes: Uint8Array, emit: (piece: Uint8Array) => void): boolean
+  endsAtClose?: boolean
+}
+
+/** How the body of an answer is delimited; undefined when it has none. */
+function bodyFraming(method: string, head: AnswerHead): BodyFraming | undefined {
+  if (method === 'HEAD' || NULL_BODY.has(head.status) || head.status < 200) return undefined
+  const headers = head.responseHeaders
+  if (/(?:^|,)\s*chunked\s*$/i.test(headers.get('transfer-encoding') ?? '')) {
+    const chunked = new ChunkedDecoder()
+    return { take: (bytes, emit) => chunked.push(bytes, emit) }
+  }
+  const length = headers.get('content-length')
+  if (length !== null) {
+    if (!/^\d+$/.test(length.trim())) throw new TypeError('The engine sent a bad content-length')
+    let left = Number(length)
+    if (left === 0) return { take: () => true }
+    return {
+      take: (bytes, emit) => {
+        const piece = bytes.length > left ? bytes.subarray(0, left) : bytes
+        left -= piece.length
+        emit(piece)
+        return left === 0
+      },
+    }
+  }
+  // Neither chunked nor of a length: the body ends when the engine closes the connection.
+  return {
+    take: (bytes, emit) => {
+      emit(bytes)
+      return false
+    },
+    endsAtClose: true,
+  }
+}
+
+/** The request as HTTP/1.1 bytes: head and body, on a connection closed after the answer. */
+function requestBytes(request: Request, path: string, body: ArrayBuffer | undefined): Buffer {
+  let head = `${request.method} ${path} HTTP/1.1\r\nhost: docker\r\nconnection: close\r\n`
+  for (const [name, value] of request.headers) {
+    if (name !== 'host' && name !== 'connection' && name !== 'content-length') {
+      head += `${name}: ${value}\r\n`
+    }
+  }
+  if (body !== undefined) head += `content-length: ${body.byteLength}\r\n`
+  const bytes = Buffer.from(`${head}\r\n`, 'latin1')
+  return body === undefined ? bytes : Buffer.concat([bytes, new Uint8Array(body)])
 }
 
 /** undici aborts with an `Error`; a signal's reason may be anything. */

@@ -29,37 +29,45 @@ describe.each(wires)('the %s transport', (_name, dockerEnv) => {
     )
   })
 
-  it('pushes the body of a call that asks for it: the same bytes, read or pushed, and the same refusals', async () => {
-    const transport = createNodeTransport(engineTargetFromEnv(dockerEnv))
-    const client = new EngineClient(transport)
-    try {
-      const path = `/images/${encodeURIComponent(env.image)}/json`
-      const fetched = await (await client.request('GET', path)).text()
-      const response = await client.request('GET', path, { push: true })
-      const body = response.body
-      expect(body).toBeInstanceOf(PushedByteStream)
-      const decoder = new TextDecoder()
-      let pushed = ''
-      const ended = new Promise<unknown>((resolve) => {
-        ;(body as PushedByteStream).pushTo({
-          chunk: (bytes) => {
-            pushed += decoder.decode(bytes, { stream: true })
-          },
-          end: resolve,
+  // A held call is made with Node's own client on a connection of its own, any other through
+  // undici's pool (src/transport/node.ts): both answer the same.
+  it.each([
+    ['pooled', { push: true }],
+    ['held', { held: true, push: true }],
+  ])(
+    'pushes the body of a %s call that asks for it: the same bytes, read or pushed, and the same refusals',
+    async (_kind, options) => {
+      const transport = createNodeTransport(engineTargetFromEnv(dockerEnv))
+      const client = new EngineClient(transport)
+      try {
+        const path = `/images/${encodeURIComponent(env.image)}/json`
+        const fetched = await (await client.request('GET', path)).text()
+        const response = await client.request('GET', path, options)
+        const body = response.body
+        expect(body).toBeInstanceOf(PushedByteStream)
+        const decoder = new TextDecoder()
+        let pushed = ''
+        const ended = new Promise<unknown>((resolve) => {
+          ;(body as PushedByteStream).pushTo({
+            chunk: (bytes) => {
+              pushed += decoder.decode(bytes, { stream: true })
+            },
+            end: resolve,
+          })
         })
-      })
-      expect(await ended).toBeUndefined()
-      expect(pushed).toBe(fetched)
-      expect(response.headers.get('content-type')).toBe('application/json')
-      // Read as any body, by a caller that does not push.
-      expect(await client.json('GET', path, { push: true })).toEqual(JSON.parse(fetched))
-      await expect(
-        client.json('GET', '/containers/dockgate-no-such-container/json', { push: true }),
-      ).rejects.toMatchObject({ status: 404 })
-    } finally {
-      await transport.close()
-    }
-  })
+        expect(await ended).toBeUndefined()
+        expect(pushed).toBe(fetched)
+        expect(response.headers.get('content-type')).toBe('application/json')
+        // Read as any body, by a caller that does not push.
+        expect(await client.json('GET', path, options)).toEqual(JSON.parse(fetched))
+        await expect(
+          client.json('GET', '/containers/dockgate-no-such-container/json', options),
+        ).rejects.toMatchObject({ status: 404 })
+      } finally {
+        await transport.close()
+      }
+    },
+  )
 
   it('ends a pushed body that the caller aborts, and refuses a call aborted before it starts', async () => {
     const transport = createNodeTransport(engineTargetFromEnv(dockerEnv))
