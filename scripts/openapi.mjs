@@ -5,7 +5,7 @@ import { openApiText } from '../dist/openapi.js'
 
 const FILE = new URL('../openapi/openapi.json', import.meta.url)
 const mode = process.argv[2]
-const generated = openApiText()
+const generated = await openApiText()
 
 if (mode === 'write') {
   mkdirSync(new URL('../openapi/', import.meta.url), { recursive: true })

@@ -32,7 +32,9 @@ import type { AppEnv } from './http/context.ts'
 import { type EngineScope, type EngineScopes, routingPath, sentPath } from './http/engines.ts'
 import type { EventStreamOutput } from './http/event-stream-output.ts'
 import { frontRequests } from './http/front.ts'
+import { type BuildAll, type LazyGroup, lazyGroups } from './http/lazy-routes.ts'
 import type { LimitSettings } from './http/limits.ts'
+import { LiveSessions } from './http/live-sessions.ts'
 import { countDenials, type RequestLogSink } from './http/observability.ts'
 import { OpenStreams } from './http/open-streams.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
@@ -44,21 +46,6 @@ import { ServiceOwners } from './model/services.ts'
 import { Metrics } from './observability/metrics.ts'
 import type { QuotaReservations } from './policy/quota.ts'
 import { router } from './routes/common.ts'
-import { containerRoutes } from './routes/containers.ts'
-import { documentEnginePrefixes, engineRoutes } from './routes/engines.ts'
-import { eventRoutes } from './routes/events.ts'
-import { execRoutes } from './routes/exec.ts'
-import { execSessionRoutes, LiveSessions } from './routes/exec-session.ts'
-import { imageRoutes } from './routes/images.ts'
-import { imageWriteRoutes } from './routes/images.write.ts'
-import { logRoutes } from './routes/logs.ts'
-import { metricsRoutes } from './routes/metrics.ts'
-import { nodeRoutes } from './routes/nodes.ts'
-import { serviceLogRoutes } from './routes/services.logs.ts'
-import { serviceRoutes } from './routes/services.ts'
-import { statsRoutes } from './routes/stats.ts'
-import { systemRoutes } from './routes/system.ts'
-import { ticketRoutes } from './routes/tickets.ts'
 import { MemoryStore } from './store/memory.ts'
 import type { StateStore } from './store/port.ts'
 import { GATEWAY_VERSION } from './version.ts'
@@ -176,6 +163,11 @@ export type App = OpenAPIHono<AppEnv>
 export interface Gateway {
   readonly app: App
   /**
+   * The OpenAPI 3.1 document (`/openapi.json`): every route group is built for it on its first
+   * use, the groups a start builds only on their first request (`http/lazy-routes.ts`).
+   */
+  document(): Promise<OpenApiDocument>
+  /**
    * Starts following the engine (the container read model, with `readModel`) and the config
    * reloads. Call it once, before serving; a second call does nothing.
    */
@@ -247,38 +239,20 @@ export function createApp(deps: AppDependencies): Gateway {
     openStreams.recheck().catch((error: unknown) => logError('revocation check failed', error))
   }
 
-  app.route('/', systemRoutes(scopes, store))
-  app.route('/', engineRoutes(scopes))
-  app.route('/', containerRoutes(settings, deps.quota ?? store))
   const streams = {
     settings,
     shutdown: stopping.signal,
     toProblem: (e: unknown) => toProblem(e, logError),
   }
-  app.route('/', logRoutes(streams))
-  app.route('/', statsRoutes(streams))
-  app.route('/', execRoutes(streams))
   const sessions = new LiveSessions()
-  app.route(
-    '/',
-    execSessionRoutes({ ...streams, upgradeWebSocket: deps.upgradeWebSocket, live: sessions }),
-  )
-  app.route('/', serviceRoutes(settings, deps.quota ?? store))
-  app.route('/', serviceLogRoutes(streams))
-  app.route('/', nodeRoutes())
+  const quota = deps.quota ?? store
   const defaultScope = scopes.get(DEFAULT_ENGINE)!
   metrics.events = () => defaultScope.hub.stats()
-  app.route('/', eventRoutes(scopes, streams))
-  app.route('/', metricsRoutes(metrics))
-  app.route('/', imageRoutes(settings))
-  app.route('/', imageWriteRoutes(streams, logError))
-  app.route('/', ticketRoutes(tickets))
-  completeDocumentOnFirstUse(app)
-  app.doc31('/openapi.json', OPENAPI_CONFIG)
-  app.route(
-    '/',
-    docsRoutes(() => app.getOpenAPI31Document(OPENAPI_CONFIG), deps.docsRenderer),
-  )
+  const parts = { scopes, store, settings, quota, streams, sessions, metrics, tickets, logError }
+  const buildAll = lazyGroups(app, routeGroups(parts, deps), onError)
+  const document = documentOnFirstUse(app, buildAll)
+  app.get('/openapi.json', async (c) => c.json(await document()))
+  app.route('/', docsRoutes(document, deps.docsRenderer))
 
   app.notFound((c) =>
     problem(c, new ProblemError(404, 'not-found', { detail: `No route for ${sentPath(c)}` })),
@@ -289,6 +263,7 @@ export function createApp(deps: AppDependencies): Gateway {
   let stopFollowing: (() => void) | undefined
   return {
     app,
+    document,
     start() {
       if (started || stopping.signal.aborted) return
       started = true
@@ -310,37 +285,178 @@ export function createApp(deps: AppDependencies): Gateway {
   }
 }
 
+/** What the route groups are built with (besides `AppDependencies`). */
+interface GroupParts {
+  scopes: EngineScopes
+  store: StateStore
+  settings: GatewaySettings
+  quota: QuotaReservations
+  streams: StreamRouteParts
+  sessions: LiveSessions
+  metrics: Metrics
+  tickets: TicketStore
+  logError: ErrorLogger
+}
+
+/** What the streaming routes share: the live settings, the shutdown, the problem mapper. */
+interface StreamRouteParts {
+  settings: GatewaySettings
+  shutdown: AbortSignal
+  toProblem: (e: unknown) => ProblemError
+}
+
 /**
- * What only the OpenAPI document needs, registered when a document is first generated (the
- * document's `/openapi.json`, `/docs`, scripts/openapi.mjs), not when the app is built: every
- * `/v1/…` operation again under `/v1/engines/{engine}/…`, as the router serves it, and the bearer
- * scheme. Nothing registers after the routes, so the definitions come in the same order and the
- * document out the same. On Bun the prefixed copies were 1.7 ms of a start's CPU in an
- * unminified bundle (bench/README.md, "Cold start, fourth session").
+ * The route groups, in the order they are registered and merged into the document, each with
+ * its routes listed (a group whose router serves other routes fails to build:
+ * `http/lazy-routes.ts`) and imported only when it is first built.
  */
-function completeDocumentOnFirstUse(app: App): void {
-  let complete = false
-  const completeDocument = () => {
-    if (complete) return
-    complete = true
-    documentEnginePrefixes(app.openAPIRegistry)
-    app.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
+function routeGroups(p: GroupParts, deps: AppDependencies): LazyGroup<App>[] {
+  const stream = 'event stream'
+  return [
+    {
+      routes: [
+        ['GET', '/healthz'],
+        ['GET', '/readyz'],
+        ['GET', '/v1/system/version'],
+      ],
+      build: async () => (await import('./routes/system.ts')).systemRoutes(p.scopes, p.store),
+    },
+    {
+      routes: [['GET', '/v1/engines']],
+      build: async () => (await import('./routes/engines.ts')).engineRoutes(p.scopes),
+    },
+    {
+      routes: [
+        ['GET', '/v1/containers'],
+        ['POST', '/v1/containers'],
+        ['GET', '/v1/containers/:id'],
+        ['POST', '/v1/containers/:id/start'],
+        ['POST', '/v1/containers/:id/stop'],
+        ['POST', '/v1/containers/:id/restart'],
+        ['POST', '/v1/containers/:id/kill'],
+        ['POST', '/v1/containers/:id/wait'],
+        ['DELETE', '/v1/containers/:id'],
+      ],
+      build: async () =>
+        (await import('./routes/containers.ts')).containerRoutes(p.settings, p.quota),
+    },
+    {
+      routes: [
+        ['GET', '/v1/containers/:id/logs'],
+        ['GET', '/v1/containers/:id/logs/stream', stream],
+      ],
+      build: async () => (await import('./routes/logs.ts')).logRoutes(p.streams),
+    },
+    {
+      routes: [
+        ['GET', '/v1/containers/:id/stats'],
+        ['GET', '/v1/containers/:id/stats/stream', stream],
+      ],
+      build: async () => (await import('./routes/stats.ts')).statsRoutes(p.streams),
+    },
+    {
+      routes: [['POST', '/v1/containers/:id/exec', stream]],
+      build: async () => (await import('./routes/exec.ts')).execRoutes(p.streams),
+    },
+    {
+      routes: [['GET', '/v1/containers/:id/exec/session', stream]],
+      build: async () =>
+        (await import('./routes/exec-session.ts')).execSessionRoutes({
+          ...p.streams,
+          upgradeWebSocket: deps.upgradeWebSocket,
+          live: p.sessions,
+        }),
+    },
+    {
+      routes: [
+        ['GET', '/v1/services'],
+        ['POST', '/v1/services'],
+        ['GET', '/v1/services/:id'],
+        ['PATCH', '/v1/services/:id'],
+        ['DELETE', '/v1/services/:id'],
+        ['GET', '/v1/services/:id/tasks'],
+      ],
+      build: async () => (await import('./routes/services.ts')).serviceRoutes(p.settings, p.quota),
+    },
+    {
+      routes: [
+        ['GET', '/v1/services/:id/logs'],
+        ['GET', '/v1/services/:id/logs/stream', stream],
+      ],
+      build: async () => (await import('./routes/services.logs.ts')).serviceLogRoutes(p.streams),
+    },
+    {
+      routes: [['GET', '/v1/nodes']],
+      build: async () => (await import('./routes/nodes.ts')).nodeRoutes(),
+    },
+    {
+      routes: [['GET', '/v1/events', stream]],
+      build: async () => (await import('./routes/events.ts')).eventRoutes(p.scopes, p.streams),
+    },
+    {
+      routes: [['GET', '/metrics']],
+      build: async () => (await import('./routes/metrics.ts')).metricsRoutes(p.metrics),
+    },
+    {
+      routes: [
+        ['GET', '/v1/images'],
+        ['GET', '/v1/images/:ref'],
+      ],
+      build: async () => (await import('./routes/images.ts')).imageRoutes(p.settings),
+    },
+    {
+      routes: [
+        ['POST', '/v1/images/pull'],
+        ['DELETE', '/v1/images/:ref'],
+      ],
+      build: async () =>
+        (await import('./routes/images.write.ts')).imageWriteRoutes(p.streams, p.logError),
+    },
+    {
+      routes: [['POST', '/v1/stream-tickets']],
+      build: async () => (await import('./routes/tickets.ts')).ticketRoutes(p.tickets),
+    },
+  ]
+}
+
+/** The OpenAPI 3.1 document, as `/openapi.json` answers it. */
+export type OpenApiDocument = ReturnType<App['getOpenAPI31Document']>
+
+/**
+ * The document, built on its first use (`/openapi.json`, `/docs`, scripts/openapi.mjs): every
+ * route group, each merged in the order the app registers them (as `app.route` merged them when
+ * every group was built with the app), then what only the document needs: every `/v1/…`
+ * operation again under `/v1/engines/{engine}/…`, as the router serves it, and the bearer
+ * scheme. So the document comes out the same whichever groups requests built first
+ * (test/openapi.test.ts). `app.getOpenAPI31Document` and `getOpenAPIDocument` answer it once
+ * it is built.
+ */
+function documentOnFirstUse(app: App, buildAll: BuildAll<App>): () => Promise<OpenApiDocument> {
+  let complete: Promise<App> | undefined
+  const completeDocument = async () => {
+    const merged = router()
+    for (const group of await buildAll()) merged.route('/', group)
+    const { documentEnginePrefixes } = await import('./routes/engines.ts')
+    documentEnginePrefixes(merged.openAPIRegistry)
+    merged.openAPIRegistry.registerComponent('securitySchemes', 'Bearer', {
       type: 'http',
       scheme: 'bearer',
       description:
         'A dockgate API token (`dgt_…`) or a JWT. Each operation lists the scope it needs; ' +
         'the `admin` scope grants every operation.',
     })
+    app.getOpenAPIDocument = merged.getOpenAPIDocument
+    app.getOpenAPI31Document = merged.getOpenAPI31Document
+    return merged
   }
-  const generate = app.getOpenAPIDocument
-  const generate31 = app.getOpenAPI31Document
-  app.getOpenAPIDocument = (...args) => {
-    completeDocument()
-    return generate(...args)
+  const notYet = () => {
+    throw new Error('The OpenAPI document is built on first use: await `Gateway.document()` first')
   }
-  app.getOpenAPI31Document = (...args) => {
-    completeDocument()
-    return generate31(...args)
+  app.getOpenAPIDocument = notYet
+  app.getOpenAPI31Document = notYet
+  return async () => {
+    complete ??= completeDocument()
+    return (await complete).getOpenAPI31Document(OPENAPI_CONFIG)
   }
 }
 

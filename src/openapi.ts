@@ -1,7 +1,7 @@
 /**
  * @module The OpenAPI 3.1 document, generated from the routes' zod schemas without an engine.
  */
-import { createApp, OPENAPI_CONFIG } from './app.ts'
+import { createApp } from './app.ts'
 import { EngineClient } from './engine/client.ts'
 import type { EngineTransport } from './engine/transport.ts'
 
@@ -14,12 +14,11 @@ const NO_ENGINE: EngineTransport = {
 
 function openApiDocument() {
   // Built and never started: building reaches nothing.
-  const { app } = createApp({
+  return createApp({
     engine: new EngineClient(NO_ENGINE),
     authenticator: { authenticate: async () => undefined },
-  })
-  return app.getOpenAPI31Document(OPENAPI_CONFIG)
+  }).document()
 }
 
 /** The committed form: stable key order from the generator, two-space indent, final newline. */
-export const openApiText = () => `${JSON.stringify(openApiDocument(), null, 2)}\n`
+export const openApiText = async () => `${JSON.stringify(await openApiDocument(), null, 2)}\n`

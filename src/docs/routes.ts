@@ -48,7 +48,7 @@ const ASSET_HEADERS = {
 
 /** Each response is built on its first request and kept: building the app does none of it. */
 export function docsRoutes(
-  document: () => DocumentLike,
+  document: () => DocumentLike | Promise<DocumentLike>,
   loadRenderer: DocsRendererLoader = importRenderer,
 ) {
   const routes = new Hono<AppEnv>()
@@ -57,12 +57,12 @@ export function docsRoutes(
   let asset: { file: string; bytes: Uint8Array<ArrayBuffer> } | undefined
 
   routes.get('/docs', async (c) => {
-    page ??= docsShell(document().info.title, (await loadRenderer()).file)
+    page ??= docsShell((await document()).info.title, (await loadRenderer()).file)
     return c.html(page, 200, PAGE_HEADERS)
   })
 
-  routes.get(DOCS_DOCUMENT_PATH, (c) => {
-    badgedDocument ??= JSON.stringify(withScopeBadges(document()))
+  routes.get(DOCS_DOCUMENT_PATH, async (c) => {
+    badgedDocument ??= JSON.stringify(withScopeBadges(await document()))
     return c.body(badgedDocument, 200, {
       'content-type': 'application/json',
       'cache-control': 'no-cache',

@@ -20,6 +20,7 @@ import {
 import { ProblemError, problemBody } from '../errors.ts'
 import { engineScope } from '../http/engines.ts'
 import type { HeldSession } from '../http/held-streams.ts'
+import type { LiveSessions } from '../http/live-sessions.ts'
 import type { RevokedData } from '../http/open-streams.ts'
 import type { ProblemMapper } from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
@@ -76,22 +77,6 @@ export interface SessionDependencies {
   shutdown: AbortSignal | undefined
   /** Where the open sessions are, so that a shutdown can wait for them to end. */
   live: LiveSessions
-}
-
-/** The open sessions of one gateway: a shutdown ends each, then waits for their sockets to close. */
-export class LiveSessions {
-  readonly #ending = new Set<Promise<void>>()
-
-  add(session: HeldSession): void {
-    const ended = new Promise<void>((resolve) => session.onEnd(resolve))
-    this.#ending.add(ended)
-    void ended.then(() => this.#ending.delete(ended))
-  }
-
-  /** Resolves once every session open now has ended (each stops its command first, then closes). */
-  ended(): Promise<void> {
-    return Promise.all(this.#ending).then(() => {})
-  }
 }
 
 export function execSessionRoutes(deps: SessionDependencies) {
