@@ -15,7 +15,7 @@
  * directly (`requestPushed`).
  */
 import { readFileSync } from 'node:fs'
-import { connect as netConnect, type OnReadOpts, type Socket } from 'node:net'
+import { connect as netConnect, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Agent, Client, type Dispatcher, fetch as undiciFetch } from 'undici'
 import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
@@ -68,8 +68,7 @@ export function createNodeTransport(
       return response as unknown as Response
     },
     async upgrade(request, options) {
-      const slabs = options?.push === true && target.kind !== 'tls'
-      return upgradeSocket(await openSocket(target, connect, slabs), request, options)
+      return upgradeSocket(await openSocket(target, connect), request, options)
     },
     close() {
       closed ??= ordinary.close()
@@ -318,15 +317,11 @@ function headersOf(headers: Record<string, string | string[] | undefined>): Head
   return result
 }
 
-/**
- * A connection of its own to the engine, for a call the engine takes over (an exec). With
- * `slabs` (plain sockets only) its reads land in slabs (see {@link readsIntoSlabs}).
- */
-function openSocket(target: EngineTarget, options: ConnectOptions, slabs = false): Promise<Socket> {
+/** A connection of its own to the engine, for a call the engine takes over (an exec's session). */
+function openSocket(target: EngineTarget, options: ConnectOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
     let socket: Socket
-    const onread = slabs ? readsIntoSlabs(() => socket) : undefined
-    if (target.kind === 'unix') socket = netConnect({ path: target.socketPath, onread })
+    if (target.kind === 'unix') socket = netConnect({ path: target.socketPath })
     else {
       const url = new URL(target.origin)
       const host = url.hostname.replace(/^\[|\]$/g, '')
@@ -334,7 +329,7 @@ function openSocket(target: EngineTarget, options: ConnectOptions, slabs = false
       socket =
         target.kind === 'tls'
           ? tlsConnect()({ host, port, ...options, servername: isIp(host) ? undefined : host })
-          : netConnect({ host, port, onread })
+          : netConnect({ host, port })
     }
     const ready = target.kind === 'tls' ? 'secureConnect' : 'connect'
     socket.once(ready, () => {
@@ -343,38 +338,6 @@ function openSocket(target: EngineTarget, options: ConnectOptions, slabs = false
     })
     socket.once('error', reject)
   })
-}
-
-/** The bytes a slab holds (the most one read takes), and the least room a read is given. */
-export const SLAB_BYTES = 256 * 1024
-const SLAB_MIN_READ_BYTES = 64 * 1024
-
-/**
- * Reads into the free rest of one slab after another instead of a new 64 KiB buffer each (Node's
- * own reads), handed to the socket's `data` listeners as before. An exec's output arrives in
- * frames of 32,776 bytes (docs/engine-notes.md), so a 64 KiB read ends 16 bytes short of the
- * second frame's end and every other read is those 16 bytes; a read with up to 256 KiB of room
- * takes what the kernel holds in one go. Chunks are views of the slab and are never written
- * over: a chunk kept keeps its slab, which only a connection's short-lived exec output uses
- * (an interactive session, which may idle for hours, reads as usual).
- */
-function readsIntoSlabs(socketOf: () => Socket): OnReadOpts {
-  let slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
-  let used = 0
-  return {
-    buffer: () => {
-      if (slab.length - used < SLAB_MIN_READ_BYTES) {
-        slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
-        used = 0
-      }
-      return slab.subarray(used)
-    },
-    callback: (length, buffer) => {
-      used += length
-      socketOf().emit('data', buffer.subarray(0, length))
-      return true
-    },
-  }
 }
 
 /**
