@@ -4,6 +4,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ChunkedDecoder } from '../../src/streams/chunked.ts'
+import { concat } from '../../src/transport/upgrade.ts'
 
 const encoder = new TextEncoder()
 
@@ -29,13 +30,7 @@ function chunked(
     parts.push(body.subarray(at), encoder.encode('\r\n'))
   }
   parts.push(encoder.encode('0\r\nx-trailer: 1\r\n\r\n'))
-  const joined = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0))
-  let offset = 0
-  for (const part of parts) {
-    joined.set(part, offset)
-    offset += part.length
-  }
-  return joined
+  return concat(parts)
 }
 
 /** Decodes `wire` pushed in pieces cut at `cuts`; the body and whether it was complete. */
