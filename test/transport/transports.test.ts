@@ -29,8 +29,8 @@ describe.each(wires)('the %s transport', (_name, dockerEnv) => {
     )
   })
 
-  // A held call is made with Node's own client on a connection of its own, any other through
-  // undici's pool (src/transport/node.ts): both answer the same.
+  // A held call whose body is pushed is read off a connection of its own (`requestPushed`), any
+  // other through undici (src/transport/node.ts): both answer the same.
   it.each([
     ['pooled', { push: true }],
     ['held', { held: true, push: true }],
