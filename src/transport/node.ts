@@ -23,7 +23,7 @@ import { ChunkedDecoder } from '../streams/chunked.ts'
 import { PushedByteStream } from '../streams/pushed.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
 import { upgradeSocket } from './node-upgrade.ts'
-import { type AnswerHead, concat, parseAnswerHead } from './upgrade.ts'
+import { type AnswerHead, concat, parseAnswerHead, requestBytes } from './upgrade.ts'
 
 export interface NodeTransportOptions {
   /** Upper bound on pooled connections per origin for ordinary calls (not for held ones). */
@@ -247,7 +247,7 @@ function requestPushed(
         } else fail(new TypeError('The engine closed the connection before its answer ended'))
       })
       opened.on('close', () => fail(new TypeError('The engine connection closed')))
-      opened.write(requestBytes(request, path, body))
+      opened.write(closingRequestBytes(request, path, body))
     }, fail)
   })
 }
@@ -291,16 +291,13 @@ function bodyFraming(method: string, head: AnswerHead): BodyFraming | undefined 
 }
 
 /** The request as HTTP/1.1 bytes: head and body, on a connection closed after the answer. */
-function requestBytes(request: Request, path: string, body: ArrayBuffer | undefined): Buffer {
-  let head = `${request.method} ${path} HTTP/1.1\r\nhost: docker\r\nconnection: close\r\n`
-  for (const [name, value] of request.headers) {
-    if (name !== 'host' && name !== 'connection' && name !== 'content-length') {
-      head += `${name}: ${value}\r\n`
-    }
-  }
-  if (body !== undefined) head += `content-length: ${body.byteLength}\r\n`
-  const bytes = Buffer.from(`${head}\r\n`, 'latin1')
-  return body === undefined ? bytes : Buffer.concat([bytes, new Uint8Array(body)])
+function closingRequestBytes(request: Request, path: string, body: ArrayBuffer | undefined) {
+  const headers = new Headers(request.headers)
+  headers.set('host', 'docker')
+  headers.set('connection', 'close')
+  if (body === undefined) headers.delete('content-length')
+  else headers.set('content-length', String(body.byteLength))
+  return requestBytes(request.method, path, headers, new Uint8Array(body ?? new ArrayBuffer(0)))
 }
 
 /** undici aborts with an `Error`; a signal's reason may be anything. */
@@ -317,7 +314,7 @@ function headersOf(headers: Record<string, string | string[] | undefined>): Head
   return result
 }
 
-/** A connection of its own to the engine, for a call the engine takes over (an exec's session). */
+/** A connection of its own to the engine: for a call it takes over (an exec), or a pushed held call. */
 function openSocket(target: EngineTarget, options: ConnectOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
     let socket: Socket

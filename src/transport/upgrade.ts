@@ -62,7 +62,17 @@ export async function upgradeRequestBytes(request: Request): Promise<Uint8Array<
   headers.set('connection', 'Upgrade')
   headers.set('upgrade', 'tcp')
   headers.set('content-length', String(body.length))
-  let head = `${request.method} ${url.pathname}${url.search} HTTP/1.1\r\n`
+  return requestBytes(request.method, `${url.pathname}${url.search}`, headers, body)
+}
+
+/** A request as HTTP/1.1 bytes: its request line, `headers` as given, then `body`. */
+export function requestBytes(
+  method: string,
+  target: string,
+  headers: Headers,
+  body: Uint8Array,
+): Uint8Array<ArrayBuffer> {
+  let head = `${method} ${target} HTTP/1.1\r\n`
   for (const [name, value] of headers) head += `${name}: ${value}\r\n`
   return concat([encoder.encode(`${head}\r\n`), body])
 }
