@@ -147,6 +147,20 @@ describe('POST /v1/containers/{id}/exec as JSON', () => {
     expect((await processes(box)).some((p) => p.includes('sleep 300'))).toBe(false)
   })
 
+  it('answers once the command exits, with its own exit code, leaving what it put in the background running (README)', async () => {
+    const marker = `sleep 4${Math.floor(Math.random() * 100)}`
+    const started = Date.now()
+    const { status, body } = await exec({
+      cmd: ['sh', '-c', `${marker} & echo left; exit 3`],
+      timeoutSeconds: 20,
+    })
+    expect(status, JSON.stringify(body)).toBe(200)
+    expect(body).toMatchObject({ exitCode: 3, timedOut: false, stdout: 'left\n' })
+    // The engine ends the output ~2 s after the exit while the child still holds it, not at the timeout.
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect((await processes(box)).some((p) => p.includes(marker))).toBe(true)
+  })
+
   it('answers 400 in fixed words when the command cannot run', async () => {
     const { status, body } = await exec({ cmd: ['no-such-command'] })
     expect(status).toBe(400)
