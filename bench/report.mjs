@@ -239,7 +239,7 @@ export function evaluate(results, targets) {
         : undefined,
   )
   row(
-    `gateway CPU per \`GET /v1/engines/{engine}/containers\` ≤ ${targets.prefixedListRatio ?? 1.05}× \`GET /v1/containers\` (list of 20)`,
+    `gateway CPU per \`GET /v1/engines/{engine}/containers\` ≤ ${targets.prefixedListRatio ?? 1.05}× \`GET /v1/containers\` (list of 20, median of rep pairs)`,
     eng?.prefixed ? `\`/v1/containers\`: ${fmt(eng.prefixed.plainUs, 1)} µs` : '–',
     (key) =>
       key === 'this' && eng?.prefixed
@@ -654,7 +654,7 @@ export function renderMarkdown(results) {
           ['CPU per list of 20, `/v1/containers`', `${fmt(eng.prefixed.plainUs, 1)} µs`],
           [
             'CPU per list of 20, `/v1/engines/default/containers`',
-            `${fmt(eng.prefixed.prefixedUs, 1)} µs (${x(eng.prefixed.ratio)})`,
+            `${fmt(eng.prefixed.prefixedUs, 1)} µs (${x(eng.prefixed.ratio)} median of rep pairs; medians ${x(eng.prefixed.mediansRatio)}; reps ${eng.prefixed.reps.prefixed.join(', ')} against ${eng.prefixed.reps.plain.join(', ')})`,
           ],
         ],
       ),

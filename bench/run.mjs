@@ -171,7 +171,7 @@ const PROFILE = QUICK
       pipelineReps: 3,
       latencyEvents: 100,
       engineEvents: 100,
-      engineReps: 4,
+      engineReps: 6,
       memoryStreams: 1_000,
       eventLevels: [100, 1_000, 10_000],
       directEventLevels: [100, 1_000],
