@@ -64,7 +64,7 @@ export function createDenoTransport(target: EngineTarget): EngineTransport {
           writable: conn.writable,
           closeWrite: () => conn.closeWrite(),
           close: () => {
-            if (open) conn.close()
+            if (open) closeUnlessClosed(conn)
             open = false
           },
         },
@@ -76,6 +76,20 @@ export function createDenoTransport(target: EngineTarget): EngineTransport {
       if (!closed) client.close()
       closed = true
     },
+  }
+}
+
+/**
+ * Closes `conn` unless Deno has closed it already: its `readable` closes the connection itself
+ * once the engine ends it or a read fails, and `close()` then throws `BadResource`. Thrown from
+ * the read-ahead's end, that failed an exec's output with a 502 and dropped what was read ahead
+ * but not yet taken (test/transport/deno.test.ts).
+ */
+function closeUnlessClosed(conn: DenoConnLike): void {
+  try {
+    conn.close()
+  } catch (error) {
+    if (!(error instanceof Error && error.name === 'BadResource')) throw error
   }
 }
 

@@ -12,6 +12,11 @@ export interface RawConnection {
   writable: WritableStream<Uint8Array>
   /** Half-closes: ends what we write, reading goes on. */
   closeWrite(): Promise<void>
+  /**
+   * Closes both ways, without throwing when the runtime closed the connection itself: it is
+   * called at the output's end, and a throw there failed the stream, whose chunks read ahead and
+   * not yet taken were then lost (test/transport/deno.test.ts).
+   */
   close(): void
 }
 
@@ -96,11 +101,23 @@ function connectionAfter(
         if (rest.length > 0) controller.enqueue(rest)
       },
       async pull(controller) {
-        const { done, value } = await reader.read().catch(() => ({ done: true, value: undefined }))
-        if (done) {
+        let read: ReadableStreamReadResult<Uint8Array>
+        try {
+          read = await reader.read()
+        } catch (error) {
+          const ours = closed
+          close()
+          // A read fails when this side closed the connection (the end it asked for), or when
+          // the connection broke: that is no end of the output, which would then pass for whole
+          // (Node's socket errors its stream the same way, src/transport/node-upgrade.ts).
+          if (ours) controller.close()
+          else controller.error(error)
+          return
+        }
+        if (read.done) {
           controller.close()
           close()
-        } else controller.enqueue(value)
+        } else controller.enqueue(read.value)
       },
       cancel: close,
     },
