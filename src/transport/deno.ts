@@ -62,7 +62,7 @@ export function createDenoTransport(target: EngineTarget): EngineTransport {
         {
           readable: conn.readable,
           writable: conn.writable,
-          closeWrite: () => conn.closeWrite(),
+          closeWrite: () => conn.closeWrite().catch(unlessClosed),
           close: () => {
             if (open) closeUnlessClosed(conn)
             open = false
@@ -89,8 +89,17 @@ function closeUnlessClosed(conn: DenoConnLike): void {
   try {
     conn.close()
   } catch (error) {
-    if (!(error instanceof Error && error.name === 'BadResource')) throw error
+    unlessClosed(error)
   }
+}
+
+/**
+ * Rethrows anything but the `BadResource` of a connection Deno closed already: closing it, or
+ * ending what we write on it (a session's `eof` after the engine ended its output), has nothing
+ * left to do then.
+ */
+function unlessClosed(error: unknown): void {
+  if (!(error instanceof Error && error.name === 'BadResource')) throw error
 }
 
 function clientOptions(target: EngineTarget) {
