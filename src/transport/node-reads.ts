@@ -115,7 +115,9 @@ export class HeldReads {
  * A reset that arrives behind bytes not read yet ends the stream as a clean end of file (Node's
  * libuv reads those bytes, sees the hang-up, and does not read again for the error); a connection
  * the peer ended is still connected on this side until it ends too, a reset one is not
- * (`getpeername` fails with ENOTCONN). A Unix socket's handle has no `getpeername`: false.
+ * (`getpeername` fails with ENOTCONN). A Unix socket's handle has no `getpeername`: false. A peer
+ * that ends the connection and then resets it before this side reads the end (an abortive close
+ * after a graceful one) is taken for a reset too: the output is then failed though it was whole.
  */
 export function endedByReset(socket: Socket): boolean {
   const handle = (socket as unknown as { _handle?: { getpeername?: (out: object) => number } })
