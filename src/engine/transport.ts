@@ -31,7 +31,8 @@ export interface UpgradeOptions {
   /**
    * The caller takes what the engine writes chunk by chunk where it can
    * (`PushedByteStream.pushTo`, src/streams/pushed.ts): a transport that can answers such a
-   * `readable`, with nothing read ahead of the caller's pauses; any other is read as usual.
+   * `readable`, read ahead of the caller's pauses by at most `readAheadBytes` (Node: the socket
+   * reads on into a queue, src/transport/node-reads.ts); any other is read as usual.
    */
   push?: boolean
 }

@@ -12,6 +12,7 @@
 import type { Socket } from 'node:net'
 import type { EngineConnection, UpgradeOptions } from '../engine/transport.ts'
 import { PushedByteStream } from '../streams/pushed.ts'
+import { endedByReset, HeldReads, resetError } from './node-reads.ts'
 import {
   type AnswerHead,
   concat,
@@ -54,9 +55,10 @@ export async function upgradeSocket(
       })
     }
     if (failure !== undefined || socket.destroyed) throw failure ?? closedEarly()
+    const readAhead = options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES
     const reading = options.push
-      ? pushedReading(socket, head.rest)
-      : queuedReading(socket, head.rest, options.readAheadBytes ?? DEFAULT_READ_AHEAD_BYTES)
+      ? pushedReading(socket, head.rest, readAhead)
+      : queuedReading(socket, head.rest, readAhead)
     return socketConnection(socket, reading)
   } catch (error) {
     socket.destroy()
@@ -211,25 +213,31 @@ function queuedReading(socket: Socket, rest: Uint8Array, readAheadBytes: number)
 /**
  * `rest` first, then every chunk the socket reads, handed to a sink in the socket's own `data`
  * callback (or read as usual): no queue, promise or stream step per chunk between the engine and
- * an exec's events (bench phase `exec`, bench/README.md "Exec").
+ * an exec's events (bench phase `exec`, bench/README.md "Exec"). While the consumer pauses, the
+ * socket reads on into a queue of up to `readAheadBytes` (src/transport/node-reads.ts says why),
+ * and an end that was a reset fails the stream.
  */
-function pushedReading(socket: Socket, rest: Uint8Array): Reading {
+function pushedReading(socket: Socket, rest: Uint8Array, readAheadBytes: number): Reading {
   const stream = new PushedByteStream({
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
+    pause: () => reads.pause(),
+    resume: () => reads.resume(),
     cancel: () => socket.destroy(),
   })
+  const reads = new HeldReads(socket, readAheadBytes, (chunk) => stream.push(chunk))
   if (rest.length > 0) stream.push(rest)
-  socket.on('data', (chunk: Uint8Array) => stream.push(chunk))
+  socket.on('data', (chunk: Uint8Array) => reads.chunk(chunk))
   socket.once('end', () => {
-    stream.close()
+    const reset = endedByReset(socket)
+    reads.last(() => (reset ? stream.error(resetError()) : stream.close()))
     socket.destroy()
   })
   socket.once('error', (error) => {
-    stream.error(error)
+    reads.last(() => stream.error(error))
     socket.destroy()
   })
   // Destroyed from outside without an end or an error: what was read is all there is.
-  socket.once('close', () => stream.error(new TypeError('The engine connection closed')))
+  socket.once('close', () =>
+    reads.last(() => stream.error(new TypeError('The engine connection closed'))),
+  )
   return { readable: stream, end: () => stream.close() }
 }

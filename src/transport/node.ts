@@ -22,6 +22,7 @@ import { ENGINE_ORIGIN, type EngineTransport } from '../engine/transport.ts'
 import { ChunkedDecoder } from '../streams/chunked.ts'
 import { PushedByteStream } from '../streams/pushed.ts'
 import { describeTarget, type EngineTarget } from './docker-host.ts'
+import { readsIntoSlabs } from './node-reads.ts'
 import { upgradeSocket } from './node-upgrade.ts'
 import { type AnswerHead, concat, parseAnswerHead, requestBytes } from './upgrade.ts'
 
@@ -68,7 +69,9 @@ export function createNodeTransport(
       return response as unknown as Response
     },
     async upgrade(request, options) {
-      return upgradeSocket(await openSocket(target, connect), request, options)
+      // An exec's output (pushed) is read into slabs; TLS reads as before (its own buffers)
+      const slabs = options?.push === true && target.kind !== 'tls'
+      return upgradeSocket(await openSocket(target, connect, slabs), request, options)
     },
     close() {
       closed ??= ordinary.close()
@@ -314,11 +317,15 @@ function headersOf(headers: Record<string, string | string[] | undefined>): Head
   return result
 }
 
-/** A connection of its own to the engine: for a call it takes over (an exec), or a pushed held call. */
-function openSocket(target: EngineTarget, options: ConnectOptions): Promise<Socket> {
+/**
+ * A connection of its own to the engine: for a call it takes over (an exec), or a pushed held
+ * call. With `slabs` (plain sockets only) its reads land in slabs (see {@link readsIntoSlabs}).
+ */
+function openSocket(target: EngineTarget, options: ConnectOptions, slabs = false): Promise<Socket> {
   return new Promise((resolve, reject) => {
     let socket: Socket
-    if (target.kind === 'unix') socket = netConnect({ path: target.socketPath })
+    const onread = slabs ? readsIntoSlabs(() => socket) : undefined
+    if (target.kind === 'unix') socket = netConnect({ path: target.socketPath, onread })
     else {
       const url = new URL(target.origin)
       const host = url.hostname.replace(/^\[|\]$/g, '')
@@ -326,7 +333,7 @@ function openSocket(target: EngineTarget, options: ConnectOptions): Promise<Sock
       socket =
         target.kind === 'tls'
           ? tlsConnect()({ host, port, ...options, servername: isIp(host) ? undefined : host })
-          : netConnect({ host, port })
+          : netConnect({ host, port, onread })
     }
     const ready = target.kind === 'tls' ? 'secureConnect' : 'connect'
     socket.once(ready, () => {
