@@ -103,10 +103,7 @@ export async function runExec(
     // connection gone, the engine would keep it, blocked on a full pipe).
     void kill()
     if (error instanceof ProblemError) throw error
-    throw new ProblemError(502, 'engine-error', {
-      detail: "The exec's output stream from the Docker Engine broke off",
-      cause: error,
-    })
+    throw brokeOff(error)
   } finally {
     clearTimeout(giveUp)
     stop.removeEventListener('abort', onStop)
@@ -119,8 +116,23 @@ export async function runExec(
   if (neverRan(inspect) && !timedOut) {
     throw new ProblemError(400, 'bad-request', { detail: EXEC_COULD_NOT_RUN })
   }
+  if (inspect.Running && !timedOut) {
+    // The engine records the exit before it ends the output (it closes the output's streams
+    // after the exit, up to 2 s after it while a child holds them: README, "What the engine does
+    // not allow"), so an output that ended first was cut: a connection closed or reset on the
+    // way, which a transport may read as a clean end (src/transport/node-reads.ts).
+    void kill()
+    throw brokeOff(undefined)
+  }
   return { exitCode: inspect.Running ? null : inspect.ExitCode, timedOut }
 }
+
+/** The 502 of an exec whose output connection to the engine broke off. */
+export const brokeOff = (cause: unknown) =>
+  new ProblemError(502, 'engine-error', {
+    detail: "The exec's output stream from the Docker Engine broke off",
+    cause,
+  })
 
 /** Reading an exec's output: done at its end (or once cancelled), failed when it broke off. */
 interface OutputReading {

@@ -17,6 +17,7 @@ import {
   openExecSession,
   resizeExec,
 } from '../engine/exec.ts'
+import { brokeOff } from '../engine/exec-run.ts'
 import { ProblemError, problemBody } from '../errors.ts'
 import { engineScope } from '../http/engines.ts'
 import type { HeldSession } from '../http/held-streams.ts'
@@ -359,6 +360,12 @@ class Session implements HeldSession {
       if (this.#over) return
       clearTimeout(this.#timer)
       const end = await inspectExec(this.engine, exec.id)
+      if (end.Running && !this.#timedOut && this.#spec) {
+        // Its output ended before its exit: cut on the way (`runExec` in src/engine/exec-run.ts).
+        this.#over = true
+        this.#stopped = killExec(this.engine, this.containerId, exec, this.#spec.user)
+        throw brokeOff(undefined)
+      }
       this.#over = true
       ws.send(
         JSON.stringify({

@@ -143,7 +143,10 @@ describe('exec through the edge’s fetch transport (TCP, no upgrade)', () => {
 })
 
 describe('exec output through a connection that breaks mid-output', () => {
-  it('fails with a 502 problem, and the command is stopped', async () => {
+  it.each([
+    ['reset', 'cut'],
+    ['ended as if the engine had sent all (a clean end while the command runs)', 'end'],
+  ] as const)('fails with a 502 problem, and the command is stopped: %s', async (_how, fault) => {
     expect(env.tcpHost, 'scripts/engine.sh up must provide the TCP wire').toBeDefined()
     const tcp = new URL(env.tcpHost!.replace(/^tcp:/, 'http:'))
     const proxy = await startFaultProxy({ host: tcp.hostname, port: Number(tcp.port) })
@@ -159,7 +162,7 @@ describe('exec output through a connection that breaks mid-output', () => {
           signal: new AbortController().signal,
           onFrame: () => {
             // This connection is gone; the engine stays reachable
-            if (++frames === 5) proxy.cut()
+            if (++frames === 5) proxy[fault]()
           },
         },
       )

@@ -1,7 +1,8 @@
 /**
  * A fault injector for tests: a TCP proxy in front of the engine's TCP port that can be cut
  * (`down()`: stop listening and reset every connection, as an engine restart looks from the
- * gateway; `cut()`: reset the open connections only, as a middlebox dropping them), restored on the same port (`up()`), or stalled (`stall()`: a hung engine that
+ * gateway; `cut()`: reset the open connections only, as a middlebox dropping them; `end()`: end
+ * them cleanly toward the gateway, a cut that reads as the end of what the engine sent), restored on the same port (`up()`), or stalled (`stall()`: a hung engine that
  * accepts connections and reads requests but answers nothing). Test-only; never part of the
  * gateway.
  */
@@ -18,6 +19,8 @@ export interface FaultProxy {
   down(): Promise<void>
   /** Resets the connections open now; new ones are accepted as before. */
   cut(): void
+  /** Ends the connections open now toward the gateway (a FIN), their engine side reset. */
+  end(): void
   /** Accepts connections again, on the same port. */
   up(): Promise<void>
   /** From now on nothing passes either way: every call waits forever. */
@@ -71,6 +74,13 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     upstreams.clear()
   }
 
+  const end = () => {
+    for (const socket of upstreams) socket.resetAndDestroy()
+    for (const socket of clients) socket.end()
+    clients.clear()
+    upstreams.clear()
+  }
+
   const down = async () => {
     const s = server
     server = undefined
@@ -89,6 +99,7 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     },
     down,
     cut,
+    end,
     up: () => (server ? Promise.resolve() : listen()),
     stall() {
       stalled = true
