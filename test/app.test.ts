@@ -131,7 +131,7 @@ describe('building is not starting', () => {
       await sleep(300)
       // The list was the engine's (after its version, `/_ping`): the model had not begun to load.
       const paths = recorder.calls.map((call) => call.path.split('?')[0])
-      expect(paths.filter((path) => !path.endsWith('/_ping'))).toEqual([
+      expect(paths.filter((path) => !path?.endsWith('/_ping'))).toEqual([
         expect.stringMatching(/\/containers\/json$/),
       ])
       expect(metrics.events()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
@@ -146,6 +146,21 @@ describe('building is not starting', () => {
       gateway.close()
       await recorder.transport.close()
     }
+  })
+
+  it('builds its router on `prepare()`, and answers as before', async () => {
+    const gateway = createApp({
+      engine: new EngineClient(recordingTransport().transport),
+      authenticator: { authenticate: async () => admin },
+      audit: () => {},
+      requestLog: () => {},
+    })
+    gateway.prepare()
+    // Hono's router takes no route once it has built its matcher.
+    expect(() => gateway.app.get('/late', (c) => c.text('late'))).toThrow(/already built/)
+    expect((await gateway.app.request('/healthz')).status).toBe(200)
+    expect((await gateway.app.request('/nothing-here')).status).toBe(404)
+    gateway.close()
   })
 
   it('does not follow the engine when closed before `engineAfter` settles', async () => {
