@@ -278,10 +278,7 @@ const FIRST_ANSWER_BOUND_MS = 1_000
  * and the first answer, where on Bun it cost a cold start 10–15 ms of its 50 (bench/README.md,
  * "Cold start on Bun, fifth session").
  */
-export function firstAnswer(boundMs = FIRST_ANSWER_BOUND_MS): {
-  readonly settled: Promise<void>
-  answered(): void
-} {
+export function firstAnswer(boundMs = FIRST_ANSWER_BOUND_MS): FirstAnswer {
   let answered: (() => void) | undefined
   const settled = new Promise<void>((resolve) => {
     const bound = setTimeout(resolve, boundMs)
@@ -292,7 +289,27 @@ export function firstAnswer(boundMs = FIRST_ANSWER_BOUND_MS): {
       setTimeout(resolve, 0)
     }
   })
-  return { settled, answered: () => answered?.() }
+  const answer = () => answered?.()
+  return {
+    settled,
+    answered: answer,
+    watch: (fetch) => (request, env) => {
+      const response = fetch(request, env)
+      // Once answered, only this test is left of it in a request's path.
+      if (answered) void Promise.resolve(response).then(answer, answer)
+      return response
+    },
+  }
+}
+
+export interface FirstAnswer {
+  readonly settled: Promise<void>
+  /** The entry has handed its first answer to the server. */
+  answered(): void
+  /** `fetch` as it is, calling {@link answered} once its first answer is handed over. */
+  watch<E>(
+    fetch: (request: Request, env: E) => Response | Promise<Response>,
+  ): (request: Request, env: E) => Response | Promise<Response>
 }
 
 /**

@@ -25,6 +25,22 @@ describe('firstAnswer', () => {
     first.answered()
   })
 
+  it('watches a fetch handler: its answers as they were, settling after the first', async () => {
+    const first = firstAnswer(10_000)
+    const response = new Response('ok')
+    let answer!: (response: Response) => void
+    const fetch = first.watch((_request: Request, env: string) =>
+      env === 'held' ? new Promise<Response>((resolve) => (answer = resolve)) : response,
+    )
+    const held = fetch(new Request('http://gateway/'), 'held')
+    expect(await settledBy(first.settled, 50)).toBe(false)
+    answer(response)
+    expect(await held).toBe(response)
+    expect(await settledBy(first.settled, 20)).toBe(true)
+    // Synchronous answers stay synchronous.
+    expect(fetch(new Request('http://gateway/'), 'now')).toBe(response)
+  })
+
   it('settles after its bound when nothing has been answered', async () => {
     const first = firstAnswer(100)
     expect(await settledBy(first.settled, 30)).toBe(false)
