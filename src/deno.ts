@@ -84,6 +84,7 @@ async function main() {
   // The read models' first load and the engine report wait for the first answer: a cold
   // start's first request does not share the thread with them.
   const first = firstAnswer()
+  let answered = false
   gateway.start({ engineAfter: first.settled })
   server = Deno.serve(
     {
@@ -104,7 +105,14 @@ async function main() {
         gateway.prepare()
       },
     },
-    first.watch(gateway.app.fetch),
+    (request, info) => {
+      // Once the first answer has left: Deno writes it from this same thread, after the handler.
+      if (!answered) {
+        answered = true
+        info.completed.then(first.answered, first.answered)
+      }
+      return gateway.app.fetch(request, info)
+    },
   )
 
   void first.settled.then(() => {
