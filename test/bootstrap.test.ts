@@ -42,8 +42,9 @@ describe('firstAnswer', () => {
   })
 
   it('settles after its bound when nothing has been answered', async () => {
-    const first = firstAnswer(100)
-    expect(await settledBy(first.settled, 30)).toBe(false)
-    expect(await settledBy(first.settled, 150)).toBe(true)
+    const started = performance.now()
+    await firstAnswer(100).settled
+    // Timers may fire late on a busy machine, never early (a millisecond of rounding aside).
+    expect(performance.now() - started).toBeGreaterThanOrEqual(99)
   })
 })
