@@ -267,6 +267,51 @@ export function reportEngine(engine: EngineClient, log: Log, name = 'default'): 
   )
 }
 
+/** How long an entry that has answered nothing waits before it follows the engine anyway. */
+const FIRST_ANSWER_BOUND_MS = 1_000
+
+/**
+ * Settles once the entry has answered its first request (`answered()`, called as the answer is
+ * handed to the server), a turn of the event loop later so that the answer is written first; or
+ * after `boundMs` without one. What waits for it (the read models' first load: a list and an
+ * inspect per container, each parsed; the engine report) then does not run between `listening`
+ * and the first answer, where on Bun it cost a cold start 10–15 ms of its 50 (bench/README.md,
+ * "Cold start on Bun, fifth session").
+ */
+export function firstAnswer(boundMs = FIRST_ANSWER_BOUND_MS): FirstAnswer {
+  let answered: (() => void) | undefined
+  const settled = new Promise<void>((resolve) => {
+    const bound = setTimeout(resolve, boundMs)
+    ;(bound as { unref?: () => void }).unref?.()
+    answered = () => {
+      answered = undefined
+      clearTimeout(bound)
+      setTimeout(resolve, 0)
+    }
+  })
+  const answer = () => answered?.()
+  return {
+    settled,
+    answered: answer,
+    watch: (fetch) => (request, env) => {
+      const response = fetch(request, env)
+      // Once answered, only this test is left of it in a request's path.
+      if (answered) void Promise.resolve(response).then(answer, answer)
+      return response
+    },
+  }
+}
+
+export interface FirstAnswer {
+  readonly settled: Promise<void>
+  /** The entry has handed its first answer to the server. */
+  answered(): void
+  /** `fetch` as it is, calling {@link answered} once its first answer is handed over. */
+  watch<E>(
+    fetch: (request: Request, env: E) => Response | Promise<Response>,
+  ): (request: Request, env: E) => Response | Promise<Response>
+}
+
 /**
  * Where each engine is: `default` is `DOCKER_HOST` (with `DOCKER_TLS_VERIFY` and
  * `DOCKER_CERT_PATH`) unless the config names an engine `default`; the others are the config's

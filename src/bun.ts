@@ -10,7 +10,7 @@
  * Bun's own (`hono/bun`). The Node bundle still runs on Bun as before.
  */
 import { upgradeWebSocket, websocket } from 'hono/bun'
-import { entryGateway, jsonLogTo, reportEngine } from './bootstrap.ts'
+import { entryGateway, firstAnswer, jsonLogTo, reportEngine } from './bootstrap.ts'
 import { bunStdoutLines } from './bun/stdout.ts'
 import { countingTransport } from './http/observability.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
@@ -85,7 +85,10 @@ async function main() {
   })
   const stopWatching = watchConfig(configPath, instances.reload)
 
-  gateway.start()
+  // The read models' first load and the engine report wait for the first answer: a cold
+  // start's first request does not share the thread with them.
+  const first = firstAnswer()
+  gateway.start({ engineAfter: first.settled })
   const app = gateway.app
   allowLongHeaders()
   const server = bun().serve({
@@ -96,6 +99,7 @@ async function main() {
     // The server is the app's `env`: hono/bun's WebSocket upgrade finds it there.
     async fetch(request, server) {
       const response = await app.fetch(request, server)
+      first.answered()
       if (response.headers.get('content-type')?.startsWith('text/event-stream')) {
         server.timeout(request, 0)
       }
@@ -113,9 +117,13 @@ async function main() {
   // Written now, not with the next batch 20 ms later: whoever waits for the gateway (an
   // orchestrator, a script, the bench's cold start) reads this line as the signal to connect.
   void stdout.drain()
+  // While the line is on its way and the client connects.
+  gateway.prepare()
 
-  reportEngine(engine, log)
-  for (const [name, other] of Object.entries(engines)) reportEngine(other, log, name)
+  void first.settled.then(() => {
+    reportEngine(engine, log)
+    for (const [name, other] of Object.entries(engines)) reportEngine(other, log, name)
+  })
 
   let stopping = false
   const shutdown = async (signal: string) => {

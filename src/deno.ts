@@ -5,7 +5,7 @@
  * client (a Unix-socket proxy, or TCP/TLS), with the same config file and environment.
  */
 import { upgradeWebSocket } from 'hono/deno'
-import { entryGateway, jsonLogTo, reportEngine } from './bootstrap.ts'
+import { entryGateway, firstAnswer, jsonLogTo, reportEngine } from './bootstrap.ts'
 import type { ConfigFiles } from './config-store.ts'
 import { denoStdoutLines } from './deno/stdout.ts'
 import { createDenoTransport } from './transport/deno.ts'
@@ -81,7 +81,11 @@ async function main() {
   Deno.addSignalListener('SIGTERM', () => void shutdown('SIGTERM'))
   Deno.addSignalListener('SIGINT', () => void shutdown('SIGINT'))
 
-  gateway.start()
+  // The read models' first load and the engine report wait for the first answer: a cold
+  // start's first request does not share the thread with them.
+  const first = firstAnswer()
+  let answered = false
+  gateway.start({ engineAfter: first.settled })
   server = Deno.serve(
     {
       port,
@@ -97,13 +101,24 @@ async function main() {
         // Written now, not with the next batch 20 ms later: whoever waits for the gateway (an
         // orchestrator, a script, the bench's cold start) reads this line as the signal to connect.
         void stdout.drain()
+        // While the line is on its way and the client connects.
+        gateway.prepare()
       },
     },
-    gateway.app.fetch,
+    (request, info) => {
+      // Once the first answer has left: Deno writes it from this same thread, after the handler.
+      if (!answered) {
+        answered = true
+        info.completed.then(first.answered, first.answered)
+      }
+      return gateway.app.fetch(request, info)
+    },
   )
 
-  reportEngine(engine, log)
-  for (const [name, other] of Object.entries(engines)) reportEngine(other, log, name)
+  void first.settled.then(() => {
+    reportEngine(engine, log)
+    for (const [name, other] of Object.entries(engines)) reportEngine(other, log, name)
+  })
 }
 
 main().catch((error: unknown) => {

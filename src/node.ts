@@ -11,7 +11,7 @@ import './node/fetch-globals.ts'
 import type { Server } from 'node:http'
 import { serve, upgradeWebSocket } from '@hono/node-server'
 import { WebSocketServer } from 'ws'
-import { entryGateway, jsonLogTo, reportEngine } from './bootstrap.ts'
+import { entryGateway, firstAnswer, jsonLogTo, reportEngine } from './bootstrap.ts'
 import { countingTransport } from './http/observability.ts'
 import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
@@ -61,8 +61,11 @@ async function main() {
   })
   const stopWatching = watchConfig(configPath, instances.reload)
 
-  gateway.start()
-  const fetch = closeAfterUnreadBodies(gateway.app.fetch)
+  // The read models' first load and the engine report wait for the first answer: a cold
+  // start's first request does not share the thread with them.
+  const first = firstAnswer()
+  gateway.start({ engineAfter: first.settled })
+  const fetch = first.watch(closeAfterUnreadBodies(gateway.app.fetch))
   // The exec session's WebSockets: `ws` takes the upgraded sockets the adapter hands it.
   const websocket = { server: new WebSocketServer({ noServer: true }) }
   const server = serve({ fetch, port, hostname: host, serverOptions, websocket }, (info) => {
@@ -76,11 +79,15 @@ async function main() {
     // Written now, not with the next batch 20 ms later: whoever waits for the gateway (an
     // orchestrator, a script, the bench's cold start) reads this line as the signal to connect.
     void stdout.drain()
+    // While the line is on its way and the client connects.
+    gateway.prepare()
   })
 
   answerClientErrorsAsProblems(server as Server)
-  reportEngine(engine, log)
-  for (const [name, other] of Object.entries(engines)) reportEngine(other, log, name)
+  void first.settled.then(() => {
+    reportEngine(engine, log)
+    for (const [name, other] of Object.entries(engines)) reportEngine(other, log, name)
+  })
 
   let stopping = false
   const shutdown = (signal: string) => {

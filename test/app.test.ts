@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../src/app.ts'
+import { DEFAULT_POLICY } from '../src/domain/policy.ts'
+import type { Principal } from '../src/domain/principal.ts'
 import { EngineClient } from '../src/engine/client.ts'
 import { Metrics } from '../src/observability/metrics.ts'
 import { engineContainerIds, testEngineEnv } from './support/engine.ts'
@@ -66,6 +68,13 @@ describe('errors are problem+json everywhere', () => {
 })
 
 describe('building is not starting', () => {
+  const admin: Principal = {
+    id: 'token:admin',
+    kind: 'token',
+    scopes: new Set(['admin']),
+    policy: DEFAULT_POLICY,
+  }
+
   it('builds without reaching the engine; start follows it, close lets go', async () => {
     const recorder = recordingTransport()
     const metrics = new Metrics()
@@ -96,6 +105,83 @@ describe('building is not starting', () => {
       expect(metrics.events()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
     } finally {
       gateway.close()
+      await recorder.transport.close()
+    }
+  })
+
+  it('follows the engine once `engineAfter` settles; until then routes ask the engine', async () => {
+    const recorder = recordingTransport()
+    const metrics = new Metrics()
+    const gateway = createApp({
+      engine: new EngineClient(recorder.transport),
+      authenticator: { authenticate: async () => admin },
+      metrics,
+      audit: () => {},
+      requestLog: () => {},
+      logError: () => {},
+    })
+    let settleIt!: () => void
+    try {
+      gateway.start({ engineAfter: new Promise<void>((resolve) => (settleIt = resolve)) })
+      expect((await gateway.app.request('/healthz')).status).toBe(200)
+      const list = await gateway.app.request('/v1/containers', {
+        headers: { authorization: 'Bearer any' },
+      })
+      expect(list.status).toBe(200)
+      await sleep(300)
+      // The list was the engine's; the model had not begun to follow it (no events stream).
+      const paths = recorder.calls.map((call) => call.path.split('?')[0] ?? '')
+      expect(paths).toContainEqual(expect.stringMatching(/\/containers\/json$/))
+      expect(paths.filter((path) => path.endsWith('/events'))).toEqual([])
+      expect(metrics.events()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
+
+      settleIt()
+      const followed = () => {
+        const events = metrics.events()
+        return events.upstreamConnected && events.subscribers === 1
+      }
+      expect(await settle(followed, Boolean, 10_000)).toBe(true)
+    } finally {
+      gateway.close()
+      await recorder.transport.close()
+    }
+  })
+
+  it('builds its router on `prepare()`, and answers as before', async () => {
+    const gateway = createApp({
+      engine: new EngineClient(recordingTransport().transport),
+      authenticator: { authenticate: async () => admin },
+      audit: () => {},
+      requestLog: () => {},
+    })
+    gateway.prepare()
+    // Hono's router takes no route once it has built its matcher.
+    expect(() => gateway.app.get('/late', (c) => c.text('late'))).toThrow(/already built/)
+    expect((await gateway.app.request('/healthz')).status).toBe(200)
+    expect((await gateway.app.request('/nothing-here')).status).toBe(404)
+    gateway.close()
+  })
+
+  it('does not follow the engine when closed before `engineAfter` settles', async () => {
+    const recorder = recordingTransport()
+    const metrics = new Metrics()
+    const gateway = createApp({
+      engine: new EngineClient(recorder.transport),
+      authenticator: { authenticate: async () => undefined },
+      metrics,
+      audit: () => {},
+      requestLog: () => {},
+      logError: () => {},
+    })
+    let settleIt!: () => void
+    try {
+      gateway.start({ engineAfter: new Promise<void>((resolve) => (settleIt = resolve)) })
+      await gateway.close()
+      settleIt()
+      await sleep(300)
+      expect(recorder.calls).toEqual([])
+      expect(metrics.events()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
+    } finally {
       await recorder.transport.close()
     }
   })
