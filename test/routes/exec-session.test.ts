@@ -18,6 +18,7 @@ import { WebSocket } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../../src/auth/tokens.ts'
 import { direct, engineContainerIds, testEngineEnv } from '../support/engine.ts'
+import { type FaultProxy, startFaultProxy } from '../support/fault-proxy.ts'
 import { uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { freePort } from '../support/net.ts'
@@ -225,56 +226,66 @@ async function openWhenFree(role: string, ms = 5_000): Promise<Session> {
 /** The long-running entries, each started as a process of its own (Bun: its own entry). */
 const RUNTIMES = ['deno', 'node', 'bun'] as const
 
-describe.each(RUNTIMES)('on %s', (runtime) => {
-  beforeAll(async () => {
-    if (runtime === 'node')
-      execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
-    if (runtime === 'bun')
-      execFileSync(process.execPath, ['scripts/build-bun.mjs'], { stdio: 'inherit' })
-    dir = mkdtempSync(join(tmpdir(), 'dockgate-exec-ws-'))
-    configPath = join(dir, 'config.json')
-    await writeConfig(ROLES)
-    const port = await freePort()
-    const logPath = join(dir, 'gateway.log')
-    const log = openSync(logPath, 'w')
-    const [file, args] =
-      runtime === 'deno'
-        ? ['bash', ['scripts/deno-start.sh']]
-        : runtime === 'bun'
-          ? [
-              'node_modules/.bin/bun',
-              ['--max-http-header-size=65536', 'dist/dockgate-bun/dockgate.cjs'],
-            ]
-          : [process.execPath, [...NODE_FLAGS, 'dist/dockgate.mjs']]
-    child = spawn(file, args, {
-      env: {
-        PATH: process.env.PATH,
-        HOME: dir,
-        PORT: String(port),
-        DOCKGATE_CONFIG: configPath,
-        DOCKER_HOST: testEngineEnv().dockerHost,
-      },
-      stdio: ['ignore', log, log],
-    })
-    closeSync(log)
-    base = `127.0.0.1:${port}`
-    const deadline = Date.now() + 60_000
-    while (!readFileSync(logPath, 'utf8').includes('"listening"')) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        throw new Error(`the ${runtime} gateway did not start:\n${readFileSync(logPath, 'utf8')}`)
-      }
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    box = await create('runner')
-  }, 90_000)
-
-  afterAll(async () => {
-    if (child && child.exitCode === null) child.kill('SIGTERM')
-    for (const id of await engineContainerIds(`dockgate-probe=${PROBE}`)) {
-      await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
-    }
-    if (dir) rmSync(dir, { recursive: true, force: true })
+/**
+ * Builds and starts a gateway of `runtime` on a free port, with the roles' config, in front of
+ * `dockerHost`; then creates the runner's container (`box`).
+ */
+async function startGateway(
+  runtime: (typeof RUNTIMES)[number],
+  dockerHost = testEngineEnv().dockerHost,
+) {
+  if (runtime === 'node')
+    execFileSync(process.execPath, ['scripts/build-node.mjs'], { stdio: 'inherit' })
+  if (runtime === 'bun')
+    execFileSync(process.execPath, ['scripts/build-bun.mjs'], { stdio: 'inherit' })
+  dir = mkdtempSync(join(tmpdir(), 'dockgate-exec-ws-'))
+  configPath = join(dir, 'config.json')
+  await writeConfig(ROLES)
+  const port = await freePort()
+  const logPath = join(dir, 'gateway.log')
+  const log = openSync(logPath, 'w')
+  const [file, args] =
+    runtime === 'deno'
+      ? ['bash', ['scripts/deno-start.sh']]
+      : runtime === 'bun'
+        ? [
+            'node_modules/.bin/bun',
+            ['--max-http-header-size=65536', 'dist/dockgate-bun/dockgate.cjs'],
+          ]
+        : [process.execPath, [...NODE_FLAGS, 'dist/dockgate.mjs']]
+  child = spawn(file, args, {
+    env: {
+      PATH: process.env.PATH,
+      HOME: dir,
+      PORT: String(port),
+      DOCKGATE_CONFIG: configPath,
+      DOCKER_HOST: dockerHost,
+    },
+    stdio: ['ignore', log, log],
   })
+  closeSync(log)
+  base = `127.0.0.1:${port}`
+  const deadline = Date.now() + 60_000
+  while (!readFileSync(logPath, 'utf8').includes('"listening"')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`the ${runtime} gateway did not start:\n${readFileSync(logPath, 'utf8')}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  box = await create('runner')
+}
+
+async function stopGateway() {
+  if (child && child.exitCode === null) child.kill('SIGTERM')
+  for (const id of await engineContainerIds(`dockgate-probe=${PROBE}`)) {
+    await direct(`/containers/${id}?force=1`, { method: 'DELETE' })
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true })
+}
+
+describe.each(RUNTIMES)('on %s', (runtime) => {
+  beforeAll(() => startGateway(runtime), 90_000)
+  afterAll(stopGateway)
 
   describe('the exec WebSocket', () => {
     it('echoes stdin through cat, ends on eof with the exit code', async () => {
@@ -532,4 +543,33 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
       expect(await exited).toBe(0)
     }, 30_000)
   })
+})
+
+describe('on node, in front of a connection to the engine that is cut', () => {
+  let proxy: FaultProxy
+  beforeAll(async () => {
+    const tcp = testEngineEnv().tcpHost
+    expect(tcp, 'scripts/engine.sh up must provide the TCP wire').toBeDefined()
+    const target = new URL(tcp!.replace(/^tcp:/, 'http:'))
+    proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port) })
+    await startGateway('node', proxy.dockerHost)
+  }, 90_000)
+  afterAll(async () => {
+    await stopGateway()
+    await proxy?.close()
+  })
+
+  it('a session whose output ends while its command runs gets a 502 problem, close 1011, its command stopped', async () => {
+    const session = await open()
+    session.send({ type: 'start', cmd: ['sh', '-c', 'echo up; sleep 306'] })
+    await session.next('stdout')
+    // What the gateway reads as the end of the output, the engine never sent: it still runs.
+    proxy.end()
+    expect((await session.next('problem')).problem).toMatchObject({
+      status: 502,
+      type: expect.stringMatching(/engine-error$/),
+    })
+    expect(await session.closed).toBe(1011)
+    await gone('sleep 306')
+  }, 30_000)
 })
