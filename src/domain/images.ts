@@ -2,7 +2,7 @@
  * @module Image references as a pull or a delete names them, and what a policy allows of them.
  *
  * The reference grammar itself is checked by the route schema (`ImageRef`); this reads an already
- * valid reference the way Docker does (`distribution/reference`, `ParseNormalizedNamed`).
+ * valid reference the way the engine does.
  */
 import { globMatches } from './policy.ts'
 import { isAdmin, type Principal } from './principal.ts'
@@ -31,9 +31,9 @@ export function parseImageRef(ref: string): ParsedImageRef {
   const tag = hasTag ? named.slice(colon + 1) : undefined
   const slash = repository.indexOf('/')
   const first = slash === -1 ? '' : repository.slice(0, slash)
-  // Docker's rule (`splitDockerDomain`): the first component is a registry host if it has a dot,
-  // a port or an upper-case letter, or is localhost.
-  const isHost = first !== '' && (/[.:A-Z]/.test(first) || first === 'localhost')
+  // The first component is a registry host if it has a dot or a port, or is localhost; otherwise
+  // the name is on Docker Hub (the grammar in `ImageRef` says why an upper-case one needs either).
+  const isHost = first !== '' && (/[.:]/.test(first) || first === 'localhost')
   return { registry: isHost ? first : DOCKER_HUB, repository, tag, digest }
 }
 

@@ -8,9 +8,24 @@ import type { AppEnv } from '../http/context.ts'
 import { QueryBoolean, QueryInteger, strictQuery, validationHook } from './common.ts'
 import { SIGNALS } from './signals.ts'
 
-/** Docker reference grammar (domain, path components, tag, digest), or an image id. */
-const IMAGE_REF =
-  /^(?:(?:sha256:)?[a-f0-9]{12,64}|(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?)\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?)$/
+// Docker's reference grammar (domain, path components, tag, digest), or an image id.
+const HEX_ID = '(?:sha256:)?[a-f0-9]{12,64}'
+const HOST_LABEL = '[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?'
+const PORT = '(?::[0-9]{1,5})'
+/**
+ * A first component names a registry only with a dot, a port, or as `localhost`: anything else
+ * is a name on Docker Hub, where upper case is refused (`KnaA/app` got the engine's 400
+ * "repository name must be lowercase" on 20.10, while `Kna.A/app`, `KnaA:5000/app` and
+ * `localhost/app` are registries and got a 404). So an upper-case first component is allowed
+ * only where it is a registry.
+ */
+const DOMAIN = `(?:localhost${PORT}?|${HOST_LABEL}(?:\\.${HOST_LABEL})+${PORT}?|${HOST_LABEL}${PORT})`
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+const TAG = '(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})'
+const DIGEST = '(?:@sha256:[a-f0-9]{64})'
+const IMAGE_REF = new RegExp(
+  `^(?:${HEX_ID}|(?:${DOMAIN}\\/)?${COMPONENT}(?:\\/${COMPONENT})*${TAG}?${DIGEST}?)$`,
+)
 
 /**
  * The engine names an image at most 255 characters long once it has put `docker.io/library/`

@@ -23,7 +23,8 @@ describe('parseImageRef', () => {
     ],
     ['localhost/app:x', { registry: 'localhost', tag: 'x' }],
     ['registry.example.com/app', { registry: 'registry.example.com' }],
-    ['Upper/app', { registry: 'Upper' }],
+    ['Upper.example/app', { registry: 'Upper.example' }],
+    ['Upper:5000/app', { registry: 'Upper:5000' }],
     [
       `r.example.com:443/app@${DIGEST}`,
       {

@@ -60,6 +60,19 @@ describe('GET /v1/images/{ref}', () => {
     ])
   })
 
+  it('takes an upper-case first component only where it names a registry, as the engine does', async () => {
+    // Without a dot, a port or `localhost` the first component is part of a Docker Hub name,
+    // which the engine refuses in upper case with a 400 of its own (the conformance fuzzer found
+    // KnaA/y7 answered that way); with one it is a registry host, and the engine looks it up.
+    for (const ref of ['Kna.A/app', 'KnaA:5000/app', 'localhost/app', 'kna.a/app', 'knaa/app']) {
+      const { status } = await gw.json(`/v1/images/${encodeURIComponent(ref)}`)
+      expect({ ref, status }).toEqual({ ref, status: 404 })
+    }
+    const hub = await gw.json(`/v1/images/${encodeURIComponent('KnaA/app')}`)
+    expect(hub.status).toBe(400)
+    expect(hub.body.type).toBe('urn:dockgate:problem:validation-failed')
+  })
+
   it.each(['..%2F..%2Fversion', 'UPPER', 'a%3Fb', 'name%3A%3Atag'])(
     'refuses the reference %s',
     async (ref) => {
