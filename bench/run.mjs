@@ -412,6 +412,23 @@ function engineEnv() {
 }
 
 /**
+ * Phase 3e's swarm on the bench's own engine: `scripts/engine.sh up --swarm` (the manager and a
+ * second, private dockerd as its worker; seconds once the engine runs), left again after the
+ * phase when this run made it, so that no other phase runs beside a swarm. On an engine given by
+ * DOCKER_HOST, or one the script will not turn into a manager, the phase is skipped and says why.
+ */
+function ownSwarm() {
+  const notManager = 'the engine is not a Swarm manager (scripts/engine.sh up --swarm)'
+  if (process.env.DOCKER_HOST) return { skipped: `${notManager}, and DOCKER_HOST names it` }
+  try {
+    const { stop } = partUp('engine.sh', { timeout: ENGINE_UP_MS, args: ['--swarm'] })
+    return { stop }
+  } catch (error) {
+    return { skipped: `${notManager}: up --swarm failed (${error.message.split('\n')[0]})` }
+  }
+}
+
+/**
  * The second engine of phase 4e: another private dockerd with its own state dir
  * (`.state/engine-b`, as scripts/test.sh uses it), brought up before the clock like the main one
  * and stopped on the way out when this run started it. Its socket (for the bench's own renames)
@@ -784,20 +801,25 @@ async function main() {
 
   results.serviceLogs = await phase('3e. service logs: SSE vs raw', async () => {
     const { isManager, runServiceLogs } = await import('./service-logs.mjs')
-    if (!(await isManager(engine))) {
-      log('  skipped: the engine is not a Swarm manager (scripts/engine.sh up --swarm)')
-      return { skipped: 'the engine is not a Swarm manager (scripts/engine.sh up --swarm)' }
+    const swarm = (await isManager(engine)) ? { stop: () => {} } : ownSwarm()
+    if (swarm.skipped) {
+      log(`  skipped: ${swarm.skipped}`)
+      return { skipped: swarm.skipped }
     }
-    const nodes = await engine.json('GET', '/nodes')
-    return runServiceLogs(ctx, {
-      image,
-      // One task per node: the gateway gathers lines from both
-      replicas: Math.max(1, nodes.length),
-      lines: PROFILE.serviceLogLines,
-      reps: PROFILE.serviceLogReps,
-      gateways: gateways(),
-      budget: phaseBudget('servicelogs'),
-    })
+    try {
+      const nodes = await engine.json('GET', '/nodes')
+      return await runServiceLogs(ctx, {
+        image,
+        // One task per node: the gateway gathers lines from both
+        replicas: Math.max(1, nodes.length),
+        lines: PROFILE.serviceLogLines,
+        reps: PROFILE.serviceLogReps,
+        gateways: gateways(),
+        budget: phaseBudget('servicelogs'),
+      })
+    } finally {
+      swarm.stop()
+    }
   })
 
   results.latency = await phase('4a. added event latency, one subscriber', async () => {

@@ -3,11 +3,11 @@ import { execFileSync } from 'node:child_process'
 import { ROOT } from './processes.mjs'
 
 /**
- * `bash scripts/<script> up` with this environment: the `KEY=value` lines it prints. It may
- * install Debian packages the first time; never wait forever.
+ * `bash scripts/<script> up [args]` with this environment: the `KEY=value` lines it prints. It
+ * may install Debian packages the first time; never wait forever.
  */
-export function scriptUp(script, env, timeout) {
-  const text = execFileSync('bash', [`scripts/${script}`, 'up'], {
+export function scriptUp(script, env, timeout, args = []) {
+  const text = execFileSync('bash', [`scripts/${script}`, 'up', ...args], {
     cwd: ROOT,
     env,
     encoding: 'utf8',
@@ -25,19 +25,25 @@ export function scriptUp(script, env, timeout) {
 
 /**
  * {@link scriptUp}, and a `stop` that brings the part down again only when this started it
- * (`scripts/<script> status` said it was not up before).
+ * (`scripts/<script> status` said it was not up before). `args` go to `up`, `status` and
+ * `down` alike (`engine.sh`'s `--swarm`: the swarm only, the engine kept).
  */
-export function partUp(script, { env = process.env, timeout }) {
+export function partUp(script, { env = process.env, timeout, args = [] }) {
+  const run = (command) =>
+    execFileSync('bash', [`scripts/${script}`, command, ...args], {
+      cwd: ROOT,
+      env,
+      stdio: 'ignore',
+    })
   let wasUp = true
   try {
-    execFileSync('bash', [`scripts/${script}`, 'status'], { cwd: ROOT, env, stdio: 'ignore' })
+    run('status')
   } catch {
     wasUp = false
   }
-  const vars = scriptUp(script, env, timeout)
+  const vars = scriptUp(script, env, timeout, args)
   const stop = () => {
-    if (!wasUp)
-      execFileSync('bash', [`scripts/${script}`, 'down'], { cwd: ROOT, env, stdio: 'ignore' })
+    if (!wasUp) run('down')
   }
   return { vars, stop }
 }
