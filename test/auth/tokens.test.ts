@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { constantTimeEqual, generateToken, hashToken, TokenStore } from '../../src/auth/tokens.ts'
+import { generateToken, hashToken, TokenStore } from '../../src/auth/tokens.ts'
 
 describe('tokens', () => {
   it('generates distinct prefixed tokens with 256 bits of randomness', () => {
@@ -64,9 +64,39 @@ describe('tokens', () => {
     expect(store.knownPrincipal('dgt_known-other')).toBeUndefined()
   })
 
-  it('compares byte arrays by value', () => {
-    expect(constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2]))).toBe(true)
-    expect(constantTimeEqual(new Uint8Array([1, 2]), new Uint8Array([1, 3]))).toBe(false)
-    expect(constantTimeEqual(new Uint8Array([1]), new Uint8Array([1, 2]))).toBe(false)
+  it('takes the first entry of a digest given twice, and a stored token over DOCKGATE_TOKEN', async () => {
+    const hash = await hashToken('dgt_twice')
+    const store = new TokenStore(
+      [
+        { name: 'first', hash, scopes: ['containers:read'] },
+        {
+          name: 'second',
+          hash: hash.toUpperCase().replace('SHA256:', 'sha256:'),
+          scopes: ['admin'],
+        },
+      ],
+      'dgt_twice',
+    )
+    expect(await store.authenticate('dgt_twice')).toMatchObject({ id: 'first', kind: 'token' })
+    expect(store.knownPrincipal('dgt_twice')?.id).toBe('first')
+    expect(await store.principalOf({ id: 'second', kind: 'token' })).toMatchObject({ id: 'second' })
+  })
+
+  it('finds a token among 1,000 as among one', async () => {
+    const tokens = Array.from({ length: 1_000 }, (_, i) => `dgt_many-${i}`)
+    const store = new TokenStore(
+      await Promise.all(
+        tokens.map(async (token, i) => ({
+          name: `t${i}`,
+          hash: await hashToken(token),
+          scopes: [],
+        })),
+      ),
+    )
+    for (const i of [0, 499, 999]) {
+      expect((await store.authenticate(tokens[i]!))?.id).toBe(`t${i}`)
+      expect(store.knownPrincipal(tokens[i]!)?.id).toBe(`t${i}`)
+    }
+    expect(await store.authenticate('dgt_many-1000')).toBeUndefined()
   })
 })
