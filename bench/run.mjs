@@ -28,7 +28,7 @@ import { join } from 'node:path'
 import { runColdStart } from './coldstart.mjs'
 import { buildCompareVariant } from './lib/compare.mjs'
 import { Engine, removeStaleBenchContainers } from './lib/engine.mjs'
-import { partUp, scriptUp } from './lib/parts.mjs'
+import { partUp } from './lib/parts.mjs'
 import {
   gatewayGauges,
   getText,
@@ -252,6 +252,8 @@ let engine
 let engineB
 /** Stops the loopback registries when this run started them (`registryEnv`). */
 let stopRegistries = () => {}
+/** Stops the engine when this run started it (`engineEnv`). */
+let stopEngine = () => {}
 /** The cluster of phase 4d while it runs (scripts/cluster.sh; stopped on the way out too). */
 let clusterRun
 /** Phase 4d's HAProxy in front of the floor while it runs (stopped on the way out too). */
@@ -278,6 +280,11 @@ async function cleanup() {
         console.error('cleanup: could not remove the bench containers:', error.message)
       }
       engine.close()
+    }
+    try {
+      stopEngine()
+    } catch (error) {
+      console.error('cleanup: scripts/engine.sh down failed:', error.message)
     }
     if (engineB) {
       try {
@@ -391,9 +398,11 @@ function build() {
 }
 
 const ENGINE_UP_MS = 600_000
-const engineUp = (env) => scriptUp('engine.sh', env, ENGINE_UP_MS)
 
-/** The engine: DOCKER_HOST when it is set, else whatever scripts/engine.sh up brings up. */
+/**
+ * The engine: DOCKER_HOST when it is set, else whatever scripts/engine.sh up brings up, stopped
+ * on the way out when this run started it (as `npm test` does; `KEEP_ENGINE=1` keeps it).
+ */
 function engineEnv() {
   if (process.env.DOCKER_HOST) {
     return {
@@ -403,7 +412,8 @@ function engineEnv() {
       image: process.env.DOCKGATE_FIXTURE_IMAGE ?? 'dockgate-fixture:busybox',
     }
   }
-  const env = engineUp(process.env)
+  const { vars: env, stop } = partUp('engine.sh', { timeout: ENGINE_UP_MS })
+  if (!process.env.KEEP_ENGINE) stopEngine = stop
   return {
     dockerHost: env.DOCKER_HOST,
     tcpHost: env.DOCKGATE_TEST_TCP_HOST || undefined,
