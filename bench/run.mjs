@@ -181,7 +181,7 @@ const PROFILE = QUICK
       burstSize: 5,
       coldReps: 5,
       pullMb: 30,
-      pullReps: 11,
+      pullReps: 21,
       execs: 40,
       execMb: 50,
       execReps: 7,
@@ -189,7 +189,7 @@ const PROFILE = QUICK
       serviceLogReps: 3,
       marginMs: 6_000,
       plan: {
-        pull: 25_000,
+        pull: 40_000,
         exec: 30_000,
         servicelogs: 30_000,
         throughput: 65_000,
