@@ -161,6 +161,17 @@ describe('POST /v1/containers/{id}/exec as JSON', () => {
     expect((await processes(box)).some((p) => p.includes(marker))).toBe(true)
   })
 
+  it('runs a command that closes its own output to its exit: the engine ends the output only then, so no cut is seen', async () => {
+    // An output that ends while the exec still runs is taken for a cut connection (runExec): the
+    // engine keeps it open until the exit even when the command closed its stdout and stderr.
+    const { status, body } = await exec({
+      cmd: ['sh', '-c', 'echo before; exec >&- 2>&-; sleep 2; exit 4'],
+      timeoutSeconds: 20,
+    })
+    expect(status, JSON.stringify(body)).toBe(200)
+    expect(body).toMatchObject({ exitCode: 4, timedOut: false, stdout: 'before\n' })
+  })
+
   it('answers 400 in fixed words when the command cannot run', async () => {
     const { status, body } = await exec({ cmd: ['no-such-command'] })
     expect(status).toBe(400)
