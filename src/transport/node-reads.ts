@@ -19,9 +19,9 @@ const SLAB_MIN_READ_BYTES = 64 * 1024
 
 /**
  * Reads into the free rest of one slab after another instead of a new 64 KiB buffer each (Node's
- * own reads), handed to the socket's `data` listeners as before. An exec's output arrives in
- * frames of 32,776 bytes (docs/engine-notes.md), so a 64 KiB read ends 16 bytes short of the
- * second frame's end and every other read is those 16 bytes; a read with up to 256 KiB of room
+ * own reads), handed to the socket's `data` listeners as before. A busy exec's output arrives in
+ * frames of up to 32,776 bytes (docs/engine-notes.md), so a 64 KiB read of two full ones ends 16
+ * bytes short of the second's end and the next read is those 16 bytes; a read with 256 KiB of room
  * takes what the kernel holds in one go. Chunks are views of the slab and are never written
  * over: a chunk kept keeps its slab, which only a connection's short-lived exec output uses
  * (an interactive session, which may idle for hours, reads as usual).
