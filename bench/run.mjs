@@ -254,6 +254,8 @@ let engineB
 let stopRegistries = () => {}
 /** Stops the engine when this run started it (`engineEnv`). */
 let stopEngine = () => {}
+/** Undoes phase 3e's swarm when this run made it and the phase is still under way (`ownSwarm`). */
+let stopSwarm = () => {}
 /** The cluster of phase 4d while it runs (scripts/cluster.sh; stopped on the way out too). */
 let clusterRun
 /** Phase 4d's HAProxy in front of the floor while it runs (stopped on the way out too). */
@@ -280,6 +282,11 @@ async function cleanup() {
         console.error('cleanup: could not remove the bench containers:', error.message)
       }
       engine.close()
+    }
+    try {
+      stopSwarm()
+    } catch (error) {
+      console.error('cleanup: scripts/engine.sh down --swarm failed:', error.message)
     }
     try {
       stopEngine()
@@ -432,7 +439,12 @@ function ownSwarm() {
   if (process.env.DOCKER_HOST) return { skipped: `${notManager}, and DOCKER_HOST names it` }
   try {
     const { stop } = partUp('engine.sh', { timeout: ENGINE_UP_MS, args: ['--swarm'] })
-    return { stop }
+    // Once: at the phase's end, or on the way out when the run is stopped during the phase.
+    stopSwarm = () => {
+      stopSwarm = () => {}
+      stop()
+    }
+    return { stop: () => stopSwarm() }
   } catch (error) {
     return { skipped: `${notManager}: up --swarm failed (${error.message.split('\n')[0]})` }
   }
