@@ -264,15 +264,20 @@ let cleaning
 let compareVariant
 const errors = []
 
+/** One step of the cleanup: a failure is said, and the cleanup goes on. */
+function cleanupStep(what, step) {
+  try {
+    step()
+  } catch (error) {
+    console.error(`cleanup: ${what} failed:`, error.message)
+  }
+}
+
 async function cleanup() {
   cleaning ??= (async () => {
     await Promise.race([Promise.all([stopAll(), balancerRun?.stop()]), sleep(5_000)])
     killAll()
-    try {
-      clusterRun?.stop()
-    } catch (error) {
-      console.error('cleanup: scripts/cluster.sh down failed:', error.message)
-    }
+    cleanupStep('scripts/cluster.sh down', () => clusterRun?.stop())
     if (engine) {
       try {
         const ids = await engine.containerIds(`dockgate-bench=${runId}`)
@@ -283,16 +288,8 @@ async function cleanup() {
       }
       engine.close()
     }
-    try {
-      stopSwarm()
-    } catch (error) {
-      console.error('cleanup: scripts/engine.sh down --swarm failed:', error.message)
-    }
-    try {
-      stopEngine()
-    } catch (error) {
-      console.error('cleanup: scripts/engine.sh down failed:', error.message)
-    }
+    cleanupStep('scripts/engine.sh down --swarm', stopSwarm)
+    cleanupStep('scripts/engine.sh down', stopEngine)
     if (engineB) {
       try {
         const ids = await engineB.engine.containerIds(`dockgate-bench=${runId}`)
@@ -301,17 +298,9 @@ async function cleanup() {
         console.error('cleanup: could not remove the bench containers on engine b:', error.message)
       }
       engineB.engine.close()
-      try {
-        engineB.stop()
-      } catch (error) {
-        console.error('cleanup: scripts/engine.sh down (engine b) failed:', error.message)
-      }
+      cleanupStep('scripts/engine.sh down (engine b)', engineB.stop)
     }
-    try {
-      stopRegistries()
-    } catch (error) {
-      console.error('cleanup: scripts/registry.sh down failed:', error.message)
-    }
+    cleanupStep('scripts/registry.sh down', stopRegistries)
     rmSync(workDir, { recursive: true, force: true })
     compareVariant?.remove()
   })()
@@ -432,11 +421,12 @@ function engineEnv() {
  * Phase 3e's swarm on the bench's own engine: `scripts/engine.sh up --swarm` (the manager and a
  * second, private dockerd as its worker; seconds once the engine runs), left again after the
  * phase when this run made it, so that no other phase runs beside a swarm. On an engine given by
- * DOCKER_HOST, or one the script will not turn into a manager, the phase is skipped and says why.
+ * DOCKER_HOST, or one the script will not turn into a manager, the phase is skipped: the answer
+ * says why (undefined once the swarm is up).
  */
 function ownSwarm() {
   const notManager = 'the engine is not a Swarm manager (scripts/engine.sh up --swarm)'
-  if (process.env.DOCKER_HOST) return { skipped: `${notManager}, and DOCKER_HOST names it` }
+  if (process.env.DOCKER_HOST) return `${notManager}, and DOCKER_HOST names it`
   try {
     const { stop } = partUp('engine.sh', { timeout: ENGINE_UP_MS, args: ['--swarm'] })
     // Once: at the phase's end, or on the way out when the run is stopped during the phase.
@@ -444,9 +434,9 @@ function ownSwarm() {
       stopSwarm = () => {}
       stop()
     }
-    return { stop: () => stopSwarm() }
+    return undefined
   } catch (error) {
-    return { skipped: `${notManager}: up --swarm failed (${error.message.split('\n')[0]})` }
+    return `${notManager}: up --swarm failed (${error.message.split('\n')[0]})`
   }
 }
 
@@ -823,10 +813,10 @@ async function main() {
 
   results.serviceLogs = await phase('3e. service logs: SSE vs raw', async () => {
     const { isManager, runServiceLogs } = await import('./service-logs.mjs')
-    const swarm = (await isManager(engine)) ? { stop: () => {} } : ownSwarm()
-    if (swarm.skipped) {
-      log(`  skipped: ${swarm.skipped}`)
-      return { skipped: swarm.skipped }
+    const skipped = (await isManager(engine)) ? undefined : ownSwarm()
+    if (skipped) {
+      log(`  skipped: ${skipped}`)
+      return { skipped }
     }
     try {
       const nodes = await engine.json('GET', '/nodes')
@@ -840,7 +830,7 @@ async function main() {
         budget: phaseBudget('servicelogs'),
       })
     } finally {
-      swarm.stop()
+      stopSwarm()
     }
   })
 

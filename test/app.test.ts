@@ -75,29 +75,44 @@ describe('building is not starting', () => {
     policy: DEFAULT_POLICY,
   }
 
-  it('builds without reaching the engine; start follows it, close lets go', async () => {
+  /** A gateway on a recording transport, built and not started, its logs quiet. */
+  function built(principal?: Principal) {
     const recorder = recordingTransport()
     const metrics = new Metrics()
     const gateway = createApp({
       engine: new EngineClient(recorder.transport),
-      authenticator: { authenticate: async () => undefined },
+      authenticator: { authenticate: async () => principal },
       metrics,
       audit: () => {},
       requestLog: () => {},
-      // The read model's first load may still run when the transport closes below.
+      // The read model's first load may still run when the transport closes.
       logError: () => {},
     })
+    return { recorder, metrics, gateway }
+  }
+
+  /** Whether the gateway follows the engine: its events upstream open, the model subscribed. */
+  const following = (metrics: Metrics) => () => {
+    const events = metrics.events()
+    return events.upstreamConnected && events.subscribers === 1
+  }
+
+  /** A promise, and the function that settles it. */
+  function deferred() {
+    let settleIt!: () => void
+    const promise = new Promise<void>((resolve) => (settleIt = resolve))
+    return { promise, settleIt }
+  }
+
+  it('builds without reaching the engine; start follows it, close lets go', async () => {
+    const { recorder, metrics, gateway } = built()
     try {
       await sleep(300)
       expect(recorder.calls).toEqual([])
       expect(metrics.events()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
 
       gateway.start()
-      const followed = () => {
-        const events = metrics.events()
-        return events.upstreamConnected && events.subscribers === 1
-      }
-      expect(await settle(followed, Boolean, 10_000)).toBe(true)
+      expect(await settle(following(metrics), Boolean, 10_000)).toBe(true)
       const paths = recorder.calls.map((call) => call.path.split('?')[0])
       expect(paths).toEqual(expect.arrayContaining([expect.stringMatching(/\/events$/)]))
 
@@ -110,19 +125,10 @@ describe('building is not starting', () => {
   })
 
   it('follows the engine once `engineAfter` settles; until then routes ask the engine', async () => {
-    const recorder = recordingTransport()
-    const metrics = new Metrics()
-    const gateway = createApp({
-      engine: new EngineClient(recorder.transport),
-      authenticator: { authenticate: async () => admin },
-      metrics,
-      audit: () => {},
-      requestLog: () => {},
-      logError: () => {},
-    })
-    let settleIt!: () => void
+    const { recorder, metrics, gateway } = built(admin)
+    const engineAfter = deferred()
     try {
-      gateway.start({ engineAfter: new Promise<void>((resolve) => (settleIt = resolve)) })
+      gateway.start({ engineAfter: engineAfter.promise })
       expect((await gateway.app.request('/healthz')).status).toBe(200)
       const list = await gateway.app.request('/v1/containers', {
         headers: { authorization: 'Bearer any' },
@@ -135,12 +141,8 @@ describe('building is not starting', () => {
       expect(paths.filter((path) => path.endsWith('/events'))).toEqual([])
       expect(metrics.events()).toMatchObject({ upstreamConnected: false, subscribers: 0 })
 
-      settleIt()
-      const followed = () => {
-        const events = metrics.events()
-        return events.upstreamConnected && events.subscribers === 1
-      }
-      expect(await settle(followed, Boolean, 10_000)).toBe(true)
+      engineAfter.settleIt()
+      expect(await settle(following(metrics), Boolean, 10_000)).toBe(true)
     } finally {
       gateway.close()
       await recorder.transport.close()
@@ -148,36 +150,23 @@ describe('building is not starting', () => {
   })
 
   it('builds its router on `prepare()`, and answers as before', async () => {
-    const gateway = createApp({
-      engine: new EngineClient(recordingTransport().transport),
-      authenticator: { authenticate: async () => admin },
-      audit: () => {},
-      requestLog: () => {},
-    })
+    const { recorder, gateway } = built(admin)
     gateway.prepare()
     // Hono's router takes no route once it has built its matcher.
     expect(() => gateway.app.get('/late', (c) => c.text('late'))).toThrow(/already built/)
     expect((await gateway.app.request('/healthz')).status).toBe(200)
     expect((await gateway.app.request('/nothing-here')).status).toBe(404)
     gateway.close()
+    await recorder.transport.close()
   })
 
   it('does not follow the engine when closed before `engineAfter` settles', async () => {
-    const recorder = recordingTransport()
-    const metrics = new Metrics()
-    const gateway = createApp({
-      engine: new EngineClient(recorder.transport),
-      authenticator: { authenticate: async () => undefined },
-      metrics,
-      audit: () => {},
-      requestLog: () => {},
-      logError: () => {},
-    })
-    let settleIt!: () => void
+    const { recorder, metrics, gateway } = built()
+    const engineAfter = deferred()
     try {
-      gateway.start({ engineAfter: new Promise<void>((resolve) => (settleIt = resolve)) })
+      gateway.start({ engineAfter: engineAfter.promise })
       await gateway.close()
-      settleIt()
+      engineAfter.settleIt()
       await sleep(300)
       expect(recorder.calls).toEqual([])
       expect(metrics.events()).toMatchObject({ upstreamConnected: false, subscribers: 0 })

@@ -82,7 +82,7 @@ describe('tokens', () => {
     expect(await store.principalOf({ id: 'second', kind: 'token' })).toMatchObject({ id: 'second' })
   })
 
-  it('finds a token among 1,000 as among one', async () => {
+  it('finds each of 1,000 stored tokens, and no other', async () => {
     const tokens = Array.from({ length: 1_000 }, (_, i) => `dgt_many-${i}`)
     const store = new TokenStore(
       await Promise.all(
