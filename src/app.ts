@@ -38,6 +38,7 @@ import { LiveSessions } from './http/live-sessions.ts'
 import { countDenials, type RequestLogSink } from './http/observability.ts'
 import { OpenStreams } from './http/open-streams.ts'
 import { type ErrorLogger, toProblem } from './http/problems.ts'
+import type { RequestHeaderReader } from './http/request-headers.ts'
 import type { RequestIdWriter } from './http/request-id.ts'
 import { requestLogLine } from './http/request-log-line.ts'
 import { ContainerModel } from './model/containers.ts'
@@ -85,6 +86,11 @@ export interface AppDependencies {
   sharedEvents?: SharedRing
   /** How the request id reaches the response; through the context (Fetch headers) unless given. */
   writeRequestId?: RequestIdWriter
+  /**
+   * How the headers every request is asked for (`authorization`, `x-request-id`) are read;
+   * through Hono unless given (Node: from its raw header list, `src/node/request-headers.ts`).
+   */
+  readRequestHeader?: RequestHeaderReader
   /**
    * Where the runtime writes event streams itself (Node: on its `ServerResponse`) instead of
    * reading their bodies; the bodies are sent as any other unless given.
@@ -209,6 +215,7 @@ export function createApp(deps: AppDependencies): Gateway {
       metrics,
       requestLog: deps.requestLog ?? ((entry) => console.log(requestLogLine(entry))),
       writeRequestId: deps.writeRequestId,
+      readHeader: deps.readRequestHeader,
       eventStreamOutput: deps.eventStreamOutput,
       methodNotAllowed: methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }),
     }),
@@ -242,6 +249,7 @@ export function createApp(deps: AppDependencies): Gateway {
     scopes,
     openStreams,
     onError,
+    readHeader: deps.readRequestHeader,
   }
   // After authentication: a stranger's oversized body gets 401, as any request of a stranger
   // does, and only a caller's own gets 413.

@@ -415,7 +415,7 @@ export interface EntryParts {
   /** The app's ports only this runtime has (metrics, its response writers, WebSockets). */
   ports: Pick<
     AppDependencies,
-    'metrics' | 'writeRequestId' | 'eventStreamOutput' | 'upgradeWebSocket'
+    'metrics' | 'writeRequestId' | 'readRequestHeader' | 'eventStreamOutput' | 'upgradeWebSocket'
   >
 }
 

@@ -16,6 +16,7 @@ import { countingTransport } from './http/observability.ts'
 import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
 import { writeEventStreamsOnNodeResponse } from './node/event-streams.ts'
+import { readHeaderOfNodeRequest } from './node/request-headers.ts'
 import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
@@ -55,6 +56,7 @@ async function main() {
     ports: {
       metrics,
       writeRequestId: writeRequestIdOnNodeResponse,
+      readRequestHeader: readHeaderOfNodeRequest,
       eventStreamOutput: writeEventStreamsOnNodeResponse,
       upgradeWebSocket,
     },

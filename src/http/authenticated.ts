@@ -30,6 +30,7 @@ import type { AppEnv } from './context.ts'
 import { type EngineScopes, selectEngine, selectScope } from './engines.ts'
 import { holdEngineBudget, limitRequests, type RequestLimits } from './limits.ts'
 import { type OpenStreams, trackOpenStreams } from './open-streams.ts'
+import { headerThroughHono, type RequestHeaderReader } from './request-headers.ts'
 
 export interface AuthenticatedChain {
   audit: AuditSink
@@ -42,6 +43,8 @@ export interface AuthenticatedChain {
   bodyLimit?: MiddlewareHandler<AppEnv> | undefined
   /** The app's error handler: what a refusal here answers. */
   onError: ErrorHandler<AppEnv>
+  /** How the `authorization` header is read; through Hono unless given. */
+  readHeader?: RequestHeaderReader | undefined
 }
 
 type Env = Context<AppEnv>
@@ -50,6 +53,7 @@ export function authenticatedRequests(chain: AuthenticatedChain): MiddlewareHand
   const { audit, authenticator, scopes, onError } = chain
   const { store, limits } = chain.limits
   const bodyLimit = chain.bodyLimit
+  const readHeader = chain.readHeader ?? headerThroughHono
   // GET and HEAD carry no body: checking one anyway makes the Node adapter build a full Request.
   const toRoute = (c: Env, next: Next) =>
     bodyLimit && c.req.method !== 'GET' && c.req.method !== 'HEAD' ? bodyLimit(c, next) : next()
@@ -94,7 +98,7 @@ export function authenticatedRequests(chain: AuthenticatedChain): MiddlewareHand
 
   return async function authenticatedRequests(c, next) {
     try {
-      const header = c.req.header('authorization')
+      const header = readHeader(c, 'authorization')
       // An empty header is no bearer token: then a ticket may count (`bearerAuth`).
       await (header && !isEventStream(c) ? plain(c, next, header) : steps(c, next))
     } catch (error) {

@@ -14,12 +14,14 @@ import { isEventStream } from './authentication.ts'
 import type { AppEnv } from './context.ts'
 import { type EventStreamOutput, handOverAnswer } from './event-stream-output.ts'
 import { observeAnswer, type RequestLogSink } from './observability.ts'
+import { headerThroughHono, type RequestHeaderReader } from './request-headers.ts'
 import { assignRequestId, type RequestIdWriter, requestIdThroughContext } from './request-id.ts'
 
 export interface FrontOptions {
   metrics: Metrics
   requestLog: RequestLogSink
   writeRequestId?: RequestIdWriter | undefined
+  readHeader?: RequestHeaderReader | undefined
   eventStreamOutput?: EventStreamOutput | undefined
   /**
    * Hono's `methodNotAllowed` of the app: run on a 404 that no error made, with nothing after
@@ -33,11 +35,12 @@ const nothing = () => Promise.resolve()
 export function frontRequests(options: FrontOptions): MiddlewareHandler<AppEnv> {
   const { metrics, requestLog, eventStreamOutput: output, methodNotAllowed } = options
   const writeId = options.writeRequestId ?? requestIdThroughContext
+  const readHeader = options.readHeader ?? headerThroughHono
   return async function frontRequests(c, next) {
     // Only a request that can be an event stream has its answer looked at: reading `body` of any
     // other answer would turn the Node adapter's lightweight response into a full Fetch Response.
     const stream = output !== undefined && isEventStream(c)
-    assignRequestId(c, writeId)
+    assignRequestId(c, writeId, readHeader)
     const started = performance.now()
     await next()
     // HEAD runs the GET route and Hono then drops the body unread: cancelled here, so that

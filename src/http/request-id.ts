@@ -8,6 +8,7 @@
  */
 import type { Context } from 'hono'
 import type { AppEnv } from './context.ts'
+import type { RequestHeaderReader } from './request-headers.ts'
 
 export const REQUEST_ID_HEADER = 'x-request-id'
 
@@ -20,8 +21,12 @@ export const requestIdThroughContext: RequestIdWriter = (c, id) => c.header(REQU
 const PLAIN_ID = /^[\w\-=]{1,255}$/
 
 /** The request's id (the caller's, if plain, else a new one), kept and written to the answer. */
-export function assignRequestId(c: Context<AppEnv>, write: RequestIdWriter): void {
-  const offered = c.req.header(REQUEST_ID_HEADER)
+export function assignRequestId(
+  c: Context<AppEnv>,
+  write: RequestIdWriter,
+  read: RequestHeaderReader,
+): void {
+  const offered = read(c, REQUEST_ID_HEADER)
   const id = offered !== undefined && PLAIN_ID.test(offered) ? offered : crypto.randomUUID()
   c.set('requestId', id)
   write(c, id)
