@@ -17,7 +17,7 @@ import { answerClientErrorsAsProblems } from './node/client-errors.ts'
 import { nodeFiles, watchConfig } from './node/config-file.ts'
 import { writeEventStreamsOnNodeResponse } from './node/event-streams.ts'
 import { readHeaderOfNodeRequest } from './node/request-headers.ts'
-import { writeRequestIdOnNodeResponse } from './node/request-id.ts'
+import { ResponseWithRequestId, writeRequestIdOnNodeResponse } from './node/request-id.ts'
 import { stdoutLines } from './node/stdout.ts'
 import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
 import { Metrics } from './observability/metrics.ts'
@@ -33,6 +33,7 @@ import { createNodeTransport } from './transport/node.ts'
  */
 const serverOptions = {
   maxHeaderSize: 64 * 1024,
+  ServerResponse: ResponseWithRequestId,
   headersTimeout: 10_000,
   requestTimeout: 15_000,
   connectionsCheckingInterval: 1_000,

@@ -13,7 +13,6 @@ import { TokenStore } from '../../src/auth/tokens.ts'
 import { EngineClient } from '../../src/engine/client.ts'
 import type { AppEnv } from '../../src/http/context.ts'
 import { readHeaderOfNodeRequest } from '../../src/node/request-headers.ts'
-import { writeRequestIdOnNodeResponse } from '../../src/node/request-id.ts'
 import { recordingTransport } from '../support/engine.ts'
 
 const app = new Hono<AppEnv>()
@@ -103,7 +102,6 @@ describe('a gateway on Node reading its headers so', () => {
     requestLog: () => {},
     audit: () => {},
     readRequestHeader: readHeaderOfNodeRequest,
-    writeRequestId: writeRequestIdOnNodeResponse,
   })
   const gatewayPort = served(gateway.app.fetch)
   afterAll(() => gateway.close())
@@ -121,23 +119,5 @@ describe('a gateway on Node reading its headers so', () => {
     expect(JSON.parse(twice.body)).toMatchObject({
       detail: 'The Authorization header is not a bearer token',
     })
-  })
-
-  it('keeps the request id the client offered, in any case of the name', async () => {
-    const at = await gatewayPort
-    const socket = connect(at, '127.0.0.1')
-    socket.setEncoding('latin1')
-    let text = ''
-    socket.on('data', (chunk) => {
-      text += chunk
-    })
-    await new Promise((resolve) =>
-      socket
-        .on('end', resolve)
-        .write(
-          'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nX-REQUEST-ID: offered-7\r\n\r\n',
-        ),
-    )
-    expect(text.toLowerCase()).toContain('\r\nx-request-id: offered-7\r\n')
   })
 })
