@@ -7,7 +7,7 @@
  * gives what Fetch's `Headers.get` gives, where Node's own `headers` object keeps only the first
  * of some names (`authorization` among them): two `Authorization` headers stay one value no
  * bearer token matches. Reading the list costs the small authenticated request less CPU than the
- * adapter's `Headers` (bench/README.md, "Per-request CPU, the headers read on Node").
+ * adapter's `Headers` (bench/README.md, "Per-request CPU, the request's headers on Node").
  */
 import { IncomingMessage } from 'node:http'
 import { headerThroughHono, type RequestHeaderReader } from '../http/request-headers.ts'

@@ -50,7 +50,7 @@ function withId(headers: HeadHeaders | undefined, id: string): HeadHeaders {
   if (headers === undefined) return { [REQUEST_ID_HEADER]: id }
   if (!Array.isArray(headers)) {
     // Copied name by name: `{ ...headers, [REQUEST_ID_HEADER]: id }` cost the small request
-    // 6k instructions more (an object Node then read the slow way, bench/README.md).
+    // ~6k instructions more than this copy (bench/README.md, the same section).
     const merged: OutgoingHttpHeaders = {}
     for (const name in headers) merged[name] = headers[name]
     merged[REQUEST_ID_HEADER] = id
