@@ -21,6 +21,7 @@ export interface FrontOptions {
   metrics: Metrics
   requestLog: RequestLogSink
   writeRequestId?: RequestIdWriter | undefined
+  /** How `x-request-id` is read; through Hono unless given (Node: its raw header list). */
   readHeader?: RequestHeaderReader | undefined
   eventStreamOutput?: EventStreamOutput | undefined
   /**

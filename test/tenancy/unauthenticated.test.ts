@@ -5,7 +5,7 @@
  * alike. The routes are put under authentication by path (`app.use('/v1/*')`, `/metrics`), not
  * one by one: a route registered outside those paths would show here.
  */
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app.ts'
 import { TokenStore } from '../../src/auth/tokens.ts'
 import { EngineClient } from '../../src/engine/client.ts'
@@ -20,6 +20,7 @@ const gateway = createApp({
   requestLog: () => {},
   audit: () => {},
 })
+afterAll(() => gateway.close())
 
 /** The operation's path with each parameter given a value of the right shape. */
 const concrete = (path: string) =>
