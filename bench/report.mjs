@@ -56,7 +56,7 @@ export function evaluate(results, targets) {
   // 2. CPU
   const cpu = results.cpu && !results.cpu.error ? results.cpu : undefined
   row(
-    `gateway CPU per small authenticated request ≤ ${targets.cpuToHono}× a bare Hono constant route`,
+    `gateway CPU per small authenticated request ≤ ${targets.cpuToHono}× a bare Hono constant route (median of rep pairs)`,
     cpu ? `Hono on @hono/node-server: ${fmt(cpu.honoConstUs, 1)} µs` : '–',
     (key) => {
       const v = cpu?.variants?.[key]
@@ -64,7 +64,7 @@ export function evaluate(results, targets) {
         v &&
         ratioCell(
           v.versionToHono,
-          `${fmt(v.versionUs, 1)} µs`,
+          `${fmt(v.versionUs, 1)} µs; the medians' ratio ${x(v.mediansVersionToHono)}`,
           v.versionToHono <= targets.cpuToHono,
         )
       )
@@ -111,7 +111,7 @@ export function evaluate(results, targets) {
     },
   )
   row(
-    `GET /v1/containers (20, from the read model) CPU ≤ ${targets.list20ToHono}× a bare Hono constant route`,
+    `GET /v1/containers (20, from the read model) CPU ≤ ${targets.list20ToHono}× a bare Hono constant route (median of rep pairs)`,
     cpu ? `Hono: ${fmt(cpu.honoConstUs, 1)} µs` : '–',
     (key) => {
       const v = cpu?.variants?.[key]
@@ -119,7 +119,7 @@ export function evaluate(results, targets) {
         v &&
         ratioCell(
           v.list20ToHono,
-          `${fmt(v.list20Us, 1)} µs`,
+          `${fmt(v.list20Us, 1)} µs; the medians' ratio ${x(v.mediansList20ToHono)}`,
           v.list20ToHono <= targets.list20ToHono,
         )
       )
@@ -523,7 +523,7 @@ export function renderMarkdown(results) {
     if (cpu.engineVersionUs !== null)
       rows.push(['engine /version (dockerd)', fmt(cpu.engineVersionUs, 1), '', ''])
     out.push(
-      '**2. CPU per request** (/proc/<pid>/stat of the serving process ÷ 2xx answers, 10 connections, every row measured in turn rep by rep)',
+      "**2. CPU per request** (/proc/<pid>/stat of the serving process ÷ 2xx answers, 10 connections, every row measured in turn rep by rep; µs: the median of the reps; a ratio: the median of the reps' own ratios)",
       '',
       table(['Request', 'µs CPU', '÷ Hono constant route', '÷ engine /_ping'], rows),
       '',
