@@ -5,8 +5,9 @@
  *
  * Measured rep by rep in turn, so that machine noise falls on every side alike; a ratio is the
  * median of the reps' own ratios (each rep's figure over its baseline's in the same rep, measured
- * back to back), as phase 4e's is. The ratio of the two medians is kept beside it: with three reps
- * the two read 1.54, 1.35 and 1.36× as 1.36 and 1.52× in one run (bench/README.md, Results):
+ * back to back), as phase 4e's is. The ratio of the two medians is kept beside it: it moves with
+ * one rep (three reps whose pairs read 1.54, 1.35 and 1.36× gave a medians' ratio of 1.52×,
+ * bench/README.md, Results). What is measured:
  * - each gateway variant: authenticated `GET /v1/system/version` (answered from its cache) and
  *   `GET /v1/containers` listing 20 containers (answered from the read model);
  * - the framework's floor: a bare Hono app on @hono/node-server with the same Node flags
