@@ -130,12 +130,12 @@ describe('GET /v1/containers/{id}/stats/stream', () => {
       expect(sample.cpuPercent).toBeGreaterThanOrEqual(0)
       expect(sample.memory.limit).toBeGreaterThan(0)
     }
-    // The engine's sample times, one tick apart.
+    // The engine's sample times, a tick apart: never two in one tick, and about a second at the
+    // median (a busy engine has taken 2.4 s for one tick, clean-clone CI ci49).
     const times = samples.map((s) => Date.parse(s.time))
-    for (let i = 1; i < times.length; i++) {
-      expect(times[i]! - times[i - 1]!).toBeGreaterThan(800)
-      expect(times[i]! - times[i - 1]!).toBeLessThan(1_600)
-    }
+    const gaps = times.slice(1).map((t, i) => t - times[i]!)
+    for (const gap of gaps) expect(gap).toBeGreaterThan(800)
+    expect(gaps.sort((x, y) => x - y)[Math.floor(gaps.length / 2)]).toBeLessThan(1_600)
     for (const e of events) expect(e.id).toBeUndefined()
   })
 
