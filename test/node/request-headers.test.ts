@@ -4,16 +4,13 @@
  * Hono's `c.req.header` (Fetch's `Headers.get`) for requests written byte by byte, and a
  * gateway on Node refusing two `Authorization` headers as one value no bearer token matches.
  */
-import { type AddressInfo, connect } from 'node:net'
-import { serve } from '@hono/node-server'
+import { connect } from 'node:net'
 import { Hono } from 'hono'
-import { afterAll, describe, expect, it } from 'vitest'
-import { createApp } from '../../src/app.ts'
-import { TokenStore } from '../../src/auth/tokens.ts'
-import { EngineClient } from '../../src/engine/client.ts'
+import { describe, expect, it } from 'vitest'
 import type { AppEnv } from '../../src/http/context.ts'
 import { readHeaderOfNodeRequest } from '../../src/node/request-headers.ts'
-import { recordingTransport } from '../support/engine.ts'
+import { builtGateway } from '../support/gateway.ts'
+import { servedOnNode } from '../support/node-server.ts'
 
 const app = new Hono<AppEnv>()
 app.get('/read', (c) => {
@@ -23,14 +20,6 @@ app.get('/read', (c) => {
     hono: c.req.header(name) ?? null,
   })
 })
-
-/** Serves `fetch` on a loopback port until the file's tests end. */
-async function served(fetch: (request: Request, env: unknown) => Response | Promise<Response>) {
-  const server = serve({ fetch, port: 0, hostname: '127.0.0.1' })
-  await new Promise((resolve) => server.once('listening', resolve))
-  afterAll(() => new Promise((resolve) => server.close(resolve)))
-  return (server.address() as AddressInfo).port
-}
 
 /** One request written as given (header lines without their CRLF); the status and the body. */
 function rawRequest(port: number, target: string, headers: string[]) {
@@ -52,7 +41,7 @@ function rawRequest(port: number, target: string, headers: string[]) {
   })
 }
 
-const port = await served(app.fetch)
+const { port } = await servedOnNode(app.fetch)
 const read = async (name: string, headers: string[]) =>
   JSON.parse((await rawRequest(port, `/read?name=${name}`, headers)).body) as {
     node: string | null
@@ -95,19 +84,11 @@ describe('request headers read from Node’s raw list', () => {
 
 describe('a gateway on Node reading its headers so', () => {
   const token = 'dgt_node-headers-test-token'
-  const gateway = createApp({
-    // Never started: nothing here asks the engine.
-    engine: new EngineClient(recordingTransport().transport),
-    authenticator: new TokenStore([], token),
-    requestLog: () => {},
-    audit: () => {},
-    readRequestHeader: readHeaderOfNodeRequest,
-  })
-  const gatewayPort = served(gateway.app.fetch)
-  afterAll(() => gateway.close())
+  const { gateway } = builtGateway(token, { readRequestHeader: readHeaderOfNodeRequest })
+  const served = servedOnNode(gateway.app.fetch)
 
   it('takes a bearer token sent once, and refuses two Authorization headers as no bearer token', async () => {
-    const at = await gatewayPort
+    const at = (await served).port
     // Known first: the token's digest is computed on its first use.
     const once = await rawRequest(at, '/metrics', [`Authorization: Bearer ${token}`])
     expect(once.status).toBe(200)

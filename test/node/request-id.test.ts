@@ -6,14 +6,11 @@
  */
 import { createServer, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
 import { type AddressInfo, connect } from 'node:net'
-import { serve } from '@hono/node-server'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createApp } from '../../src/app.ts'
-import { TokenStore } from '../../src/auth/tokens.ts'
-import { EngineClient } from '../../src/engine/client.ts'
 import { readHeaderOfNodeRequest } from '../../src/node/request-headers.ts'
 import { ResponseWithRequestId, writeRequestIdOnNodeResponse } from '../../src/node/request-id.ts'
-import { recordingTransport } from '../support/engine.ts'
+import { builtGateway } from '../support/gateway.ts'
+import { servedOnNode } from '../support/node-server.ts'
 
 /** One request written as given; the whole answer as text once the server closes it. */
 function rawAnswer(port: number, request: string): Promise<string> {
@@ -89,31 +86,14 @@ describe('a response with a request id', () => {
 
 describe('a gateway served with such responses', () => {
   const token = 'dgt_node-request-id-test-token'
-  const gateway = createApp({
-    // Never started: nothing here asks the engine.
-    engine: new EngineClient(recordingTransport().transport),
-    authenticator: new TokenStore([], token),
-    requestLog: () => {},
-    audit: () => {},
+  const { gateway } = builtGateway(token, {
     readRequestHeader: readHeaderOfNodeRequest,
     writeRequestId: writeRequestIdOnNodeResponse,
   })
-  const served = serve({
-    fetch: gateway.app.fetch,
-    port: 0,
-    hostname: '127.0.0.1',
-    serverOptions: { ServerResponse: ResponseWithRequestId },
-  })
-  const listening = new Promise<number>((resolve) =>
-    served.once('listening', () => resolve((served.address() as AddressInfo).port)),
-  )
-  afterAll(async () => {
-    await new Promise((resolve) => served.close(resolve))
-    await gateway.close()
-  })
+  const served = servedOnNode(gateway.app.fetch, { ServerResponse: ResponseWithRequestId })
 
   it('sends the id with every kind of answer, the one the client offered or a new one', async () => {
-    const at = await listening
+    const at = (await served).port
     const auth = `Authorization: Bearer ${token}\r\n`
     const answers: [string, string, RegExp][] = [
       ['health', get('/healthz'), /^HTTP\/1\.1 200 /],

@@ -4,21 +4,18 @@
  * still sending gets the answer and not a reset, and the connection then serves the next request;
  * a body that does not come in time gets the answer with `Connection: close`.
  */
-import { type AddressInfo, connect, type Socket } from 'node:net'
-import { serve } from '@hono/node-server'
+import { connect, type Socket } from 'node:net'
 import { Hono } from 'hono'
-import { afterAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { closeAfterUnreadBodies, DRAIN_MS } from '../../src/node/unread-bodies.ts'
+import { servedOnNode } from '../support/node-server.ts'
 
 const app = new Hono()
 // Refused before the body is read, as a body limit or an authentication refuses.
 app.post('/refuse', (c) => c.json({ status: 413 }, 413))
 app.get('/next', (c) => c.text('next'))
 
-const server = serve({ fetch: closeAfterUnreadBodies(app.fetch), port: 0, hostname: '127.0.0.1' })
-await new Promise((resolve) => server.once('listening', resolve))
-const { port } = server.address() as AddressInfo
-afterAll(() => new Promise((resolve) => server.close(resolve)))
+const { port } = await servedOnNode(closeAfterUnreadBodies(app.fetch))
 
 /** A connection's bytes as text, and whether the server closed or reset it. */
 function opened(): { socket: Socket; text: () => string; ended: Promise<string> } {

@@ -18,7 +18,7 @@ import { Metrics } from '../../src/observability/metrics.ts'
 import type { StateStore } from '../../src/store/port.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { testEngineEnv } from './engine.ts'
+import { recordingTransport, testEngineEnv } from './engine.ts'
 
 export const ROLES = {
   admin: ['admin'],
@@ -144,6 +144,28 @@ export async function testGateway(
       return { status: response.status, body: text ? JSON.parse(text) : undefined, response }
     },
   }
+}
+
+/**
+ * A gateway built and never started, whose one credential is `token` (as `DOCKGATE_TOKEN`, admin),
+ * with the runtime ports given: only what a request makes reaches the engine, and `calls` lists
+ * it. Closed after the file's tests.
+ */
+export function builtGateway(
+  token: string,
+  ports: Partial<AppDependencies> = {},
+): { gateway: Gateway; calls: readonly string[] } {
+  const recorder = recordingTransport()
+  afterAll(() => recorder.transport.close())
+  const gateway = createApp({
+    engine: new EngineClient(recorder.transport),
+    authenticator: new TokenStore([], token),
+    requestLog: () => {},
+    audit: () => {},
+    ...ports,
+  })
+  afterAll(() => gateway.close())
+  return { gateway, calls: recorder.calls }
 }
 
 /** A JSON POST body as other services send it. */

@@ -5,22 +5,12 @@
  * alike. The routes are put under authentication by path (`app.use('/v1/*')`, `/metrics`), not
  * one by one: a route registered outside those paths would show here.
  */
-import { afterAll, describe, expect, it } from 'vitest'
-import { createApp } from '../../src/app.ts'
-import { TokenStore } from '../../src/auth/tokens.ts'
-import { EngineClient } from '../../src/engine/client.ts'
-import { recordingTransport } from '../support/engine.ts'
+import { describe, expect, it } from 'vitest'
+import { builtGateway } from '../support/gateway.ts'
 import { OPERATIONS } from '../support/openapi.ts'
 
-const recorder = recordingTransport()
-const gateway = createApp({
-  // Never started: what reaches the engine is only what a request makes.
-  engine: new EngineClient(recorder.transport),
-  authenticator: new TokenStore([], 'dgt_the-only-token-there-is-here'),
-  requestLog: () => {},
-  audit: () => {},
-})
-afterAll(() => gateway.close())
+// Never started: what reaches the engine is only what a request makes.
+const { gateway, calls } = builtGateway('dgt_the-only-token-there-is-here')
 
 /** The operation's path with each parameter given a value of the right shape. */
 const concrete = (path: string) =>
@@ -55,6 +45,6 @@ describe('a caller without a valid credential', () => {
       expect(response.headers.get('content-type'), what).toMatch(/^application\/problem\+json/)
       expect(response.headers.get('www-authenticate'), what).toMatch(/^Bearer realm="dockgate"/)
     }
-    expect(recorder.calls).toEqual([])
+    expect(calls).toEqual([])
   })
 })
