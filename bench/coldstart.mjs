@@ -7,6 +7,7 @@
 import { dirname } from 'node:path'
 import {
   startBareBun,
+  startBareBunExecutable,
   startBareDeno,
   startBareNode,
   startBareWorkerd,
@@ -21,9 +22,11 @@ import { log, median, round } from './lib/util.mjs'
 /**
  * The runtimes measured, each with its smallest HTTP server (the baseline, `bareName` in the
  * report) and the gateway of a variant (`{ root, entry }`: this tree, or a `--compare` checkout)
- * on it; the target (≤ 4× the bare server) applies to each alike. Bun runs the Node bundle
- * against the engine's Unix socket; workerd runs the edge bundle (`dist/edge.js`) against its TCP
- * port (`ctx.tcpHost`), as test/runtimes does.
+ * on it; the target (≤ 4× the bare server) applies to each alike. Bun runs the gateway's
+ * executable (scripts/build-bun.mjs); beside its baseline (`bun -e`, the server as the runtime
+ * runs a script, as on Node and Deno) the same server compiled as the gateway is is timed too
+ * (`alsoBare`, not a target: what compiling alone saves). workerd runs the edge bundle
+ * (`dist/edge.js`) against the engine's TCP port (`ctx.tcpHost`), as test/runtimes does.
  */
 export function runtimes(ctx, timeoutMs) {
   const gatewayOptions = (variant) => ({
@@ -50,6 +53,10 @@ export function runtimes(ctx, timeoutMs) {
       name: 'bun',
       gateway: (variant) => startBunGateway(gatewayOptions(variant)),
       bare: () => startBareBun(timeoutMs()),
+      alsoBare: {
+        name: 'the bare Bun server compiled as the gateway is',
+        start: () => startBareBunExecutable(dirname(ctx.configPath), timeoutMs()),
+      },
     },
     {
       name: 'workerd',
@@ -80,8 +87,13 @@ export async function runColdStart(ctx, { reps, deadline, variants }) {
     starts: [
       ...variants.map((v) => ({ key: v.key, start: () => runtime.gateway(v) })),
       { key: 'bare', start: runtime.bare },
+      ...(runtime.alsoBare ? [{ key: 'alsoBare', start: runtime.alsoBare.start }] : []),
     ],
-    times: Object.fromEntries([...variants.map((v) => [v.key, []]), ['bare', []]]),
+    times: Object.fromEntries([
+      ...variants.map((v) => [v.key, []]),
+      ['bare', []],
+      ['alsoBare', []],
+    ]),
     error: undefined,
   }))
   const attempt = async (plan, fn) => {
@@ -129,6 +141,7 @@ export async function runColdStart(ctx, { reps, deadline, variants }) {
       }),
     )
     const first = byVariant[variants[0].key]
+    const alsoBareMs = times.alsoBare.length > 0 ? median(times.alsoBare) : undefined
     result[runtime.name] = {
       bareName: runtime.bareName ?? `bare ${runtime.name} server`,
       gatewayMs: first.gatewayMs,
@@ -137,6 +150,16 @@ export async function runColdStart(ctx, { reps, deadline, variants }) {
       gatewayRunsMs: first.runsMs,
       bareRunsMs: times.bare.map((t) => round(t, 1)),
       variants: byVariant,
+      ...(alsoBareMs && runtime.alsoBare
+        ? {
+            alsoBare: {
+              name: runtime.alsoBare.name,
+              ms: alsoBareMs,
+              runsMs: times.alsoBare.map((t) => round(t, 1)),
+              ratio: first.gatewayMs ? first.gatewayMs / alsoBareMs : null,
+            },
+          }
+        : {}),
     }
     log(
       `  cold start ${runtime.name}: ` +
@@ -146,7 +169,8 @@ export async function runColdStart(ctx, { reps, deadline, variants }) {
               `gateway ${v.key} ${round(byVariant[v.key].gatewayMs, 0)} ms (${byVariant[v.key].runsMs.join(', ')})`,
           )
           .join('; ') +
-        `; bare server ${round(bareMs, 0)} ms (${result[runtime.name].bareRunsMs.join(', ')})`,
+        `; bare server ${round(bareMs, 0)} ms (${result[runtime.name].bareRunsMs.join(', ')})` +
+        (alsoBareMs ? `; compiled bare server ${round(alsoBareMs, 1)} ms` : ''),
     )
   }
   return result

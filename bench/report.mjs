@@ -910,6 +910,12 @@ export function renderMarkdown(results) {
         ),
       ),
       '',
+      ...Object.entries(results.coldStart)
+        .filter(([, r]) => r.alsoBare)
+        .map(
+          ([name, r]) =>
+            `Not a target: on ${name}, ${r.alsoBare.name}: ${fmt(r.alsoBare.ms, 1)} ms (${r.alsoBare.runsMs.join(', ')}); the gateway ${x(r.alsoBare.ratio)} it.\n`,
+        ),
     )
   }
   if (results.errors?.length) out.push(`Errors: ${results.errors.join('; ')}`, '')

@@ -379,7 +379,7 @@ function build() {
     const mtime = (f) => statSync(join(ROOT, f)).mtimeMs
     // The Bun entry where the pinned Bun is installed (scripts/build-bun.mjs writes none without).
     const bun = existsSync(join(ROOT, 'node_modules/.bin/bun'))
-      ? ['dist/dockgate-bun/dockgate.cjs']
+      ? ['dist/dockgate-bun/dockgate']
       : []
     const built = ['dist/node.js', 'dist/dockgate.mjs', 'dist/deno.js', 'dist/edge.js', ...bun].map(
       mtime,

@@ -1,16 +1,22 @@
-// Bundles the Bun entry (src/bun.ts) and everything it imports into one CommonJS script compiled
-// to JavaScriptCore's bytecode: dist/dockgate-bun/dockgate.cjs and its dockgate.cjs.jsc, which
-// `bun dist/dockgate-bun/dockgate.cjs` loads instead of parsing the script (bench/README.md,
-// "Cold start on Bun, an entry of its own"). esbuild bundles (zod's locales narrowed to English,
-// as in the Node bundle), then `bun build --bytecode` compiles; Bun checks the bytecode against
-// its own version and parses the source when it does not fit. Beside the script, and loaded only
-// when needed: the /docs renderer (docs-renderer.cjs, about 5 MB, on the first /docs request)
-// and the Redis connection with @redis/client (redis-connection.cjs, compiled alike, with
-// DOCKGATE_STORE=redis://…; in the script, its 0.8 MB cost Bun ~15 ms of CPU at every start).
+// Builds the Bun entry (src/bun.ts) as one standalone executable, dist/dockgate-bun/dockgate:
+// the pinned Bun with the gateway's code in it, compiled to JavaScriptCore's bytecode (`bun build
+// --compile --bytecode`). esbuild bundles first (zod's locales narrowed to English, as in the Node
+// bundle), three scripts that Bun then compiles into the one file: the gateway; the /docs
+// renderer (about 5 MB), imported on the first /docs request; the Redis connection with
+// @redis/client, imported only with DOCKGATE_STORE=redis://… (in the gateway's script, its 0.8 MB
+// cost Bun ~15 ms of CPU at every start). Bun reads code it embeds this way faster than a script
+// and its `.jsc` beside it: a start to the first answer took 29 against 37 ms (bench/README.md,
+// "Cold start on Bun, one executable").
+//
+// The executable starts as `npm run start:bun` always started the script: with
+// `--max-http-header-size=65536` (src/bun.ts says why), and without reading a `.env` or
+// `bunfig.toml` from the folder it starts in (Bun's standalone executables would by default): its
+// settings are its environment and its config file, as on Node.
 //
 //   node scripts/build-bun.mjs      (`npm run build` runs it; nothing without the pinned Bun)
 import { execFileSync } from 'node:child_process'
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -28,9 +34,12 @@ import { RENDERER_MODULE, rendererAsCommonJs, writeRendererModule } from './docs
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const BUN = resolve(ROOT, 'node_modules/.bin/bun')
 const OUTDIR = resolve(ROOT, 'dist/dockgate-bun')
+const EXECUTABLE = 'dockgate'
 const SCRIPT = 'dockgate.cjs'
 const DOCS_RENDERER_FILE = 'docs-renderer.cjs'
 const REDIS_FILE = 'redis-connection.cjs'
+/** What earlier builds wrote here (the script, its bytecode and the modules beside it). */
+const EARLIER_FILES = [SCRIPT, `${SCRIPT}.jsc`, DOCS_RENDERER_FILE, REDIS_FILE, `${REDIS_FILE}.jsc`]
 
 const bunImports = {
   name: 'bun-imports',
@@ -45,38 +54,29 @@ const bunImports = {
   },
 }
 
-/** `<temporary>/bundled/<script>` compiled to `<temporary>/out/<script>` and its `.jsc`. */
-function compileForBun(temporary, script) {
+/** The scripts in `<temporary>/bundled`, compiled into `<temporary>/<executable>`. */
+function compileForBun(temporary) {
   execFileSync(
     BUN,
     [
       'build',
-      // From its own folder: Bun names the input in the output, which must not name the
-      // temporary folder (builds running at once must write the same files).
-      script,
+      // From their own folder: Bun names its inputs in the executable, which must not name the
+      // temporary folder.
+      SCRIPT,
+      // Entry points of their own, so that each stays a module of its own in the executable,
+      // evaluated when the gateway first imports it.
+      DOCS_RENDERER_FILE,
+      REDIS_FILE,
+      '--compile',
       '--bytecode',
       '--format=cjs',
-      '--target=bun',
-      // Nothing is bundled again: what the script requires that is not in it stays a require.
-      '--packages=external',
-      `--external=*/${DOCS_RENDERER_FILE}`,
-      `--external=*/${REDIS_FILE}`,
-      `--outdir=${join(temporary, 'out')}`,
+      '--compile-exec-argv=--max-http-header-size=65536',
+      '--no-compile-autoload-dotenv',
+      '--no-compile-autoload-bunfig',
+      `--outfile=${join(temporary, EXECUTABLE)}`,
     ],
     { cwd: join(temporary, 'bundled'), stdio: ['ignore', 'ignore', 'inherit'] },
   )
-  // Bun names its output `.js`.
-  const out = join(temporary, 'out', script.replace(/\.cjs$/, '.js'))
-  renameSync(`${out}.jsc`, join(temporary, 'out', `${script}.jsc`))
-  renameSync(out, join(temporary, 'out', script))
-}
-
-/** Written beside its target and renamed over it: a start meanwhile reads one whole file. */
-function writeAtomically(path, contents) {
-  mkdirSync(dirname(path), { recursive: true })
-  const temporary = `${path}.${process.pid}.tmp`
-  writeFileSync(temporary, contents)
-  renameSync(temporary, path)
 }
 
 if (!existsSync(BUN)) {
@@ -105,19 +105,17 @@ try {
     plugins: [bunImports, zodEnglishOnly],
     logLevel: 'warning',
   })
-  for (const script of [REDIS_FILE, SCRIPT]) compileForBun(temporary, script)
-  writeAtomically(
-    join(OUTDIR, DOCS_RENDERER_FILE),
+  writeFileSync(
+    join(temporary, 'bundled', DOCS_RENDERER_FILE),
     rendererAsCommonJs(readFileSync(RENDERER_MODULE, 'utf8')),
   )
-  // The bytecode before its script, the Redis script before the one that requires it: a start
-  // meanwhile finds either the old files or the new ones (a script whose bytecode does not fit
-  // starts from its source).
-  for (const script of [REDIS_FILE, SCRIPT]) {
-    renameSync(join(temporary, 'out', `${script}.jsc`), join(OUTDIR, `${script}.jsc`))
-    renameSync(join(temporary, 'out', script), join(OUTDIR, script))
-  }
+  compileForBun(temporary)
+  chmodSync(join(temporary, EXECUTABLE), 0o755)
+  // Renamed over the last one: a start meanwhile runs one whole executable, old or new (builds
+  // run at once in the tests).
+  renameSync(join(temporary, EXECUTABLE), join(OUTDIR, EXECUTABLE))
+  for (const file of EARLIER_FILES) rmSync(join(OUTDIR, file), { force: true })
 } finally {
   rmSync(temporary, { recursive: true, force: true })
 }
-console.log(`${relative(ROOT, join(OUTDIR, SCRIPT))}: compiled for Bun`)
+console.log(`${relative(ROOT, join(OUTDIR, EXECUTABLE))}: compiled for Bun`)

@@ -1,6 +1,6 @@
 /**
- * @module The Bun entry point: `npm run start:bun`, `bun dist/dockgate-bun/dockgate.cjs`
- * (scripts/build-bun.mjs bundles it and compiles it to Bun's bytecode).
+ * @module The Bun entry point: `npm run start:bun`, the executable `dist/dockgate-bun/dockgate`
+ * (scripts/build-bun.mjs bundles it and compiles it, with the pinned Bun, into one file).
  *
  * The same app as on Node, served by `Bun.serve`, reaching the engine through Bun's own `fetch`
  * (src/transport/bun.ts), with the same config file, environment, log lines and graceful stop.
@@ -55,10 +55,11 @@ const MAX_HEADER_BYTES = 64 * 1024
 const HEADER_SIZE_FLAG = '--max-http-header-size'
 
 /**
- * Bun takes its header limit from its command line (`bun --max-http-header-size=65536`, what
- * `npm run start:bun` runs), for nothing; started without that flag, from `node:http`'s
- * `maxHeaderSize`, which `Bun.serve` follows too, but loading `node:http` costs a start 12–18 ms of
- * CPU (bench/README.md, "Cold start on Bun, an entry of its own"). A flag given is kept as it is.
+ * Bun takes its header limit from its command line (`--max-http-header-size=65536`, which the
+ * executable is built to start with), for nothing; started without that flag (`bun src/bun.ts`),
+ * from `node:http`'s `maxHeaderSize`, which `Bun.serve` follows too, but loading `node:http`
+ * costs a start 12–18 ms of CPU (bench/README.md, "Cold start on Bun, an entry of its own"). A
+ * flag given is kept as it is.
  */
 function allowLongHeaders(): void {
   if (process.execArgv.some((arg) => arg.startsWith(HEADER_SIZE_FLAG))) return

@@ -1,24 +1,16 @@
 /**
- * The Bun entry (src/bun.ts, as scripts/build-bun.mjs compiles it) started as `npm run start:bun`
- * starts it, against the real engine, on what is its own: Bun's idle timeout, which must not cut
- * a quiet event stream; its request ids and request log on Bun's stdout; the Redis connection,
- * a script beside the entry that only `DOCKGATE_STORE=redis://…` loads; a graceful stop. The
- * behaviours every runtime shares run in test/runtimes/behaviour.test.ts (target `bun entry`),
- * its exec sessions in test/routes/exec-session.test.ts, its transport in test/transport/bun.test.ts.
+ * The Bun entry (src/bun.ts) as scripts/build-bun.mjs compiles it, one executable started as
+ * `npm run start:bun` starts it, against the real engine, on what is its own: the flag and the
+ * files it starts with; Bun's idle timeout, which must not cut a quiet event stream; its request
+ * ids and request log on Bun's stdout; the Redis connection and the /docs renderer, modules of
+ * their own in it; a graceful stop. The behaviours every runtime shares run in
+ * test/runtimes/behaviour.test.ts (target `bun entry`), its exec sessions in
+ * test/routes/exec-session.test.ts, its transport in test/transport/bun.test.ts.
  */
 import { type ChildProcess, execFileSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import {
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { expectGracefulStop } from './support/bundle.ts'
 import { direct, testEngineEnv } from './support/engine.ts'
@@ -29,8 +21,7 @@ import { freePort } from './support/net.ts'
 import { readSse } from './support/sse.ts'
 
 const BUN = 'node_modules/.bin/bun'
-const ENTRY = 'dist/dockgate-bun/dockgate.cjs'
-const REDIS_SCRIPT = 'dist/dockgate-bun/redis-connection.cjs'
+const ENTRY = 'dist/dockgate-bun/dockgate'
 const TOKEN = 'dgt_bun-entry-test-admin-token'
 
 let dir: string
@@ -47,20 +38,32 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
 
-/** As `npm run start:bun` starts it (src/bun.ts says why). */
-const HEADER_FLAG = '--max-http-header-size=65536'
-
-async function start(env: Record<string, string> = {}, flags: readonly string[] = [HEADER_FLAG]) {
+/**
+ * The executable as `npm run start:bun` starts it, or with `source` Bun running src/bun.ts; in
+ * `cwd` (the repository unless given).
+ */
+async function start(
+  env: Record<string, string> = {},
+  from: 'executable' | 'source' = 'executable',
+  cwd?: string,
+) {
   const port = await freePort()
-  const { child, output } = await spawnListening(BUN, [...flags, ENTRY], {
-    PATH: process.env.PATH,
-    HOME: dir,
-    PORT: String(port),
-    DOCKGATE_CONFIG: join(dir, 'config.json'),
-    DOCKGATE_TOKEN: TOKEN,
-    DOCKER_HOST: testEngineEnv().dockerHost,
-    ...env,
-  })
+  const [file, args] = from === 'executable' ? [resolve(ENTRY), []] : [resolve(BUN), ['src/bun.ts']]
+  const { child, output } = await spawnListening(
+    file,
+    args,
+    {
+      PATH: process.env.PATH,
+      HOME: dir,
+      PORT: String(port),
+      DOCKGATE_CONFIG: join(dir, 'config.json'),
+      DOCKGATE_TOKEN: TOKEN,
+      DOCKER_HOST: testEngineEnv().dockerHost,
+      ...env,
+    },
+    undefined,
+    cwd,
+  )
   children.push(child)
   const call = (path: string, init: RequestInit = {}) =>
     fetch(`http://127.0.0.1:${port}${path}`, {
@@ -70,34 +73,31 @@ async function start(env: Record<string, string> = {}, flags: readonly string[] 
   return { child, call, output }
 }
 
-/** Each file of the build, with a digest of its content. */
-const built = () =>
-  Object.fromEntries(
-    readdirSync('dist/dockgate-bun')
-      .filter((file) => !file.startsWith('build-'))
-      .map((file) => [
-        file,
-        createHash('sha256')
-          .update(readFileSync(join('dist/dockgate-bun', file)))
-          .digest('hex'),
-      ]),
-  )
+/** The files of the build (a build under way has its own folder there). */
+const built = () => readdirSync('dist/dockgate-bun').filter((file) => !file.startsWith('build-'))
 
 describe('the Bun entry', () => {
-  it('is compiled to Bun’s bytecode, the same files from every build (tests build at once)', () => {
-    expect(readFileSync(ENTRY, 'utf8')).toMatch(/^\/\/ @bun @bytecode @bun-cjs\n/)
-    expect(readFileSync(`${ENTRY}.jsc`).length).toBeGreaterThan(1_000_000)
-    const first = built()
-    expect(Object.keys(first).sort()).toEqual([
-      'dockgate.cjs',
-      'dockgate.cjs.jsc',
-      'docs-renderer.cjs',
-      'redis-connection.cjs',
-      'redis-connection.cjs.jsc',
-    ])
+  it('is one executable file, and a build replaces it whole (tests build at once)', () => {
+    expect(built()).toEqual(['dockgate'])
+    // An ELF executable, the runtime and the gateway's code in it.
+    expect(readFileSync(ENTRY).subarray(0, 4)).toEqual(Buffer.from('\x7fELF', 'latin1'))
+    expect(statSync(ENTRY).mode & 0o111).toBe(0o111)
+    const before = statSync(ENTRY).ino
     execFileSync(process.execPath, ['scripts/build-bun.mjs'], { stdio: 'ignore' })
-    expect(built()).toEqual(first)
+    expect(built()).toEqual(['dockgate'])
+    expect(statSync(ENTRY).ino).not.toBe(before)
   }, 120_000)
+
+  it('takes its settings from its environment and config file, not from a .env in its folder', async () => {
+    const folder = mkdtempSync(join(dir, 'cwd-'))
+    // Bun's standalone executables read these by default.
+    writeFileSync(join(folder, '.env'), 'DOCKGATE_STORE=redis://127.0.0.1:1\n')
+    writeFileSync(join(folder, 'bunfig.toml'), 'logLevel = "debug"\n')
+    const gateway = await start({}, 'executable', folder)
+    expect(gateway.output()).toMatch(/"msg":"listening".*"store":"memory"/)
+    expect((await gateway.call('/healthz')).status).toBe(200)
+    await expectGracefulStop(gateway.child)
+  })
 
   it('keeps a quiet event stream open past Bun’s 10 s idle timeout', async () => {
     const gateway = await start()
@@ -130,19 +130,22 @@ describe('the Bun entry', () => {
   }, 40_000)
 
   it.each([
-    ['started as npm run start:bun starts it', [HEADER_FLAG]],
-    ['started without Bun’s header flag', []],
-  ])('takes the longest query the OpenAPI document allows (37 KB), %s', async (_name, flags) => {
-    const gateway = await start({}, flags)
-    // 16 label selectors of 256 characters, each € three bytes, each byte percent-encoded.
-    const selector = encodeURIComponent(`dgt-long=${'€'.repeat(247)}`)
-    const query = Array.from({ length: 16 }, () => `label=${selector}`).join('&')
-    expect(query.length).toBeGreaterThan(35_000)
-    const response = await gateway.call(`/v1/containers?${query}`)
-    expect(response.status).toBe(200)
-    expect(await response.json()).toEqual({ containers: [] })
-    await expectGracefulStop(gateway.child)
-  })
+    ['the executable (started with Bun’s header flag)', 'executable'],
+    ['Bun running src/bun.ts without that flag', 'source'],
+  ] as const)(
+    'takes the longest query the OpenAPI document allows (37 KB): %s',
+    async (_name, from) => {
+      const gateway = await start({}, from)
+      // 16 label selectors of 256 characters, each € three bytes, each byte percent-encoded.
+      const selector = encodeURIComponent(`dgt-long=${'€'.repeat(247)}`)
+      const query = Array.from({ length: 16 }, () => `label=${selector}`).join('&')
+      expect(query.length).toBeGreaterThan(35_000)
+      const response = await gateway.call(`/v1/containers?${query}`)
+      expect(response.status).toBe(200)
+      expect(await response.json()).toEqual({ containers: [] })
+      await expectGracefulStop(gateway.child)
+    },
+  )
 
   it('answers with a request id, logs each request as a JSON line, and stops gracefully', async () => {
     const gateway = await start()
@@ -171,17 +174,19 @@ describe('the Bun entry', () => {
     expect(shutdown).toBeGreaterThan(request)
   })
 
-  it('starts with the memory store without its Redis script, and loads it for a Redis store', async () => {
-    renameSync(REDIS_SCRIPT, `${REDIS_SCRIPT}.away`)
-    try {
-      const memory = await start()
-      expect((await memory.call('/healthz')).status).toBe(200)
-      await expectGracefulStop(memory.child)
-    } finally {
-      renameSync(`${REDIS_SCRIPT}.away`, REDIS_SCRIPT)
-    }
-    expect(existsSync(REDIS_SCRIPT)).toBe(true)
-    // No I/O before the first use: a Redis nobody listens on still lets the entry start.
+  it('imports the /docs renderer and the Redis connection it holds', async () => {
+    const memory = await start()
+    const docs = await memory.call('/docs')
+    expect(docs.status).toBe(200)
+    const page = await docs.text()
+    const asset = /src="(\/docs\/[^"]+\.js)"/.exec(page)?.[1]
+    expect(asset).toBeDefined()
+    const script = await memory.call(asset!)
+    expect(script.status).toBe(200)
+    // The renderer itself, served from the module that holds it.
+    expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000)
+    await expectGracefulStop(memory.child)
+    // A Redis nobody listens on still lets the entry start.
     const redis = await start({
       DOCKGATE_STORE: `redis://127.0.0.1:${await freePort()}`,
       DOCKGATE_SECRET: 'bun-entry-test-secret-0123456789abcdef',

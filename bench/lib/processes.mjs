@@ -2,7 +2,7 @@
  * Gateway processes (and the bare baselines of the cold-start figure): started here, tracked by
  * pid, and stopped by pid at the end whatever happens.
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { createServer } from 'node:net'
@@ -219,27 +219,35 @@ export async function startDenoGateway(options) {
   })
 }
 
-/** The Bun entry scripts/build-bun.mjs writes (src/bun.ts compiled to Bun's bytecode). */
-export const BUN_ENTRY = 'dist/dockgate-bun/dockgate.cjs'
+/** The Bun entry scripts/build-bun.mjs writes: one executable, the pinned Bun in it. */
+export const BUN_EXECUTABLE = 'dist/dockgate-bun/dockgate'
+/** What it wrote before (a `--compare` checkout): a script compiled to Bun's bytecode. */
+const BUN_SCRIPT = 'dist/dockgate-bun/dockgate.cjs'
 
 /**
- * The gateway on Bun, of the tree at `options.root`: its Bun entry, or the Node bundle (`npm
- * start`'s file, or `options.entry`) in a tree that has none (a `--compare` checkout from before
- * it).
+ * The gateway on Bun, of the tree at `options.root`: its Bun executable, its Bun script (run as
+ * `npm run start:bun` ran it then), or the Node bundle (`npm start`'s file, or `options.entry`) in
+ * a tree that has neither (`--compare` checkouts from before them).
  */
 export function bunEntryOf(options) {
   if (options.entry) return options.entry
-  return existsSync(join(options.root ?? ROOT, BUN_ENTRY)) ? BUN_ENTRY : NODE_ENTRY
+  const has = (file) => existsSync(join(options.root ?? ROOT, file))
+  return has(BUN_EXECUTABLE) ? BUN_EXECUTABLE : has(BUN_SCRIPT) ? BUN_SCRIPT : NODE_ENTRY
 }
 
 export async function startBunGateway(options) {
   const port = await freePort()
   const entry = bunEntryOf(options)
+  const root = options.root ?? ROOT
   return startServer({
-    file: BUN,
     // As `npm run start:bun` runs the Bun entry (src/bun.ts says why).
-    args: [...(entry === BUN_ENTRY ? ['--max-http-header-size=65536'] : []), entry],
-    cwd: options.root ?? ROOT,
+    ...(entry === BUN_EXECUTABLE
+      ? { file: join(root, entry), args: [] }
+      : {
+          file: BUN,
+          args: [...(entry === BUN_SCRIPT ? ['--max-http-header-size=65536'] : []), entry],
+        }),
+    cwd: root,
     env: gatewayEnv({ ...options, port }),
     port,
     timeoutMs: options.timeoutMs ?? 20_000,
@@ -324,13 +332,48 @@ export async function startBareDeno(timeoutMs = 20_000) {
   })
 }
 
+const BARE_BUN_SERVER =
+  "Bun.serve({ port: Number(process.env.PORT), hostname: '127.0.0.1', fetch: () => new Response('ok') }); console.log('listening')"
+
 export async function startBareBun(timeoutMs = 10_000) {
   const port = await freePort()
-  const code =
-    "Bun.serve({ port: Number(process.env.PORT), hostname: '127.0.0.1', fetch: () => new Response('ok') }); console.log('listening')"
+  const code = BARE_BUN_SERVER
   return startServer({
     file: BUN,
     args: ['-e', code],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', PORT: String(port) },
+    port,
+    readyPath: '/',
+    timeoutMs,
+  })
+}
+
+/**
+ * The bare Bun server compiled into an executable as scripts/build-bun.mjs compiles the gateway
+ * (`--compile --bytecode`, no `.env` or `bunfig.toml` read); built into `dir` on first use.
+ */
+export async function startBareBunExecutable(dir, timeoutMs = 10_000) {
+  const executable = join(dir, 'bare-bun-server')
+  if (!existsSync(executable)) {
+    writeFileSync(join(dir, 'bare-bun-server.js'), BARE_BUN_SERVER)
+    execFileSync(
+      BUN,
+      [
+        'build',
+        'bare-bun-server.js',
+        '--compile',
+        '--bytecode',
+        '--no-compile-autoload-dotenv',
+        '--no-compile-autoload-bunfig',
+        `--outfile=${executable}`,
+      ],
+      { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] },
+    )
+  }
+  const port = await freePort()
+  return startServer({
+    file: executable,
+    args: [],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', PORT: String(port) },
     port,
     readyPath: '/',

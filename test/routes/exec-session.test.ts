@@ -2,7 +2,7 @@
  * The exec WebSocket (`GET /v1/containers/{id}/exec/session`) on the Deno entry (`hono/deno`'s
  * `upgradeWebSocket`), started as `deno task start` runs it, on the Node entry (the bundle
  * `npm start` runs: `@hono/node-server`'s `upgradeWebSocket` with `ws`) and on the Bun entry
- * (`dist/dockgate-bun/dockgate.cjs`: `hono/bun`'s, `Bun.serve`'s own WebSockets), driven by a real WebSocket client
+ * (`dist/dockgate-bun/dockgate`: `hono/bun`'s, `Bun.serve`'s own WebSockets), driven by a real WebSocket client
  * (undici's) against the real engine: stdin echo, a resized TTY, exit codes, bad messages, a
  * client that leaves, and the refusals made over HTTP before the upgrade; a session holds one of
  * its principal's stream slots while it lives, and a revoked credential or the gateway's shutdown
@@ -248,10 +248,7 @@ async function startGateway(
     runtime === 'deno'
       ? ['bash', ['scripts/deno-start.sh']]
       : runtime === 'bun'
-        ? [
-            'node_modules/.bin/bun',
-            ['--max-http-header-size=65536', 'dist/dockgate-bun/dockgate.cjs'],
-          ]
+        ? ['dist/dockgate-bun/dockgate', []]
         : [process.execPath, [...NODE_FLAGS, 'dist/dockgate.mjs']]
   child = spawn(file, args, {
     env: {

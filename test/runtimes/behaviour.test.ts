@@ -176,8 +176,8 @@ const TARGETS: Target[] = [
     ready: 'output',
     build: buildBun,
     command: ({ port, configPath }) => ({
-      file: BUN,
-      args: ['--max-http-header-size=65536', 'dist/dockgate-bun/dockgate.cjs'],
+      file: 'dist/dockgate-bun/dockgate',
+      args: [],
       env: {
         ...baseEnv(port),
         DOCKER_HOST: testEngineEnv().dockerHost,

@@ -23,16 +23,18 @@ export async function untilListening(
 }
 
 /**
- * Starts `file args` with `env` (and nothing else of this process's environment), gathers what it
- * writes to stdout and stderr, and resolves once it listens (`untilListening`).
+ * Starts `file args` with `env` (and nothing else of this process's environment), in `cwd` (this
+ * process's own unless given), gathers what it writes to stdout and stderr, and resolves once it
+ * listens (`untilListening`).
  */
 export async function spawnListening(
   file: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv,
   timeoutMs?: number,
+  cwd?: string,
 ): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(file, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
