@@ -13,7 +13,7 @@ import { upgradeWebSocket, websocket } from 'hono/bun'
 import { entryGateway, firstAnswer, jsonLogTo, reportEngine } from './bootstrap.ts'
 import { bunStdoutLines } from './bun/stdout.ts'
 import { countingTransport } from './http/observability.ts'
-import { nodeFiles, watchConfig } from './node/config-file.ts'
+import { RememberedFiles, watchConfig } from './node/config-file.ts'
 import { Metrics } from './observability/metrics.ts'
 import { createBunTransport } from './transport/bun.ts'
 
@@ -76,19 +76,19 @@ async function main() {
   const port = Number(env.PORT ?? 8080)
   const hostname = env.HOST ?? '127.0.0.1'
   const metrics = new Metrics()
+  const files = new RememberedFiles()
   const { gateway, shared, instances, engine, engines, configPath } = await entryGateway({
     env,
-    files: nodeFiles,
+    files,
     log,
     line: stdout.line,
     connect: (target) => countingTransport(createBunTransport(target), metrics),
     ports: { metrics, upgradeWebSocket },
   })
-  const stopWatching = watchConfig(configPath, instances.reload)
-
-  // The read models' first load and the engine report wait for the first answer: a cold
-  // start's first request does not share the thread with them.
+  // The read models' first load, the engine report and the config file's watch wait for the
+  // first answer: a cold start's first request does not share the thread with them.
   const first = firstAnswer()
+  const stopWatching = watchConfig(configPath, instances.reload, { after: first.settled, files })
   gateway.start({ engineAfter: first.settled })
   const app = gateway.app
   allowLongHeaders()

@@ -14,7 +14,7 @@ import { WebSocketServer } from 'ws'
 import { entryGateway, firstAnswer, jsonLogTo, reportEngine } from './bootstrap.ts'
 import { countingTransport } from './http/observability.ts'
 import { answerClientErrorsAsProblems } from './node/client-errors.ts'
-import { nodeFiles, watchConfig } from './node/config-file.ts'
+import { RememberedFiles, watchConfig } from './node/config-file.ts'
 import { writeEventStreamsOnNodeResponse } from './node/event-streams.ts'
 import { readHeaderOfNodeRequest } from './node/request-headers.ts'
 import { ResponseWithRequestId, writeRequestIdOnNodeResponse } from './node/request-id.ts'
@@ -48,9 +48,10 @@ async function main() {
   const port = Number(env.PORT ?? 8080)
   const host = env.HOST ?? '127.0.0.1'
   const metrics = new Metrics()
+  const files = new RememberedFiles()
   const { gateway, shared, instances, engine, engines, configPath } = await entryGateway({
     env,
-    files: nodeFiles,
+    files,
     log,
     line: stdout.line,
     connect: (target) => countingTransport(createNodeTransport(target), metrics),
@@ -62,11 +63,10 @@ async function main() {
       upgradeWebSocket,
     },
   })
-  const stopWatching = watchConfig(configPath, instances.reload)
-
-  // The read models' first load and the engine report wait for the first answer: a cold
-  // start's first request does not share the thread with them.
+  // The read models' first load, the engine report and the config file's watch wait for the
+  // first answer: a cold start's first request does not share the thread with them.
   const first = firstAnswer()
+  const stopWatching = watchConfig(configPath, instances.reload, { after: first.settled, files })
   gateway.start({ engineAfter: first.settled })
   const fetch = first.watch(closeAfterUnreadBodies(gateway.app.fetch))
   // The exec session's WebSockets: `ws` takes the upgraded sockets the adapter hands it.
