@@ -2,7 +2,7 @@
  * @module Node-only (Node and Bun): the config file on disk, and watching it for changes.
  */
 import { chmodSync, existsSync, readFileSync, watch, writeFileSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import type { ConfigFiles } from '../config-store.ts'
 
 export const nodeFiles: ConfigFiles = {
@@ -72,9 +72,12 @@ export function watchConfig(
   const begin = () => {
     if (stopped) return
     // Watch the folder: editors and `mv` replace the file, which ends a watch on the file itself.
-    const folder = dirname(resolve(path))
-    const watcher = watch(folder, (_event, name) => {
-      if (name && resolve(folder, name) === resolve(path)) soon()
+    // Every other file changed there is reported too (a log written beside the config, say):
+    // each is told apart by its name alone.
+    const file = resolve(path)
+    const name = basename(file)
+    const watcher = watch(dirname(file), (_event, changed) => {
+      if (changed === name) soon()
     })
     close = () => watcher.close()
     if (options.files?.changed(path)) soon()

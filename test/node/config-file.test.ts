@@ -102,6 +102,22 @@ describe('watchConfig', () => {
     }
   })
 
+  it('reloads for its own file only, not for another one changed beside it', async () => {
+    const path = configFile()
+    let reloads = 0
+    const stop = watchConfig(path, () => reloads++)
+    try {
+      writeFileSync(join(dir, 'gateway.log'), 'a line written beside the config\n')
+      writeFileSync(`${path}.bak`, '{}')
+      await pause(400)
+      expect(reloads).toBe(0)
+      writeFileSync(path, '{"tokens":[],"limits":{"burst":8}}')
+      await expect.poll(() => reloads, { timeout: 3_000 }).toBe(1)
+    } finally {
+      stop()
+    }
+  })
+
   it('begins no watch when stopped before its first answer', async () => {
     const path = configFile()
     const remembered = new RememberedFiles()
