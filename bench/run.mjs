@@ -198,7 +198,7 @@ const PROFILE = QUICK
         servicelogs: 30_000,
         throughput: 65_000,
         cpu: 45_000,
-        storeCpu: 12_000,
+        storeCpu: 20_000,
         logs: 50_000,
         pipeline: 12_000,
         latency: 12_000,
@@ -752,7 +752,7 @@ async function main() {
       memory: gateway,
       gatewayOptions: { ...gatewayOptions, entry: variants[0].entry, root: variants[0].root },
       durationS: PROFILE.durationS,
-      reps: PROFILE.reps,
+      reps: PROFILE.cpuReps,
       budget: phaseBudget('storeCpu'),
     })
   })
