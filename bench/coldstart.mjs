@@ -24,7 +24,7 @@ import { log, median, round } from './lib/util.mjs'
  * report) and the gateway of a variant (`{ root, entry }`: this tree, or a `--compare` checkout)
  * on it; the target (≤ 4× the bare server) applies to each alike. Bun runs the gateway's
  * executable (scripts/build-bun.mjs); beside its baseline (`bun -e`, the server as the runtime
- * runs a script, as on Node and Deno) the same server compiled as the gateway is is timed too
+ * runs a script, as on Node and Deno) the same server, compiled as the gateway is, is timed too
  * (`alsoBare`, not a target: what compiling alone saves). workerd runs the edge bundle
  * (`dist/edge.js`) against the engine's TCP port (`ctx.tcpHost`), as test/runtimes does.
  */

@@ -337,10 +337,9 @@ const BARE_BUN_SERVER =
 
 export async function startBareBun(timeoutMs = 10_000) {
   const port = await freePort()
-  const code = BARE_BUN_SERVER
   return startServer({
     file: BUN,
-    args: ['-e', code],
+    args: ['-e', BARE_BUN_SERVER],
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', PORT: String(port) },
     port,
     readyPath: '/',
