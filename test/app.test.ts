@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../src/app.ts'
@@ -173,5 +174,60 @@ describe('building is not starting', () => {
     } finally {
       await recorder.transport.close()
     }
+  })
+})
+
+describe('what a start loads', () => {
+  /**
+   * The modules of dist/ (tsc's output, one file per module) that Node loads, in a child process
+   * with a load hook: while the app is built and its router prepared, then while it answers its
+   * first `/healthz`. Run `npm run build` first (scripts/test.sh does).
+   */
+  function modulesLoaded(): { atStart: string[]; firstRequest: string[] } {
+    const hook = `import { writeSync } from 'node:fs'
+export async function load(url, context, next) {
+  if (url.includes('/dist/')) writeSync(2, 'LOAD ' + url.slice(url.indexOf('/dist/') + 6) + '\\n')
+  return next(url, context)
+}`
+    const script = `import { register } from 'node:module'
+import { writeSync } from 'node:fs'
+register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}))
+const { createApp } = await import(${JSON.stringify(new URL('../dist/app.js', import.meta.url).href)})
+const { EngineClient } = await import(${JSON.stringify(new URL('../dist/engine/client.js', import.meta.url).href)})
+const none = { description: 'none', fetch: () => Promise.reject(new Error('no engine')), close: async () => {} }
+const gateway = createApp({ engine: new EngineClient(none), authenticator: { authenticate: async () => undefined }, requestLog: () => {} })
+gateway.prepare()
+writeSync(2, 'PREPARED\\n')
+const response = await gateway.app.request('/healthz')
+writeSync(2, 'ANSWERED ' + response.status + '\\n')`
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    })
+    const lines = run.stderr.split('\n')
+    const prepared = lines.indexOf('PREPARED')
+    expect(prepared, run.stderr).toBeGreaterThan(0)
+    expect(lines).toContain('ANSWERED 200')
+    const loads = (part: string[]) =>
+      part.filter((line) => line.startsWith('LOAD ')).map((line) => line.slice(5))
+    return { atStart: loads(lines.slice(0, prepared)), firstRequest: loads(lines.slice(prepared)) }
+  }
+
+  it('builds no route group and no schema only routes use, until a request needs them', () => {
+    const { atStart, firstRequest } = modulesLoaded()
+    // The app and its router (what builds no schema) load at start; a route group's modules, the
+    // schemas every route shares, the `revoked` event's and the raw event's do not.
+    expect(atStart).toContain('app.js')
+    expect(atStart).toContain('routes/router.js')
+    const routeSchemas = [
+      'routes/common.js',
+      'http/open-streams.schemas.js',
+      'events/event.schemas.js',
+    ]
+    for (const module of [...routeSchemas, 'routes/system.js']) {
+      expect(atStart).not.toContain(module)
+    }
+    // `/healthz`'s group loads with its first request, and the shared schemas with it.
+    expect(firstRequest).toContain('routes/system.js')
+    expect(firstRequest).toContain('routes/common.js')
   })
 })

@@ -8,8 +8,9 @@
  * `time` is the same instant as an ISO 8601 string with nanoseconds. The legacy
  * `status`/`id`/`from` fields are dropped.
  */
-import { z } from 'zod'
+import type { z } from 'zod'
 import { extractIntegerField, type NdjsonRecord } from '../streams/ndjson.ts'
+import type { RawEngineEventSchema } from './event.schemas.ts'
 
 /** The event types of API 1.41 (`v20.10.24:api/swagger.yaml` `/events`). */
 export const EVENT_TYPES = [
@@ -53,17 +54,6 @@ export interface ParsedEvent {
   /** What tells two events apart when they share a `timeNano`: time, type, full action, actor. */
   key: string
 }
-
-/** Loose: the engine adds fields between versions; only these are read. */
-export const RawEngineEventSchema = z.looseObject({
-  Type: z.enum(EVENT_TYPES),
-  Action: z.string().min(1).max(65_536),
-  Actor: z.looseObject({
-    ID: z.string().max(1024),
-    Attributes: z.record(z.string(), z.unknown()).nullish(),
-  }),
-  timeNano: z.number(),
-})
 
 export type RawEngineEvent = z.infer<typeof RawEngineEventSchema>
 

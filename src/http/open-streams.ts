@@ -4,13 +4,14 @@
  * stream whose credential is no longer accepted, or now grants other scopes or another policy,
  * ends with a final `event: revoked` (a WebSocket session: a `revoked` message and a close).
  */
-import { z } from '@hono/zod-openapi'
+import type { z } from '@hono/zod-openapi'
 import type { Context, Next } from 'hono'
 import { createMiddleware } from 'hono/factory'
 import type { Credential, Principal } from '../domain/principal.ts'
 import { isEventStream } from './authentication.ts'
 import type { AppEnv } from './context.ts'
 import { holdUntilStreamEnds } from './held-streams.ts'
+import type { RevokedDataSchema } from './open-streams.schemas.ts'
 import { endEventStream } from './sse.ts'
 
 interface OpenStream {
@@ -21,17 +22,6 @@ interface OpenStream {
   /** Ends it with the reason (an event stream's last event, a session's close). */
   end(why: RevokedData): void
 }
-
-/** The data of `event: revoked`, the last event of a stream whose credential was revoked. */
-export const RevokedDataSchema = z
-  .object({
-    reason: z.enum(['revoked', 'changed']).openapi({
-      description:
-        '`revoked`: the credential that opened the stream is no longer accepted. `changed`: its scopes or policy changed; opening the stream again continues under the new ones',
-    }),
-    detail: z.string(),
-  })
-  .openapi('StreamRevokedData')
 
 export type RevokedData = z.infer<typeof RevokedDataSchema>
 

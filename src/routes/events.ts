@@ -20,7 +20,7 @@ import {
   noSuchEngine,
   sentPath,
 } from '../http/engines.ts'
-import { RevokedDataSchema } from '../http/open-streams.ts'
+import { RevokedDataSchema } from '../http/open-streams.schemas.ts'
 import {
   eventStreamHead,
   type SseSink,

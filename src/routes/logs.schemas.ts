@@ -4,7 +4,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import { TICKET_MAX_LENGTH } from '../auth/tickets.ts'
 import { compareEngineTimes } from '../engine/time.ts'
-import { RevokedDataSchema } from '../http/open-streams.ts'
+import { RevokedDataSchema } from '../http/open-streams.schemas.ts'
 import {
   ContainerRefParams,
   ENGINE_PROBLEMS,

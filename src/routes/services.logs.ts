@@ -9,7 +9,7 @@ import { decodeServiceCursor, MAX_CURSOR_LENGTH } from '../engine/service-log-cu
 import { followServiceLog, readServiceLogLines } from '../engine/service-logs.ts'
 import { badRequest } from '../errors.ts'
 import { engineScope, sentPath } from '../http/engines.ts'
-import { RevokedDataSchema } from '../http/open-streams.ts'
+import { RevokedDataSchema } from '../http/open-streams.schemas.ts'
 import { eventStreamHead, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import type { ServiceOwners } from '../model/services.ts'
 import { accessService } from '../policy/services.ts'

@@ -4,7 +4,7 @@
 
 import { z } from '@hono/zod-openapi'
 import { TICKET_MAX_LENGTH } from '../auth/tickets.ts'
-import { RevokedDataSchema } from '../http/open-streams.ts'
+import { RevokedDataSchema } from '../http/open-streams.schemas.ts'
 import { ProblemSchema, strictQuery } from './common.ts'
 
 const Bytes = z.number().int().min(0)

@@ -1,16 +1,12 @@
 /**
  * The event line's checks written by hand for speed (src/events/event.ts) against what they
- * stand for: the zod schema, and the scan of the whole line for `timeNano`. Pure functions, on
- * arbitrary values: no engine involved.
+ * stand for: the zod schema (src/events/event.schemas.ts), and the scan of the whole line for
+ * `timeNano`. Pure functions, on arbitrary values: no engine involved.
  */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import {
-  EVENT_TYPES,
-  isRawEngineEvent,
-  parseEngineEvent,
-  RawEngineEventSchema,
-} from '../../src/events/event.ts'
+import { RawEngineEventSchema } from '../../src/events/event.schemas.ts'
+import { EVENT_TYPES, isRawEngineEvent, parseEngineEvent } from '../../src/events/event.ts'
 import { extractIntegerField } from '../../src/streams/ndjson.ts'
 
 /** Around each limit and type the schema checks, and values of the wrong type. */

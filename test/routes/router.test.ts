@@ -1,5 +1,5 @@
 /**
- * A route's gate (`scoped`, `refuseQuery` in src/routes/common.ts) on a gateway router: folded into
+ * A route's gate (`scoped`, `refuseQuery` in src/routes/router.ts) on a gateway router: folded into
  * the handler after it, it still runs where its middleware ran (before the validators), answers
  * through the same error handler, and lets an audit-mode caller through.
  */
@@ -11,7 +11,8 @@ import { PolicySchema } from '../../src/domain/policy.ts'
 import type { Principal, Scope } from '../../src/domain/principal.ts'
 import { ProblemError } from '../../src/errors.ts'
 import type { AppEnv } from '../../src/http/context.ts'
-import { refuseQuery, router, scoped, strictQuery } from '../../src/routes/common.ts'
+import { strictQuery } from '../../src/routes/common.ts'
+import { refuseQuery, router, scoped } from '../../src/routes/router.ts'
 
 const answer = { 200: { description: 'ok' } }
 const listRoute = createRoute({
