@@ -51,7 +51,8 @@ export function runtimes(ctx, timeoutMs) {
     },
     {
       name: 'bun',
-      gateway: (variant) => startBunGateway(gatewayOptions(variant)),
+      // The variant's own Bun entry, found in its tree: its `entry` is its Node bundle.
+      gateway: (variant) => startBunGateway({ ...gatewayOptions(variant), entry: undefined }),
       bare: () => startBareBun(timeoutMs()),
       alsoBare: {
         name: 'the bare Bun server compiled as the gateway is',
