@@ -11,7 +11,11 @@
 // The executable starts as `npm run start:bun` always started the script: with
 // `--max-http-header-size=65536` (src/bun.ts says why), and without reading a `.env` or
 // `bunfig.toml` from the folder it starts in (Bun's standalone executables would by default): its
-// settings are its environment and its config file, as on Node.
+// settings are its environment and its config file, as on Node. And with JavaScriptCore's JIT 64
+// times more reluctant to compile (`--compile-jit-policy`) until the entry's first answer, when
+// src/bun.ts sets the usual policy back (`Bun.unsafe.setJITPolicy(1)`): most of a start's code
+// runs once, and compiling it competed with the start for the cores (to the first 200 in 25.9
+// against 38.2 ms: bench/README.md, "Cold start on Bun, one executable").
 //
 //   node scripts/build-bun.mjs      (`npm run build` runs it; nothing without the pinned Bun)
 import { execFileSync } from 'node:child_process'
@@ -35,6 +39,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const BUN = resolve(ROOT, 'node_modules/.bin/bun')
 const OUTDIR = resolve(ROOT, 'dist/dockgate-bun')
 const EXECUTABLE = 'dockgate'
+/** How many times more reluctant than usual the JIT is until the first answer (see above). */
+const START_JIT_POLICY = 64
 const SCRIPT = 'dockgate.cjs'
 const DOCS_RENDERER_FILE = 'docs-renderer.cjs'
 const REDIS_FILE = 'redis-connection.cjs'
@@ -73,6 +79,7 @@ function compileForBun(temporary) {
       '--compile-exec-argv=--max-http-header-size=65536',
       '--no-compile-autoload-dotenv',
       '--no-compile-autoload-bunfig',
+      `--compile-jit-policy=${START_JIT_POLICY}`,
       `--outfile=${join(temporary, EXECUTABLE)}`,
     ],
     { cwd: join(temporary, 'bundled'), stdio: ['ignore', 'ignore', 'inherit'] },

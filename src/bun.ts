@@ -35,6 +35,10 @@ interface BunLike {
     fetch(request: Request, server: BunServer): Response | Promise<Response>
     websocket: typeof websocket
   }): BunServer
+  readonly unsafe: {
+    /** Scales JavaScriptCore's JIT tier-up thresholds; 1 is the normal policy. */
+    setJITPolicy(scale: number): void
+  }
 }
 
 const bun = () => (globalThis as unknown as { Bun: BunLike }).Bun
@@ -122,6 +126,10 @@ async function main() {
   gateway.prepare()
 
   void first.settled.then(() => {
+    // The executable starts with its JIT 64 times more reluctant (scripts/build-bun.mjs): a
+    // start's code runs once, and compiling it took the cores the first answer needed. From
+    // here on the gateway serves, and the JIT's usual policy pays.
+    bun().unsafe.setJITPolicy(1)
     reportEngine(engine, log)
     for (const [name, other] of Object.entries(engines)) reportEngine(other, log, name)
   })
