@@ -29,6 +29,20 @@ function later() {
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/**
+ * A config file of its own, loaded through `RememberedFiles` as an entry loads it, and watched
+ * from its first answer (`first.settle()`); `reloads()` counts the reloads so far.
+ */
+function watchedFromFirstAnswer() {
+  const path = configFile()
+  const remembered = new RememberedFiles()
+  remembered.read(path)
+  let reloads = 0
+  const first = later()
+  const stop = watchConfig(path, () => reloads++, { after: first.promise, files: remembered })
+  return { path, first, stop, reloads: () => reloads }
+}
+
 describe('RememberedFiles', () => {
   it('tells whether a file changed since it was last read or written through it', () => {
     const path = configFile()
@@ -66,37 +80,27 @@ describe('watchConfig', () => {
   })
 
   it('reloads once its watch begins for a change made before that', async () => {
-    const path = configFile()
-    const remembered = new RememberedFiles()
-    remembered.read(path)
-    let reloads = 0
-    const first = later()
-    const stop = watchConfig(path, () => reloads++, { after: first.promise, files: remembered })
+    const { path, first, stop, reloads } = watchedFromFirstAnswer()
     try {
       writeFileSync(path, '{"tokens":[],"limits":{"burst":5}}')
       await pause(300)
-      expect(reloads).toBe(0)
+      expect(reloads()).toBe(0)
       first.settle()
-      await expect.poll(() => reloads, { timeout: 3_000 }).toBe(1)
+      await expect.poll(reloads, { timeout: 3_000 }).toBe(1)
       // And for a change after it began.
       writeFileSync(path, '{"tokens":[],"limits":{"burst":6}}')
-      await expect.poll(() => reloads, { timeout: 3_000 }).toBe(2)
+      await expect.poll(reloads, { timeout: 3_000 }).toBe(2)
     } finally {
       stop()
     }
   })
 
   it('does not reload when nothing changed before its watch began', async () => {
-    const path = configFile()
-    const remembered = new RememberedFiles()
-    remembered.read(path)
-    let reloads = 0
-    const first = later()
-    const stop = watchConfig(path, () => reloads++, { after: first.promise, files: remembered })
+    const { first, stop, reloads } = watchedFromFirstAnswer()
     try {
       first.settle()
       await pause(400)
-      expect(reloads).toBe(0)
+      expect(reloads()).toBe(0)
     } finally {
       stop()
     }
@@ -119,18 +123,13 @@ describe('watchConfig', () => {
   })
 
   it('begins no watch when stopped before its first answer', async () => {
-    const path = configFile()
-    const remembered = new RememberedFiles()
-    remembered.read(path)
-    let reloads = 0
-    const first = later()
-    const stop = watchConfig(path, () => reloads++, { after: first.promise, files: remembered })
+    const { path, first, stop, reloads } = watchedFromFirstAnswer()
     stop()
     first.settle()
     writeFileSync(path, '{"tokens":[],"limits":{"burst":7}}')
     await pause(400)
-    expect(reloads).toBe(0)
+    expect(reloads()).toBe(0)
     process.emit('SIGHUP', 'SIGHUP')
-    expect(reloads).toBe(0)
+    expect(reloads()).toBe(0)
   })
 })
