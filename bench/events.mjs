@@ -361,7 +361,10 @@ export async function runEventsLevel(
         round: `${target[0]}${count}-${n}`,
         waitMs: Math.max(1_000, Math.min(10_000, left - 500)),
         pids: target === 'direct' ? [ctx.enginePid] : pids,
-        parts: gateway?.parts,
+        // The serving process's own share and its writes per subscriber, in the log line (a
+        // gateway writes a subscriber again for the events of a burst that came after its first
+        // write: bench/README.md, "10,000 subscribers in pairs").
+        parts: gateway?.parts ?? (target === 'direct' ? undefined : { server: pids }),
       })
       results.push(r)
       lastMs = Date.now() - started

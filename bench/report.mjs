@@ -3,7 +3,7 @@
  * Markdown tables of a run. With `--compare`, every verdict and gateway figure has a column per
  * variant.
  */
-import { round } from './lib/util.mjs'
+import { median, medianP99Level, round } from './lib/util.mjs'
 
 const fmt = (value, digits = 1) => {
   const r = round(value, digits)
@@ -262,34 +262,48 @@ export function evaluate(results, targets) {
         .at(-1)?.requested,
   )
   const topCount = Math.max(0, ...tops.filter(Boolean))
-  const floor = events.find((e) => e.target === 'floor' && ok(e) && e.requested === topCount)
+  // The floor and the gateway at the top count were measured in pairs (`rep`; a result without
+  // reps holds one of each, which pair as well).
+  const floors = events.filter((e) => e.target === 'floor' && ok(e) && e.requested === topCount)
+  const floor = medianP99Level(floors)
   const partial = topCount > 0 && topCount < targets.subscribers
+  const ofMore = (levels) => (levels.length > 1 ? ` (median of ${levels.length})` : '')
   row(
-    `${fmt(targets.subscribers, 0)} subscribers: p99 ≤ ${targets.subscriberP99ToFloor}× a bare node:http server, one upstream`,
+    `${fmt(targets.subscribers, 0)} subscribers: p99 ≤ ${targets.subscriberP99ToFloor}× a bare node:http server, one upstream (median of pair ratios)`,
     floor
-      ? `node:http, ${fmt(floor.subscribed, 0)} clients: p99 ${fmt(floor.p99Ms, 1)} ms`
+      ? `node:http, ${fmt(floor.subscribed, 0)} clients: p99 ${fmt(floor.p99Ms, 1)} ms${ofMore(floors)}`
       : 'no floor at this level',
     (key) => {
-      const e = events.find(
+      const gateways = events.filter(
         (l) =>
           l.target === 'gateway' &&
           (l.variant ?? 'this') === key &&
           ok(l) &&
           l.requested === topCount,
       )
-      if (!e) return undefined
-      const upstream = e.upstream?.engineRequestsInFlight ?? null
-      const r = floor?.p99Ms ? e.p99Ms / floor.p99Ms : null
-      const pass = r !== null && r <= targets.subscriberP99ToFloor && upstream === 1
+      if (gateways.length === 0) return undefined
+      const pairs = gateways
+        .map((g) => ({ g, f: floors.find((f) => f.rep === g.rep) }))
+        .filter(({ f }) => f !== undefined)
       // A level the time bound cut short (fewer subscribed than asked, on either side) compares
       // different loads: shown, not judged.
-      const short = e.subscribed < e.requested || (floor && floor.subscribed < floor.requested)
+      const whole = pairs.filter(
+        ({ g, f }) => g.subscribed === g.requested && f.subscribed === f.requested,
+      )
+      const ratios = whole.map(({ g, f }) => g.p99Ms / f.p99Ms)
+      const r = median(ratios)
+      const upstreams = gateways.map((g) => g.upstream?.engineRequestsInFlight ?? '?')
+      const pass =
+        r !== null && r <= targets.subscriberP99ToFloor && upstreams.every((n) => n === 1)
       let status = verdict(r === null ? null : pass)
-      if (short) status = 'N/A (not all subscribed)'
-      else if (belowZero(e.p50Ms, e.p99Ms, floor?.p50Ms, floor?.p99Ms)) status = CLOCKS_APART
+      if (pairs.length > 0 && whole.length === 0) status = 'N/A (not all subscribed)'
+      else if (whole.some(({ g, f }) => belowZero(g.p50Ms, g.p99Ms, f.p50Ms, f.p99Ms)))
+        status = CLOCKS_APART
       else if (partial && r !== null) status = `${status} at ${fmt(topCount, 0)} only`
+      const e = medianP99Level(gateways)
+      const each = ratios.length > 1 ? `pairs ${ratios.map(x).join(', ')}; ` : ''
       return {
-        measured: `${x(r)} (${fmt(e.subscribed, 0)} subscribed: p99 ${fmt(e.p99Ms, 1)} ms, ${upstream ?? '?'} upstream; floor: ${fmt(floor?.subscribed, 0)} subscribed)`,
+        measured: `${x(r)} (${each}${fmt(e.subscribed, 0)} subscribed: p99 ${fmt(e.p99Ms, 1)} ms${ofMore(gateways)}, ${[...new Set(upstreams)].join('/')} upstream; floor: ${fmt(floor?.subscribed, 0)} subscribed)`,
         status,
       }
     },
@@ -716,7 +730,8 @@ export function renderMarkdown(results) {
           'Engine connections',
         ],
         results.events.map((e) => {
-          const on = e.target === 'gateway' && compare ? `gateway (${e.variant})` : e.target
+          const target = e.target === 'gateway' && compare ? `gateway (${e.variant})` : e.target
+          const on = e.rep ? `${target}, pair ${e.rep}` : target
           return e.skipped || e.error
             ? [fmt(e.requested, 0), on, e.skipped ?? e.error, '', '', '', '', '', '', '']
             : [

@@ -33,6 +33,15 @@ export function median(values) {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2
 }
 
+/**
+ * Of several measurements of one events level (bench/events.mjs), the one whose p99 is the
+ * median (the lower middle one of an even count); undefined for none.
+ */
+export function medianP99Level(levels) {
+  const sorted = levels.filter((l) => Number.isFinite(l?.p99Ms)).sort((a, b) => a.p99Ms - b.p99Ms)
+  return sorted[(sorted.length - 1) >> 1]
+}
+
 /** The p-th percentile (0–100) of a numeric array or typed array, nearest rank. */
 export function percentile(values, p) {
   if (values.length === 0) return null
