@@ -238,6 +238,31 @@ describe('EventHub against the real engine', () => {
     expect(await takeEvents(held, 1)).toEqual([live])
   })
 
+  it('moves what a resuming reader has not read into its queue before the ring evicts it', async () => {
+    const hub = newHub({ ringSize: 6 })
+    const run = newRun()
+    const filter = labelled(run)
+    const all = hub.subscribe({ filter })
+    await hub.ready()
+    for (let i = 0; i < 3; i++) await createDirect(run)
+    const first = await takeEvents(all, 3)
+
+    // Both resume inside the ring and read nothing while the ring turns over twice.
+    const unread = hub.subscribe({ filter, lastEventId: first[0]!.timeNano })
+    const small = hub.subscribe({ filter, lastEventId: first[0]!.timeNano, queueLimit: 4 })
+    for (let i = 0; i < 12; i++) await createDirect(run)
+    const later = await takeEvents(all, 12)
+    expect(BigInt(hub.stats().coverageFrom!)).toBeGreaterThan(BigInt(first[2]!.timeNano))
+
+    // Nothing lost: the events the ring dropped meanwhile came out of the reader's queue.
+    expect(await takeEvents(unread, 14)).toEqual([...first.slice(1), ...later])
+    await expectQuiet(unread)
+    // More than its queue holds: resync, as a reader that fell behind gets it, and the end.
+    const overflowed = await take(small, 20)
+    expect(overflowed.at(-1)).toEqual({ kind: 'resync', reason: 'overflow' })
+    expect(overflowed.slice(0, -1).every((item) => item.kind === 'event')).toBe(true)
+  })
+
   it('serves 200 subscribers from one upstream connection', async () => {
     const tcp = testEngineEnv().tcpHost!
     const tcpTransport = createNodeTransport(engineTargetFromEnv({ DOCKER_HOST: tcp }))
