@@ -77,6 +77,19 @@ async function takeEvents(sub: Subscription, count: number, timeoutMs?: number) 
   return items.map((item) => (item as { event: EngineEvent }).event)
 }
 
+/**
+ * A subscriber to a fresh run's events on `hub`, once the hub is connected, and the first
+ * `count` of them (made one after the other).
+ */
+async function watchRun(hub: EventHub, count: number) {
+  const run = newRun()
+  const filter = labelled(run)
+  const all = hub.subscribe({ filter })
+  await hub.ready()
+  for (let i = 0; i < count; i++) await createDirect(run)
+  return { run, filter, all, events: await takeEvents(all, count) }
+}
+
 /** Nothing more arrives within `ms`. */
 async function expectQuiet(sub: Subscription, ms = 300) {
   const item = await Promise.race([
@@ -170,12 +183,7 @@ describe('EventHub against the real engine', () => {
 
   it('resumes after a Last-Event-ID, or from a time, exactly: no duplicate, no gap', async () => {
     const hub = newHub()
-    const run = newRun()
-    const filter = labelled(run)
-    const all = hub.subscribe({ filter })
-    await hub.ready()
-    for (let i = 0; i < 4; i++) await createDirect(run)
-    const events = await takeEvents(all, 4)
+    const { run, filter, all, events } = await watchRun(hub, 4)
 
     const afterSecond = hub.subscribe({ filter, lastEventId: events[1]!.timeNano })
     expect(await takeEvents(afterSecond, 2)).toEqual(events.slice(2))
@@ -214,12 +222,7 @@ describe('EventHub against the real engine', () => {
 
   it('answers a point older than what it holds with resync, then goes on live', async () => {
     const hub = newHub({ ringSize: 5 })
-    const run = newRun()
-    const filter = labelled(run)
-    const all = hub.subscribe({ filter })
-    await hub.ready()
-    for (let i = 0; i < 7; i++) await createDirect(run)
-    const events = await takeEvents(all, 7)
+    const { run, filter, all, events } = await watchRun(hub, 7)
     const coverage = BigInt(hub.stats().coverageFrom!)
     expect(coverage).toBeGreaterThanOrEqual(BigInt(events[1]!.timeNano))
     expect(hub.stats().ringSize).toBe(5)
@@ -240,12 +243,7 @@ describe('EventHub against the real engine', () => {
 
   it('moves what a resuming reader has not read into its queue before the ring evicts it', async () => {
     const hub = newHub({ ringSize: 6 })
-    const run = newRun()
-    const filter = labelled(run)
-    const all = hub.subscribe({ filter })
-    await hub.ready()
-    for (let i = 0; i < 3; i++) await createDirect(run)
-    const first = await takeEvents(all, 3)
+    const { run, filter, all, events: first } = await watchRun(hub, 3)
 
     // Both resume inside the ring and read nothing while the ring turns over twice.
     const unread = hub.subscribe({ filter, lastEventId: first[0]!.timeNano })
