@@ -595,6 +595,43 @@ describe('EventHub against a scripted engine', () => {
     expect(await hub.subscribe().next()).toBeUndefined()
   })
 
+  it('gives a reader the ring drains in the middle of a chunk each of its events once, in order', async () => {
+    const fake = scriptedEngine()
+    const hub = newHub({ ringSize: 4 }, new EngineClient(fake.transport))
+    const all = hub.subscribe()
+    await hub.ready()
+    const first = [fake.emit('create'), fake.emit('start'), fake.emit('die')]
+    await takeEvents(all, 3)
+    // It resumes inside the ring and reads nothing while one chunk brings six events: the ring
+    // evicts what it has not read in the middle of the chunk (a hub that pushed a chunk's
+    // events only at its end would give it those read before the eviction twice).
+    const reader = hub.subscribe({ lastEventId: first[0] })
+    const burst = fake.emitTogether(['rename', 'update', 'pause', 'unpause', 'kill', 'destroy'])
+    await takeEvents(all, 6)
+    const read = await takeEvents(reader, 8)
+    expect(read.map((e) => e.timeNano)).toEqual([...first.slice(1), ...burst])
+    await expectQuiet(reader, 100)
+  })
+
+  it('resumes a reader woken on the hub’s turn at the first event, and gives it what follows once', async () => {
+    const fake = scriptedEngine()
+    // The client read `known` from an earlier gateway; this one connects after it happened.
+    const known = fake.emit('create')
+    const hub = newHub({}, new EngineClient(fake.transport))
+    const sub = hub.subscribe({ lastEventId: known })
+    const delivered: string[] = []
+    sub.onReady(() => {
+      for (const item of sub.takeReady() ?? []) {
+        delivered.push(item.kind === 'event' ? item.event.timeNano : item.reason)
+      }
+    })
+    await hub.ready()
+    const next = fake.emitTogether(['start', 'die'])
+    await expect.poll(() => delivered.length).toBeGreaterThan(1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(delivered).toEqual(next)
+  })
+
   it('takes a pushed body in the transport’s own call: the event is delivered before the push returns', async () => {
     const fake = scriptedEngine({ pushed: true })
     const hub = newHub({}, new EngineClient(fake.transport))
