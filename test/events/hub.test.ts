@@ -603,8 +603,8 @@ describe('EventHub against a scripted engine', () => {
     const first = [fake.emit('create'), fake.emit('start'), fake.emit('die')]
     await takeEvents(all, 3)
     // It resumes inside the ring and reads nothing while one chunk brings six events: the ring
-    // evicts what it has not read in the middle of the chunk (a hub that pushed a chunk's
-    // events only at its end would give it those read before the eviction twice).
+    // evicts what it has not read in the middle of the chunk (a hub that pushed a chunk's events
+    // only at its end, and not before such a drain, gave it the chunk's first events twice).
     const reader = hub.subscribe({ lastEventId: first[0] })
     const burst = fake.emitTogether(['rename', 'update', 'pause', 'unpause', 'kill', 'destroy'])
     await takeEvents(all, 6)
