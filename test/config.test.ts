@@ -18,6 +18,7 @@ describe('parseConfigFile', () => {
       principals: {},
       exposeEnvKeys: [],
       limits: {},
+      events: {},
       registries: {},
       engines: {},
     })
@@ -39,6 +40,29 @@ describe('parseConfigFile', () => {
     expect(() => parseConfigFile('{"limits":{"engineCallsPerClient":0}}', 'c.json')).toThrow(
       /limits\.engineCallsPerClient/,
     )
+  })
+
+  it('reads the events ring and queue sizes, the defaults where absent, and refuses what is out of bounds', () => {
+    const config = parseConfigFile('{"events":{"ringSize":50000,"queueLimit":200}}', 'c.json')
+    expect(settingsFromConfig(config)).toMatchObject({
+      eventsRingSize: 50_000,
+      eventsQueueLimit: 200,
+    })
+    const none = settingsFromConfig(parseConfigFile('{}', 'c.json'))
+    expect(none).not.toHaveProperty('eventsRingSize')
+    expect(none).not.toHaveProperty('eventsQueueLimit')
+    expect(DEFAULT_SETTINGS).toMatchObject({ eventsRingSize: 10_000, eventsQueueLimit: 1_000 })
+    for (const [events, field] of [
+      ['{"ringSize":0}', /events\.ringSize/],
+      ['{"ringSize":1000001}', /events\.ringSize/],
+      ['{"ringSize":2.5}', /events\.ringSize/],
+      ['{"queueLimit":100001}', /events\.queueLimit/],
+      ['{"size":5}', /events.*size/],
+    ] as const) {
+      expect(() => parseConfigFile(`{"events":${events}}`, 'c.json')).toThrow(field)
+    }
+    // Read at start only: a reload does not resize the rings of a running gateway.
+    expect(liveSettings(settingsFromConfig(config))).not.toHaveProperty('eventsRingSize')
   })
 
   it.each([

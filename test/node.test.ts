@@ -5,10 +5,13 @@ import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../src/auth/tokens.ts'
-import { testEngineB, testEngineEnv } from './support/engine.ts'
+import { createDirect, testEngineB, testEngineEnv } from './support/engine.ts'
+import { uniqueName } from './support/gateway.ts'
+import { TEST_LABEL, TEST_RUN } from './support/labels.ts'
 import { spawnListening } from './support/listening.ts'
 import { freePort } from './support/net.ts'
 import { NODE_FLAGS } from './support/node-flags.ts'
+import { readSse } from './support/sse.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'dockgate-node-'))
 const configPath = join(dir, 'config.json')
@@ -285,6 +288,50 @@ describe('the Node entry point', () => {
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     for (const report of reports) expect(gateway.output()).toMatch(report)
+    const exit = exited(gateway.child)
+    gateway.child.kill('SIGTERM')
+    expect(await exit).toBe(0)
+  })
+
+  it('holds as many events for resumes as the config file says', async () => {
+    const file = join(dir, 'small-ring.json')
+    const token = 'dgt_node-small-ring-token'
+    writeFileSync(
+      file,
+      JSON.stringify({
+        tokens: [{ name: 'ops', hash: await hashToken(token), scopes: ['admin'] }],
+        events: { ringSize: 3 },
+      }),
+    )
+    const gateway = await startGateway({
+      DOCKER_HOST: testEngineEnv().dockerHost,
+      DOCKGATE_CONFIG: file,
+    })
+    const run = uniqueName('ring')
+    const path = `${gateway.url}/v1/events?${new URLSearchParams({ label: `${TEST_LABEL}-ring=${run}` })}`
+    const open = async (headers: Record<string, string> = {}) => {
+      const response = await fetch(path, {
+        headers: { authorization: `Bearer ${token}`, ...headers },
+      })
+      expect(response.status).toBe(200)
+      return readSse(response)
+    }
+    const first = await open()
+    for (let i = 0; i < 5; i++) {
+      await createDirect({
+        name: uniqueName('ring'),
+        cmd: ['true'],
+        labels: { [TEST_LABEL]: TEST_RUN, [`${TEST_LABEL}-ring`]: run },
+      })
+    }
+    const created = await first.take(5)
+    await first.close()
+    // A default ring (10,000) would still hold the four events after the first: 3 do not.
+    const resumed = await open({ 'last-event-id': created[0]!.id! })
+    const [resync] = await resumed.take(1)
+    expect(resync!.event).toBe('resync')
+    expect(JSON.parse(resync!.data)).toEqual({ reason: 'gap' })
+    await resumed.close()
     const exit = exited(gateway.child)
     gateway.child.kill('SIGTERM')
     expect(await exit).toBe(0)
