@@ -169,6 +169,8 @@ class EventHubPerSubscription extends EventHub {
       ),
       subscribers: all.reduce((sum, s) => sum + s.subscribers, 0),
       ringSize: all.reduce((sum, s) => sum + s.ringSize, 0),
+      // What each subscription's hub may hold: they are all built with the same options.
+      ringCapacity: super.stats().ringCapacity,
       coverageFrom: null,
       malformed: all.reduce((sum, s) => sum + s.malformed, 0),
     }

@@ -105,6 +105,8 @@ export interface EventHubStats {
   subscribers: number
   /** Events in the replay ring. */
   ringSize: number
+  /** Most events the replay ring holds (`ringSize` in the options). */
+  ringCapacity: number
   /** The hub holds every event with a later `timeNano`; null while there is no coverage. */
   coverageFrom: string | null
   /** Engine lines skipped: not JSON objects of the expected shape, or of an unknown type. */
@@ -237,6 +239,7 @@ export class EventHub {
       upstreamConnections: this.#upstream.connections,
       subscribers: this.#subscribers.size,
       ringSize: this.#ring.size,
+      ringCapacity: this.#ring.capacity,
       coverageFrom: this.#coverage?.toString() ?? null,
       malformed: this.#malformed,
     }

@@ -36,6 +36,11 @@ export class Ring {
     this.#slots = new Array<Entry | undefined>(capacity)
   }
 
+  /** Most events held: the next one evicts the oldest. */
+  get capacity(): number {
+    return this.#slots.length
+  }
+
   get size(): number {
     return this.#nextSeq - this.#firstSeq
   }

@@ -101,8 +101,14 @@ export class Metrics {
   openStreams = 0
   engineConnections = 0
   /** Read when rendered: the events hub's ring size, upstream state and subscribers. */
-  events: () => { ringSize: number; upstreamConnected: boolean; subscribers: number } = () => ({
+  events: () => {
+    ringSize: number
+    ringCapacity: number
+    upstreamConnected: boolean
+    subscribers: number
+  } = () => ({
     ringSize: 0,
+    ringCapacity: 0,
     upstreamConnected: false,
     subscribers: 0,
   })
@@ -161,6 +167,11 @@ export class Metrics {
         events.upstreamConnected ? 1 : 0,
       ),
       ...gauge('dockgate_events_ring_size', 'Engine events held for replay', events.ringSize),
+      ...gauge(
+        'dockgate_events_ring_capacity',
+        'Most engine events held for replay (events.ringSize in the config file)',
+        events.ringCapacity,
+      ),
       ...gauge(
         'dockgate_events_subscribers',
         'Subscriptions to the events hub (event streams and the read model)',

@@ -44,6 +44,15 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/# TYPE dockgate_http_request_duration_seconds histogram/)
   })
 
+  it('shows how many engine events the ring holds, and how many it may hold', async () => {
+    const small = await testGateway({ settings: { eventsRingSize: 7 } })
+    const text = await (await small.call('/metrics')).text()
+    expect(metricValue(text, 'dockgate_events_ring_capacity')).toBe(7)
+    expect(metricValue(text, 'dockgate_events_ring_size')).toBeLessThanOrEqual(7)
+    const usual = await (await (await testGateway()).call('/metrics')).text()
+    expect(metricValue(usual, 'dockgate_events_ring_capacity')).toBe(10_000)
+  })
+
   it('shows open streams and engine connections while a stream runs, and neither after', async () => {
     // No read model: its re-inspections on other tests' events would show as engine connections.
     const gw = await testGateway({ settings: { readModel: false } })
