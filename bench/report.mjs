@@ -10,6 +10,8 @@ const fmt = (value, digits = 1) => {
   return r === null ? '–' : r.toLocaleString('en-US', { maximumFractionDigits: digits })
 }
 const x = (value) => (value === null || value === undefined ? '–' : `${fmt(value, 2)}×`)
+/** `+0.18 ms` or `−0.05 ms`. */
+const signedMs = (ms) => `${ms < 0 ? '−' : '+'}${fmt(Math.abs(ms), 2)} ms`
 const kib = (bytes) => (bytes === null || bytes === undefined ? '–' : `${fmt(bytes / 1024, 1)} KiB`)
 const mib = (bytes) =>
   bytes === null || bytes === undefined ? '–' : `${fmt(bytes / 2 ** 20, 1)} MiB`
@@ -222,7 +224,8 @@ export function evaluate(results, targets) {
       if (!p) return undefined
       const base = lat.paths.passThrough.addedP50Ms
       return {
-        measured: `+${fmt(p.addedP50Ms, 2)} ms (p99 +${fmt(p.addedP99Ms, 2)}), ${x(base > 0 ? p.addedP50Ms / base : null)}`,
+        // The difference too: a ratio of two fractions of a millisecond swings with either.
+        measured: `+${fmt(p.addedP50Ms, 2)} ms (p99 +${fmt(p.addedP99Ms, 2)}), ${x(base > 0 ? p.addedP50Ms / base : null)}, ${signedMs(p.addedP50Ms - base)} against it`,
         status: verdict(p.addedP50Ms <= base * targets.addedLatencyToPassThrough),
       }
     },
