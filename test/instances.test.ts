@@ -3,7 +3,8 @@
  * `scripts/deno-start.sh` runs it), spawned with the same `DOCKGATE_STORE`: a container created
  * through one is in the list the other answers at once, a stream ticket issued by one opens its
  * stream on the other, an exec session open on one takes its principal's stream slot on the
- * other, and a SIGHUP on one makes the other reload too. They use a database of the project's
+ * other, a SIGHUP on one makes the other reload too, and the events stream they share holds as
+ * many events as their config file says (`events.ringSize`). They use a database of the project's
  * Redis of their own (keys deleted after).
  */
 import { rmSync } from 'node:fs'
@@ -11,10 +12,11 @@ import { createClient } from '@redis/client'
 import { WebSocket } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashToken } from '../src/auth/tokens.ts'
-import { direct, testEngineEnv } from './support/engine.ts'
+import { createDirect, direct, testEngineEnv } from './support/engine.ts'
 import { uniqueName } from './support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from './support/labels.ts'
 import { type SpawnedGateway, scratchDir, settle, spawnGateway } from './support/reliability.ts'
+import { readSse } from './support/sse.ts'
 
 const STORE = process.env.DOCKGATE_TEST_STORE
 if (!STORE) throw new Error('DOCKGATE_TEST_STORE is not set: run scripts/redis.sh env')
@@ -58,6 +60,8 @@ describe.each(['node', 'deno'] as const)('%s', (runtime) => {
         },
       ],
       limits: { streamsPerClient: 1 },
+      /** Small, so that a few events push one out of the stream the instances share. */
+      events: { ringSize: 5 },
     }
     one = await spawnGateway({ dir, config, env, runtime })
     two = await spawnGateway({ dir, config, env, runtime })
@@ -157,6 +161,38 @@ describe.each(['node', 'deno'] as const)('%s', (runtime) => {
         expect(Date.now()).toBeLessThan(deadline)
         await new Promise((r) => setTimeout(r, 100))
       }
+    })
+
+    it('share an events stream of the size their config file says: a resume past it is a gap', async () => {
+      const label = `${RUN}=ring-${run}`
+      const path = `/v1/events?${new URLSearchParams({ label })}`
+      const opened = await call(one, path)
+      expect(opened.status, opened.status === 200 ? '' : await opened.text()).toBe(200)
+      const live = readSse(opened)
+      for (let i = 0; i < 7; i++) {
+        const id = await createDirect({
+          name: uniqueName('ring'),
+          cmd: ['true'],
+          labels: { [TEST_LABEL]: TEST_RUN, [RUN]: `ring-${run}` },
+        })
+        created.push(id)
+      }
+      const events = await live.take(7)
+      await live.close()
+      // A resume is read from the shared stream, whichever instance answers it; once the later
+      // events are in it (each instance appends what it receives), the first is out of its 5.
+      // Until the stream just closed gives back the one slot of this client (`streamsPerClient`),
+      // the resume is a 429: asked again.
+      const firstOnResume = async () => {
+        const answer = await call(two, path, { headers: { 'last-event-id': events[0]!.id! } })
+        if (answer.status !== 200) return `${answer.status} ${await answer.text()}`
+        const resumed = readSse(answer)
+        const [first] = await resumed.take(1)
+        await resumed.close()
+        return first!.event === 'resync' ? JSON.parse(first!.data) : first!.event
+      }
+      const first = await settle(firstOnResume, (f) => typeof f !== 'string', 5_000)
+      expect(first).toEqual({ reason: 'gap' })
     })
 
     it('a SIGHUP on one reloads the other too', async () => {
