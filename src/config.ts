@@ -239,7 +239,10 @@ export function parseConfigFile(text: string, source: string): ConfigFile {
   return result.data
 }
 
-/** The settings a config reload changes in a running gateway; `readModel` and `events` need a restart. */
+/**
+ * The settings a config reload changes in a running gateway; `readModel` and `events` need a
+ * restart.
+ */
 export const LIVE_SETTINGS = [
   'exposeEnvKeys',
   'secretLabelPatterns',

@@ -100,7 +100,7 @@ export class Metrics {
   readonly #requestSeries = new Map<string, Map<string, Map<number, RequestSeries>>>()
   openStreams = 0
   engineConnections = 0
-  /** Read when rendered: the events hub's ring size, upstream state and subscribers. */
+  /** Read when rendered: the events hub's ring (held, capacity), upstream state and subscribers. */
   events: () => {
     ringSize: number
     ringCapacity: number
