@@ -56,6 +56,17 @@ function parseEvents(text: string) {
     })
 }
 
+/** The engine's own replay of its events since an RFC 3339 time, up to now, with these filters. */
+async function engineEventsUpToNow(since: string, filters: Record<string, string[]>) {
+  const query = new URLSearchParams({
+    since: String(Date.parse(since) / 1000),
+    until: String(Date.now() / 1000),
+    filters: JSON.stringify(filters),
+  })
+  const answer = await direct(`/events?${query}`)
+  return answer.text.split('\n').filter((line) => line !== '')
+}
+
 const run = (cmd: string) =>
   runDirect({ name: uniqueName('follower'), cmd: ['sh', '-c', cmd], labels })
 
@@ -74,6 +85,27 @@ describe('followLog', () => {
       ['stdout', 'last'],
     ])
     for (const e of events()) expect(decodeCursor(e.id ?? '')?.time).toBe(e.data.time)
+  })
+
+  it('ends a stopped run whose `die` the engine no longer holds with every line and its exit code', async () => {
+    const id = await run('echo one; echo two; exit 4')
+    const inspect = await inspectContainer(engine, id)
+    const dieOfRun = { container: [id], event: ['die'] }
+    expect(await engineEventsUpToNow(inspect.State.StartedAt, dieOfRun)).toHaveLength(1)
+    // The engine keeps its last 256 events (docs/engine-notes.md#event-ring): 270 more push the
+    // run's `die` out of it.
+    const volume = uniqueName('ring')
+    for (let i = 0; i < 135; i++) {
+      await direct('/volumes/create', { method: 'POST', body: { Name: `${volume}-${i}` } })
+      await direct(`/volumes/${volume}-${i}`, { method: 'DELETE' })
+    }
+    expect(await engineEventsUpToNow(inspect.State.StartedAt, dieOfRun)).toEqual([])
+    const { sink, events } = collectingSink()
+
+    const end = await followLog(engine, inspect, {}, undefined, sink)
+
+    expect(end).toEqual({ exitCode: 4, state: 'exited' })
+    expect(events().map((e) => e.data.text)).toEqual(['one', 'two'])
   })
 
   it('resumes exactly after a cursor', async () => {
