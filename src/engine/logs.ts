@@ -67,10 +67,21 @@ export function sendReusing(
 
 /** How the followed run ended: what the final `end` event says. */
 export interface LogEnd {
-  /** Null when the container runs again (a restart): this run's exit code is not the state's. */
+  /**
+   * Null when the container runs again (a restart): this run's exit code is not the state's; and
+   * for a removed container whose `die` event the engine no longer holds.
+   */
   exitCode: number | null
+  /** The container's state (`exited`…), or {@link REMOVED}. */
   state: string
 }
+
+/**
+ * The state an `end` gives when the container was removed as its run ended (`AutoRemove`, as
+ * `docker run --rm` sets it, or a forced removal): its log went with it, so what the follow
+ * delivered is all there is, and the exit code is the `die` event's.
+ */
+export const REMOVED = 'removed'
 
 /**
  * The lines of one JSON answer: at most `maxLines`, and at most `maxBytes` of line text (the
@@ -143,6 +154,8 @@ async function openLogBody(
  * its follower stops without reading what was written since it last reached the end of the file
  * (tens of thousands of lines of a fast writer; docs/engine-notes.md#the-end-of-a-run). So once
  * the follow ends, one plain read from the last line delivered to the end of the run catches up.
+ * A container removed by then (`AutoRemove`, a forced removal) took its log with it: the end
+ * says {@link REMOVED}, with the exit code of its `die` event.
  */
 export async function followLog(
   engine: EngineClient,
@@ -156,13 +169,29 @@ export async function followLog(
     : { ...selection, follow: true }
   const last = await deliverLines(engine, inspect, follow, resumeAfter, sink)
   if (sink.signal.aborted) return undefined
-  const after = await inspectContainer(engine, inspect.Id, sink.signal)
+  const after = await inspectContainer(engine, inspect.Id, sink.signal).catch(
+    (error: unknown) => void removedMeanwhile(error),
+  )
+  if (after === undefined) {
+    const died = await dieOfRun(engine, inspect, sink.signal)
+    return sink.signal.aborted ? undefined : { exitCode: died?.exitCode ?? null, state: REMOVED }
+  }
   const nextRun = after.State.StartedAt !== inspect.State.StartedAt || after.State.Running
   const until = await endOfRun(engine, inspect, after.State, sink.signal)
   if (sink.signal.aborted) return undefined
-  await catchUp(engine, inspect, selection, last, until, sink)
+  const removed = await catchUp(engine, inspect, selection, last, until, sink).then(
+    () => false,
+    removedMeanwhile,
+  )
   if (sink.signal.aborted) return undefined
-  return { exitCode: nextRun ? null : after.State.ExitCode, state: after.State.Status }
+  const exitCode = nextRun ? null : after.State.ExitCode
+  return { exitCode, state: removed ? REMOVED : after.State.Status }
+}
+
+/** True for the engine's 404 of a container removed meanwhile; any other failure is thrown on. */
+function removedMeanwhile(error: unknown): true {
+  if (error instanceof ProblemError && error.status === 404) return true
+  throw error
 }
 
 /**
@@ -192,8 +221,8 @@ async function endOfRun(
   if (!nextRun && state.Running) {
     return state.Restarting ? toEngineTime(state.FinishedAt) : before(started)
   }
-  const died = await dieTime(engine, inspect, signal)
-  return died ?? (nextRun ? before(started) : undefined)
+  const died = await dieOfRun(engine, inspect, signal)
+  return died?.time ?? (nextRun ? before(started) : undefined)
 }
 
 /** How long the `die` event's replay may take: it comes at once when the engine still has it. */
@@ -208,17 +237,25 @@ const DIE_EVENT_WAIT_MS = 2_000
  */
 const DIE_LOOKUP_AHEAD_MS = 250
 
+/** The followed run's `die` event, as the end of a follow reads it. */
+interface RunDeath {
+  /** Its engine time. */
+  time: string
+  /** The exit code it names (its `exitCode` attribute), or null. */
+  exitCode: number | null
+}
+
 /**
- * The engine time of the followed run's `die` event, from the engine's ring of recent events;
- * undefined when it is no longer there (256 events later: docs/engine-notes.md#event-ring), and
- * the catch-up then reads to the end of the log. The `die` came before the inspect that showed
- * the run over (docs/engine-notes.md#the-end-of-a-run), so a replay up to now holds it.
+ * The followed run's `die` event, from the engine's ring of recent events; undefined when it is
+ * no longer there (256 events later: docs/engine-notes.md#event-ring), and the catch-up then
+ * reads to the end of the log. The `die` came before the inspect that showed the run over
+ * (docs/engine-notes.md#the-end-of-a-run), so a replay up to now holds it.
  */
-async function dieTime(
+async function dieOfRun(
   engine: EngineClient,
   inspect: EngineContainerInspect,
   signal: AbortSignal,
-): Promise<string | undefined> {
+): Promise<RunDeath | undefined> {
   const since = toEngineTime(inspect.State.StartedAt)
   if (since === undefined) return undefined
   const filters = { type: ['container'], container: [inspect.Id], event: ['die'] }
@@ -238,7 +275,8 @@ async function dieTime(
         const { done, value } = await records.read()
         if (done) return undefined
         const nano = extractIntegerField(value.raw, 'timeNano')
-        if (nano !== undefined) return nanosToEngineTime(nano)
+        if (nano !== undefined)
+          return { time: nanosToEngineTime(nano), exitCode: exitCodeOf(value.value) }
       }
     } finally {
       await records.cancel().catch(() => {})
@@ -247,6 +285,14 @@ async function dieTime(
     if (signal.aborted || timeout.aborted) return undefined
     throw error
   }
+}
+
+/** A `die` event's `exitCode` attribute (decimal digits), or null. */
+function exitCodeOf(record: unknown): number | null {
+  const attributes = (record as { Actor?: { Attributes?: Record<string, unknown> } } | null)?.Actor
+    ?.Attributes
+  const code = attributes?.exitCode
+  return typeof code === 'string' && /^\d{1,10}$/.test(code) ? Number(code) : null
 }
 
 /** The catch-up read after `last` up to `until`: from the end of the log when that is enough. */

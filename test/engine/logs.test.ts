@@ -10,7 +10,7 @@ import { followLog, type LogEventSink, readLogLines } from '../../src/engine/log
 import type { EngineTransport } from '../../src/engine/transport.ts'
 import { engineTargetFromEnv } from '../../src/transport/docker-host.ts'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { direct, runDirect, testEngineEnv } from '../support/engine.ts'
+import { createDirect, direct, runDirect, testEngineEnv } from '../support/engine.ts'
 import { uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
@@ -106,6 +106,27 @@ describe('followLog', () => {
 
     expect(end).toEqual({ exitCode: 4, state: 'exited' })
     expect(events().map((e) => e.data.text)).toEqual(['one', 'two'])
+  })
+
+  it('ends a run its engine removes as it stops (`docker run --rm`) with its lines and exit code', async () => {
+    const id = await createDirect({
+      name: uniqueName('autoremove'),
+      cmd: ['sh', '-c', 'echo one; sleep 0.5; echo two; exit 5'],
+      labels,
+      hostConfig: { AutoRemove: true },
+    })
+    expect((await direct(`/containers/${id}/start`, { method: 'POST' })).status).toBe(204)
+    const inspect = await inspectContainer(engine, id)
+    const { sink, events } = collectingSink()
+
+    const end = await followLog(engine, inspect, {}, undefined, sink)
+
+    // `removed` once the engine has removed it (its log gone with it, so no catch-up read could
+    // fail on it); the removal runs after the exit, so a gateway quick enough still sees it stopped.
+    expect(end?.exitCode).toBe(5)
+    expect(['removed', 'exited', 'removing']).toContain(end?.state)
+    expect(events().map((e) => e.data.text)).toEqual(['one', 'two'])
+    expect((await direct(`/containers/${id}/json`)).status).toBe(404)
   })
 
   it('resumes exactly after a cursor', async () => {
@@ -222,20 +243,13 @@ function firstFrames(body: ReadableStream<Uint8Array>, limit: number, onEnd: () 
  * whether the inspect after it saw the container restarting.
  */
 async function followRestartingRun() {
-  const created = await direct(`/containers/create?name=${uniqueName('follower')}`, {
-    method: 'POST',
-    body: {
-      Image: testEngineEnv().image,
-      // The follow starts before the lines do, and keeps up with them: it ends as the run does
-      Cmd: ['sh', '-c', 'sleep 1; seq 1 5000; exit 1'],
-      Labels: labels,
-      HostConfig: {
-        NetworkMode: 'none',
-        RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 1 },
-      },
-    },
+  const id = await createDirect({
+    name: uniqueName('follower'),
+    // The follow starts before the lines do, and keeps up with them: it ends as the run does
+    cmd: ['sh', '-c', 'sleep 1; seq 1 5000; exit 1'],
+    labels,
+    hostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 1 } },
   })
-  const id = (created.json() as { Id: string }).Id
   expect((await direct(`/containers/${id}/start`, { method: 'POST' })).status).toBe(204)
   let restarting = false
   const cutting = earlyEndingFollow(16 * 1024, async (inspected) => {

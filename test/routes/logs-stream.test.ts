@@ -58,6 +58,22 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
     }
   })
 
+  it('ends with `end` and the exit code of its kill, not a problem, when the container is removed by force', async () => {
+    const id = await start(['sh', '-c', 'echo one; sleep 30'])
+    const reader = readSse(await stream(id))
+    const [first] = await reader.take(1)
+    expect(JSON.parse(first!.data).text).toBe('one')
+    expect((await gw.call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })).status).toBe(
+      204,
+    )
+    const rest = await reader.until('end')
+    expect(rest.map((e) => e.event)).toEqual(['end'])
+    const end = JSON.parse(rest[0]!.data)
+    expect(end.exitCode).toBe(137)
+    // `removed` once the engine has removed it; a gateway quicker than the removal sees it stopped.
+    expect(['removed', 'exited', 'removing']).toContain(end.state)
+  })
+
   it('tells the client how long to wait before reconnecting and sends heartbeats', async () => {
     const id = await start(['sleep', '3'])
     const response = await stream(id)

@@ -79,6 +79,8 @@ export async function createDirect(options: {
   cmd: string[]
   tty?: boolean
   labels?: Record<string, string>
+  /** More of the engine's `HostConfig` (a restart policy, `AutoRemove`); loopback only always. */
+  hostConfig?: Record<string, unknown>
 }): Promise<string> {
   const created = await direct(`/containers/create?name=${options.name}`, {
     method: 'POST',
@@ -87,7 +89,7 @@ export async function createDirect(options: {
       Cmd: options.cmd,
       Tty: options.tty ?? false,
       Labels: options.labels ?? {},
-      HostConfig: { NetworkMode: 'none' },
+      HostConfig: { ...options.hostConfig, NetworkMode: 'none' },
     },
   })
   if (created.status !== 201) throw new Error(`create failed: ${created.text}`)
