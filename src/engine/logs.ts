@@ -8,19 +8,18 @@ import { ProblemError } from '../errors.ts'
 import {
   concatBytes,
   DemuxStream,
-  extractIntegerField,
   LogEventEncoder,
   type LogLine,
   LogLineStream,
   LogStreamError,
-  NdjsonStream,
   pumpLogEvents,
   RawLogStream,
 } from '../streams/index.ts'
 import type { EngineClient } from './client.ts'
 import { containerPath, inspectContainer } from './containers.ts'
+import { dieOfRun } from './die-event.ts'
 import { CursorIds, type LogCursor } from './log-cursor.ts'
-import { compareEngineTimes, nanosToEngineTime, shiftEngineTime, toEngineTime } from './time.ts'
+import { compareEngineTimes, shiftEngineTime, toEngineTime } from './time.ts'
 import type { EngineContainerInspect } from './types.ts'
 
 /** Which lines of the log: the engine's own `/logs` parameters (times as `seconds.nanoseconds`). */
@@ -155,7 +154,8 @@ async function openLogBody(
  * (tens of thousands of lines of a fast writer; docs/engine-notes.md#the-end-of-a-run). So once
  * the follow ends, one plain read from the last line delivered to the end of the run catches up.
  * A container removed by then (`AutoRemove`, a forced removal) took its log with it: the end
- * says {@link REMOVED}, with the exit code of its `die` event.
+ * says {@link REMOVED}, with the exit code of its `die` event; one still being removed, its state
+ * (`removing`) and its exit code.
  */
 export async function followLog(
   engine: EngineClient,
@@ -179,19 +179,34 @@ export async function followLog(
   const nextRun = after.State.StartedAt !== inspect.State.StartedAt || after.State.Running
   const until = await endOfRun(engine, inspect, after.State, sink.signal)
   if (sink.signal.aborted) return undefined
-  const removed = await catchUp(engine, inspect, selection, last, until, sink).then(
+  const going = await catchUp(engine, inspect, selection, last, until, sink).then(
     () => false,
-    removedMeanwhile,
+    removedOrGoing,
   )
   if (sink.signal.aborted) return undefined
   const exitCode = nextRun ? null : after.State.ExitCode
-  return { exitCode, state: removed ? REMOVED : after.State.Status }
+  if (!going) return { exitCode, state: after.State.Status }
+  // Its log is going with it: the end says where the container is now.
+  const now = await inspectContainer(engine, inspect.Id, sink.signal).catch(
+    (error: unknown) => void removedMeanwhile(error),
+  )
+  return sink.signal.aborted ? undefined : { exitCode, state: now?.State.Status ?? REMOVED }
 }
 
 /** True for the engine's 404 of a container removed meanwhile; any other failure is thrown on. */
 function removedMeanwhile(error: unknown): true {
   if (error instanceof ProblemError && error.status === 404) return true
   throw error
+}
+
+/**
+ * True also for the engine's 409 to a log read of a container being removed (or dead: "can not
+ * get logs from container which is dead or marked for removal", `daemon/logs.go`, v20.10.24),
+ * which a forced removal during a follow met under load.
+ */
+function removedOrGoing(error: unknown): true {
+  if (error instanceof ProblemError && error.status === 409) return true
+  return removedMeanwhile(error)
 }
 
 /**
@@ -223,76 +238,6 @@ async function endOfRun(
   }
   const died = await dieOfRun(engine, inspect, signal)
   return died?.time ?? (nextRun ? before(started) : undefined)
-}
-
-/** How long the `die` event's replay may take: it comes at once when the engine still has it. */
-const DIE_EVENT_WAIT_MS = 2_000
-/**
- * How far past the gateway's clock the `die` lookup reads. Without an `until` the engine goes on
- * with live events after its replay, so a `die` it no longer holds kept the stream's `end` waiting
- * for {@link DIE_EVENT_WAIT_MS}: a stream of a container stopped 270 volume events before ended
- * 2.02–2.05 s after it was opened, and 0.27–0.30 s with `until` (22–56 ms while the engine still
- * held the `die`). The margin is for an engine whose clock is ahead of the gateway's: its `die`
- * of a moment ago is still found.
- */
-const DIE_LOOKUP_AHEAD_MS = 250
-
-/** The followed run's `die` event, as the end of a follow reads it. */
-interface RunDeath {
-  /** Its engine time. */
-  time: string
-  /** The exit code it names (its `exitCode` attribute), or null. */
-  exitCode: number | null
-}
-
-/**
- * The followed run's `die` event, from the engine's ring of recent events; undefined when it is
- * no longer there (256 events later: docs/engine-notes.md#event-ring), and the catch-up then
- * reads to the end of the log. The `die` came before the inspect that showed the run over
- * (docs/engine-notes.md#the-end-of-a-run), so a replay up to now holds it.
- */
-async function dieOfRun(
-  engine: EngineClient,
-  inspect: EngineContainerInspect,
-  signal: AbortSignal,
-): Promise<RunDeath | undefined> {
-  const since = toEngineTime(inspect.State.StartedAt)
-  if (since === undefined) return undefined
-  const filters = { type: ['container'], container: [inspect.Id], event: ['die'] }
-  const timeout = AbortSignal.timeout(DIE_EVENT_WAIT_MS)
-  const until = nanosToEngineTime(BigInt(Date.now() + DIE_LOOKUP_AHEAD_MS) * 1_000_000n)
-  try {
-    const response = await engine.request('GET', '/events', {
-      query: { since, until, filters: JSON.stringify(filters) },
-      signal: AbortSignal.any([signal, timeout]),
-      timeoutMs: 0,
-      held: true,
-    })
-    if (!response.body) return undefined
-    const records = response.body.pipeThrough(new NdjsonStream()).getReader()
-    try {
-      for (;;) {
-        const { done, value } = await records.read()
-        if (done) return undefined
-        const nano = extractIntegerField(value.raw, 'timeNano')
-        if (nano !== undefined)
-          return { time: nanosToEngineTime(nano), exitCode: exitCodeOf(value.value) }
-      }
-    } finally {
-      await records.cancel().catch(() => {})
-    }
-  } catch (error) {
-    if (signal.aborted || timeout.aborted) return undefined
-    throw error
-  }
-}
-
-/** A `die` event's `exitCode` attribute (decimal digits), or null. */
-function exitCodeOf(record: unknown): number | null {
-  const attributes = (record as { Actor?: { Attributes?: Record<string, unknown> } } | null)?.Actor
-    ?.Attributes
-  const code = attributes?.exitCode
-  return typeof code === 'string' && /^\d{1,10}$/.test(code) ? Number(code) : null
 }
 
 /** The catch-up read after `last` up to `until`: from the end of the log when that is enough. */

@@ -107,7 +107,7 @@ const LogEndData = z
     state: z.string().openapi({
       example: 'exited',
       description:
-        'The container’s state once the run ended (`exited`, `restarting`…), or `removed` when it was removed as it stopped (`AutoRemove`, a forced removal): its exit code is then its `die` event’s, null when the engine no longer holds that event',
+        'The container’s state once the run ended (`exited`, `restarting`…), `removing` while it is removed as it stopped (`AutoRemove`, a forced removal), and `removed` once it is gone: its exit code is then its `die` event’s, null when the engine no longer holds that event',
     }),
   })
   .openapi('LogEndData', { description: 'The data of the final `end` event' })
@@ -137,7 +137,7 @@ export const logStreamRoute = createRoute({
     'opaque cursor. Reconnect with `Last-Event-ID` (or `?cursor=`) to continue exactly after the last',
     'line received, with the same stdout/stderr selection. When the container stops: `event: end`',
     '(`LogEndData`), then the stream closes; a restart is not followed into the next run, and a',
-    'container removed as it stops ends with `state` `removed`. Also',
+    'container removed as it stops ends with `state` `removing` or `removed`. Also',
     '`event: problem` (a `Problem`) when the engine fails mid-stream, `event: shutdown` when the',
     'gateway stops, `event: revoked` (`StreamRevokedData`) when the credential that opened it is',
     'revoked or changed (a config reload), and `: heartbeat` comments.',

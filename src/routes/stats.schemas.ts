@@ -71,7 +71,7 @@ const StatsEndSchema = z
     }),
     exitCode: z.number().int().nullable().openapi({
       description:
-        'The exit code of the run that ended (state `exited`, `dead` or `restarting`); null otherwise',
+        'The exit code of the run that ended (state `exited`, `dead`, `restarting` or `removing`; `removed`: its `die` event’s, while the engine holds that event); null otherwise',
     }),
   })
   .openapi('StatsEndData', { description: 'The data of the final `end` event of a stats stream' })

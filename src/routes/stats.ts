@@ -16,6 +16,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import type { EngineClient } from '../engine/client.ts'
 import { containerPath, inspectContainer } from '../engine/containers.ts'
+import { dieOfRun } from '../engine/die-event.ts'
 import { curateStats, hasPreviousSample, hasSample, notRunningStats } from '../engine/stats.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
@@ -137,7 +138,10 @@ async function followStats(engine: EngineClient, inspect: EngineContainerInspect
     state = stopped
   }
   if (sink.signal.aborted) return
-  await sink.send({ event: 'end', data: JSON.stringify(endOf(state)) })
+  // A container gone with its run: the run's exit code is its `die` event's.
+  const died = state === 'removed' ? await dieOfRun(engine, inspect, sink.signal) : undefined
+  if (sink.signal.aborted) return
+  await sink.send({ event: 'end', data: JSON.stringify(endOf(state, died?.exitCode ?? null)) })
 }
 
 type StoppedState = EngineContainerInspect | 'removed'
@@ -212,10 +216,19 @@ async function stateAfter(
   return sameRun && !final ? undefined : after
 }
 
-function endOf(state: StoppedState): { state: string; exitCode: number | null } {
-  if (state === 'removed') return { state: 'removed', exitCode: null }
-  const { Status, ExitCode } = state.State
-  const ended = Status === 'exited' || Status === 'dead' || Status === 'restarting'
+function endOf(
+  state: StoppedState,
+  removedExitCode: number | null,
+): { state: string; exitCode: number | null } {
+  if (state === 'removed') return { state: 'removed', exitCode: removedExitCode }
+  const { Status, ExitCode, StartedAt } = state.State
+  // The engine stops a container before it removes it: one `removing` that ran has an exit code.
+  const ran = !StartedAt.startsWith('0001-')
+  const ended =
+    Status === 'exited' ||
+    Status === 'dead' ||
+    Status === 'restarting' ||
+    (Status === 'removing' && ran)
   return { state: Status, exitCode: ended ? ExitCode : null }
 }
 

@@ -139,6 +139,22 @@ describe('GET /v1/containers/{id}/stats/stream', () => {
     for (const e of events) expect(e.id).toBeUndefined()
   })
 
+  it('ends with the exit code of its kill when the container is removed by force', async () => {
+    const id = await create(['sleep', '30'])
+    const reader = readSse(await gw.call(`/v1/containers/${id}/stats/stream`))
+    const [first] = await reader.take(1, 4_000)
+    expect(first!.event).toBe('stats')
+    expect((await gw.call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })).status).toBe(
+      204,
+    )
+    const end = (await reader.until('end', 4_000)).at(-1)!
+    expect(end.event).toBe('end')
+    const data = JSON.parse(end.data)
+    // `removing` while the engine removes it, `removed` once it is gone (its `die` event's code).
+    expect(['removing', 'removed']).toContain(data.state)
+    expect(data.exitCode).toBe(137)
+  })
+
   it('ends at once for a container that is not running', async () => {
     const exited = await create(['sh', '-c', 'exit 7'])
     await direct(`/containers/${exited}/wait`, { method: 'POST' })
