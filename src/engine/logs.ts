@@ -80,7 +80,7 @@ export interface LogEnd {
  * `docker run --rm` sets it, or a forced removal): its log went with it, so what the follow
  * delivered is all there is, and the exit code is the `die` event's.
  */
-export const REMOVED = 'removed'
+const REMOVED = 'removed'
 
 /**
  * The lines of one JSON answer: at most `maxLines`, and at most `maxBytes` of line text (the
