@@ -121,8 +121,8 @@ describe('followLog', () => {
 
     const end = await followLog(engine, inspect, {}, undefined, sink)
 
-    // `removed` once the engine has removed it (its log gone with it, so no catch-up read could
-    // fail on it); the removal runs after the exit, so a gateway quick enough still sees it stopped.
+    // `removed` once the engine has removed it, `removing` while it does: the removal comes after
+    // the exit, so a gateway quicker than it still sees the container `exited`.
     expect(end?.exitCode).toBe(5)
     expect(['removed', 'exited', 'removing']).toContain(end?.state)
     expect(events().map((e) => e.data.text)).toEqual(['one', 'two'])

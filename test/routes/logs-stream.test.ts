@@ -70,7 +70,7 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
     expect(rest.map((e) => e.event)).toEqual(['end'])
     const end = JSON.parse(rest[0]!.data)
     expect(end.exitCode).toBe(137)
-    // `removed` once the engine has removed it; a gateway quicker than the removal sees it stopped.
+    // `removed` once the engine has removed it, `removing` while it does, `exited` before that.
     expect(['removed', 'exited', 'removing']).toContain(end.state)
   })
 

@@ -142,12 +142,12 @@ describe('GET /v1/containers/{id}/stats/stream', () => {
   it('ends with the exit code of its kill when the container is removed by force', async () => {
     const id = await create(['sleep', '30'])
     const reader = readSse(await gw.call(`/v1/containers/${id}/stats/stream`))
-    const [first] = await reader.take(1, 4_000)
+    const [first] = await reader.take(1)
     expect(first!.event).toBe('stats')
     expect((await gw.call(`/v1/containers/${id}?force=true`, { method: 'DELETE' })).status).toBe(
       204,
     )
-    const end = (await reader.until('end', 4_000)).at(-1)!
+    const end = (await reader.until('end')).at(-1)!
     expect(end.event).toBe('end')
     const data = JSON.parse(end.data)
     // `removing` while the engine removes it, `removed` once it is gone (its `die` event's code).
