@@ -18,6 +18,11 @@ export async function inspectContainer(
   return parseEngine(EngineContainerInspect, raw, 'container')
 }
 
+/** Whether the container ever ran: until it does, the engine gives Go's zero time as `StartedAt`. */
+export function everStarted(state: EngineContainerInspect['State']): boolean {
+  return !state.StartedAt.startsWith('0001-01-01')
+}
+
 export interface ListFilters {
   all?: boolean | undefined
   label?: readonly string[]

@@ -16,7 +16,7 @@ import {
   RawLogStream,
 } from '../streams/index.ts'
 import type { EngineClient } from './client.ts'
-import { containerPath, inspectContainer } from './containers.ts'
+import { containerPath, everStarted, inspectContainer } from './containers.ts'
 import { dieOfRun } from './die-event.ts'
 import { CursorIds, type LogCursor } from './log-cursor.ts'
 import { compareEngineTimes, shiftEngineTime, toEngineTime } from './time.ts'
@@ -67,8 +67,8 @@ export function sendReusing(
 /** How the followed run ended: what the final `end` event says. */
 export interface LogEnd {
   /**
-   * Null when the container runs again (a restart): this run's exit code is not the state's; and
-   * for a removed container whose `die` event the engine no longer holds.
+   * Null when the container runs again (a restart): this run's exit code is not the state's; when
+   * it never ran; and for a removed container whose `die` event the engine no longer holds.
    */
   exitCode: number | null
   /** The container's state (`exited`…), or {@link REMOVED}. */
@@ -184,7 +184,8 @@ export async function followLog(
     removedOrGoing,
   )
   if (sink.signal.aborted) return undefined
-  const exitCode = nextRun ? null : after.State.ExitCode
+  // A container that never ran (`created`) has no exit code to give, whatever the engine's 0 says.
+  const exitCode = nextRun || !everStarted(after.State) ? null : after.State.ExitCode
   if (!going) return { exitCode, state: after.State.Status }
   // Its log is going with it: the end says where the container is now.
   const now = await inspectContainer(engine, inspect.Id, sink.signal).catch(

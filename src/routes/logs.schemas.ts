@@ -103,7 +103,10 @@ const LogEventData = z
   .openapi('LogEventData', { description: 'The data of a `stdout` or `stderr` event' })
 const LogEndData = z
   .object({
-    exitCode: z.number().int().nullable(),
+    exitCode: z.number().int().nullable().openapi({
+      description:
+        'The exit code of the run that ended; null when the container runs again (a restart) or never ran',
+    }),
     state: z.string().openapi({
       example: 'exited',
       description:

@@ -15,7 +15,7 @@
  */
 import { createRoute } from '@hono/zod-openapi'
 import type { EngineClient } from '../engine/client.ts'
-import { containerPath, inspectContainer } from '../engine/containers.ts'
+import { containerPath, everStarted, inspectContainer } from '../engine/containers.ts'
 import { dieOfRun } from '../engine/die-event.ts'
 import { curateStats, hasPreviousSample, hasSample, notRunningStats } from '../engine/stats.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
@@ -221,14 +221,13 @@ function endOf(
   removedExitCode: number | null,
 ): { state: string; exitCode: number | null } {
   if (state === 'removed') return { state: 'removed', exitCode: removedExitCode }
-  const { Status, ExitCode, StartedAt } = state.State
+  const { Status, ExitCode } = state.State
   // The engine stops a container before it removes it: one `removing` that ran has an exit code.
-  const ran = !StartedAt.startsWith('0001-')
   const ended =
     Status === 'exited' ||
     Status === 'dead' ||
     Status === 'restarting' ||
-    (Status === 'removing' && ran)
+    (Status === 'removing' && everStarted(state.State))
   return { state: Status, exitCode: ended ? ExitCode : null }
 }
 

@@ -74,6 +74,23 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
     expect(['removed', 'exited', 'removing']).toContain(end.state)
   })
 
+  it('ends at once for a container that never ran, with no exit code', async () => {
+    const { status, body } = await gw.json(
+      '/v1/containers?start=false',
+      postJson({
+        image: testEngineEnv().image,
+        name: uniqueName('never'),
+        cmd: ['echo', 'unseen'],
+        labels: { [TEST_LABEL]: TEST_RUN },
+      }),
+    )
+    expect(status).toBe(201)
+    const events = await readSse(await stream(body.id)).until('end')
+    expect(events.map((e) => [e.event, JSON.parse(e.data)])).toEqual([
+      ['end', { exitCode: null, state: 'created' }],
+    ])
+  })
+
   it('tells the client how long to wait before reconnecting and sends heartbeats', async () => {
     const id = await start(['sleep', '3'])
     const response = await stream(id)
