@@ -15,9 +15,10 @@ beforeAll(async () => {
   gw = await testGateway({ settings: { heartbeatMs: 200 } })
 })
 
-async function start(cmd: string[], tty = false) {
+/** A container made through the gateway, started unless `started` is false. */
+async function start(cmd: string[], tty = false, started = true) {
   const { status, body } = await gw.json(
-    '/v1/containers?start=true',
+    `/v1/containers?start=${started}`,
     postJson({
       image: testEngineEnv().image,
       name: uniqueName('follow'),
@@ -75,17 +76,8 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
   })
 
   it('ends at once for a container that never ran, with no exit code', async () => {
-    const { status, body } = await gw.json(
-      '/v1/containers?start=false',
-      postJson({
-        image: testEngineEnv().image,
-        name: uniqueName('never'),
-        cmd: ['echo', 'unseen'],
-        labels: { [TEST_LABEL]: TEST_RUN },
-      }),
-    )
-    expect(status).toBe(201)
-    const events = await readSse(await stream(body.id)).until('end')
+    const id = await start(['echo', 'unseen'], false, false)
+    const events = await readSse(await stream(id)).until('end')
     expect(events.map((e) => [e.event, JSON.parse(e.data)])).toEqual([
       ['end', { exitCode: null, state: 'created' }],
     ])
