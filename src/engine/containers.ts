@@ -3,6 +3,7 @@
  */
 import { ProblemError } from '../errors.ts'
 import type { EngineClient } from './client.ts'
+import { isZeroTime } from './time.ts'
 import { EngineContainerInspect, EngineContainerList, parseEngine } from './types.ts'
 
 /** `ref` has been validated against Docker's name alphabet; encoding keeps it one path segment. */
@@ -18,9 +19,9 @@ export async function inspectContainer(
   return parseEngine(EngineContainerInspect, raw, 'container')
 }
 
-/** Whether the container ever ran: until it does, the engine gives Go's zero time as `StartedAt`. */
+/** Whether the container ever ran: until it does, its `StartedAt` is the zero time. */
 export function everStarted(state: EngineContainerInspect['State']): boolean {
-  return !state.StartedAt.startsWith('0001-01-01')
+  return !isZeroTime(state.StartedAt)
 }
 
 export interface ListFilters {

@@ -12,6 +12,7 @@
  * reported as such. CPU counters may pass 2^53 on big, long-running hosts: the rounding is a few
  * nanoseconds against deltas of about 10^9, which the percentage does not notice.
  */
+import { isZeroTime } from './time.ts'
 
 /** A curated stats sample of one container. */
 export interface ContainerStats {
@@ -40,9 +41,6 @@ export interface ContainerStats {
   blockIo: { readBytes: number; writeBytes: number }
 }
 
-/** Go's zero `time.Time`, which the engine writes as `read` when it has no sample. */
-const ZERO_TIME_PREFIX = '0001-01-01'
-
 /** Whether a frame carries a real sample; a stopped container's frames do not. */
 export function hasSample(frame: unknown): boolean {
   return sampleTime(frame) !== undefined
@@ -51,7 +49,8 @@ export function hasSample(frame: unknown): boolean {
 /** The frame's `read`, unless it is missing or the zero time. */
 function sampleTime(frame: unknown): string | undefined {
   const read = field(frame, 'read')
-  if (typeof read !== 'string' || read === '' || read.startsWith(ZERO_TIME_PREFIX)) return undefined
+  // The engine writes the zero time as `read` when it has no sample.
+  if (typeof read !== 'string' || read === '' || isZeroTime(read)) return undefined
   return read
 }
 

@@ -44,6 +44,11 @@ function fromRfc3339(match: RegExpExecArray): string | undefined {
   return `${Math.floor(base / 1000)}.${fraction.padEnd(9, '0')}`
 }
 
+/** Whether an RFC 3339 time of the engine's is Go's zero `time.Time`: the engine's "never". */
+export function isZeroTime(time: string): boolean {
+  return time.startsWith('0001-01-01')
+}
+
 /** Orders two engine times (`seconds.nanoseconds`) without losing precision. */
 export function compareEngineTimes(a: string, b: string): number {
   const big = (t: string) => {

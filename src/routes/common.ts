@@ -4,7 +4,7 @@
  */
 
 import { z } from '@hono/zod-openapi'
-import { toEngineTime } from '../engine/time.ts'
+import { isZeroTime, toEngineTime } from '../engine/time.ts'
 
 export { refuseQuery, router, scoped, validationHook } from './router.ts'
 
@@ -90,7 +90,7 @@ export const QueryBoolean = z
 
 /** Docker's zero time means "never". */
 export function isoOrNull(time: string | undefined | null): string | null {
-  if (!time || time.startsWith('0001-01-01')) return null
+  if (!time || isZeroTime(time)) return null
   return time
 }
 
