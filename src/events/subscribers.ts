@@ -215,8 +215,7 @@ export class Subscribers {
       }
       const entry = this.#ring.at(cursor)
       if (entry === undefined) {
-        subscriber.cursor = undefined
-        this.#reading.delete(subscriber)
+        this.#stopReading(subscriber)
         return undefined
       }
       subscriber.cursor = cursor + 1
@@ -286,6 +285,11 @@ export class Subscribers {
     for (let entry = this.catchUp(subscriber); entry; entry = this.catchUp(subscriber)) {
       subscriber.push({ kind: 'event', event: entry.event })
     }
+    this.#stopReading(subscriber)
+  }
+
+  /** The subscriber reads the ring no more (to its end, or drained): from now on it is pushed to. */
+  #stopReading(subscriber: Subscriber): void {
     subscriber.cursor = undefined
     this.#reading.delete(subscriber)
   }
