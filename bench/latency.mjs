@@ -8,6 +8,16 @@
  * /proc) over the renames per event made: on two shared cores a server that works more per event
  * is woken later for the next one (bench/README.md, Findings 5), and load moves this figure less
  * than the latency.
+ *
+ * **Two mirrored arrangements.** The engine does not hand an event to all its `/events`
+ * connections at once: when it reaches a connection depends on where that connection stands
+ * among the engine's subscribers, by up to 0.3 ms here (bench/README.md, "One subscriber's
+ * latency, ninth look"), as much as the figures judged. A gateway opens its upstream when it
+ * starts, before any client, so it always stood first and the pass-through's last. The phase
+ * therefore measures twice, with fresh gateways each time: the gateways' upstreams opened first,
+ * then the direct subscriber, then the pass-through's; and the mirror, the pass-through's first,
+ * the direct one, then the gateways' in reverse order. Each path holds each place once; the
+ * figures pool the events of both.
  */
 import net from 'node:net'
 import { cpuMs, log, median, nowMs, percentile, round, sleep } from './lib/util.mjs'
@@ -53,50 +63,129 @@ function subscribe({ connect, request, pattern, onEvent }) {
 }
 
 /**
- * `paths`: [{ key, port }] for the gateways and the pass-through, beside the direct subscriber.
- * `containers`: two { id, name }, renamed in turn `events` times in all, `gapMs` apart.
+ * `startGateways()` starts one fresh gateway per variant and resolves to [{ key, pid, port,
+ * stop() }], their upstreams open (the read model's); it is called once per arrangement.
+ * `passThrough`: { port, pid }. `containers`: two { id, name }, renamed in turn `events` times in
+ * each arrangement, `gapMs` apart.
  */
 export async function runLatency(
   ctx,
-  { gateways, passThrough, containers, events, gapMs, deadline },
+  { startGateways, passThrough, containers, events, gapMs, deadline },
 ) {
   const label = `dockgate-bench=${ctx.runId}`
   const engineQuery = `filters=${encodeURIComponent(JSON.stringify({ type: ['container'], label: [label] }))}`
+  const direct = {
+    key: 'direct',
+    connect: () => net.connect({ path: ctx.socketPath }),
+    request: `GET /events?${engineQuery} HTTP/1.1\r\nHost: docker\r\n\r\n`,
+    pattern: ENGINE_TIME,
+  }
+  const viaPassThrough = {
+    key: 'passThrough',
+    connect: () => net.connect({ host: '127.0.0.1', port: passThrough.port }),
+    request: `GET /events?${engineQuery} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
+    pattern: ENGINE_TIME,
+    pid: passThrough.pid,
+  }
+  const viaGateway = (g) => ({
+    key: g.key,
+    pid: g.pid,
+    connect: () => net.connect({ host: '127.0.0.1', port: g.port }),
+    request: `GET /v1/events?type=container&label=${encodeURIComponent(label)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ctx.token}\r\nAccept: text/event-stream\r\n\r\n`,
+    pattern: SSE_ID,
+  })
+  const arrangements = [
+    {
+      name: 'gateways first',
+      // A gateway's upstream opened when it started: it stands before the two opened here.
+      open: async () => {
+        const gateways = await startGateways()
+        return { gateways, paths: [...gateways.map(viaGateway), direct, viaPassThrough] }
+      },
+    },
+    {
+      name: 'pass-through first',
+      open: async (subscribeAll) => {
+        const opened = await subscribeAll([viaPassThrough, direct])
+        const gateways = (await startGateways()).reverse()
+        return { gateways, paths: [viaPassThrough, direct, ...gateways.map(viaGateway)], opened }
+      },
+    },
+  ]
+  const perArrangement = []
+  let renamed = 0
+  for (const [index, arrangement] of arrangements.entries()) {
+    // The second arrangement's renames get what is left of the time, the first half of it.
+    const share = index === 0 ? (deadline - Date.now()) / 2 : deadline - Date.now()
+    const measured = await measureArrangement(ctx, {
+      arrangement,
+      containers,
+      events,
+      gapMs,
+      deadline: Date.now() + share,
+      firstRename: renamed,
+    })
+    renamed += measured.made
+    perArrangement.push(measured)
+  }
+  const keys = perArrangement[0].paths.map((p) => p.key)
+  const stats = {}
+  for (const key of keys) {
+    const total = perArrangement.flatMap((a) => a.total[key])
+    const added = perArrangement.flatMap((a) => a.added[key])
+    const cpu = perArrangement.map((a) => a.cpuMs[key])
+    stats[key] = {
+      totalP50Ms: median(total),
+      totalP99Ms: percentile(total, 99),
+      addedP50Ms: key === 'direct' ? 0 : median(added),
+      addedP99Ms: key === 'direct' ? 0 : percentile(added, 99),
+      cpuPerEventMs: cpu.some((ms) => ms === null) || renamed === 0 ? null : sum(cpu) / renamed,
+    }
+  }
+  const complete = sum(perArrangement.map((a) => a.complete))
+  log(`  latency over ${complete}/${renamed} events, both arrangements: ${describe(keys, stats)}`)
+  return {
+    events: renamed,
+    complete,
+    gapMs,
+    paths: stats,
+    arrangements: perArrangement.map((a) => ({
+      name: a.name,
+      events: a.made,
+      complete: a.complete,
+      addedP50Ms: Object.fromEntries(
+        keys.filter((k) => k !== 'direct').map((k) => [k, median(a.added[k])]),
+      ),
+    })),
+  }
+}
+
+/** One arrangement: its gateways started and every path opened in its order, then the renames. */
+async function measureArrangement(
+  ctx,
+  { arrangement, containers, events, gapMs, deadline, firstRename },
+) {
   const received = new Map() // timeNano → { path: ms }
   const record = (path) => (id, t) => {
     const entry = received.get(id) ?? {}
     entry[path] ??= t
     received.set(id, entry)
   }
-  const paths = [
-    {
-      key: 'direct',
-      connect: () => net.connect({ path: ctx.socketPath }),
-      request: `GET /events?${engineQuery} HTTP/1.1\r\nHost: docker\r\n\r\n`,
-      pattern: ENGINE_TIME,
-    },
-    {
-      key: 'passThrough',
-      connect: () => net.connect({ host: '127.0.0.1', port: passThrough.port }),
-      request: `GET /events?${engineQuery} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
-      pattern: ENGINE_TIME,
-      pid: passThrough.pid,
-    },
-    ...gateways.map((g) => ({
-      key: g.key,
-      pid: g.pid,
-      connect: () => net.connect({ host: '127.0.0.1', port: g.port }),
-      request: `GET /v1/events?type=container&label=${encodeURIComponent(label)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ctx.token}\r\nAccept: text/event-stream\r\n\r\n`,
-      pattern: SSE_ID,
-    })),
-  ]
   const sockets = []
-  try {
+  const subscribeAll = async (paths) => {
     for (const p of paths) {
       sockets.push(
         await subscribe({ ...p, pattern: new RegExp(p.pattern), onEvent: record(p.key) }),
       )
     }
+    return paths.map((p) => p.key)
+  }
+  let gateways = []
+  try {
+    const opened = await arrangement.open(subscribeAll)
+    gateways = opened.gateways
+    const paths = opened.paths
+    await subscribeAll(paths.filter((p) => !(opened.opened ?? []).includes(p.key)))
     await sleep(300)
     received.clear()
     // One rename every `gapMs`, with at most two in flight (two containers in turn, so that no two
@@ -105,13 +194,11 @@ export async function runLatency(
     let made = 0
     const inFlight = new Set()
     const cpuBefore = paths.map((p) => (p.pid ? cpuMs(p.pid) : null))
-    for (let n = 0; n < events && Date.now() < deadline; n++) {
+    for (let n = firstRename; made < events && Date.now() < deadline; n++) {
       while (inFlight.size >= 2) await Promise.race(inFlight)
+      const { id, name } = containers[n % 2]
       const rename = ctx.engine
-        .json(
-          'POST',
-          `/containers/${containers[n % 2].id}/rename?name=${encodeURIComponent(`${containers[n % 2].name}-l${n}`)}`,
-        )
+        .json('POST', `/containers/${id}/rename?name=${encodeURIComponent(`${name}-l${n}`)}`)
         .finally(() => inFlight.delete(rename))
       inFlight.add(rename)
       made += 1
@@ -126,41 +213,57 @@ export async function runLatency(
     ) {
       await sleep(20)
     }
-    const cpuPerEventMs = paths.map((p, i) => {
+    const cpuMsOf = {}
+    for (const [i, p] of paths.entries()) {
       const after = p.pid ? cpuMs(p.pid) : null
-      return after === null || cpuBefore[i] === null || made === 0
-        ? null
-        : (after - cpuBefore[i]) / made
-    })
+      cpuMsOf[p.key] = after === null || cpuBefore[i] === null ? null : after - cpuBefore[i]
+    }
     const complete = [...received.entries()].filter(
       ([, e]) => Object.keys(e).length === paths.length,
     )
-    const stats = {}
-    for (const [i, p] of paths.entries()) {
+    const total = {}
+    const added = {}
+    for (const p of paths) {
       // The engine's timeNano to receipt: what each path takes in all.
-      const total = complete.map(([id, e]) => e[p.key] - Number(BigInt(id) / 1000n) / 1000)
-      const added = complete.map(([, e]) => e[p.key] - e.direct)
-      stats[p.key] = {
-        totalP50Ms: median(total),
-        totalP99Ms: percentile(total, 99),
-        addedP50Ms: p.key === 'direct' ? 0 : median(added),
-        addedP99Ms: p.key === 'direct' ? 0 : percentile(added, 99),
-        cpuPerEventMs: cpuPerEventMs[i],
-      }
+      total[p.key] = complete.map(([id, e]) => e[p.key] - Number(BigInt(id) / 1000n) / 1000)
+      added[p.key] = complete.map(([, e]) => e[p.key] - e.direct)
     }
-    log(
-      `  latency over ${complete.length}/${made} events: ` +
-        paths
-          .filter((p) => p.key !== 'direct')
-          .map(
-            (p) =>
-              `${p.key} +${round(stats[p.key].addedP50Ms, 2)} ms (p99 +${round(stats[p.key].addedP99Ms, 2)}; CPU ${round(stats[p.key].cpuPerEventMs, 2)} ms/event)`,
-          )
-          .join(', ') +
-        `; direct ${round(stats.direct.totalP50Ms, 2)} ms after timeNano`,
+    const medians = Object.fromEntries(
+      paths.map((p) => [
+        p.key,
+        { addedP50Ms: median(added[p.key]), addedP99Ms: percentile(added[p.key], 99) },
+      ]),
     )
-    return { events: made, complete: complete.length, gapMs, paths: stats }
+    log(
+      `  ${arrangement.name} (${paths.map((p) => p.key).join(', ')}): ${complete.length}/${made} events: ${describe(
+        paths.map((p) => p.key),
+        medians,
+      )}`,
+    )
+    return {
+      name: arrangement.name,
+      paths,
+      made,
+      complete: complete.length,
+      total,
+      added,
+      cpuMs: cpuMsOf,
+    }
   } finally {
     for (const s of sockets) s.destroy()
+    for (const g of gateways) await g.stop()
   }
+}
+
+const sum = (values) => values.reduce((a, b) => a + b, 0)
+
+function describe(keys, stats) {
+  return keys
+    .filter((k) => k !== 'direct')
+    .map((k) => {
+      const s = stats[k]
+      const cpu = s.cpuPerEventMs === undefined ? '' : `; CPU ${round(s.cpuPerEventMs, 2)} ms/event`
+      return `${k} +${round(s.addedP50Ms, 2)} ms (p99 +${round(s.addedP99Ms, 2)}${cpu})`
+    })
+    .join(', ')
 }

@@ -634,7 +634,7 @@ export function renderMarkdown(results) {
   if (lat && !lat.error) {
     const names = { direct: 'engine /events, directly', passThrough: 'Hono + undici pass-through' }
     out.push(
-      `**4a. Added event latency, one subscriber** (${lat.complete} of ${lat.events} container renames, ${lat.gapMs} ms apart, received on every path; added = a path's receipt − the direct subscriber's, per event)`,
+      `**4a. Added event latency, one subscriber** (${lat.complete} of ${lat.events} container renames, ${lat.gapMs} ms apart, received on every path${lat.arrangements ? ', in the two arrangements below' : ''}; added = a path's receipt − the direct subscriber's, per event)`,
       '',
       table(
         [
@@ -653,6 +653,18 @@ export function renderMarkdown(results) {
         ]),
       ),
       '',
+      ...(lat.arrangements ?? []).map(
+        (a) =>
+          `- ${a.name}: ${a.complete} of ${a.events} renames, added p50 ${Object.entries(
+            a.addedP50Ms,
+          )
+            .map(
+              ([key, ms]) =>
+                `${names[key] ?? `gateway${compare ? ` (${key})` : ''}`} +${fmt(ms, 2)} ms`,
+            )
+            .join(', ')}`,
+      ),
+      ...(lat.arrangements ? [''] : []),
     )
   } else if (lat?.error) {
     out.push(`**4a. Added latency**: failed: ${lat.error}`, '')
