@@ -71,7 +71,7 @@ try {
     if (times.filter((t) => t !== undefined).length < COUNT) continue
     const earliest = Math.min(...times)
     first[times.indexOf(earliest)] += 1
-    times.forEach((t, place) => after[place].push(t - earliest))
+    for (const [place, t] of times.entries()) after[place].push(t - earliest)
   }
   console.log(
     after
