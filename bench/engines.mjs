@@ -11,50 +11,20 @@
  *   beside `GET /v1/containers` (the same list of 20 from the read model), rep by rep in turn.
  *   Target: the same cost (a ratio ≤ 1.05).
  */
-import net from 'node:net'
-import { log, median, nowMs, percentile, round, sleep } from './lib/util.mjs'
+import { rawSubscriber } from './lib/raw-subscriber.mjs'
+import { log, median, percentile, round, sleep } from './lib/util.mjs'
 import { load } from './throughput.mjs'
 
 /** A `default` event's timeNano in the data both streams send (its `engine` follows it). */
 const DEFAULT_EVENT = /"timeNano":"(\d+)","engine":"default"/g
 
 function subscribe({ port, path, token, onEvent }) {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: '127.0.0.1', port })
-    socket.setNoDelay(true)
-    let carry = ''
-    let open = false
-    socket.on('connect', () =>
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`,
-      ),
-    )
-    socket.on('data', (chunk) => {
-      const t = nowMs()
-      let text = carry + chunk.toString('latin1')
-      if (!open) {
-        if (text.length < 12) {
-          carry = text
-          return
-        }
-        if (!text.startsWith('HTTP/1.1 200')) {
-          socket.destroy()
-          reject(new Error(`subscribe ${path}: ${text.slice(0, 160)}`))
-          return
-        }
-        open = true
-        resolve(socket)
-      }
-      DEFAULT_EVENT.lastIndex = 0
-      let lastEnd = 0
-      for (let m = DEFAULT_EVENT.exec(text); m; m = DEFAULT_EVENT.exec(text)) {
-        onEvent(m[1], t)
-        lastEnd = DEFAULT_EVENT.lastIndex
-      }
-      text = text.slice(Math.max(lastEnd, text.lastIndexOf('\n')))
-      carry = text.length > 300 ? text.slice(-300) : text
-    })
-    socket.on('error', (error) => (open ? undefined : reject(error)))
+  return rawSubscriber({
+    connect: { host: '127.0.0.1', port },
+    request: `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`,
+    pattern: new RegExp(DEFAULT_EVENT),
+    onEvent,
+    carryBytes: 300,
   })
 }
 

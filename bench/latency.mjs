@@ -19,48 +19,11 @@
  * the direct one, then the gateways' in reverse order. Each path holds each place once; the
  * figures pool the events of both.
  */
-import net from 'node:net'
-import { cpuMs, log, median, nowMs, percentile, round, sleep } from './lib/util.mjs'
+import { rawSubscriber } from './lib/raw-subscriber.mjs'
+import { cpuMs, log, median, percentile, round, sleep } from './lib/util.mjs'
 
 const SSE_ID = /(?:^|\n)id: (\d+)\r?\n/g
 const ENGINE_TIME = /"timeNano":(\d+)[,}]/g
-
-/** One raw HTTP subscriber; calls `onEvent(timeNano, receivedAtMs)` for each event read. */
-function subscribe({ connect, request, pattern, onEvent }) {
-  return new Promise((resolve, reject) => {
-    const socket = connect()
-    socket.setNoDelay(true)
-    let carry = ''
-    let open = false
-    socket.on('connect', () => socket.write(request))
-    socket.on('data', (chunk) => {
-      const t = nowMs()
-      let text = carry + chunk.toString('latin1')
-      if (!open) {
-        if (text.length < 12) {
-          carry = text
-          return
-        }
-        if (!text.startsWith('HTTP/1.1 200')) {
-          socket.destroy()
-          reject(new Error(`subscribe: ${text.slice(0, 120)}`))
-          return
-        }
-        open = true
-        resolve(socket)
-      }
-      pattern.lastIndex = 0
-      let lastEnd = 0
-      for (let m = pattern.exec(text); m; m = pattern.exec(text)) {
-        onEvent(m[1], t)
-        lastEnd = pattern.lastIndex
-      }
-      text = text.slice(Math.max(lastEnd, text.lastIndexOf('\n')))
-      carry = text.length > 200 ? text.slice(-200) : text
-    })
-    socket.on('error', (error) => (open ? undefined : reject(error)))
-  })
-}
 
 /**
  * `startGateways()` starts one fresh gateway per variant and resolves to [{ key, pid, port,
@@ -76,13 +39,13 @@ export async function runLatency(
   const engineQuery = `filters=${encodeURIComponent(JSON.stringify({ type: ['container'], label: [label] }))}`
   const direct = {
     key: 'direct',
-    connect: () => net.connect({ path: ctx.socketPath }),
+    connect: { path: ctx.socketPath },
     request: `GET /events?${engineQuery} HTTP/1.1\r\nHost: docker\r\n\r\n`,
     pattern: ENGINE_TIME,
   }
   const viaPassThrough = {
     key: 'passThrough',
-    connect: () => net.connect({ host: '127.0.0.1', port: passThrough.port }),
+    connect: { host: '127.0.0.1', port: passThrough.port },
     request: `GET /events?${engineQuery} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`,
     pattern: ENGINE_TIME,
     pid: passThrough.pid,
@@ -90,7 +53,7 @@ export async function runLatency(
   const viaGateway = (g) => ({
     key: g.key,
     pid: g.pid,
-    connect: () => net.connect({ host: '127.0.0.1', port: g.port }),
+    connect: { host: '127.0.0.1', port: g.port },
     request: `GET /v1/events?type=container&label=${encodeURIComponent(label)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ctx.token}\r\nAccept: text/event-stream\r\n\r\n`,
     pattern: SSE_ID,
   })
@@ -175,7 +138,7 @@ async function measureArrangement(
   const subscribeAll = async (paths) => {
     for (const p of paths) {
       sockets.push(
-        await subscribe({ ...p, pattern: new RegExp(p.pattern), onEvent: record(p.key) }),
+        await rawSubscriber({ ...p, pattern: new RegExp(p.pattern), onEvent: record(p.key) }),
       )
     }
     return paths.map((p) => p.key)
