@@ -28,8 +28,8 @@ const ENGINE_TIME = /"timeNano":(\d+)[,}]/g
 /**
  * `startGateways()` starts one fresh gateway per variant and resolves to [{ key, pid, port,
  * stop() }], their upstreams open (the read model's); it is called once per arrangement.
- * `passThrough`: { port, pid }. `containers`: two { id, name }, renamed in turn `events` times in
- * each arrangement, `gapMs` apart.
+ * `passThrough`: { port, pid }. `containers`: two { id, name }, renamed in turn `gapMs` apart:
+ * `WARM_UP` times, not counted, then `events` times, in each arrangement.
  */
 export async function runLatency(
   ctx,
@@ -76,7 +76,8 @@ export async function runLatency(
     },
   ]
   const perArrangement = []
-  let renamed = 0
+  // Every rename gives a new name: the count so far, warm-ups included.
+  let renamesSoFar = 0
   for (const [index, arrangement] of arrangements.entries()) {
     // The second arrangement's renames get what is left of the time, the first half of it.
     const share = index === 0 ? (deadline - Date.now()) / 2 : deadline - Date.now()
@@ -86,11 +87,12 @@ export async function runLatency(
       events,
       gapMs,
       deadline: Date.now() + share,
-      firstRename: renamed,
+      firstRename: renamesSoFar,
     })
-    renamed += measured.made
+    renamesSoFar += measured.renamed
     perArrangement.push(measured)
   }
+  const renamed = sum(perArrangement.map((a) => a.made))
   const keys = perArrangement[0].paths.map((p) => p.key)
   const stats = {}
   for (const key of keys) {
@@ -149,25 +151,12 @@ async function measureArrangement(
     gateways = opened.gateways
     const paths = opened.paths
     await subscribeAll(paths.filter((p) => !(opened.opened ?? []).includes(p.key)))
+    // Not counted: the fresh gateways' event path runs, and compiles, for the first time here.
+    await renameInTurn(ctx, containers, firstRename, WARM_UP, gapMs, deadline)
     await sleep(300)
     received.clear()
-    // One rename every `gapMs`, with at most two in flight (two containers in turn, so that no two
-    // renames of one container overlap): on a quiet engine they go one at a time; on a busy one
-    // (a rename then takes 100s of ms) the count still fits the time.
-    let made = 0
-    const inFlight = new Set()
     const cpuBefore = paths.map((p) => (p.pid ? cpuMs(p.pid) : null))
-    for (let n = firstRename; made < events && Date.now() < deadline; n++) {
-      while (inFlight.size >= 2) await Promise.race(inFlight)
-      const { id, name } = containers[n % 2]
-      const rename = ctx.engine
-        .json('POST', `/containers/${id}/rename?name=${encodeURIComponent(`${name}-l${n}`)}`)
-        .finally(() => inFlight.delete(rename))
-      inFlight.add(rename)
-      made += 1
-      await sleep(gapMs)
-    }
-    await Promise.all(inFlight)
+    const made = await renameInTurn(ctx, containers, firstRename + WARM_UP, events, gapMs, deadline)
     // The last event's arrivals.
     const settle = Date.now() + 2_000
     while (
@@ -207,6 +196,7 @@ async function measureArrangement(
       name: arrangement.name,
       paths,
       made,
+      renamed: WARM_UP + made,
       complete: complete.length,
       total,
       added,
@@ -216,6 +206,32 @@ async function measureArrangement(
     for (const s of sockets) s.destroy()
     for (const g of gateways) await g.stop()
   }
+}
+
+/** Renames before each arrangement's measured ones (bench/README.md, phase 4a). */
+const WARM_UP = 20
+
+/**
+ * `count` renames (or as many as `deadline` allows) one every `gapMs`, with at most two in
+ * flight (two containers in turn, so that no two renames of one container overlap): on a quiet
+ * engine they go one at a time; on a busy one (a rename then takes 100s of ms) the count still
+ * fits the time. Resolves to how many were made, once all are answered.
+ */
+async function renameInTurn(ctx, containers, first, count, gapMs, deadline) {
+  let made = 0
+  const inFlight = new Set()
+  for (let n = first; made < count && Date.now() < deadline; n++) {
+    while (inFlight.size >= 2) await Promise.race(inFlight)
+    const { id, name } = containers[n % 2]
+    const rename = ctx.engine
+      .json('POST', `/containers/${id}/rename?name=${encodeURIComponent(`${name}-l${n}`)}`)
+      .finally(() => inFlight.delete(rename))
+    inFlight.add(rename)
+    made += 1
+    await sleep(gapMs)
+  }
+  await Promise.all(inFlight)
+  return made
 }
 
 const sum = (values) => values.reduce((a, b) => a + b, 0)
