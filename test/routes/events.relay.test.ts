@@ -1,6 +1,7 @@
 /**
- * The events route's encoder (src/routes/events.relay.ts): what it redacts, with the memo of
- * secret keys it keeps, and after the patterns change (a config reload). No engine involved.
+ * The events route's encoder (src/routes/events.relay.ts): what an event's `data` holds, what it
+ * redacts, with the memo of secret keys it keeps, and after the patterns change (a config
+ * reload). No engine involved.
  */
 import { describe, expect, it } from 'vitest'
 import { redactLabels, secretKeyMemo } from '../../src/domain/redaction.ts'
@@ -19,19 +20,37 @@ function event(n: number, attributes: Record<string, string>): EngineEvent {
   }
 }
 
-/** The `data` of the one event the encoder wrote. */
-function sent(encoder: EventEncoder, e: EngineEvent, patterns: readonly string[]) {
+/** The `data` line of the one event the encoder wrote, as sent. */
+function sentText(encoder: EventEncoder, e: EngineEvent, patterns: readonly string[]) {
   const { chunk } = encoder.batch([{ kind: 'event', event: e }], 'default', () => true, {
     exposeEnvKeys: [],
     secretLabelPatterns: patterns,
   })
   const text = decoder.decode(chunk)
-  return JSON.parse(text.slice(text.indexOf('data: ') + 6)) as {
+  return text.slice(text.indexOf('data: ') + 6, text.indexOf('\n', text.indexOf('data: ')))
+}
+
+function sent(encoder: EventEncoder, e: EngineEvent, patterns: readonly string[]) {
+  return JSON.parse(sentText(encoder, e, patterns)) as {
     actor: { attributes: Record<string, string | null> }
   }
 }
 
 describe('EventEncoder', () => {
+  it('sends every field of the event, in its order, with the engine named last', () => {
+    const e = event(4, { name: 'web', 'db.password': 'hunter2' })
+    expect(sentText(new EventEncoder(), e, ['*password*'])).toBe(
+      JSON.stringify({
+        type: 'container',
+        action: 'start',
+        actor: { id: 'c4', name: 'web', attributes: { name: 'web', 'db.password': null } },
+        time: e.time,
+        timeNano: e.timeNano,
+        engine: 'default',
+      }),
+    )
+  })
+
   it('redacts secret-looking attributes, and follows new patterns at once', () => {
     const encoder = new EventEncoder()
     const labels = { name: 'web', 'db.PASSWORD': 'hunter2', 'app.pin': '1234' }
