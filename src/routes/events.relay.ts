@@ -13,6 +13,7 @@ import type { ServiceOwners } from '../model/services.ts'
 import { canSee } from '../policy/access.ts'
 import { concatBytes } from '../streams/demux.ts'
 import { encodeSse } from '../streams/sse.ts'
+import type { EngineEventData } from './events.ts'
 
 /** Whether the caller sees an event of the named engine. */
 export type Visibility = (event: EngineEvent, engine: string) => boolean
@@ -115,14 +116,14 @@ function concatParts(parts: Uint8Array[]): Uint8Array | undefined {
  * Written out field by field, in the order the spreads `{ ...event, engine, actor: { ...actor,
  * attributes } }` gave: those made V8 define `engine` and replace `actor` on its slow path,
  * about a third of the event's encoding in a profile of bench phase 4a (bench/README.md, "One
- * subscriber's latency, ninth look"). The type keeps every field of `EngineEvent`.
+ * subscriber's latency, ninth look"). Its type is the document's: no field can be left out.
  */
 function redacted(
   event: EngineEvent,
   engine: string,
   patterns: readonly string[],
   isSecret: (key: string) => boolean,
-): RedactedEvent {
+): EngineEventData {
   const { actor } = event
   return {
     type: event.type,
@@ -136,11 +137,6 @@ function redacted(
     timeNano: event.timeNano,
     engine,
   }
-}
-
-type RedactedEvent = Omit<EngineEvent, 'actor'> & {
-  actor: Omit<EngineEvent['actor'], 'attributes'> & { attributes: Record<string, string | null> }
-  engine: string
 }
 
 const encoder = new TextEncoder()

@@ -153,6 +153,9 @@ const EngineEventSchema = z
   })
   .openapi('EngineEvent')
 
+/** An event's `data` as a client reads it (the encoder in events.relay.ts writes it). */
+export type EngineEventData = z.infer<typeof EngineEventSchema>
+
 const ResyncData = z
   .object({
     engine: z.string().optional().openapi({
