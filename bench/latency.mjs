@@ -18,6 +18,10 @@
  * then the direct subscriber, then the pass-through's; and the mirror, the pass-through's first,
  * the direct one, then the gateways' in reverse order. Each path holds each place once; the
  * figures pool the events of both.
+ *
+ * Also given, not a target: a gateway's receipt of each event minus the pass-through's, paired per
+ * event. Each path either takes an event at once or a turn of the two cores later, and a median
+ * that falls between those two modes swings between runs; the paired difference does not.
  */
 import { rawSubscriber } from './lib/raw-subscriber.mjs'
 import { cpuMs, log, median, percentile, round, sleep } from './lib/util.mjs'
