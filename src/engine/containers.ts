@@ -19,6 +19,25 @@ export async function inspectContainer(
   return parseEngine(EngineContainerInspect, raw, 'container')
 }
 
+/** The container, or undefined when the engine has none by that reference (removed meanwhile). */
+export async function inspectContainerIfAny(
+  engine: EngineClient,
+  ref: string,
+  signal?: AbortSignal,
+): Promise<EngineContainerInspect | undefined> {
+  try {
+    return await inspectContainer(engine, ref, signal)
+  } catch (error) {
+    if (isNotFound(error)) return undefined
+    throw error
+  }
+}
+
+/** The engine's 404: no such container (image, …), or none any more. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof ProblemError && error.status === 404
+}
+
 /** Whether the container ever ran: until it does, its `StartedAt` is the zero time. */
 export function everStarted(state: EngineContainerInspect['State']): boolean {
   return !isZeroTime(state.StartedAt)
@@ -63,15 +82,10 @@ export async function listContainers(
   )
   const kept = visible ? list.filter((entry) => visible(entry.Labels ?? {})) : list
   const page = visible && filters.limit !== undefined ? kept.slice(0, filters.limit) : kept
-  const inspected = await mapConcurrently(page, 8, async ({ Id }) => {
-    try {
-      return await inspectContainer(engine, Id, signal)
-    } catch (error) {
-      // Removed between the list and the inspect: it is simply gone.
-      if (error instanceof ProblemError && error.status === 404) return undefined
-      throw error
-    }
-  })
+  // One removed between the list and the inspect is simply gone.
+  const inspected = await mapConcurrently(page, 8, ({ Id }) =>
+    inspectContainerIfAny(engine, Id, signal),
+  )
   return inspected.filter((c): c is EngineContainerInspect => c !== undefined)
 }
 

@@ -16,7 +16,7 @@ import {
   RawLogStream,
 } from '../streams/index.ts'
 import type { EngineClient } from './client.ts'
-import { containerPath, everStarted, inspectContainer } from './containers.ts'
+import { containerPath, everStarted, inspectContainerIfAny, isNotFound } from './containers.ts'
 import { dieOfRun } from './die-event.ts'
 import { CursorIds, type LogCursor } from './log-cursor.ts'
 import { compareEngineTimes, shiftEngineTime, toEngineTime } from './time.ts'
@@ -169,9 +169,7 @@ export async function followLog(
     : { ...selection, follow: true }
   const last = await deliverLines(engine, inspect, follow, resumeAfter, sink)
   if (sink.signal.aborted) return undefined
-  const after = await inspectContainer(engine, inspect.Id, sink.signal).catch(
-    (error: unknown) => void removedMeanwhile(error),
-  )
+  const after = await inspectContainerIfAny(engine, inspect.Id, sink.signal)
   if (after === undefined) {
     const died = await dieOfRun(engine, inspect, sink.signal)
     return sink.signal.aborted ? undefined : { exitCode: died?.exitCode ?? null, state: REMOVED }
@@ -188,26 +186,19 @@ export async function followLog(
   const exitCode = nextRun || !everStarted(after.State) ? null : after.State.ExitCode
   if (!going) return { exitCode, state: after.State.Status }
   // Its log is going with it: the end says where the container is now.
-  const now = await inspectContainer(engine, inspect.Id, sink.signal).catch(
-    (error: unknown) => void removedMeanwhile(error),
-  )
+  const now = await inspectContainerIfAny(engine, inspect.Id, sink.signal)
   return sink.signal.aborted ? undefined : { exitCode, state: now?.State.Status ?? REMOVED }
 }
 
-/** True for the engine's 404 of a container removed meanwhile; any other failure is thrown on. */
-function removedMeanwhile(error: unknown): true {
-  if (error instanceof ProblemError && error.status === 404) return true
-  throw error
-}
-
 /**
- * True also for the engine's 409 to a log read of a container being removed (or dead: "can not
- * get logs from container which is dead or marked for removal", `daemon/logs.go`, v20.10.24),
- * which a forced removal during a follow met under load.
+ * True for the engine's 404 of a container removed meanwhile, and for its 409 to a log read of a
+ * container being removed (or dead: "can not get logs from container which is dead or marked for
+ * removal", `daemon/logs.go`, v20.10.24), which a forced removal during a follow met under load;
+ * any other failure is thrown on.
  */
 function removedOrGoing(error: unknown): true {
-  if (error instanceof ProblemError && error.status === 409) return true
-  return removedMeanwhile(error)
+  if (isNotFound(error) || (error instanceof ProblemError && error.status === 409)) return true
+  throw error
 }
 
 /**

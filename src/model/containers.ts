@@ -18,9 +18,8 @@
  */
 import { labelMatches } from '../domain/policy.ts'
 import type { EngineClient } from '../engine/client.ts'
-import { containerPath, mapConcurrently } from '../engine/containers.ts'
-import { EngineContainerInspect, EngineContainerList, parseEngine } from '../engine/types.ts'
-import { ProblemError } from '../errors.ts'
+import { inspectContainerIfAny, mapConcurrently } from '../engine/containers.ts'
+import { type EngineContainerInspect, EngineContainerList, parseEngine } from '../engine/types.ts'
 import { type EngineEvent, parseEngineEvent, toEngineSince } from '../events/event.ts'
 import type { EventHub, Subscription } from '../events/hub.ts'
 import { RecentKeys } from '../events/ring.ts'
@@ -408,14 +407,8 @@ export class ContainerModel {
   }
 
   /** The container, or undefined when the engine has no such container (any more). */
-  async #inspect(id: string): Promise<EngineContainerInspect | undefined> {
-    try {
-      const raw = await this.#engine.json('GET', containerPath(id, '/json'))
-      return parseEngine(EngineContainerInspect, raw, 'container')
-    } catch (error) {
-      if (error instanceof ProblemError && error.status === 404) return undefined
-      throw error
-    }
+  #inspect(id: string): Promise<EngineContainerInspect | undefined> {
+    return inspectContainerIfAny(this.#engine, id)
   }
 }
 

@@ -15,7 +15,7 @@
  */
 import { createRoute } from '@hono/zod-openapi'
 import type { EngineClient } from '../engine/client.ts'
-import { containerPath, everStarted, inspectContainer } from '../engine/containers.ts'
+import { containerPath, everStarted, inspectContainerIfAny } from '../engine/containers.ts'
 import { dieOfRun } from '../engine/die-event.ts'
 import { curateStats, hasPreviousSample, hasSample, notRunningStats } from '../engine/stats.ts'
 import type { EngineContainerInspect } from '../engine/types.ts'
@@ -204,13 +204,8 @@ async function stateAfter(
   signal: AbortSignal,
   final: boolean,
 ): Promise<StoppedState | undefined> {
-  let after: EngineContainerInspect
-  try {
-    after = await inspectContainer(engine, before.Id, signal)
-  } catch (error) {
-    if (error instanceof ProblemError && error.status === 404) return 'removed'
-    throw error
-  }
+  const after = await inspectContainerIfAny(engine, before.Id, signal)
+  if (after === undefined) return 'removed'
   const { Running, Restarting, StartedAt } = after.State
   const sameRun = Running && !Restarting && StartedAt === before.State.StartedAt
   return sameRun && !final ? undefined : after
