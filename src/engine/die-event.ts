@@ -4,20 +4,26 @@
  */
 import { extractIntegerField, NdjsonStream } from '../streams/index.ts'
 import type { EngineClient } from './client.ts'
-import { nanosToEngineTime, toEngineTime } from './time.ts'
+import {
+  compareEngineTimes,
+  isZeroTime,
+  nanosToEngineTime,
+  shiftEngineTime,
+  toEngineTime,
+} from './time.ts'
 import type { EngineContainerInspect } from './types.ts'
 
 /** How long the `die` event's replay may take: it comes at once when the engine still has it. */
 const DIE_EVENT_WAIT_MS = 2_000
 /**
- * How far past the gateway's clock the `die` lookup reads. Without an `until` the engine goes on
+ * How far past the end of its window the `die` lookup reads. Without an `until` the engine goes on
  * with live events after its replay, so a `die` it no longer holds kept a log stream's `end`
  * waiting for {@link DIE_EVENT_WAIT_MS}: a stream of a container stopped 270 volume events before
  * ended 2.02–2.05 s after it was opened, and 0.27–0.30 s with `until` (22–56 ms while the engine
  * still held the `die`). The margin is for an engine whose clock is ahead of the gateway's: its
  * `die` of a moment ago is still found.
  */
-const DIE_LOOKUP_AHEAD_MS = 250
+const DIE_LOOKUP_AHEAD_NS = 250_000_000n
 
 /** A run's `die` event, as the end of a stream reads it. */
 export interface RunDeath {
@@ -31,18 +37,20 @@ export interface RunDeath {
  * The `die` event of the run `inspect` saw started, from the engine's ring of recent events;
  * undefined when it is no longer there (256 events later: docs/engine-notes.md#event-ring). Asked
  * once the run is over: its `die` came before the inspect that showed it so (or the container
- * gone; docs/engine-notes.md#the-end-of-a-run), so a replay up to now holds it.
+ * gone; docs/engine-notes.md#the-end-of-a-run), so a replay up to now holds it. `finishedAt`: the
+ * run's `State.FinishedAt` when an inspect after it showed it (the engine's own clock).
  */
 export async function dieOfRun(
   engine: EngineClient,
   inspect: EngineContainerInspect,
   signal: AbortSignal,
+  finishedAt?: string,
 ): Promise<RunDeath | undefined> {
   const since = toEngineTime(inspect.State.StartedAt)
   if (since === undefined) return undefined
   const filters = { type: ['container'], container: [inspect.Id], event: ['die'] }
   const timeout = AbortSignal.timeout(DIE_EVENT_WAIT_MS)
-  const until = nanosToEngineTime(BigInt(Date.now() + DIE_LOOKUP_AHEAD_MS) * 1_000_000n)
+  const until = lookupEnd(since, finishedAt)
   try {
     const response = await engine.request('GET', '/events', {
       query: { since, until, filters: JSON.stringify(filters) },
@@ -67,6 +75,25 @@ export async function dieOfRun(
     if (signal.aborted || timeout.aborted) return undefined
     throw error
   }
+}
+
+/**
+ * Where the lookup's replay ends: a margin past the latest of the gateway's clock, the run's end
+ * and its start. The engine stamps the `die` by its own clock, which may be ahead of the
+ * gateway's (a remote engine). The run's end (`FinishedAt`, the engine's clock) then still covers
+ * a `die` written within the margin after it: 21–30 ms after, for a run without output, in three
+ * runs on 20.10; a run whose output took longer to drain has its `die` later (`endOfRun` in
+ * logs.ts), and one missed is what a `die` gone from the ring is. The start keeps the window from
+ * ending before it begins, which the engine refuses with a 400 ("`since` time … cannot be after
+ * `until` time"): a run gone with its container has no end to read.
+ */
+function lookupEnd(since: string, finishedAt: string | undefined): string {
+  let latest = nanosToEngineTime(BigInt(Date.now()) * 1_000_000n)
+  const ended = finishedAt && !isZeroTime(finishedAt) ? toEngineTime(finishedAt) : undefined
+  for (const time of [ended, since]) {
+    if (time !== undefined && compareEngineTimes(time, latest) > 0) latest = time
+  }
+  return shiftEngineTime(latest, DIE_LOOKUP_AHEAD_NS)
 }
 
 /** A `die` event's `exitCode` attribute (decimal digits), or null. */

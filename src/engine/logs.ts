@@ -228,7 +228,8 @@ async function endOfRun(
   if (!nextRun && state.Running) {
     return state.Restarting ? toEngineTime(state.FinishedAt) : before(started)
   }
-  const died = await dieOfRun(engine, inspect, signal)
+  // This run's end, by the engine's clock, unless a next run began since.
+  const died = await dieOfRun(engine, inspect, signal, nextRun ? undefined : state.FinishedAt)
   return died?.time ?? (nextRun ? before(started) : undefined)
 }
 

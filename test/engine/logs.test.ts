@@ -2,7 +2,8 @@
  * The engine-side log follower on its own, against the real engine: no route, no HTTP response,
  * only a sink that collects what the follow writes.
  */
-import { afterAll, describe, expect, it } from 'vitest'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { EngineClient } from '../../src/engine/client.ts'
 import { inspectContainer } from '../../src/engine/containers.ts'
 import { decodeCursor } from '../../src/engine/log-cursor.ts'
@@ -16,6 +17,7 @@ import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 
 const engine = new EngineClient(createNodeTransport(engineTargetFromEnv(process.env)))
 afterAll(() => engine.transport.close())
+afterEach(() => vi.restoreAllMocks())
 
 const labels = { [TEST_LABEL]: TEST_RUN }
 
@@ -67,6 +69,15 @@ async function engineEventsUpToNow(since: string, filters: Record<string, string
   return answer.text.split('\n').filter((line) => line !== '')
 }
 
+/** The engine forgets its events 256 later (docs/engine-notes.md#event-ring): 270 more. */
+async function pushEventsOutOfRing() {
+  const volume = uniqueName('ring')
+  for (let i = 0; i < 135; i++) {
+    await direct('/volumes/create', { method: 'POST', body: { Name: `${volume}-${i}` } })
+    await direct(`/volumes/${volume}-${i}`, { method: 'DELETE' })
+  }
+}
+
 const run = (cmd: string) =>
   runDirect({ name: uniqueName('follower'), cmd: ['sh', '-c', cmd], labels })
 
@@ -94,17 +105,69 @@ describe('followLog', () => {
     expect(await engineEventsUpToNow(inspect.State.StartedAt, dieOfRun)).toHaveLength(1)
     // The engine keeps its last 256 events (docs/engine-notes.md#event-ring): 270 more push the
     // run's `die` out of it.
-    const volume = uniqueName('ring')
-    for (let i = 0; i < 135; i++) {
-      await direct('/volumes/create', { method: 'POST', body: { Name: `${volume}-${i}` } })
-      await direct(`/volumes/${volume}-${i}`, { method: 'DELETE' })
-    }
+    await pushEventsOutOfRing()
     expect(await engineEventsUpToNow(inspect.State.StartedAt, dieOfRun)).toEqual([])
     const { sink, events } = collectingSink()
 
     const end = await followLog(engine, inspect, {}, undefined, sink)
 
     expect(end).toEqual({ exitCode: 4, state: 'exited' })
+    expect(events().map((e) => e.data.text)).toEqual(['one', 'two'])
+  })
+
+  it('ends a run removed with its container, whose `die` the engine no longer holds, with no exit code', async () => {
+    const id = await createDirect({
+      name: uniqueName('gone'),
+      cmd: ['sh', '-c', 'echo one; sleep 0.3; exit 6'],
+      labels,
+      hostConfig: { AutoRemove: true },
+    })
+    expect((await direct(`/containers/${id}/start`, { method: 'POST' })).status).toBe(204)
+    const inspect = await inspectContainer(engine, id)
+    // The follow holds its first line until the container is gone and its `die` forgotten.
+    let delivered = () => {}
+    const firstLine = new Promise<void>((resolve) => {
+      delivered = resolve
+    })
+    let release = () => {}
+    const held = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const { sink, events } = collectingSink()
+    const send = sink.sendEncoded
+    const holding: LogEventSink = {
+      signal: sink.signal,
+      sendEncoded: async (chunk) => {
+        delivered()
+        await held
+        return send(chunk)
+      },
+    }
+    const ending = followLog(engine, inspect, {}, undefined, holding)
+    await firstLine
+    while ((await direct(`/containers/${id}/json`)).status !== 404) await sleep(50)
+    await pushEventsOutOfRing()
+    release()
+
+    const end = await ending
+
+    expect(end).toEqual({ exitCode: null, state: 'removed' })
+    expect(events().map((e) => e.data.text)).toEqual(['one'])
+  })
+
+  it("ends a stopped run with every line and its exit code when the gateway's clock is behind the engine's", async () => {
+    const id = await run('echo one; sleep 1.2; echo two; exit 3')
+    const inspect = await inspectContainer(engine, id)
+    const { sink, events } = collectingSink()
+    // Mock: the engine shares this machine's clock; a remote one may be ahead of the gateway's,
+    // here by more than the run lasted (its `die` lookup once asked the engine for a window that
+    // ended before it began, and the follow ended on the engine's 400).
+    const now = Date.now.bind(Date)
+    vi.spyOn(Date, 'now').mockImplementation(() => now() - 60_000)
+
+    const end = await followLog(engine, inspect, {}, undefined, sink)
+
+    expect(end).toEqual({ exitCode: 3, state: 'exited' })
     expect(events().map((e) => e.data.text)).toEqual(['one', 'two'])
   })
 
