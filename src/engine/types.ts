@@ -46,7 +46,11 @@ export const EngineContainerInspect = z.looseObject({
 })
 export type EngineContainerInspect = z.infer<typeof EngineContainerInspect>
 
-export const EngineContainerListItem = z.looseObject({ Id: z.string(), Labels })
+export const EngineContainerListItem = z.looseObject({
+  Id: z.string(),
+  Labels,
+  ImageID: z.string().nullish(),
+})
 export const EngineContainerList = z.array(EngineContainerListItem)
 
 export const EngineCreated = z.looseObject({ Id: z.string(), Warnings: StringList })

@@ -13,7 +13,7 @@ import {
   noSuchService,
   replicasOf,
 } from '../engine/services.ts'
-import { EngineContainerList, parseEngine } from '../engine/types.ts'
+import { EngineContainerList, EngineImageInspect, parseEngine } from '../engine/types.ts'
 import { ProblemError } from '../errors.ts'
 import { canSee } from './access.ts'
 
@@ -37,6 +37,13 @@ const TASK_CONTAINER_LABEL = 'com.docker.swarm.service.id'
 /**
  * What a principal holds towards `maxContainers`: its containers that are not a service's tasks,
  * plus every replica its services ask for (on whichever node they run).
+ *
+ * A task's container is told by the label Swarm gives it, where only Swarm can have put it: a
+ * request cannot set labels in Docker's namespaces (`refuseReservedLabels`), but an image can
+ * carry that label, and every container made from it then carries it too. Those are counted like
+ * any other, as is one whose image the engine no longer has. (The swarm's task records did not
+ * do instead: test/routes/services.test.ts then counted the task containers of services removed
+ * a moment before, which the engine was still taking down.)
  */
 export async function ownedCount(
   engine: EngineClient,
@@ -52,13 +59,42 @@ export async function ownedCount(
     }),
     'container list',
   )
-  const own = containers.filter((c) => !(c.Labels && TASK_CONTAINER_LABEL in c.Labels)).length
+  const labelledAsTasks = containers.filter((c) => c.Labels && TASK_CONTAINER_LABEL in c.Labels)
+  const fromImages = await imagesLabelledAsTasks(engine, labelledAsTasks, signal)
+  const own =
+    containers.length -
+    labelledAsTasks.filter((c) => c.ImageID && !fromImages.has(c.ImageID)).length
   const services = await listServices(engine, [owner], signal).catch((error: unknown) => {
     // An engine outside a swarm runs no services: containers alone count.
     if (error instanceof ProblemError && error.code === 'not-a-swarm-manager') return []
     throw error
   })
   return own + services.reduce((sum, s) => sum + replicasOf(s), 0)
+}
+
+/**
+ * The images, among these containers', that carry the task label themselves. An image the engine
+ * no longer has (removed by force under its containers) cannot vouch for them: it is among these.
+ */
+async function imagesLabelledAsTasks(
+  engine: EngineClient,
+  containers: readonly { ImageID?: string | null }[],
+  signal?: AbortSignal,
+): Promise<Set<string>> {
+  const images = new Set(containers.flatMap((c) => (c.ImageID ? [c.ImageID] : [])))
+  const labelled = new Set<string>()
+  for (const id of images) {
+    const raw = await engine
+      .json('GET', `/images/${encodeURIComponent(id)}/json`, { signal })
+      .catch((error: unknown) => {
+        if (error instanceof ProblemError && error.status === 404) return undefined
+        throw error
+      })
+    const labels =
+      raw === undefined ? undefined : parseEngine(EngineImageInspect, raw, 'image').Config?.Labels
+    if (raw === undefined || (labels && TASK_CONTAINER_LABEL in labels)) labelled.add(id)
+  }
+  return labelled
 }
 
 /** Refuses a change that would take the principal beyond its quota (admins have none). */

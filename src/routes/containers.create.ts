@@ -5,7 +5,7 @@
  * mounts, devices, capabilities, host namespaces, networks, log drivers, restart policies) is
  * either absent from the curated schema or forced here (docs/engine-notes.md#container-create).
  */
-import { OWNER_LABEL, RESERVED_LABEL_PREFIX } from '../domain/containers.ts'
+import { OWNER_LABEL, RESERVED_LABEL_PREFIXES, reservedPrefixOf } from '../domain/containers.ts'
 import type { Guard } from '../domain/guard.ts'
 import { BASE_DEFAULTS, BUILT_IN_MAX, globMatches } from '../domain/policy.ts'
 import { isAdmin } from '../domain/principal.ts'
@@ -66,15 +66,15 @@ export function checkCreatePolicy(
 /** json-file with a size cap: readable through the logs API, and it cannot fill the disk. */
 const LOG_CONFIG = { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } }
 
-/** A request may not set the gateway's own labels (ownership); 400 before anything else. */
+/**
+ * A request may not set the gateway's own labels (ownership) nor Docker's; 400 before anything
+ * else. The engine's label keys are case-sensitive, but `Dockgate.owner` would read as ours.
+ */
 export function refuseReservedLabels(labels: Readonly<Record<string, string>> | undefined): void {
-  // The engine's label keys are case-sensitive, but `Dockgate.owner` would read as ours.
-  const reserved = Object.keys(labels ?? {}).filter((key) =>
-    key.toLowerCase().startsWith(RESERVED_LABEL_PREFIX),
-  )
+  const reserved = Object.keys(labels ?? {}).filter((key) => reservedPrefixOf(key) !== undefined)
   if (reserved.length > 0) {
     throw badRequest(
-      `Labels starting with ${RESERVED_LABEL_PREFIX} (in any case) are set by the gateway`,
+      `Labels starting with ${RESERVED_LABEL_PREFIXES.join(', ')} (in any case) are set by the gateway or reserved by Docker`,
       reserved.map((key) => ({ name: `body.labels.${key}`, reason: 'reserved label prefix' })),
     )
   }

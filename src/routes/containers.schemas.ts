@@ -3,7 +3,7 @@
  */
 import { z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
-import { RESERVED_LABEL_PREFIX } from '../domain/containers.ts'
+import { RESERVED_LABEL_PREFIXES } from '../domain/containers.ts'
 import type { AppEnv } from '../http/context.ts'
 import { QueryBoolean, QueryInteger, strictQuery, validationHook } from './common.ts'
 import { SIGNALS } from './signals.ts'
@@ -77,12 +77,12 @@ const ENV_KEY = /^[^=\x00]+$/
 const EnvKey = z.string().min(1).max(255).regex(ENV_KEY, 'no "=" and no NUL')
 
 /**
- * The reserved prefix as the document states it, in any case (`Dockgate.owner` too), as
- * src/routes/containers.create.ts refuses it; JSON Schema patterns have no case-insensitive flag.
+ * The reserved prefixes as the document states them, in any case (`Dockgate.owner` too), as
+ * src/routes/containers.create.ts refuses them; JSON Schema patterns have no case-insensitive flag.
  */
-const RESERVED_LABEL_PATTERN = `^${[...RESERVED_LABEL_PREFIX]
-  .map((ch) => (ch === '.' ? '\\.' : `[${ch}${ch.toUpperCase()}]`))
-  .join('')}`
+const RESERVED_LABEL_PATTERN = `^(?:${RESERVED_LABEL_PREFIXES.map((prefix) =>
+  [...prefix].map((ch) => (ch === '.' ? '\\.' : `[${ch}${ch.toUpperCase()}]`)).join(''),
+).join('|')})`
 
 /**
  * The longest string one field of a create body takes: the body is at most 64 KiB of JSON

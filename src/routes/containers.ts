@@ -366,12 +366,14 @@ export function containerRoutes(
     const signal = c.req.raw.signal
     const { client: engine, model } = engineScope(c)
     const resources = checkCreatePolicy(c.get('guard'), body)
+    // Not cancelled when the client leaves: the engine makes a container whose create it has
+    // received whether or not anyone waits for the answer, and the quota's next count must see it
+    // (an abandoned create once ended its step early, and the next one passed the quota).
     const createOnEngine = () =>
       engine
         .json('POST', '/containers/create', {
           query: { name: body.name },
           body: engineCreateBody(body, c.get('principal').id, resources),
-          signal,
         })
         .catch(refusedAs(CREATE_REFUSED))
     // The count and the create are one step per principal: parallel creates cannot all pass

@@ -220,12 +220,11 @@ export function serviceRoutes(
     const createOnEngine = async () => {
       const name = body.name
       if (name !== undefined) owners.expect(name, spec.Labels)
-      return engine
-        .json('POST', '/services/create', { body: spec, signal })
-        .catch((error: unknown) => {
-          if (name !== undefined) owners.unexpect(name)
-          return refusedAs(CREATE_REFUSED)(error)
-        })
+      // Not cancelled when the client leaves, as a container's create (routes/containers.ts).
+      return engine.json('POST', '/services/create', { body: spec }).catch((error: unknown) => {
+        if (name !== undefined) owners.unexpect(name)
+        return refusedAs(CREATE_REFUSED)(error)
+      })
     }
     const answer = isAdmin(c.get('principal'))
       ? await createOnEngine()
@@ -270,11 +269,11 @@ export function serviceRoutes(
         const owned = await ownedCount(engine, guard.principal.id, signal)
         checkReplicaQuota(guard, owned, replicas - replicasOf(service))
       }
+      // Not cancelled when the client leaves, as a create: the next count must see the scale.
       await engine
         .json('POST', servicePath(service.ID, '/update'), {
           query: { version: service.Version.Index },
           body: withReplicas(service.Spec, replicas),
-          signal,
         })
         .catch(refusedAs(SCALE_REFUSED))
       return service.ID

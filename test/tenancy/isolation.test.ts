@@ -377,18 +377,24 @@ describe('images', () => {
   })
 })
 
-describe('the reserved label prefix', () => {
-  it.each(['Dockgate.owner', 'DOCKGATE.x', 'dockGate.team'])(
-    'refuses %s like dockgate., and nothing reaches the engine',
-    async (key) => {
-      const run = uniqueName('reserved')
-      const since = aSecondAgo()
-      const answer = await createAs('alice', { labels: { run, [key]: 'bob' } })
-      expect(answer.status).toBe(400)
-      expect(answer.body.invalidParams).toEqual([
-        { name: `body.labels.${key}`, reason: 'reserved label prefix' },
-      ])
-      expect(await engineCreates(`run=${run}`, since)).toEqual([])
-    },
-  )
+describe('the reserved label prefixes', () => {
+  it.each([
+    'Dockgate.owner',
+    'DOCKGATE.x',
+    'dockGate.team',
+    // Docker's own namespaces: no container may pass for one the engine made (a Swarm task).
+    'com.docker.swarm.service.id',
+    'COM.Docker.swarm.task.id',
+    'io.docker.x',
+    'org.dockerproject.y',
+  ])('refuses %s, and nothing reaches the engine', async (key) => {
+    const run = uniqueName('reserved')
+    const since = aSecondAgo()
+    const answer = await createAs('alice', { labels: { run, [key]: 'bob' } })
+    expect(answer.status).toBe(400)
+    expect(answer.body.invalidParams).toEqual([
+      { name: `body.labels.${key}`, reason: 'reserved label prefix' },
+    ])
+    expect(await engineCreates(`run=${run}`, since)).toEqual([])
+  })
 })
