@@ -99,6 +99,7 @@ function keyedRecord<V extends z.ZodType>(
   key: z.ZodString,
   value: V,
   propertyNames: Record<string, unknown>,
+  description?: string,
 ) {
   const refuseProto = (raw: unknown, ctx: z.RefinementCtx) => {
     if (raw !== null && typeof raw === 'object' && Object.hasOwn(raw, '__proto__')) {
@@ -107,16 +108,21 @@ function keyedRecord<V extends z.ZodType>(
     return raw
   }
   // The generator passes OpenAPI 3.1 keywords through; its types predate propertyNames.
-  const names = { propertyNames } as { description?: string }
+  const names = { propertyNames, description } as { description?: string }
   return z.preprocess(refuseProto, z.record(key, value)).openapi(names)
 }
 
-const Labels = keyedRecord(LabelKey, LabelValue, {
-  minLength: 1,
-  maxLength: 255,
-  pattern: LABEL_KEY.source,
-  not: { pattern: RESERVED_LABEL_PATTERN },
-})
+const Labels = keyedRecord(
+  LabelKey,
+  LabelValue,
+  {
+    minLength: 1,
+    maxLength: 255,
+    pattern: LABEL_KEY.source,
+    not: { pattern: RESERVED_LABEL_PATTERN },
+  },
+  `Keys starting with ${RESERVED_LABEL_PREFIXES.map((p) => `\`${p}\``).join(', ')}, in any case, are refused (400): the first is the gateway's own (ownership), the others are the namespaces Docker reserves for itself.`,
+)
 
 export const Env = keyedRecord(EnvKey, z.string().max(MAX_FIELD), {
   minLength: 1,
