@@ -63,7 +63,7 @@ export const EXEC_COULD_NOT_RUN =
  * before it writes its error text to the output, and the process never had a pid. A running
  * command's output can come before the engine has recorded its pid (verified on 20.10).
  */
-const neverRan = (inspect: EngineExecInspect) =>
+export const neverRan = (inspect: EngineExecInspect) =>
   inspect.Pid === 0 && !inspect.Running && (inspect.ExitCode === 126 || inspect.ExitCode === 127)
 
 /** Runs the exec; throws a 400 problem when its command never ran. */

@@ -17,7 +17,7 @@ import {
   openExecSession,
   resizeExec,
 } from '../engine/exec.ts'
-import { brokeOff } from '../engine/exec-run.ts'
+import { brokeOff, EXEC_COULD_NOT_RUN, neverRan } from '../engine/exec-run.ts'
 import { ProblemError, problemBody } from '../errors.ts'
 import { engineScope } from '../http/engines.ts'
 import type { HeldSession } from '../http/held-streams.ts'
@@ -338,16 +338,25 @@ class Session implements HeldSession {
     void this.#pump(exec, tty, ws)
   }
 
-  /** Output to the client as it comes, then `exit`. */
+  /**
+   * Output to the client as it comes, then `exit`. The first output waits for one inspect: a
+   * command the engine could not start (missing, or a user or workingDir that does not exist)
+   * gets the engine's own error text as its output, which names runc internals and is held back,
+   * as `runExec` does (src/engine/exec-run.ts); the client gets the fixed words instead.
+   */
   async #pump(exec: ExecSession, tty: boolean, ws: WSContext) {
     const decoders = { stdout: new TextDecoder(), stderr: new TextDecoder() }
     const frames = new FrameDecoder()
+    /** Known after the first output: whether the command ran (final once known). */
+    let ran: boolean | undefined
     const send = (stream: 'stdout' | 'stderr', bytes: Uint8Array) => {
+      if (!ran) return
       const data = decoders[stream].decode(bytes, { stream: true })
       if (data) ws.send(JSON.stringify({ type: stream, data }))
     }
     try {
       for await (const chunk of exec.connection.readable as unknown as AsyncIterable<Uint8Array>) {
+        ran ??= !neverRan(await inspectExec(this.engine, exec.id))
         if (tty) send('stdout', chunk)
         else {
           frames.push(chunk, (frame) => {
@@ -360,6 +369,10 @@ class Session implements HeldSession {
       if (this.#over) return
       clearTimeout(this.#timer)
       const end = await inspectExec(this.engine, exec.id)
+      if (neverRan(end) && !this.#timedOut) {
+        this.#over = true
+        throw new ProblemError(400, 'bad-request', { detail: EXEC_COULD_NOT_RUN })
+      }
       if (end.Running && !this.#timedOut && this.#spec) {
         // Its output ended before its exit: cut on the way (`runExec` in src/engine/exec-run.ts).
         this.#over = true

@@ -305,6 +305,24 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
       expect(output(session.messages, 'stderr')).toBe('err\n')
     })
 
+    it("answers a command that could not run with the fixed words, never the engine's text", async () => {
+      for (const start of [
+        { type: 'start', cmd: ['no-such-command-xyz'] },
+        { type: 'start', cmd: ['true'], workingDir: '/no/such/dir', tty: true },
+      ]) {
+        const session = await open()
+        session.send(start)
+        const problem = await session.next('problem')
+        expect(problem.problem.status, JSON.stringify(start)).toBe(400)
+        expect(problem.problem.detail).toMatch(/^The command could not be run/)
+        // runc's text ("OCI runtime exec failed: … executable file not found in $PATH") never comes.
+        expect(JSON.stringify(session.messages)).not.toMatch(
+          /OCI|runc|not found|chdir|no such file/i,
+        )
+        expect(await session.closed).toBe(1008)
+      }
+    })
+
     it('runs a TTY that follows resize', async () => {
       const session = await open()
       session.send({ type: 'start', cmd: ['sh', '-c', 'read line; stty size'], tty: true })
@@ -359,8 +377,10 @@ describe.each(RUNTIMES)('on %s', (runtime) => {
         expect(await session.closed).toBe(1008)
       }
       await new Promise((r) => setTimeout(r, 300))
+      // An exec that reached the engine begins with its exec_create (an exec_die in the window can
+      // be the previous test's killed command, whose end the engine reports after its killer's).
       const events = await engineEvents(since, engineNow())
-      expect(events.filter((e) => e.Action.startsWith('exec_') && e.Actor.ID === box)).toEqual([])
+      expect(events.filter((e) => e.Action === 'exec_create' && e.Actor.ID === box)).toEqual([])
     })
 
     it('refuses over HTTP before the upgrade: 426 without one, 404 for others, 403 by policy', async () => {
