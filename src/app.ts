@@ -437,7 +437,7 @@ function routeGroups(p: GroupParts, deps: AppDependencies): LazyGroup<App>[] {
     },
     {
       routes: [
-        ['POST', '/v1/images/pull'],
+        ['POST', '/v1/images/pull', stream],
         ['DELETE', '/v1/images/:ref'],
       ],
       build: async () =>

@@ -107,7 +107,8 @@ const pullRoute = createRoute({
     '502 `registry-error` when it fails once the pull has begun (a layer not served). A failure',
     'after the event stream began is its last event, `problem`, with no `end`: no image is left.',
   ].join(' '),
-  ...scoped('images:write', { noQuery: true }),
+  // As events, a stream like any other: one of the client's stream slots while the pull runs.
+  ...scoped('images:write', { eventStream: true, noQuery: true }),
   request: {
     body: { required: true, content: { 'application/json': { schema: PullBody } } },
   },

@@ -763,6 +763,41 @@ describe('POST /v1/images/pull: a registry that stalls, or fails mid-pull', () =
     expect(images.flatMap((i) => i.RepoTags ?? [])).not.toContain(brokenRef)
   }, 60_000)
 
+  it('holds one of its client’s stream slots while a pull streams its events, and gives it back', async () => {
+    const capped = await testGateway({
+      settings: { registries: { [stallingHost]: {} }, maxStreamsPerPrincipal: 1 },
+    })
+    const ref = `${stallingHost}/${REPOSITORY}:${STALLED}`
+    const pulling = await capped.call('/v1/images/pull', {
+      ...postJson({ ref }),
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    })
+    expect(pulling.status).toBe(200)
+    const reader = readSse(pulling)
+    expect((await reader.next(30_000))?.event).toBe('progress')
+    // The pull, stalled mid-layer, holds the one slot: another stream is refused.
+    const second = await capped.call('/v1/images/pull', {
+      ...postJson({ ref }),
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+    })
+    expect(second.status).toBe(429)
+    await second.body?.cancel()
+    const events = await capped.call('/v1/events')
+    expect(events.status).toBe(429)
+    await events.body?.cancel()
+    await reader.close()
+    // The client left: its slot comes back.
+    const deadline = Date.now() + 5_000
+    let after = await capped.call('/v1/events')
+    while (after.status === 429 && Date.now() < deadline) {
+      await after.body?.cancel()
+      await new Promise((r) => setTimeout(r, 50))
+      after = await capped.call('/v1/events')
+    }
+    expect(after.status).toBe(200)
+    await after.body?.cancel()
+  }, 60_000)
+
   it('shows the password of neither registry anywhere', () => {
     const everything = JSON.stringify({
       patientAudit,
