@@ -21,6 +21,7 @@ import { ResponseWithRequestId, writeRequestIdOnNodeResponse } from './node/requ
 import { stdoutLines } from './node/stdout.ts'
 import { closeAfterUnreadBodies } from './node/unread-bodies.ts'
 import { Metrics } from './observability/metrics.ts'
+import { SESSION_QUEUE_BYTES } from './routes/exec-session.limits.ts'
 import { createNodeTransport } from './transport/node.ts'
 
 /**
@@ -69,8 +70,11 @@ async function main() {
   const stopWatching = watchConfig(configPath, instances.reload, { after: first.settled, files })
   gateway.start({ engineAfter: first.settled })
   const fetch = first.watch(closeAfterUnreadBodies(gateway.app.fetch))
-  // The exec session's WebSockets: `ws` takes the upgraded sockets the adapter hands it.
-  const websocket = { server: new WebSocketServer({ noServer: true }) }
+  // The exec session's WebSockets: `ws` takes the upgraded sockets the adapter hands it. A message
+  // may be no larger than what a session lets wait (`ws` reads up to 100 MiB of one otherwise).
+  const websocket = {
+    server: new WebSocketServer({ noServer: true, maxPayload: SESSION_QUEUE_BYTES }),
+  }
   const server = serve({ fetch, port, hostname: host, serverOptions, websocket }, (info) => {
     log({
       level: 'info',

@@ -29,6 +29,7 @@ import { FrameDecoder } from '../streams/demux.ts'
 import { router } from './common.ts'
 import { ExecBody } from './exec.schemas.ts'
 import { checkExecPolicy, EXEC_REFUSED, execAuditDetail } from './exec.ts'
+import { RESIZE_INTERVAL_MS, SESSION_QUEUE_BYTES } from './exec-session.limits.ts'
 import { execSessionRoute } from './exec-session.schemas.ts'
 
 const Start = ExecBody.extend({
@@ -146,6 +147,13 @@ class Session implements HeldSession {
   #starting = false
   #over = false
   #queue: Promise<void> = Promise.resolve()
+  /** Bytes of the messages in {@link #queue}, not yet handled. */
+  #queuedBytes = 0
+  /** The latest size asked for and not yet sent. */
+  #size: { rows: number; cols: number } | undefined
+  /** The resizes under way, until no size is left to send; when the last one was sent. */
+  #resizing: Promise<void> | undefined
+  #resizedAt = 0
   #timer: ReturnType<typeof setTimeout> | undefined
   #timedOut = false
   readonly #stop = new AbortController()
@@ -158,13 +166,27 @@ class Session implements HeldSession {
     readonly ref: string,
   ) {}
 
-  /** Messages are handled one after another, in order: stdin sent right after `start` waits for it. */
+  /**
+   * Messages are handled one after another, in order: stdin sent right after `start` waits for it.
+   * At most {@link SESSION_QUEUE_BYTES} of them wait.
+   */
   receive(
     data: WSMessageReceive,
     ws: WSContext,
     policy: { user: string; maxTimeoutSeconds: number },
   ): Promise<void> {
-    this.#queue = this.#queue.then(() => this.#handle(data, ws, policy))
+    const bytes = messageBytes(data)
+    this.#queuedBytes += bytes
+    if (this.#queuedBytes > SESSION_QUEUE_BYTES && !this.#over) {
+      this.abandon()
+      this.#fail(ws, inputOverflow())
+      return this.#queue
+    }
+    this.#queue = this.#queue
+      .then(() => this.#handle(data, ws, policy))
+      .finally(() => {
+        this.#queuedBytes -= bytes
+      })
     return this.#queue
   }
 
@@ -178,17 +200,50 @@ class Session implements HeldSession {
       if (typeof data !== 'string') {
         // Binary messages are stdin as they are.
         const bytes = data instanceof Blob ? await data.arrayBuffer() : data
-        await this.#running().connection.write(new Uint8Array(bytes as ArrayBuffer))
+        const exec = this.#running()
+        // In order: a size asked for before this input is the command's when it reads it.
+        await this.#resizing
+        await exec.connection.write(new Uint8Array(bytes as ArrayBuffer))
         return
       }
       const message = parseMessage(data)
       if (message.type === 'start') return await this.#start(message, ws, policy)
       const exec = this.#running()
+      if (message.type === 'resize') return this.#resize(exec, message, ws)
+      await this.#resizing
       if (message.type === 'stdin') await exec.connection.write(encoder.encode(message.data))
-      else if (message.type === 'eof') await exec.connection.closeWrite()
-      else await resizeExec(this.engine, exec.id, message)
+      else await exec.connection.closeWrite()
     } catch (error) {
       this.#fail(ws, error)
+    }
+  }
+
+  /**
+   * Sends the size now, or leaves it to the resizes under way: they send the latest size asked
+   * for, one call per {@link RESIZE_INTERVAL_MS} at most. Messages after it do not wait for it
+   * (a burst of resizes becomes a few calls); stdin and eof do.
+   */
+  #resize(exec: ExecSession, size: { rows: number; cols: number }, ws: WSContext): void {
+    this.#size = { rows: size.rows, cols: size.cols }
+    this.#resizing ??= this.#sendSizes(exec, ws)
+  }
+
+  async #sendSizes(exec: ExecSession, ws: WSContext): Promise<void> {
+    try {
+      for (;;) {
+        const wait = this.#resizedAt + RESIZE_INTERVAL_MS - Date.now()
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+        const size = this.#size
+        this.#size = undefined
+        // Cleared below in the same turn as this check: a size asked for later starts anew.
+        if (!size || this.#over) return
+        this.#resizedAt = Date.now()
+        await resizeExec(this.engine, exec.id, size)
+      }
+    } catch (error) {
+      this.#fail(ws, error)
+    } finally {
+      this.#resizing = undefined
     }
   }
 
@@ -434,3 +489,16 @@ function parseMessage(text: string) {
     invalidParams,
   })
 }
+
+/** What a message weighs while it waits: its bytes (a text message's length in UTF-16 units). */
+function messageBytes(data: WSMessageReceive): number {
+  if (typeof data === 'string') return data.length
+  if (data instanceof Blob) return data.size
+  return data.byteLength
+}
+
+/** The problem of a session whose client sent more than its command took. */
+const inputOverflow = () =>
+  new ProblemError(413, 'payload-too-large', {
+    detail: `More than ${SESSION_QUEUE_BYTES} bytes of input were waiting for the command: send stdin no faster than it reads`,
+  })
