@@ -223,7 +223,7 @@ export function parseConfigFile(text: string, source: string): ConfigFile {
   try {
     raw = JSON.parse(text)
   } catch (error) {
-    throw new Error(`Cannot parse ${source}: ${(error as Error).message}`)
+    throw new Error(`Cannot parse ${source}: ${notJson(text, error)}`)
   }
   const result = ConfigFileSchema.safeParse(raw, ONCE)
   if (!result.success) {
@@ -237,6 +237,23 @@ export function parseConfigFile(text: string, source: string): ConfigFile {
     names.add(token.name)
   }
   return result.data
+}
+
+/**
+ * Why the text is not JSON, without any of it: the runtime's own message may quote the text
+ * around the fault (V8: `Unexpected token 'h', ..."assword": hunter2-To"... is not valid JSON`;
+ * JavaScriptCore: `Unexpected identifier "hunter2"`), and a config holds secrets. Only V8's
+ * messages that name a position and quote nothing are kept, with that position as a line and a
+ * column.
+ */
+function notJson(text: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : ''
+  const located = /^([\w ,'{}:[\]-]+) in JSON at position (\d+)/.exec(message)
+  if (!located) return 'it is not valid JSON'
+  const before = text.slice(0, Number(located[2]))
+  const line = before.split('\n').length
+  const column = before.length - before.lastIndexOf('\n')
+  return `it is not valid JSON: ${located[1]} at line ${line}, column ${column}`
 }
 
 /**

@@ -185,12 +185,20 @@ class EventHubPerSubscription extends EventHub {
   }
 }
 
-/** Bad bindings, as a problem: an isolate has no start-up to refuse, and no one reads its stderr first. */
+/** The bindings an isolate is configured by, as a misconfigured one's answer names them. */
+const BINDINGS = ['DOCKER_HOST', 'DOCKGATE_CONFIG_JSON', 'DOCKGATE_TOKEN'] as const
+
+/**
+ * Bad bindings, as a problem: an isolate has no start-up to refuse, and no one reads its stderr
+ * first. The answer names the binding at fault; why is logged only, since a config's issues name
+ * its registries, tokens and engines, and every request gets this answer, `/healthz` included.
+ */
 function misconfigured(request: Request, error: unknown): Response {
   const reason = error instanceof Error ? error.message : String(error)
   console.error(JSON.stringify({ level: 'error', msg: 'misconfigured', reason }))
+  const binding = BINDINGS.filter((name) => reason.includes(name)).join(', ') || 'a binding'
   const problem = new ProblemError(500, 'internal-error', {
-    detail: `The gateway is misconfigured: ${reason}`,
+    detail: `The gateway is misconfigured: ${binding} cannot be used (its log says why)`,
   })
   return new Response(JSON.stringify(problemBody(problem, new URL(request.url).pathname)), {
     status: 500,

@@ -87,6 +87,17 @@ describe('parseConfigFile', () => {
   ])('refuses %s, naming the problem', (_what, text, message) => {
     expect(() => parseConfigFile(text, 'c.json')).toThrow(message)
   })
+
+  it('says where JSON that does not parse goes wrong, and quotes none of it (a config holds secrets)', () => {
+    // The runtime's own message quotes the text around the fault: `..."assword": hunter2-To"...`.
+    const unquoted = '{"registries":{"r":{"username":"u","password": hunter2-Top}}}'
+    expect(() => parseConfigFile(unquoted, 'c.json')).toThrow(
+      /^Cannot parse c\.json: it is not valid JSON$/,
+    )
+    expect(() => parseConfigFile('{\n  "limits": {"burst": 5,}\n}', 'c.json')).toThrow(
+      /^Cannot parse c\.json: it is not valid JSON: Expected double-quoted property name at line 2, column 25$/,
+    )
+  })
 })
 
 describe('registries', () => {

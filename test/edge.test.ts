@@ -13,23 +13,39 @@ const problemOf = async (response: Response) => {
 }
 
 describe('the edge entry', () => {
-  it('answers 500 with the reason when DOCKER_HOST is not an HTTP(S) URL', async () => {
+  it('answers 500 naming DOCKER_HOST when it is not an HTTP(S) URL', async () => {
     const response = await handler.fetch(new Request('http://gateway/healthz'), {
       DOCKER_HOST: 'unix:///var/run/docker.sock',
     })
     expect(response.status).toBe(500)
     const problem = await problemOf(response)
     expect(problem).toMatchObject({ type: 'urn:dockgate:problem:internal-error', status: 500 })
-    expect(problem.detail).toMatch(/misconfigured: .*DOCKER_HOST must be an http/)
+    expect(problem.detail).toBe(
+      'The gateway is misconfigured: DOCKER_HOST cannot be used (its log says why)',
+    )
   })
 
-  it('answers 500 with the reason when DOCKGATE_CONFIG_JSON does not parse', async () => {
+  it('answers 500 naming DOCKGATE_CONFIG_JSON when it does not parse, and shows none of it', async () => {
+    // Unquoted, the password is what the runtime's own message would quote.
     const response = await handler.fetch(new Request('http://gateway/healthz'), {
       DOCKER_HOST: 'http://127.0.0.1:9',
-      DOCKGATE_CONFIG_JSON: '{ not json',
+      DOCKGATE_CONFIG_JSON: '{"registries":{"r.example":{"username":"u","password": hunter2-Top}}}',
     })
     expect(response.status).toBe(500)
-    expect((await problemOf(response)).detail).toMatch(/misconfigured: .*DOCKGATE_CONFIG_JSON/)
+    const text = await response.text()
+    expect(JSON.parse(text).detail).toMatch(/misconfigured: DOCKGATE_CONFIG_JSON cannot be used/)
+    expect(text).not.toMatch(/hunter2|r\.example/)
+  })
+
+  it('answers 500 naming DOCKGATE_CONFIG_JSON when it does not fit, without its names', async () => {
+    const response = await handler.fetch(new Request('http://gateway/healthz'), {
+      DOCKER_HOST: 'http://127.0.0.1:9',
+      DOCKGATE_CONFIG_JSON: '{"registries":{"r.example":{"username":"u","password":7}}}',
+    })
+    expect(response.status).toBe(500)
+    const text = await response.text()
+    expect(JSON.parse(text).detail).toMatch(/misconfigured: DOCKGATE_CONFIG_JSON cannot be used/)
+    expect(text).not.toMatch(/r\.example|password/)
   })
 
   it('builds the gateway from the bindings in `env` on the first request, without the engine', async () => {

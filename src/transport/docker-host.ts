@@ -28,7 +28,7 @@ export function engineTargetFromEnv(env: DockerEnv): EngineTarget {
   if (host.startsWith('unix://')) {
     const socketPath = host.slice('unix://'.length)
     if (!socketPath.startsWith('/')) {
-      throw new TypeError(`Cannot use DOCKER_HOST ${host}: the socket path must be absolute`)
+      throw new TypeError(`Cannot use DOCKER_HOST ${shown(host)}: the socket path must be absolute`)
     }
     return { kind: 'unix', socketPath }
   }
@@ -36,21 +36,29 @@ export function engineTargetFromEnv(env: DockerEnv): EngineTarget {
   try {
     url = new URL(host.replace(/^tcp:\/\//, tls ? 'https://' : 'http://'))
   } catch {
-    throw new TypeError(`Cannot parse DOCKER_HOST: ${host}`)
+    throw new TypeError(`Cannot parse DOCKER_HOST: ${shown(host)}`)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TypeError(
-      `Cannot use DOCKER_HOST ${host}: only unix://, tcp://, http:// and https:// are supported`,
+      `Cannot use DOCKER_HOST ${shown(host)}: only unix://, tcp://, http:// and https:// are supported`,
     )
   }
   if (url.pathname !== '/' || url.search || url.username) {
-    throw new TypeError(`Cannot use DOCKER_HOST ${host}: expected scheme://host:port only`)
+    throw new TypeError(`Cannot use DOCKER_HOST ${shown(host)}: expected scheme://host:port only`)
   }
   // The docker CLI's default port is 2375, or 2376 with TLS.
   const port = url.port || (url.protocol === 'https:' ? '2376' : '2375')
   const origin = `${url.protocol}//${url.hostname}:${port}`
   if (url.protocol === 'https:') return { kind: 'tls', origin, certPath, verify }
   return { kind: 'tcp', origin }
+}
+
+/**
+ * A host as a refusal shows it (on stderr, in a log): credentials written into it (which are
+ * refused) never appear, as `ssh://user:password@host` or `tcp://user:password@host:2375`.
+ */
+function shown(host: string): string {
+  return host.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1***@')
 }
 
 /**

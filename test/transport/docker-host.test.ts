@@ -56,4 +56,13 @@ describe('engineTargetFromEnv', () => {
   ])('refuses %s with a message that names it', (host) => {
     expect(() => engineTargetFromEnv({ DOCKER_HOST: host })).toThrow(/DOCKER_HOST/)
   })
+
+  it.each([
+    'tcp://user:s3cr3t@127.0.0.1:2375',
+    'ssh://user:s3cr3t@host',
+    'unix://user:s3cr3t@relative.sock',
+  ])('refuses %s without showing the credentials in it', (host) => {
+    expect(() => engineTargetFromEnv({ DOCKER_HOST: host })).toThrow(/DOCKER_HOST .*\*\*\*@/)
+    expect(() => engineTargetFromEnv({ DOCKER_HOST: host })).not.toThrow(/s3cr3t/)
+  })
 })
