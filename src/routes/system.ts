@@ -124,6 +124,25 @@ const versionAnswer = (c: Context<AppEnv>, json: string) =>
     'json'
   >
 
+/** Every engine's `/_ping`, once each: the default engine's answer, and every engine's state. */
+function probeEngines(scopes: EngineScopes) {
+  const pings = [...scopes.values()].map((scope) => ({
+    name: scope.name,
+    ping: scope.client.ping(),
+  }))
+  const engines = Promise.all(
+    pings.map(({ name, ping }) =>
+      ping.then(
+        ({ apiVersion }) => ({ name, ready: true, apiVersion }),
+        () => ({ name, ready: false, apiVersion: null }),
+      ),
+    ),
+  )
+  const own =
+    pings.find((p) => p.name === DEFAULT_ENGINE)?.ping ?? scopes.get(DEFAULT_ENGINE)!.client.ping()
+  return { own, engines }
+}
+
 export function systemRoutes(scopes: EngineScopes, store?: StateStore) {
   const app = router()
   /** By engine name: each engine answers its own versions. */
@@ -131,23 +150,36 @@ export function systemRoutes(scopes: EngineScopes, store?: StateStore) {
 
   app.openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200))
 
+  /**
+   * Each engine pinged once for every probe under way: `/readyz` needs no credential, so however
+   * many ask at once, each engine gets one `/_ping` (bounded by its own timeout, not by one
+   * prober's leaving).
+   */
+  let probing: ReturnType<typeof probeEngines> | undefined
+  const probe = () => {
+    if (probing) return probing
+    const current = probeEngines(scopes)
+    probing = current
+    void current.own.then(clear, clear)
+    function clear() {
+      if (probing === current) probing = undefined
+    }
+    return current
+  }
+
   app.openapi(readyRoute, async (c) => {
     // The memory store is always there: only a shared one is asked.
     if (store && store.kind !== 'memory') {
       const health = await store.health()
       if (!health.ok) throw storeUnavailable(`Not ready: ${health.reason}`)
     }
-    const signal = c.req.raw.signal
-    const others = [...scopes.values()].map((scope) =>
-      scope.client.ping(signal).then(
-        ({ apiVersion }) => ({ name: scope.name, ready: true, apiVersion }),
-        () => ({ name: scope.name, ready: false, apiVersion: null }),
-      ),
-    )
+    const { own, engines } = probe()
     try {
-      const { apiVersion } = await scopes.get(DEFAULT_ENGINE)!.client.ping(signal)
-      const engines = await Promise.all(others)
-      return c.json({ status: 'ready' as const, engineApiVersion: apiVersion, engines }, 200)
+      const { apiVersion } = await own
+      return c.json(
+        { status: 'ready' as const, engineApiVersion: apiVersion, engines: await engines },
+        200,
+      )
     } catch (error) {
       if (error instanceof ProblemError && error.status !== 503) {
         throw new ProblemError(503, 'engine-unavailable', {

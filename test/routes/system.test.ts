@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { createNodeTransport } from '../../src/transport/node.ts'
-import { direct } from '../support/engine.ts'
+import { direct, recordingTransport } from '../support/engine.ts'
 import { type TestGateway, testGateway } from '../support/gateway.ts'
 
 let gw: TestGateway
@@ -37,6 +37,21 @@ describe('GET /readyz', () => {
       engineApiVersion: '1.41',
       engines: [{ name: 'default', ready: true, apiVersion: '1.41' }],
     })
+  })
+
+  it('pings the engine once for the probes that come at once (they need no credential)', async () => {
+    const recorder = recordingTransport()
+    const probed = await testGateway({ transport: recorder.transport })
+    expect((await probed.json('/readyz', { role: null })).status).toBe(200)
+    const pings = () => recorder.calls.filter((call) => call === 'GET /_ping').length
+    const before = pings()
+
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => probed.json('/readyz', { role: null })),
+    )
+
+    expect(answers.map((a) => a.status)).toEqual(Array(50).fill(200))
+    expect(pings() - before).toBe(1)
   })
 
   it('answers 503 with Retry-After when the engine is unreachable', async () => {
