@@ -116,6 +116,8 @@ export interface EventHubStats {
 export const DEFAULT_RING_SIZE = 10_000
 export const DEFAULT_QUEUE_LIMIT = 1_000
 export const DEFAULT_WAKE_SLICE_SIZE = 500
+/** How far a resumed id may lie past the newest event and the gateway's clock: a minute. */
+export const FUTURE_ID_TOLERANCE_NS = 60_000_000_000n
 
 export class EventHub {
   readonly #ring: Ring
@@ -203,6 +205,10 @@ export class EventHub {
     const point = resumePoint(options)
     if (point === undefined) {
       this.#subscribers.add(subscriber)
+    } else if (this.#fromTheFuture(point)) {
+      // No event can have had that id yet (a Last-Event-ID of another engine, or one read before
+      // the engine's clock stepped back): skipping every event up to it would be a silent gap.
+      this.#subscribers.add(subscriber, true)
     } else if (this.#shared) {
       // Always the shared ring, even when this instance's covers the point: the client may have
       // read on another instance, which can have received concurrent events in another order
@@ -310,6 +316,19 @@ export class EventHub {
     const boundary = this.#seedBoundary
     this.#subscribers.fanOut(entry, boundary)
     if (boundary !== undefined && entry.nano > boundary) this.#seedBoundary = undefined
+  }
+
+  /**
+   * Whether a client's last event id lies later than any event there can be: more than
+   * {@link FUTURE_ID_TOLERANCE_NS} past both the newest event received and the gateway's clock
+   * (the engine stamps ids by its own, which may be somewhat ahead). A `since` is a time the
+   * client asks for, and may lie ahead.
+   */
+  #fromTheFuture(point: ResumePoint): boolean {
+    if (!('after' in point)) return false
+    const now = BigInt(Date.now()) * 1_000_000n
+    const newest = this.#last && this.#last.nano > now ? this.#last.nano : now
+    return point.after > newest + FUTURE_ID_TOLERANCE_NS
   }
 
   /** Events may have been lost: every subscriber is told, and coverage restarts at `from`. */

@@ -193,6 +193,23 @@ describe('GET /v1/events', () => {
     await resumed.close()
   })
 
+  it('sends resync for a Last-Event-ID later than any event can be, then live events', async () => {
+    const run = newRun()
+    // Later than the newest event and the clock by more than a minute: of another engine, or of
+    // one whose clock stepped back. Skipping up to it would lose every event until then, silently.
+    const later = (BigInt(Date.now()) * 1_000_000n + 3_600_000_000_000n).toString()
+    for (const id of [later, '99999999999999999999']) {
+      const resumed = await open(`/v1/events${query(byRun(run))}`, { 'last-event-id': id })
+      const [resync] = await resumed.take(1)
+      expect(resync!.event).toBe('resync')
+      expect(data(resync!)).toEqual({ reason: 'gap' })
+      const created = await createDirect(run)
+      const [live] = await resumed.take(1)
+      expect(data(live!).actor.id).toBe(created)
+      await resumed.close()
+    }
+  })
+
   it('ends a client that reads too slowly with resync, and Last-Event-ID then continues', async () => {
     // Events go out in batches: a one-byte stream buffer makes every batch wait for the socket.
     const slow = await testGateway({ settings: { eventsQueueLimit: 2, sseBufferBytes: 1 } })
