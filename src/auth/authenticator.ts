@@ -28,5 +28,7 @@ export interface Authenticator {
     id: string
     kind: Principal['kind']
     scopes: ReadonlySet<Scope>
+    /** The issuing principal's `fingerprint`: one of that id accepted now must be the same. */
+    fingerprint?: string | undefined
   }): Promise<Principal | undefined>
 }

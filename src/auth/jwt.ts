@@ -59,10 +59,24 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
     keys.push({ key: new TextEncoder().encode(settings.secret), algorithms: ['HS256'] })
   }
   if (settings.jwks) keys.push({ key: createLocalJWKSet(settings.jwks), algorithms: ASYMMETRIC })
-  if (settings.jwksUrl) {
-    keys.push({ key: createRemoteJWKSet(new URL(settings.jwksUrl)), algorithms: ASYMMETRIC })
-  }
+  const remote = settings.jwksUrl ? createRemoteJWKSet(new URL(settings.jwksUrl)) : undefined
+  if (remote) keys.push({ key: remote, algorithms: ASYMMETRIC })
   if (keys.length === 0) return undefined
+  /** The shared secret's fingerprint, made on the first HS256 token (`Principal.fingerprint`). */
+  let secretPrint: Promise<string> | undefined
+  const secretFingerprint = () => {
+    secretPrint ??= fingerprintOf(settings.secret!)
+    return secretPrint
+  }
+  /** Whether a key of that `kid` (any key, for none) is among the keys trusted now. */
+  const keyTrusted = (kid: string) => {
+    const sets = [settings.jwks, remote?.jwks()].filter((set) => set !== undefined)
+    // A remote set this instance has not fetched yet: it cannot tell, and does not refuse.
+    if (remote && remote.jwks() === undefined) return true
+    return sets.some((set) =>
+      kid === '' ? set.keys.length > 0 : set.keys.some((k) => k.kid === kid),
+    )
+  }
   const audience = settings.audience ?? 'dockgate'
 
   return {
@@ -73,6 +87,7 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
       if (!verifier)
         throw invalid('The token is signed with an algorithm this gateway does not accept')
       let payload: JWTPayload
+      let fingerprint: string
       try {
         const checks = {
           audience,
@@ -80,10 +95,14 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
           algorithms: verifier.algorithms,
           currentDate: options?.at,
         }
-        payload =
-          verifier.key instanceof Uint8Array
-            ? (await jwtVerify(token, verifier.key, checks)).payload
-            : (await jwtVerify(token, verifier.key, checks)).payload
+        if (verifier.key instanceof Uint8Array) {
+          payload = (await jwtVerify(token, verifier.key, checks)).payload
+          fingerprint = `h:${await secretFingerprint()}`
+        } else {
+          const verified = await jwtVerify(token, verifier.key, checks)
+          payload = verified.payload
+          fingerprint = `k:${verified.protectedHeader.kid ?? ''}`
+        }
       } catch (error) {
         throw invalid(describeFailure(error))
       }
@@ -91,7 +110,10 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
         throw invalid('The token must carry sub and exp claims')
       }
       checkIssuedAt(payload.iat, settings.maxAgeSeconds, options?.at)
-      return principalOf(payload.iss, payload.sub, payload.scope, settings.policyOf?.(payload.sub))
+      return {
+        ...principalOf(payload.iss, payload.sub, payload.scope, settings.policyOf?.(payload.sub)),
+        fingerprint,
+      }
     },
     async principalOf(issued) {
       if (issued.kind !== 'jwt') return undefined
@@ -101,14 +123,30 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
       const subject = unescapeIdPart(parts[2]!)
       // Its issuer must still be the configured one (any, when none is configured).
       if (settings.issuer !== undefined && issuer !== settings.issuer) return undefined
+      // And the key that verified its JWT still a trusted one (a ticket's, when it says).
+      const fingerprint = issued.fingerprint
+      if (fingerprint?.startsWith('h:')) {
+        if (!settings.secret || fingerprint !== `h:${await secretFingerprint()}`) return undefined
+      } else if (fingerprint?.startsWith('k:') && !keyTrusted(fingerprint.slice(2))) {
+        return undefined
+      }
       return {
         id: issued.id,
         kind: 'jwt',
         scopes: new Set(issued.scopes),
         policy: settings.policyOf?.(subject) ?? DEFAULT_POLICY,
+        ...(fingerprint === undefined ? {} : { fingerprint }),
       }
     },
   }
+}
+
+/** The first 64 bits of a secret's SHA-256 digest, in hex: which secret, and nothing of it. */
+async function fingerprintOf(secret: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(secret))
+  return Array.from(new Uint8Array(digest).slice(0, 8), (b) =>
+    b.toString(16).padStart(2, '0'),
+  ).join('')
 }
 
 const unescapeIdPart = (part: string) => part.replaceAll('%3A', ':').replaceAll('%25', '%')

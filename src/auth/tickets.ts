@@ -23,10 +23,13 @@
  * for it (exactly as a request with that credential would be). On another instance, which never
  * saw that credential, by the principal's id (`rejudge`, from the authenticator every instance
  * loads from the same config): a config token or `DOCKGATE_TOKEN` that is gone, or holds other
- * scopes now, counts as such there too. A JWT cannot be verified again without the JWT, which
- * the ticket does not carry: elsewhere a JWT principal counts as accepted when the ticket was
- * issued (its JWT was verified then, at most a minute before), with its policy from the config
- * now (`principals.<sub>`); a JWT whose issuer is no longer configured opens nothing.
+ * scopes now, counts as such there too, and so does one rotated under the same name: the ticket
+ * carries a fingerprint of the credential (`Principal.fingerprint`), which must still be the one
+ * accepted. A JWT cannot be verified again without the JWT, which the ticket does not carry:
+ * elsewhere a JWT principal counts as accepted when the ticket was issued (its JWT was verified
+ * then, at most a minute before), with its policy from the config now (`principals.<sub>`),
+ * while its issuer is configured and the key that verified it (the shared secret, or a JWKS key
+ * by its `kid`) is still trusted.
  */
 
 import { DEFAULT_POLICY } from '../domain/policy.ts'
@@ -65,6 +68,8 @@ export interface TicketPrincipal {
   id: string
   kind: Principal['kind']
   scopes: ReadonlySet<Scope>
+  /** Which credential of that id asked for it (`Principal.fingerprint`), when the ticket says. */
+  fingerprint?: string | undefined
 }
 
 export interface TicketStoreOptions {
@@ -112,6 +117,8 @@ interface Payload {
   r: string | null
   /** Expiry, ms since the epoch. */
   e: number
+  /** The principal's `fingerprint` (absent in tickets of instances from before it). */
+  c?: string
 }
 
 const KINDS: readonly Principal['kind'][] = ['token', 'env-token', 'jwt']
@@ -170,6 +177,7 @@ export class TicketStore {
       s: scopeBits(granted),
       r: request.stream ?? null,
       e: expires,
+      ...(principal.fingerprint === undefined ? {} : { c: principal.fingerprint }),
     }
     const body = toBase64Url(new TextEncoder().encode(JSON.stringify(payload)))
     const signature = await crypto.subtle.sign('HMAC', await this.#hmacKey(), bytesOf(body))
@@ -208,7 +216,12 @@ export class TicketStore {
         release: claim.release,
       }
     }
-    const issued: TicketPrincipal = { id: payload.p, kind: payload.k, scopes: scopesOf(payload.s) }
+    const issued: TicketPrincipal = {
+      id: payload.p,
+      kind: payload.k,
+      scopes: scopesOf(payload.s),
+      fingerprint: payload.c,
+    }
     const rejudge = this.#rejudge!
     return {
       ok: true,
@@ -266,7 +279,8 @@ function isPayload(value: unknown): value is Payload {
     KINDS.includes(p.k as Principal['kind']) &&
     typeof p.s === 'number' &&
     (p.r === null || typeof p.r === 'string') &&
-    typeof p.e === 'number'
+    typeof p.e === 'number' &&
+    (p.c === undefined || typeof p.c === 'string')
   )
 }
 

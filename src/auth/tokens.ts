@@ -42,16 +42,18 @@ export class TokenStore {
   readonly #envToken: string | undefined
   /** Whether `DOCKGATE_TOKEN`'s digest is in `#byDigest` (when it is no stored token's too). */
   #envHashed = false
+  #env: Promise<Principal> | undefined
 
   constructor(entries: readonly TokenEntry[], envToken?: string) {
     this.#principals = entries.map((entry) => {
+      const digest = entry.hash.slice(HASH_PREFIX.length).toLowerCase()
       const principal: Principal = {
         id: principalId.token(entry.name),
         kind: 'token',
         scopes: new Set(entry.scopes),
         policy: entry.policy ?? DEFAULT_POLICY,
+        fingerprint: fingerprint(digest),
       }
-      const digest = entry.hash.slice(HASH_PREFIX.length).toLowerCase()
       if (!this.#byDigest.has(digest)) this.#byDigest.set(digest, principal)
       return principal
     })
@@ -80,28 +82,53 @@ export class TokenStore {
     return undefined
   }
 
-  /** The token (or `DOCKGATE_TOKEN`) of that principal id, as it is configured now. */
-  principalOf(issued: { id: string; kind: Principal['kind'] }): Promise<Principal | undefined> {
+  /**
+   * The token (or `DOCKGATE_TOKEN`) of that principal id, as it is configured now; when the
+   * issuing principal's `fingerprint` is given, only while that same token is (a token rotated
+   * under the same name is another credential).
+   */
+  async principalOf(issued: {
+    id: string
+    kind: Principal['kind']
+    fingerprint?: string | undefined
+  }): Promise<Principal | undefined> {
+    let principal: Principal | undefined
     if (issued.kind === 'env-token') {
-      return Promise.resolve(
-        this.#envToken && issued.id === ENV_PRINCIPAL.id ? ENV_PRINCIPAL : undefined,
-      )
+      principal =
+        this.#envToken && issued.id === ENV_PRINCIPAL.id ? await this.#envPrincipal() : undefined
+    } else if (issued.kind === 'token') {
+      principal = this.#principals.find((p) => p.id === issued.id)
     }
-    if (issued.kind !== 'token') return Promise.resolve(undefined)
-    return Promise.resolve(this.#principals.find((principal) => principal.id === issued.id))
+    if (!principal) return undefined
+    return issued.fingerprint === undefined || issued.fingerprint === principal.fingerprint
+      ? principal
+      : undefined
   }
 
   async #hashThenFind(token: string): Promise<Principal | undefined> {
     const presented = await digestOf(token)
-    if (this.#envToken && !this.#envHashed) {
-      const envDigest = await digestOf(this.#envToken)
-      // A stored token that is also DOCKGATE_TOKEN stays the stored token's principal.
-      if (!this.#byDigest.has(envDigest)) this.#byDigest.set(envDigest, ENV_PRINCIPAL)
-      this.#envHashed = true
-    }
+    if (this.#envToken && !this.#envHashed) await this.#envPrincipal()
     return this.#byDigest.get(presented)
   }
+
+  /** `DOCKGATE_TOKEN`'s principal, its digest known (and in `#byDigest` unless a stored token's). */
+  async #envPrincipal(): Promise<Principal> {
+    this.#env ??= Promise.resolve(digestOf(this.#envToken!)).then((envDigest) => {
+      const principal = { ...ENV_PRINCIPAL, fingerprint: fingerprint(envDigest) }
+      // A stored token that is also DOCKGATE_TOKEN stays the stored token's principal.
+      if (!this.#byDigest.has(envDigest)) this.#byDigest.set(envDigest, principal)
+      this.#envHashed = true
+      return principal
+    })
+    return this.#env
+  }
 }
+
+/**
+ * A credential's fingerprint in a principal (`Principal.fingerprint`): the first 64 bits of the
+ * token's SHA-256 digest, as a stream ticket carries it (in a URL: not the whole digest).
+ */
+const fingerprint = (digest: string) => `t:${digest.slice(0, 16)}`
 
 /** The principal behind `DOCKGATE_TOKEN`, for automation. */
 const ENV_PRINCIPAL: Principal = {

@@ -38,6 +38,13 @@ export interface Principal {
   readonly kind: 'token' | 'env-token' | 'jwt'
   readonly scopes: ReadonlySet<Scope>
   readonly policy: Policy
+  /**
+   * Which credential of that id it authenticated with: a short fingerprint of the token's digest,
+   * or of the key that verified the JWT. A stream ticket carries it, so that an instance judging
+   * the ticket by its id alone tells a rotated credential (the same name, a new token or key)
+   * from the one that asked for it.
+   */
+  readonly fingerprint?: string
 }
 
 /**

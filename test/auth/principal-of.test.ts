@@ -2,6 +2,7 @@
  * `principalOf`: how an instance that never saw a credential judges the principal of a stream
  * ticket another instance issued (by its id, against the config every instance loads).
  */
+import { SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { firstOf, jwtAuthenticator } from '../../src/auth/jwt.ts'
 import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
@@ -49,5 +50,62 @@ describe('principalOf', () => {
     // No JWT is accepted at all: none of their tickets opens.
     const none = firstOf(new TokenStore([]), jwtAuthenticator({}))
     expect(await none.principalOf?.({ id, kind: 'jwt', scopes })).toBeUndefined()
+  })
+
+  it('refuses a credential rotated under the same name: the fingerprint it was issued for is gone', async () => {
+    const before = new TokenStore(
+      [{ name: 'ci', hash: await hashToken('dgt_old'), scopes: ['events:read'] }],
+      'dgt_env_old',
+    )
+    const issued = await before.authenticate('dgt_old')
+    const env = await before.authenticate('dgt_env_old')
+    expect(issued?.fingerprint).toMatch(/^t:[0-9a-f]{16}$/)
+    expect(env?.fingerprint).toMatch(/^t:[0-9a-f]{16}$/)
+    const rotated = new TokenStore(
+      [{ name: 'ci', hash: await hashToken('dgt_new'), scopes: ['events:read'] }],
+      'dgt_env_new',
+    )
+    const ask = (principal: typeof issued) =>
+      rotated.principalOf({
+        id: principal!.id,
+        kind: principal!.kind,
+        fingerprint: principal!.fingerprint,
+      })
+    expect(await ask(issued)).toBeUndefined()
+    expect(await ask(env)).toBeUndefined()
+    // Unchanged, they still count; a ticket without a fingerprint (an older instance's) as before.
+    expect(
+      await before.principalOf({ id: 'ci', kind: 'token', fingerprint: issued!.fingerprint }),
+    ).toMatchObject({ id: 'ci' })
+    expect(
+      await before.principalOf({
+        id: 'env:admin',
+        kind: 'env-token',
+        fingerprint: env!.fingerprint,
+      }),
+    ).toMatchObject({ id: 'env:admin' })
+    expect(await rotated.principalOf({ id: 'ci', kind: 'token' })).toMatchObject({ id: 'ci' })
+  })
+
+  it('refuses a JWT principal once the secret that verified its JWT is replaced', async () => {
+    const sign = async (secret: string) =>
+      new SignJWT({ scope: 'events:read' })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('svc')
+        .setAudience('dockgate')
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(secret))
+    const first = jwtAuthenticator({ secret: 'first-secret-0123456789' })!
+    const principal = await first.authenticate(await sign('first-secret-0123456789'))
+    expect(principal?.fingerprint).toMatch(/^h:[0-9a-f]{16}$/)
+    const issued = {
+      id: principal!.id,
+      kind: 'jwt' as const,
+      scopes,
+      fingerprint: principal!.fingerprint,
+    }
+    expect(await first.principalOf?.(issued)).toMatchObject({ id: principal!.id })
+    const rotated = jwtAuthenticator({ secret: 'second-secret-0123456789' })!
+    expect(await rotated.principalOf?.(issued)).toBeUndefined()
   })
 })

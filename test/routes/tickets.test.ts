@@ -1,4 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { SwappableAuthenticator } from '../../src/auth/from-config.ts'
+import { hashToken, TokenStore } from '../../src/auth/tokens.ts'
+import { configReloads } from '../../src/config.ts'
+import { MemoryStore } from '../../src/store/memory.ts'
 import { testEngineEnv } from '../support/engine.ts'
 import { postJson, type TestGateway, testGateway, tokenOf, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
@@ -120,5 +124,60 @@ describe('stream tickets', () => {
   it('refuses unknown fields and needs authentication', async () => {
     expect((await issue({ scopes: ['logs:read'], ttl: 3600 })).status).toBe(400)
     expect((await gw.json('/v1/stream-tickets', { method: 'POST', role: null })).status).toBe(401)
+  })
+})
+
+describe('stream tickets across instances, when a token is rotated under the same name', () => {
+  const OLD = 'dgt_rotation-old-token'
+  const NEW = 'dgt_rotation-new-token'
+  const tokens = async (token: string) =>
+    new TokenStore([{ name: 'ci', hash: await hashToken(token), scopes: ['events:read'] }])
+  /** Two instances sharing their state store and ticket key, each reloading its own config. */
+  const instances = async () => {
+    const store = new MemoryStore()
+    return Promise.all(
+      [0, 1].map(async () => {
+        const authenticator = new SwappableAuthenticator(await tokens(OLD))
+        const reloads = configReloads()
+        const gateway = await testGateway({
+          store,
+          ticketSecret: 'rotation-test-secret-0123',
+          dependencies: { authenticator, reloads },
+        })
+        const rotate = async () => {
+          authenticator.replace(await tokens(NEW))
+          reloads.notify({})
+        }
+        return { gateway, rotate }
+      }),
+    )
+  }
+
+  it("ends the other instance's stream and refuses the old token's tickets there", async () => {
+    const [issuer, other] = await instances()
+    const ticket = async () => {
+      const issued = await issuer!.gateway.call('/v1/stream-tickets', {
+        method: 'POST',
+        role: null,
+        headers: { authorization: `Bearer ${OLD}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ stream: '/v1/events' }),
+      })
+      expect(issued.status).toBe(201)
+      return ((await issued.json()) as { ticket: string }).ticket
+    }
+    const [opening, unused] = [await ticket(), await ticket()]
+    const open = await other!.gateway.call(`/v1/events?ticket=${opening}`, { role: null })
+    expect(open.status).toBe(200)
+    const stream = readSse(open)
+
+    await issuer!.rotate()
+    await other!.rotate()
+
+    const [revoked] = await stream.take(1)
+    expect(revoked!.event).toBe('revoked')
+    expect(JSON.parse(revoked!.data)).toMatchObject({ reason: 'revoked' })
+    await stream.close()
+    const refused = await other!.gateway.json(`/v1/events?ticket=${unused}`, { role: null })
+    expect(refused.status).toBe(401)
   })
 })
