@@ -23,6 +23,18 @@ const CONTINUATION = 0x80
 // The most continuation bytes a character has
 const MAX_CONTINUATION = 3
 
+const isContinuation = (byte: number) => (byte & CONTINUATION_MASK) === CONTINUATION
+
+/** The bytes of the sequence a lead byte begins (1 for ASCII and for bytes that begin none). */
+const sequenceLength = (lead: number) =>
+  lead >= 0xf0 && lead <= 0xf7
+    ? 4
+    : lead >= 0xe0 && lead < 0xf0
+      ? 3
+      : lead >= 0xc0 && lead < 0xe0
+        ? 2
+        : 1
+
 /** The module's function: escapes memory[at, end) to `out`, answers where its output ends. */
 type EscapeExport = (at: number, end: number, out: number) => number
 
@@ -41,15 +53,18 @@ export class JsonEscapeWasm {
 
   /**
    * Where the window of `bytes[start, end)` that starts at `start` ends: all of it when it fits,
-   * else at most {@link WINDOW_BYTES}, moved back to the start of a character it would cut (a
-   * broken sequence never reaches past three continuation bytes, so a cut after those is safe).
+   * else at most {@link WINDOW_BYTES}, moved back to the first byte of a character it would cut.
+   * A cut at a continuation byte cuts one only when the nearest byte before it that is none, at
+   * most three back, begins a sequence long enough to reach it; otherwise the byte is a stray
+   * (after a whole character, or after four or more continuation bytes), decoded alone either way.
    */
   windowEnd(bytes: Uint8Array, start: number, end: number): number {
     if (end - start <= WINDOW_BYTES) return end
-    let cut = start + WINDOW_BYTES
-    for (let back = 0; back < MAX_CONTINUATION; back++) {
-      if (((bytes[cut] ?? 0) & CONTINUATION_MASK) !== CONTINUATION) break
-      cut--
+    const cut = start + WINDOW_BYTES
+    if (!isContinuation(bytes[cut]!)) return cut
+    for (let back = 1; back <= MAX_CONTINUATION; back++) {
+      const lead = bytes[cut - back]!
+      if (!isContinuation(lead)) return back < sequenceLength(lead) ? cut - back : cut
     }
     return cut
   }

@@ -101,9 +101,15 @@ describe('the WebAssembly JSON escaper', () => {
       [0xf0, 0x9f, 0x98],
       [0xe2, 0x82],
       [0x80, 0x80, 0x80, 0x80, 0x80],
+      // Whole characters followed by stray continuation bytes: more continuation bytes in a row
+      // than a character has, the character's own among them.
+      [0xf0, 0x90, 0x80, 0x80, 0x80],
+      [0xf0, 0x90, 0x80, 0x80, 0x80, 0x80],
+      [0xe2, 0x82, 0xac, 0x80, 0x80],
+      [0xc3, 0xa9, 0x80, 0x80, 0x80],
     ]
     for (const sequence of sequences) {
-      for (let shift = -5; shift <= 1; shift++) {
+      for (let shift = -6; shift <= 1; shift++) {
         const bytes = new Uint8Array(2 * WINDOW_BYTES + 100).fill(0x7a)
         bytes.set(sequence, WINDOW_BYTES + shift)
         bytes.set(sequence, 2 * WINDOW_BYTES + shift - 2)
