@@ -186,7 +186,12 @@ class EventHubPerSubscription extends EventHub {
 }
 
 /** The bindings an isolate is configured by, as a misconfigured one's answer names them. */
-const BINDINGS = ['DOCKER_HOST', 'DOCKGATE_CONFIG_JSON', 'DOCKGATE_TOKEN'] as const
+const BINDINGS = [
+  'DOCKER_HOST',
+  'DOCKGATE_CONFIG_JSON',
+  'DOCKGATE_TOKEN',
+  'DOCKGATE_JWT_SECRET',
+] as const
 
 /**
  * Bad bindings, as a problem: an isolate has no start-up to refuse, and no one reads its stderr

@@ -17,7 +17,18 @@ export interface AuthEnvironment {
   jwks?: JSONWebKeySet | undefined
 }
 
+/**
+ * The shortest HS256 secret taken, in bytes: a key as long as the hash (RFC 7518, 3.2). Scopes
+ * come from the JWT, so a secret cracked offline from any JWT seen would mint admin tokens.
+ */
+export const MIN_JWT_SECRET_BYTES = 32
+
 export function authenticatorFromConfig(config: ConfigFile, env: AuthEnvironment): Authenticator {
+  if (env.jwtSecret !== undefined && byteLength(env.jwtSecret) < MIN_JWT_SECRET_BYTES) {
+    throw new Error(
+      `DOCKGATE_JWT_SECRET must be at least ${MIN_JWT_SECRET_BYTES} bytes long (RFC 7518, 3.2: as long as the HS256 hash)`,
+    )
+  }
   const jwt = jwtAuthenticator({
     secret: env.jwtSecret,
     jwks: env.jwks,
@@ -29,6 +40,8 @@ export function authenticatorFromConfig(config: ConfigFile, env: AuthEnvironment
   })
   return firstOf(new TokenStore(config.tokens, env.envToken), jwt)
 }
+
+const byteLength = (text: string) => new TextEncoder().encode(text).length
 
 /** An authenticator whose rules can be swapped while requests run (config reload, revocation). */
 export class SwappableAuthenticator implements Authenticator {

@@ -85,6 +85,8 @@ export function ticketRoutes(tickets: TicketStore) {
       stream,
       recheck: c.get('credential'),
     })
+    // A credential: no cache on the way keeps it.
+    c.header('cache-control', 'no-store')
     return c.json({ ...issued, expiresAt: issued.expiresAt.toISOString() }, 201)
   })
 

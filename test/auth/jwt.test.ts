@@ -155,6 +155,15 @@ describe('JWT bearer tokens', () => {
     })
   })
 
+  it('refuse to start with a shared secret shorter than the hash (32 bytes)', () => {
+    const config = parseConfigFile('{}', 'dockgate.config.json')
+    expect(() => authenticatorFromConfig(config, { jwtSecret: 'a' })).toThrow(
+      /DOCKGATE_JWT_SECRET must be at least 32 bytes/,
+    )
+    expect(() => authenticatorFromConfig(config, { jwtSecret: 'x'.repeat(31) })).toThrow(/32 bytes/)
+    expect(authenticatorFromConfig(config, { jwtSecret: 'x'.repeat(32) })).toBeDefined()
+  })
+
   it('refuse a token without exp', async () => {
     const token = await new SignJWT({ scope: 'system:read' })
       .setProtectedHeader({ alg: 'HS256' })

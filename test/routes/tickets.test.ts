@@ -34,8 +34,10 @@ const issue = async (body?: unknown, role: 'admin' | 'reader' | 'writer' = 'read
 
 describe('stream tickets', () => {
   it('opens its event stream without an Authorization header, and again after it ended', async () => {
-    const { status, body } = await issue({ scopes: ['logs:read'] }, 'admin')
+    const { status, body, response } = await issue({ scopes: ['logs:read'] }, 'admin')
     expect(status).toBe(201)
+    // A credential: no cache may keep it.
+    expect(response.headers.get('cache-control')).toBe('no-store')
     expect(Date.parse(body.expiresAt) - Date.now()).toBeLessThanOrEqual(60_000)
     expect(Date.parse(body.expiresAt) - Date.now()).toBeGreaterThan(50_000)
     const url = `/v1/containers/${containerId}/logs/stream?ticket=${body.ticket}`
