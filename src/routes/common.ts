@@ -98,6 +98,16 @@ export function isoOrNull(time: string | undefined | null): string | null {
 export const BEARER = [{ Bearer: [] }]
 
 /**
+ * A stream's resume point, and the parameter a problem about it names: `Last-Event-ID` when sent
+ * (it wins), else `?cursor=` (what a new `EventSource`, which cannot set the header, sends).
+ */
+export function resumeFrom(header: string | undefined, cursor: string | undefined) {
+  return header
+    ? { text: header, parameter: 'header.last-event-id' }
+    : { text: cursor || undefined, parameter: 'query.cursor' }
+}
+
+/**
  * Query parameters an operation takes; any other is refused with 400, as unknown body keys
  * are, so a misspelt `?forse=true` never silently does the default.
  */

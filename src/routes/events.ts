@@ -35,6 +35,7 @@ import {
   EngineTimeParam,
   ProblemSchema,
   problems,
+  resumeFrom,
   router,
   scoped,
   strictQuery,
@@ -226,13 +227,15 @@ export function eventRoutes(scopes: EngineScopes, deps: StreamDependencies) {
   app.openapi(eventsRoute, async (c) => {
     const { since, cursor, ticket: _ticket, engine: pattern, ...filter } = c.req.valid('query')
     refuseSecretSelectors(filter.label ?? [], deps.settings.secretLabelPatterns, 'query.label')
-    const lastEventId = c.req.valid('header')['last-event-id'] || cursor || undefined
+    const resume = resumeFrom(c.req.valid('header')['last-event-id'], cursor)
+    const lastEventId = resume.text
     if (pattern !== undefined) {
-      return mergedEvents(c, scopes, pattern, { filter, since, lastEventId }, deps, events)
+      const options = { filter, since, lastEventId, resumeParameter: resume.parameter }
+      return mergedEvents(c, scopes, pattern, options, deps, events)
     }
     if (lastEventId !== undefined && !/^\d+$/.test(lastEventId)) {
       throw badRequest('A merged stream’s event id resumes a merged stream (`engine=`) only', [
-        { name: 'header.last-event-id', reason: 'not an event id of this stream' },
+        { name: resume.parameter, reason: 'not an event id of this stream' },
       ])
     }
     const { name, hub, services } = engineScope(c)
@@ -270,7 +273,11 @@ async function mergedEvents(
   c: Context<AppEnv>,
   scopes: EngineScopes,
   pattern: string,
-  options: Omit<SubscribeOptions, 'lastEventId'> & { lastEventId: string | undefined },
+  options: Omit<SubscribeOptions, 'lastEventId'> & {
+    lastEventId: string | undefined
+    /** Where the resume point came from, as a problem about it names it. */
+    resumeParameter: string
+  },
   deps: StreamDependencies,
   events: EventEncoder,
 ) {
@@ -283,11 +290,11 @@ async function mergedEvents(
     (scope) => globMatches(pattern, scope.name) && mayUse(c.get('principal'), scope.name),
   )
   if (chosen.length === 0) throw noSuchEngine(pattern)
-  const { lastEventId, ...rest } = options
+  const { lastEventId, resumeParameter, ...rest } = options
   const resumed = lastEventId === undefined ? undefined : parseMergedId(lastEventId)
   if (lastEventId !== undefined && !resumed) {
     throw badRequest('A one-engine event id resumes that engine’s stream only', [
-      { name: 'header.last-event-id', reason: 'not an event id of a merged stream' },
+      { name: resumeParameter, reason: 'not an event id of a merged stream' },
     ])
   }
   if (c.req.method === 'HEAD') return eventStreamHead()

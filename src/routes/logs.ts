@@ -8,7 +8,7 @@ import { badRequest } from '../errors.ts'
 import { engineScope, sentPath } from '../http/engines.ts'
 import { eventStreamHead, type StreamDependencies, sseResponse, sseSettings } from '../http/sse.ts'
 import { accessContainer } from '../policy/access.ts'
-import { router } from './common.ts'
+import { resumeFrom, router } from './common.ts'
 import { logStreamRoute, logsRoute } from './logs.schemas.ts'
 
 export function logRoutes(deps: StreamDependencies) {
@@ -27,11 +27,11 @@ export function logRoutes(deps: StreamDependencies) {
   app.openapi(logStreamRoute, async (c) => {
     const { id } = c.req.valid('param')
     const query = c.req.valid('query')
-    const cursorText = c.req.valid('header')['last-event-id'] || query.cursor
-    const resumeAfter = cursorText === undefined ? undefined : decodeCursor(cursorText)
-    if (cursorText !== undefined && !resumeAfter) {
+    const resume = resumeFrom(c.req.valid('header')['last-event-id'], query.cursor)
+    const resumeAfter = resume.text === undefined ? undefined : decodeCursor(resume.text)
+    if (resume.text !== undefined && !resumeAfter) {
       throw badRequest('The cursor is not one this gateway issued', [
-        { name: 'header.last-event-id', reason: 'not a log cursor' },
+        { name: resume.parameter, reason: 'not a log cursor' },
       ])
     }
     if (query.stdout === false && query.stderr === false) {

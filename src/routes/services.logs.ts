@@ -19,6 +19,7 @@ import {
   ProblemSchema,
   problems,
   QueryBoolean,
+  resumeFrom,
   router,
   scoped,
   strictQuery,
@@ -161,11 +162,11 @@ export function serviceLogRoutes(deps: StreamDependencies) {
   app.openapi(logStreamRoute, async (c) => {
     const { id } = c.req.valid('param')
     const { cursor, ticket: _ticket, ...query } = c.req.valid('query')
-    const cursorText = c.req.valid('header')['last-event-id'] || cursor
-    const resumeAfter = cursorText === undefined ? undefined : decodeServiceCursor(cursorText)
-    if (cursorText !== undefined && !resumeAfter) {
+    const resume = resumeFrom(c.req.valid('header')['last-event-id'], cursor)
+    const resumeAfter = resume.text === undefined ? undefined : decodeServiceCursor(resume.text)
+    if (resume.text !== undefined && !resumeAfter) {
       throw badRequest('The cursor is not one this gateway issued', [
-        { name: 'header.last-event-id', reason: 'not a service log cursor' },
+        { name: resume.parameter, reason: 'not a service log cursor' },
       ])
     }
     // Inspect before answering: a missing service is a 404, not a stream that errors.

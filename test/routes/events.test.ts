@@ -303,6 +303,9 @@ describe('GET /v1/events', () => {
       ['?since=yesterday', {}, 'query.since'],
       ['', { 'last-event-id': 'abc' }, 'header.last-event-id'],
       ['', { 'last-event-id': '123456789012345678901' }, 'header.last-event-id'],
+      // A merged stream's id on a one-engine stream: named where it came from.
+      ['?cursor=default:1', {}, 'query.cursor'],
+      ['?cursor=1', { 'last-event-id': 'default:1' }, 'header.last-event-id'],
     ]
     for (const [search, headers, name] of bad) {
       const { status, body } = await gw.json(`/v1/events${search}`, { headers })

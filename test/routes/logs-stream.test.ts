@@ -134,6 +134,8 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
     const { status, body } = await gw.json(`/v1/containers/${id}/logs/stream?cursor=bogus`)
     expect(status).toBe(400)
     expect(body.type).toBe('urn:dockgate:problem:validation-failed')
+    // Named where it came from: no Last-Event-ID was sent.
+    expect(body.invalidParams).toEqual([{ name: 'query.cursor', reason: 'not a log cursor' }])
   })
 
   it('rejoins long lines and keeps a last line without newline', async () => {
