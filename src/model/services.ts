@@ -39,11 +39,17 @@ export class ServiceOwners {
     this.#byName.delete(name)
   }
 
-  /** The labels of a service event's service, when known. */
+  /**
+   * The labels of a service event's service, when known. By name only for a `create` event: the
+   * one event of a service that can come before its create's answer. Any other event named so is
+   * of another service of that name (one this instance has not read: a stranger's, whose events
+   * went to the creator while its create was under way, to fail with a 409).
+   */
   labelsOf(event: EngineEvent): Labels | undefined {
     const byId = this.#byId.get(event.actor.id)
     if (byId) return byId
-    return event.actor.name ? this.#byName.get(event.actor.name) : undefined
+    if (event.action !== 'create' || !event.actor.name) return undefined
+    return this.#byName.get(event.actor.name)
   }
 }
 
