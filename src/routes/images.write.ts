@@ -264,11 +264,13 @@ export function imageWriteRoutes(deps: StreamDependencies, logError: ErrorLogger
         const repository = name.slice(0, name.indexOf('@'))
         return allowed(name) || tags.some((t) => t.startsWith(`${repository}:`) && allowed(t))
       }
-      // By id the engine removes every name: each must be the caller's to remove.
+      // By id the engine removes every name: each must be the caller's to remove, and there must
+      // be one (an image with none, a commit or one whose tag moved, is nobody's to see or remove).
       const byName = !image.Id.replace('sha256:', '').startsWith(ref.replace('sha256:', ''))
+      const digests = image.RepoDigests ?? []
       const ok = byName
         ? policyAllowsRef(guard.principal, ref)
-        : tags.every(allowed) && (image.RepoDigests ?? []).every(digestAllowed)
+        : tags.length + digests.length > 0 && tags.every(allowed) && digests.every(digestAllowed)
       if (!ok) guard.deny('image-not-allowed', ref, missing())
     }
     const answer = await engine.json('DELETE', `/images/${ref}`, { signal }).catch(

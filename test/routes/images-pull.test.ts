@@ -9,8 +9,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AuditEntry } from '../../src/domain/audit.ts'
 import type { RequestLogEntry } from '../../src/http/observability.ts'
-import { direct, testEngineEnv } from '../support/engine.ts'
-import { postJson, type TestGateway, testGateway, tokenOf } from '../support/gateway.ts'
+import { createDirect, direct, testEngineEnv } from '../support/engine.ts'
+import { postJson, type TestGateway, testGateway, tokenOf, uniqueName } from '../support/gateway.ts'
 import { TEST_LABEL, TEST_RUN } from '../support/labels.ts'
 import { freePort } from '../support/net.ts'
 import {
@@ -440,6 +440,23 @@ describe('DELETE /v1/images/{ref}', () => {
     expect(status, JSON.stringify(body)).toBe(200)
     expect(body.deleted).toContain(image.Id)
     expect(await engineHas(authRef)).toBe(false)
+  })
+
+  it('answers 404 to a removal by id of an image with no name, which no policy lets anyone see', async () => {
+    // A commit without a repository: an image of nobody's name (as one whose tag moved on).
+    const container = await createDirect({ name: uniqueName('nameless'), cmd: ['true'] })
+    const committed = await direct(`/commit?container=${container}`, { method: 'POST' })
+    await direct(`/containers/${container}?force=1`, { method: 'DELETE' })
+    const { Id: id } = committed.json() as { Id: string }
+    try {
+      expect((await gw.json(`/v1/images/${id}`, { role: 'puller' })).status).toBe(404)
+      const removed = await gw.json(`/v1/images/${id}`, { method: 'DELETE', role: 'puller' })
+      expect(removed.status).toBe(404)
+      expect(removed.body.detail).toBe(`No such image: ${id}`)
+      expect((await direct(`/images/${id}/json`)).status).toBe(200)
+    } finally {
+      await direct(`/images/${id}?force=1`, { method: 'DELETE' })
+    }
   })
 })
 
