@@ -115,7 +115,6 @@ export function redisSharedRing(client: RedisClient, options: RedisSharedRingOpt
   }
 
   async function replay(point: ResumePoint): Promise<ParsedEvent[] | 'gap'> {
-    const [first] = await range('-', '+', 1)
     const entries: SharedEntry[] = []
     let start = `${'after' in point ? point.after : point.from}-0`
     for (;;) {
@@ -140,6 +139,10 @@ export function redisSharedRing(client: RedisClient, options: RedisSharedRingOpt
         queue.push(entry.parsed.key)
       }
     }
+    // The oldest entry left, read last: other instances append (and evict the oldest) while the
+    // pages are read, and an entry after the point evicted before its page was read took every
+    // older one with it, so the oldest left is past the point then (a gap, not a silent loss).
+    const [first] = await range('-', '+', 1)
     return replayFrom(point, first && toEntry(first), entries, late)
   }
 }

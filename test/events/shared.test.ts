@@ -275,3 +275,55 @@ describe.each([
     expect(afterY !== 'gap' && afterY.map((e) => e.key)).toEqual(['x'])
   })
 })
+
+describe('the shared ring in Redis, read while other instances append', () => {
+  it('reports a gap, or replays every event after the point, never fewer', async () => {
+    const ringPrefix = `${prefix}race${rings++}:`
+    const other = redisSharedRing(redis, { prefix: ringPrefix, capacity: 5 })
+    // This instance's client: right after its first read of the ring's oldest entry, the other
+    // instance appends three events, which push the three oldest out of the capped stream.
+    let raced = false
+    const racing = new Proxy(redis, {
+      get(target, property) {
+        if (property === 'sendCommand') {
+          return async (args: string[]) => {
+            const answer = await target.sendCommand(args)
+            if (!raced && args[0] === 'XRANGE' && args[2] === '-') {
+              raced = true
+              for (const [nano, key, prev] of [
+                [60n, 'f', 'e'],
+                [70n, 'g', 'f'],
+                [80n, 'h', 'g'],
+              ] as const) {
+                other.append(unitEvent(nano, key), prev)
+              }
+              await other.flushed()
+            }
+            return answer
+          }
+        }
+        const value = Reflect.get(target, property)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    }) as typeof redis
+    const ring = redisSharedRing(racing, { prefix: ringPrefix, capacity: 5 })
+    let prev: string | undefined
+    for (const [nano, key] of [
+      [10n, 'a'],
+      [20n, 'b'],
+      [30n, 'c'],
+      [40n, 'd'],
+      [50n, 'e'],
+    ] as const) {
+      other.append(unitEvent(nano, key), prev)
+      prev = key
+    }
+    await other.flushed()
+
+    const replayed = await ring.replay({ after: 20n, id: '20' })
+
+    expect(raced).toBe(true)
+    // c (30) was after the point: it comes, or the answer says a gap.
+    expect(replayed === 'gap' ? 'gap' : replayed.map((e) => e.key)).toEqual(['c', 'd', 'e'])
+  })
+})
