@@ -132,11 +132,16 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if bound == '' then redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL') end
 return 'ok'`
 
-/** KEYS: slot sets; ARGV: leaseTtl, then one lease per key. Extends the leases still held. */
+/**
+ * KEYS: slot sets; ARGV: leaseTtl, then one lease per key. Extends the leases this instance still
+ * holds, and puts back one that expired meanwhile (this instance's link to Redis, or its event
+ * loop, stalled past a lease): its stream is still open, and counts. A lease given back is no
+ * longer held here, and its release follows this renewal on the same connection.
+ */
 const RENEW = `${NOW}
 local ttl = tonumber(ARGV[1])
 for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, 'XX', now + ttl, ARGV[i + 1])
+  redis.call('ZADD', key, now + ttl, ARGV[i + 1])
   redis.call('PEXPIRE', key, ttl)
 end
 return #KEYS`
@@ -312,7 +317,12 @@ export class RedisStore implements StateStore {
       this.#runReleasing(this.#scripts.admit, keys, args).then(
         (answers) => this.#settleAdmits(batch, answers),
         (error: unknown) => {
-          for (const admit of batch) admit.reject(this.#unavailable(causeOf(error)))
+          for (const admit of batch) {
+            // The script may have run all the same (a Redis that answered too late): no slot
+            // of a request answered 503 stays held.
+            this.#giveBack(admit.target.slots, admit.lease)
+            admit.reject(this.#unavailable(causeOf(error)))
+          }
         },
       )
     }
@@ -340,7 +350,11 @@ export class RedisStore implements StateStore {
       this.#scripts.acquire,
       [slots],
       [max, lease, this.#leaseTtlMs],
-    )
+    ).catch((error: unknown) => {
+      // As for an admit: a lease taken by a script that answered too late is given back.
+      this.#giveBack(slots, lease)
+      throw error
+    })
     return Number(answer) === 1 ? this.#hold(slots, lease) : undefined
   }
 
@@ -383,7 +397,10 @@ export class RedisStore implements StateStore {
         this.#scripts.openTicket,
         [`${this.#prefix}t:${id}`, slots],
         [stream, lease, this.#leaseTtlMs],
-      ),
+      ).catch((error: unknown) => {
+        this.#giveBack(slots, lease)
+        throw error
+      }),
     )
     if (answer === 'ok') return { ok: true, release: this.#hold(slots, lease) }
     if (answer === 'other-stream' || answer === 'in-use') return { ok: false, refusal: answer }
@@ -458,11 +475,18 @@ export class RedisStore implements StateStore {
       // The renewer stops at its next round with nothing held: under load the last lease of a
       // moment is released many times a second, and each stop would be a new timer soon after.
       this.#held.delete(lease)
-      // Given back with the next command, or within a moment: a release that fails (Redis
-      // away) leaves a lease that expires by itself.
-      this.#releases.push(slots, lease)
-      this.#releaseTimer ??= setTimeout(() => this.#flushReleases(), 1)
+      this.#giveBack(slots, lease)
     }
+  }
+
+  /**
+   * Gives a lease back with the next command, or within a moment: a release that fails (Redis
+   * away) leaves a lease that expires by itself. Also for a lease a failed command may have
+   * taken all the same (giving back one never taken removes nothing).
+   */
+  #giveBack(slots: string, lease: string) {
+    this.#releases.push(slots, lease)
+    this.#releaseTimer ??= setTimeout(() => this.#flushReleases(), 1)
   }
 
   #renew() {

@@ -2,10 +2,16 @@
  * The state store's contract, for both adapters: the memory one, and the Redis one against the
  * project's real Redis (two stores on two connections with one prefix stand for two instances).
  */
-import { describe, expect, it } from 'vitest'
+import { connect, createServer, type Socket } from 'node:net'
+import { afterAll, describe, expect, it } from 'vitest'
 import { MemoryStore } from '../../src/store/memory.ts'
 import { isRefusal, type Release, type StateStore } from '../../src/store/port.ts'
-import { randomPrefix, testRedisConnection, testRedisStore } from '../support/store.ts'
+import {
+  randomPrefix,
+  testRedisConnection,
+  testRedisStore,
+  testRedisTarget,
+} from '../support/store.ts'
 
 const RATES = { perSecond: 1, burst: 3 }
 
@@ -188,6 +194,67 @@ describe('redis store', () => {
     )
     expect(answers.map((answer) => typeof answer)).toEqual(['function', 'function', 'function'])
     expect(sent).toEqual(['EVALSHA'])
+  })
+
+  it('puts back a lease of its own that expired while it still held it', async () => {
+    const prefix = randomPrefix()
+    const holder = testRedisStore({ prefix, leaseTtlMs: 300 })
+    const other = testRedisStore({ prefix, leaseTtlMs: 300 })
+    const raw = testRedisConnection()
+    const client = await raw.ready()
+    const slots = `${prefix}s:streams:bob`
+    released(await holder.acquire('streams', 'bob', 1))
+    // What a holder stalled past its lease finds: its lease gone (another instance freed it).
+    await client.sendCommand(['DEL', slots])
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    // Renewed, it is back: the stream it stands for is still open, and one is the maximum.
+    expect(Number(await client.sendCommand(['ZCARD', slots]))).toBe(1)
+    expect(await other.acquire('streams', 'bob', 1)).toBeUndefined()
+  })
+
+  it('gives back the slot of a command that answered too late: no 503 leaves one held', async () => {
+    // Mock of a slow network: a relay of this test's in front of the project's Redis that passes
+    // commands on at once and holds each answer 400 ms (a command the store stops waiting for
+    // after 100 ms still runs in Redis).
+    const target = testRedisTarget()
+    const held: Socket[] = []
+    const relay = createServer((client) => {
+      const upstream = connect(target.port, target.host)
+      held.push(client, upstream)
+      client.on('error', () => {})
+      upstream.on('error', () => {})
+      client.pipe(upstream)
+      upstream.on('data', (chunk: Buffer) => {
+        setTimeout(() => client.writable && client.write(chunk), 400)
+      })
+    })
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve))
+    afterAll(async () => {
+      for (const socket of held) socket.destroy()
+      await new Promise((resolve) => relay.close(resolve))
+    })
+    const port = (relay.address() as { port: number }).port
+    const prefix = randomPrefix()
+    const slow = testRedisStore({
+      prefix,
+      connection: testRedisConnection({ ...target, port, display: `redis://127.0.0.1:${port}` }),
+      commandTimeoutMs: 100,
+    })
+    // Redis knows the scripts already (another instance ran them): each command is one that
+    // runs, not a NOSCRIPT answer.
+    const fast = testRedisStore()
+    released(await fast.acquire('quota', 'someone', 1))
+    released(await fast.admit('someone', RATES, 'budget', 10))
+    const raw = await testRedisConnection().ready()
+
+    await expect(slow.acquire('quota', 'alice', 1)).rejects.toMatchObject({ status: 503 })
+    await expect(slow.admit('alice', RATES, 'budget', 10)).rejects.toMatchObject({ status: 503 })
+
+    // Their answers come, and the leases go back, through the same slow relay.
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(Number(await raw.sendCommand(['ZCARD', `${prefix}s:quota:alice`]))).toBe(0)
+    expect(Number(await raw.sendCommand(['ZCARD', `${prefix}s:budget:alice`]))).toBe(0)
+    expect(slow.held).toBe(0)
   })
 
   it('connects on first use only', async () => {
