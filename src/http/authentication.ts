@@ -16,11 +16,11 @@ const REALM = 'Bearer realm="dockgate"'
 
 /**
  * The paths of the event-stream routes, as a ticket request names the one it opens:
- * `/v1/events`, `…/{id}/logs/stream`, `…/{id}/stats/stream`, and the exec WebSocket
- * `…/{id}/exec/session`.
+ * `/v1/events`, a container's `…/logs/stream` and `…/stats/stream`, the exec WebSocket
+ * `…/exec/session`, and a service's `…/logs/stream`.
  */
 export const STREAM_PATH =
-  /^\/v1\/(?:engines\/[a-z0-9][a-z0-9_-]{0,62}\/)?(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:(?:logs|stats)\/stream|exec\/session))$/
+  /^\/v1\/(?:engines\/[a-z0-9][a-z0-9_-]{0,62}\/)?(?:events|containers\/[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\/(?:(?:logs|stats)\/stream|exec\/session)|services\/[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}\/logs\/stream)$/
 
 /**
  * What an event-stream route declares itself with, as the first middleware of its route (see

@@ -49,7 +49,8 @@ const issueRoute = createRoute({
   summary: 'Get a ticket to open one event stream',
   description: [
     'For browsers’ `EventSource`, which cannot send an Authorization header: pass the ticket as',
-    '`?ticket=` to an event-stream endpoint (`/v1/events`, `…/logs/stream`, `…/stats/stream`);',
+    '`?ticket=` to an event-stream endpoint (`/v1/events`, a container’s or a service’s `…/logs/stream`,',
+    '`…/stats/stream`);',
     'no other route accepts it. It is bound to the caller and to one stream path (`stream`, or',
     `the first one it opens), and lives ${TICKET_TTL_MS / 1000} seconds. While it lives it may`,
     'open that stream again once the previous one has ended (one open stream at a time), so an',

@@ -87,6 +87,10 @@ describe('stream tickets', () => {
     expect(events.at(-1)?.event).toBe('end')
     const notAStream = await issue({ stream: '/v1/containers' })
     expect(notAStream.status).toBe(400)
+    // Every stream route may be named, a service's log stream too.
+    const serviceLogs = await issue({ stream: '/v1/services/web/logs/stream' }, 'admin')
+    expect(serviceLogs.status).toBe(201)
+    expect(serviceLogs.body.stream).toBe('/v1/services/web/logs/stream')
   })
 
   it('is refused outside event streams, also by a GET whose path merely ends in /stream', async () => {
