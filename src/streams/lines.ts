@@ -7,7 +7,7 @@
 
 import { concatBytes, type LogFrame } from './demux.ts'
 import { validMaxLineBytes } from './max-line-bytes.ts'
-import { readTimestampPrefix, TIMESTAMP_PREFIX_BYTES } from './timestamp.ts'
+import { PARTIAL_MESSAGE_BYTES, readTimestampPrefix, TIMESTAMP_PREFIX_BYTES } from './timestamp.ts'
 
 /** One log line, decoded. */
 export interface LogLine {
@@ -46,8 +46,14 @@ const CARRIAGE_RETURN = 0x0d
  * Lines are assembled per stream: a frame ending in `\n` completes a line; a frame without it
  * is a partial, joined with the next frames of the same stream that carry the same timestamp.
  * A different timestamp means the pending partial was a line of its own (a last line without
- * newline). Lines are emitted in the order they complete; at the end, pending partials are
- * emitted as they are. `stdin` frames count as `stdout`, as stdcopy says.
+ * newline). Lines are emitted in the order of their timestamps, as far as the two streams go: a
+ * line of one stream waits while the other stream's pending line began earlier and goes on (its
+ * last partial was a whole one, of {@link PARTIAL_MESSAGE_BYTES}: the rest is coming). The engine
+ * stamps every partial of a line with the first one's time, so a long line's last partial comes
+ * after the other stream's later lines; emitted as they complete, a line would come after a later
+ * one, and a resume from either's cursor (the engine's `since`, src/engine/log-cursor.ts) would
+ * repeat one or lose one. At the end, pending partials are emitted as they are. `stdin` frames
+ * count as `stdout`, as stdcopy says.
  *
  * Errors with a {@link LogStreamError} carrying the engine's message on a `system` frame, and
  * with a `SyntaxError` on a frame without timestamp prefix.
@@ -94,6 +100,15 @@ interface PendingLine {
   time: string
   parts: Uint8Array[]
   length: number
+  /** Its last partial was a whole one: more of it is coming (a shorter one ended its output). */
+  continues: boolean
+}
+
+/** A complete line (or piece) waiting for the other stream's earlier pending line: its own bytes. */
+interface HeldLine {
+  stream: LogLine['stream']
+  time: string
+  bytes: Uint8Array
 }
 
 /**
@@ -105,6 +120,8 @@ export class LineAssembler {
   readonly #maxLineBytes: number
   // A Map iterates in insertion order, so flush emits partials in the order they started
   readonly #pending = new Map<LogLine['stream'], PendingLine>()
+  /** Lines of one stream waiting for the other's earlier pending line, in order. */
+  readonly #held: HeldLine[] = []
 
   constructor(maxLineBytes?: number) {
     this.#maxLineBytes = validMaxLineBytes(maxLineBytes, 'a log line stream')
@@ -128,20 +145,24 @@ export class LineAssembler {
     // Fast path: a whole line in one frame, the common case, needs no pending entry nor a view
     if (line === undefined && payload[payload.length - 1] === LINE_FEED) {
       const end = payload.length - terminatorLength(payload)
-      if (end - TIMESTAMP_PREFIX_BYTES <= this.#maxLineBytes) {
+      if (end - TIMESTAMP_PREFIX_BYTES > this.#maxLineBytes) {
+        this.#emitBytes(stream, time, payload.subarray(TIMESTAMP_PREFIX_BYTES), emit)
+      } else if (this.#pending.size === 0 && this.#held.length === 0) {
         emit(stream, time, payload, TIMESTAMP_PREFIX_BYTES, end)
       } else {
-        this.#emitBytes(stream, time, payload.subarray(TIMESTAMP_PREFIX_BYTES), emit)
+        this.#deliver(stream, time, payload, TIMESTAMP_PREFIX_BYTES, end, emit)
       }
+      this.#release(emit)
       return
     }
     const content = payload.subarray(TIMESTAMP_PREFIX_BYTES)
     if (line === undefined) {
-      line = { stream, time, parts: [], length: 0 }
+      line = { stream, time, parts: [], length: 0, continues: false }
       this.#pending.set(stream, line)
     }
     line.parts.push(content)
     line.length += content.length
+    line.continues = content.length === PARTIAL_MESSAGE_BYTES
 
     if (content[content.length - 1] === LINE_FEED) {
       this.#pending.delete(stream)
@@ -149,11 +170,53 @@ export class LineAssembler {
     } else if (line.length > this.#maxLineBytes + 1) {
       this.#emitOverflow(line, emit)
     }
+    this.#release(emit)
   }
 
   finish(emit: LineBytesSink): void {
-    for (const line of this.#pending.values()) this.#emit(line, emit)
+    const pending = [...this.#pending.values()]
     this.#pending.clear()
+    for (const line of pending) this.#emit(line, emit)
+    this.#release(emit)
+  }
+
+  /**
+   * Emits `bytes[start, end)`, or holds a copy of it: behind the lines of its stream already
+   * held, and while the other stream's pending line began earlier.
+   */
+  #deliver(
+    stream: LogLine['stream'],
+    time: string,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+    emit: LineBytesSink,
+  ): void {
+    if (this.#held[0]?.stream === stream || this.#waits(stream, time)) {
+      this.#held.push({ stream, time, bytes: bytes.slice(start, end) })
+    } else {
+      emit(stream, time, bytes, start, end)
+    }
+  }
+
+  /**
+   * Whether a line of `stream` at `time` must wait: the other stream's pending line began
+   * earlier, and goes on.
+   */
+  #waits(stream: LogLine['stream'], time: string): boolean {
+    const other = this.#pending.get(stream === 'stdout' ? 'stderr' : 'stdout')
+    // Timestamps of one fixed form (UTC, nine fractional digits) order as strings.
+    return other !== undefined && other.continues && other.time < time
+  }
+
+  /** Emits the held lines that need wait no longer, in order. */
+  #release(emit: LineBytesSink): void {
+    while (this.#held.length > 0) {
+      const line = this.#held[0]!
+      if (this.#waits(line.stream, line.time)) return
+      this.#held.shift()
+      emit(line.stream, line.time, line.bytes, 0, line.bytes.length)
+    }
   }
 
   #emit(line: PendingLine, emit: LineBytesSink): void {
@@ -162,7 +225,7 @@ export class LineAssembler {
 
   #emitBytes(stream: LogLine['stream'], time: string, bytes: Uint8Array, emit: LineBytesSink) {
     const start = this.#emitPiecesOverLimit(stream, time, bytes, terminatorLength(bytes), emit)
-    emitPiece(stream, time, bytes.subarray(start), emit)
+    this.#deliver(stream, time, bytes, start, bytes.length - terminatorLength(bytes), emit)
   }
 
   // Keeps one byte back: it may be the `\r` of a `\r\n` whose `\n` is in the next partial, and
@@ -185,21 +248,13 @@ export class LineAssembler {
     let start = 0
     while (bytes.length - reserved - start > this.#maxLineBytes) {
       const end = characterBoundary(bytes, start + this.#maxLineBytes)
-      emitPiece(stream, time, bytes.subarray(start, end), emit)
+      // Every piece loses its own line terminator, as the decoded lines always did.
+      const piece = bytes.subarray(start, end)
+      this.#deliver(stream, time, piece, 0, piece.length - terminatorLength(piece), emit)
       start = end
     }
     return start
   }
-}
-
-/** Every piece loses its own line terminator, as the decoded lines always did. */
-function emitPiece(
-  stream: LogLine['stream'],
-  time: string,
-  bytes: Uint8Array,
-  emit: LineBytesSink,
-): void {
-  emit(stream, time, bytes, 0, bytes.length - terminatorLength(bytes))
 }
 
 // Not fatal: a log line with a stray byte is still worth showing. ignoreBOM keeps a leading

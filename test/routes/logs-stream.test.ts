@@ -124,6 +124,27 @@ describe('GET /v1/containers/{id}/logs/stream', () => {
     expect(received).toEqual(Array.from({ length: 300 }, (_, i) => String(i + 1)))
   })
 
+  it("gives a long line and the other stream's line written during it once each, and resumes after either exactly", async () => {
+    // The long line's last partial carries its first one's time and comes after `err` in the log.
+    const id = await start([
+      'sh',
+      '-c',
+      "head -c 20000 /dev/zero | tr '\\0' a; sleep 1; echo err >&2; sleep 1; echo",
+    ])
+    await direct(`/containers/${id}/wait`, { method: 'POST' })
+    const shown = (events: ParsedSseEvent[]) =>
+      texts(events).map((t: string) => (t.length > 20 ? `a×${t.length}` : t))
+    const all = await readSse(await stream(id)).until('end')
+    expect(shown(all)).toEqual(['a×20000', 'err'])
+    const [long, err] = lineEvents(all)
+    const afterLong = await readSse(await stream(id, '', { 'last-event-id': long!.id! })).until(
+      'end',
+    )
+    expect(shown(afterLong)).toEqual(['err'])
+    const afterErr = await readSse(await stream(id, '', { 'last-event-id': err!.id! })).until('end')
+    expect(shown(afterErr)).toEqual([])
+  })
+
   it('accepts the cursor as ?cursor= and refuses one it did not issue', async () => {
     const id = await start(['sh', '-c', 'echo a; echo b; echo c'])
     await direct(`/containers/${id}/wait`, { method: 'POST' })

@@ -67,6 +67,41 @@ describe('LogLineStream', () => {
     ])
   })
 
+  it("emits a line of one stream after the other stream's earlier long line it came during", async () => {
+    // A long stdout line: its last partial, stamped with its first one's time, comes after a
+    // stderr line written meanwhile. In timestamp order, the engine's `since` order.
+    const T3 = '2026-11-29T03:40:55.000000000Z'
+    const lines = await assemble([
+      stamped('stdout', T1, 'a'.repeat(PARTIAL_MESSAGE_BYTES)),
+      stamped('stderr', T2, 'err\n'),
+      stamped('stderr', T2, 'err again\n'),
+      stamped('stdout', T1, 'aaa\n'),
+      stamped('stderr', T3, 'later\n'),
+    ])
+    expect(
+      lines.map((l) => [l.stream, l.time, l.text.length > 20 ? l.text.length : l.text]),
+    ).toEqual([
+      ['stdout', T1, PARTIAL_MESSAGE_BYTES + 3],
+      ['stderr', T2, 'err'],
+      ['stderr', T2, 'err again'],
+      ['stderr', T3, 'later'],
+    ])
+  })
+
+  it('emits the lines it held once the earlier line ends with the stream', async () => {
+    const lines = await assemble([
+      stamped('stdout', T1, 'a'.repeat(PARTIAL_MESSAGE_BYTES)),
+      stamped('stderr', T2, 'err\n'),
+    ])
+    expect(lines.map((l) => l.text.slice(0, 3))).toEqual(['aaa', 'err'])
+  })
+
+  it('holds nothing behind a shorter partial: the end of its output, not a line going on', async () => {
+    // A last message without newline (the rest of a run's output at its exit).
+    const lines = await assemble([stamped('stdout', T1, 'partial'), stamped('stderr', T2, 'err\n')])
+    expect(lines.map((l) => l.text)).toEqual(['err', 'partial'])
+  })
+
   it('emits pending partials at the end of the stream in the order they started', async () => {
     const lines = await assemble([
       stamped('stderr', T1, 'err'),
