@@ -206,7 +206,7 @@ export class LineAssembler {
   #waits(stream: LogLine['stream'], time: string): boolean {
     const other = this.#pending.get(stream === 'stdout' ? 'stderr' : 'stdout')
     // Timestamps of one fixed form (UTC, nine fractional digits) order as strings.
-    return other !== undefined && other.continues && other.time < time
+    return other?.continues === true && other.time < time
   }
 
   /** Emits the held lines that need wait no longer, in order. */
