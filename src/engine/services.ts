@@ -39,6 +39,7 @@ export const EngineServiceSpec = z.looseObject({
   }),
   Mode: z.looseObject({
     Replicated: z.looseObject({ Replicas: z.number().nullish() }).nullish(),
+    Global: z.looseObject({}).nullish(),
   }),
 })
 
@@ -143,6 +144,12 @@ export async function listNodes(engine: EngineClient, signal?: AbortSignal): Pro
   return parseEngine(z.array(EngineNode), await engine.json('GET', '/nodes', { signal }), 'nodes')
 }
 
-/** The replicas a service asks for: a global service's are its nodes', counted as one each. */
+/**
+ * The replicas a replicated service asks for; 0 for a global one, whose tasks are one per node
+ * (`ownedCount` in policy/services.ts counts those by the swarm's nodes).
+ */
 export const replicasOf = (service: EngineService): number =>
   service.Spec.Mode.Replicated?.Replicas ?? 0
+
+/** Whether a service runs one task on every node rather than a number of replicas. */
+export const isGlobal = (service: EngineService): boolean => service.Spec.Mode.Global != null

@@ -9,6 +9,8 @@ import type { EngineClient } from '../engine/client.ts'
 import {
   type EngineService,
   inspectService,
+  isGlobal,
+  listNodes,
   listServices,
   noSuchService,
   replicasOf,
@@ -36,7 +38,9 @@ const TASK_CONTAINER_LABEL = 'com.docker.swarm.service.id'
 
 /**
  * What a principal holds towards `maxContainers`: its containers that are not a service's tasks,
- * plus every replica its services ask for (on whichever node they run).
+ * plus every replica its services ask for (on whichever node they run), a global service's
+ * being one on each node of the swarm (the gateway makes none; an operator's may carry a
+ * client's owner label).
  *
  * A task's container is told by the label Swarm gives it, where only Swarm can have put it: a
  * request cannot set labels in Docker's namespaces (`refuseReservedLabels`), but an image can
@@ -69,7 +73,8 @@ export async function ownedCount(
     if (error instanceof ProblemError && error.code === 'not-a-swarm-manager') return []
     throw error
   })
-  return own + services.reduce((sum, s) => sum + replicasOf(s), 0)
+  const perNode = services.some(isGlobal) ? (await listNodes(engine, signal)).length : 0
+  return own + services.reduce((sum, s) => sum + (isGlobal(s) ? perNode : replicasOf(s)), 0)
 }
 
 /**

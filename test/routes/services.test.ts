@@ -31,6 +31,7 @@ beforeAll(async () => {
       other: { scopes: [...OWNER], policy: POLICY },
       logger: { scopes: [...OWNER], policy: POLICY },
       mixed: { scopes: [...OWNER], policy: { ...POLICY, maxContainers: 2 } },
+      globe: { scopes: [...OWNER], policy: { ...POLICY, maxContainers: 2 } },
       nodes: { scopes: ['nodes:read', 'events:read'] },
     },
   })
@@ -169,6 +170,34 @@ describe('the container quota', () => {
       postJson(
         { image: testEngineEnv().image, cmd: ['true'], labels: { [TEST_LABEL]: TEST_RUN } },
         'mixed',
+      ),
+    )
+    expect(container.status).toBe(403)
+    expect(container.body.detail).toMatch(/owns 2 containers/)
+  })
+
+  it('counts a global service as one task on each node', async () => {
+    // An operator's global service, made around the gateway and labelled as the client's: Swarm
+    // runs one task on each of the two nodes.
+    const imageId = (
+      (await direct(`/images/${testEngineEnv().image}/json`)).json() as { Id: string }
+    ).Id
+    const owner = { 'dockgate.owner': 'globe', [TEST_LABEL]: TEST_RUN }
+    const made = await direct('/services/create', {
+      method: 'POST',
+      body: {
+        Name: serviceName('global'),
+        Labels: owner,
+        TaskTemplate: { ContainerSpec: { Image: imageId, Args: ['sleep', '1000'], Labels: owner } },
+        Mode: { Global: {} },
+      },
+    })
+    expect(made.status, made.text).toBe(201)
+    const container = await gw.json(
+      '/v1/containers',
+      postJson(
+        { image: testEngineEnv().image, cmd: ['true'], labels: { [TEST_LABEL]: TEST_RUN } },
+        'globe',
       ),
     )
     expect(container.status).toBe(403)
