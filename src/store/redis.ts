@@ -93,7 +93,9 @@ local function admit(t, lease)
   local tokens = tonumber(b[1])
   if tokens == nil then tokens = burst
   else tokens = math.min(burst, tokens + math.max(0, now - tonumber(b[2])) / 1000 * rate) end
-  local full = math.ceil(burst / rate * 1000) + 1000
+  -- Once the bucket would be full again; at most a year, written as digits (Lua writes a large
+  -- number as 1e+18, which PEXPIRE refuses, failing every admit of the call).
+  local full = string.format('%d', math.min(math.ceil(burst / rate * 1000) + 1000, 31536000000))
   if tokens < 1 then
     redis.call('HSET', bucket, 'tokens', tostring(tokens), 'at', now)
     redis.call('PEXPIRE', bucket, full)

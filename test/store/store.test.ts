@@ -257,6 +257,19 @@ describe('redis store', () => {
     expect(slow.held).toBe(0)
   })
 
+  it('admits under rates whose bucket refills over years, beside other clients in the same call', async () => {
+    const store = testRedisStore()
+    // 1e9 requests at once, then one in a million seconds: full again in 1e18 ms.
+    const slow = { perSecond: 1e-6, burst: 1e9 }
+    const answers = await Promise.all([
+      store.admit('alice', RATES, 'budget', 10),
+      store.admit('weird', slow, 'budget', 10),
+      store.admit('bob', RATES, 'budget', 10),
+    ])
+    expect(answers.map((answer) => typeof answer)).toEqual(['function', 'function', 'function'])
+    for (const answer of answers) released(answer)
+  })
+
   it('connects on first use only', async () => {
     const connection = testRedisConnection()
     testRedisStore({ connection })
