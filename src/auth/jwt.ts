@@ -17,6 +17,7 @@ import { DEFAULT_POLICY, type Policy } from '../domain/policy.ts'
 import { type Principal, principalId, SCOPES, type Scope } from '../domain/principal.ts'
 import { ProblemError } from '../errors.ts'
 import type { Authenticator } from './authenticator.ts'
+import { secretFingerprint } from './tokens.ts'
 
 export interface JwtSettings {
   /** HS256 shared secret (`DOCKGATE_JWT_SECRET`). */
@@ -64,17 +65,19 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
   if (keys.length === 0) return undefined
   /** The shared secret's fingerprint, made on the first HS256 token (`Principal.fingerprint`). */
   let secretPrint: Promise<string> | undefined
-  const secretFingerprint = () => {
-    secretPrint ??= fingerprintOf(settings.secret!)
+  const hsFingerprint = () => {
+    secretPrint ??= secretFingerprint(settings.secret!).then((print) => `h:${print}`)
     return secretPrint
   }
   /** Whether a key of that `kid` (any key, for none) is among the keys trusted now. */
   const keyTrusted = (kid: string) => {
-    const sets = [settings.jwks, remote?.jwks()].filter((set) => set !== undefined)
+    const fetched = remote?.jwks()
     // A remote set this instance has not fetched yet: it cannot tell, and does not refuse.
-    if (remote && remote.jwks() === undefined) return true
-    return sets.some((set) =>
-      kid === '' ? set.keys.length > 0 : set.keys.some((k) => k.kid === kid),
+    if (remote && fetched === undefined) return true
+    return [settings.jwks, fetched].some(
+      (set) =>
+        set !== undefined &&
+        (kid === '' ? set.keys.length > 0 : set.keys.some((k) => k.kid === kid)),
     )
   }
   const audience = settings.audience ?? 'dockgate'
@@ -97,7 +100,7 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
         }
         if (verifier.key instanceof Uint8Array) {
           payload = (await jwtVerify(token, verifier.key, checks)).payload
-          fingerprint = `h:${await secretFingerprint()}`
+          fingerprint = await hsFingerprint()
         } else {
           const verified = await jwtVerify(token, verifier.key, checks)
           payload = verified.payload
@@ -126,7 +129,7 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
       // And the key that verified its JWT still a trusted one (a ticket's, when it says).
       const fingerprint = issued.fingerprint
       if (fingerprint?.startsWith('h:')) {
-        if (!settings.secret || fingerprint !== `h:${await secretFingerprint()}`) return undefined
+        if (!settings.secret || fingerprint !== (await hsFingerprint())) return undefined
       } else if (fingerprint?.startsWith('k:') && !keyTrusted(fingerprint.slice(2))) {
         return undefined
       }
@@ -139,14 +142,6 @@ export function jwtAuthenticator(settings: JwtSettings): Authenticator | undefin
       }
     },
   }
-}
-
-/** The first 64 bits of a secret's SHA-256 digest, in hex: which secret, and nothing of it. */
-async function fingerprintOf(secret: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(secret))
-  return Array.from(new Uint8Array(digest).slice(0, 8), (b) =>
-    b.toString(16).padStart(2, '0'),
-  ).join('')
 }
 
 const unescapeIdPart = (part: string) => part.replaceAll('%3A', ':').replaceAll('%25', '%')

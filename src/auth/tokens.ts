@@ -124,11 +124,22 @@ export class TokenStore {
   }
 }
 
+/** Hex digits of a digest that a fingerprint keeps: 64 bits (a ticket carries it in a URL). */
+const FINGERPRINT_DIGITS = 16
+
 /**
  * A credential's fingerprint in a principal (`Principal.fingerprint`): the first 64 bits of the
  * token's SHA-256 digest, as a stream ticket carries it (in a URL: not the whole digest).
  */
-const fingerprint = (digest: string) => `t:${digest.slice(0, 16)}`
+const fingerprint = (digest: string) => `t:${digest.slice(0, FINGERPRINT_DIGITS)}`
+
+/** The first 64 bits of a secret's SHA-256 digest, in hex: which secret, and nothing of it. */
+export async function secretFingerprint(secret: string): Promise<string> {
+  return (await hashToken(secret)).slice(
+    HASH_PREFIX.length,
+    HASH_PREFIX.length + FINGERPRINT_DIGITS,
+  )
+}
 
 /** The principal behind `DOCKGATE_TOKEN`, for automation. */
 const ENV_PRINCIPAL: Principal = {

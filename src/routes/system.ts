@@ -138,8 +138,8 @@ function probeEngines(scopes: EngineScopes) {
       ),
     ),
   )
-  const own =
-    pings.find((p) => p.name === DEFAULT_ENGINE)?.ping ?? scopes.get(DEFAULT_ENGINE)!.client.ping()
+  // The default engine is always among the scopes.
+  const own = pings.find((p) => p.name === DEFAULT_ENGINE)!.ping
   return { own, engines }
 }
 

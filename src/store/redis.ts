@@ -352,11 +352,7 @@ export class RedisStore implements StateStore {
       this.#scripts.acquire,
       [slots],
       [max, lease, this.#leaseTtlMs],
-    ).catch((error: unknown) => {
-      // As for an admit: a lease taken by a script that answered too late is given back.
-      this.#giveBack(slots, lease)
-      throw error
-    })
+    ).catch(this.#givingBack(slots, lease))
     return Number(answer) === 1 ? this.#hold(slots, lease) : undefined
   }
 
@@ -399,10 +395,7 @@ export class RedisStore implements StateStore {
         this.#scripts.openTicket,
         [`${this.#prefix}t:${id}`, slots],
         [stream, lease, this.#leaseTtlMs],
-      ).catch((error: unknown) => {
-        this.#giveBack(slots, lease)
-        throw error
-      }),
+      ).catch(this.#givingBack(slots, lease)),
     )
     if (answer === 'ok') return { ok: true, release: this.#hold(slots, lease) }
     if (answer === 'other-stream' || answer === 'in-use') return { ok: false, refusal: answer }
@@ -489,6 +482,17 @@ export class RedisStore implements StateStore {
   #giveBack(slots: string, lease: string) {
     this.#releases.push(slots, lease)
     this.#releaseTimer ??= setTimeout(() => this.#flushReleases(), 1)
+  }
+
+  /**
+   * A command's failure handler that gives its lease back (as an admit does), then fails: the
+   * script may have run all the same (a Redis that answered too late).
+   */
+  #givingBack(slots: string, lease: string) {
+    return (error: unknown): never => {
+      this.#giveBack(slots, lease)
+      throw error
+    }
   }
 
   #renew() {

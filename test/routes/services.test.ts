@@ -163,15 +163,18 @@ describe('services on a Swarm manager', () => {
 })
 
 describe('the container quota', () => {
-  it('counts a service’s replicas as containers', async () => {
-    await create({ replicas: 2 }, 'mixed')
-    const container = await gw.json(
+  const createContainerAs = (role: string) =>
+    gw.json(
       '/v1/containers',
       postJson(
         { image: testEngineEnv().image, cmd: ['true'], labels: { [TEST_LABEL]: TEST_RUN } },
-        'mixed',
+        role,
       ),
     )
+
+  it('counts a service’s replicas as containers', async () => {
+    await create({ replicas: 2 }, 'mixed')
+    const container = await createContainerAs('mixed')
     expect(container.status).toBe(403)
     expect(container.body.detail).toMatch(/owns 2 containers/)
   })
@@ -193,13 +196,7 @@ describe('the container quota', () => {
       },
     })
     expect(made.status, made.text).toBe(201)
-    const container = await gw.json(
-      '/v1/containers',
-      postJson(
-        { image: testEngineEnv().image, cmd: ['true'], labels: { [TEST_LABEL]: TEST_RUN } },
-        'globe',
-      ),
-    )
+    const container = await createContainerAs('globe')
     expect(container.status).toBe(403)
     expect(container.body.detail).toMatch(/owns 2 containers/)
   })
